@@ -1,0 +1,249 @@
+"""Request handlers. Each is thin: parse, call one stage, render."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from triage.api.keys import RUNTIME
+from triage.auth.principal import Principal
+from triage.cases.read import read_case, read_melding
+from triage.observability import metrics
+from triage.problems import FieldError, Problem, forbidden, invalid, not_found
+
+MAX_BODY = 64 * 1024
+_JSON_TYPES = ("application/json",)
+
+
+def json_response(model: BaseModel, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(
+        body=model.model_dump_json(), status=status, content_type="application/json",
+        headers=headers,
+    )  # fmt: skip
+
+
+def json_data(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+def principal_of(request: web.Request) -> Principal:
+    principal: Principal = request["principal"]
+    return principal
+
+
+def _pointer(loc: tuple[int | str, ...]) -> str:
+    # Union members ("int", "str") and validator names ("function-after[...]") are pydantic's
+    # internals, not fields; the pointer stops at the field.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in {"int", "str"} or "[" in p))]
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _message(error: ErrorDetails) -> str:
+    message = error["msg"]
+    return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+
+
+def field_errors(exc: ValidationError) -> list[FieldError]:
+    merged: dict[str, list[str]] = {}
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        detail = _message(error)
+        details = merged.setdefault(_pointer(tuple(error["loc"])), [])
+        if detail not in details:
+            details.append(detail)
+    return [FieldError(pointer, "; ".join(details)) for pointer, details in merged.items()]
+
+
+async def post_melding(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if request.content_type not in _JSON_TYPES and not request.content_type.endswith("+json"):
+        raise Problem(415, "Unsupported media type", "send the melding as application/json")
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _too_large()
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large() from None
+    try:
+        melding = runtime.intake.parse(body)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise Problem(400, "Malformed JSON", "the body is not valid JSON") from None
+        raise invalid(field_errors(exc)) from None
+    request["source"] = melding.source.value
+    with metrics.INTAKE_DURATION.time():
+        submitted = await runtime.intake.submit(
+            melding,
+            principal_of(request),
+            request_id=request["request_id"],
+            endpoint="POST /api/v1/meldingen",
+        )
+    accepted = submitted.accepted
+    return json_response(
+        accepted,
+        status=201 if submitted.created else 200,
+        Location=f"/api/v1/meldingen/{accepted.melding_id}",
+    )
+
+
+def _too_large() -> Problem:
+    return Problem(413, "Payload too large", f"a melding is at most {MAX_BODY // 1024} KiB")
+
+
+def _uuid_param(request: web.Request, name: str) -> UUID:
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise not_found(f"{name} is not a valid id") from None
+
+
+async def get_melding(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _uuid_param(request, "melding_id")
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await read_melding(
+            conn,
+            melding_id,
+            principal_of(request),
+            now=runtime.clock.now(),
+            endpoint="GET /api/v1/meldingen/{melding_id}",
+            request_id=request["request_id"],
+        )
+    if found is None:
+        raise not_found("no melding with this id that you may see")
+    return json_response(found)
+
+
+async def get_case(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    case_id = _uuid_param(request, "case_id")
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await read_case(
+            conn,
+            case_id,
+            principal_of(request),
+            now=runtime.clock.now(),
+            endpoint="GET /api/v1/cases/{case_id}",
+            request_id=request["request_id"],
+        )
+    if found is None:
+        raise not_found("no case with this id that you may see")
+    return json_response(found)
+
+
+class SignalOut(BaseModel):
+    code: str
+    label: str
+    description: str
+
+
+class CategoryOut(BaseModel):
+    code: str
+    label: str
+
+
+class VocabularyOut(BaseModel):
+    rules_version: str
+    signals: list[SignalOut]
+    categories: list[CategoryOut]
+
+
+async def get_vocabulary(request: web.Request) -> web.Response:
+    rules = request.app[RUNTIME].rules
+    return json_response(
+        VocabularyOut(
+            rules_version=rules.version,
+            signals=[
+                SignalOut(code=code, label=s.label, description=s.description)
+                for code, s in rules.signals.items()
+            ],
+            categories=[
+                CategoryOut(code=c.value, label=r.label) for c, r in rules.categories.items()
+            ],
+        )
+    )
+
+
+class GebiedOut(BaseModel):
+    code: str
+    naam: str
+    gemeenten: list[str]
+
+
+class RegionOut(BaseModel):
+    code: str
+    naam: str
+    version: str
+    gebieden: list[GebiedOut]
+
+
+async def get_gebieden(request: web.Request) -> web.Response:
+    region = request.app[RUNTIME].region
+    return json_response(
+        RegionOut(
+            code=region.code,
+            naam=region.naam,
+            version=region.version,
+            gebieden=[
+                GebiedOut(code=g.code, naam=g.naam, gemeenten=[m.naam for m in g.gemeenten])
+                for g in region.gebieden
+            ],
+        )
+    )
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    postgres: str
+    redis: str
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return json_response(Health(status="ok"))
+
+
+async def _check(name: str, probe: Any) -> bool:
+    try:
+        await asyncio.wait_for(probe, timeout=1.0)
+    except Exception:
+        metrics.DEPENDENCY_UP.labels(name).set(0)
+        return False
+    metrics.DEPENDENCY_UP.labels(name).set(1)
+    return True
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    pg_ok, redis_ok = await asyncio.gather(
+        _check("postgres", runtime.pool.fetchval("SELECT 1")),
+        _check("redis", runtime.redis.ping()),
+    )
+    body = Readiness(
+        status="ready" if pg_ok and redis_ok else "unavailable",
+        postgres="ok" if pg_ok else "unreachable",
+        redis="ok" if redis_ok else "unreachable",
+    )
+    if pg_ok and redis_ok:
+        return json_response(body)
+    return json_response(
+        body, status=503, **{"Retry-After": str(runtime.settings.retry_after_seconds)}
+    )
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if not runtime.settings.metrics_open and not principal_of(request).may_read_metrics:
+        raise forbidden("metrics are for the ops and admin roles")
+    payload, content_type = metrics.render()
+    response = web.Response(body=payload)
+    response.headers["Content-Type"] = content_type
+    return response

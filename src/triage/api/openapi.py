@@ -1,0 +1,127 @@
+"""The OpenAPI 3.1 document, generated from the operation table and the pydantic models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from triage import __version__
+from triage.api.operations import OPERATIONS
+
+_REF = "#/components/schemas/{model}"
+_ERROR_TEXT = {
+    400: "Malformed JSON",
+    401: "Missing, unknown or disabled bearer token",
+    403: "The caller may not do this",
+    404: "Not found, or not within the caller's scope",
+    409: "The idempotency key was used for a different melding",
+    413: "Body larger than 64 KiB",
+    415: "Body is not application/json",
+    422: "Invalid fields, each named by JSON pointer; nothing was stored",
+    503: "A dependency is unreachable; nothing was stored; see Retry-After",
+}
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri-reference"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["pointer", "detail"],
+                "properties": {
+                    "pointer": {"type": "string", "description": "RFC 6901 JSON pointer"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def build_openapi() -> dict[str, Any]:
+    models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
+    for op in OPERATIONS:
+        if op.request is not None:
+            models.append((op.request, "validation"))
+        models += [(m, "serialization") for m in op.responses.values() if m is not None]
+    keys, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
+    schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+    schemas["Problem"] = PROBLEM_SCHEMA
+
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        responses: dict[str, Any] = {}
+        for status, model in op.responses.items():
+            content = (
+                {"application/json": {"schema": keys[(model, "serialization")]}}
+                if model is not None
+                else {"text/plain": {"schema": {"type": "string"}}}
+            )
+            responses[str(status)] = {
+                "description": model.__name__ if model else "OK",
+                "content": content,
+            }
+        for status in op.errors:
+            responses.setdefault(
+                str(status),
+                {
+                    "description": _ERROR_TEXT[status],
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {"$ref": _REF.format(model="Problem")}
+                        }
+                    },
+                },
+            )
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": op.handler.__name__,
+            "responses": responses,
+        }
+        if op.roles:
+            entry["description"] = f"Who may call it: {op.roles}."
+        params = [seg[1:-1] for seg in op.path.split("/") if seg.startswith("{")]
+        if params:
+            entry["parameters"] = [
+                {
+                    "name": p,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "format": "uuid"},
+                }
+                for p in params
+            ]
+        if op.request is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": keys[(op.request, "validation")]}},
+            }
+        if op.public:
+            entry["security"] = []
+        paths.setdefault(op.path, {})[op.method.lower()] = entry
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "triage",
+            "version": __version__,
+            "description": "Triage and dispatch of meldingen for crisis intake desks.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,74 @@
+"""The operation table: one entry per endpoint, used both to route and to document.
+
+Because routes and the OpenAPI document come from the same table, and the schemas from the
+same pydantic models that validate requests, the published contract cannot drift from the
+code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from triage.api import handlers as h
+from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    responses: dict[int, type[BaseModel] | None]
+    request: type[BaseModel] | None = None
+    public: bool = False
+    roles: str = ""
+    errors: tuple[int, ...] = field(default=(401, 403))
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "POST", "/api/v1/meldingen", h.post_melding,
+        "Submit a melding or adviesvraag (idempotent on source + external_id)", "meldingen",
+        {201: MeldingAccepted, 200: MeldingAccepted}, request=MeldingIn,
+        roles="API clients (as their own source); users with role operator or cit",
+        errors=(400, 401, 403, 409, 413, 415, 422, 503),
+    ),
+    Operation(
+        "GET", "/api/v1/meldingen/{melding_id}", h.get_melding,
+        "Read a melding with its personal data (audited)", "meldingen",
+        {200: MeldingOut},
+        roles="operator and cit: all; coordinator and specialist: their gebied; "
+        "API clients: meldingen they submitted",
+        errors=(401, 403, 404, 503),
+    ),
+    Operation(
+        "GET", "/api/v1/cases/{case_id}", h.get_case,
+        "Read a household's case with its meldingen and persons (audited)", "cases",
+        {200: CaseOut}, roles="operator and cit: all; coordinator and specialist: their gebied",
+        errors=(401, 403, 404, 503),
+    ),
+    Operation(
+        "GET", "/api/v1/vocabulary/signals", h.get_vocabulary,
+        "The signal codes and categories a melding may carry", "reference",
+        {200: h.VocabularyOut}, roles="any authenticated caller",
+    ),
+    Operation(
+        "GET", "/api/v1/gebieden", h.get_gebieden,
+        "The region's gebieden (for the gebied hint)", "reference",
+        {200: h.RegionOut}, roles="any authenticated caller",
+    ),
+    Operation("GET", "/healthz", h.healthz, "The process is alive", "operations",
+              {200: h.Health}, public=True, errors=()),
+    Operation("GET", "/readyz", h.readyz, "PostgreSQL and Redis are reachable", "operations",
+              {200: h.Readiness, 503: h.Readiness}, public=True, errors=()),
+    Operation("GET", "/metrics", h.get_metrics, "Prometheus metrics", "operations",
+              {200: None}, roles="ops and admin (or anyone when TRIAGE_METRICS_OPEN=true)"),
+)  # fmt: skip

@@ -1,0 +1,170 @@
+"""The aiohttp application: middlewares (request id, errors, auth) and the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from importlib import resources
+
+import orjson
+import redis.exceptions
+import structlog
+from aiohttp import web
+
+from triage.api.handlers import MAX_BODY
+from triage.api.keys import RUNTIME
+from triage.api.openapi import build_openapi
+from triage.api.operations import OPERATIONS, Handler
+from triage.observability import metrics
+from triage.problems import Problem, unauthorized, unavailable
+from triage.queue.reconcile import run_reconciler
+from triage.runtime import Runtime
+from triage.store.db import is_unavailable
+
+log = structlog.get_logger("triage.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_INTAKE_PATH = "/api/v1/meldingen"
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def problem_response(problem: Problem, request: web.Request) -> web.Response:
+    response = web.Response(
+        body=orjson.dumps(problem.body(instance=request.path)),
+        status=problem.status,
+        content_type="application/problem+json",
+    )
+    response.headers.update(problem.headers)
+    return response
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id to every log line and time the request."""
+    given = request.headers.get("X-Request-ID", "")
+    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request["request_id"] = request_id
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    finally:
+        elapsed = time.perf_counter() - started
+        route = _route(request)
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
+        metrics.HTTP_DURATION.labels(route).observe(elapsed)
+        if status >= 500 or route != "/healthz":
+            log.info(
+                "request", method=request.method, route=route, status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )  # fmt: skip
+        structlog.contextvars.unbind_contextvars("request_id")
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as problem+json; a dependency failure as 503 with Retry-After."""
+    retry_after = request.app[RUNTIME].settings.retry_after_seconds
+    try:
+        return await handler(request)
+    except Problem as problem:
+        caught = problem
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        caught = Problem(exc.status, exc.reason, exc.text or exc.reason)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        if is_unavailable(exc):
+            caught = unavailable("PostgreSQL", retry_after)
+        elif isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            caught = unavailable("Redis", retry_after)
+        else:
+            log.exception("unhandled_error")
+            caught = Problem(500, "Internal error", "an unexpected error; nothing was stored")
+    if request.path == _INTAKE_PATH and request.method == "POST":
+        reason = (
+            caught.type.rsplit("/", 1)[-1] if caught.type != "about:blank" else str(caught.status)
+        )
+        metrics.MELDINGEN_REJECTED.labels(request.get("source", "unknown"), reason).inc()
+    return problem_response(caught, request)
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    route = _route(request)
+    public = route in _PUBLIC or (route == "/metrics" and runtime.settings.metrics_open)
+    header = request.headers.get("Authorization", "")
+    if public and not header:
+        return await handler(request)
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        raise unauthorized("send Authorization: Bearer <token>")
+    principal = await runtime.authenticator.authenticate(credentials.strip())
+    if principal is None:
+        raise unauthorized("the token is unknown or disabled")
+    request["principal"] = principal
+    structlog.contextvars.bind_contextvars(actor=f"{principal.kind}:{principal.id}")
+    try:
+        return await handler(request)
+    finally:
+        structlog.contextvars.unbind_contextvars("actor")
+
+
+_PUBLIC = {op.path for op in OPERATIONS if op.public} | {"/api/openapi.json", "/api/docs"}
+
+
+async def _openapi(_request: web.Request) -> web.Response:
+    return web.Response(body=orjson.dumps(_OPENAPI), content_type="application/json")
+
+
+async def _docs(_request: web.Request) -> web.Response:
+    html = resources.files("triage.api").joinpath("docs.html").read_text("utf-8")
+    return web.Response(text=html, content_type="text/html")
+
+
+_OPENAPI = build_openapi()
+
+
+def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
+    """The application; ``background`` runs the queue reconciler in this process."""
+    app = web.Application(
+        middlewares=[request_context, problems, authenticate],
+        client_max_size=MAX_BODY,
+    )
+    app[RUNTIME] = runtime
+    for op in OPERATIONS:
+        app.router.add_route(op.method, op.path, op.handler)
+    app.router.add_get("/api/openapi.json", _openapi)
+    app.router.add_get("/api/docs", _docs)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        task = None
+        if background:
+            task = asyncio.create_task(
+                run_reconciler(
+                    runtime.pool, runtime.redis, runtime.settings.reconcile_interval_seconds
+                )
+            )
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runtime.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,88 @@
+"""Creating and disabling API clients and users (the ``triage clients`` / ``users`` commands)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from triage.auth.tokens import hash_token, new_token
+from triage.ids import uuid7
+from triage.store.sql import load_queries
+from triage.vocabulary import Source, UserRole
+
+_Q = load_queries("triage.auth", "auth.sql")
+
+
+class AccountError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: UUID
+    name: str
+    token: str
+
+
+async def add_client(
+    conn: asyncpg.Connection, name: str, source: Source, now: datetime
+) -> IssuedToken:
+    token = new_token()
+    client_id = uuid7()
+    try:
+        await conn.execute(
+            _Q["insert_client"], client_id, name, source.value, hash_token(token), now
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise AccountError(
+            f'an API client named "{name}" exists; use "triage clients rotate {name}" '
+            "for a new token"
+        ) from exc
+    return IssuedToken(client_id, name, token)
+
+
+async def rotate_client(conn: asyncpg.Connection, name: str) -> IssuedToken:
+    token = new_token()
+    client_id = await conn.fetchval(_Q["rotate_client_token"], name, hash_token(token))
+    if client_id is None:
+        raise AccountError(f'no API client named "{name}"')
+    return IssuedToken(client_id, name, token)
+
+
+async def add_user(
+    conn: asyncpg.Connection,
+    username: str,
+    role: UserRole,
+    now: datetime,
+    *,
+    display_name: str | None = None,
+    gebied: str | None = None,
+) -> IssuedToken:
+    """Create the user, or update it and issue a new token when it exists."""
+    if role in (UserRole.specialist, UserRole.coordinator) and gebied is None:
+        raise AccountError(f"a {role.value} works in one gebied: give --gebied")
+    token = new_token()
+    user_id = await conn.fetchval(
+        _Q["upsert_user"],
+        uuid7(),
+        username,
+        display_name or username,
+        role.value,
+        gebied,
+        hash_token(token),
+        now,
+    )
+    return IssuedToken(user_id, username, token)
+
+
+async def disable_client(conn: asyncpg.Connection, name: str, now: datetime) -> None:
+    if await conn.fetchval(_Q["disable_client"], name, now) is None:
+        raise AccountError(f'no active API client named "{name}"')
+
+
+async def disable_user(conn: asyncpg.Connection, username: str, now: datetime) -> None:
+    if await conn.fetchval(_Q["disable_user"], username, now) is None:
+        raise AccountError(f'no active user named "{username}"')

@@ -1,0 +1,66 @@
+"""The authenticated caller and what it may do.
+
+Authorisation lives here, in one place, as small predicates the handlers call; need-to-know
+(a specialist sees their gebied, a client its own meldingen) is expressed as a scope that
+the SQL applies, so a row outside it is never fetched at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from triage.vocabulary import Source, UserRole
+
+ActorKind = Literal["client", "user"]
+
+#: Users who take reports by phone at the desk and may enter them for any source.
+_INTAKE_ROLES = frozenset({UserRole.operator, UserRole.cit})
+#: Users who may read every melding and case in the region.
+_REGION_READERS = frozenset({UserRole.operator, UserRole.cit})
+#: Users who may read meldingen and cases of their own gebied only.
+_GEBIED_READERS = frozenset({UserRole.coordinator, UserRole.specialist})
+_METRICS_ROLES = frozenset({UserRole.ops, UserRole.admin})
+
+
+@dataclass(frozen=True, slots=True)
+class ReadScope:
+    """Which meldingen a reader may see; applied in the SQL ``WHERE`` clause."""
+
+    everything: bool = False
+    gebied: str | None = None
+    client_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    kind: ActorKind
+    id: UUID
+    name: str
+    role: str  # a UserRole for users; "client" for API clients
+    source: Source | None = None  # clients only
+    gebied: str | None = None  # gebied-bound users only
+
+    def may_submit_as(self, source: Source) -> bool:
+        if self.kind == "client":
+            return self.source == source
+        return self.role in _INTAKE_ROLES
+
+    @property
+    def may_submit(self) -> bool:
+        return self.kind == "client" or self.role in _INTAKE_ROLES
+
+    def read_scope(self) -> ReadScope | None:
+        """None: this principal may not read personal data at all."""
+        if self.kind == "client":
+            return ReadScope(client_id=self.id)
+        if self.role in _REGION_READERS:
+            return ReadScope(everything=True)
+        if self.role in _GEBIED_READERS and self.gebied is not None:
+            return ReadScope(gebied=self.gebied)
+        return None
+
+    @property
+    def may_read_metrics(self) -> bool:
+        return self.kind == "user" and self.role in _METRICS_ROLES

@@ -1,0 +1,54 @@
+-- name: read_melding
+-- The scope ($2 everything, $3 gebied, $4 submitting client) is applied here, so a row
+-- outside it is never fetched; the read is audited in the same statement.
+WITH m AS (
+    SELECT *
+      FROM meldingen
+     WHERE id = $1
+       AND ($2 OR gebied = $3 OR submitted_by_client = $4)
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                           endpoint, request_id)
+    SELECT $5, $6, $7, $8, 'melding.read', m.id, m.case_id, $9, $10
+      FROM m
+)
+SELECT m.*,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'role', p.role, 'bsn', p.bsn, 'voornaam', p.voornaam,
+                   'tussenvoegsel', p.tussenvoegsel, 'achternaam', p.achternaam,
+                   'geboortedatum', p.geboortedatum) ORDER BY p.position), '[]'::json)
+          FROM persons p
+         WHERE p.melding_id = m.id) AS persons
+  FROM m;
+
+-- name: read_case
+WITH c AS (
+    SELECT c.id, c.household_id, c.status, c.gebied, c.opened_at, c.closed_at,
+           h.postcode, h.huisnummer, h.toevoeging, h.straat, h.woonplaats
+      FROM cases c
+      JOIN households h ON h.id = c.household_id
+     WHERE c.id = $1
+       AND ($2 OR c.gebied = $3)
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, case_id, endpoint,
+                           request_id)
+    SELECT $4, $5, $6, $7, 'case.read', c.id, $8, $9
+      FROM c
+)
+SELECT c.*,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'melding_id', m.id, 'source', m.source, 'received_at', m.received_at,
+                   'kind', m.kind, 'category', m.category, 'level', m.urgency_level,
+                   'status', m.status, 'respond_before', m.respond_before)
+                   ORDER BY m.received_at), '[]'::json)
+          FROM meldingen m
+         WHERE m.case_id = c.id) AS meldingen,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'role', p.role, 'bsn', p.bsn, 'voornaam', p.voornaam,
+                   'tussenvoegsel', p.tussenvoegsel, 'achternaam', p.achternaam,
+                   'geboortedatum', p.geboortedatum) ORDER BY p.melding_id, p.position),
+               '[]'::json)
+          FROM persons p
+          JOIN meldingen m ON m.id = p.melding_id
+         WHERE m.case_id = c.id) AS persons
+  FROM c;

@@ -1,0 +1,355 @@
+"""The ``triage`` command line. One job per command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import structlog
+
+from triage.config import Settings
+from triage.embedded import EmbeddedServers, start_missing
+from triage.observability.logging import configure as configure_logging
+from triage.vocabulary import Source, UserRole
+from triage.yamlconfig import ConfigError
+
+log = structlog.get_logger("triage.cli")
+
+
+def _install_uvloop() -> None:
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        uvloop.install()
+
+
+@contextlib.asynccontextmanager
+async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    servers = start_missing(settings.data_dir, settings.database_url, None, redis=False)
+    try:
+        conn = await asyncpg.connect(servers.database_url)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+    finally:
+        servers.stop()
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    _install_uvloop()
+    return asyncio.run(coro)
+
+
+# -- serve ---------------------------------------------------------------------------------
+
+
+def _serve_process(settings: Settings, database_url: str, redis_url: str, background: bool) -> None:
+    """One API process: its own pools, sharing the port with the others (SO_REUSEPORT)."""
+    configure_logging(settings.log_format, settings.log_level)
+    _install_uvloop()
+    asyncio.run(_serve_async(settings, database_url, redis_url, background))
+
+
+async def _serve_async(
+    settings: Settings, database_url: str, redis_url: str, background: bool
+) -> None:
+    from aiohttp import web
+
+    from triage.app import create_app
+    from triage.runtime import open_runtime
+
+    runtime = await open_runtime(settings, database_url, redis_url)
+    app = create_app(runtime, background=background)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.processes > 1)
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+async def _prepare(settings: Settings, database_url: str, demo: bool) -> dict[str, str]:
+    from triage.clock import SystemClock
+    from triage.demo import ensure_demo_credentials
+    from triage.region import load_region
+    from triage.scoring import load_rules
+    from triage.store.migrate import migrate
+
+    # Refuse bad configuration before anything starts listening.
+    load_region(settings.region_file)
+    load_rules(settings.scoring_rules_file)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn)
+        if demo:
+            return await ensure_demo_credentials(conn, settings.data_dir, SystemClock())
+        return {}
+    finally:
+        await conn.close()
+
+
+def _print_banner(settings: Settings, tokens: dict[str, str], servers: EmbeddedServers) -> None:
+    from triage.demo import DEMO_ACCOUNTS
+
+    base = f"http://{settings.host}:{settings.port}"
+    lines = [
+        "",
+        f"triage is serving on {base}   (API docs: {base}/api/docs)",
+        "PostgreSQL: "
+        + (
+            f"embedded, in {settings.data_dir / 'postgres'}"
+            if not settings.database_url
+            else "TRIAGE_DATABASE_URL"
+        ),
+        "Redis:      "
+        + (
+            f"embedded, in {settings.data_dir / 'redis'}"
+            if not settings.redis_url
+            else "TRIAGE_REDIS_URL"
+        ),
+    ]
+    if tokens:
+        lines += ["", f"Demo credentials (also in {settings.data_dir / 'demo-credentials.json'}):"]
+        for account in DEMO_ACCOUNTS:
+            lines.append(f"  {account.key:<18} {tokens[account.key]}   {account.description}")
+        lines += [
+            "",
+            "Post a melding as the police, then read it back as the operator:",
+            f"  curl -s -X POST {base}/api/v1/meldingen \\",
+            f"       -H 'Authorization: Bearer {tokens['demo-politie']}' \\",
+            "       -H 'Content-Type: application/json' -d @examples/melding.json",
+            f"  curl -s {base}/api/v1/meldingen/<melding_id> \\",
+            f"       -H 'Authorization: Bearer {tokens['demo-operator']}'",
+        ]
+    lines += [
+        "",
+        "Ctrl-C stops the service"
+        + (" and its embedded servers." if servers._postgres or servers._redis else "."),
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    if args.processes:
+        settings = settings.model_copy(update={"processes": args.processes})
+    if args.port:
+        settings = settings.model_copy(update={"port": args.port})
+    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    assert servers.database_url is not None
+    assert servers.redis_url is not None
+    try:
+        tokens: dict[str, str] = {}
+        if args.migrate or args.demo:
+            tokens = asyncio.run(_prepare(settings, servers.database_url, demo=args.demo))
+        _print_banner(settings, tokens, servers)
+        if settings.processes > 1:
+            _serve_many(settings, servers)
+        else:
+            _serve_process(settings, servers.database_url, servers.redis_url, background=True)
+        return 0
+    finally:
+        servers.stop()
+
+
+def _serve_many(settings: Settings, servers: EmbeddedServers) -> None:
+    metrics_dir = (settings.data_dir / "prometheus").resolve()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
+    ctx = multiprocessing.get_context("spawn")
+    children = [
+        ctx.Process(
+            target=_serve_process,
+            args=(settings, servers.database_url, servers.redis_url, index == 0),
+            name=f"triage-api-{index}",
+        )
+        for index in range(settings.processes)
+    ]
+    for child in children:
+        child.start()
+
+    def stop_children(*_: object) -> None:
+        for child in children:
+            if child.is_alive():
+                child.terminate()
+
+    signal.signal(signal.SIGINT, stop_children)
+    signal.signal(signal.SIGTERM, stop_children)
+    for child in children:
+        child.join()
+
+
+# -- migrate, accounts, config, reconcile ----------------------------------------------------
+
+
+async def _migrate(settings: Settings) -> int:
+    from triage.store.migrate import migrate
+
+    async with _connection(settings) as conn:
+        applied = await migrate(conn)
+    print(
+        f"applied {len(applied)} migration(s)"
+        + "".join(f"\n  {m.version:04d}_{m.name}" for m in applied)
+    )
+    return 0
+
+
+async def _clients(args: argparse.Namespace, settings: Settings) -> int:
+    from triage.auth import accounts
+    from triage.clock import SystemClock
+
+    now = SystemClock().now()
+    async with _connection(settings) as conn:
+        if args.action == "add":
+            issued = await accounts.add_client(conn, args.name, Source(args.source), now)
+        elif args.action == "rotate":
+            issued = await accounts.rotate_client(conn, args.name)
+        else:
+            await accounts.disable_client(conn, args.name, now)
+            print(f'API client "{args.name}" is disabled')
+            return 0
+    print(f'API client "{issued.name}" ({issued.id})')
+    print(f"token (shown once, store it now): {issued.token}")
+    return 0
+
+
+async def _users(args: argparse.Namespace, settings: Settings) -> int:
+    from triage.auth import accounts
+    from triage.clock import SystemClock
+
+    now = SystemClock().now()
+    async with _connection(settings) as conn:
+        if args.action == "add":
+            issued = await accounts.add_user(
+                conn, args.username, UserRole(args.role), now,
+                display_name=args.display_name, gebied=args.gebied,
+            )  # fmt: skip
+        else:
+            await accounts.disable_user(conn, args.username, now)
+            print(f'user "{args.username}" is disabled')
+            return 0
+    print(f'user "{issued.name}" ({issued.id})')
+    print(f"token (shown once, store it now): {issued.token}")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace, _settings: Settings) -> int:
+    from triage.region import load_region
+    from triage.scoring import load_rules
+
+    loader: Callable[[Path], object] = load_rules if args.kind == "rules" else load_region
+    loader(Path(args.file))
+    print(f"{args.file}: valid {args.kind} file")
+    return 0
+
+
+async def _reconcile(settings: Settings) -> int:
+    from triage.queue.reconcile import reconcile_queues
+    from triage.runtime import redis_client
+    from triage.store.db import create_pool
+
+    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    try:
+        pool = await create_pool(str(servers.database_url), settings)
+        client = redis_client(str(servers.redis_url))
+        try:
+            restored = await reconcile_queues(pool, client)
+        finally:
+            await client.aclose()
+            await pool.close()
+    finally:
+        servers.stop()
+    print(
+        "another process is reconciling"
+        if restored is None
+        else f"restored {restored} queue entries"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triage", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.add_argument(
+        "--demo", action="store_true", help="apply migrations and create demo credentials"
+    )
+    serve.add_argument("--processes", type=int, help="API processes sharing the port")
+    serve.add_argument("--port", type=int)
+
+    sub.add_parser("migrate", help="apply database migrations")
+
+    clients = sub.add_parser("clients", help="API clients of source systems")
+    csub = clients.add_subparsers(dest="action", required=True)
+    add = csub.add_parser("add", help="create a client and print its token")
+    add.add_argument("name")
+    add.add_argument("--source", required=True, choices=[s.value for s in Source])
+    csub.add_parser("rotate", help="issue a new token").add_argument("name")
+    csub.add_parser("disable", help="disable a client").add_argument("name")
+
+    users = sub.add_parser("users", help="user accounts")
+    usub = users.add_subparsers(dest="action", required=True)
+    uadd = usub.add_parser("add", help="create or update a user and print a new token")
+    uadd.add_argument("username")
+    uadd.add_argument("--role", required=True, choices=[r.value for r in UserRole])
+    uadd.add_argument("--gebied", help="required for specialists and coordinators")
+    uadd.add_argument("--display-name")
+    usub.add_parser("disable", help="disable a user").add_argument("username")
+
+    config = sub.add_parser("config", help="configuration files")
+    csub2 = config.add_subparsers(dest="action", required=True)
+    check = csub2.add_parser("check", help="validate a region or rules file")
+    check.add_argument("file")
+    check.add_argument("--kind", choices=["region", "rules"], default="region")
+
+    sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
+    try:
+        if args.command == "serve":
+            return cmd_serve(args, settings)
+        if args.command == "migrate":
+            return _run(_migrate(settings))
+        if args.command == "clients":
+            return _run(_clients(args, settings))
+        if args.command == "users":
+            return _run(_users(args, settings))
+        if args.command == "config":
+            return cmd_config_check(args, settings)
+        return _run(_reconcile(settings))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from triage.auth.accounts import AccountError
+        from triage.store.migrate import MigrationError
+
+        if isinstance(exc, AccountError | MigrationError):
+            print(f"triage: {exc}", file=sys.stderr)
+            return 2
+        raise

@@ -1,0 +1,49 @@
+"""Service settings, from the environment (``TRIAGE_*``), validated by pydantic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN. Unset: an embedded PostgreSQL under data_dir is started.",
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis URL. Unset: an embedded Redis under data_dir is started.",
+    )
+    data_dir: Path = Field(default=Path("var"), description="Where embedded servers keep data.")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    processes: int = Field(default=1, ge=1, le=64, description="API processes sharing the port.")
+    region_file: Path | None = Field(
+        default=None, description="Region YAML; unset: the packaged Hart van Brabant demo region."
+    )
+    scoring_rules_file: Path | None = Field(
+        default=None, description="Scoring rules YAML; unset: the packaged rules."
+    )
+    metrics_open: bool = Field(
+        default=False, description="Serve /metrics without authentication (for a private scrape)."
+    )
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    db_pool_min: int = Field(default=2, ge=1)
+    db_pool_max: int = Field(default=16, ge=1)
+    db_acquire_timeout: float = Field(default=2.0, gt=0)
+    db_command_timeout: float = Field(default=10.0, gt=0)
+    auth_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a verified token is trusted before it is looked up again; "
+        "also the longest a disabled token keeps working.",
+    )
+    retry_after_seconds: int = Field(default=5, ge=1)
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0)

@@ -1,0 +1,1 @@
+"""Households: normalising addresses and identities, and recognising a known household."""

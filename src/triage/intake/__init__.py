@@ -1,0 +1,1 @@
+"""Intake: validate, normalise and durably store a melding, exactly once."""

@@ -1,0 +1,307 @@
+"""The intake contract: request and response bodies of ``/api/v1/meldingen``.
+
+Field names are fixed by the contract with the source systems. Validation messages never
+repeat the submitted value: they name the field and the rule, because a message can end up
+in a source system's log where personal data must not go.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from triage.households.normalise import (
+    bsn_is_valid,
+    normalise_postcode,
+    normalise_toevoeging,
+    split_huisnummer,
+)
+from triage.vocabulary import Category, Kind, Level, PersonRole, Source
+
+ShortText = Annotated[str, Field(min_length=1, max_length=100)]
+
+#: How far a source's clock may run ahead of ours before received_at is refused.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeContext:
+    """What validation needs beyond the schema: the published vocabulary, the region and
+    the clock. Passed as pydantic's validation context, so that every error in a request,
+    schema or configuration, is reported in one answer with its JSON pointer."""
+
+    signals: frozenset[str]
+    gebieden: tuple[str, ...]
+    now: datetime
+
+
+def _context(info: ValidationInfo) -> IntakeContext | None:
+    return info.context if isinstance(info.context, IntakeContext) else None
+
+
+def _known_signal(value: str, info: ValidationInfo) -> str:
+    ctx = _context(info)
+    if ctx is not None and value not in ctx.signals:
+        raise ValueError(
+            "unknown signal code; see GET /api/v1/vocabulary/signals. Known: "
+            + ", ".join(sorted(ctx.signals))
+        )
+    return value
+
+
+SignalCode = Annotated[str, Field(max_length=40), AfterValidator(_known_signal)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class AddressIn(_In):
+    """Where the household lives. People without a fixed address give only ``woonplaats``."""
+
+    postcode: str | None = Field(default=None, max_length=10, examples=["5038 AB"])
+    huisnummer: int | str | None = Field(
+        default=None, description='A number, or a number with addition such as "12-a".'
+    )
+    toevoeging: str | None = Field(default=None, max_length=10)
+    straat: str | None = Field(default=None, max_length=200)
+    woonplaats: str | None = Field(default=None, max_length=100)
+
+    @field_validator("postcode")
+    @classmethod
+    def _postcode(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        normal = normalise_postcode(value)
+        if normal is None:
+            raise ValueError("not a Dutch postcode: four digits (not starting with 0), two letters")
+        return normal
+
+    @field_validator("huisnummer")
+    @classmethod
+    def _huisnummer(cls, value: int | str | None) -> int | str | None:
+        if value is None:
+            return None
+        if isinstance(value, int):
+            if not 1 <= value <= 99999:
+                raise ValueError("a house number is between 1 and 99999")
+            return value
+        if split_huisnummer(value) is None:
+            raise ValueError('give a number, optionally with its addition, such as 12 or "12-a"')
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> AddressIn:
+        if (self.postcode is None) != (self.huisnummer is None):
+            raise ValueError("postcode and huisnummer go together: give both, or neither")
+        if self.postcode is None and not self.woonplaats:
+            raise ValueError("an address needs postcode and huisnummer, or at least woonplaats")
+        return self
+
+    def number_and_addition(self) -> tuple[int, str] | None:
+        """House number and normalised addition (``"12-a"`` -> ``(12, "A")``)."""
+        if self.huisnummer is None:
+            return None
+        if isinstance(self.huisnummer, int):
+            number, addition = self.huisnummer, ""
+        else:
+            split = split_huisnummer(self.huisnummer)
+            assert split is not None  # checked by the validator
+            number, addition = split
+        if self.toevoeging:
+            addition = normalise_toevoeging(self.toevoeging)
+        return number, addition
+
+
+class PersonIn(_In):
+    role: PersonRole
+    bsn: str | None = Field(
+        default=None, description="Burgerservicenummer; must pass the elfproef."
+    )
+    voornaam: ShortText | None = None
+    tussenvoegsel: str | None = Field(default=None, max_length=20)
+    achternaam: ShortText | None = None
+    geboortedatum: date | None = None
+
+    @field_validator("bsn")
+    @classmethod
+    def _bsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digits = value.replace(" ", "").replace(".", "")
+        if not bsn_is_valid(digits):
+            raise ValueError("not a valid BSN: 9 digits that pass the elfproef (11-check)")
+        return digits.zfill(9)
+
+    @field_validator("geboortedatum")
+    @classmethod
+    def _plausible(cls, value: date | None, info: ValidationInfo) -> date | None:
+        if value is None:
+            return None
+        if value.year < 1900:
+            raise ValueError("a birth date before 1900 is not plausible")
+        ctx = _context(info)
+        if ctx is not None and value > ctx.now.date():
+            raise ValueError("a birth date cannot lie in the future")
+        return value
+
+
+class MeldingIn(_In):
+    """A melding or adviesvraag from a source system or a desk operator."""
+
+    source: Source
+    external_id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="The source's own id; with `source` the idempotency key.",
+    )
+    received_at: AwareDatetime = Field(
+        description="When the source received it (RFC 3339 with offset); deadlines derive "
+        "from this moment."
+    )
+    kind: Kind
+    category: Category
+    signals: list[SignalCode] = Field(
+        default_factory=list,
+        max_length=40,
+        description="Codes from GET /api/v1/vocabulary/signals.",
+    )
+    summary: str = Field(default="", max_length=4000)
+    address: AddressIn | None = None
+    gebied: str | None = Field(
+        default=None,
+        max_length=40,
+        description="A gebied hint, for people without an address (see GET /api/v1/gebieden).",
+    )
+    persons: list[PersonIn] = Field(default_factory=list, max_length=30)
+
+    @field_validator("received_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise ValueError(
+                "give an RFC 3339 timestamp with offset, e.g. 2026-11-22T21:15:00+01:00"
+            )
+        return value
+
+    @field_validator("signals")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each signal code may appear once")
+        return value
+
+    @model_validator(mode="after")
+    def _placeable(self) -> MeldingIn:
+        has_place = self.address is not None or self.gebied is not None
+        if not has_place:
+            raise ValueError(
+                "give an address, or for people without a fixed address a woonplaats "
+                "(address.woonplaats) or a gebied hint (gebied)"
+            )
+        return self
+
+
+class ReasonOut(BaseModel):
+    rule: str = Field(description="Id of the rule that fired.")
+    text: str = Field(description="What it means, for the operator (Dutch).")
+    contribution: int = Field(description="Points added to the score.")
+
+
+class UrgencyOut(BaseModel):
+    level: Level
+    score: int = Field(ge=0, le=100)
+    reasons: list[ReasonOut]
+    respond_before: datetime
+    callback_required: bool = Field(description="Weak information: call the reporter back.")
+    rules_version: str
+
+
+DedupDecision = Literal["linked", "review", "new_case"]
+
+
+class DedupOut(BaseModel):
+    decision: DedupDecision
+    matched_case_id: UUID | None
+    score: float | None
+    method: str = Field(description="How the household was recognised.")
+
+
+class MeldingAccepted(BaseModel):
+    """The answer to a stored (201) or replayed (200) melding. Holds no personal data."""
+
+    melding_id: UUID
+    case_id: UUID
+    status: Literal["queued", "advies"]
+    gebied: str
+    urgency: UrgencyOut
+    dedup: DedupOut
+
+
+class AddressOut(BaseModel):
+    postcode: str | None
+    huisnummer: int | None
+    toevoeging: str
+    straat: str | None
+    woonplaats: str | None
+
+
+class PersonOut(BaseModel):
+    role: PersonRole
+    bsn: str | None
+    voornaam: str | None
+    tussenvoegsel: str | None
+    achternaam: str | None
+    geboortedatum: date | None
+
+
+class MeldingOut(MeldingAccepted):
+    """A melding as an authorised reader sees it, personal data included (and audited)."""
+
+    source: Source
+    external_id: str
+    received_at: datetime
+    created_at: datetime
+    kind: Kind
+    category: Category
+    signals: list[str]
+    summary: str
+    address: AddressOut
+    gebied_hint: str | None
+    persons: list[PersonOut]
+
+
+class MeldingRef(BaseModel):
+    melding_id: UUID
+    source: Source
+    received_at: datetime
+    kind: Kind
+    category: Category
+    level: Level
+    status: str
+    respond_before: datetime
+
+
+class CaseOut(BaseModel):
+    case_id: UUID
+    household_id: UUID
+    status: Literal["open", "closed"]
+    gebied: str
+    opened_at: datetime
+    closed_at: datetime | None
+    address: AddressOut
+    meldingen: list[MeldingRef]
+    persons: list[PersonOut]

@@ -1,0 +1,1 @@
+"""Logs and metrics. Neither ever carries personal data: ids, codes and counts only."""

@@ -1,0 +1,80 @@
+"""Prometheus metrics (``triage_`` prefix, base units, low-cardinality labels).
+
+With several API processes on one port, prometheus-client's multiprocess mode is used
+(``PROMETHEUS_MULTIPROC_DIR``, set by ``triage serve``); ``render`` then adds up all
+processes, so a scrape sees the service, not one process.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+
+MELDINGEN_STORED = Counter(
+    "triage_meldingen_stored_total", "Meldingen stored for the first time.", ["source", "kind"]
+)
+MELDINGEN_REPLAYED = Counter(
+    "triage_meldingen_replayed_total",
+    "Submissions that repeated an already stored melding (same key and body).",
+    ["source"],
+)
+MELDINGEN_REJECTED = Counter(
+    "triage_meldingen_rejected_total",
+    "Submissions refused, by reason (validation, auth, conflict, too_large, ...).",
+    ["source", "reason"],
+)
+INTAKE_DURATION = Histogram(
+    "triage_intake_duration_seconds",
+    "Time to validate, store and queue a melding (successful submissions).",
+    buckets=_LATENCY_BUCKETS,
+)
+URGENCY_LEVELS = Counter(
+    "triage_urgency_levels_total", "Stored meldingen by urgency level.", ["level"]
+)
+DEDUP_DECISIONS = Counter(
+    "triage_dedup_decisions_total", "Household recognition decisions.", ["decision"]
+)
+ENQUEUE_FAILURES = Counter(
+    "triage_enqueue_failures_total",
+    "Stored meldingen that could not be queued at once (the reconciler queues them).",
+)
+RECONCILER_REPAIRS = Counter(
+    "triage_reconciler_repairs_total", "Queue entries restored from PostgreSQL by the reconciler."
+)
+HTTP_REQUESTS = Counter(
+    "triage_http_requests_total",
+    "HTTP requests by route and status.",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "triage_http_request_duration_seconds",
+    "HTTP request duration by route.",
+    ["route"],
+    buckets=_LATENCY_BUCKETS,
+)
+DEPENDENCY_UP = Gauge(
+    "triage_dependency_up",
+    "1 when the dependency answered the last readiness check, else 0.",
+    ["dependency"],
+    multiprocess_mode="mostrecent",
+)
+
+
+def render() -> tuple[bytes, str]:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

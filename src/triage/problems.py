@@ -1,0 +1,80 @@
+"""Errors a caller reads (RFC 9457 problem details), raised anywhere, rendered by the app.
+
+Messages name the field (as a JSON pointer) and the rule that failed, and what to do; they
+never repeat the submitted value, which may be personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    pointer: str  # RFC 6901 JSON pointer into the request body, e.g. "/persons/0/bsn"
+    detail: str
+
+
+@dataclass
+class Problem(Exception):
+    status: int
+    title: str
+    detail: str
+    type: str = "about:blank"
+    errors: list[FieldError] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def body(self, instance: str | None = None) -> dict[str, object]:
+        doc: dict[str, object] = {
+            "type": self.type,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            doc["instance"] = instance
+        if self.errors:
+            doc["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in self.errors]
+        return doc
+
+
+_BASE = "https://triage.invalid/problems/"
+
+
+def invalid(errors: list[FieldError]) -> Problem:
+    return Problem(
+        422,
+        "Invalid melding",
+        f"{len(errors)} field(s) are not valid; see errors. Nothing was stored.",
+        _BASE + "validation",
+        errors,
+    )
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(
+        401,
+        "Not authenticated",
+        detail,
+        _BASE + "unauthorized",
+        headers={"WWW-Authenticate": 'Bearer realm="triage"'},
+    )
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail, _BASE + "forbidden")
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "Not found", detail, _BASE + "not-found")
+
+
+def unavailable(dependency: str, retry_after: int) -> Problem:
+    return Problem(
+        503,
+        "Service unavailable",
+        f"{dependency} is not reachable; nothing was stored. Retry after {retry_after} s "
+        "with the same source and external_id.",
+        _BASE + "unavailable",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -1,0 +1,35 @@
+"""Queue keys and ordering: crisis first, then the earliest ``respond_before``.
+
+A queue member is the melding id and nothing else (no personal data in Redis).
+The sorted-set score packs the level's rank above the deadline in epoch seconds, so
+one ``ZRANGE`` gives the dispatch order.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import redis.asyncio as aioredis
+
+from triage.vocabulary import Level
+
+_RANK = {Level.crisis: 0, Level.acuut: 1, Level.hoog: 2, Level.regulier: 3}
+_RANK_STRIDE = 10_000_000_000  # > any epoch second until the year 2286
+
+
+def queue_key(gebied: str) -> str:
+    # The braces are a Redis Cluster hash tag: a gebied's keys stay on one shard.
+    return f"triage:queue:{{{gebied}}}"
+
+
+def priority(level: Level, respond_before: datetime) -> float:
+    if level not in _RANK:
+        raise ValueError(f"level {level.value} is not dispatched")
+    return float(_RANK[level] * _RANK_STRIDE + int(respond_before.timestamp()))
+
+
+async def enqueue(
+    client: aioredis.Redis, gebied: str, melding_id: UUID, level: Level, respond_before: datetime
+) -> None:
+    await client.zadd(queue_key(gebied), {str(melding_id): priority(level, respond_before)})

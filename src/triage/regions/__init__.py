@@ -1,0 +1,1 @@
+"""Region files shipped with the package (the demo region, Hart van Brabant)."""

@@ -1,0 +1,1 @@
+"""The store: PostgreSQL connections, named SQL files and schema migrations."""

@@ -1,0 +1,58 @@
+"""PostgreSQL connection pool and the errors that mean "the database is not there"."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import orjson
+
+from triage.config import Settings
+
+
+def _encode_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename, encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(dsn: str, settings: Settings) -> asyncpg.Pool:
+    """A pool that opens connections lazily, so the service starts while PostgreSQL is down."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=settings.db_pool_max,
+        command_timeout=settings.db_command_timeout,
+        init=_init_connection,
+        # Statements are prepared per connection; the cache must survive pool churn.
+        max_inactive_connection_lifetime=300,
+        server_settings={"application_name": "triage"},
+    )
+    return pool
+
+
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")  # connection, resources, operator action
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means PostgreSQL cannot be reached or is shutting down or starting.
+
+    Such a failure is the dependency's, not the request's: the caller answers 503 with
+    Retry-After, and nothing has been stored (the transaction never committed).
+    """
+    if isinstance(exc, asyncpg.PostgresError):
+        state = getattr(exc, "sqlstate", "") or ""
+        return state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES
+    return isinstance(
+        exc,
+        OSError
+        | asyncio.TimeoutError
+        | asyncpg.InterfaceError
+        | asyncpg.exceptions.ConnectionDoesNotExistError,
+    )
