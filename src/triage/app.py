@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from triage.api.handlers import MAX_BODY
-from triage.api.keys import RUNTIME
+from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.observability import metrics
@@ -50,7 +50,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     """Bind a request id to every log line and time the request."""
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
     status = 500
@@ -98,7 +98,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         reason = (
             caught.type.rsplit("/", 1)[-1] if caught.type != "about:blank" else str(caught.status)
         )
-        metrics.MELDINGEN_REJECTED.labels(request.get("source", "unknown"), reason).inc()
+        metrics.MELDINGEN_REJECTED.labels(request.get(SOURCE, "unknown"), reason).inc()
     return problem_response(caught, request)
 
 
@@ -116,7 +116,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     principal = await runtime.authenticator.authenticate(credentials.strip())
     if principal is None:
         raise unauthorized("the token is unknown or disabled")
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     structlog.contextvars.bind_contextvars(actor=f"{principal.kind}:{principal.id}")
     try:
         return await handler(request)

