@@ -1,0 +1,34 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench bench-pgbench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## run: serve on 127.0.0.1:8080; embedded PostgreSQL and Redis under ./var unless configured
+run: $(STAMP)
+	$(BIN)/triage serve --demo
+
+## test: the whole suite against real PostgreSQL and Redis
+test: $(STAMP)
+	$(BIN)/pytest
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check src tests loadtests
+	$(BIN)/ruff format --check src tests loadtests
+	$(BIN)/mypy
+
+## bench: intake throughput and latency (loadtests/README.md)
+bench: $(STAMP)
+	$(BIN)/python loadtests/intake_bench.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

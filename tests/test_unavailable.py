@@ -1,0 +1,106 @@
+"""A dependency that fails: 503 with Retry-After and nothing half-written."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from helpers import Tokens, count, melding_body
+
+from triage.app import create_app
+from triage.config import Settings
+from triage.queue import queue_key
+from triage.queue.reconcile import reconcile_queues
+from triage.runtime import Runtime, open_runtime
+from triage.vocabulary import Source
+
+Client = TestClient[Any, Any]
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens here once the socket closes
+
+
+@pytest.fixture
+async def no_database(settings: Settings, redis_url: str) -> AsyncIterator[Client]:
+    dead = f"postgresql://postgres@127.0.0.1:{_closed_port()}/none"
+    rt = await open_runtime(settings, dead, redis_url)
+    async with TestClient(TestServer(create_app(rt, background=False))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def no_redis(settings: Settings, database_url: str) -> AsyncIterator[tuple[Client, Runtime]]:
+    rt = await open_runtime(settings, database_url, f"redis://127.0.0.1:{_closed_port()}/0")
+    async with TestClient(TestServer(create_app(rt, background=False))) as test_client:
+        yield test_client, rt
+
+
+async def test_database_down_answers_503_with_retry_after(
+    no_database: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    # The token check needs the database too, so even authentication answers 503, not 401.
+    body = melding_body()
+    resp = await no_database.post(
+        "/api/v1/meldingen", json=body, headers=tokens.client(Source.politie)
+    )
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert resp.content_type == "application/problem+json"
+    assert (
+        await count(
+            runtime.pool,
+            "SELECT count(*) FROM meldingen WHERE external_id = $1",
+            body["external_id"],
+        )
+        == 0
+    )
+    ready = await no_database.get("/readyz")
+    assert ready.status == 503
+    assert (await ready.json())["postgres"] == "unreachable"
+    assert (await no_database.get("/healthz")).status == 200
+
+
+async def test_redis_down_still_stores_and_the_reconciler_queues_it_later(
+    no_redis: tuple[Client, Runtime], tokens: Tokens, runtime: Runtime
+) -> None:
+    client, _ = no_redis
+    body = melding_body(address={"woonplaats": "Dongen"})
+    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.politie))
+    assert resp.status == 201  # PostgreSQL is the system of record; Redis is derived
+    melding_id = (await resp.json())["melding_id"]
+    assert (await client.get("/readyz")).status == 503
+    assert await runtime.redis.zscore(queue_key("west"), melding_id) is None
+    await reconcile_queues(runtime.pool, runtime.redis)
+    assert await runtime.redis.zscore(queue_key("west"), melding_id) is not None
+
+
+async def test_flushed_redis_is_rebuilt_from_postgres(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    ids = []
+    for place in ("Waalwijk", "Drunen", "Oisterwijk"):
+        body = melding_body(address={"woonplaats": place})
+        resp = await client.post(
+            "/api/v1/meldingen", json=body, headers=tokens.client(Source.politie)
+        )
+        ids.append((await resp.json())["melding_id"])
+    before = {
+        k: await runtime.redis.zrange(k, 0, -1, withscores=True)
+        for k in await runtime.redis.keys("triage:queue:*")
+    }
+    await runtime.redis.flushdb()
+    restored = await reconcile_queues(runtime.pool, runtime.redis)
+    assert restored is not None
+    assert restored >= len(ids)
+    after = {
+        k: await runtime.redis.zrange(k, 0, -1, withscores=True)
+        for k in await runtime.redis.keys("triage:queue:*")
+    }
+    assert after == before  # same members, same priorities
+    assert await reconcile_queues(runtime.pool, runtime.redis) == 0  # idempotent
