@@ -26,6 +26,7 @@ from triage.auth.accounts import add_client, add_user
 from triage.clock import SystemClock
 from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_postgres, start_redis
+from triage.observability.logging import configure as configure_logging
 from triage.runtime import Runtime, open_runtime
 from triage.store.migrate import migrate
 from triage.vocabulary import Source, UserRole
@@ -39,6 +40,11 @@ def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_logs() -> None:
+    configure_logging("console", "warning")
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
-from helpers import Tokens, count, melding_body
 
+from helpers import Tokens, count, melding_body
 from triage.observability.logging import configure
 from triage.runtime import Runtime
 from triage.vocabulary import Source
@@ -118,7 +118,7 @@ async def test_no_personal_data_in_any_log_line(client: Client, tokens: Tokens) 
             "careless %s", PII["bsn"], extra={"postcode": PII["postcode"]}
         )
     finally:
-        configure("console", "info")
+        configure("console", "warning")
     output = stream.getvalue()
     lines = [json.loads(line) for line in output.splitlines()]
     assert any(line.get("event") == "request" for line in lines)  # logs were captured

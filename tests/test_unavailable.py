@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from helpers import Tokens, count, melding_body
 
+from helpers import Tokens, count, melding_body
 from triage.app import create_app
 from triage.config import Settings
 from triage.queue import queue_key

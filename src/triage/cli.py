@@ -234,6 +234,12 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     from triage.clock import SystemClock
 
     now = SystemClock().now()
+    if args.action == "add" and args.gebied is not None:
+        from triage.region import load_region
+
+        known = load_region(settings.region_file).gebied_codes
+        if args.gebied not in known:
+            raise accounts.AccountError(f"unknown gebied; known: {', '.join(known)}")
     async with _connection(settings) as conn:
         if args.action == "add":
             issued = await accounts.add_user(

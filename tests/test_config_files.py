@@ -1,0 +1,77 @@
+"""Configuration is data: a bad file refuses to load and names the field and the line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from triage.region import load_region
+from triage.scoring import load_rules
+from triage.yamlconfig import ConfigError
+
+REGION = resources.files("triage.regions").joinpath("hart-van-brabant.yaml").read_text("utf-8")
+RULES = resources.files("triage.scoring").joinpath("rules.yaml").read_text("utf-8")
+
+
+def test_shipped_files_load() -> None:
+    region = load_region()
+    assert len(region.gebieden) >= 4
+    assert region.gebied_for_postcode("5038AB") == "tilburg"
+    assert region.gebied_for_place("'s Gravenmoer") == "west"
+    rules = load_rules()
+    assert len(rules.signals) >= 23
+
+
+def _line_of(text: str, needle: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_a_bad_range_is_reported_with_its_line(tmp_path: Path) -> None:
+    bad = REGION.replace('"5141-5146"', '"5146-5141"')
+    path = tmp_path / "region.yaml"
+    path.write_text(bad)
+    with pytest.raises(ConfigError) as caught:
+        load_region(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"line {_line_of(bad, '5146-5141')}: gebieden.1.pc4")
+
+
+def test_overlapping_gebieden_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "region.yaml"
+    path.write_text(REGION.replace('"5051-5053"', '"5049-5053"'))
+    with pytest.raises(ConfigError, match="PC4 5049 is in both gebied tilburg and gebied zuid"):
+        load_region(path)
+
+
+def test_a_negative_weight_is_refused_with_its_line(tmp_path: Path) -> None:
+    bad = RULES.replace(
+        "weight: 20\n    reason: Er is letsel.", "weight: -5\n    reason: Er is letsel."
+    )
+    path = tmp_path / "rules.yaml"
+    path.write_text(bad)
+    with pytest.raises(ConfigError) as caught:
+        load_rules(path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"line {_line_of(bad, 'weight: -5')}: signals.letsel.weight")
+
+
+def test_config_check_command_exits_2_and_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(RULES.replace("  crisis:   {min_score: 80", "  crisis:   {min_score: 180"))
+    result = subprocess.run(
+        [sys.executable, "-m", "triage", "config", "check", "--kind", "rules", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "levels.crisis.min_score" in result.stderr
+    assert "line 10" in result.stderr
+    good = subprocess.run(
+        [sys.executable, "-m", "triage", "config", "check", "--kind", "region",
+         str(Path(str(resources.files("triage.regions").joinpath("hart-van-brabant.yaml"))))],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert good.returncode == 0, good.stderr

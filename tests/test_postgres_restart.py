@@ -1,0 +1,163 @@
+"""PostgreSQL stops in the middle of a load and comes back.
+
+Bar: every melding that got a 2xx is stored exactly once, every other one got an error
+(a 503 the source can retry), and the service recovers without a restart of its own. The
+test runs a PostgreSQL of its own (pgserver) so it can stop it the hard way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import urllib.parse
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from helpers import melding_body
+from triage.app import create_app
+from triage.auth.accounts import add_client
+from triage.config import Settings
+from triage.runtime import open_runtime, redis_client
+from triage.store.migrate import migrate
+from triage.vocabulary import Source
+
+MELDINGEN = 600
+SENDERS = 12
+RATE = 150  # meldingen per second offered, so the load spans the outage
+
+
+class OwnPostgres:
+    """A pgserver PostgreSQL that can be stopped (immediately, like a crash) and restarted."""
+
+    def __init__(self, pgdata: Path) -> None:
+        import pgserver
+        from pgserver import _commands
+
+        self._server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+        self._pg_ctl = _commands.pg_ctl
+        self.pgdata = pgdata
+        self.uri: str = self._server.get_uri()
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(self.uri).query)
+        self._socket_dir = query["host"][0]
+
+    def crash(self) -> None:
+        self._pg_ctl(
+            ["-m", "immediate", "-w", "stop"], pgdata=self.pgdata, user=self._server.system_user
+        )
+
+    def start(self) -> None:
+        self._pg_ctl(
+            [
+                "-w",
+                "-o",
+                '-h ""',
+                "-o",
+                f"-k {self._socket_dir}",
+                "-l",
+                str(self.pgdata / "log"),
+                "start",
+            ],
+            pgdata=self.pgdata,
+            user=self._server.system_user,
+            timeout=60,
+        )
+
+    def cleanup(self) -> None:
+        self._server.cleanup()
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[OwnPostgres]:
+    pgdata = tmp_path / "pg"
+    pgdata.mkdir()
+    os.chmod(tmp_path, 0o755)  # pgserver runs postgres as an unprivileged user when we are root
+    server = OwnPostgres(pgdata)
+    yield server
+    server.cleanup()
+
+
+async def test_every_acknowledged_melding_survives_a_postgres_crash(
+    own_postgres: OwnPostgres, settings: Settings, redis_url: str
+) -> None:
+    conn = await asyncpg.connect(own_postgres.uri)
+    await migrate(conn)
+    token = (await add_client(conn, "restart-test", Source.politie, datetime.now(UTC))).token
+    await conn.close()
+
+    fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
+    runtime = await open_runtime(fast_fail, own_postgres.uri, redis_url)
+    app = create_app(runtime, background=False)
+    headers = {"Authorization": f"Bearer {token}"}
+    bodies = [melding_body() for _ in range(MELDINGEN)]
+    outcomes: dict[str, tuple[int, str | None]] = {}
+
+    async with TestClient(TestServer(app)) as client:
+        started = time.monotonic()
+
+        async def send(index: int) -> None:
+            # Open loop: melding i is due at i / RATE, whatever happened to the others.
+            delay = started + index / RATE - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            body = bodies[index]
+            resp = await client.post("/api/v1/meldingen", json=body, headers=headers)
+            data: dict[str, Any] = await resp.json()
+            outcomes[body["external_id"]] = (resp.status, data.get("melding_id"))
+
+        async def outage() -> tuple[float, float]:
+            await asyncio.sleep(MELDINGEN / RATE * 0.3)
+            down = time.monotonic()
+            await asyncio.to_thread(own_postgres.crash)
+            await asyncio.sleep(1.5)
+            await asyncio.to_thread(own_postgres.start)
+            return down, time.monotonic()
+
+        semaphore = asyncio.Semaphore(SENDERS * 4)
+
+        async def bounded(index: int) -> None:
+            async with semaphore:
+                await send(index)
+
+        down_up, *_ = await asyncio.gather(outage(), *(bounded(i) for i in range(MELDINGEN)))
+
+        statuses = [status for status, _ in outcomes.values()]
+        assert len(outcomes) == MELDINGEN
+        assert set(statuses) <= {201, 503}, f"unexpected statuses: {sorted(set(statuses))}"
+        assert statuses.count(503) > 0, "the outage was not felt; the test proves nothing"
+        assert statuses.count(201) > MELDINGEN // 2
+
+        # The service recovered by itself: sources retry what failed, same key, same body.
+        retried: dict[str, int] = {}
+        for body in bodies:
+            status, _ = outcomes[body["external_id"]]
+            if status == 503:
+                resp = await client.post("/api/v1/meldingen", json=body, headers=headers)
+                retried[body["external_id"]] = resp.status
+                outcomes[body["external_id"]] = (resp.status, (await resp.json())["melding_id"])
+        assert set(retried.values()) <= {200, 201}, retried
+
+    conn = await asyncpg.connect(own_postgres.uri)
+    rows = await conn.fetch("SELECT id, external_id FROM meldingen")
+    await conn.close()
+    # This PostgreSQL goes away with the test; so must its entries in the shared Redis.
+    cleanup = redis_client(redis_url)
+    for key in await cleanup.keys("triage:queue:*"):
+        await cleanup.zrem(key, *[str(r["id"]) for r in rows])
+    await cleanup.aclose()
+    stored = {r["external_id"]: str(r["id"]) for r in rows}
+    assert len(rows) == MELDINGEN  # exactly once each: no loss, no duplicate
+    for external_id, (_, melding_id) in outcomes.items():
+        assert stored[external_id] == melding_id
+    print(
+        f"\noutage {down_up[1] - down_up[0]:.1f}s; first pass: {statuses.count(201)} stored, "
+        f"{statuses.count(503)} refused with 503; retries: "
+        f"{sum(1 for s in retried.values() if s == 200)} had in fact been stored (200), "
+        f"{sum(1 for s in retried.values() if s == 201)} stored now (201)"
+    )
