@@ -10,7 +10,13 @@ import asyncpg
 import pytest
 
 from triage.store import migrate as migrate_module
-from triage.store.migrate import Migration, MigrationError, available_migrations, migrate
+from triage.store.migrate import (
+    Migration,
+    MigrationError,
+    available_migrations,
+    migrate,
+    repeatable_scripts,
+)
 
 
 @pytest.fixture
@@ -29,7 +35,7 @@ async def test_two_processes_at_once_apply_each_migration_once(empty_database: s
     try:
         results = await asyncio.gather(*(migrate(c) for c in conns))
         applied = sorted(len(r) for r in results)
-        assert applied == [0, len(available_migrations())]
+        assert applied == [0, len(available_migrations()) + len(repeatable_scripts())]
         versions = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
         assert [r["version"] for r in versions] == [m.version for m in available_migrations()]
         assert await migrate(conns[0]) == []  # and a third run finds nothing to do
@@ -66,5 +72,24 @@ async def test_an_edited_migration_refuses_to_run(
         monkeypatch.setattr(migrate_module, "available_migrations", lambda: edited)
         with pytest.raises(MigrationError, match="was changed after it was applied"):
             await migrate(conn)
+    finally:
+        await conn.close()
+
+
+async def test_a_changed_repeatable_script_is_applied_again(
+    empty_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = await asyncpg.connect(empty_database)
+    try:
+        await migrate(conn)
+        changed = [
+            Migration(0, s.name, s.sql + "\nCREATE OR REPLACE FUNCTION probe() RETURNS int "
+                      "LANGUAGE sql AS 'SELECT 7';")
+            for s in repeatable_scripts()
+        ]  # fmt: skip
+        monkeypatch.setattr(migrate_module, "repeatable_scripts", lambda: changed)
+        assert [m.name for m in await migrate(conn)] == [s.name for s in changed]
+        assert await conn.fetchval("SELECT probe()") == 7
+        assert await migrate(conn) == []
     finally:
         await conn.close()

@@ -10,14 +10,12 @@ melding is still safe: the reconciler queues it from PostgreSQL.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-import orjson
 import redis.asyncio as aioredis
 import structlog
 
@@ -44,8 +42,8 @@ from triage.vocabulary import Kind, Level
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.intake", "intake.sql")
 
-#: Advisory-lock namespace for "a household at this address key" (two-int lock form).
-_LOCK_HOUSEHOLD_ADDRESS = 1
+#: How often to decide again when concurrent intakes keep changing the same household.
+_MAX_ATTEMPTS = 5
 _DEDUP_METHOD = "provisional: open case at the same postcode, house number and addition"
 
 
@@ -56,15 +54,9 @@ class Submitted:
 
 
 def request_hash(melding: MeldingIn) -> bytes:
-    """Hash of the normalised request: equal for the same melding in another spelling."""
-    canonical = orjson.dumps(melding.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).digest()
-
-
-def _lock_key(key: str) -> int:
-    # crc32 is stable across processes (hash() is salted); collisions only serialise two
-    # unrelated intakes briefly, they never merge anything.
-    return zlib.crc32(key.encode()) - 2**31
+    """Hash of the normalised request: equal for the same melding in another spelling.
+    The model serialises its fields in declaration order, so the form is canonical."""
+    return hashlib.sha256(melding.model_dump_json().encode()).digest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +139,12 @@ class Intake:
         now = self._clock.now()
         prepared = self._prepare(melding, principal, now, request_id=request_id, endpoint=endpoint)
         async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
-            stored = await self._store(conn, prepared)
-            if stored is None:  # a concurrent or earlier submission with the same key
+            try:
+                stored = await self._store(conn, prepared)
+            except asyncpg.UniqueViolationError as exc:
+                if exc.constraint_name != "meldingen_idempotency":
+                    raise
+                # Stored before (or just now by a concurrent retry): answer as the first time.
                 return await self._replay(conn, melding, prepared.digest)
 
         if stored.status == "queued":
@@ -222,35 +218,29 @@ class Intake:
             ),
         )
 
-    async def _store(self, conn: asyncpg.Connection, prepared: _Prepared) -> MeldingAccepted | None:
-        # BEGIN and the household lock travel in one round trip; the lookup must come in
-        # a later statement so its snapshot sees a case committed by the lock's last holder.
-        # The lock key is an integer we computed, never text from the request.
+    async def _store(self, conn: asyncpg.Connection, prepared: _Prepared) -> MeldingAccepted:
+        """Look up, decide, write; decide again if another intake changed the household."""
         key = prepared.key
-        lock = (
-            f"; SELECT pg_advisory_xact_lock({_LOCK_HOUSEHOLD_ADDRESS}, {_lock_key(key)})"
-            if key
-            else ""
-        )
-        await conn.execute("BEGIN" + lock)
-        try:
+        for _attempt in range(_MAX_ATTEMPTS):
             existing = await conn.fetchrow(_Q["open_case_by_address"], key) if key else None
             decision = self._decide(prepared, existing)
-            row = await conn.fetchrow(_Q["store_melding"], *_store_args(prepared, decision))
-            if row is None:
-                await conn.execute("ROLLBACK")
-                return None
-            await conn.execute("COMMIT")
-        except BaseException:
-            await _rollback_quietly(conn)
-            raise
-        return MeldingAccepted(
-            melding_id=decision.melding_id,
-            case_id=decision.case_id,
-            status=decision.status,
-            gebied=prepared.gebied,
-            urgency=_urgency_out(decision.urgency),
-            dedup=decision.dedup,
+            outcome = await conn.fetchval(_Q["store_melding"], *_store_args(prepared, decision))
+            if outcome == "stored":
+                return MeldingAccepted(
+                    melding_id=decision.melding_id,
+                    case_id=decision.case_id,
+                    status=decision.status,
+                    gebied=prepared.gebied,
+                    urgency=_urgency_out(decision.urgency),
+                    dedup=decision.dedup,
+                )
+            metrics.INTAKE_RETRIES.inc()
+        raise Problem(
+            503,
+            "Busy",
+            "this household is being updated by many meldingen at once; nothing was stored, "
+            "retry with the same source and external_id",
+            headers={"Retry-After": "1"},
         )
 
     async def _replay(
@@ -291,68 +281,51 @@ class Intake:
             )
 
 
-async def _rollback_quietly(conn: asyncpg.Connection) -> None:
-    """Roll back after a failure without hiding it: a broken connection cannot roll back,
-    and PostgreSQL discards its open transaction by itself."""
-    if conn.is_closed() or not conn.is_in_transaction():
-        return
-    try:
-        await conn.execute("ROLLBACK")
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-        conn.terminate()
-
-
 def _store_args(prepared: _Prepared, decision: _Decision) -> list[Any]:
-    """Positional parameters of ``store_melding``, numbered as in intake.sql."""
+    """Positional parameters of intake_store(), in its order (intake_functions.sql)."""
     melding, principal = prepared.melding, prepared.principal
-    address, number, persons = melding.address, prepared.number, melding.persons
+    address, number = melding.address, prepared.number
     urgency, dedup = decision.urgency, decision.dedup
     return [
-        decision.melding_id,  # $1
+        decision.melding_id,
         melding.source.value,
         melding.external_id,
         prepared.digest,
-        melding.received_at,  # $5
+        melding.received_at,
         melding.kind.value,
         melding.category.value,
         melding.signals,
         melding.summary,
-        address.postcode if address else None,  # $10
+        address.postcode if address else None,
         number[0] if number else None,
         number[1] if number else "",
         address.straat if address else None,
         address.woonplaats if address else None,
-        melding.gebied,  # $15
+        melding.gebied,
         prepared.gebied,
-        decision.household_id,
+        prepared.key,
+        None if decision.new_case else decision.case_id,  # the open case the decision saw
         decision.case_id,
-        decision.new_case,
-        prepared.key,  # $20
+        decision.household_id,
         decision.status,
         urgency.level.value,
         urgency.score,
         [{"rule": r.rule, "text": r.text, "contribution": r.contribution} for r in urgency.reasons],
-        urgency.respond_before,  # $25
+        urgency.respond_before,
         urgency.callback,
         urgency.rules_version,
         dedup.decision,
         dedup.matched_case_id,
-        dedup.score,  # $30
+        dedup.score,
         {"method": dedup.method},
         principal.id if principal.kind == "client" else None,
         principal.id if principal.kind == "user" else None,
         principal.kind,
-        prepared.now,  # $35
-        [uuid7() for _ in persons],
-        [p.role.value for p in persons],
-        [p.bsn for p in persons],
-        [p.voornaam for p in persons],
-        [p.tussenvoegsel for p in persons],  # $40
-        [p.achternaam for p in persons],
-        [p.geboortedatum for p in persons],
         principal.role,
+        prepared.now,
+        [p.model_dump(mode="json") for p in melding.persons],
         prepared.endpoint,
-        prepared.request_id,  # $45
+        prepared.request_id,
     ]
 
 

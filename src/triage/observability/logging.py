@@ -71,6 +71,7 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
 
 
 def configure(fmt: str = "json", level: str = "info", stream: Any = None) -> None:
+    output = stream or sys.stdout
     renderer: Any = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if fmt == "json"
@@ -78,28 +79,28 @@ def configure(fmt: str = "json", level: str = "info", stream: Any = None) -> Non
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         exception_without_message,
         redact,
     ]
+    # Our own log calls take structlog's direct path (no stdlib logging machinery: it is
+    # on the path of every request); library loggers go through the same processors.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.WriteLoggerFactory(file=output),
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared,
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream or sys.stdout)
+    handler = logging.StreamHandler(output)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Our own middleware logs each request (route pattern, status, duration) instead.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     # pgserver narrates every start at info level, with paths and process details.
     logging.getLogger("pgserver").setLevel(logging.WARNING)

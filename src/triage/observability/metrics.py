@@ -50,6 +50,10 @@ ENQUEUE_FAILURES = Counter(
     "triage_enqueue_failures_total",
     "Stored meldingen that could not be queued at once (the reconciler queues them).",
 )
+INTAKE_RETRIES = Counter(
+    "triage_intake_retries_total",
+    "Intake decisions made again because a concurrent melding changed the household first.",
+)
 RECONCILER_REPAIRS = Counter(
     "triage_reconciler_repairs_total", "Queue entries restored from PostgreSQL by the reconciler."
 )

@@ -27,28 +27,23 @@ _BATCH = 1000
 
 async def reconcile_queues(pool: asyncpg.Pool, client: aioredis.Redis) -> int | None:
     """Re-add every queued melding; the number re-added, or None if another process runs it."""
-    async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _RECONCILE_LOCK):
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        # Transaction-scoped: released at commit, also if this process dies mid-way.
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RECONCILE_LOCK):
             return None
-        try:
-            restored = 0
-            async with conn.transaction(readonly=True):
-                pipe = client.pipeline(transaction=False)
+        restored = 0
+        pipe = client.pipeline(transaction=False)
+        pending = 0
+        async for row in conn.cursor(_Q["queued_meldingen"], prefetch=_BATCH):
+            score = priority(Level(row["urgency_level"]), row["respond_before"])
+            pipe.zadd(queue_key(row["gebied"]), {str(row["id"]): score}, nx=True)
+            pending += 1
+            if pending == _BATCH:
+                restored += sum(await pipe.execute())
                 pending = 0
-                async for row in conn.cursor(_Q["queued_meldingen"], prefetch=_BATCH):
-                    member = {
-                        str(row["id"]): priority(Level(row["urgency_level"]), row["respond_before"])
-                    }
-                    pipe.zadd(queue_key(row["gebied"]), member, nx=True)
-                    pending += 1
-                    if pending == _BATCH:
-                        restored += sum(await pipe.execute())
-                        pending = 0
-                if pending:
-                    restored += sum(await pipe.execute())
-            return restored
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock($1)", _RECONCILE_LOCK)
+        if pending:
+            restored += sum(await pipe.execute())
+        return restored
 
 
 async def run_reconciler(pool: asyncpg.Pool, client: aioredis.Redis, interval: float) -> None:

@@ -37,6 +37,20 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
+#: Scripts beside the module that runs them, re-applied whenever their text changes
+#: (functions made with CREATE OR REPLACE): ("package", "file.sql").
+REPEATABLE: tuple[tuple[str, str], ...] = (("triage.intake", "intake_functions.sql"),)
+
+
+def repeatable_scripts() -> list[Migration]:
+    return [
+        Migration(
+            0, f"{package}/{name}", resources.files(package).joinpath(name).read_text("utf-8")
+        )
+        for package, name in REPEATABLE
+    ]
+
+
 def available_migrations() -> list[Migration]:
     found = []
     for entry in resources.files("triage.store.migrations").iterdir():
@@ -48,6 +62,34 @@ def available_migrations() -> list[Migration]:
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migration files share a number: {versions}")
     return found
+
+
+async def _apply_repeatables(conn: asyncpg.Connection) -> list[Migration]:
+    await conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_repeatables (
+               name       text PRIMARY KEY,
+               checksum   text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())"""
+    )
+    done = {
+        r["name"]: r["checksum"]
+        for r in await conn.fetch("SELECT name, checksum FROM schema_repeatables")
+    }
+    applied: list[Migration] = []
+    for script in repeatable_scripts():
+        if done.get(script.name) == script.checksum:
+            continue
+        async with conn.transaction():
+            await conn.execute(script.sql)
+            await conn.execute(
+                """INSERT INTO schema_repeatables (name, checksum) VALUES ($1, $2)
+                   ON CONFLICT (name) DO UPDATE SET checksum = $2, applied_at = now()""",
+                script.name,
+                script.checksum,
+            )
+        log.info("repeatable_applied", script=script.name)
+        applied.append(script)
+    return applied
 
 
 async def migrate(conn: asyncpg.Connection) -> list[Migration]:
@@ -83,6 +125,7 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
                 )
             log.info("migration_applied", version=migration.version, migration=migration.name)
             applied_now.append(migration)
+        applied_now += await _apply_repeatables(conn)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied_now

@@ -1,0 +1,193 @@
+"""Intake benchmark: the service, PostgreSQL, Redis and this generator on one machine.
+
+    python loadtests/intake_bench.py [--rates 500,1000,1200] [--duration 20] [--processes 2]
+
+It creates a fresh database, starts ``triage serve`` as a separate process, offers each
+rate open-loop (see openloop.py) with realistic meldingen (dataset.py, ~30% on known
+households), then runs pgbench with the intake's own SQL (pgbench_intake.py) for the same
+duration and prints the service's throughput as a ratio of that database-only figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import orjson
+from dataset import MeldingFactory
+from openloop import Result, run_open_loop
+from pgbench_intake import build_script
+
+from triage.auth.accounts import add_client
+from triage.store.migrate import migrate
+from triage.vocabulary import Source
+
+HERE = Path(__file__).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _db_url(admin_url: str, name: str) -> str:
+    base, _, query = admin_url.partition("?")
+    return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
+
+
+async def prepare_database(admin_url: str, name: str) -> tuple[str, dict[str, str]]:
+    admin = await asyncpg.connect(admin_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = _db_url(admin_url, name)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    tokens = {}
+    for source in Source:
+        issued = await add_client(conn, f"bench-{source.value}", source, datetime.now(UTC))
+        tokens[source.value] = issued.token
+    await conn.close()
+    return url, tokens
+
+
+def start_service(db_url: str, redis_url: str, port: int, processes: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "TRIAGE_DATABASE_URL": db_url,
+        "TRIAGE_REDIS_URL": redis_url,
+        "TRIAGE_PORT": str(port),
+        "TRIAGE_PROCESSES": str(processes),
+        "TRIAGE_DATA_DIR": tempfile.mkdtemp(prefix="triage-bench-"),
+        # Reconciling every 30 s is the default; it is part of the measured load.
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "triage", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,  # request logs are written (and cost CPU), not kept
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"service did not become ready: {proc.stderr.read().decode() if proc.stderr else ''}")
+
+
+def payloads(factory: MeldingFactory, count: int, tokens: dict[str, str], offset: int):  # type: ignore[no-untyped-def]
+    bodies: list[bytes] = []
+    headers: list[dict[str, str]] = []
+    for i in range(count):
+        body = factory.melding(offset + i)
+        bodies.append(orjson.dumps(body))
+        headers.append({"Authorization": f"Bearer {tokens[body['source']]}", "Content-Type": "application/json"})
+    return bodies, headers
+
+
+def run_pgbench(db_url: str, clients: int, duration: int) -> float:
+    binary = shutil.which("pgbench")
+    if binary is None:
+        import pgserver  # ships its own pgbench
+
+        binary = str(Path(pgserver.__file__).parent / "pginstall" / "bin" / "pgbench")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
+        script.write(build_script())
+    out = subprocess.run(
+        [binary, "-n", "-f", script.name, "-c", str(clients), "-j", "2", "-T", str(duration), db_url],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
+    if match is None:
+        raise SystemExit(f"pgbench printed no tps:\n{out.stdout}\n{out.stderr}")
+    return float(match.group(1))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rates", default="500,1000,1200", help="offered meldingen/s, comma-separated")
+    parser.add_argument("--duration", type=int, default=20, help="seconds per rate")
+    parser.add_argument("--processes", type=int, default=2, help="API processes")
+    parser.add_argument("--admin-url", default=os.environ.get("TRIAGE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--redis-url", default=os.environ.get("TRIAGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"))
+    parser.add_argument("--pgbench-clients", type=int, default=16)
+    parser.add_argument("--no-pgbench", action="store_true")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+
+    db_url, tokens = await prepare_database(args.admin_url, "triage_bench")
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    port = _free_port()
+    service = start_service(db_url, args.redis_url, port, args.processes)
+    url = f"http://127.0.0.1:{port}/api/v1/meldingen"
+    factory = MeldingFactory(seed=2026)
+    results: list[Result] = []
+    offset = 0
+    try:
+        warm_bodies, warm_headers = payloads(factory, 600, tokens, offset)
+        offset += 600
+        await run_open_loop(url, warm_bodies, warm_headers, 200)
+        for rate in rates:
+            count = int(rate * args.duration)
+            bodies, headers = payloads(factory, count, tokens, offset)
+            offset += count
+            result = await run_open_loop(url, bodies, headers, rate)
+            results.append(result)
+            print(f"[http] {result.summary()}", flush=True)
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+
+    report: dict[str, object] = {
+        "processes": args.processes,
+        "duration_s": args.duration,
+        "http": [
+            {"offered": r.offered_rate, "throughput": round(r.throughput, 1),
+             "p50_ms": round(r.percentile(50) * 1000, 2), "p99_ms": round(r.percentile(99) * 1000, 2),
+             "p999_ms": round(r.percentile(99.9) * 1000, 2), "max_ms": round(r.percentile(100) * 1000, 2),
+             "statuses": dict(r.statuses), "errors": dict(r.errors)}
+            for r in results
+        ],
+    }  # fmt: skip
+    if not args.no_pgbench:
+        tps = run_pgbench(db_url, args.pgbench_clients, args.duration)
+        best = max(r.throughput for r in results)
+        report["pgbench_tps"] = round(tps, 1)
+        report["http_over_pgbench"] = round(best / tps, 3)
+        print(f"[pgbench] same SQL, {args.pgbench_clients} clients, {args.duration}s: {tps:.0f} tps; "
+              f"best HTTP throughput / pgbench = {best / tps:.2f}")  # fmt: skip
+    out_dir = HERE / "results"
+    out_dir.mkdir(exist_ok=True)
+    path = out_dir / f"intake-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(report, indent=2))
+    print(f"[report] {path}")
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main())
