@@ -112,7 +112,7 @@ def run_pgbench(db_url: str, clients: int, duration: int) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(build_script())
     out = subprocess.run(
-        [binary, "-n", "-f", script.name, "-c", str(clients), "-j", "2", "-T", str(duration), db_url],
+        [binary, "-n", "-M", "prepared", "-f", script.name, "-c", str(clients), "-j", "2", "-T", str(duration), db_url],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)

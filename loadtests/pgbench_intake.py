@@ -1,8 +1,9 @@
 """Build a pgbench script that runs the intake's own SQL, for a database-only baseline.
 
 The statements are taken from ``src/triage/intake/intake.sql`` at run time and their
-parameters replaced by pgbench variables, so the baseline cannot drift from the service:
-BEGIN with the household lock, the open-case lookup, the one-statement store, COMMIT.
+parameters replaced by pgbench values, so the baseline cannot drift from the service:
+the open-case lookup, then intake_store() (household lock, re-check, all inserts, audit),
+two round trips as the service makes them.
 """
 
 from __future__ import annotations
@@ -11,28 +12,29 @@ import re
 
 from triage.store.sql import load_queries
 
-_PERSON_ARRAYS = {
-    36: "ARRAY[md5(:n || 'p1')::uuid, md5(:n || 'p2')::uuid]",
-    37: "ARRAY['slachtoffer', 'pleger']",
-    38: "ARRAY['111222333', NULL]",
-    39: "ARRAY['Anna', 'Bram']",
-    40: "ARRAY[NULL, 'van']",
-    41: "ARRAY['Jansen', 'Dijk']",
-    42: "ARRAY['1990-01-01'::date, NULL]",
-}
+_PERSONS = (
+    "'["
+    '{"role": "slachtoffer", "bsn": "111222333", "voornaam": "Anna", "tussenvoegsel": null, '
+    '"achternaam": "Jansen", "geboortedatum": "1990-01-01"}, '
+    '{"role": "pleger", "bsn": null, "voornaam": "Bram", "tussenvoegsel": "van", '
+    '"achternaam": "Dijk", "geboortedatum": null}'
+    "]'::jsonb"
+)
+_REASONS = """'[{"rule": "signaal.geweld_nu", "text": "Geweld.", "contribution": 40}]'::jsonb"""
+
+# intake_store() parameters, in order (src/triage/intake/intake_functions.sql).
 _PARAMS: dict[int, str] = {
     1: "md5(:n || 'm')::uuid", 2: "'politie'", 3: "'PGB-' || :n",
     4: "decode(md5(:n || 'r'), 'hex')", 5: "now()", 6: "'melding'", 7: "'huiselijk_geweld'",
     8: "ARRAY['geweld_nu']", 9: "'pgbench-melding, fictief'", 10: "'5038AB'", 11: ":hn",
     12: "''", 13: "'Teststraat'", 14: "'Tilburg'", 15: "NULL", 16: "'tilburg'",
-    17: "md5(:n || 'h')::uuid", 18: "md5(:n || 'c')::uuid", 19: "true",
-    20: "'PGB|' || :n", 21: "'queued'", 22: "'acuut'", 23: "60",
-    24: """'[{"rule": "signaal.geweld_nu", "text": "Geweld.", "contribution": 40}]'::jsonb""",
-    25: "now() + interval '24 hours'", 26: "false", 27: "'pgbench'", 28: "'new_case'",
-    29: "NULL::uuid", 30: "NULL::real", 31: """'{"method": "pgbench"}'::jsonb""",
+    17: "'PGB|' || :n", 18: "NULL::uuid", 19: "md5(:n || 'c')::uuid",
+    20: "md5(:n || 'h')::uuid", 21: "'queued'", 22: "'acuut'", 23: "60::smallint",
+    24: _REASONS, 25: "now() + interval '24 hours'", 26: "false", 27: "'pgbench'",
+    28: "'new_case'", 29: "NULL::uuid", 30: "NULL::real", 31: """'{"method": "pgbench"}'::jsonb""",
     32: "(SELECT id FROM api_clients LIMIT 1)", 33: "NULL::uuid", 34: "'client'",
-    35: "now()", 43: "'client'", 44: "'POST /api/v1/meldingen'", 45: "'pgbench'",
-    **_PERSON_ARRAYS,
+    35: "'client'", 36: "now()", 37: _PERSONS, 38: "'POST /api/v1/meldingen'",
+    39: "'pgbench'",
 }  # fmt: skip
 
 
@@ -41,7 +43,7 @@ def _substitute(sql: str, params: dict[int, str]) -> str:
 
 
 def _one_line(sql: str) -> str:
-    # pgbench reads one SQL command per line unless continued; strip comments and join.
+    # pgbench reads one SQL command per line; strip comments and join the lines.
     lines = [line.split("--", 1)[0].rstrip() for line in sql.splitlines()]
     return " ".join(line.strip() for line in lines if line.strip()) + ";"
 
@@ -53,13 +55,9 @@ def build_script() -> str:
     return "\n".join(
         [
             r"\set n random(1, 9000000000000000)",
-            r"\set lk random(-2147483648, 2147483647)",
             r"\set hn random(1, 999)",
-            # One round trip, as the service sends it (\; makes a compound statement).
-            r"BEGIN \; SELECT pg_advisory_xact_lock(1, :lk);",
             _one_line(lookup),
             _one_line(store),
-            "COMMIT;",
             "",
         ]
     )

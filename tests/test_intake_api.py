@@ -289,6 +289,7 @@ async def test_queued_in_priority_order_and_adviesvragen_are_not(
         "advies",
     )
     assert a["status"] == "advies"
+    await runtime.enqueuer.flush()
     queue = await runtime.redis.zrange(queue_key("zuid"), 0, -1)
     members = [m.decode() for m in queue]
     assert members.index(c["melding_id"]) < members.index(r["melding_id"])

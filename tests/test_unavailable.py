@@ -69,11 +69,12 @@ async def test_database_down_answers_503_with_retry_after(
 async def test_redis_down_still_stores_and_the_reconciler_queues_it_later(
     no_redis: tuple[Client, Runtime], tokens: Tokens, runtime: Runtime
 ) -> None:
-    client, _ = no_redis
+    client, broken = no_redis
     body = melding_body(address={"woonplaats": "Dongen"})
     resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.politie))
     assert resp.status == 201  # PostgreSQL is the system of record; Redis is derived
     melding_id = (await resp.json())["melding_id"]
+    await broken.enqueuer.flush()  # the background ZADD failed and was counted
     assert (await client.get("/readyz")).status == 503
     assert await runtime.redis.zscore(queue_key("west"), melding_id) is None
     await reconcile_queues(runtime.pool, runtime.redis)
@@ -90,6 +91,7 @@ async def test_flushed_redis_is_rebuilt_from_postgres(
             "/api/v1/meldingen", json=body, headers=tokens.client(Source.politie)
         )
         ids.append((await resp.json())["melding_id"])
+    await runtime.enqueuer.flush()
     before = {
         k: await runtime.redis.zrange(k, 0, -1, withscores=True)
         for k in await runtime.redis.keys("triage:queue:*")

@@ -156,7 +156,10 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         if background:
             task = asyncio.create_task(
                 run_reconciler(
-                    runtime.pool, runtime.redis, runtime.settings.reconcile_interval_seconds
+                    runtime.pool,
+                    runtime.redis,
+                    runtime.clock,
+                    runtime.settings.reconcile_interval_seconds,
                 )
             )
         yield

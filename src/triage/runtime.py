@@ -12,6 +12,7 @@ from triage.auth.tokens import TokenAuthenticator
 from triage.clock import Clock, SystemClock
 from triage.config import Settings
 from triage.intake.service import Intake
+from triage.queue.enqueue import Enqueuer
 from triage.region import Region, load_region
 from triage.scoring import Rules, load_rules
 from triage.store.db import create_pool
@@ -26,9 +27,11 @@ class Runtime:
     rules: Rules
     clock: Clock
     authenticator: TokenAuthenticator
+    enqueuer: Enqueuer
     intake: Intake
 
     async def close(self) -> None:
+        await self.enqueuer.stop()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         await self.pool.close()
@@ -53,6 +56,8 @@ async def open_runtime(
     clock = clock or SystemClock()
     pool = await create_pool(database_url, settings)
     client = redis_client(redis_url)
+    enqueuer = Enqueuer(client)
+    enqueuer.start()
     return Runtime(
         settings=settings,
         pool=pool,
@@ -61,9 +66,10 @@ async def open_runtime(
         rules=rules,
         clock=clock,
         authenticator=TokenAuthenticator(pool, settings.auth_cache_seconds),
+        enqueuer=enqueuer,
         intake=Intake(
             pool,
-            redis_client=client,
+            enqueuer=enqueuer,
             region=region,
             rules=rules,
             clock=clock,

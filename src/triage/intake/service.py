@@ -16,7 +16,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
 import structlog
 
 from triage.auth.principal import Principal
@@ -33,7 +32,7 @@ from triage.intake.models import (
 )
 from triage.observability import metrics
 from triage.problems import Problem, forbidden
-from triage.queue import enqueue
+from triage.queue.enqueue import Enqueuer
 from triage.region import REGIONAL_POOL, Region
 from triage.scoring import History, Rules, Urgency, score_melding
 from triage.store.sql import load_queries
@@ -92,7 +91,7 @@ class Intake:
         self,
         pool: asyncpg.Pool,
         *,
-        redis_client: aioredis.Redis,
+        enqueuer: Enqueuer,
         region: Region,
         rules: Rules,
         clock: Clock,
@@ -100,7 +99,7 @@ class Intake:
     ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
-        self._redis = redis_client
+        self._enqueuer = enqueuer
         self._region = region
         self._rules = rules
         self._clock = clock
@@ -148,7 +147,7 @@ class Intake:
                 return await self._replay(conn, melding, prepared.digest)
 
         if stored.status == "queued":
-            await self._queue(stored)
+            self._queue(stored)
         metrics.MELDINGEN_STORED.labels(melding.source.value, melding.kind.value).inc()
         metrics.URGENCY_LEVELS.labels(stored.urgency.level.value).inc()
         metrics.DEDUP_DECISIONS.labels(stored.dedup.decision).inc()
@@ -265,20 +264,13 @@ class Intake:
         metrics.MELDINGEN_REPLAYED.labels(melding.source.value).inc()
         return Submitted(accepted_from_row(row), created=False)
 
-    async def _queue(self, accepted: MeldingAccepted) -> None:
-        try:
-            await enqueue(
-                self._redis,
-                accepted.gebied,
-                accepted.melding_id,
-                accepted.urgency.level,
-                accepted.urgency.respond_before,
-            )
-        except Exception as exc:  # the melding is committed; the reconciler will queue it
-            metrics.ENQUEUE_FAILURES.inc()
-            log.warning(
-                "enqueue_deferred", melding_id=str(accepted.melding_id), error=type(exc).__name__
-            )
+    def _queue(self, accepted: MeldingAccepted) -> None:
+        self._enqueuer.submit(
+            accepted.gebied,
+            accepted.melding_id,
+            accepted.urgency.level,
+            accepted.urgency.respond_before,
+        )
 
 
 def _store_args(prepared: _Prepared, decision: _Decision) -> list[Any]:

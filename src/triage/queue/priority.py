@@ -8,9 +8,6 @@ one ``ZRANGE`` gives the dispatch order.
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import UUID
-
-import redis.asyncio as aioredis
 
 from triage.vocabulary import Level
 
@@ -27,9 +24,3 @@ def priority(level: Level, respond_before: datetime) -> float:
     if level not in _RANK:
         raise ValueError(f"level {level.value} is not dispatched")
     return float(_RANK[level] * _RANK_STRIDE + int(respond_before.timestamp()))
-
-
-async def enqueue(
-    client: aioredis.Redis, gebied: str, melding_id: UUID, level: Level, respond_before: datetime
-) -> None:
-    await client.zadd(queue_key(gebied), {str(melding_id): priority(level, respond_before)})

@@ -1,19 +1,27 @@
-"""Rebuild the Redis queues from PostgreSQL, the system of record.
+"""Keep the Redis queues in line with PostgreSQL, the system of record.
 
-Runs at start-up and then periodically in every API process; a PostgreSQL advisory lock
-lets one process do the work while the others skip. Because ``ZADD`` of the same member and
-score is idempotent, running it against a healthy Redis changes nothing, and after a Redis
-restart or ``FLUSHALL`` it restores every queued melding.
+Every API process runs this loop; a PostgreSQL advisory lock lets one of them do a round
+while the others skip it. A round is one of two kinds:
+
+- a full rebuild when Redis lost its data (restart, failover, ``FLUSHALL``): detected by
+  the absence of a marker key, which is set *before* rebuilding so that a restart during
+  the rebuild removes it again and the next round rebuilds once more;
+- otherwise a short pass over the meldingen of the last few minutes, which catches the
+  ones whose background enqueue failed.
+
+``ZADD NX`` of a member that is present changes nothing, so a round never duplicates.
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
+from triage.clock import Clock
 from triage.observability import metrics
 from triage.queue.priority import priority, queue_key
 from triage.store.sql import load_queries
@@ -23,18 +31,29 @@ log = structlog.get_logger(__name__)
 _Q = load_queries("triage.queue", "queue.sql")
 _RECONCILE_LOCK = 0x7472_6961_6765_02
 _BATCH = 1000
+MARKER = "triage:queues-rebuilt"
 
 
-async def reconcile_queues(pool: asyncpg.Pool, client: aioredis.Redis) -> int | None:
-    """Re-add every queued melding; the number re-added, or None if another process runs it."""
+async def reconcile_queues(
+    pool: asyncpg.Pool, client: aioredis.Redis, *, since: datetime | None = None
+) -> int | None:
+    """Re-add queued meldingen (all, or those created since ``since``) that Redis lacks.
+
+    Returns how many were missing, or None when another process holds the round.
+    """
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         # Transaction-scoped: released at commit, also if this process dies mid-way.
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RECONCILE_LOCK):
             return None
+        if since is None:
+            await client.set(MARKER, "1")
+            cursor = conn.cursor(_Q["queued_meldingen"], prefetch=_BATCH)
+        else:
+            cursor = conn.cursor(_Q["recently_queued_meldingen"], since, prefetch=_BATCH)
         restored = 0
         pipe = client.pipeline(transaction=False)
         pending = 0
-        async for row in conn.cursor(_Q["queued_meldingen"], prefetch=_BATCH):
+        async for row in cursor:
             score = priority(Level(row["urgency_level"]), row["respond_before"])
             pipe.zadd(queue_key(row["gebied"]), {str(row["id"]): score}, nx=True)
             pending += 1
@@ -46,14 +65,26 @@ async def reconcile_queues(pool: asyncpg.Pool, client: aioredis.Redis) -> int | 
         return restored
 
 
-async def run_reconciler(pool: asyncpg.Pool, client: aioredis.Redis, interval: float) -> None:
+async def reconcile_once(
+    pool: asyncpg.Pool, client: aioredis.Redis, clock: Clock, lookback: timedelta
+) -> int | None:
+    """One round: a full rebuild if Redis lost its data, else a pass over recent meldingen."""
+    since = None if not await client.exists(MARKER) else clock.now() - lookback
+    restored = await reconcile_queues(pool, client, since=since)
+    if restored:
+        metrics.RECONCILER_REPAIRS.inc(restored)
+        log.warning("queue_reconciled", restored=restored, full=since is None)
+    return restored
+
+
+async def run_reconciler(
+    pool: asyncpg.Pool, client: aioredis.Redis, clock: Clock, interval: float
+) -> None:
     """Reconcile now and then every ``interval`` seconds until cancelled."""
+    lookback = timedelta(seconds=interval * 3 + 60)
     while True:
         try:
-            restored = await reconcile_queues(pool, client)
-            if restored:
-                metrics.RECONCILER_REPAIRS.inc(restored)
-                log.warning("queue_reconciled", restored=restored)
+            await reconcile_once(pool, client, clock, lookback)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dependency is down; try again next round

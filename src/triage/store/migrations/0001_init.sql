@@ -93,6 +93,7 @@ CREATE TABLE meldingen (
 );
 CREATE INDEX meldingen_case ON meldingen (case_id);
 CREATE INDEX meldingen_queued ON meldingen (gebied, respond_before) WHERE status = 'queued';
+CREATE INDEX meldingen_queued_recent ON meldingen (created_at) WHERE status = 'queued';
 
 CREATE TABLE persons (
     id            uuid PRIMARY KEY,

@@ -1,0 +1,76 @@
+"""Put committed meldingen on their gebied's queue, in the background and in batches.
+
+The melding is already committed in PostgreSQL when it is handed over here, so the HTTP
+answer does not wait for Redis: one pipelined ``ZADD`` round trip serves every melding
+that arrived meanwhile, which under load is far cheaper than one command per request.
+If Redis is unreachable the batch is dropped and counted; the reconciler puts those
+meldingen back from PostgreSQL (invariant 1: Redis is derived state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+from uuid import UUID
+
+import redis.asyncio as aioredis
+import structlog
+
+from triage.observability import metrics
+from triage.queue.priority import priority, queue_key
+from triage.vocabulary import Level
+
+log = structlog.get_logger(__name__)
+_MAX_BATCH = 1000
+
+
+class Enqueuer:
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._pending: list[tuple[str, str, float]] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="triage-enqueuer")
+
+    def submit(self, gebied: str, melding_id: UUID, level: Level, respond_before: datetime) -> None:
+        self._pending.append((queue_key(gebied), str(melding_id), priority(level, respond_before)))
+        self._idle.clear()
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Wait until everything submitted so far has been sent (or counted as failed)."""
+        await self._idle.wait()
+
+    async def stop(self) -> None:
+        if self._task is None:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.flush(), timeout=5)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:_MAX_BATCH], self._pending[_MAX_BATCH:]
+                await self._send(batch)
+            self._idle.set()
+
+    async def _send(self, batch: list[tuple[str, str, float]]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for key, member, score in batch:
+            pipe.zadd(key, {member: score})
+        try:
+            await pipe.execute()
+        except Exception as exc:  # Redis down: the reconciler restores these from PostgreSQL
+            metrics.ENQUEUE_FAILURES.inc(len(batch))
+            log.warning("enqueue_deferred", meldingen=len(batch), error=type(exc).__name__)
