@@ -46,70 +46,40 @@ def problem_response(problem: Problem, request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id to every log line and time the request."""
+async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The whole path of a request in one middleware (each layer costs on every request):
+    a request id, authentication, errors as problem+json, one log line and the metrics."""
     given = request.headers.get("X-Request-ID", "")
     request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
-    structlog.contextvars.bind_contextvars(request_id=request_id)
     started = time.perf_counter()
-    status = 500
+    route = _route(request)
     try:
+        await _authenticate(request, route)
         response = await handler(request)
-        status = response.status
-        response.headers["X-Request-ID"] = request_id
-        return response
-    finally:
-        elapsed = time.perf_counter() - started
-        route = _route(request)
-        metrics.HTTP_REQUESTS.labels(route, request.method, str(status)).inc()
-        metrics.HTTP_DURATION.labels(route).observe(elapsed)
-        if status >= 500 or route != "/healthz":
-            log.info(
-                "request", method=request.method, route=route, status=status,
-                duration_ms=round(elapsed * 1000, 2),
-            )  # fmt: skip
-        structlog.contextvars.unbind_contextvars("request_id")
-
-
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as problem+json; a dependency failure as 503 with Retry-After."""
-    retry_after = request.app[RUNTIME].settings.retry_after_seconds
-    try:
-        return await handler(request)
-    except Problem as problem:
-        caught = problem
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        caught = Problem(exc.status, exc.reason, exc.text or exc.reason)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
-        if is_unavailable(exc):
-            caught = unavailable("PostgreSQL", retry_after)
-        elif isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-            caught = unavailable("Redis", retry_after)
-        else:
-            log.exception("unhandled_error")
-            caught = Problem(500, "Internal error", "an unexpected error; nothing was stored")
-    if request.path == _INTAKE_PATH and request.method == "POST":
-        reason = (
-            caught.type.rsplit("/", 1)[-1] if caught.type != "about:blank" else str(caught.status)
-        )
-        metrics.MELDINGEN_REJECTED.labels(request.get(SOURCE, "unknown"), reason).inc()
-    return problem_response(caught, request)
+        response = _problem_response(request, exc, request_id)
+    response.headers["X-Request-ID"] = request_id
+    elapsed = time.perf_counter() - started
+    metrics.observe_request(route, request.method, response.status, elapsed)
+    if route != "/healthz" or response.status >= 500:
+        principal = request.get(PRINCIPAL)
+        log.info(
+            "request", request_id=request_id, method=request.method, route=route,
+            status=response.status, duration_ms=round(elapsed * 1000, 2),
+            actor=f"{principal.kind}:{principal.id}" if principal else None,
+        )  # fmt: skip
+    return response
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def _authenticate(request: web.Request, route: str) -> None:
     runtime = request.app[RUNTIME]
-    route = _route(request)
     public = route in _PUBLIC or (route == "/metrics" and runtime.settings.metrics_open)
     header = request.headers.get("Authorization", "")
     if public and not header:
-        return await handler(request)
+        return
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         raise unauthorized("send Authorization: Bearer <token>")
@@ -117,11 +87,32 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if principal is None:
         raise unauthorized("the token is unknown or disabled")
     request[PRINCIPAL] = principal
-    structlog.contextvars.bind_contextvars(actor=f"{principal.kind}:{principal.id}")
-    try:
-        return await handler(request)
-    finally:
-        structlog.contextvars.unbind_contextvars("actor")
+
+
+def _problem_response(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
+    """Every error leaves as problem+json; a dependency failure as 503 with Retry-After."""
+    retry_after = request.app[RUNTIME].settings.retry_after_seconds
+    if isinstance(exc, Problem):
+        problem = exc
+    elif isinstance(exc, web.HTTPException):
+        if exc.status < 400:
+            return exc  # a redirect is an answer, not an error
+        problem = Problem(exc.status, exc.reason, exc.text or exc.reason)
+    elif is_unavailable(exc):
+        problem = unavailable("PostgreSQL", retry_after)
+    elif isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        problem = unavailable("Redis", retry_after)
+    else:
+        log.error("unhandled_error", request_id=request_id, exc_info=exc)
+        problem = Problem(500, "Internal error", "an unexpected error; nothing was stored")
+    if request.path == _INTAKE_PATH and request.method == "POST":
+        reason = (
+            problem.type.rsplit("/", 1)[-1]
+            if problem.type != "about:blank"
+            else str(problem.status)
+        )
+        metrics.MELDINGEN_REJECTED.labels(request.get(SOURCE, "unknown"), reason).inc()
+    return problem_response(problem, request)
 
 
 _PUBLIC = {op.path for op in OPERATIONS if op.public} | {"/api/openapi.json", "/api/docs"}
@@ -142,7 +133,7 @@ _OPENAPI = build_openapi()
 def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     """The application; ``background`` runs the queue reconciler in this process."""
     app = web.Application(
-        middlewares=[request_context, problems, authenticate],
+        middlewares=[pipeline],
         client_max_size=MAX_BODY,
     )
     app[RUNTIME] = runtime

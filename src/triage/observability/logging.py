@@ -70,33 +70,73 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode()
 
 
+class _Output:
+    """Where log lines go; swappable so that loggers can be cached (they are on the path of
+    every request) and still follow a later ``configure``."""
+
+    def __init__(self) -> None:
+        self.target: Any = sys.stdout
+
+    def write(self, text: str) -> None:
+        self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
+_OUTPUT = _Output()
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+class _Settings:
+    """What ``configure`` may change later. Loggers are cached on first use (they are on the
+    path of every request), so the cached processors read these instead of being replaced."""
+
+    threshold = _LEVELS["info"]
+    renderer: Any = None
+
+
+def filter_level(
+    _logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    if _LEVELS.get(method, 40) < _Settings.threshold:
+        raise structlog.DropEvent
+    return event
+
+
+def render(logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+    return _Settings.renderer(logger, method, event)
+
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    exception_without_message,
+    redact,
+]
+
+
 def configure(fmt: str = "json", level: str = "info", stream: Any = None) -> None:
-    output = stream or sys.stdout
-    renderer: Any = (
+    _Settings.threshold = _LEVELS[level.lower()]
+    _Settings.renderer = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        exception_without_message,
-        redact,
-    ]
-    # Our own log calls take structlog's direct path (no stdlib logging machinery: it is
-    # on the path of every request); library loggers go through the same processors.
+    _OUTPUT.target = stream or sys.stdout
+    # Our own log calls take structlog's direct path (no stdlib logging machinery); library
+    # loggers go through the same processors via the stdlib handler below.
     structlog.configure(
-        processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.WriteLoggerFactory(file=output),
-        cache_logger_on_first_use=False,
+        processors=[filter_level, *_SHARED, render],
+        logger_factory=structlog.WriteLoggerFactory(file=_OUTPUT),  # type: ignore[arg-type]
+        cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_SHARED],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, render],
     )
-    handler = logging.StreamHandler(output)
+    handler = logging.StreamHandler(_OUTPUT)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

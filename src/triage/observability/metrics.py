@@ -8,6 +8,7 @@ processes, so a scrape sees the service, not one process.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -74,6 +75,21 @@ DEPENDENCY_UP = Gauge(
     ["dependency"],
     multiprocess_mode="mostrecent",
 )
+
+
+_REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """Count and time one HTTP request. The labelled children are looked up once per
+    (route, method, status), not on every request: this runs on every request."""
+    key = (route, method, status)
+    children = _REQUEST_CHILDREN.get(key)
+    if children is None:
+        children = (HTTP_REQUESTS.labels(route, method, str(status)), HTTP_DURATION.labels(route))
+        _REQUEST_CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def render() -> tuple[bytes, str]:
