@@ -21,7 +21,15 @@ PLACES: list[tuple[str, tuple[int, int]]] = [
     ("Drunen", (5151, 5152)), ("Oisterwijk", (5061, 5062)), ("Dongen", (5101, 5107)),
     ("Rijen", (5121, 5122)), ("Goirle", (5051, 5053)), ("Hilvarenbeek", (5081, 5083)),
 ]  # fmt: skip
-SOURCES = ["politie"] * 6 + ["veilig_thuis", "cit", "wijkteam", "meldpunt", "ggz", "huisarts", "burger"]
+SOURCES = ["politie"] * 6 + [
+    "veilig_thuis",
+    "cit",
+    "wijkteam",
+    "meldpunt",
+    "ggz",
+    "huisarts",
+    "burger",
+]
 CATEGORIES = [
     "huiselijk_geweld", "huiselijk_geweld", "kindermishandeling", "verward_gedrag", "psychiatrie",
     "verslaving", "overlast", "zorgmijding", "ouderenmishandeling", "complexe_scheiding",
@@ -75,7 +83,9 @@ class MeldingFactory:
 
     def household(self) -> Household:
         place, (low, high) = self.rng.choice(PLACES)
-        postcode = f"{self.rng.randint(low, high)}{self.rng.choice(_LETTERS)}{self.rng.choice(_LETTERS)}"
+        postcode = (
+            f"{self.rng.randint(low, high)}{self.rng.choice(_LETTERS)}{self.rng.choice(_LETTERS)}"
+        )
         achternaam = self.fake.last_name()
         persons = [self._person("slachtoffer", achternaam, (19, 85))]
         if self.rng.random() < 0.7:
@@ -108,7 +118,8 @@ class MeldingFactory:
             "summary": self.fake.paragraph(nb_sentences=self.rng.randint(2, 6)),
             "address": {
                 "postcode": house.postcode,
-                "huisnummer": str(house.huisnummer) + (f"-{house.toevoeging}" if house.toevoeging else ""),
+                "huisnummer": str(house.huisnummer)
+                + (f"-{house.toevoeging}" if house.toevoeging else ""),
                 "straat": house.straat,
                 "woonplaats": house.woonplaats,
             },

@@ -66,7 +66,9 @@ async def prepare_database(admin_url: str, name: str) -> tuple[str, dict[str, st
     return url, tokens
 
 
-def start_service(db_url: str, redis_url: str, port: int, processes: int) -> subprocess.Popen[bytes]:
+def start_service(
+    db_url: str, redis_url: str, port: int, processes: int
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "TRIAGE_DATABASE_URL": db_url,
@@ -91,7 +93,9 @@ def start_service(db_url: str, redis_url: str, port: int, processes: int) -> sub
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit(f"service did not become ready: {proc.stderr.read().decode() if proc.stderr else ''}")
+    raise SystemExit(
+        f"service did not become ready: {proc.stderr.read().decode() if proc.stderr else ''}"
+    )
 
 
 def payloads(
@@ -128,12 +132,23 @@ def run_pgbench(db_url: str, clients: int, duration: int) -> float:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rates", default="500,1000,1200", help="offered meldingen/s, comma-separated")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rates", default="500,1000,1200", help="offered meldingen/s, comma-separated"
+    )
     parser.add_argument("--duration", type=int, default=20, help="seconds per rate")
     parser.add_argument("--processes", type=int, default=2, help="API processes")
-    parser.add_argument("--admin-url", default=os.environ.get("TRIAGE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--redis-url", default=os.environ.get("TRIAGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"))
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "TRIAGE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("TRIAGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+    )
     parser.add_argument("--pgbench-clients", type=int, default=16)
     parser.add_argument("--no-pgbench", action="store_true")
     args = parser.parse_args()

@@ -129,7 +129,9 @@ class _Pool:
 
     async def _open(self) -> None:
         try:
-            _, conn = await self.loop.create_connection(lambda: _Connection(self), self._host, self._port)
+            _, conn = await self.loop.create_connection(
+                lambda: _Connection(self), self._host, self._port
+            )
         except OSError as exc:
             self._opening -= 1
             self._fail_one(type(exc).__name__)

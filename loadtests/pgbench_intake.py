@@ -2,8 +2,9 @@
 
 The statements are taken from ``src/triage/intake/intake.sql`` at run time and their
 parameters replaced by pgbench values, so the baseline cannot drift from the service:
-the open-case lookup, then intake_store() (household lock, re-check, all inserts, audit),
-two round trips as the service makes them.
+the open-case lookup, then intake_store_batch() (household lock, re-check, all inserts,
+audit), two round trips per melding. pgbench cannot batch, so each of its transactions
+holds one melding: the figure is the database's one-at-a-time capacity for this work.
 """
 
 from __future__ import annotations
@@ -22,19 +23,24 @@ _PERSONS = (
 )
 _REASONS = """'[{"rule": "signaal.geweld_nu", "text": "Geweld.", "contribution": 40}]'::jsonb"""
 
-# intake_store() parameters, in order (src/triage/intake/intake_functions.sql).
-_PARAMS: dict[int, str] = {
-    1: "md5(:n || 'm')::uuid", 2: "'politie'", 3: "'PGB-' || :n",
-    4: "decode(md5(:n || 'r'), 'hex')", 5: "now()", 6: "'melding'", 7: "'huiselijk_geweld'",
-    8: "ARRAY['geweld_nu']", 9: "'pgbench-melding, fictief'", 10: "'5038AB'", 11: ":hn",
-    12: "''", 13: "'Teststraat'", 14: "'Tilburg'", 15: "NULL", 16: "'tilburg'",
-    17: "'PGB|' || :n", 18: "NULL::uuid", 19: "md5(:n || 'c')::uuid",
-    20: "md5(:n || 'h')::uuid", 21: "'queued'", 22: "'acuut'", 23: "60::smallint",
-    24: _REASONS, 25: "now() + interval '24 hours'", 26: "false", 27: "'pgbench'",
-    28: "'new_case'", 29: "NULL::uuid", 30: "NULL::real", 31: """'{"method": "pgbench"}'::jsonb""",
-    32: "(SELECT id FROM api_clients LIMIT 1)", 33: "NULL::uuid", 34: "'client'",
-    35: "'client'", 36: "now()", 37: _PERSONS, 38: "'POST /api/v1/meldingen'",
-    39: "'pgbench'",
+# One melding as intake_store_batch() reads it (keys as in _payload() of the service).
+_MELDING: dict[str, str] = {
+    "id": "md5(:n::text || 'm')::uuid", "source": "'politie'", "external_id": "'PGB-' || :n::text",
+    "request_hash": "md5(:n::text || 'r')", "received_at": "now()", "kind": "'melding'",
+    "category": "'huiselijk_geweld'", "signals": """'["geweld_nu"]'::jsonb""",
+    "summary": "'pgbench-melding, fictief'", "postcode": "'5038AB'", "huisnummer": ":hn::integer",
+    "toevoeging": "''", "straat": "'Teststraat'", "woonplaats": "'Tilburg'",
+    "gebied_hint": "NULL::text", "gebied": "'tilburg'", "address_key": "'PGB|' || :n::text",
+    "lock_key": ":lk::integer", "expected_case_id": "NULL::uuid", "case_id": "md5(:n::text || 'c')::uuid",
+    "household_id": "md5(:n::text || 'h')::uuid", "status": "'queued'", "urgency_level": "'acuut'",
+    "urgency_score": "60", "urgency_reasons": _REASONS,
+    "respond_before": "now() + interval '24 hours'", "callback_required": "false",
+    "rules_version": "'pgbench'", "dedup_decision": "'new_case'",
+    "dedup_matched_case_id": "NULL::uuid", "dedup_score": "NULL::real",
+    "dedup_detail": """'{"method": "pgbench"}'::jsonb""",
+    "client_id": "(SELECT id FROM api_clients LIMIT 1)", "user_id": "NULL::uuid",
+    "actor_kind": "'client'", "actor_role": "'client'", "persons": _PERSONS,
+    "endpoint": "'POST /api/v1/meldingen'", "request_id": "'pgbench'",
 }  # fmt: skip
 
 
@@ -50,12 +56,16 @@ def _one_line(sql: str) -> str:
 
 def build_script() -> str:
     q = load_queries("triage.intake", "intake.sql")
-    lookup = _substitute(q["open_case_by_address"], {1: "'PGB|' || :n"})
-    store = _substitute(q["store_melding"], _PARAMS)
+    lookup = _substitute(q["open_cases_by_address"], {1: "ARRAY['PGB|' || :n::text]"})
+    melding = ", ".join(f"'{key}', {value}" for key, value in _MELDING.items())
+    store = _substitute(
+        q["store_batch"], {1: f"jsonb_build_array(jsonb_build_object({melding}))", 2: "now()"}
+    )
     return "\n".join(
         [
             r"\set n random(1, 9000000000000000)",
             r"\set hn random(1, 999)",
+            r"\set lk random(-2147483648, 2147483647)",
             _one_line(lookup),
             _one_line(store),
             "",

@@ -1,15 +1,18 @@
--- name: open_case_by_address
-SELECT case_id, household_id FROM open_case_for_address($1);
+-- name: open_cases_by_address
+-- The open case (if any) of each address key, for a whole batch in one round trip.
+SELECT k.key, c.case_id, c.household_id
+  FROM unnest($1::text[]) AS k(key)
+ CROSS JOIN LATERAL open_case_for_address(k.key) c;
 
--- name: store_melding
--- Parameters in the order of intake_store() in intake_functions.sql.
-SELECT intake_store($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                    $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30,
-                    $31, $32, $33, $34, $35, $36, $37, $38, $39);
+-- name: store_batch
+-- See intake_functions.sql: one status per melding, in order.
+SELECT intake_store_batch($1::jsonb, $2);
 
--- name: melding_by_key
-SELECT id, request_hash, case_id, status, gebied, urgency_level, urgency_score,
-       urgency_reasons, respond_before, callback_required, rules_version, dedup_decision,
-       dedup_matched_case_id, dedup_score, dedup_detail
-  FROM meldingen
- WHERE source = $1 AND external_id = $2;
+-- name: meldingen_by_keys
+-- Earlier meldingen under the given (source, external_id) keys, for replays.
+SELECT m.source, m.external_id, m.id, m.request_hash, m.case_id, m.status, m.gebied,
+       m.urgency_level, m.urgency_score, m.urgency_reasons, m.respond_before,
+       m.callback_required, m.rules_version, m.dedup_decision, m.dedup_matched_case_id,
+       m.dedup_score, m.dedup_detail
+  FROM unnest($1::text[], $2::text[]) AS k(source, external_id)
+  JOIN meldingen m ON m.source = k.source AND m.external_id = k.external_id;

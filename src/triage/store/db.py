@@ -12,7 +12,9 @@ from triage.config import Settings
 
 
 def _encode_json(value: Any) -> str:
-    return orjson.dumps(value).decode()
+    # default=str: ids read from the database are asyncpg's own UUID type, which orjson
+    # does not know; their str() is the canonical form.
+    return orjson.dumps(value, default=str).decode()
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
