@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,10 +28,10 @@ from pathlib import Path
 
 import asyncpg
 import orjson
+
 from dataset import MeldingFactory
 from openloop import Result, encode_post, run_open_loop
 from pgbench_intake import build_script
-
 from triage.auth.accounts import add_client
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
@@ -122,24 +123,118 @@ def run_pgbench(db_url: str, clients: int, duration: int) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as script:
         script.write(build_script())
     out = subprocess.run(
-        [binary, "-n", "-M", "prepared", "-f", script.name, "-c", str(clients), "-j", "2", "-T", str(duration), db_url],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            binary,
+            "-n",
+            "-M",
+            "prepared",
+            "-f",
+            script.name,
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(duration),
+            db_url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout)
     if match is None:
         raise SystemExit(f"pgbench printed no tps:\n{out.stdout}\n{out.stderr}")
     return float(match.group(1))
 
 
+async def check_consistency(db_url: str, redis_url: str, acknowledged: int) -> str:
+    """Every 2xx is one stored melding; every queued melding is on a Redis queue."""
+    import redis.asyncio as aioredis
+
+    conn = await asyncpg.connect(db_url)
+    stored = await conn.fetchval("SELECT count(*) FROM meldingen")
+    queued = await conn.fetchval("SELECT count(*) FROM meldingen WHERE status = 'queued'")
+    await conn.close()
+    client = aioredis.Redis.from_url(redis_url)
+    on_queues = sum([await client.zcard(k) for k in await client.keys("triage:queue:*")])
+    await client.aclose()
+    verdict = "OK" if stored == acknowledged and on_queues == queued else "MISMATCH"
+    return (
+        f"{verdict}: {acknowledged} acknowledged, {stored} stored; "
+        f"{queued} queued in PostgreSQL, {on_queues} on Redis queues"
+    )
+
+
+async def one_run(args: argparse.Namespace, rates: list[float], seed: int) -> dict[str, object]:
+    db_url, tokens = await prepare_database(args.admin_url, "triage_bench")
+    import redis
+
+    redis.Redis.from_url(args.redis_url).flushdb()
+    port = _free_port()
+    service = start_service(db_url, args.redis_url, port, args.processes)
+    factory = MeldingFactory(seed=seed)
+    results: list[Result] = []
+    acknowledged = 0
+    try:
+        warmup = payloads(factory, 600, tokens, 0, port)
+        acknowledged += (await run_open_loop("127.0.0.1", port, warmup, 200)).ok
+        offset = len(warmup)
+        for rate in rates:
+            count = int(rate * args.duration)
+            requests = payloads(factory, count, tokens, offset, port)
+            offset += count
+            result = await run_open_loop("127.0.0.1", port, requests, rate)
+            acknowledged += result.ok
+            results.append(result)
+            print(f"[http] {result.summary()}", flush=True)
+        await asyncio.sleep(1)  # the background enqueue of the last answers
+        check = await check_consistency(db_url, args.redis_url, acknowledged)
+        print(f"[check] {check}", flush=True)
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+    run: dict[str, object] = {
+        "check": check,
+        "http": [
+            {
+                "offered": r.offered_rate,
+                "throughput": round(r.throughput, 1),
+                "p50_ms": round(r.percentile(50) * 1000, 2),
+                "p99_ms": round(r.percentile(99) * 1000, 2),
+                "p999_ms": round(r.percentile(99.9) * 1000, 2),
+                "max_ms": round(r.percentile(100) * 1000, 2),
+                "statuses": dict(r.statuses),
+                "errors": dict(r.errors),
+            }
+            for r in results
+        ],
+    }
+    if not args.no_pgbench:
+        tps = run_pgbench(db_url, args.pgbench_clients, args.duration)
+        best = max(r.throughput for r in results)
+        run["pgbench_tps"] = round(tps, 1)
+        run["http_over_pgbench"] = round(best / tps, 3)
+        print(
+            f"[pgbench] same SQL, one melding per transaction, {args.pgbench_clients} clients, "
+            f"{args.duration}s: {tps:.0f} tps; best HTTP throughput / pgbench = {best / tps:.2f}",
+            flush=True,
+        )
+    return run
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--rates", default="500,1000,1200", help="offered meldingen/s, comma-separated"
-    )
+    parser.add_argument("--rates", default="500,1000,1500,2000", help="offered meldingen/s")
     parser.add_argument("--duration", type=int, default=20, help="seconds per rate")
     parser.add_argument("--processes", type=int, default=2, help="API processes")
+    parser.add_argument("--repeat", type=int, default=3, help="runs, each on a fresh database")
     parser.add_argument(
         "--admin-url",
         default=os.environ.get(
@@ -154,52 +249,37 @@ async def main() -> None:
     args = parser.parse_args()
     rates = [float(r) for r in args.rates.split(",")]
 
-    db_url, tokens = await prepare_database(args.admin_url, "triage_bench")
-    import redis
+    runs = []
+    for index in range(args.repeat):
+        print(f"== run {index + 1} of {args.repeat}", flush=True)
+        runs.append(await one_run(args, rates, seed=2026 + index))
 
-    redis.Redis.from_url(args.redis_url).flushdb()
-    port = _free_port()
-    service = start_service(db_url, args.redis_url, port, args.processes)
-    factory = MeldingFactory(seed=2026)
-    results: list[Result] = []
-    offset = 0
-    try:
-        warmup = payloads(factory, 600, tokens, offset, port)
-        offset += 600
-        await run_open_loop("127.0.0.1", port, warmup, 200)
-        for rate in rates:
-            count = int(rate * args.duration)
-            requests = payloads(factory, count, tokens, offset, port)
-            offset += count
-            result = await run_open_loop("127.0.0.1", port, requests, rate)
-            results.append(result)
-            print(f"[http] {result.summary()}", flush=True)
-    finally:
-        service.terminate()
-        service.wait(timeout=20)
-
-    report: dict[str, object] = {
-        "processes": args.processes,
-        "duration_s": args.duration,
-        "http": [
-            {"offered": r.offered_rate, "throughput": round(r.throughput, 1),
-             "p50_ms": round(r.percentile(50) * 1000, 2), "p99_ms": round(r.percentile(99) * 1000, 2),
-             "p999_ms": round(r.percentile(99.9) * 1000, 2), "max_ms": round(r.percentile(100) * 1000, 2),
-             "statuses": dict(r.statuses), "errors": dict(r.errors)}
-            for r in results
-        ],
-    }  # fmt: skip
+    print(
+        f"== medians over {len(runs)} run(s), {args.processes} API process(es), "
+        f"{args.duration}s per rate"
+    )
+    for i, rate in enumerate(rates):
+        rows = [run["http"][i] for run in runs]  # type: ignore[index]
+        throughput = _median([r["throughput"] for r in rows])
+        print(
+            f"  offered {rate:>6.0f}/s: throughput {throughput:7.1f}/s, "
+            f"p50 {_median([r['p50_ms'] for r in rows]):7.1f} ms, "
+            f"p99 {_median([r['p99_ms'] for r in rows]):7.1f} ms, "
+            f"p99.9 {_median([r['p999_ms'] for r in rows]):7.1f} ms"
+        )
     if not args.no_pgbench:
-        tps = run_pgbench(db_url, args.pgbench_clients, args.duration)
-        best = max(r.throughput for r in results)
-        report["pgbench_tps"] = round(tps, 1)
-        report["http_over_pgbench"] = round(best / tps, 3)
-        print(f"[pgbench] same SQL, {args.pgbench_clients} clients, {args.duration}s: {tps:.0f} tps; "
-              f"best HTTP throughput / pgbench = {best / tps:.2f}")  # fmt: skip
+        print(
+            f"  pgbench {_median([r['pgbench_tps'] for r in runs]):.0f} tps; "  # type: ignore[misc]
+            f"HTTP / pgbench {_median([r['http_over_pgbench'] for r in runs]):.2f}"
+        )  # type: ignore[misc]
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"intake-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(report, indent=2))
+    path.write_text(
+        json.dumps(
+            {"processes": args.processes, "duration_s": args.duration, "runs": runs}, indent=2
+        )
+    )
     print(f"[report] {path}")
 
 
