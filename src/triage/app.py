@@ -149,6 +149,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                 run_reconciler(
                     runtime.pool,
                     runtime.redis,
+                    runtime.enqueuer,
                     runtime.clock,
                     runtime.settings.reconcile_interval_seconds,
                 )

@@ -46,4 +46,6 @@ class Settings(BaseSettings):
         "also the longest a disabled token keeps working.",
     )
     retry_after_seconds: int = Field(default=5, ge=1)
-    reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    reconcile_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often the queue reconciler checks what to repair."
+    )

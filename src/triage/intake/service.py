@@ -18,6 +18,7 @@ import hashlib
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -225,8 +226,9 @@ class Intake:
             for pending in batch:
                 pending.decision = self._decide(pending.prepared, found)
                 payload.append(_payload(pending.prepared, pending.decision))
+            committed_at = self._clock.now()
             try:
-                statuses = await conn.fetchval(_Q["store_batch"], payload, self._clock.now())
+                statuses = await conn.fetchval(_Q["store_batch"], payload, committed_at)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "meldingen_idempotency":
                     raise
@@ -238,7 +240,7 @@ class Intake:
                 await self._answer_replays(conn, duplicates)
         for pending, status in zip(batch, statuses, strict=True):
             if status == "stored":
-                self._answer_stored(pending)
+                self._answer_stored(pending, committed_at)
             elif status == "stale":
                 self._retry(pending)
 
@@ -284,7 +286,7 @@ class Intake:
             ),
         )
 
-    def _answer_stored(self, pending: _Pending) -> None:
+    def _answer_stored(self, pending: _Pending, committed_at: datetime) -> None:
         decision, prepared = pending.decision, pending.prepared
         assert decision is not None
         accepted = MeldingAccepted(
@@ -298,7 +300,7 @@ class Intake:
         if decision.status == "queued":
             self._enqueuer.submit(
                 accepted.gebied, accepted.melding_id, decision.urgency.level,
-                decision.urgency.respond_before,
+                decision.urgency.respond_before, committed_at,
             )  # fmt: skip
         melding = prepared.melding
         metrics.MELDINGEN_STORED.labels(melding.source.value, melding.kind.value).inc()

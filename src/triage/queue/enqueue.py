@@ -28,17 +28,28 @@ _MAX_BATCH = 1000
 class Enqueuer:
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._pending: list[tuple[str, str, float]] = []
+        self._pending: list[tuple[str, str, float, datetime]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        #: When the oldest melding that this process failed to queue was committed; the
+        #: reconciler re-adds from there and clears it.
+        self.failed_since: datetime | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="triage-enqueuer")
 
-    def submit(self, gebied: str, melding_id: UUID, level: Level, respond_before: datetime) -> None:
-        self._pending.append((queue_key(gebied), str(melding_id), priority(level, respond_before)))
+    def submit(
+        self,
+        gebied: str,
+        melding_id: UUID,
+        level: Level,
+        respond_before: datetime,
+        committed_at: datetime,
+    ) -> None:
+        member = (queue_key(gebied), str(melding_id), priority(level, respond_before))
+        self._pending.append((*member, committed_at))
         self._idle.clear()
         self._wake.set()
 
@@ -65,12 +76,15 @@ class Enqueuer:
                 await self._send(batch)
             self._idle.set()
 
-    async def _send(self, batch: list[tuple[str, str, float]]) -> None:
+    async def _send(self, batch: list[tuple[str, str, float, datetime]]) -> None:
         pipe = self._client.pipeline(transaction=False)
-        for key, member, score in batch:
+        for key, member, score, _committed in batch:
             pipe.zadd(key, {member: score})
         try:
             await pipe.execute()
         except Exception as exc:  # Redis down: the reconciler restores these from PostgreSQL
+            oldest = min(committed for *_, committed in batch)
+            if self.failed_since is None or oldest < self.failed_since:
+                self.failed_since = oldest
             metrics.ENQUEUE_FAILURES.inc(len(batch))
             log.warning("enqueue_deferred", meldingen=len(batch), error=type(exc).__name__)

@@ -1,13 +1,16 @@
 """Keep the Redis queues in line with PostgreSQL, the system of record.
 
-Every API process runs this loop; a PostgreSQL advisory lock lets one of them do a round
-while the others skip it. A round is one of two kinds:
+Every API process runs this loop; a PostgreSQL advisory lock lets one process at a time do
+a round. What a round re-adds depends on what can be missing, so that its cost stays
+proportional to the damage, not to the size of the queues:
 
-- a full rebuild when Redis lost its data (restart, failover, ``FLUSHALL``): detected by
+- everything queued, when Redis lost its data (restart, failover, ``FLUSHALL``): seen by
   the absence of a marker key, which is set *before* rebuilding so that a restart during
   the rebuild removes it again and the next round rebuilds once more;
-- otherwise a short pass over the meldingen of the last few minutes, which catches the
-  ones whose background enqueue failed.
+- the meldingen committed since this process's oldest failed enqueue (Redis hiccup);
+- at start-up, the last ten minutes (a predecessor that died between commit and enqueue);
+- and every ten minutes everything queued, as a safety net (its cost is the backlog,
+  which dispatch keeps small).
 
 ``ZADD NX`` of a member that is present changes nothing, so a round never duplicates.
 """
@@ -23,6 +26,7 @@ import structlog
 
 from triage.clock import Clock
 from triage.observability import metrics
+from triage.queue.enqueue import Enqueuer
 from triage.queue.priority import priority, queue_key
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -32,6 +36,9 @@ _Q = load_queries("triage.queue", "queue.sql")
 _RECONCILE_LOCK = 0x7472_6961_6765_02
 _BATCH = 1000
 MARKER = "triage:queues-rebuilt"
+STARTUP_LOOKBACK = timedelta(minutes=10)
+FULL_EVERY = timedelta(minutes=10)
+_SLACK = timedelta(seconds=5)
 
 
 async def reconcile_queues(
@@ -66,10 +73,11 @@ async def reconcile_queues(
 
 
 async def reconcile_once(
-    pool: asyncpg.Pool, client: aioredis.Redis, clock: Clock, lookback: timedelta
+    pool: asyncpg.Pool, client: aioredis.Redis, since: datetime | None
 ) -> int | None:
-    """One round: a full rebuild if Redis lost its data, else a pass over recent meldingen."""
-    since = None if not await client.exists(MARKER) else clock.now() - lookback
+    """One round: ``since`` None re-adds everything queued (and sets the marker)."""
+    if not await client.exists(MARKER):
+        since = None
     restored = await reconcile_queues(pool, client, since=since)
     if restored:
         metrics.RECONCILER_REPAIRS.inc(restored)
@@ -78,13 +86,28 @@ async def reconcile_once(
 
 
 async def run_reconciler(
-    pool: asyncpg.Pool, client: aioredis.Redis, clock: Clock, interval: float
+    pool: asyncpg.Pool,
+    client: aioredis.Redis,
+    enqueuer: Enqueuer,
+    clock: Clock,
+    interval: float,
 ) -> None:
-    """Reconcile now and then every ``interval`` seconds until cancelled."""
-    lookback = timedelta(seconds=interval * 3 + 60)
+    """Reconcile as the module docstring says, checking every ``interval`` seconds."""
+    pending_since: datetime | None = clock.now() - STARTUP_LOOKBACK
+    last_full = clock.now()
     while True:
         try:
-            await reconcile_once(pool, client, clock, lookback)
+            failed = enqueuer.failed_since
+            if failed is not None:
+                enqueuer.failed_since = None
+                candidates = [t for t in (pending_since, failed - _SLACK) if t is not None]
+                pending_since = min(candidates)
+            full = clock.now() - last_full >= FULL_EVERY
+            if full or pending_since is not None or not await client.exists(MARKER):
+                done = await reconcile_once(pool, client, None if full else pending_since)
+                if done is not None:  # None: another process holds this round; try later
+                    pending_since = None
+                    last_full = clock.now() if full else last_full
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dependency is down; try again next round
