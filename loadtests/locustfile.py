@@ -19,8 +19,9 @@ import os
 import time
 from pathlib import Path
 
-from dataset import MeldingFactory
 from locust import HttpUser, between, task
+
+from dataset import MeldingFactory
 
 
 def _tokens() -> dict[str, str]:
