@@ -8,7 +8,9 @@ test runs a PostgreSQL of its own (pgserver) so it can stop it the hard way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -70,6 +72,11 @@ class OwnPostgres:
         )
 
     def cleanup(self) -> None:
+        # pgserver only knows the postmaster it started; the restarted one is ours to stop.
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._pg_ctl(
+                ["-m", "fast", "-w", "stop"], pgdata=self.pgdata, user=self._server.system_user
+            )
         self._server.cleanup()
 
 

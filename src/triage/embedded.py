@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ class EmbeddedServers:
 
 
 def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
+    # pgserver looks for a per-user runtime directory that servers and containers often
+    # lack, and warns; it then uses the data directory, which is what we want.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     import pgserver  # the embedded default only; a configured deployment never imports it
 
     pgdata = (data_dir / "postgres").resolve()
