@@ -40,7 +40,8 @@ from triage.intake.models import (
 from triage.observability import metrics
 from triage.problems import Problem, forbidden
 from triage.queue.enqueue import Enqueuer
-from triage.region import REGIONAL_POOL, Region
+from triage.region import Region
+from triage.routing import gebied_for
 from triage.scoring import History, Rules, Urgency, score_melding
 from triage.store.sql import load_queries
 from triage.vocabulary import Kind, Level
@@ -141,19 +142,6 @@ class Intake:
         )
         return MeldingIn.model_validate_json(body, context=context)
 
-    def gebied_for(self, melding: MeldingIn) -> str:
-        """Postcode, else woonplaats, else the melding's hint, else the regional pool."""
-        address = melding.address
-        if address is not None and address.postcode is not None:
-            found = self._region.gebied_for_postcode(address.postcode)
-            if found:
-                return found
-        if address is not None and address.woonplaats:
-            found = self._region.gebied_for_place(address.woonplaats)
-            if found:
-                return found
-        return melding.gebied or REGIONAL_POOL
-
     async def submit(
         self, melding: MeldingIn, principal: Principal, *, request_id: str, endpoint: str
     ) -> Submitted:
@@ -184,7 +172,7 @@ class Intake:
             melding=melding,
             principal=principal,
             digest=request_hash(melding),
-            gebied=self.gebied_for(melding),
+            gebied=gebied_for(self._region, melding),
             key=key,
             number=number,
             request_id=request_id,
