@@ -61,14 +61,15 @@ def test_a_negative_weight_is_refused_with_its_line(tmp_path: Path) -> None:
 
 def test_config_check_command_exits_2_and_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
-    path.write_text(RULES.replace("  crisis:   {min_score: 80", "  crisis:   {min_score: 180"))
+    bad = RULES.replace("  crisis:   {min_score: 80", "  crisis:   {min_score: 180")
+    path.write_text(bad)
     result = subprocess.run(
         [sys.executable, "-m", "triage", "config", "check", "--kind", "rules", str(path)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 2
     assert "levels.crisis.min_score" in result.stderr
-    assert "line 10" in result.stderr
+    assert f"line {_line_of(bad, 'min_score: 180')}:" in result.stderr
     good = subprocess.run(
         [sys.executable, "-m", "triage", "config", "check", "--kind", "region",
          str(Path(str(resources.files("triage.regions").joinpath("hart-van-brabant.yaml"))))],

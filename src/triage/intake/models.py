@@ -250,10 +250,14 @@ DedupDecision = Literal["linked", "review", "new_case"]
 
 
 class DedupOut(BaseModel):
-    decision: DedupDecision
-    matched_case_id: UUID | None
-    score: float | None
+    decision: DedupDecision = Field(
+        description="linked: joined the open case; review: possibly that case, queued under "
+        "a case of its own until an operator decides; new_case: a household not seen open."
+    )
+    matched_case_id: UUID | None = Field(description="The case linked to, or to review against.")
+    score: float | None = Field(description="Evidence for that case (link at 10, review at 6).")
     method: str = Field(description="How the household was recognised.")
+    reasons: list[str] = Field(default_factory=list, description="The evidence, in Dutch.")
 
 
 class MeldingAccepted(BaseModel):

@@ -18,7 +18,7 @@ import hashlib
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -27,6 +27,8 @@ import structlog
 
 from triage.auth.principal import Principal
 from triage.clock import Clock
+from triage.households.keys import blocking_keys
+from triage.households.match import Address, Candidate, Person, decide, fold_place
 from triage.households.normalise import address_key
 from triage.ids import uuid7
 from triage.intake.models import (
@@ -57,7 +59,92 @@ _MAX_ATTEMPTS = 5
 _MAX_BATCH = 48
 #: Batches in flight at once, each on its own pooled connection.
 _MAX_WRITERS = 4
-_DEDUP_METHOD = "provisional: open case at the same postcode, house number and addition"
+_DEDUP_METHOD = "blocking + weighted evidence (households/match.py)"
+#: Blocking keys that also serialise intakes (advisory locks): the dwelling, the BSN and
+#: surname sound with birth date. Two meldingen about one new household share one of
+#: these in practice; locking every key would hold hundreds of locks per batch.
+_LOCKED_KEY_KINDS = frozenset("abn")
+#: How far back a household's meldingen count as history (the longest rule window).
+HISTORY_WINDOW = timedelta(days=180)
+
+
+@dataclass
+class _CandidateCase:
+    """A candidate case with what matching and urgency need of it."""
+
+    match: Candidate
+    closed_at: datetime | None
+    recent: list[tuple[datetime, str]]  # (received_at, level) of its recent meldingen
+    earlier_crisis: bool
+
+    def history(self, at: datetime) -> History:
+        before = [(t, lv) for t, lv in self.recent if t < at]
+        return History(
+            open_case=self.match.open,
+            meldingen_30d=sum(1 for t, _ in before if t >= at - timedelta(days=30)),
+            meldingen_180d=sum(1 for t, _ in before if t >= at - HISTORY_WINDOW),
+            earlier_crisis=self.earlier_crisis or any(lv == "crisis" for _, lv in before),
+            closed_case_180d=self.closed_at is not None and self.closed_at >= at - HISTORY_WINDOW,
+        )
+
+
+@dataclass
+class _BatchState:
+    """Blocking results for a batch, updated as its meldingen are decided in order, so
+    that a later melding in the batch finds the case an earlier one opened or joined."""
+
+    cases_by_key: dict[str, set[UUID]] = field(default_factory=dict)
+    candidates: dict[UUID, _CandidateCase] = field(default_factory=dict)
+
+    def remember(
+        self, prepared: _Prepared, case_id: UUID, household_id: UUID, *, new_case: bool
+    ) -> None:
+        for key in prepared.keys:
+            self.cases_by_key.setdefault(key, set()).add(case_id)
+        entry = self.candidates.get(case_id)
+        if entry is None or new_case:
+            entry = _CandidateCase(
+                match=Candidate(case_id, household_id, True, []),
+                closed_at=None,
+                recent=[],
+                earlier_crisis=False,
+            )
+            self.candidates[case_id] = entry
+        entry.match.addresses.append(prepared.address)
+        entry.match.persons.extend(prepared.persons)
+        entry.recent.append((prepared.melding.received_at, ""))
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
+    return _CandidateCase(
+        match=Candidate(
+            case_id=row["case_id"],
+            household_id=row["household_id"],
+            open=row["open"],
+            addresses=[
+                Address(
+                    postcode=a["postcode"], huisnummer=a["huisnummer"],
+                    toevoeging=a["toevoeging"] or "", place=fold_place(a["woonplaats"]),
+                )
+                for a in row["addresses"]
+            ],
+            persons=[
+                Person.of(
+                    bsn=p["bsn"], voornaam=p["voornaam"], tussenvoegsel=p["tussenvoegsel"],
+                    achternaam=p["achternaam"],
+                    geboortedatum=_date(p["geboortedatum"]),
+                )
+                for p in row["persons"]
+            ],
+        ),
+        closed_at=row["closed_at"],
+        recent=[(datetime.fromisoformat(r["received_at"]), r["level"]) for r in row["recent"]],
+        earlier_crisis=row["earlier_crisis"],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +175,10 @@ class _Prepared:
     gebied: str
     key: str | None  # the dwelling's address key, if it has an address
     number: tuple[int, str] | None
+    persons: tuple[Person, ...]
+    address: Address
+    keys: tuple[str, ...]  # blocking keys (households/keys.py)
+    locks: tuple[int, ...]  # advisory-lock keys of the identifying blocking keys
     request_id: str
     endpoint: str
 
@@ -100,9 +191,13 @@ class _Decision:
     case_id: UUID
     household_id: UUID
     new_case: bool
+    new_household: bool
+    previous_case_id: UUID | None
+    expected: tuple[UUID, ...]  # the open cases sharing a key, as seen when deciding
     status: str
     urgency: Urgency
     dedup: DedupOut
+    dedup_detail: dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -165,9 +260,16 @@ class Intake:
     ) -> _Prepared:
         address = melding.address
         number = address.number_and_addition() if address is not None else None
-        key = None
-        if address is not None and address.postcode is not None and number is not None:
-            key = address_key(address.postcode, *number)
+        postcode = address.postcode if address is not None else None
+        key = address_key(postcode, *number) if postcode and number else None
+        persons = tuple(
+            Person.of(
+                bsn=p.bsn, voornaam=p.voornaam, tussenvoegsel=p.tussenvoegsel,
+                achternaam=p.achternaam, geboortedatum=p.geboortedatum,
+            )
+            for p in melding.persons
+        )  # fmt: skip
+        keys = blocking_keys(persons, postcode, key)
         return _Prepared(
             melding=melding,
             principal=principal,
@@ -175,6 +277,15 @@ class Intake:
             gebied=gebied_for(self._region, melding),
             key=key,
             number=number,
+            persons=persons,
+            address=Address(
+                postcode=postcode,
+                huisnummer=number[0] if number else None,
+                toevoeging=number[1] if number else "",
+                place=fold_place(address.woonplaats if address else None),
+            ),
+            keys=tuple(keys),
+            locks=tuple(sorted({lock_key(k) for k in keys if k[0] in _LOCKED_KEY_KINDS})),
             request_id=request_id,
             endpoint=endpoint,
         )
@@ -203,20 +314,15 @@ class Intake:
 
     async def _write(self, batch: list[_Pending]) -> None:
         async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
-            keys = sorted({p.prepared.key for p in batch if p.prepared.key})
-            found = {
-                r["key"]: (r["case_id"], r["household_id"])
-                for r in (await conn.fetch(_Q["open_cases_by_address"], keys) if keys else [])
-            }
-            # Lock-key order: concurrent batches then take household locks in one order.
-            batch.sort(key=lambda p: lock_key(p.prepared.key) if p.prepared.key else 0)
+            state = await self._lookup(conn, batch)
             payload = []
             for pending in batch:
-                pending.decision = self._decide(pending.prepared, found)
+                pending.decision = self._decide(pending.prepared, state)
                 payload.append(_payload(pending.prepared, pending.decision))
+            locks = sorted({lock for p in batch for lock in p.prepared.locks})
             committed_at = self._clock.now()
             try:
-                statuses = await conn.fetchval(_Q["store_batch"], payload, committed_at)
+                statuses = await conn.fetchval(_Q["store_batch"], payload, locks, committed_at)
             except asyncpg.UniqueViolationError as exc:
                 if exc.constraint_name != "meldingen_idempotency":
                     raise
@@ -232,46 +338,78 @@ class Intake:
             elif status == "stale":
                 self._retry(pending)
 
-    def _decide(self, prepared: _Prepared, found: dict[str, tuple[UUID, UUID]]) -> _Decision:
-        """Link to the household's open case, or open one. A later melding in the same
-        batch for the same dwelling links to the case an earlier one opens."""
+    async def _lookup(self, conn: asyncpg.Connection, batch: list[_Pending]) -> _BatchState:
+        """Blocking and candidate details for the whole batch: two queries."""
+        keys = sorted({k for p in batch for k in p.prepared.keys})
+        state = _BatchState()
+        if not keys:
+            return state
+        for row in await conn.fetch(_Q["cases_by_keys"], keys):
+            state.cases_by_key.setdefault(row["key"], set()).add(row["case_id"])
+        case_ids = sorted({c for cases in state.cases_by_key.values() for c in cases})
+        if not case_ids:
+            return state
+        since = min(p.prepared.melding.received_at for p in batch) - HISTORY_WINDOW
+        for row in await conn.fetch(_Q["candidates"], case_ids, since):
+            state.candidates[row["case_id"]] = _candidate_from_row(row)
+        return state
+
+    def _decide(self, prepared: _Prepared, state: _BatchState) -> _Decision:
+        """Link to the household's open case, send to review, or open a case; score the
+        urgency with the history of the household it was recognised as."""
         melding = prepared.melding
-        existing = found.get(prepared.key) if prepared.key else None
+        candidate_ids = {c for k in prepared.keys for c in state.cases_by_key.get(k, ())}
+        candidates = [state.candidates[c] for c in sorted(candidate_ids) if c in state.candidates]
+        outcome = decide(prepared.persons, prepared.address, [c.match for c in candidates])
+        expected = tuple(sorted(c.match.case_id for c in candidates if c.match.open))
+        by_id = {c.match.case_id: c for c in candidates}
+        source = by_id[outcome.history_from.candidate.case_id] if outcome.history_from else None
         urgency = score_melding(
             self._rules,
             kind=melding.kind,
             category=melding.category,
             signals=melding.signals,
+            birth_dates=[p.born for p in prepared.persons],
             received_at=melding.received_at,
-            history=History(open_case=existing is not None),
+            history=source.history(melding.received_at) if source else History(),
         )
-        status = "advies" if melding.kind is Kind.adviesvraag else "queued"
-        if existing is not None:
-            case_id, household_id = existing
-            return _Decision(
-                melding_id=uuid7(),
-                case_id=case_id,
-                household_id=household_id,
-                new_case=False,
-                status=status,
-                urgency=urgency,
-                dedup=DedupOut(
-                    decision="linked", matched_case_id=case_id, score=1.0, method=_DEDUP_METHOD
-                ),
-            )
-        case_id, household_id = uuid7(), uuid7()
-        if prepared.key:
-            found[prepared.key] = (case_id, household_id)
+        best = outcome.best_open
+        if outcome.decision == "linked" and best is not None:
+            case_id, household_id = best.candidate.case_id, best.candidate.household_id
+            new_case = new_household = False
+            previous = None
+        elif source is not None and not source.match.open:  # a closed case: same household
+            case_id, household_id = uuid7(), source.match.household_id
+            new_case, new_household, previous = True, False, source.match.case_id
+        else:
+            case_id, household_id = uuid7(), uuid7()
+            new_case, new_household, previous = True, True, None
+        state.remember(prepared, case_id, household_id, new_case=new_case)
+        detail: dict[str, Any] = {
+            "method": _DEDUP_METHOD,
+            "reasons": list(best.reasons) if best else [],
+            "candidates": [{"case_id": str(c), "open": by_id[c].match.open} for c in sorted(by_id)],
+        }
+        if previous is not None:
+            detail["previous_case_id"] = str(previous)
         return _Decision(
             melding_id=uuid7(),
             case_id=case_id,
             household_id=household_id,
-            new_case=True,
-            status=status,
+            new_case=new_case,
+            new_household=new_household,
+            previous_case_id=previous,
+            expected=expected,
+            status="advies" if melding.kind is Kind.adviesvraag else "queued",
             urgency=urgency,
             dedup=DedupOut(
-                decision="new_case", matched_case_id=None, score=None, method=_DEDUP_METHOD
+                decision=outcome.decision,
+                matched_case_id=best.candidate.case_id if best else None,
+                score=round(best.score, 2) if best else None,
+                method=_DEDUP_METHOD,
+                reasons=list(best.reasons) if best else [],
             ),
+            dedup_detail=detail,
         )
 
     def _answer_stored(self, pending: _Pending, committed_at: datetime) -> None:
@@ -374,8 +512,11 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "gebied_hint": melding.gebied,
         "gebied": prepared.gebied,
         "address_key": prepared.key,
-        "lock_key": lock_key(prepared.key) if prepared.key else None,
-        "expected_case_id": None if decision.new_case else decision.case_id,
+        "keys": prepared.keys,
+        "expected": decision.expected,
+        "new_case": decision.new_case,
+        "new_household": decision.new_household,
+        "previous_case_id": decision.previous_case_id,
         "case_id": decision.case_id,
         "household_id": decision.household_id,
         "status": decision.status,
@@ -391,7 +532,7 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "dedup_decision": dedup.decision,
         "dedup_matched_case_id": dedup.matched_case_id,
         "dedup_score": dedup.score,
-        "dedup_detail": {"method": dedup.method},
+        "dedup_detail": decision.dedup_detail,
         "client_id": principal.id if principal.kind == "client" else None,
         "user_id": principal.id if principal.kind == "user" else None,
         "actor_kind": principal.kind,
@@ -435,5 +576,6 @@ def accepted_from_row(row: asyncpg.Record) -> MeldingAccepted:
             matched_case_id=row["dedup_matched_case_id"],
             score=row["dedup_score"],
             method=row["dedup_detail"]["method"],
+            reasons=row["dedup_detail"].get("reasons", []),
         ),
     )

@@ -34,19 +34,62 @@ class SignalRule(_Strict):
     reason: str = Field(min_length=1, description="The sentence an operator reads.")
 
 
-class HistoryRule(_Strict):
+class FlatRule(_Strict):
+    """A fixed weight when the condition holds."""
+
     weight: int = Field(ge=0, le=100)
     reason: str = Field(min_length=1)
 
 
+class RepeatRule(FlatRule):
+    """A herhaalmelding: weight, and the level raised this many steps."""
+
+    raise_levels: int = Field(ge=0, le=3)
+
+
+class CountRule(_Strict):
+    """``weight_each`` per earlier melding, at most ``max_weight``."""
+
+    weight_each: int = Field(ge=0, le=100)
+    max_weight: int = Field(ge=0, le=100)
+    reason: str = Field(min_length=1, description="May use {count}.")
+
+
 class HistoryRules(_Strict):
-    open_case: HistoryRule
+    open_case: FlatRule
+    repeat_30d: RepeatRule
+    earlier_180d: CountRule
+    earlier_crisis: FlatRule
+    closed_case_180d: FlatRule
+
+
+class ChildrenRule(_Strict):
+    max_age: int = Field(ge=0, le=25)
+    weight_first: int = Field(ge=0, le=100)
+    weight_each_more: int = Field(ge=0, le=100)
+    max_weight: int = Field(ge=0, le=100)
+    reason: str = Field(min_length=1, description="May use {count}.")
+
+
+class YoungChildRule(FlatRule):
+    max_age: int = Field(ge=0, le=17)
+
+
+class ElderlyRule(FlatRule):
+    min_age: int = Field(ge=50, le=120)
+
+
+class PersonRules(_Strict):
+    children: ChildrenRule
+    young_child: YoungChildRule
+    elderly: ElderlyRule
 
 
 class Rules(_Strict):
     version: str = Field(min_length=1)
     levels: dict[Level, LevelRule]
     advies_respond_within_hours: float = Field(gt=0)
+    persons: PersonRules
     history: HistoryRules
     categories: dict[Category, CategoryRule]
     signals: dict[str, SignalRule] = Field(min_length=1)
