@@ -1,11 +1,18 @@
 """Blocking keys: the cheap, indexed ways a melding can share something with a case.
 
 A case's keys are stored in ``match_keys`` (one row per key); a new melding's candidates
-are the cases that share at least one key with it. The keys are chosen so that each
-realistic variation of a household still shares one: the same dwelling; a BSN; a surname
-(or, for swapped names, a first name) sound with a birth date, also with day and month
-swapped; a postcode with a surname sound; an initial with a birth date. They are also
-the advisory-lock keys that serialise two intakes about one new household.
+are the cases that share at least one key with it. Keys are stored in one canonical form
+per person and looked up in every variant a source might have written, so that writes
+stay small while lookups tolerate mistakes:
+
+- ``a:`` the dwelling (normalised postcode, number, addition);
+- ``b:`` a BSN;
+- ``n:`` surname sound with birth date; looked up also with day and month swapped and
+  with the first name in the surname's place (names swapped by the source);
+- ``p:`` postcode with surname sound (a birth date missing or mistyped).
+
+The stored keys are also the advisory-lock keys that serialise two intakes about one
+new household.
 """
 
 from __future__ import annotations
@@ -13,29 +20,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from triage.households.match import Person
-from triage.households.names import sound, swapped
+from triage.households.names import swapped
 
 
-def blocking_keys(
+def stored_keys(
     persons: Sequence[Person], postcode: str | None, address_key: str | None
 ) -> list[str]:
+    """The keys written for a case, one canonical form per fact."""
     keys: set[str] = set()
     if address_key:
         keys.add(f"a:{address_key}")
     for person in persons:
         if person.bsn:
             keys.add(f"b:{person.bsn}")
-        names = [n for n in (person.core, person.first) if n and len(n) > 1]
-        sounds = {sound(n) for n in names}
-        if person.born is not None:
-            dates = [person.born.isoformat()]
-            other = swapped(person.born)
-            if other is not None:
-                dates.append(other.isoformat())
-            for born in dates:
-                keys.update(f"n:{s}|{born}" for s in sounds)
-                initials = {n[0] for n in (person.first, person.core) if n}
-                keys.update(f"d:{i}|{born}" for i in initials)
-        if postcode and person.core:
-            keys.add(f"p:{postcode}|{sound(person.core)}")
+        if person.core and person.born is not None:
+            keys.add(f"n:{person.core_sound}|{person.born.isoformat()}")
+        if person.core and postcode:
+            keys.add(f"p:{postcode}|{person.core_sound}")
+    return sorted(keys)
+
+
+def lookup_keys(
+    persons: Sequence[Person], postcode: str | None, address_key: str | None
+) -> list[str]:
+    """The stored keys plus the variants a mistake elsewhere would have produced."""
+    keys = set(stored_keys(persons, postcode, address_key))
+    for person in persons:
+        if person.born is None:
+            continue
+        dates = [person.born]
+        other = swapped(person.born)
+        if other is not None:
+            dates.append(other)
+        sounds = {
+            s for n, s in ((person.core, person.core_sound), (person.first, person.first_sound))
+            if len(n) > 1
+        }  # fmt: skip
+        keys.update(f"n:{s}|{born.isoformat()}" for s in sounds for born in dates)
     return sorted(keys)

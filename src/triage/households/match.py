@@ -50,10 +50,15 @@ Decision = Literal["linked", "review", "new_case"]
 
 @dataclass(frozen=True, slots=True)
 class Person:
+    """A person in normal form (names folded, surname without tussenvoegsel), with the
+    sound keys computed once: matching compares many pairs."""
+
     bsn: str | None
     first: str
     core: str  # surname without tussenvoegsel, folded
     born: date | None
+    first_sound: str = ""
+    core_sound: str = ""
 
     @classmethod
     def of(
@@ -65,12 +70,32 @@ class Person:
         achternaam: str | None,
         geboortedatum: date | None,
     ) -> Person:
-        return cls(
-            bsn=bsn,
-            first=first_name(voornaam),
-            core=surname_core(achternaam, tussenvoegsel),
-            born=geboortedatum,
+        return cls.normal(
+            bsn, first_name(voornaam), surname_core(achternaam, tussenvoegsel), geboortedatum
         )
+
+    @classmethod
+    def normal(cls, bsn: str | None, first: str, core: str, born: date | None) -> Person:
+        return cls(
+            bsn, first, core, born, sound(first) if first else "", sound(core) if core else ""
+        )
+
+    @classmethod
+    def from_profile(cls, p: dict[str, str | None]) -> Person:
+        born = p["born"]
+        return cls(
+            p["bsn"], p["first"] or "", p["core"] or "",
+            date.fromisoformat(born) if born else None, p["fs"] or "", p["cs"] or "",
+        )  # fmt: skip
+
+    def profile(self) -> dict[str, str | None]:
+        """The normal form as stored in a case's matching profile (sounds included, so
+        that reading a profile computes nothing)."""
+        born = self.born.isoformat() if self.born else None
+        return {
+            "bsn": self.bsn, "first": self.first, "core": self.core, "born": born,
+            "fs": self.first_sound, "cs": self.core_sound,
+        }  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,24 +144,24 @@ def _dob(a: date, b: date) -> tuple[float, str]:
     return W_DOB_DISAGREE, "geboortedatum verschilt"
 
 
-def _surname(a: str, b: str) -> tuple[float, str]:
+def _surname(a: str, b: str, a_sound: str, b_sound: str) -> tuple[float, str]:
     if a == b:
         return W_SURNAME_AGREE, "achternaam gelijk"
-    if sound(a) == sound(b):
+    if a_sound == b_sound:
         return W_SURNAME_SOUND, "achternaam klinkt gelijk"
     if _jw(a, b) >= 0.9:
         return W_SURNAME_CLOSE, "achternaam bijna gelijk (tikfout)"
     return W_SURNAME_DISAGREE, "achternaam verschilt"
 
 
-def _first(a: str, b: str) -> tuple[float, str]:
+def _first(a: str, b: str, a_sound: str, b_sound: str) -> tuple[float, str]:
     if a == b:
         return W_FIRST_AGREE, "voornaam gelijk"
     if is_initial(a) or is_initial(b):
         if a[0] == b[0]:
             return W_FIRST_INITIAL, "voorletter past"
         return W_FIRST_DISAGREE, "voorletter verschilt"
-    if sound(a) == sound(b) or _jw(a, b) >= 0.88:
+    if a_sound == b_sound or _jw(a, b) >= 0.88:
         return W_FIRST_CLOSE, "voornaam bijna gelijk"
     return W_FIRST_DISAGREE, "voornaam verschilt"
 
@@ -144,10 +169,10 @@ def _first(a: str, b: str) -> tuple[float, str]:
 def _names(a: Person, b: Person) -> tuple[float, list[str]]:
     score, reasons = 0.0, list[str]()
     if a.core and b.core:
-        w, r = _surname(a.core, b.core)
+        w, r = _surname(a.core, b.core, a.core_sound, b.core_sound)
         score, reasons = score + w, [*reasons, r]
     if a.first and b.first:
-        w, r = _first(a.first, b.first)
+        w, r = _first(a.first, b.first, a.first_sound, b.first_sound)
         score, reasons = score + w, [*reasons, r]
     return score, reasons
 
@@ -165,7 +190,7 @@ def person_evidence(a: Person, b: Person) -> tuple[float, list[str]]:
     straight, straight_reasons = _names(a, b)
     # Sources sometimes swap first name and surname; compare crosswise as well.
     crossed, crossed_reasons = _names(
-        Person(a.bsn, a.core, a.first, a.born), Person(b.bsn, b.first, b.core, b.born)
+        Person(a.bsn, a.core, a.first, a.born, a.core_sound, a.first_sound), b
     )
     if crossed > straight and a.first and a.core:
         return score + crossed, [*reasons, *crossed_reasons, "voornaam en achternaam verwisseld"]

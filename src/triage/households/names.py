@@ -12,7 +12,7 @@ import unicodedata
 from datetime import date
 
 # Tussenvoegsels, longest first so that "van der" wins over "van".
-_PREFIXES = sorted(
+_PREFIX_LIST = sorted(
     [
         "van", "van de", "van der", "van den", "van het", "van 't", "de", "den", "der", "het",
         "'t", "t", "ter", "ten", "te", "in 't", "in het", "in de", "op de", "op den", "op 't",
@@ -21,6 +21,7 @@ _PREFIXES = sorted(
     ],
     key=lambda p: -len(p),
 )  # fmt: skip
+_PREFIX = re.compile("^(?:" + "|".join(re.escape(p) for p in _PREFIX_LIST) + ") ")
 _NOT_LETTER = re.compile(r"[^a-z' ]+")
 _SPACES = re.compile(r"\s+")
 
@@ -43,13 +44,8 @@ def surname_core(achternaam: str | None, tussenvoegsel: str | None = None) -> st
     raw = achternaam or ""
     if "," in raw:  # "Berg, van der": the part after the comma is the tussenvoegsel
         raw = raw.split(",", 1)[0]
-    name = fold(raw)
-    for prefix in _PREFIXES:
-        if name.startswith(prefix + " "):
-            name = name[len(prefix) + 1 :]
-            break
     del tussenvoegsel  # a separate tussenvoegsel is not part of the core
-    return name.replace("'", "")
+    return _PREFIX.sub("", fold(raw), count=1).replace("'", "")
 
 
 def first_name(voornaam: str | None) -> str:
@@ -62,23 +58,23 @@ def is_initial(name: str) -> bool:
     return len(name) == 1
 
 
-_SOUND_RULES = [
-    (re.compile(r"sch"), "s"), (re.compile(r"ch"), "g"), (re.compile(r"ph"), "f"),
-    (re.compile(r"(ij|ei|y)"), "i"), (re.compile(r"(au|ou)"), "a"), (re.compile(r"(ck|c|q)"), "k"),
-    (re.compile(r"dt\b|d\b"), "t"), (re.compile(r"v"), "f"), (re.compile(r"z"), "s"),
-    (re.compile(r"x"), "ks"), (re.compile(r"(ae|aa)"), "a"), (re.compile(r"(ee|ie)"), "e"),
-    (re.compile(r"(oo|oe)"), "o"), (re.compile(r"uu"), "u"), (re.compile(r"w"), "f"),
-    (re.compile(r"h"), ""),
-]  # fmt: skip
+# Spellings that sound alike in Dutch, applied left to right in one pass (longer
+# spellings first where they overlap): one compiled pattern, not a chain of passes.
+_SOUND_MAP = {
+    "sch": "s", "ch": "g", "ph": "f", "ij": "i", "ei": "i", "y": "i", "au": "a", "ou": "a",
+    "ck": "k", "c": "k", "q": "k", "dt": "t", "v": "f", "z": "s", "x": "ks", "ae": "a",
+    "aa": "a", "ee": "e", "ie": "e", "oo": "o", "oe": "o", "uu": "u", "w": "f", "h": "",
+}  # fmt: skip
+_SOUND = re.compile("|".join(sorted(map(re.escape, _SOUND_MAP), key=len, reverse=True)))
+_FINAL_D = re.compile(r"d\b")
 _DOUBLE = re.compile(r"(.)\1+")
 
 
 def sound(name: str) -> str:
     """A Dutch-minded sound key: spelling variants that sound alike share it
     (``Jansen``/``Janssen``, ``Bakker``/``Backer``, ``Huijgen``/``Huygen``)."""
-    key = name.replace(" ", "")
-    for pattern, replacement in _SOUND_RULES:
-        key = pattern.sub(replacement, key)
+    key = _FINAL_D.sub("t", name.replace(" ", ""))
+    key = _SOUND.sub(lambda m: _SOUND_MAP[m.group()], key)
     return _DOUBLE.sub(r"\1", key)
 
 

@@ -1,37 +1,19 @@
 -- name: cases_by_keys
--- Blocking: the cases sharing a key with any melding of the batch (index lookups only).
-SELECT key, case_id, open
-  FROM match_keys
- WHERE key = ANY ($1::text[]);
+-- Blocking: the cases sharing a key with any melding of the batch. One index probe per
+-- key: OFFSET 0 keeps the planner from flattening the lateral subquery into a join that
+-- scans all of match_keys (which it chooses when the table grew since its last ANALYZE).
+SELECT k.key, m.case_id
+  FROM unnest($1::text[]) AS k(key)
+ CROSS JOIN LATERAL (SELECT case_id FROM match_keys
+                      WHERE match_keys.key = k.key OFFSET 0) AS m;
 
 -- name: candidates
--- What matching and urgency need of each candidate case: the addresses and people
--- reported in its household, and its recent history ($2: from when, for history).
-SELECT c.id AS case_id, c.household_id, c.status = 'open' AS open, c.closed_at,
-       (SELECT coalesce(json_agg(DISTINCT jsonb_build_object(
-                   'postcode', m.postcode, 'huisnummer', m.huisnummer,
-                   'toevoeging', m.toevoeging, 'woonplaats', m.woonplaats)), '[]'::json)
-          FROM (SELECT postcode, huisnummer, toevoeging, woonplaats
-                  FROM meldingen
-                 WHERE household_id = c.household_id
-                 ORDER BY received_at DESC
-                 LIMIT 20) m) AS addresses,
-       (SELECT coalesce(json_agg(DISTINCT jsonb_build_object(
-                   'bsn', p.bsn, 'voornaam', p.voornaam, 'tussenvoegsel', p.tussenvoegsel,
-                   'achternaam', p.achternaam, 'geboortedatum', p.geboortedatum)), '[]'::json)
-          FROM (SELECT bsn, voornaam, tussenvoegsel, achternaam, geboortedatum
-                  FROM persons
-                 WHERE household_id = c.household_id
-                 LIMIT 60) p) AS persons,
-       (SELECT coalesce(json_agg(json_build_object(
-                   'received_at', m.received_at, 'level', m.urgency_level)), '[]'::json)
-          FROM meldingen m
-         WHERE m.household_id = c.household_id AND m.received_at >= $2) AS recent,
-       EXISTS (SELECT 1 FROM meldingen m
-                WHERE m.household_id = c.household_id AND m.urgency_level = 'crisis')
-           AS earlier_crisis
-  FROM cases c
- WHERE c.id = ANY ($1::uuid[]);
+-- What matching and urgency need of each candidate case (its profile): one primary-key
+-- lookup per case.
+SELECT id AS case_id, household_id, status = 'open' AS open, closed_at, match_persons,
+       match_addresses, recent, earlier_crisis
+  FROM cases
+ WHERE id = ANY ($1::uuid[]);
 
 -- name: store_batch
 -- See intake_functions.sql: one status per melding, in order.

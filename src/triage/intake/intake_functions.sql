@@ -25,10 +25,13 @@ BEGIN
     END IF;
     -- The decision holds only if the open cases sharing a key with this melding are still
     -- the ones Python saw (this statement sees what earlier lock holders committed).
-    SELECT coalesce(array_agg(DISTINCT k.case_id ORDER BY k.case_id), '{}')
+    -- One index probe per key: OFFSET 0 keeps the planner from flattening the lateral
+    -- subquery into a join that scans all of match_keys.
+    SELECT coalesce(array_agg(DISTINCT x.case_id ORDER BY x.case_id), '{}')
       INTO v_current
-      FROM match_keys k
-     WHERE k.key = ANY (v_keys) AND k.open;
+      FROM unnest(v_keys) AS k(key)
+     CROSS JOIN LATERAL (SELECT case_id FROM match_keys
+                          WHERE match_keys.key = k.key AND match_keys.open OFFSET 0) AS x;
     IF v_current IS DISTINCT FROM v_expected THEN
         RETURN 'stale';
     END IF;
@@ -40,9 +43,14 @@ BEGIN
                 m->>'toevoeging', m->>'straat', m->>'woonplaats', m->>'gebied', p_now);
     END IF;
     IF (m->>'new_case')::boolean THEN
-        INSERT INTO cases (id, household_id, status, gebied, opened_at, previous_case_id)
-        VALUES (v_case, v_house, 'open', m->>'gebied', p_now,
-                (m->>'previous_case_id')::uuid);
+        -- A new case starts with this melding's profile (no update of a row just written).
+        INSERT INTO cases (id, household_id, status, gebied, opened_at, previous_case_id,
+                           match_persons, match_addresses, recent, earlier_crisis)
+        VALUES (v_case, v_house, 'open', m->>'gebied', p_now, (m->>'previous_case_id')::uuid,
+                m->'profile_persons', jsonb_build_array(m->'profile_address'),
+                jsonb_build_array(m->'profile_recent'), m->>'urgency_level' = 'crisis');
+    ELSE
+        PERFORM case_profile_add(v_case, m);
     END IF;
 
     INSERT INTO meldingen (id, source, external_id, request_hash, received_at, created_at,
@@ -74,9 +82,10 @@ BEGIN
            WITH ORDINALITY AS p(role, bsn, voornaam, tussenvoegsel, achternaam,
                                 geboortedatum, position);
 
-    -- Every spelling seen for the case is a way to find it next time.
+    -- Every spelling seen for the case is a way to find it next time (Python sends the
+    -- keys the case did not have when it decided; a concurrent writer may have added one).
     INSERT INTO match_keys (key, case_id, household_id)
-    SELECT unnest(v_keys), v_case, v_house
+    SELECT jsonb_array_elements_text(m->'new_keys'), v_case, v_house
     ON CONFLICT (key, case_id) DO NOTHING;
 
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
@@ -86,6 +95,31 @@ BEGIN
             m->>'endpoint', m->>'request_id');
     RETURN 'stored';
 END
+$$;
+
+-- Add a melding's people, address and time to its case's matching profile: people and
+-- addresses not in it yet (containment, not re-sorting the whole profile), and the
+-- melding's time and level, dropping the oldest beyond 60. Bounded: a case keeps at most
+-- 40 people and 12 addresses for matching (all of them stay in persons and meldingen).
+CREATE OR REPLACE FUNCTION case_profile_add(p_case uuid, m jsonb)
+RETURNS void
+LANGUAGE sql VOLATILE AS $$
+    UPDATE cases c
+       SET match_persons = c.match_persons || coalesce((
+               SELECT jsonb_agg(p)
+                 FROM jsonb_array_elements(m->'profile_persons') AS p
+                WHERE NOT c.match_persons @> jsonb_build_array(p)
+                  AND jsonb_array_length(c.match_persons) < 40), '[]'),
+           match_addresses = CASE
+               WHEN c.match_addresses @> jsonb_build_array(m->'profile_address')
+                    OR jsonb_array_length(c.match_addresses) >= 12 THEN c.match_addresses
+               ELSE c.match_addresses || jsonb_build_array(m->'profile_address') END,
+           recent = CASE
+               WHEN jsonb_array_length(c.recent) >= 60
+                    THEN (c.recent - 0) || jsonb_build_array(m->'profile_recent')
+               ELSE c.recent || jsonb_build_array(m->'profile_recent') END,
+           earlier_crisis = c.earlier_crisis OR m->>'urgency_level' = 'crisis'
+     WHERE c.id = p_case
 $$;
 
 -- One status per melding, in the order given: 'stored', 'stale' or 'duplicate'.

@@ -27,7 +27,7 @@ import structlog
 
 from triage.auth.principal import Principal
 from triage.clock import Clock
-from triage.households.keys import blocking_keys
+from triage.households.keys import lookup_keys, stored_keys
 from triage.households.match import Address, Candidate, Person, decide, fold_place
 from triage.households.normalise import address_key
 from triage.ids import uuid7
@@ -130,16 +130,9 @@ def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
                     postcode=a["postcode"], huisnummer=a["huisnummer"],
                     toevoeging=a["toevoeging"] or "", place=fold_place(a["woonplaats"]),
                 )
-                for a in row["addresses"]
+                for a in row["match_addresses"]
             ],
-            persons=[
-                Person.of(
-                    bsn=p["bsn"], voornaam=p["voornaam"], tussenvoegsel=p["tussenvoegsel"],
-                    achternaam=p["achternaam"],
-                    geboortedatum=_date(p["geboortedatum"]),
-                )
-                for p in row["persons"]
-            ],
+            persons=[Person.from_profile(p) for p in row["match_persons"]],
         ),
         closed_at=row["closed_at"],
         recent=[(datetime.fromisoformat(r["received_at"]), r["level"]) for r in row["recent"]],
@@ -177,7 +170,8 @@ class _Prepared:
     number: tuple[int, str] | None
     persons: tuple[Person, ...]
     address: Address
-    keys: tuple[str, ...]  # blocking keys (households/keys.py)
+    keys: tuple[str, ...]  # blocking keys to store for its case (households/keys.py)
+    lookup: tuple[str, ...]  # blocking keys to look candidates up by (with variants)
     locks: tuple[int, ...]  # advisory-lock keys of the identifying blocking keys
     request_id: str
     endpoint: str
@@ -194,6 +188,7 @@ class _Decision:
     new_household: bool
     previous_case_id: UUID | None
     expected: tuple[UUID, ...]  # the open cases sharing a key, as seen when deciding
+    new_keys: tuple[str, ...]  # keys its case does not have yet
     status: str
     urgency: Urgency
     dedup: DedupOut
@@ -269,7 +264,7 @@ class Intake:
             )
             for p in melding.persons
         )  # fmt: skip
-        keys = blocking_keys(persons, postcode, key)
+        keys = stored_keys(persons, postcode, key)
         return _Prepared(
             melding=melding,
             principal=principal,
@@ -285,6 +280,7 @@ class Intake:
                 place=fold_place(address.woonplaats if address else None),
             ),
             keys=tuple(keys),
+            lookup=tuple(lookup_keys(persons, postcode, key)),
             locks=tuple(sorted({lock_key(k) for k in keys if k[0] in _LOCKED_KEY_KINDS})),
             request_id=request_id,
             endpoint=endpoint,
@@ -339,30 +335,30 @@ class Intake:
                 self._retry(pending)
 
     async def _lookup(self, conn: asyncpg.Connection, batch: list[_Pending]) -> _BatchState:
-        """Blocking and candidate details for the whole batch: two queries."""
-        keys = sorted({k for p in batch for k in p.prepared.keys})
+        """Blocking and candidate profiles for the whole batch: two queries."""
+        keys = sorted({k for p in batch for k in p.prepared.lookup})
         state = _BatchState()
         if not keys:
             return state
         for row in await conn.fetch(_Q["cases_by_keys"], keys):
             state.cases_by_key.setdefault(row["key"], set()).add(row["case_id"])
         case_ids = sorted({c for cases in state.cases_by_key.values() for c in cases})
-        if not case_ids:
-            return state
-        since = min(p.prepared.melding.received_at for p in batch) - HISTORY_WINDOW
-        for row in await conn.fetch(_Q["candidates"], case_ids, since):
-            state.candidates[row["case_id"]] = _candidate_from_row(row)
+        if case_ids:
+            for row in await conn.fetch(_Q["candidates"], case_ids):
+                state.candidates[row["case_id"]] = _candidate_from_row(row)
         return state
 
     def _decide(self, prepared: _Prepared, state: _BatchState) -> _Decision:
         """Link to the household's open case, send to review, or open a case; score the
         urgency with the history of the household it was recognised as."""
         melding = prepared.melding
-        candidate_ids = {c for k in prepared.keys for c in state.cases_by_key.get(k, ())}
+        candidate_ids = {c for k in prepared.lookup for c in state.cases_by_key.get(k, ())}
         candidates = [state.candidates[c] for c in sorted(candidate_ids) if c in state.candidates]
         outcome = decide(prepared.persons, prepared.address, [c.match for c in candidates])
-        expected = tuple(sorted(c.match.case_id for c in candidates if c.match.open))
         by_id = {c.match.case_id: c for c in candidates}
+        # What the store re-checks under the lock: the open cases sharing a stored key.
+        sharing = {c for k in prepared.keys for c in state.cases_by_key.get(k, ())}
+        expected = tuple(sorted(c for c in sharing if c in by_id and by_id[c].match.open))
         source = by_id[outcome.history_from.candidate.case_id] if outcome.history_from else None
         urgency = score_melding(
             self._rules,
@@ -384,6 +380,7 @@ class Intake:
         else:
             case_id, household_id = uuid7(), uuid7()
             new_case, new_household, previous = True, True, None
+        new_keys = tuple(k for k in prepared.keys if case_id not in state.cases_by_key.get(k, ()))
         state.remember(prepared, case_id, household_id, new_case=new_case)
         detail: dict[str, Any] = {
             "method": _DEDUP_METHOD,
@@ -400,6 +397,7 @@ class Intake:
             new_household=new_household,
             previous_case_id=previous,
             expected=expected,
+            new_keys=new_keys,
             status="advies" if melding.kind is Kind.adviesvraag else "queued",
             urgency=urgency,
             dedup=DedupOut(
@@ -513,6 +511,7 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "gebied": prepared.gebied,
         "address_key": prepared.key,
         "keys": prepared.keys,
+        "new_keys": decision.new_keys,
         "expected": decision.expected,
         "new_case": decision.new_case,
         "new_household": decision.new_household,
@@ -538,6 +537,15 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "actor_kind": principal.kind,
         "actor_role": principal.role,
         "persons": [p.model_dump(mode="json") for p in melding.persons],
+        # The case's matching profile: who (in normal form) and where; when, how urgent.
+        "profile_persons": [p.profile() for p in prepared.persons],
+        "profile_address": {
+            "postcode": address.postcode if address else None,
+            "huisnummer": number[0] if number else None,
+            "toevoeging": number[1] if number else "",
+            "woonplaats": address.woonplaats if address else None,
+        },
+        "profile_recent": {"received_at": melding.received_at, "level": urgency.level.value},
         "endpoint": prepared.endpoint,
         "request_id": prepared.request_id,
     }

@@ -77,9 +77,13 @@ class Enqueuer:
             self._idle.set()
 
     async def _send(self, batch: list[tuple[str, str, float, datetime]]) -> None:
-        pipe = self._client.pipeline(transaction=False)
+        # One ZADD per gebied with all its members: fewer commands to build and send.
+        by_key: dict[str, dict[str, float]] = {}
         for key, member, score, _committed in batch:
-            pipe.zadd(key, {member: score})
+            by_key.setdefault(key, {})[member] = score
+        pipe = self._client.pipeline(transaction=False)
+        for key, members in by_key.items():
+            pipe.zadd(key, members)
         try:
             await pipe.execute()
         except Exception as exc:  # Redis down: the reconciler restores these from PostgreSQL

@@ -1,0 +1,325 @@
+"""Household recognition against a labelled synthetic set, through the real API.
+
+    python loadtests/dedup_eval.py [--meldingen 20000] [--households 8000] [--rate 400]
+
+Builds households with Faker ``nl_NL`` (seeded), then meldingen about them with the
+corruption real intake sees: typos, initials, swapped first and last names, tussenvoegsel
+spellings ("Berg, van der"), missing BSNs and birth dates, day and month swapped, address
+format variants, households that move, people without a fixed address, and the hard
+cases: apartments 12A and 12B, and neighbours with one surname. It posts them to a fresh
+service (like intake_bench.py) and compares the cases formed with the truth:
+
+- auto-link precision: of the meldingen linked to an open case, the share linked to a
+  case of their own household;
+- recall: of the meldingen whose household already had a case, the share linked to it;
+- review share: meldingen sent to review, of all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+from dataset import PLACES, valid_bsn
+from faker import Faker
+from intake_bench import PATH, _free_port, prepare_database, start_service
+from openloop import encode_post, run_open_loop
+
+_LETTERS = "ABCDEFGHJKLMNPRTUVWXYZ"
+_PREFIXES = ["van", "de", "van der", "van den", "van de", "ter", "den", "in 't"]
+
+
+@dataclass
+class Member:
+    voornaam: str
+    tussenvoegsel: str | None
+    achternaam: str
+    geboortedatum: date
+    bsn: str
+    role: str
+
+
+@dataclass
+class Household:
+    ident: int
+    postcode: str | None  # None: no fixed address
+    huisnummer: int
+    toevoeging: str
+    woonplaats: str
+    members: list[Member] = field(default_factory=list)
+
+
+class World:
+    def __init__(self, seed: int, households: int) -> None:
+        self.rng = random.Random(seed)
+        self.fake = Faker("nl_NL")
+        self.fake.seed_instance(seed)
+        self.households: list[Household] = []
+        while len(self.households) < households:
+            roll = self.rng.random()
+            if roll < 0.04:
+                self._apartments()
+            elif roll < 0.08:
+                self._neighbours()
+            else:
+                self.households.append(self._household())
+
+    def _surname(self) -> tuple[str | None, str]:
+        if self.rng.random() < 0.25:
+            return self.rng.choice(_PREFIXES), self.fake.last_name().split()[-1]
+        return None, self.fake.last_name()
+
+    def _member(self, role: str, prefix: str | None, surname: str, age: tuple[int, int]) -> Member:
+        born = date(2026, 11, 1) - timedelta(days=self.rng.randint(age[0] * 365, age[1] * 365))
+        first = self.fake.first_name_female() if self.rng.random() < 0.5 else self.fake.first_name_male()
+        return Member(first, prefix, surname, born, valid_bsn(self.rng), role)
+
+    def _household(self, postcode: str | None = None, number: int | None = None,
+                   toevoeging: str = "", surname: tuple[str | None, str] | None = None) -> Household:
+        place, (low, high) = self.rng.choice(PLACES)
+        homeless = postcode is None and self.rng.random() < 0.05
+        if postcode is None and not homeless:
+            postcode = f"{self.rng.randint(low, high)}{self.rng.choice(_LETTERS)}{self.rng.choice(_LETTERS)}"
+        house = Household(
+            ident=len(self.households),
+            postcode=postcode,
+            huisnummer=number or self.rng.randint(1, 300),
+            toevoeging=toevoeging or self.rng.choice(["", "", "", "", "", "A", "B", "1"]),
+            woonplaats=place,
+        )
+        prefix, name = surname or self._surname()
+        house.members.append(self._member("slachtoffer", prefix, name, (18, 85)))
+        if self.rng.random() < 0.7:
+            other_prefix, other = self._surname() if self.rng.random() < 0.5 else (prefix, name)
+            house.members.append(self._member("pleger", other_prefix, other, (18, 75)))
+        for _ in range(self.rng.choice([0, 0, 1, 1, 2, 3])):
+            house.members.append(self._member("kind", prefix, name, (0, 17)))
+        return house
+
+    def _apartments(self) -> None:
+        """12A and 12B: two households behind one front door number."""
+        first = self._household(toevoeging="A")
+        if first.postcode is None:
+            return
+        self.households.append(first)
+        self.households.append(self._household(first.postcode, first.huisnummer, "B"))
+
+    def _neighbours(self) -> None:
+        """Two households in one street with the same surname (relatives, or a common name)."""
+        first = self._household()
+        if first.postcode is None:
+            return
+        self.households.append(first)
+        surname = (first.members[0].tussenvoegsel, first.members[0].achternaam)
+        self.households.append(
+            self._household(first.postcode, first.huisnummer + 2, first.toevoeging, surname)
+        )
+
+
+class Reporter:
+    """Writes meldingen about households the way different desks do."""
+
+    def __init__(self, world: World, seed: int) -> None:
+        self.world = world
+        self.rng = random.Random(seed)
+
+    def _typo(self, text: str) -> str:
+        if len(text) < 4:
+            return text
+        i = self.rng.randrange(1, len(text) - 1)
+        kind = self.rng.choice(["swap", "drop", "double", "replace"])
+        if kind == "swap":
+            return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+        if kind == "drop":
+            return text[:i] + text[i + 1 :]
+        if kind == "double":
+            return text[:i] + text[i] + text[i:]
+        return text[:i] + self.rng.choice("aeiou") + text[i + 1 :]
+
+    def _person(self, member: Member) -> dict[str, Any]:
+        r = self.rng.random
+        voornaam, achternaam, prefix = member.voornaam, member.achternaam, member.tussenvoegsel
+        if r() < 0.06:
+            achternaam = self._typo(achternaam)
+        if r() < 0.06:
+            voornaam = self._typo(voornaam)
+        if r() < 0.08:
+            voornaam = voornaam[0] + "."
+        if r() < 0.1:
+            achternaam, voornaam = achternaam.upper(), voornaam.upper()
+        person: dict[str, Any] = {"role": member.role, "voornaam": voornaam}
+        if prefix and r() < 0.4:
+            person["achternaam"] = f"{achternaam}, {prefix}"
+        elif prefix and r() < 0.5:
+            person["achternaam"] = f"{prefix} {achternaam}"
+        else:
+            person["achternaam"] = achternaam
+            if prefix:
+                person["tussenvoegsel"] = prefix
+        if r() < 0.03:
+            person["voornaam"], person["achternaam"] = person["achternaam"], person["voornaam"]
+            person.pop("tussenvoegsel", None)
+        born = member.geboortedatum
+        if r() < 0.03 and born.day <= 12:
+            born = date(born.year, born.day, born.month)
+        if r() < 0.8:
+            person["geboortedatum"] = born.isoformat()
+        if r() < 0.5:
+            person["bsn"] = member.bsn
+        return person
+
+    def _address(self, house: Household) -> dict[str, Any]:
+        if house.postcode is None:
+            return {"woonplaats": house.woonplaats}
+        postcode = house.postcode
+        if self.rng.random() < 0.5:
+            postcode = f"{postcode[:4]} {postcode[4:]}"
+        if self.rng.random() < 0.3:
+            postcode = postcode.lower()
+        address: dict[str, Any] = {"postcode": postcode, "woonplaats": house.woonplaats}
+        style = self.rng.random()
+        if not house.toevoeging:
+            address["huisnummer"] = house.huisnummer if style < 0.5 else str(house.huisnummer)
+        elif style < 0.3:
+            address["huisnummer"] = f"{house.huisnummer}-{house.toevoeging.lower()}"
+        elif style < 0.6:
+            address["huisnummer"] = f"{house.huisnummer} {house.toevoeging}"
+        else:
+            address["huisnummer"] = house.huisnummer
+            address["toevoeging"] = house.toevoeging
+        return address
+
+    def melding(self, index: int, house: Household, received_at: datetime) -> dict[str, Any]:
+        mentioned = self.rng.sample(house.members, k=self.rng.randint(1, min(3, len(house.members))))
+        return {
+            "source": self.rng.choice(["politie", "politie", "veilig_thuis", "cit", "wijkteam"]),
+            "external_id": f"EVAL-{index:06d}",
+            "received_at": received_at.isoformat(timespec="seconds"),
+            "kind": "melding",
+            "category": self.rng.choice(["huiselijk_geweld", "verward_gedrag", "kindermishandeling"]),
+            "signals": [],
+            "summary": "Synthetische evaluatiemelding.",
+            "address": self._address(house),
+            "persons": [self._person(m) for m in mentioned],
+        }
+
+
+def stream(world: World, count: int, seed: int) -> list[tuple[int, dict[str, Any]]]:
+    """``count`` meldingen in time order; some households are reported often, and about
+    one in twenty moves house halfway through its meldingen."""
+    rng = random.Random(seed)
+    reporter = Reporter(world, seed)
+    weights = [rng.paretovariate(1.6) for _ in world.households]
+    chosen = rng.choices(world.households, weights=weights, k=count)
+    # Every household at least once, so the set spans all of them.
+    chosen[: len(world.households)] = world.households
+    rng.shuffle(chosen)
+    moved: set[int] = set()
+    start = datetime.now(UTC) - timedelta(days=20)
+    out = []
+    for index, house in enumerate(chosen):
+        if house.postcode and house.ident not in moved and rng.random() < 0.02:
+            moved.add(house.ident)
+            place, (low, high) = rng.choice(PLACES)
+            house.postcode = f"{rng.randint(low, high)}{rng.choice(_LETTERS)}{rng.choice(_LETTERS)}"
+            house.huisnummer, house.toevoeging, house.woonplaats = rng.randint(1, 300), "", place
+        received = start + timedelta(seconds=index * 80)
+        out.append((house.ident, reporter.melding(index, house, received)))
+    return out
+
+
+async def evaluate(db_url: str, truth: dict[str, int]) -> dict[str, float]:
+    conn = await asyncpg.connect(db_url)
+    rows = await conn.fetch(
+        "SELECT external_id, case_id, dedup_decision, created_at FROM meldingen "
+        "WHERE external_id LIKE 'EVAL-%' ORDER BY created_at, id"
+    )
+    await conn.close()
+    case_household: dict[Any, Counter[int]] = {}
+    for row in rows:
+        case_household.setdefault(row["case_id"], Counter())[truth[row["external_id"]]] += 1
+    owner = {case: counts.most_common(1)[0][0] for case, counts in case_household.items()}
+    seen: set[int] = set()
+    decisions: Counter[str] = Counter()
+    linked = linked_right = should_link = did_link = 0
+    for row in rows:
+        house = truth[row["external_id"]]
+        decision = row["dedup_decision"]
+        decisions[decision] += 1
+        if decision == "linked":
+            linked += 1
+            linked_right += owner[row["case_id"]] == house
+        if house in seen:
+            should_link += 1
+            did_link += decision == "linked" and owner[row["case_id"]] == house
+        seen.add(house)
+    households_split = sum(
+        1 for h in set(truth.values())
+        if len({c for c, counts in case_household.items() if counts[h]}) > 1
+    )  # fmt: skip
+    return {
+        "meldingen": len(rows),
+        "households": len(set(truth.values())),
+        "cases": len(case_household),
+        "households_in_several_cases": households_split,
+        "linked": linked,
+        "review": decisions["review"],
+        "new_case": decisions["new_case"],
+        "precision": linked_right / linked if linked else float("nan"),
+        "recall": did_link / should_link if should_link else float("nan"),
+        "review_share": decisions["review"] / len(rows),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--meldingen", type=int, default=20_000)
+    parser.add_argument("--households", type=int, default=8_000)
+    parser.add_argument("--rate", type=float, default=400)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    args = parser.parse_args()
+
+    world = World(args.seed, args.households)
+    labelled = stream(world, args.meldingen, args.seed + 1)
+    truth = {m["external_id"]: house for house, m in labelled}
+    db_url, tokens = await prepare_database(args.admin_url, "triage_dedup_eval")
+    port = _free_port()
+    service = start_service(db_url, args.redis_url, port, args.processes)
+    try:
+        requests = [
+            encode_post(f"127.0.0.1:{port}", PATH, orjson.dumps(m),
+                        {"Authorization": f"Bearer {tokens[m['source']]}",
+                         "Content-Type": "application/json"})
+            for _, m in labelled
+        ]  # fmt: skip
+        result = await run_open_loop("127.0.0.1", port, requests, args.rate)
+        print(f"[http] {result.summary()}")
+    finally:
+        service.terminate()
+        service.wait(timeout=20)
+    figures = await evaluate(db_url, truth)
+    print(
+        f"[dedup] {figures['meldingen']} meldingen about {figures['households']} households "
+        f"formed {figures['cases']} cases; linked {figures['linked']}, review "
+        f"{figures['review']}, new {figures['new_case']}; auto-link precision "
+        f"{figures['precision']:.4f}, recall {figures['recall']:.4f}, review share "
+        f"{figures['review_share']:.2%}; households split over several cases: "
+        f"{figures['households_in_several_cases']}"
+    )
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.install()
+    asyncio.run(main())
