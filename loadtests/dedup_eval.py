@@ -27,12 +27,19 @@ from typing import Any
 
 import asyncpg
 import orjson
-from dataset import PLACES, valid_bsn
 from faker import Faker
+
+from dataset import PLACES, valid_bsn
 from intake_bench import PATH, _free_port, prepare_database, start_service
 from openloop import encode_post, run_open_loop
 
 _LETTERS = "ABCDEFGHJKLMNPRTUVWXYZ"
+
+
+def _postcode(rng: random.Random, low: int, high: int) -> str:
+    return f"{rng.randint(low, high)}{rng.choice(_LETTERS)}{rng.choice(_LETTERS)}"
+
+
 _PREFIXES = ["van", "de", "van der", "van den", "van de", "ter", "den", "in 't"]
 
 
@@ -78,15 +85,24 @@ class World:
 
     def _member(self, role: str, prefix: str | None, surname: str, age: tuple[int, int]) -> Member:
         born = date(2026, 11, 1) - timedelta(days=self.rng.randint(age[0] * 365, age[1] * 365))
-        first = self.fake.first_name_female() if self.rng.random() < 0.5 else self.fake.first_name_male()
+        first = (
+            self.fake.first_name_female()
+            if self.rng.random() < 0.5
+            else self.fake.first_name_male()
+        )
         return Member(first, prefix, surname, born, valid_bsn(self.rng), role)
 
-    def _household(self, postcode: str | None = None, number: int | None = None,
-                   toevoeging: str = "", surname: tuple[str | None, str] | None = None) -> Household:
+    def _household(
+        self,
+        postcode: str | None = None,
+        number: int | None = None,
+        toevoeging: str = "",
+        surname: tuple[str | None, str] | None = None,
+    ) -> Household:
         place, (low, high) = self.rng.choice(PLACES)
         homeless = postcode is None and self.rng.random() < 0.05
         if postcode is None and not homeless:
-            postcode = f"{self.rng.randint(low, high)}{self.rng.choice(_LETTERS)}{self.rng.choice(_LETTERS)}"
+            postcode = _postcode(self.rng, low, high)
         house = Household(
             ident=len(self.households),
             postcode=postcode,
@@ -197,13 +213,17 @@ class Reporter:
         return address
 
     def melding(self, index: int, house: Household, received_at: datetime) -> dict[str, Any]:
-        mentioned = self.rng.sample(house.members, k=self.rng.randint(1, min(3, len(house.members))))
+        mentioned = self.rng.sample(
+            house.members, k=self.rng.randint(1, min(3, len(house.members)))
+        )
         return {
             "source": self.rng.choice(["politie", "politie", "veilig_thuis", "cit", "wijkteam"]),
             "external_id": f"EVAL-{index:06d}",
             "received_at": received_at.isoformat(timespec="seconds"),
             "kind": "melding",
-            "category": self.rng.choice(["huiselijk_geweld", "verward_gedrag", "kindermishandeling"]),
+            "category": self.rng.choice(
+                ["huiselijk_geweld", "verward_gedrag", "kindermishandeling"]
+            ),
             "signals": [],
             "summary": "Synthetische evaluatiemelding.",
             "address": self._address(house),
@@ -228,7 +248,7 @@ def stream(world: World, count: int, seed: int) -> list[tuple[int, dict[str, Any
         if house.postcode and house.ident not in moved and rng.random() < 0.02:
             moved.add(house.ident)
             place, (low, high) = rng.choice(PLACES)
-            house.postcode = f"{rng.randint(low, high)}{rng.choice(_LETTERS)}{rng.choice(_LETTERS)}"
+            house.postcode = _postcode(rng, low, high)
             house.huisnummer, house.toevoeging, house.woonplaats = rng.randint(1, 300), "", place
         received = start + timedelta(seconds=index * 80)
         out.append((house.ident, reporter.melding(index, house, received)))
@@ -261,9 +281,10 @@ async def evaluate(db_url: str, truth: dict[str, int]) -> dict[str, float]:
             did_link += decision == "linked" and owner[row["case_id"]] == house
         seen.add(house)
     households_split = sum(
-        1 for h in set(truth.values())
+        1
+        for h in set(truth.values())
         if len({c for c, counts in case_household.items() if counts[h]}) > 1
-    )  # fmt: skip
+    )
     return {
         "meldingen": len(rows),
         "households": len(set(truth.values())),
@@ -279,7 +300,9 @@ async def evaluate(db_url: str, truth: dict[str, int]) -> dict[str, float]:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--meldingen", type=int, default=20_000)
     parser.add_argument("--households", type=int, default=8_000)
     parser.add_argument("--rate", type=float, default=400)
@@ -297,11 +320,17 @@ async def main() -> None:
     service = start_service(db_url, args.redis_url, port, args.processes)
     try:
         requests = [
-            encode_post(f"127.0.0.1:{port}", PATH, orjson.dumps(m),
-                        {"Authorization": f"Bearer {tokens[m['source']]}",
-                         "Content-Type": "application/json"})
+            encode_post(
+                f"127.0.0.1:{port}",
+                PATH,
+                orjson.dumps(m),
+                {
+                    "Authorization": f"Bearer {tokens[m['source']]}",
+                    "Content-Type": "application/json",
+                },
+            )
             for _, m in labelled
-        ]  # fmt: skip
+        ]
         result = await run_open_loop("127.0.0.1", port, requests, args.rate)
         print(f"[http] {result.summary()}")
     finally:
