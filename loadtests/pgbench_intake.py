@@ -2,8 +2,9 @@
 
 The statements are taken from ``src/triage/intake/intake.sql`` at run time and their
 parameters replaced by pgbench values, so the baseline cannot drift from the service:
-the open-case lookup, then intake_store_batch() (household lock, re-check, all inserts,
-audit), two round trips per melding. pgbench cannot batch, so each of its transactions
+the blocking lookup, then intake_store_batch() (household locks, re-check, all inserts,
+blocking keys, audit), two round trips per melding (the service adds a candidate lookup
+when a melding has candidates). pgbench cannot batch, so each of its transactions
 holds one melding: the figure is the database's one-at-a-time capacity for this work.
 """
 
@@ -23,6 +24,19 @@ _PERSONS = (
 )
 _REASONS = """'[{"rule": "signaal.geweld_nu", "text": "Geweld.", "contribution": 40}]'::jsonb"""
 
+# chr(58) is ":": pgbench would take ":PGB" inside a literal for one of its variables.
+_KEYS = "jsonb_build_array('a' || chr(58) || 'PGB|' || :n::text, 'b' || chr(58) || :n::text)"
+_PROFILE_PERSONS = (
+    "'[{"
+    '"bsn": "111222333", "first": "anna", "core": "jansen", "born": "1990-01-01", '
+    '"fs": "ana", "cs": "jansen"'
+    "}]'::jsonb"
+)
+_PROFILE_ADDRESS = (
+    """'{"postcode": "5038AB", "huisnummer": 12, "toevoeging": "", "woonplaats": "Tilburg"}'"""
+    "::jsonb"
+)
+
 # One melding as intake_store_batch() reads it (keys as in _payload() of the service).
 _MELDING: dict[str, str] = {
     "id": "md5(:n::text || 'm')::uuid", "source": "'politie'", "external_id": "'PGB-' || :n::text",
@@ -31,7 +45,8 @@ _MELDING: dict[str, str] = {
     "summary": "'pgbench-melding, fictief'", "postcode": "'5038AB'", "huisnummer": ":hn::integer",
     "toevoeging": "''", "straat": "'Teststraat'", "woonplaats": "'Tilburg'",
     "gebied_hint": "NULL::text", "gebied": "'tilburg'", "address_key": "'PGB|' || :n::text",
-    "lock_key": ":lk::integer", "expected_case_id": "NULL::uuid",
+    "keys": _KEYS, "new_keys": _KEYS, "expected": "'[]'::jsonb", "new_case": "true",
+    "new_household": "true", "previous_case_id": "NULL::uuid",
     "case_id": "md5(:n::text || 'c')::uuid",
     "household_id": "md5(:n::text || 'h')::uuid", "status": "'queued'", "urgency_level": "'acuut'",
     "urgency_score": "60", "urgency_reasons": _REASONS,
@@ -42,6 +57,8 @@ _MELDING: dict[str, str] = {
     "client_id": "(SELECT id FROM api_clients LIMIT 1)", "user_id": "NULL::uuid",
     "actor_kind": "'client'", "actor_role": "'client'", "persons": _PERSONS,
     "endpoint": "'POST /api/v1/meldingen'", "request_id": "'pgbench'",
+    "profile_persons": _PROFILE_PERSONS, "profile_address": _PROFILE_ADDRESS,
+    "profile_recent": "jsonb_build_object('received_at', now(), 'level', 'acuut')",
 }  # fmt: skip
 
 
@@ -57,10 +74,18 @@ def _one_line(sql: str) -> str:
 
 def build_script() -> str:
     q = load_queries("triage.intake", "intake.sql")
-    lookup = _substitute(q["open_cases_by_address"], {1: "ARRAY['PGB|' || :n::text]"})
+    lookup = _substitute(
+        q["cases_by_keys"],
+        {1: "ARRAY['a' || chr(58) || 'PGB|' || :n::text, 'b' || chr(58) || :n::text]"},
+    )
     melding = ", ".join(f"'{key}', {value}" for key, value in _MELDING.items())
     store = _substitute(
-        q["store_batch"], {1: f"jsonb_build_array(jsonb_build_object({melding}))", 2: "now()"}
+        q["store_batch"],
+        {
+            1: f"jsonb_build_array(jsonb_build_object({melding}))",
+            2: "ARRAY[:lk::integer]",
+            3: "now()",
+        },
     )
     return "\n".join(
         [

@@ -70,5 +70,7 @@ async def test_metrics_need_the_ops_role_and_count_intake(client: Client, tokens
         )
     text = await (await client.get("/metrics", headers=tokens.user("ops"))).text()
     assert _sample(text, name, labels) == before + 3
-    assert "triage_intake_duration_seconds_bucket" in text
+    assert (
+        'triage_http_request_duration_seconds_bucket{le="0.01",route="/api/v1/meldingen"}' in text
+    )
     assert "Persoon" not in text  # metrics carry codes and counts, never personal data

@@ -36,11 +36,6 @@ MELDINGEN_REJECTED = Counter(
     "Submissions refused, by reason (validation, auth, conflict, too_large, ...).",
     ["source", "reason"],
 )
-INTAKE_DURATION = Histogram(
-    "triage_intake_duration_seconds",
-    "Time to validate, store and queue a melding (successful submissions).",
-    buckets=_LATENCY_BUCKETS,
-)
 URGENCY_LEVELS = Counter(
     "triage_urgency_levels_total", "Stored meldingen by urgency level.", ["level"]
 )

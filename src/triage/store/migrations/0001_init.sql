@@ -72,7 +72,8 @@ CREATE TABLE meldingen (
     woonplaats            text,
     gebied_hint           text,
     gebied                text NOT NULL,
-    household_id          uuid NOT NULL REFERENCES households,
+    -- The case refers to its household; this copy is for reading and is not re-checked.
+    household_id          uuid NOT NULL,
     case_id               uuid NOT NULL REFERENCES cases,
     status                text NOT NULL CHECK (status IN ('queued', 'advies')),
     urgency_level         text NOT NULL
@@ -86,8 +87,10 @@ CREATE TABLE meldingen (
     dedup_matched_case_id uuid REFERENCES cases,
     dedup_score           real,
     dedup_detail          jsonb NOT NULL,
-    submitted_by_client   uuid REFERENCES api_clients,
-    submitted_by_user     uuid REFERENCES users,
+    -- Who submitted it (accounts are disabled, never deleted). No foreign keys: every
+    -- insert would lock the submitting client's row, and one client sends thousands.
+    submitted_by_client   uuid,
+    submitted_by_user     uuid,
     CONSTRAINT meldingen_idempotency UNIQUE (source, external_id),
     CHECK (submitted_by_client IS NOT NULL OR submitted_by_user IS NOT NULL)
 );
@@ -98,7 +101,7 @@ CREATE INDEX meldingen_queued_recent ON meldingen (created_at) WHERE status = 'q
 CREATE TABLE persons (
     id            uuid PRIMARY KEY,
     melding_id    uuid NOT NULL REFERENCES meldingen,
-    household_id  uuid NOT NULL REFERENCES households,
+    household_id  uuid NOT NULL,  -- as the melding's; not re-checked
     position      smallint NOT NULL,
     role          text NOT NULL
         CHECK (role IN ('betrokkene', 'slachtoffer', 'pleger', 'kind', 'ouder', 'melder')),
@@ -109,7 +112,6 @@ CREATE TABLE persons (
     geboortedatum date,
     UNIQUE (melding_id, position)
 );
-CREATE INDEX persons_household ON persons (household_id);
 
 -- Who read or wrote which personal data, when and through which endpoint.
 CREATE TABLE audit_log (

@@ -18,9 +18,6 @@ CREATE INDEX match_keys_case ON match_keys (case_id);
 -- A new case for a household whose previous case closed recently refers to it.
 ALTER TABLE cases ADD COLUMN previous_case_id uuid REFERENCES cases;
 
--- Persons are read per melding (and so per case); the household index of 0001 has no
--- reader any more: matching reads the case profile below.
-DROP INDEX persons_household;
 
 -- A case's matching profile, kept up to date by the intake in the same statement that
 -- stores a melding: everyone and every address reported in the case, and its recent
