@@ -305,3 +305,69 @@ async def test_weak_information_is_flagged_not_down_ranked(client: Client, token
     assert plain["urgency"]["callback_required"] is False
     assert weak["urgency"]["score"] >= plain["urgency"]["score"]
     assert weak["urgency"]["level"] == plain["urgency"]["level"]
+
+
+def _person(**overrides: Any) -> dict[str, Any]:
+    return {"role": "slachtoffer", "voornaam": "Fenna", "achternaam": "Wolters",
+            "geboortedatum": "1987-10-02", "bsn": "111222333", **overrides}  # fmt: skip
+
+
+async def test_the_household_is_recognised_by_bsn_at_a_new_address(
+    client: Client, tokens: Tokens
+) -> None:
+    name = uuid_name()
+    first = melding_body(persons=[_person(achternaam=name)])
+    moved = melding_body(
+        source="veilig_thuis",
+        address={"postcode": "5017 JK", "huisnummer": 3, "woonplaats": "Tilburg"},
+        persons=[_person(achternaam=name, voornaam="F.", geboortedatum=None)],
+    )
+    one = await (await post(client, tokens, first)).json()
+    two = await (await post(client, tokens, moved)).json()
+    assert two["dedup"]["decision"] == "linked"
+    assert two["case_id"] == one["case_id"]
+    assert "persoon: BSN gelijk" in two["dedup"]["reasons"]
+
+
+async def test_spellings_of_one_new_household_at_the_same_instant_make_one_case(
+    client: Client, tokens: Tokens
+) -> None:
+    name = uuid_name()
+    bsn = "123456782"
+    spellings = [
+        {"achternaam": f"{name}, van der", "bsn": bsn},
+        {"achternaam": f"van der {name}", "bsn": bsn, "voornaam": "FENNA"},
+        {"achternaam": name, "tussenvoegsel": "van der", "bsn": bsn, "geboortedatum": None},
+        {"achternaam": name.upper(), "bsn": bsn, "voornaam": "F."},
+    ]
+    bodies = [melding_body(address={"woonplaats": "Dongen"}, persons=[_person(**s)])
+              for s in spellings]  # fmt: skip
+    results = await asyncio.gather(*(post(client, tokens, b) for b in bodies))
+    assert {(await r.json())["case_id"] for r in results} == {(await results[0].json())["case_id"]}
+
+
+async def test_a_possible_match_goes_to_review_and_is_queued_under_its_own_case(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    name = uuid_name()
+    known = melding_body(persons=[_person(achternaam=name, bsn=None)])
+    # Same surname and birth date, another first name, no address: maybe the same person.
+    vague = melding_body(
+        address={"woonplaats": "Tilburg"},
+        persons=[_person(achternaam=name, bsn=None, voornaam="Marloes")],
+    )
+    first = await (await post(client, tokens, known)).json()
+    second = await (await post(client, tokens, vague)).json()
+    assert second["dedup"]["decision"] == "review"
+    assert second["dedup"]["matched_case_id"] == first["case_id"]
+    assert second["case_id"] != first["case_id"]
+    assert second["status"] == "queued"
+    await runtime.enqueuer.flush()
+    assert await runtime.redis.zscore(queue_key(second["gebied"]), second["melding_id"]) is not None
+
+
+def uuid_name() -> str:
+    """A surname no other test uses (households must not meet across tests)."""
+    import uuid
+
+    return "Test" + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
