@@ -371,3 +371,54 @@ def uuid_name() -> str:
     import uuid
 
     return "Test" + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
+
+
+async def test_an_operator_sets_urgency_by_hand_with_a_reason(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    regulier = melding_body(signals=[], category="overlast", address={"woonplaats": "Esbeek"})
+    hoog = melding_body(signals=["dreiging", "letsel"], address={"woonplaats": "Esbeek"})
+    low = await (await post(client, tokens, regulier)).json()
+    high = await (await post(client, tokens, hoog)).json()
+    url = f"{URL}/{low['melding_id']}/urgency"
+    await runtime.enqueuer.flush()
+    order = [m.decode() for m in await runtime.redis.zrange(queue_key("zuid"), 0, -1)]
+    assert order.index(high["melding_id"]) < order.index(low["melding_id"])
+
+    missing_reason = await client.post(
+        url, json={"level": "crisis"}, headers=tokens.user("operator")
+    )
+    assert missing_reason.status == 422
+    assert [e["pointer"] for e in (await missing_reason.json())["errors"]] == ["/reason"]
+    for who in ("specialist-zuid", "ops"):
+        denied = await client.post(url, json={"level": "crisis", "reason": "Belde zelf, acuut."},
+                                   headers=tokens.user(who))  # fmt: skip
+        assert denied.status == 403
+    assert (await client.post(url, json={"level": "crisis", "reason": "x" * 10},
+                              headers=tokens.client(Source.politie))).status == 403  # fmt: skip
+
+    resp = await client.post(url, json={"level": "crisis", "reason": "Melder belde terug: wapen."},
+                             headers=tokens.user("operator"))  # fmt: skip
+    assert resp.status == 200
+    done = await resp.json()
+    assert done["level"] == "crisis"
+    received = datetime.fromisoformat(regulier["received_at"])
+    assert datetime.fromisoformat(done["respond_before"]) == received + timedelta(hours=1)
+    await runtime.enqueuer.flush()
+    order = [m.decode() for m in await runtime.redis.zrange(queue_key("zuid"), 0, -1)]
+    assert order.index(low["melding_id"]) < order.index(high["melding_id"])  # the queue follows
+    shown = await (await client.get(f"{URL}/{low['melding_id']}",
+                                    headers=tokens.user("operator"))).json()  # fmt: skip
+    assert shown["urgency"]["level"] == "crisis"
+    assert shown["urgency"]["reasons"][-1]["rule"] == "handmatig.crisis"
+    audited = await runtime.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE melding_id = $1 AND action = "
+        "'melding.urgency_override'",
+        low["melding_id"],
+    )
+    assert audited == 1
+    kept = await runtime.pool.fetchrow(
+        "SELECT previous_level, level FROM urgency_overrides WHERE melding_id = $1",
+        low["melding_id"],
+    )
+    assert (kept["previous_level"], kept["level"]) == ("regulier", "crisis")

@@ -16,6 +16,7 @@ from triage.auth.principal import Principal
 from triage.cases.read import read_case, read_melding
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
+from triage.scoring.override import UrgencyOverrideIn, override_urgency
 
 MAX_BODY = 64 * 1024
 _JSON_TYPES = ("application/json",)
@@ -134,6 +135,33 @@ async def get_case(request: web.Request) -> web.Response:
     if found is None:
         raise not_found("no case with this id that you may see")
     return json_response(found)
+
+
+async def post_urgency(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _uuid_param(request, "melding_id")
+    if request.content_type not in _JSON_TYPES:
+        raise Problem(415, "Unsupported media type", "send the override as application/json")
+    try:
+        change = UrgencyOverrideIn.model_validate_json(await request.read())
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise Problem(400, "Malformed JSON", "the body is not valid JSON") from None
+        raise invalid(field_errors(exc)) from None
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        done = await override_urgency(
+            conn, runtime.rules, melding_id, change, principal_of(request),
+            now=runtime.clock.now(), endpoint="POST /api/v1/meldingen/{melding_id}/urgency",
+            request_id=request[REQUEST_ID],
+        )  # fmt: skip
+    if done is None:
+        raise not_found("no melding with this id that you may change")
+    if done.status == "queued":  # the queue order follows the operator
+        runtime.enqueuer.submit(
+            done.gebied, done.melding_id, done.level, done.respond_before,
+            runtime.clock.now(),
+        )  # fmt: skip
+    return json_response(done)
 
 
 class SignalOut(BaseModel):

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from triage.api import handlers as h
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
+from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,6 +49,13 @@ OPERATIONS: tuple[Operation, ...] = (
         roles="operator and cit: all; coordinator and specialist: their gebied; "
         "API clients: meldingen they submitted",
         errors=(401, 403, 404, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/urgency", h.post_urgency,
+        "Set a melding's urgency level by hand, with a reason (audited; the queue follows)",
+        "meldingen", {200: UrgencyOverrideOut}, request=UrgencyOverrideIn,
+        roles="operator and cit: all; coordinator: their gebied",
+        errors=(400, 401, 403, 404, 415, 422, 503),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,

@@ -1,0 +1,72 @@
+"""An operator sets a melding's urgency by hand (human in the loop).
+
+The computed score stays as it was; the level, and with it the deadline and the queue
+order, follow the operator. The reason is mandatory, the override is kept beside what it
+replaced, it appears among the melding's reasons, and it is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.auth.principal import Principal
+from triage.problems import forbidden
+from triage.scoring.rules import Rules
+from triage.store.sql import load_queries
+from triage.vocabulary import Level, UserRole
+
+_Q = load_queries("triage.scoring", "override.sql")
+_MAY_OVERRIDE = frozenset({UserRole.operator, UserRole.cit, UserRole.coordinator})
+
+
+class UrgencyOverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    level: Level = Field(description="crisis, acuut, hoog or regulier.")
+    reason: str = Field(min_length=5, max_length=1000, description="Why; shown to colleagues.")
+
+
+class UrgencyOverrideOut(BaseModel):
+    melding_id: UUID
+    gebied: str
+    level: Level
+    respond_before: datetime
+    status: str
+
+
+async def override_urgency(
+    conn: asyncpg.Connection,
+    rules: Rules,
+    melding_id: UUID,
+    change: UrgencyOverrideIn,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> UrgencyOverrideOut | None:
+    """None when there is no such melding in the caller's scope (or it is an adviesvraag)."""
+    if principal.kind != "user" or principal.role not in _MAY_OVERRIDE:
+        raise forbidden("operators, CIT and coordinators set urgency by hand")
+    if change.level is Level.advies:
+        raise forbidden("an adviesvraag is answered, not dispatched; its level is fixed")
+    scope = principal.read_scope()
+    assert scope is not None  # every role that may override may read
+    window = rules.levels[change.level].respond_within_hours * 3600
+    row = await conn.fetchrow(
+        _Q["override_urgency"], melding_id, change.level.value, window, change.reason, now,
+        principal.role, principal.kind, principal.id, scope.everything, scope.gebied,
+        endpoint, request_id,
+    )  # fmt: skip
+    if row is None:
+        return None
+    return UrgencyOverrideOut(
+        melding_id=row["id"],
+        gebied=row["gebied"],
+        level=Level(row["urgency_level"]),
+        respond_before=row["respond_before"],
+        status=row["status"],
+    )

@@ -1,0 +1,33 @@
+-- name: override_urgency
+-- Set the level by hand: the melding takes the new level and the deadline of that level
+-- (from received_at), the override is kept with what it replaced, and the change is
+-- audited, all in one statement. Scope as for reading ($9 everything, $10 gebied).
+WITH target AS (
+    SELECT id, case_id, gebied, status, urgency_level, respond_before, received_at
+      FROM meldingen
+     WHERE id = $1 AND kind = 'melding' AND ($9 OR gebied = $10)
+       FOR UPDATE
+), changed AS (
+    UPDATE meldingen m
+       SET urgency_level = $2,
+           respond_before = t.received_at + make_interval(secs => $3),
+           urgency_reasons = m.urgency_reasons || jsonb_build_array(jsonb_build_object(
+               'rule', 'handmatig.' || $2, 'contribution', 0,
+               'text', 'Urgentie handmatig op ' || $2 || ' gezet (' || $6 || '): ' || $4))
+      FROM target t
+     WHERE m.id = t.id
+ RETURNING m.id, m.case_id, m.gebied, m.status, m.urgency_level, m.respond_before
+), kept AS (
+    INSERT INTO urgency_overrides (melding_id, at, actor_kind, actor_id, actor_role,
+                                   previous_level, previous_respond_before, level,
+                                   respond_before, reason)
+    SELECT t.id, $5, $7, $8, $6, t.urgency_level, t.respond_before, c.urgency_level,
+           c.respond_before, $4
+      FROM target t JOIN changed c ON c.id = t.id
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                           endpoint, request_id)
+    SELECT $5, $7, $8, $6, 'melding.urgency_override', c.id, c.case_id, $11, $12
+      FROM changed c
+)
+SELECT id, gebied, status, urgency_level, respond_before FROM changed;
