@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from helpers import Tokens, count, melding_body
 from triage.app import create_app
+from triage.clock import FrozenClock
 from triage.config import Settings
 from triage.queue import queue_key
 from triage.queue.reconcile import reconcile_once, reconcile_queues, run_reconciler
@@ -139,3 +140,21 @@ async def test_reconciler_rounds_cost_what_can_be_missing(
     await runtime.redis.flushdb()
     assert await reconcile_once(runtime.pool, runtime.redis, since=later)
     assert await runtime.redis.zscore(queue_key("west"), melding_id) is not None
+
+
+async def test_the_clock_is_injected(settings: Settings, database_url: str, redis_url: str,
+                                     tokens: Tokens) -> None:  # fmt: skip
+    """The service keeps time by the clock it is given (tests travel in time with it)."""
+    later = FrozenClock(datetime.now(UTC) + timedelta(days=3))
+    rt = await open_runtime(settings, database_url, redis_url, clock=later)
+    async with TestClient(TestServer(create_app(rt, background=False))) as travelled:
+        # Two days ahead of the real clock, but in the past for the injected one.
+        body = melding_body(received_at=(datetime.now(UTC) + timedelta(days=2)).isoformat())
+        resp = await travelled.post(
+            "/api/v1/meldingen", json=body, headers=tokens.client(Source.politie)
+        )
+        assert resp.status == 201, await resp.text()
+        created = await rt.pool.fetchval(
+            "SELECT created_at FROM meldingen WHERE external_id = $1", body["external_id"]
+        )
+    assert created == later.now()

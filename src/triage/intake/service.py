@@ -18,7 +18,7 @@ import hashlib
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -97,7 +97,13 @@ class _BatchState:
     candidates: dict[UUID, _CandidateCase] = field(default_factory=dict)
 
     def remember(
-        self, prepared: _Prepared, case_id: UUID, household_id: UUID, *, new_case: bool
+        self,
+        prepared: _Prepared,
+        case_id: UUID,
+        household_id: UUID,
+        *,
+        new_case: bool,
+        level: Level,
     ) -> None:
         for key in prepared.keys:
             self.cases_by_key.setdefault(key, set()).add(case_id)
@@ -112,11 +118,7 @@ class _BatchState:
             self.candidates[case_id] = entry
         entry.match.addresses.append(prepared.address)
         entry.match.persons.extend(prepared.persons)
-        entry.recent.append((prepared.melding.received_at, ""))
-
-
-def _date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
+        entry.recent.append((prepared.melding.received_at, level.value))
 
 
 def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
@@ -381,7 +383,7 @@ class Intake:
             case_id, household_id = uuid7(), uuid7()
             new_case, new_household, previous = True, True, None
         new_keys = tuple(k for k in prepared.keys if case_id not in state.cases_by_key.get(k, ()))
-        state.remember(prepared, case_id, household_id, new_case=new_case)
+        state.remember(prepared, case_id, household_id, new_case=new_case, level=urgency.level)
         detail: dict[str, Any] = {
             "method": _DEDUP_METHOD,
             "reasons": list(best.reasons) if best else [],
