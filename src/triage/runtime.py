@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import asyncpg
 import redis.asyncio as aioredis
 
-from triage.auth.tokens import TokenAuthenticator
+from triage.auth.tokens import Authenticator, TokenAuthenticator
 from triage.clock import Clock, SystemClock
 from triage.config import Settings
 from triage.intake.service import Intake
@@ -26,7 +26,7 @@ class Runtime:
     region: Region
     rules: Rules
     clock: Clock
-    authenticator: TokenAuthenticator
+    authenticator: Authenticator  # bearer tokens today; an OIDC/JWT one fits the same seam
     enqueuer: Enqueuer
     intake: Intake
 

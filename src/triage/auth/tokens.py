@@ -73,6 +73,3 @@ class TokenAuthenticator:
                 self._cache.clear()
             self._cache[digest] = (now + self._ttl, principal)
         return principal
-
-    def forget(self) -> None:
-        self._cache.clear()
