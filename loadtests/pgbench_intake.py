@@ -32,10 +32,6 @@ _PROFILE_PERSONS = (
     '"fs": "ana", "cs": "jansen"'
     "}]'::jsonb"
 )
-_PROFILE_ADDRESS = (
-    """'{"postcode": "5038AB", "huisnummer": 12, "toevoeging": "", "woonplaats": "Tilburg"}'"""
-    "::jsonb"
-)
 
 # One melding as intake_store_batch() reads it (keys as in _payload() of the service).
 _MELDING: dict[str, str] = {
@@ -57,7 +53,7 @@ _MELDING: dict[str, str] = {
     "client_id": "(SELECT id FROM api_clients LIMIT 1)", "user_id": "NULL::uuid",
     "actor_kind": "'client'", "actor_role": "'client'", "persons": _PERSONS,
     "endpoint": "'POST /api/v1/meldingen'", "request_id": "'pgbench'",
-    "profile_persons": _PROFILE_PERSONS, "profile_address": _PROFILE_ADDRESS,
+    "profile_persons": _PROFILE_PERSONS,
     "profile_recent": "jsonb_build_object('received_at', now(), 'level', 'acuut')",
 }  # fmt: skip
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -19,6 +20,7 @@ from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 
 MAX_BODY = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
 _JSON_TYPES = ("application/json",)
 
 
@@ -60,10 +62,11 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     return [FieldError(pointer, "; ".join(details)) for pointer, details in merged.items()]
 
 
-async def post_melding(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:
+    """The request body parsed by ``parse`` (a pydantic validation), or the problem to
+    answer: 415 not JSON, 413 too large, 400 malformed, 422 invalid fields."""
     if request.content_type not in _JSON_TYPES and not request.content_type.endswith("+json"):
-        raise Problem(415, "Unsupported media type", "send the melding as application/json")
+        raise Problem(415, "Unsupported media type", "send the body as application/json")
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise _too_large()
     try:
@@ -71,11 +74,16 @@ async def post_melding(request: web.Request) -> web.Response:
     except web.HTTPRequestEntityTooLarge:
         raise _too_large() from None
     try:
-        melding = runtime.intake.parse(body)
+        return parse(body)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise Problem(400, "Malformed JSON", "the body is not valid JSON") from None
         raise invalid(field_errors(exc)) from None
+
+
+async def post_melding(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding = await json_body(request, runtime.intake.parse)
     request[SOURCE] = melding.source.value
     # Intake latency is triage_http_request_duration_seconds{route="/api/v1/meldingen"}.
     submitted = await runtime.intake.submit(
@@ -93,7 +101,7 @@ async def post_melding(request: web.Request) -> web.Response:
 
 
 def _too_large() -> Problem:
-    return Problem(413, "Payload too large", f"a melding is at most {MAX_BODY // 1024} KiB")
+    return Problem(413, "Payload too large", f"a request body is at most {MAX_BODY // 1024} KiB")
 
 
 def _uuid_param(request: web.Request, name: str) -> UUID:
@@ -140,14 +148,7 @@ async def get_case(request: web.Request) -> web.Response:
 async def post_urgency(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     melding_id = _uuid_param(request, "melding_id")
-    if request.content_type not in _JSON_TYPES:
-        raise Problem(415, "Unsupported media type", "send the override as application/json")
-    try:
-        change = UrgencyOverrideIn.model_validate_json(await request.read())
-    except ValidationError as exc:
-        if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise Problem(400, "Malformed JSON", "the body is not valid JSON") from None
-        raise invalid(field_errors(exc)) from None
+    change = await json_body(request, UrgencyOverrideIn.model_validate_json)
     async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
         done = await override_urgency(
             conn, runtime.rules, melding_id, change, principal_of(request),

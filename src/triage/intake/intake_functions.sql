@@ -18,6 +18,10 @@ DECLARE
     v_current  uuid[];
     v_case     uuid := (m->>'case_id')::uuid;
     v_house    uuid := (m->>'household_id')::uuid;
+    v_address  jsonb := jsonb_build_object('postcode', m->'postcode',
+                                           'huisnummer', m->'huisnummer',
+                                           'toevoeging', m->'toevoeging',
+                                           'woonplaats', m->'woonplaats');
 BEGIN
     IF EXISTS (SELECT 1 FROM meldingen
                 WHERE source = m->>'source' AND external_id = m->>'external_id') THEN
@@ -47,10 +51,10 @@ BEGIN
         INSERT INTO cases (id, household_id, status, gebied, opened_at, previous_case_id,
                            match_persons, match_addresses, recent, earlier_crisis)
         VALUES (v_case, v_house, 'open', m->>'gebied', p_now, (m->>'previous_case_id')::uuid,
-                m->'profile_persons', jsonb_build_array(m->'profile_address'),
+                m->'profile_persons', jsonb_build_array(v_address),
                 jsonb_build_array(m->'profile_recent'), m->>'urgency_level' = 'crisis');
     ELSE
-        PERFORM case_profile_add(v_case, m);
+        PERFORM case_profile_add(v_case, m, v_address);
     END IF;
 
     INSERT INTO meldingen (id, source, external_id, request_hash, received_at, created_at,
@@ -101,7 +105,7 @@ $$;
 -- addresses not in it yet (containment, not re-sorting the whole profile), and the
 -- melding's time and level, dropping the oldest beyond 60. Bounded: a case keeps at most
 -- 40 people and 12 addresses for matching (all of them stay in persons and meldingen).
-CREATE OR REPLACE FUNCTION case_profile_add(p_case uuid, m jsonb)
+CREATE OR REPLACE FUNCTION case_profile_add(p_case uuid, m jsonb, p_address jsonb)
 RETURNS void
 LANGUAGE sql VOLATILE AS $$
     UPDATE cases c
@@ -111,9 +115,9 @@ LANGUAGE sql VOLATILE AS $$
                 WHERE NOT c.match_persons @> jsonb_build_array(p)
                   AND jsonb_array_length(c.match_persons) < 40), '[]'),
            match_addresses = CASE
-               WHEN c.match_addresses @> jsonb_build_array(m->'profile_address')
+               WHEN c.match_addresses @> jsonb_build_array(p_address)
                     OR jsonb_array_length(c.match_addresses) >= 12 THEN c.match_addresses
-               ELSE c.match_addresses || jsonb_build_array(m->'profile_address') END,
+               ELSE c.match_addresses || jsonb_build_array(p_address) END,
            recent = CASE
                WHEN jsonb_array_length(c.recent) >= 60
                     THEN (c.recent - 0) || jsonb_build_array(m->'profile_recent')

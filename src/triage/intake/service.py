@@ -169,7 +169,6 @@ class _Prepared:
     digest: bytes
     gebied: str
     key: str | None  # the dwelling's address key, if it has an address
-    number: tuple[int, str] | None
     persons: tuple[Person, ...]
     address: Address
     keys: tuple[str, ...]  # blocking keys to store for its case (households/keys.py)
@@ -224,13 +223,15 @@ class Intake:
         self._clock = clock
         self._pending: deque[_Pending] = deque()
         self._writers: set[asyncio.Task[None]] = set()
+        # Configuration does not change while the process runs: build this once, not per
+        # request.
+        self._signals = frozenset(rules.signals)
+        self._gebieden = tuple(region.gebied_codes)
 
     def parse(self, body: bytes) -> MeldingIn:
         """Validate a request body against the schema and the configuration, in one pass."""
         context = IntakeContext(
-            signals=frozenset(self._rules.signals),
-            gebieden=tuple(self._region.gebied_codes),
-            now=self._clock.now(),
+            signals=self._signals, gebieden=self._gebieden, now=self._clock.now()
         )
         return MeldingIn.model_validate_json(body, context=context)
 
@@ -273,7 +274,6 @@ class Intake:
             digest=request_hash(melding),
             gebied=gebied_for(self._region, melding),
             key=key,
-            number=number,
             persons=persons,
             address=Address(
                 postcode=postcode,
@@ -492,7 +492,7 @@ def _fail(batch: list[_Pending], exc: BaseException) -> None:
 def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
     """One melding for intake_store_batch() (intake_functions.sql reads these keys)."""
     melding, principal = prepared.melding, prepared.principal
-    address, number = melding.address, prepared.number
+    address, dwelling = melding.address, prepared.address
     urgency, dedup = decision.urgency, decision.dedup
     return {
         "id": decision.melding_id,
@@ -505,8 +505,8 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "signals": melding.signals,
         "summary": melding.summary,
         "postcode": address.postcode if address else None,
-        "huisnummer": number[0] if number else None,
-        "toevoeging": number[1] if number else "",
+        "huisnummer": dwelling.huisnummer,
+        "toevoeging": dwelling.toevoeging,
         "straat": address.straat if address else None,
         "woonplaats": address.woonplaats if address else None,
         "gebied_hint": melding.gebied,
@@ -539,14 +539,9 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "actor_kind": principal.kind,
         "actor_role": principal.role,
         "persons": [p.model_dump(mode="json") for p in melding.persons],
-        # The case's matching profile: who (in normal form) and where; when, how urgent.
+        # The case's matching profile: who (in normal form); when, how urgent. Where is
+        # taken from the address fields above.
         "profile_persons": [p.profile() for p in prepared.persons],
-        "profile_address": {
-            "postcode": address.postcode if address else None,
-            "huisnummer": number[0] if number else None,
-            "toevoeging": number[1] if number else "",
-            "woonplaats": address.woonplaats if address else None,
-        },
         "profile_recent": {"received_at": melding.received_at, "level": urgency.level.value},
         "endpoint": prepared.endpoint,
         "request_id": prepared.request_id,
