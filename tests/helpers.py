@@ -49,3 +49,12 @@ def melding_body(**overrides: Any) -> dict[str, Any]:
 async def count(pool: asyncpg.Pool, sql: str, *args: Any) -> int:
     value = await pool.fetchval(sql, *args)
     return int(value)
+
+
+def fresh_bsn() -> str:
+    """A random BSN that passes the elfproef: tests must not meet through a shared BSN."""
+    while True:
+        digits = [int(d) for d in f"{uuid.uuid4().int % 10**8:08d}"]
+        check = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
+        if check < 10 and any(digits):
+            return "".join(map(str, digits)) + str(check)

@@ -44,8 +44,8 @@ _BASE = "https://triage.invalid/problems/"
 def invalid(errors: list[FieldError]) -> Problem:
     return Problem(
         422,
-        "Invalid melding",
-        f"{len(errors)} field(s) are not valid; see errors. Nothing was stored.",
+        "Invalid request",
+        f"{len(errors)} field(s) are not valid; see errors. Nothing was stored or changed.",
         _BASE + "validation",
         errors,
     )
@@ -63,6 +63,11 @@ def unauthorized(detail: str) -> Problem:
 
 def forbidden(detail: str) -> Problem:
     return Problem(403, "Forbidden", detail, _BASE + "forbidden")
+
+
+def conflict(detail: str) -> Problem:
+    """The request is valid but the state does not allow it; nothing was changed."""
+    return Problem(409, "Conflict", detail, _BASE + "conflict")
 
 
 def not_found(detail: str) -> Problem:

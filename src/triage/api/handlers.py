@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -14,6 +15,7 @@ from pydantic_core import ErrorDetails
 
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
+from triage.cases import control
 from triage.cases.read import read_case, read_melding
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
@@ -163,6 +165,75 @@ async def post_urgency(request: web.Request) -> web.Response:
             runtime.clock.now(),
         )  # fmt: skip
     return json_response(done)
+
+
+_Change = Callable[
+    [asyncpg.Connection, UUID, Any, control.ChangeContext], Awaitable[control.CaseChangeOut]
+]
+
+
+async def _case_change(
+    request: web.Request, param: str, body: type[BaseModel], change: _Change
+) -> web.Response:
+    """Parse, run one correction in its transaction, then let the queue follow."""
+    runtime = request.app[RUNTIME]
+    target = _uuid_param(request, param)
+    parsed = await json_body(request, body.model_validate_json)
+    route = request.match_info.route.resource
+    ctx = control.ChangeContext(
+        principal=principal_of(request),
+        now=runtime.clock.now(),
+        endpoint=f"{request.method} {route.canonical if route else request.path}",
+        request_id=request[REQUEST_ID],
+        rules=runtime.rules,
+    )
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        done = await change(conn, target, parsed, ctx)
+    for raised in done.raised:
+        runtime.enqueuer.submit(
+            raised.gebied, raised.melding_id, raised.level,
+            raised.respond_before, ctx.now,
+        )  # fmt: skip
+    return json_response(done)
+
+
+async def post_link(request: web.Request) -> web.Response:
+    return await _case_change(request, "melding_id", control.LinkIn, control.link_melding)
+
+
+async def post_unlink(request: web.Request) -> web.Response:
+    return await _case_change(request, "melding_id", control.UnlinkIn, control.unlink_melding)
+
+
+async def post_review(request: web.Request) -> web.Response:
+    return await _case_change(
+        request, "melding_id", control.ReviewDecisionIn, control.settle_review
+    )
+
+
+async def post_merge(request: web.Request) -> web.Response:
+    return await _case_change(request, "case_id", control.MergeIn, control.merge_cases)
+
+
+async def post_close(request: web.Request) -> web.Response:
+    return await _case_change(request, "case_id", control.CloseIn, control.close_case)
+
+
+async def get_reviews(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    limit = _limit(request, default=100, most=500)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await control.pending_reviews(conn, principal_of(request), limit)
+    return json_response(found)
+
+
+def _limit(request: web.Request, *, default: int, most: int) -> int:
+    raw = request.query.get("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= most:
+        raise invalid([FieldError("/limit", f"a whole number from 1 to {most}")])
+    return int(raw)
 
 
 class SignalOut(BaseModel):

@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from triage.api import handlers as h
+from triage.cases import control as c
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
@@ -33,6 +34,9 @@ class Operation:
     roles: str = ""
     errors: tuple[int, ...] = field(default=(401, 403))
 
+
+_EDITORS = "operator and cit: all; coordinator: their gebied"
+_CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -54,8 +58,42 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/v1/meldingen/{melding_id}/urgency", h.post_urgency,
         "Set a melding's urgency level by hand, with a reason (audited; the queue follows)",
         "meldingen", {200: UrgencyOverrideOut}, request=UrgencyOverrideIn,
-        roles="operator and cit: all; coordinator: their gebied",
-        errors=(400, 401, 403, 404, 415, 422, 503),
+        roles=_EDITORS, errors=(400, 401, 403, 404, 413, 415, 422, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/link", h.post_link,
+        "Move a melding to the household's open case (with a reason; audited; a "
+        "herhaalmelding found this way is raised and re-queued)", "cases",
+        {200: c.CaseChangeOut}, request=c.LinkIn, roles=_EDITORS, errors=_CHANGE_ERRORS,
+    ),
+    Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/unlink", h.post_unlink,
+        "Take a melding out of its case into a case of its own (with a reason; audited)",
+        "cases", {200: c.CaseChangeOut}, request=c.UnlinkIn, roles=_EDITORS,
+        errors=_CHANGE_ERRORS,
+    ),
+    Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/review", h.post_review,
+        "Settle a possible duplicate: confirm (merge the cases) or reject (keep apart)",
+        "cases", {200: c.CaseChangeOut}, request=c.ReviewDecisionIn, roles=_EDITORS,
+        errors=_CHANGE_ERRORS,
+    ),
+    Operation(
+        "GET", "/api/v1/reviews", h.get_reviews,
+        "Possible duplicates waiting for an operator, oldest first (ids and reasons only)",
+        "cases", {200: c.ReviewsOut}, roles=_EDITORS, errors=(400, 401, 403, 422, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/cases/{case_id}/merge", h.post_merge,
+        "Merge this case into another open case of the same household (history kept; "
+        "audited; the queue follows)", "cases",
+        {200: c.CaseChangeOut}, request=c.MergeIn, roles=_EDITORS, errors=_CHANGE_ERRORS,
+    ),
+    Operation(
+        "POST", "/api/v1/cases/{case_id}/close", h.post_close,
+        "Close a case whose meldingen have all been taken up (with a reason; audited)",
+        "cases", {200: c.CaseChangeOut}, request=c.CloseIn, roles=_EDITORS,
+        errors=_CHANGE_ERRORS,
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,

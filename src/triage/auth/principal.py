@@ -22,6 +22,10 @@ _REGION_READERS = frozenset({UserRole.operator, UserRole.cit})
 #: Users who may read meldingen and cases of their own gebied only.
 _GEBIED_READERS = frozenset({UserRole.coordinator, UserRole.specialist})
 _METRICS_ROLES = frozenset({UserRole.ops, UserRole.admin})
+#: Users who correct the machine's judgement (urgency, which case a melding belongs to):
+#: desk operators and CIT region-wide, coordinators in their gebied.
+_REGION_EDITORS = frozenset({UserRole.operator, UserRole.cit})
+_GEBIED_EDITORS = frozenset({UserRole.coordinator})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,16 @@ class Principal:
         if self.role in _REGION_READERS:
             return ReadScope(everything=True)
         if self.role in _GEBIED_READERS and self.gebied is not None:
+            return ReadScope(gebied=self.gebied)
+        return None
+
+    def change_scope(self) -> ReadScope | None:
+        """Which meldingen and cases this principal may correct; None: none at all."""
+        if self.kind != "user":
+            return None
+        if self.role in _REGION_EDITORS:
+            return ReadScope(everything=True)
+        if self.role in _GEBIED_EDITORS and self.gebied is not None:
             return ReadScope(gebied=self.gebied)
         return None
 

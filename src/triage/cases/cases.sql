@@ -24,7 +24,7 @@ SELECT m.*,
 -- name: read_case
 WITH c AS (
     SELECT c.id, c.household_id, c.status, c.gebied, c.opened_at, c.closed_at,
-           h.postcode, h.huisnummer, h.toevoeging, h.straat, h.woonplaats
+           c.merged_into, c.previous_case_id, h.postcode, h.huisnummer, h.toevoeging, h.straat, h.woonplaats
       FROM cases c
       JOIN households h ON h.id = c.household_id
      WHERE c.id = $1
@@ -50,5 +50,11 @@ SELECT c.*,
                '[]'::json)
           FROM persons p
           JOIN meldingen m ON m.id = p.melding_id
-         WHERE m.case_id = c.id) AS persons
+         WHERE m.case_id = c.id) AS persons,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'at', x.at, 'action', x.action, 'melding_id', x.melding_id,
+                   'from_case', x.from_case, 'to_case', x.to_case,
+                   'actor_role', x.actor_role, 'reason', x.reason) ORDER BY x.id), '[]'::json)
+          FROM case_changes x
+         WHERE x.from_case = c.id OR x.to_case = c.id) AS changes
   FROM c;

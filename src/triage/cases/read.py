@@ -110,7 +110,10 @@ async def read_case(
         gebied=row["gebied"],
         opened_at=row["opened_at"],
         closed_at=row["closed_at"],
+        merged_into=row["merged_into"],
+        previous_case_id=row["previous_case_id"],
         address=_address(row),
         meldingen=row["meldingen"],
         persons=[PersonOut.model_validate(p) for p in row["persons"]],
+        changes=row["changes"],
     )

@@ -53,8 +53,10 @@ BEGIN
         VALUES (v_case, v_house, 'open', m->>'gebied', p_now, (m->>'previous_case_id')::uuid,
                 m->'profile_persons', jsonb_build_array(v_address),
                 jsonb_build_array(m->'profile_recent'), m->>'urgency_level' = 'crisis');
-    ELSE
-        PERFORM case_profile_add(v_case, m, v_address);
+    ELSIF case_profile_add(v_case, m, v_address) IS NOT TRUE THEN
+        -- The case was closed or merged by hand since Python decided (its row lock is
+        -- held from here to the commit, so it cannot close after this).
+        RETURN 'stale';
     END IF;
 
     INSERT INTO meldingen (id, source, external_id, request_hash, received_at, created_at,
@@ -105,8 +107,10 @@ $$;
 -- addresses not in it yet (containment, not re-sorting the whole profile), and the
 -- melding's time and level, dropping the oldest beyond 60. Bounded: a case keeps at most
 -- 40 people and 12 addresses for matching (all of them stay in persons and meldingen).
-CREATE OR REPLACE FUNCTION case_profile_add(p_case uuid, m jsonb, p_address jsonb)
-RETURNS void
+-- NULL when the case is no longer open. (Dropped first: it returned void before.)
+DROP FUNCTION IF EXISTS case_profile_add(uuid, jsonb, jsonb);
+CREATE FUNCTION case_profile_add(p_case uuid, m jsonb, p_address jsonb)
+RETURNS boolean
 LANGUAGE sql VOLATILE AS $$
     UPDATE cases c
        SET match_persons = c.match_persons || coalesce((
@@ -123,7 +127,8 @@ LANGUAGE sql VOLATILE AS $$
                     THEN (c.recent - 0) || jsonb_build_array(m->'profile_recent')
                ELSE c.recent || jsonb_build_array(m->'profile_recent') END,
            earlier_crisis = c.earlier_crisis OR m->>'urgency_level' = 'crisis'
-     WHERE c.id = p_case
+     WHERE c.id = p_case AND c.status = 'open'
+ RETURNING true
 $$;
 
 -- One status per melding, in the order given: 'stored', 'stale' or 'duplicate'.

@@ -315,6 +315,18 @@ class MeldingRef(BaseModel):
     respond_before: datetime
 
 
+class CaseChangeRef(BaseModel):
+    """A correction by hand that touched the case (see POST .../link, .../merge)."""
+
+    at: datetime
+    action: str
+    melding_id: UUID | None
+    from_case: UUID | None
+    to_case: UUID | None
+    actor_role: str
+    reason: str
+
+
 class CaseOut(BaseModel):
     case_id: UUID
     household_id: UUID
@@ -322,6 +334,11 @@ class CaseOut(BaseModel):
     gebied: str
     opened_at: datetime
     closed_at: datetime | None
+    merged_into: UUID | None = Field(description="Set when the case was merged into another.")
+    previous_case_id: UUID | None = Field(
+        description="The household's case that closed before this one opened (history)."
+    )
     address: AddressOut
     meldingen: list[MeldingRef]
     persons: list[PersonOut]
+    changes: list[CaseChangeRef] = Field(description="Corrections by hand, oldest first.")

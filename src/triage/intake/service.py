@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +26,7 @@ import structlog
 
 from triage.auth.principal import Principal
 from triage.clock import Clock
-from triage.households.keys import lookup_keys, stored_keys
+from triage.households.keys import lock_keys, lookup_keys, stored_keys
 from triage.households.match import Address, Candidate, Person, decide, fold_place
 from triage.households.normalise import address_key
 from triage.ids import uuid7
@@ -44,7 +43,7 @@ from triage.problems import Problem, forbidden
 from triage.queue.enqueue import Enqueuer
 from triage.region import Region
 from triage.routing import gebied_for
-from triage.scoring import History, Rules, Urgency, score_melding
+from triage.scoring import HISTORY_WINDOW, History, Rules, Urgency, score_melding
 from triage.store.sql import load_queries
 from triage.vocabulary import Kind, Level
 
@@ -60,12 +59,6 @@ _MAX_BATCH = 48
 #: Batches in flight at once, each on its own pooled connection.
 _MAX_WRITERS = 4
 _DEDUP_METHOD = "blocking + weighted evidence (households/match.py)"
-#: Blocking keys that also serialise intakes (advisory locks): the dwelling, the BSN and
-#: surname sound with birth date. Two meldingen about one new household share one of
-#: these in practice; locking every key would hold hundreds of locks per batch.
-_LOCKED_KEY_KINDS = frozenset("abn")
-#: How far back a household's meldingen count as history (the longest rule window).
-HISTORY_WINDOW = timedelta(days=180)
 
 
 @dataclass
@@ -152,12 +145,6 @@ def request_hash(melding: MeldingIn) -> bytes:
     """Hash of the normalised request: equal for the same melding in another spelling.
     The model serialises its fields in declaration order, so the form is canonical."""
     return hashlib.sha256(melding.model_dump_json().encode()).digest()
-
-
-def lock_key(key: str) -> int:
-    """The household's advisory-lock key: stable across processes (``hash()`` is salted).
-    A collision only makes two unrelated intakes wait for each other; it merges nothing."""
-    return zlib.crc32(key.encode()) - 2**31
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +270,7 @@ class Intake:
             ),
             keys=tuple(keys),
             lookup=tuple(lookup_keys(persons, postcode, key)),
-            locks=tuple(sorted({lock_key(k) for k in keys if k[0] in _LOCKED_KEY_KINDS})),
+            locks=lock_keys(keys),
             request_id=request_id,
             endpoint=endpoint,
         )

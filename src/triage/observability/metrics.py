@@ -42,6 +42,11 @@ URGENCY_LEVELS = Counter(
 DEDUP_DECISIONS = Counter(
     "triage_dedup_decisions_total", "Household recognition decisions.", ["decision"]
 )
+CASE_CHANGES = Counter(
+    "triage_case_changes_total",
+    "Corrections of household recognition by hand (link, unlink, merge, review_*, close).",
+    ["action"],
+)
 ENQUEUE_FAILURES = Counter(
     "triage_enqueue_failures_total",
     "Stored meldingen that could not be queued at once (the reconciler queues them).",

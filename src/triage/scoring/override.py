@@ -17,10 +17,9 @@ from triage.auth.principal import Principal
 from triage.problems import forbidden
 from triage.scoring.rules import Rules
 from triage.store.sql import load_queries
-from triage.vocabulary import Level, UserRole
+from triage.vocabulary import Level
 
 _Q = load_queries("triage.scoring", "override.sql")
-_MAY_OVERRIDE = frozenset({UserRole.operator, UserRole.cit, UserRole.coordinator})
 
 
 class UrgencyOverrideIn(BaseModel):
@@ -49,12 +48,11 @@ async def override_urgency(
     request_id: str,
 ) -> UrgencyOverrideOut | None:
     """None when there is no such melding in the caller's scope (or it is an adviesvraag)."""
-    if principal.kind != "user" or principal.role not in _MAY_OVERRIDE:
-        raise forbidden("operators, CIT and coordinators set urgency by hand")
+    scope = principal.change_scope()
+    if scope is None:
+        raise forbidden("operators, CIT and coordinators (in their gebied) set urgency by hand")
     if change.level is Level.advies:
         raise forbidden("an adviesvraag is answered, not dispatched; its level is fixed")
-    scope = principal.read_scope()
-    assert scope is not None  # every role that may override may read
     window = rules.levels[change.level].respond_within_hours * 3600
     row = await conn.fetchrow(
         _Q["override_urgency"], melding_id, change.level.value, window, change.reason, now,

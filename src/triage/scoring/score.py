@@ -21,6 +21,10 @@ class Reason:
     contribution: int
 
 
+#: How far back a household's meldingen count as history (the longest rule window).
+HISTORY_WINDOW = timedelta(days=180)
+
+
 @dataclass(frozen=True, slots=True)
 class History:
     """What is known about the household when the melding arrives."""

@@ -1,0 +1,481 @@
+"""Operators and CIT correct household recognition by hand.
+
+Link a melding to another case, take it out of its case, merge two cases, settle a
+possible duplicate (confirm: merge; reject: keep apart), close a case. Each change is one
+transaction that:
+
+1. takes the advisory locks of the touched cases' blocking keys (the ones the intake
+   takes, so no intake decides against these cases meanwhile), then the case rows;
+2. moves meldingen and rebuilds the matching profile and keys of every case touched, so
+   that recognition afterwards sees the households as corrected;
+3. re-scores the queued meldingen that joined a household's history: a melding that turns
+   out to be a herhaalmelding is raised. A correction never lowers an urgency; lowering
+   is an operator's explicit override with its own reason;
+4. records the change with its reason (``case_changes``) and audits it.
+
+After the commit the raised meldingen are re-queued by the caller (the queue follows).
+A merged case is closed with ``merged_into`` set; its meldingen, persons and history
+move to the case it joined, and the change log keeps where each came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.auth.principal import Principal, ReadScope
+from triage.households.keys import lock_keys
+from triage.households.profile import MeldingFacts, PersonFacts, build_profile, history_of
+from triage.ids import uuid7
+from triage.observability import metrics
+from triage.problems import conflict, forbidden, not_found
+from triage.scoring import Rules, score_melding
+from triage.store.sql import load_queries
+from triage.vocabulary import LEVEL_ASCENDING, Category, Kind, Level
+
+_Q = load_queries("triage.cases", "control.sql")
+
+Action = Literal["link", "unlink", "merge", "review_confirm", "review_reject", "close"]
+
+
+class _Reasoned(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(
+        min_length=5, max_length=1000, description="Why; kept with the change, shown to colleagues."
+    )
+
+
+class LinkIn(_Reasoned):
+    case_id: UUID = Field(description="The open case the melding belongs to.")
+
+
+class UnlinkIn(_Reasoned):
+    pass
+
+
+class MergeIn(_Reasoned):
+    into_case_id: UUID = Field(description="The open case that stays; this one joins it.")
+
+
+class CloseIn(_Reasoned):
+    pass
+
+
+class ReviewDecisionIn(_Reasoned):
+    decision: Literal["confirm", "reject"] = Field(
+        description="confirm: the same household, the cases are merged; reject: another "
+        "household, they stay apart."
+    )
+
+
+class RaisedOut(BaseModel):
+    melding_id: UUID
+    gebied: str
+    level: Level
+    score: int
+    respond_before: datetime
+
+
+class CaseChangeOut(BaseModel):
+    action: Action
+    case_id: UUID = Field(description="The case the melding or case is in after the change.")
+    moved_melding_ids: list[UUID]
+    closed_case_ids: list[UUID]
+    raised: list[RaisedOut] = Field(
+        description="Queued meldingen whose urgency rose because they joined a history."
+    )
+
+
+class ReviewOut(BaseModel):
+    melding_id: UUID
+    case_id: UUID = Field(description="The case the melding was queued under.")
+    candidate_case_id: UUID | None = Field(
+        description="The case it may belong to (followed through any merge since)."
+    )
+    received_at: datetime
+    gebied: str
+    level: Level
+    score: float | None
+    reasons: list[str]
+
+
+class ReviewsOut(BaseModel):
+    reviews: list[ReviewOut]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeContext:
+    """Who changes what, when, through which request."""
+
+    principal: Principal
+    now: datetime
+    endpoint: str
+    request_id: str
+    rules: Rules
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """A stored melding as a change needs it."""
+
+    facts: MeldingFacts
+    case_id: UUID
+    status: str
+    kind: Kind
+    category: Category
+    signals: list[str]
+    score: int
+    reasons: list[dict[str, Any]]
+    respond_before: datetime
+    gebied: str
+
+
+def _stored(row: asyncpg.Record) -> _Stored:
+    persons = tuple(
+        PersonFacts(
+            bsn=p["bsn"], voornaam=p["voornaam"], tussenvoegsel=p["tussenvoegsel"],
+            achternaam=p["achternaam"],
+            geboortedatum=date.fromisoformat(p["geboortedatum"]) if p["geboortedatum"] else None,
+        )
+        for p in row["persons"]
+    )  # fmt: skip
+    return _Stored(
+        facts=MeldingFacts(
+            id=row["id"], received_at=row["received_at"], level=row["urgency_level"],
+            postcode=row["postcode"], huisnummer=row["huisnummer"],
+            toevoeging=row["toevoeging"], woonplaats=row["woonplaats"], persons=persons,
+        ),
+        case_id=row["case_id"], status=row["status"], kind=Kind(row["kind"]),
+        category=Category(row["category"]), signals=list(row["signals"]),
+        score=row["urgency_score"], reasons=list(row["urgency_reasons"]),
+        respond_before=row["respond_before"], gebied=row["gebied"],
+    )  # fmt: skip
+
+
+_MAY_CHANGE_ROLES = "operators, CIT and coordinators (in their gebied)"
+
+
+def _scope(principal: Principal) -> ReadScope:
+    scope = principal.change_scope()
+    if scope is None:
+        raise forbidden(f"only {_MAY_CHANGE_ROLES} change which case a melding belongs to")
+    return scope
+
+
+class _Change:
+    """One correction in one transaction: locks, moves, rebuilds, re-scores, records."""
+
+    def __init__(self, conn: asyncpg.Connection, ctx: ChangeContext) -> None:
+        self.conn = conn
+        self.ctx = ctx
+        self.scope = _scope(ctx.principal)
+        self.moved: list[UUID] = []
+        self.closed: list[UUID] = []
+        self.raised: list[RaisedOut] = []
+
+    def in_scope(self, gebied: str) -> bool:
+        return self.scope.everything or gebied == self.scope.gebied
+
+    async def melding(
+        self, melding_id: UUID, *, query: str = "melding_for_change"
+    ) -> asyncpg.Record:
+        row = await self.conn.fetchrow(
+            _Q[query], melding_id, self.scope.everything, self.scope.gebied
+        )
+        if row is None:
+            raise not_found("no melding with this id that you may change")
+        return row
+
+    async def lock(self, case_ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:
+        """Lock the cases (404 for one that does not exist or is out of scope)."""
+        keys = [r["key"] for r in await self.conn.fetch(_Q["case_keys"], list(case_ids))]
+        await self.conn.fetchval(_Q["advisory_locks"], list(lock_keys(keys)))
+        rows = {r["id"]: r for r in await self.conn.fetch(_Q["lock_cases"], list(case_ids))}
+        for case_id in case_ids:
+            row = rows.get(case_id)
+            if row is None or not self.in_scope(row["gebied"]):
+                raise not_found(f"no case {case_id} that you may change")
+        return rows
+
+    async def relock_melding(self, melding_id: UUID, case_id: UUID) -> asyncpg.Record:
+        """The melding again, locked now its case is: it must not have moved meanwhile."""
+        row = await self.melding(melding_id, query="melding_locked")
+        if row["case_id"] != case_id:
+            raise conflict("the melding was moved to another case meanwhile; look again")
+        return row
+
+    async def contents(self, case_ids: Sequence[UUID]) -> dict[UUID, list[_Stored]]:
+        by_case: dict[UUID, list[_Stored]] = {c: [] for c in case_ids}
+        for row in await self.conn.fetch(_Q["case_meldingen"], list(case_ids)):
+            by_case[row["case_id"]].append(_stored(row))
+        return by_case
+
+    async def move(self, meldingen: Sequence[_Stored], case: asyncpg.Record) -> None:
+        ids = [m.facts.id for m in meldingen]
+        await self.conn.execute(_Q["move_meldingen"], ids, case["id"], case["household_id"])
+        self.moved.extend(ids)
+
+    async def rebuild(self, cases: dict[UUID, tuple[asyncpg.Record, list[_Stored]]]) -> None:
+        """Profile and keys of each case from the meldingen it now holds."""
+        keys: list[str] = []
+        owners: list[UUID] = []
+        households: list[UUID] = []
+        open_flags: list[bool] = []
+        for case_id, (case, meldingen) in cases.items():
+            profile = build_profile([m.facts for m in meldingen])
+            await self.conn.execute(
+                _Q["set_profile"], case_id, profile.persons, profile.addresses, profile.recent,
+                profile.earlier_crisis,
+            )  # fmt: skip
+            for key in sorted(profile.keys):
+                keys.append(key)
+                owners.append(case_id)
+                households.append(case["household_id"])
+                open_flags.append(case["status"] == "open")
+        await self.conn.execute(_Q["drop_keys"], list(cases))
+        await self.conn.execute(_Q["add_keys"], keys, owners, households, open_flags)
+
+    async def close(self, case_id: UUID, merged_into: UUID | None) -> None:
+        await self.conn.execute(_Q["close_case"], case_id, self.ctx.now, merged_into)
+        self.closed.append(case_id)
+
+    async def raise_urgency(self, members: Sequence[_Stored], subjects: set[UUID]) -> None:
+        """Re-score the queued ``subjects`` with the history of the case ``members`` form;
+        store what rose (level and score only go up)."""
+        facts = [m.facts for m in members]
+        for m in members:
+            if m.facts.id not in subjects or m.status != "queued":
+                continue
+            raised = _rescored(m, facts, self.ctx)
+            if raised is None:
+                continue
+            level, score, reasons, respond_before = raised
+            await self.conn.execute(
+                _Q["raise_urgency"], m.facts.id, level.value, score, reasons, respond_before
+            )
+            self.raised.append(RaisedOut(
+                melding_id=m.facts.id, gebied=m.gebied, level=level, score=score,
+                respond_before=respond_before,
+            ))  # fmt: skip
+
+    async def record(
+        self,
+        action: Action,
+        reason: str,
+        *,
+        melding_id: UUID | None,
+        from_case: UUID | None,
+        to_case: UUID | None,
+    ) -> None:
+        p = self.ctx.principal
+        detail = {
+            "moved": self.moved,
+            "closed": self.closed,
+            "raised": [r.model_dump(mode="json") for r in self.raised],
+            "rules_version": self.ctx.rules.version,
+        }
+        await self.conn.execute(
+            _Q["record_change"], self.ctx.now, action, melding_id, from_case, to_case, p.kind,
+            p.id, p.role, reason, detail, self.ctx.endpoint, self.ctx.request_id,
+        )  # fmt: skip
+        metrics.CASE_CHANGES.labels(action).inc()
+
+    def out(self, action: Action, case_id: UUID) -> CaseChangeOut:
+        return CaseChangeOut(
+            action=action, case_id=case_id, moved_melding_ids=self.moved,
+            closed_case_ids=self.closed, raised=self.raised,
+        )  # fmt: skip
+
+
+def _rescored(
+    m: _Stored, members: Sequence[MeldingFacts], ctx: ChangeContext
+) -> tuple[Level, int, list[dict[str, Any]], datetime] | None:
+    at = m.facts.received_at
+    urgency = score_melding(
+        ctx.rules,
+        kind=m.kind,
+        category=m.category,
+        signals=m.signals,
+        birth_dates=[p.geboortedatum for p in m.facts.persons],
+        received_at=at,
+        history=history_of(members, at, exclude=m.facts.id),
+    )
+    current = Level(m.facts.level)
+    higher = LEVEL_ASCENDING.index(urgency.level) > LEVEL_ASCENDING.index(current)
+    if not higher and urgency.score <= m.score:
+        return None
+    fresh = [{"rule": r.rule, "text": r.text, "contribution": r.contribution}
+             for r in urgency.reasons]  # fmt: skip
+    fresh_rules = {r["rule"] for r in fresh}
+    # What scoring says now, and whatever it does not say any more (an operator's
+    # override, a closed case's history) kept.
+    reasons = fresh + [r for r in m.reasons if r["rule"] not in fresh_rules]
+    level = urgency.level if higher else current
+    respond_before = min(m.respond_before, urgency.respond_before) if higher else m.respond_before
+    return level, max(urgency.score, m.score), reasons, respond_before
+
+
+async def link_melding(
+    conn: asyncpg.Connection, melding_id: UUID, change: LinkIn, ctx: ChangeContext
+) -> CaseChangeOut:
+    async with conn.transaction():
+        c = _Change(conn, ctx)
+        before = await c.melding(melding_id)
+        source_id, target_id = before["case_id"], change.case_id
+        if source_id == target_id:
+            raise conflict("the melding is in this case already")
+        cases = await c.lock(sorted({source_id, target_id}))
+        await c.relock_melding(melding_id, source_id)
+        target = cases[target_id]
+        if target["status"] != "open":
+            raise conflict("that case is closed; link to an open case (or merge it first)")
+        held = await c.contents([source_id, target_id])
+        moving = [m for m in held[source_id] if m.facts.id == melding_id]
+        staying = [m for m in held[source_id] if m.facts.id != melding_id]
+        await c.move(moving, target)
+        joined = held[target_id] + moving
+        if staying:
+            await c.rebuild({source_id: (cases[source_id], staying), target_id: (target, joined)})
+        else:  # its case held only this melding: it has gone into the other case
+            await c.close(source_id, merged_into=target_id)
+            await c.rebuild({source_id: (cases[source_id], []), target_id: (target, joined)})
+        await c.raise_urgency(joined, {melding_id})
+        await c.record(
+            "link", change.reason, melding_id=melding_id, from_case=source_id, to_case=target_id
+        )
+        return c.out("link", target_id)
+
+
+async def unlink_melding(
+    conn: asyncpg.Connection, melding_id: UUID, change: UnlinkIn, ctx: ChangeContext
+) -> CaseChangeOut:
+    """Take a melding out of its case into a case of its own (a new household)."""
+    async with conn.transaction():
+        c = _Change(conn, ctx)
+        before = await c.melding(melding_id)
+        source_id = before["case_id"]
+        cases = await c.lock([source_id])
+        await c.relock_melding(melding_id, source_id)
+        held = (await c.contents([source_id]))[source_id]
+        if len(held) == 1:
+            raise conflict("this is the only melding of its case; it stands alone already")
+        new_id = uuid7()
+        await conn.execute(_Q["new_case"], melding_id, uuid7(), new_id, ctx.now)
+        new_case = (await c.lock([new_id]))[new_id]
+        moving = [m for m in held if m.facts.id == melding_id]
+        staying = [m for m in held if m.facts.id != melding_id]
+        await c.move(moving, new_case)
+        await c.rebuild({source_id: (cases[source_id], staying), new_id: (new_case, moving)})
+        await c.record(
+            "unlink", change.reason, melding_id=melding_id, from_case=source_id, to_case=new_id
+        )
+        return c.out("unlink", new_id)
+
+
+async def _merge(c: _Change, case_id: UUID, into_id: UUID) -> None:
+    if case_id == into_id:
+        raise conflict("a case cannot be merged into itself")
+    cases = await c.lock(sorted({case_id, into_id}))
+    for which, cid in (("this case", case_id), ("the case to merge into", into_id)):
+        if cases[cid]["status"] != "open":
+            raise conflict(f"{which} is closed; only open cases are merged")
+    held = await c.contents([case_id, into_id])
+    await c.move(held[case_id], cases[into_id])
+    await c.close(case_id, merged_into=into_id)
+    joined = held[into_id] + held[case_id]
+    await c.rebuild({case_id: (cases[case_id], []), into_id: (cases[into_id], joined)})
+    # Both sides gain history: each queued melding is re-scored with the other's.
+    await c.raise_urgency(joined, {m.facts.id for m in joined})
+
+
+async def merge_cases(
+    conn: asyncpg.Connection, case_id: UUID, change: MergeIn, ctx: ChangeContext
+) -> CaseChangeOut:
+    async with conn.transaction():
+        c = _Change(conn, ctx)
+        await _merge(c, case_id, change.into_case_id)
+        await c.record(
+            "merge", change.reason, melding_id=None, from_case=case_id,
+            to_case=change.into_case_id,
+        )  # fmt: skip
+        return c.out("merge", change.into_case_id)
+
+
+async def close_case(
+    conn: asyncpg.Connection, case_id: UUID, change: CloseIn, ctx: ChangeContext
+) -> CaseChangeOut:
+    """Close a case whose meldingen have all been taken up. Its keys stay, not open: a new
+    melding about the household within 180 days opens a new case that refers to it."""
+    async with conn.transaction():
+        c = _Change(conn, ctx)
+        case = (await c.lock([case_id]))[case_id]
+        if case["status"] != "open":
+            raise conflict("this case is closed already")
+        waiting = await conn.fetchval(_Q["queued_count"], case_id)
+        if waiting:
+            raise conflict(
+                f"{waiting} melding(en) of this case still wait for first contact; a case "
+                "closes after every melding has been taken up"
+            )
+        await c.close(case_id, merged_into=None)
+        await c.record("close", change.reason, melding_id=None, from_case=case_id, to_case=None)
+        return c.out("close", case_id)
+
+
+async def settle_review(
+    conn: asyncpg.Connection, melding_id: UUID, change: ReviewDecisionIn, ctx: ChangeContext
+) -> CaseChangeOut:
+    """Confirm (merge the melding's case into the case it may belong to) or reject."""
+    async with conn.transaction():
+        c = _Change(conn, ctx)
+        row = await c.melding(melding_id)
+        _check_review(row)
+        own_case = row["case_id"]
+        into = None
+        if change.decision == "confirm":
+            live = await conn.fetchrow(_Q["live_case"], row["dedup_matched_case_id"])
+            if live is None or live["status"] != "open":
+                raise conflict(
+                    "the case to compare with has been closed since; link the melding by "
+                    "hand to the household's open case, or reject"
+                )
+            into = live["id"]
+            if into != own_case:  # else: merged by hand already
+                await _merge(c, own_case, into)
+        _check_review(await c.relock_melding(melding_id, own_case if into is None else into))
+        action: Action = "review_confirm" if into is not None else "review_reject"
+        outcome = "confirmed" if into is not None else "rejected"
+        await conn.execute(_Q["settle_review"], melding_id, outcome, ctx.now)
+        await c.record(action, change.reason, melding_id=melding_id, from_case=own_case,
+                       to_case=into)  # fmt: skip
+        return c.out(action, into or own_case)
+
+
+def _check_review(row: asyncpg.Record) -> None:
+    if row["dedup_decision"] != "review":
+        raise conflict("this melding was not sent to review")
+    if row["review_outcome"] is not None:
+        raise conflict(f"this review was settled already ({row['review_outcome']})")
+
+
+async def pending_reviews(conn: asyncpg.Connection, principal: Principal, limit: int) -> ReviewsOut:
+    """Possible duplicates to settle, oldest first (no personal data: ids and reasons)."""
+    scope = _scope(principal)
+    rows = await conn.fetch(_Q["pending_reviews"], scope.everything, scope.gebied, limit)
+    return ReviewsOut(
+        reviews=[
+            ReviewOut(
+                melding_id=r["melding_id"], case_id=r["case_id"],
+                candidate_case_id=r["candidate_case_id"], received_at=r["received_at"],
+                gebied=r["gebied"], level=Level(r["urgency_level"]), score=r["dedup_score"],
+                reasons=r["reasons"] or [],
+            )
+            for r in rows
+        ]
+    )  # fmt: skip
