@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-pgbench clean
+.PHONY: run test lint bench bench-scale bench-pgbench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: $(STAMP)
 ## bench: intake throughput and latency (loadtests/README.md)
 bench: $(STAMP)
 	$(BIN)/python loadtests/intake_bench.py
+
+## bench-scale: recognition and scoring with 100,000 open cases and 1,000,000 meldingen
+bench-scale: $(STAMP)
+	$(BIN)/python loadtests/scale_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -354,3 +354,33 @@ async def test_meldingen_arriving_during_a_merge_never_land_in_the_closed_case(
             )
             == 0
         )
+
+
+async def test_a_rebuilt_profile_equals_the_one_the_intake_kept(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """Corrections rebuild profiles and keys from scratch; the intake adds to them. Both
+    must describe a case alike, or recognition would change after a correction."""
+    from triage.cases.control import _Q, _stored
+    from triage.households.profile import build_profile
+
+    name = _name()
+    first = melding_body(received_at=_at(3), persons=[
+        _person(name, bsn=fresh_bsn()), _person(name, voornaam="Daan", geboortedatum="2015-06-01")
+    ])  # fmt: skip
+    case_id = (await _post(client, tokens, first))["case_id"]
+    for hours, persons in ((2, first["persons"][:1]), (1, [_person(name, voornaam="S.")])):
+        body = melding_body(received_at=_at(hours), address=first["address"], persons=persons)
+        assert (await _post(client, tokens, body))["case_id"] == case_id
+    async with runtime.pool.acquire() as conn:
+        kept = await conn.fetchrow("SELECT * FROM cases WHERE id = $1", case_id)
+        keys = {r["key"] for r in await conn.fetch(
+            "SELECT key FROM match_keys WHERE case_id = $1", case_id)}  # fmt: skip
+        rows = await conn.fetch(_Q["case_meldingen"], [kept["id"]])
+    rebuilt = build_profile([_stored(r).facts for r in rows])
+    assert rebuilt.persons == kept["match_persons"]
+    assert rebuilt.addresses == kept["match_addresses"]
+    assert rebuilt.keys == keys
+    assert [(datetime.fromisoformat(r["received_at"]), r["level"]) for r in rebuilt.recent] == [
+        (datetime.fromisoformat(r["received_at"]), r["level"]) for r in kept["recent"]
+    ]

@@ -188,12 +188,16 @@ def person_evidence(a: Person, b: Person) -> tuple[float, list[str]]:
         w, r = _dob(a.born, b.born)
         score, reasons = score + w, [*reasons, r]
     straight, straight_reasons = _names(a, b)
-    # Sources sometimes swap first name and surname; compare crosswise as well.
-    crossed, crossed_reasons = _names(
-        Person(a.bsn, a.core, a.first, a.born, a.core_sound, a.first_sound), b
-    )
-    if crossed > straight and a.first and a.core:
-        return score + crossed, [*reasons, *crossed_reasons, "voornaam en achternaam verwisseld"]
+    # Sources sometimes swap first name and surname; compare crosswise as well (unless
+    # both names agree already: crosswise cannot do better).
+    if a.first and a.core and straight < W_SURNAME_AGREE + W_FIRST_AGREE:
+        crossed, crossed_reasons = _names(
+            Person(a.bsn, a.core, a.first, a.born, a.core_sound, a.first_sound), b
+        )
+        if crossed > straight:
+            return score + crossed, [
+                *reasons, *crossed_reasons, "voornaam en achternaam verwisseld"
+            ]  # fmt: skip
     return score + straight, [*reasons, *straight_reasons]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -299,11 +300,16 @@ class Intake:
 
     async def _write(self, batch: list[_Pending]) -> None:
         async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+            started = time.perf_counter()
             state = await self._lookup(conn, batch)
             payload = []
             for pending in batch:
                 pending.decision = self._decide(pending.prepared, state)
                 payload.append(_payload(pending.prepared, pending.decision))
+            # Every melding of the batch waited for all of it.
+            recognition = time.perf_counter() - started
+            for _ in batch:
+                metrics.RECOGNITION_DURATION.observe(recognition)
             locks = sorted({lock for p in batch for lock in p.prepared.locks})
             committed_at = self._clock.now()
             try:
