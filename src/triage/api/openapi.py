@@ -92,16 +92,17 @@ def build_openapi() -> dict[str, Any]:
         if op.roles:
             entry["description"] = f"Who may call it: {op.roles}."
         params = [seg[1:-1] for seg in op.path.split("/") if seg.startswith("{")]
-        if params:
-            entry["parameters"] = [
-                {
-                    "name": p,
-                    "in": "path",
-                    "required": True,
-                    "schema": {"type": "string", "format": "uuid"},
-                }
-                for p in params
-            ]
+        parameters: list[dict[str, Any]] = [
+            {"name": p, "in": "path", "required": True,
+             "schema": {"type": "string", "format": "uuid"}}
+            for p in params
+        ] + [
+            {"name": name, "in": "query", "required": False, "description": text,
+             "schema": schema}
+            for name, text, schema in op.query
+        ]  # fmt: skip
+        if parameters:
+            entry["parameters"] = parameters
         if op.request is not None:
             entry["requestBody"] = {
                 "required": True,

@@ -33,6 +33,8 @@ class Operation:
     public: bool = False
     roles: str = ""
     errors: tuple[int, ...] = field(default=(401, 403))
+    #: Query parameters: name -> (description, JSON schema).
+    query: tuple[tuple[str, str, dict[str, object]], ...] = ()
 
 
 _EDITORS = "operator and cit: all; coordinator: their gebied"
@@ -82,6 +84,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/api/v1/reviews", h.get_reviews,
         "Possible duplicates waiting for an operator, oldest first (ids and reasons only)",
         "cases", {200: c.ReviewsOut}, roles=_EDITORS, errors=(400, 401, 403, 422, 503),
+        query=(("limit", "How many, at most.",
+                {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/merge", h.post_merge,
