@@ -76,3 +76,16 @@ def test_config_check_command_exits_2_and_names_the_line(tmp_path: Path) -> None
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert good.returncode == 0, good.stderr
+
+
+def test_config_check_checks_a_network_file_against_the_region(tmp_path: Path) -> None:
+    text = resources.files("triage.regions").joinpath("hart-van-brabant-netwerk.yaml")
+    bad = text.read_text("utf-8").replace("  oost:\n", "  noord:\n", 1)
+    path = tmp_path / "netwerk.yaml"
+    path.write_text(bad)
+    result = subprocess.run(
+        [sys.executable, "-m", "triage", "config", "check", "--kind", "network", str(path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"line {_line_of(bad, '  noord:')}: networks.noord: is not a gebied" in result.stderr

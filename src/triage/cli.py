@@ -87,12 +87,14 @@ async def _prepare(settings: Settings, database_url: str, demo: bool) -> dict[st
     from triage.clock import SystemClock
     from triage.demo import ensure_demo_credentials
     from triage.region import load_region
+    from triage.routing.network import load_network
     from triage.scoring import load_rules
     from triage.store.migrate import migrate
 
     # Refuse bad configuration before anything starts listening.
-    load_region(settings.region_file)
-    load_rules(settings.scoring_rules_file)
+    region = load_region(settings.region_file)
+    rules = load_rules(settings.scoring_rules_file)
+    load_network(settings.network_file, region, frozenset(rules.signals))
     conn = await asyncpg.connect(database_url)
     try:
         await migrate(conn)
@@ -255,12 +257,21 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_config_check(args: argparse.Namespace, _settings: Settings) -> int:
+def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     from triage.region import load_region
+    from triage.routing.network import load_network
     from triage.scoring import load_rules
 
-    loader: Callable[[Path], object] = load_rules if args.kind == "rules" else load_region
-    loader(Path(args.file))
+    def network(path: Path) -> object:
+        # A network file is checked against the configured region and rules as well.
+        region = load_region(settings.region_file)
+        signals = frozenset(load_rules(settings.scoring_rules_file).signals)
+        return load_network(path, region, signals)
+
+    loaders: dict[str, Callable[[Path], object]] = {
+        "region": load_region, "rules": load_rules, "network": network,
+    }  # fmt: skip
+    loaders[args.kind](Path(args.file))
     print(f"{args.file}: valid {args.kind} file")
     return 0
 
@@ -322,9 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="configuration files")
     csub2 = config.add_subparsers(dest="action", required=True)
-    check = csub2.add_parser("check", help="validate a region or rules file")
+    check = csub2.add_parser("check", help="validate a region, rules or network file")
     check.add_argument("file")
-    check.add_argument("--kind", choices=["region", "rules"], default="region")
+    check.add_argument("--kind", choices=["region", "rules", "network"], default="region")
 
     sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
     return parser

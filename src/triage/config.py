@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     scoring_rules_file: Path | None = Field(
         default=None, description="Scoring rules YAML; unset: the packaged rules."
     )
+    network_file: Path | None = Field(
+        default=None,
+        description="Specialist networks and rosters YAML; unset: the demo region's.",
+    )
     metrics_open: bool = Field(
         default=False, description="Serve /metrics without authentication (for a private scrape)."
     )

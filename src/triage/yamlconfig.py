@@ -76,9 +76,26 @@ def load_model(model: type[M], text: str, source: str) -> M:
         raise ConfigError(source, problems) from exc
 
 
-def load_model_file(model: type[M], path: Path) -> M:
+def read_config_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
-    return load_model(model, text, str(path))
+
+
+def load_model_file(model: type[M], path: Path) -> M:
+    return load_model(model, read_config_text(path), str(path))
+
+
+def line_of(text: str, loc: tuple[int | str, ...]) -> int:
+    """The line of the entry at ``loc`` in a YAML text that loaded (for checks across
+    files, made after validation): a mapping key's own line, else its value's."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is None:
+        return 1
+    parent = _node_at(root, loc[:-1]) if loc else root
+    if loc and isinstance(parent, yaml.MappingNode):
+        for key, _value in parent.value:
+            if str(key.value) == str(loc[-1]):
+                return int(key.start_mark.line) + 1
+    return int(_node_at(root, loc).start_mark.line) + 1

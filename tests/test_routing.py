@@ -1,0 +1,177 @@
+"""Networks, rosters and the choice of whom to offer a melding to (pure; no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+
+from triage.region import REGIONAL_POOL, load_region
+from triage.routing.choose import Choice, Need, choose
+from triage.routing.network import NetworkConfig, load_network
+from triage.routing.roster import on_duty
+from triage.scoring import load_rules
+from triage.vocabulary import Category
+from triage.yamlconfig import ConfigError
+
+AMS = ZoneInfo("Europe/Amsterdam")
+REGION = load_region()
+SIGNALS = frozenset(load_rules().signals)
+DEMO = load_network(None, REGION, SIGNALS)
+DEMO_FILE = Path(__file__).parents[1] / "src/triage/regions/hart-van-brabant-netwerk.yaml"
+
+
+def _local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=AMS)  # type: ignore[misc]
+
+
+def _with(**changes: object) -> NetworkConfig:
+    data = yaml.safe_load(DEMO_FILE.read_text())
+    data.update(changes)
+    return NetworkConfig.model_validate(data)
+
+
+def _here(config: NetworkConfig, at: datetime, gebied: str) -> set[str]:
+    return {d.specialist for d in on_duty(config, at) if d.gebied == gebied}
+
+
+def test_the_demo_network_covers_every_gebied_and_the_week() -> None:
+    assert set(DEMO.networks) == set(REGION.gebied_codes)
+    assert len(DEMO.specialists) >= 40
+    # Every hour of a week someone is on duty in the backup, one person at night.
+    for hour in range(7 * 24):
+        at = datetime(2026, 11, 23, tzinfo=UTC) + timedelta(hours=hour)
+        assert _here(DEMO, at, REGIONAL_POOL), at
+    assert len(_here(DEMO, _local(2026, 11, 25, 3, 0), REGIONAL_POOL)) == 1
+    assert not _here(DEMO, _local(2026, 11, 25, 3, 0), "tilburg")  # nobody at night
+
+
+def test_a_bad_network_file_names_field_and_line(tmp_path: Path) -> None:
+    text = DEMO_FILE.read_text()
+    broken = text.replace('start: "08:30"', 'start: "25:00"', 1).replace(
+        "  oost:\n", "  noord:\n", 1
+    )
+    path = tmp_path / "netwerk.yaml"
+    path.write_text(broken)
+    with pytest.raises(ConfigError) as caught:
+        load_network(path, REGION, SIGNALS)
+    [problem] = caught.value.problems  # the shape is checked before the region
+    assert "25:00" in problem
+    bad_line = next(i for i, line in enumerate(broken.splitlines(), 1) if "25:00" in line)
+    assert problem.startswith(f"line {bad_line}:")
+    path.write_text(text.replace("  oost:\n", "  noord:\n", 1))
+    with pytest.raises(ConfigError) as caught:
+        load_network(path, REGION, SIGNALS)
+    problems = caught.value.problems
+    assert any("networks.noord: is not a gebied of the region" in p for p in problems)
+    assert any('gebied "oost" has no network' in p for p in problems)
+    assert all(p.startswith("line ") for p in problems)
+
+
+def test_a_night_shift_lasts_as_long_as_the_night_also_when_the_clocks_change() -> None:
+    night = [{"specialist": "cd-1", "gebied": "regio",
+              "shifts": [{"days": ["za"], "start": "22:00", "end": "08:00"}]}]  # fmt: skip
+    config = _with(rosters=night)
+    # Autumn: Saturday 24 October 2026 22:00 CEST to Sunday 08:00 CET is 11 hours.
+    [duty] = on_duty(config, _local(2026, 10, 24, 23, 0))
+    assert (duty.end - duty.start).total_seconds() == 11 * 3600
+    assert on_duty(config, _local(2026, 10, 25, 7, 59))
+    assert not on_duty(config, _local(2026, 10, 25, 8, 0))
+    # Spring: Saturday 28 March 2026 22:00 CET to Sunday 08:00 CEST is 9 hours.
+    [duty] = on_duty(config, _local(2026, 3, 29, 1, 0))
+    assert (duty.end - duty.start).total_seconds() == 9 * 3600
+    assert on_duty(config, _local(2026, 3, 29, 7, 59))
+    assert not on_duty(config, _local(2026, 3, 29, 8, 0))
+    assert not on_duty(config, _local(2026, 3, 28, 21, 59))
+
+
+def test_absence_extra_shifts_and_swaps() -> None:
+    monday = _local(2026, 11, 23, 10, 0)
+    assert "sp-tilburg-1" in _here(DEMO, monday, "tilburg")
+    config = _with(changes=[
+        {"kind": "absent", "specialist": "sp-tilburg-1", "start": "2026-11-23T00:00",
+         "end": "2026-11-24T00:00"},
+        {"kind": "swap", "specialist": "sp-tilburg-2", "replaced_by": "sp-tilburg-7",
+         "start": "2026-11-23T08:00", "end": "2026-11-23T18:00"},
+        {"kind": "extra", "specialist": "sp-oost-1", "gebied": "tilburg",
+         "start": "2026-11-23T09:00", "end": "2026-11-23T13:00"},
+    ])  # fmt: skip
+    here = _here(config, monday, "tilburg")
+    assert "sp-tilburg-1" not in here  # ill
+    assert "sp-tilburg-2" not in here
+    assert {"sp-tilburg-7", "sp-oost-1"} <= here
+    swapped = next(d for d in on_duty(config, monday) if d.specialist == "sp-tilburg-7")
+    assert swapped.via == "ruil met sp-tilburg-2"
+    assert "sp-oost-1" in _here(config, monday, "oost")  # an extra shift adds, removes nothing
+    assert "sp-tilburg-1" in _here(config, _local(2026, 11, 24, 10, 0), "tilburg")
+
+
+def test_a_change_must_say_what_it_needs() -> None:
+    with pytest.raises(ValueError, match="replaced_by"):
+        _with(changes=[{"kind": "swap", "specialist": "sp-tilburg-2",
+                        "start": "2026-11-23T08:00", "end": "2026-11-23T18:00"}])  # fmt: skip
+    with pytest.raises(ValueError, match="end must be after start"):
+        _with(changes=[{"kind": "absent", "specialist": "sp-tilburg-2",
+                        "start": "2026-11-23T08:00", "end": "2026-11-23T08:00"}])  # fmt: skip
+
+
+MONDAY = _local(2026, 11, 23, 10, 0)
+
+
+def _choose(
+    gebied: str,
+    category: Category,
+    signals: list[str],
+    at: datetime = MONDAY,
+    *,
+    load: dict[str, int] | None = None,
+    lead: str | None = None,
+    declined: frozenset[str] = frozenset(),
+) -> Choice:
+    need = Need.of(DEMO, category, signals)
+    return choose(DEMO, gebied=gebied, need=need, duties=on_duty(DEMO, at), load=load or {},
+                  lead=lead, declined=declined)  # fmt: skip
+
+
+def test_the_network_member_with_the_needed_and_wanted_expertise_and_least_load() -> None:
+    plain = _choose("tilburg", Category.huiselijk_geweld, [])
+    assert plain.tier == "network"
+    # Both Veilig Thuis members qualify; children present prefer jeugd expertise.
+    kids = _choose("tilburg", Category.huiselijk_geweld, ["kinderen_aanwezig"])
+    chosen = DEMO.by_id[kids.specialist]
+    assert {"huiselijk_geweld", "jeugd"} <= set(chosen.expertise)
+    assert "jeugd" in kids.reasons[0]
+    psych = _choose("tilburg", Category.verward_gedrag, ["psychose"])
+    assert "psychiatrie" in DEMO.by_id[psych.specialist].expertise
+    # Full caseload: the next one.
+    full = {kids.specialist: 99}
+    other = _choose("tilburg", Category.huiselijk_geweld, ["kinderen_aanwezig"], load=full)
+    assert other.specialist != kids.specialist
+    assert other.tier == "network"
+
+
+def test_continuity_first_then_declines_are_respected() -> None:
+    lead = "sp-tilburg-3"  # GGZ, not Veilig Thuis: continuity outranks expertise
+    kept = _choose("tilburg", Category.huiselijk_geweld, [], lead=lead)
+    assert (kept.specialist, kept.tier) == (lead, "continuity")
+    moved = _choose("tilburg", Category.huiselijk_geweld, [], lead=lead, declined=frozenset({lead}))
+    assert moved.specialist != lead
+    off = _choose("tilburg", Category.huiselijk_geweld, [], at=_local(2026, 11, 25, 3, 0),
+                  lead=lead)  # fmt: skip
+    assert off.tier == "backup"
+
+
+def test_nobody_qualified_goes_to_the_backup_then_the_coordinator() -> None:
+    night = _local(2026, 11, 25, 3, 0)
+    backup = _choose("west", Category.verslaving, ["middelengebruik"], at=night)
+    assert backup.tier == "backup"
+    assert any("gebied west" in r for r in backup.reasons)
+    [on_call] = _here(DEMO, night, REGIONAL_POOL)
+    busy = _choose("west", Category.verslaving, [], at=night, load={on_call: 99})
+    assert (busy.specialist, busy.tier) == ("co-west", "coordinator")
+    assert busy.reasons[-1].startswith("Opgeschaald naar de coördinator")
+    pool = _choose(REGIONAL_POOL, Category.overig, [], at=night, load={on_call: 99})
+    assert pool.specialist == "co-regio"
