@@ -19,6 +19,7 @@ from triage.api.handlers import MAX_BODY
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
+from triage.dispatch.worker import worker_for
 from triage.observability import metrics
 from triage.problems import Problem, unauthorized, unavailable
 from triage.queue.reconcile import run_reconciler
@@ -131,7 +132,8 @@ _OPENAPI = build_openapi()
 
 
 def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
-    """The application; ``background`` runs the queue reconciler in this process."""
+    """The application; ``background`` runs the queue reconciler (and, unless
+    ``dispatch_in_api`` is off, a dispatch worker) in this process."""
     app = web.Application(
         middlewares=[pipeline],
         client_max_size=MAX_BODY,
@@ -143,19 +145,18 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     app.router.add_get("/api/docs", _docs)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        task = None
+        tasks = []
         if background:
-            task = asyncio.create_task(
+            tasks.append(asyncio.create_task(
                 run_reconciler(
-                    runtime.pool,
-                    runtime.redis,
-                    runtime.enqueuer,
-                    runtime.clock,
+                    runtime.pool, runtime.redis, runtime.enqueuer, runtime.clock,
                     runtime.settings.reconcile_interval_seconds,
                 )
-            )
+            ))  # fmt: skip
+            if runtime.settings.dispatch_in_api:
+                tasks.append(asyncio.create_task(worker_for(runtime).run()))
         yield
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -276,6 +276,29 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _worker(settings: Settings) -> int:
+    """A dispatch worker without the API, until SIGINT or SIGTERM."""
+    from triage.dispatch.worker import worker_for
+    from triage.runtime import open_runtime
+
+    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    try:
+        runtime = await open_runtime(settings, str(servers.database_url), str(servers.redis_url))
+        task = asyncio.create_task(worker_for(runtime).run())
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runtime.close()
+    finally:
+        servers.stop()
+    return 0
+
+
 async def _reconcile(settings: Settings) -> int:
     from triage.queue.reconcile import reconcile_queues
     from triage.runtime import redis_client
@@ -338,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", choices=["region", "rules", "network"], default="region")
 
     sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
+    sub.add_parser("worker", help="run a dispatch worker (offers queued meldingen)")
     return parser
 
 
@@ -356,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_users(args, settings))
         if args.command == "config":
             return cmd_config_check(args, settings)
+        if args.command == "worker":
+            return _run(_worker(settings))
         return _run(_reconcile(settings))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)

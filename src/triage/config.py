@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         "also the longest a disabled token keeps working.",
     )
     retry_after_seconds: int = Field(default=5, ge=1)
+    dispatch_in_api: bool = Field(
+        default=True,
+        description="Each API process also runs a dispatch worker; false when workers run "
+        "as their own processes (triage worker).",
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a worker holds a claimed melding."
+    )
     reconcile_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the queue reconciler checks what to repair."
     )

@@ -14,6 +14,7 @@ from triage.config import Settings
 from triage.intake.service import Intake
 from triage.queue.enqueue import Enqueuer
 from triage.region import Region, load_region
+from triage.routing.network import NetworkConfig, load_network
 from triage.scoring import Rules, load_rules
 from triage.store.db import create_pool
 
@@ -25,6 +26,7 @@ class Runtime:
     redis: aioredis.Redis
     region: Region
     rules: Rules
+    network: NetworkConfig
     clock: Clock
     authenticator: Authenticator  # bearer tokens today; an OIDC/JWT one fits the same seam
     enqueuer: Enqueuer
@@ -53,6 +55,7 @@ async def open_runtime(
     """Open connections; configuration errors surface here, before the port opens."""
     region = load_region(settings.region_file)
     rules = load_rules(settings.scoring_rules_file)
+    network = load_network(settings.network_file, region, frozenset(rules.signals))
     clock = clock or SystemClock()
     pool = await create_pool(database_url, settings)
     client = redis_client(redis_url)
@@ -64,6 +67,7 @@ async def open_runtime(
         redis=client,
         region=region,
         rules=rules,
+        network=network,
         clock=clock,
         authenticator=TokenAuthenticator(pool, settings.auth_cache_seconds),
         enqueuer=enqueuer,

@@ -17,6 +17,7 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
 from triage.cases import control
 from triage.cases.read import read_case, read_melding
+from triage.dispatch import answers
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
@@ -234,6 +235,53 @@ def _limit(request: web.Request, *, default: int, most: int) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= most:
         raise invalid([FieldError("/limit", f"a whole number from 1 to {most}")])
     return int(raw)
+
+
+def _request_context(request: web.Request, endpoint: str) -> dict[str, Any]:
+    runtime = request.app[RUNTIME]
+    return {"now": runtime.clock.now(), "endpoint": endpoint, "request_id": request[REQUEST_ID]}
+
+
+async def get_my_assignments(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await answers.my_assignments(conn, principal_of(request))
+    return json_response(found)
+
+
+async def _answer(request: web.Request, decline: answers.DeclineIn | None) -> web.Response:
+    runtime = request.app[RUNTIME]
+    assignment_id = _uuid_param(request, "assignment_id")
+    verb = "decline" if decline else "accept"
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        done = await answers.answer(
+            conn, assignment_id, principal_of(request), decline=decline,
+            **_request_context(request, f"POST /api/v1/assignments/{{assignment_id}}/{verb}"),
+        )  # fmt: skip
+    if done.state == "declined":  # to the next candidate
+        runtime.enqueuer.submit(
+            done.gebied, done.melding_id, done.level, done.respond_before, runtime.clock.now()
+        )
+    return json_response(done)
+
+
+async def post_accept(request: web.Request) -> web.Response:
+    return await _answer(request, None)
+
+
+async def post_decline(request: web.Request) -> web.Response:
+    return await _answer(request, await json_body(request, answers.DeclineIn.model_validate_json))
+
+
+async def post_first_contact(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _uuid_param(request, "melding_id")
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        done = await answers.first_contact(
+            conn, melding_id, principal_of(request),
+            **_request_context(request, "POST /api/v1/meldingen/{melding_id}/first-contact"),
+        )  # fmt: skip
+    return json_response(done)
 
 
 class SignalOut(BaseModel):

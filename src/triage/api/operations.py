@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from triage.api import handlers as h
 from triage.cases import control as c
+from triage.dispatch import answers as a
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
@@ -38,6 +39,7 @@ class Operation:
 
 
 _EDITORS = "operator and cit: all; coordinator: their gebied"
+_ANSWERERS = "specialists and coordinators, for offers made to them"
 _CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -98,6 +100,28 @@ OPERATIONS: tuple[Operation, ...] = (
         "Close a case whose meldingen have all been taken up (with a reason; audited)",
         "cases", {200: c.CaseChangeOut}, request=c.CloseIn, roles=_EDITORS,
         errors=_CHANGE_ERRORS,
+    ),
+    Operation(
+        "GET", "/api/v1/me/assignments", h.get_my_assignments,
+        "My open offers and accepted meldingen, earliest deadline first (ids and reasons)",
+        "dispatch", {200: a.AssignmentsOut}, roles=_ANSWERERS, errors=(401, 403, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/assignments/{assignment_id}/accept", h.post_accept,
+        "Accept an offer made to me (the first to accept a case's melding leads the case)",
+        "dispatch", {200: a.AnswerOut}, roles=_ANSWERERS, errors=(401, 403, 404, 409, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/assignments/{assignment_id}/decline", h.post_decline,
+        "Decline an offer made to me, with a reason; it goes to the next candidate",
+        "dispatch", {200: a.AnswerOut}, request=a.DeclineIn, roles=_ANSWERERS,
+        errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/first-contact", h.post_first_contact,
+        "Record first contact with the household (meets the 24-72 h norm for the melding)",
+        "dispatch", {200: a.ContactOut}, roles="the specialist who accepted the melding",
+        errors=(401, 403, 409, 503),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,

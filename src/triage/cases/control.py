@@ -417,7 +417,7 @@ async def close_case(
         case = (await c.lock([case_id]))[case_id]
         if case["status"] != "open":
             raise conflict("this case is closed already")
-        waiting = await conn.fetchval(_Q["queued_count"], case_id)
+        waiting = await conn.fetchval(_Q["waiting_count"], case_id)
         if waiting:
             raise conflict(
                 f"{waiting} melding(en) of this case still wait for first contact; a case "

@@ -81,8 +81,10 @@ WITH closed AS (
 UPDATE match_keys SET open = false
  WHERE case_id = $1 AND $3::uuid IS NULL;
 
--- name: queued_count
-SELECT count(*) FROM meldingen WHERE case_id = $1 AND status = 'queued';
+-- name: waiting_count
+-- Meldingen of the case that have not had first contact yet.
+SELECT count(*) FROM meldingen
+ WHERE case_id = $1 AND status IN ('queued', 'offered', 'assigned');
 
 -- name: new_case
 -- A case of its own for a melding taken out of its case: a new household at the

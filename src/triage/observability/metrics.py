@@ -47,6 +47,14 @@ CASE_CHANGES = Counter(
     "Corrections of household recognition by hand (link, unlink, merge, review_*, close).",
     ["action"],
 )
+OFFERS = Counter(
+    "triage_offers_total",
+    "Meldingen offered to a specialist, by how they were chosen (network, backup, ...).",
+    ["tier"],
+)
+OFFERS_EXPIRED = Counter(
+    "triage_offers_expired_total", "Offers not answered in time, offered to the next."
+)
 ENQUEUE_FAILURES = Counter(
     "triage_enqueue_failures_total",
     "Stored meldingen that could not be queued at once (the reconciler queues them).",

@@ -134,6 +134,20 @@ class NetworkConfig(_Frozen):
     backup: Network
     rosters: list[Roster] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)
+    answer_within_minutes: dict[str, int] = Field(
+        default_factory=lambda: {"crisis": 5, "acuut": 15, "hoog": 60, "regulier": 240},
+        description="How long an offer waits for an answer before it goes to the next.",
+    )
+
+    @field_validator("answer_within_minutes")
+    @classmethod
+    def _every_level(cls, value: dict[str, int]) -> dict[str, int]:
+        levels = {"crisis", "acuut", "hoog", "regulier"}
+        if set(value) != levels:
+            raise ValueError(f"give a time for each of {sorted(levels)}, and nothing else")
+        if any(minutes < 1 for minutes in value.values()):
+            raise ValueError("times are whole minutes, at least 1")
+        return value
 
     @field_validator("timezone")
     @classmethod

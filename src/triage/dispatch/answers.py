@@ -1,0 +1,135 @@
+"""A specialist answers offers and records first contact (the API side of dispatch).
+
+Only the specialist an assignment was offered to may answer it, and only while it is
+offered; a decline needs a reason and sends the melding to the next candidate (the
+caller re-queues it). First contact closes the 24-72 hour norm for the melding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.auth.principal import Principal
+from triage.problems import conflict, forbidden, not_found
+from triage.store.sql import load_queries
+from triage.vocabulary import Level, UserRole
+
+_Q = load_queries("triage.dispatch", "dispatch.sql")
+
+
+class DeclineIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=5, max_length=1000, description="Why; the next one reads it.")
+
+
+class AnswerOut(BaseModel):
+    assignment_id: UUID
+    melding_id: UUID
+    state: Literal["accepted", "declined"]
+    # For the queue when declined: where and how urgent (ids and codes only).
+    gebied: str
+    level: Level
+    respond_before: datetime
+
+
+class AssignmentOut(BaseModel):
+    assignment_id: UUID
+    melding_id: UUID
+    case_id: UUID
+    state: Literal["offered", "accepted"]
+    tier: str
+    reasons: list[str] = Field(description="Why it was offered to you, in Dutch.")
+    offered_at: datetime
+    answer_before: datetime
+    level: Level
+    respond_before: datetime
+    melding_status: str
+    gebied: str
+
+
+class AssignmentsOut(BaseModel):
+    assignments: list[AssignmentOut]
+
+
+class ContactOut(BaseModel):
+    melding_id: UUID
+    status: Literal["contacted"]
+    first_contact_at: datetime
+
+
+def _specialist(principal: Principal) -> str:
+    if principal.kind != "user" or principal.role not in (
+        UserRole.specialist,
+        UserRole.coordinator,
+    ):
+        raise forbidden("offers are answered by the specialist (or coordinator) they went to")
+    return principal.name
+
+
+async def answer(
+    conn: asyncpg.Connection,
+    assignment_id: UUID,
+    principal: Principal,
+    *,
+    decline: DeclineIn | None,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> AnswerOut:
+    """Accept (``decline`` None) or decline an offer made to the caller."""
+    me = _specialist(principal)
+    async with conn.transaction():
+        row = await conn.fetchrow(_Q["assignment_for_answer"], assignment_id)
+        if row is None or row["specialist"] != me:
+            raise not_found("no offer with this id made to you")
+        if row["state"] != "offered":
+            raise conflict(f"this offer is {row['state']} already; it cannot be answered now")
+        if decline is None:
+            await conn.execute(_Q["accept"], assignment_id, now, principal.id, endpoint,
+                               request_id)  # fmt: skip
+        else:
+            await conn.execute(_Q["decline"], assignment_id, now, principal.id, endpoint,
+                               request_id, decline.reason)  # fmt: skip
+    return AnswerOut(
+        assignment_id=assignment_id, melding_id=row["melding_id"],
+        state="accepted" if decline is None else "declined", gebied=row["gebied"],
+        level=Level(row["urgency_level"]), respond_before=row["respond_before"],
+    )  # fmt: skip
+
+
+async def first_contact(
+    conn: asyncpg.Connection,
+    melding_id: UUID,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> ContactOut:
+    me = _specialist(principal)
+    done = await conn.fetchval(_Q["first_contact"], melding_id, now, principal.id, endpoint,
+                               request_id, me)  # fmt: skip
+    if not done:
+        raise conflict("first contact is recorded by the specialist who accepted the melding, once")
+    return ContactOut(melding_id=melding_id, status="contacted", first_contact_at=now)
+
+
+async def my_assignments(conn: asyncpg.Connection, principal: Principal) -> AssignmentsOut:
+    rows = await conn.fetch(_Q["my_assignments"], _specialist(principal))
+    return AssignmentsOut(
+        assignments=[
+            AssignmentOut(
+                assignment_id=r["id"], melding_id=r["melding_id"], case_id=r["case_id"],
+                state=r["state"], tier=r["tier"], reasons=r["reasons"],
+                offered_at=r["offered_at"], answer_before=r["answer_before"],
+                level=Level(r["urgency_level"]), respond_before=r["respond_before"],
+                melding_status=r["status"], gebied=r["gebied"],
+            )
+            for r in rows
+        ]
+    )  # fmt: skip

@@ -1,0 +1,126 @@
+-- name: melding_to_offer
+-- A claimed melding, locked while it is offered; the case's lead for continuity.
+SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_level,
+       m.respond_before, c.lead
+  FROM meldingen m
+  JOIN cases c ON c.id = m.case_id
+ WHERE m.id = $1
+   FOR UPDATE OF m;
+
+-- name: loads
+-- Open work per specialist: offers out and accepted meldingen of open cases.
+SELECT a.specialist, count(*) AS open
+  FROM assignments a
+  JOIN cases c ON c.id = a.case_id
+ WHERE a.specialist = ANY ($1::text[])
+   AND a.state IN ('offered', 'accepted')
+   AND c.status = 'open'
+ GROUP BY a.specialist;
+
+-- name: passed_over
+-- Who declined this melding or let its offer expire: offered to someone else next.
+SELECT DISTINCT specialist FROM assignments
+ WHERE melding_id = $1 AND state IN ('declined', 'expired');
+
+-- name: offer
+-- The offer and the melding's status in one statement; audited as the system's act.
+WITH offer AS (
+    INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,
+                             network_version, state, offered_at, answer_before)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'offered', $9, $10)
+ RETURNING melding_id, case_id
+), status AS (
+    UPDATE meldingen SET status = 'offered' WHERE id = $2
+)
+INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+SELECT $9, 'system', 'dispatcher', 'melding.offer', melding_id, case_id, 'triage worker'
+  FROM offer;
+
+-- name: assignment_for_answer
+-- An assignment its specialist answers, locked with its melding.
+SELECT a.id, a.melding_id, a.case_id, a.specialist, a.state, m.status, m.gebied,
+       m.urgency_level, m.respond_before
+  FROM assignments a
+  JOIN meldingen m ON m.id = a.melding_id
+ WHERE a.id = $1
+   FOR UPDATE OF a, m;
+
+-- name: accept
+WITH answered AS (
+    UPDATE assignments SET state = 'accepted', answered_at = $2 WHERE id = $1
+ RETURNING melding_id, case_id, specialist
+), status AS (
+    UPDATE meldingen SET status = 'assigned' WHERE id = (SELECT melding_id FROM answered)
+), lead AS (
+    -- The first to accept a melding of the case leads it (casusregie) until handed over.
+    UPDATE cases SET lead = (SELECT specialist FROM answered)
+     WHERE id = (SELECT case_id FROM answered) AND lead IS NULL
+)
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                       endpoint, request_id)
+SELECT $2, 'user', $3, 'specialist', 'assignment.accept', melding_id, case_id, $4, $5
+  FROM answered;
+
+-- name: decline
+WITH answered AS (
+    UPDATE assignments SET state = 'declined', answered_at = $2, decline_reason = $6
+     WHERE id = $1
+ RETURNING melding_id, case_id
+), status AS (
+    UPDATE meldingen SET status = 'queued' WHERE id = (SELECT melding_id FROM answered)
+)
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                       endpoint, request_id)
+SELECT $2, 'user', $3, 'specialist', 'assignment.decline', melding_id, case_id, $4, $5
+  FROM answered;
+
+-- name: first_contact
+WITH contacted AS (
+    UPDATE meldingen SET status = 'contacted', first_contact_at = $2
+     WHERE id = $1 AND status = 'assigned'
+       AND EXISTS (SELECT 1 FROM assignments
+                    WHERE melding_id = $1 AND state = 'accepted' AND specialist = $6)
+ RETURNING id, case_id
+)
+, audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id,
+                           case_id, endpoint, request_id)
+    SELECT $2, 'user', $3, 'specialist', 'melding.first_contact', id, case_id, $4, $5
+      FROM contacted
+)
+SELECT count(*) FROM contacted;
+
+-- name: expire_offers
+-- Offers not answered in time, each taken by one timer (SKIP LOCKED: several instances
+-- run this loop); their meldingen go back on the queue for the next candidate.
+WITH due AS (
+    SELECT id FROM assignments
+     WHERE state = 'offered' AND answer_before <= $1
+     ORDER BY answer_before
+     LIMIT 200
+       FOR UPDATE SKIP LOCKED
+), expired AS (
+    UPDATE assignments a SET state = 'expired', answered_at = $1
+      FROM due WHERE a.id = due.id
+ RETURNING a.melding_id, a.case_id
+), requeued AS (
+    UPDATE meldingen m SET status = 'queued'
+      FROM expired e WHERE m.id = e.melding_id AND m.status = 'offered'
+ RETURNING m.id, m.gebied, m.urgency_level, m.respond_before
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+    SELECT $1, 'system', 'dispatcher', 'assignment.expire', melding_id, case_id,
+           'triage worker'
+      FROM expired
+)
+SELECT id, gebied, urgency_level, respond_before FROM requeued;
+
+-- name: my_assignments
+-- A specialist's open offers and accepted meldingen, newest deadline first.
+SELECT a.id, a.melding_id, a.case_id, a.state, a.tier, a.reasons, a.offered_at,
+       a.answer_before, m.urgency_level, m.respond_before, m.status, m.gebied
+  FROM assignments a
+  JOIN meldingen m ON m.id = a.melding_id
+ WHERE a.specialist = $1 AND a.state IN ('offered', 'accepted')
+   AND m.status <> 'contacted'
+ ORDER BY m.respond_before;

@@ -1,0 +1,80 @@
+"""Offer one claimed melding: routing picks the specialist, the offer is one row.
+
+Runs in a worker after a claim from the gebied's queue. The melding is locked while it
+is offered; if it is no longer queued (offered by another worker after a duplicate
+claim, or moved on), nothing happens. The one-active-assignment index makes a second
+offer impossible whatever the timing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+import structlog
+
+from triage.ids import uuid7
+from triage.observability import metrics
+from triage.routing.choose import Choice, Need, choose
+from triage.routing.network import NetworkConfig
+from triage.routing.roster import on_duty
+from triage.store.sql import load_queries
+from triage.vocabulary import Category
+
+log = structlog.get_logger(__name__)
+_Q = load_queries("triage.dispatch", "dispatch.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    assignment_id: UUID
+    melding_id: UUID
+    choice: Choice
+
+
+async def offer(
+    conn: asyncpg.Connection, config: NetworkConfig, melding_id: UUID, now: datetime
+) -> Offered | None:
+    """Offer ``melding_id`` if it is still queued; None if there was nothing to do."""
+    try:
+        async with conn.transaction():
+            made = await _offer(conn, config, melding_id, now)
+    except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
+        return None
+    if made is not None:
+        metrics.OFFERS.labels(made.choice.tier).inc()
+        log.info("melding_offered", melding_id=str(melding_id), tier=made.choice.tier)
+    return made
+
+
+async def _offer(
+    conn: asyncpg.Connection, config: NetworkConfig, melding_id: UUID, now: datetime
+) -> Offered | None:
+    row = await conn.fetchrow(_Q["melding_to_offer"], melding_id)
+    if row is None or row["status"] != "queued":
+        return None
+    duties = on_duty(config, now)
+    people = {d.specialist for d in duties}
+    if row["lead"] is not None:
+        people.add(row["lead"])
+    load = {r["specialist"]: r["open"] for r in await conn.fetch(_Q["loads"], sorted(people))}
+    passed = {r["specialist"] for r in await conn.fetch(_Q["passed_over"], melding_id)}
+    choice = choose(
+        config,
+        gebied=row["gebied"],
+        need=Need.of(config, Category(row["category"]), row["signals"]),
+        duties=duties,
+        load=load,
+        lead=row["lead"],
+        declined=passed,
+    )
+    answer_within = timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
+    assignment_id = uuid7()
+    await conn.execute(
+        _Q["offer"], assignment_id, melding_id, row["case_id"], choice.specialist,
+        row["gebied"], choice.tier, list(choice.reasons), config.version, now,
+        now + answer_within,
+    )  # fmt: skip
+    return Offered(assignment_id, melding_id, choice)

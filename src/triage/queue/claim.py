@@ -1,0 +1,90 @@
+"""Claiming from a gebied's queue with a lease, atomically (Lua), for any number of workers.
+
+A claim moves the queue's first member (crisis first, then the earliest deadline) into
+the gebied's lease set, with the lease's expiry as its score and its priority kept
+beside it; the worker then offers the melding in PostgreSQL and releases the lease. A
+worker that dies between claim and release leaves its lease to expire: ``requeue_expired``
+puts the member back with its priority. A member claimed twice (the reconciler re-added
+it meanwhile) is harmless: PostgreSQL's one-active-assignment constraint and the
+melding's status decide, and the second worker finds nothing to do.
+
+All keys of a gebied share one Redis Cluster hash tag, so each script touches one shard.
+Times are milliseconds from the injectable clock, so tests can travel in time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import redis.asyncio as aioredis
+
+from triage.queue.priority import queue_key
+
+_CLAIM = """
+local item = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #item == 0 then return false end
+redis.call('ZREM', KEYS[1], item[1])
+redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), item[1])
+redis.call('HSET', KEYS[3], item[1], item[2])
+return item
+"""
+
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('HDEL', KEYS[2], ARGV[1])
+"""
+
+_REQUEUE_EXPIRED = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 500)
+for _, member in ipairs(expired) do
+  local score = redis.call('HGET', KEYS[3], member)
+  if score then redis.call('ZADD', KEYS[1], 'NX', score, member) end
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('HDEL', KEYS[3], member)
+end
+return #expired
+"""
+
+
+def lease_keys(gebied: str) -> tuple[str, str]:
+    return f"triage:leases:{{{gebied}}}", f"triage:leased:{{{gebied}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    gebied: str
+    melding_id: UUID
+    priority: float
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+class Claimer:
+    """The three scripts, registered once per Redis client."""
+
+    def __init__(self, client: aioredis.Redis, lease_seconds: float) -> None:
+        self._lease_ms = int(lease_seconds * 1000)
+        self._claim = client.register_script(_CLAIM)
+        self._release = client.register_script(_RELEASE)
+        self._requeue = client.register_script(_REQUEUE_EXPIRED)
+
+    async def claim(self, gebied: str, now: datetime) -> Claim | None:
+        leases, leased = lease_keys(gebied)
+        item = await self._claim(keys=[queue_key(gebied), leases, leased],
+                                 args=[_ms(now), self._lease_ms])  # fmt: skip
+        if not item:
+            return None
+        member, score = item
+        return Claim(gebied, UUID(member.decode()), float(score))
+
+    async def release(self, claim: Claim) -> None:
+        await self._release(keys=list(lease_keys(claim.gebied)), args=[str(claim.melding_id)])
+
+    async def requeue_expired(self, gebied: str, now: datetime) -> int:
+        leases, leased = lease_keys(gebied)
+        count = await self._requeue(keys=[queue_key(gebied), leases, leased], args=[_ms(now)])
+        return int(count)

@@ -1,0 +1,213 @@
+"""Dispatch against the real PostgreSQL and Redis: claim with a lease, offer to someone on
+duty, accept or decline, expire, first contact; a worker dying mid-claim and a Redis
+flush lose nothing and offer nothing twice."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from helpers import Tokens, melding_body
+from triage.auth.accounts import add_user
+from triage.clock import FrozenClock
+from triage.dispatch.offer import offer
+from triage.dispatch.worker import Worker
+from triage.queue import queue_key
+from triage.queue.claim import Claimer, lease_keys
+from triage.queue.reconcile import reconcile_queues
+from triage.routing.roster import on_duty
+from triage.runtime import Runtime
+from triage.vocabulary import Source, UserRole
+
+Client = TestClient[Any, Any]
+GEBIED = "oost"  # other test modules queue little here
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+
+
+@pytest.fixture(scope="module")
+async def staff(runtime: Runtime) -> dict[str, str]:
+    """Tokens of the people in the gebied's network and the backup, by specialist id."""
+    tokens = {}
+    network = runtime.network.networks[GEBIED]
+    backup = runtime.network.backup
+    async with runtime.pool.acquire() as conn:
+        for sid, role, gebied in (
+            [(m, UserRole.specialist, GEBIED) for m in network.members]
+            + [(c, UserRole.coordinator, GEBIED) for c in network.coordinators]
+            + [(m, UserRole.specialist, "regio") for m in backup.members]
+        ):
+            tokens[sid] = (await add_user(conn, sid, role, MONDAY_10, gebied=gebied)).token
+    return tokens
+
+
+def _worker(runtime: Runtime, clock: FrozenClock, lease_seconds: float = 30) -> Worker:
+    return Worker(
+        runtime.pool, Claimer(runtime.redis, lease_seconds), runtime.enqueuer,
+        config=runtime.network, clock=clock, gebieden=[GEBIED],
+    )  # fmt: skip
+
+
+async def _drain(runtime: Runtime, worker: Worker) -> None:
+    """Offer everything queued in the gebied (after the intake's enqueues went out)."""
+    await runtime.enqueuer.flush()
+    while await worker.round():
+        pass
+
+
+async def _post(client: Client, tokens: Tokens, **overrides: Any) -> dict[str, Any]:
+    body = melding_body(source="cit", address={"woonplaats": "Moergestel"}, **overrides)
+    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
+    assert resp.status == 201, await resp.text()
+    data: dict[str, Any] = await resp.json()
+    assert data["gebied"] == GEBIED
+    return data
+
+
+async def _assignments(runtime: Runtime, melding_id: str) -> list[Any]:
+    return list(await runtime.pool.fetch(
+        "SELECT id, specialist, state, tier, reasons FROM assignments WHERE melding_id = $1"
+        " ORDER BY offered_at, id", UUID(melding_id)))  # fmt: skip
+
+
+async def _status(runtime: Runtime, melding_id: str) -> str:
+    status: str = await runtime.pool.fetchval(
+        "SELECT status FROM meldingen WHERE id = $1", UUID(melding_id)
+    )
+    return status
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_offered_to_someone_on_duty_accepted_then_first_contact(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    clock = FrozenClock(MONDAY_10)
+    melding = await _post(client, tokens, signals=["geweld_nu", "kinderen_aanwezig"])
+    await _drain(runtime, _worker(runtime, clock))
+    [offered] = await _assignments(runtime, melding["melding_id"])
+    on_duty_here = {d.specialist for d in on_duty(runtime.network, MONDAY_10)
+                    if d.gebied == GEBIED}  # fmt: skip
+    assert offered["specialist"] in on_duty_here
+    assert "huiselijk_geweld" in runtime.network.by_id[offered["specialist"]].expertise
+    assert (offered["state"], offered["tier"]) == ("offered", "network")
+    assert "heeft dienst" in offered["reasons"][0]
+    assert await _status(runtime, melding["melding_id"]) == "offered"
+    assert await runtime.redis.zscore(queue_key(GEBIED), melding["melding_id"]) is None
+
+    me = _auth(staff[offered["specialist"]])
+    mine = await (await client.get("/api/v1/me/assignments", headers=me)).json()
+    assert str(offered["id"]) in [a["assignment_id"] for a in mine["assignments"]]
+    someone_else = next(s for s in staff if s != offered["specialist"])
+    url = f"/api/v1/assignments/{offered['id']}"
+    assert (await client.post(f"{url}/accept", headers=_auth(staff[someone_else]))).status == 404
+    assert (await client.post(f"{url}/accept", headers=tokens.user("operator"))).status == 403
+    accepted = await client.post(f"{url}/accept", headers=me)
+    assert accepted.status == 200, await accepted.text()
+    assert (await client.post(f"{url}/accept", headers=me)).status == 409
+    assert await _status(runtime, melding["melding_id"]) == "assigned"
+    lead = await runtime.pool.fetchval(
+        "SELECT lead FROM cases WHERE id = $1", UUID(melding["case_id"])
+    )
+    assert lead == offered["specialist"]  # casusregie
+
+    contact = f"/api/v1/meldingen/{melding['melding_id']}/first-contact"
+    assert (await client.post(contact, headers=_auth(staff[someone_else]))).status == 409
+    done = await client.post(contact, headers=me)
+    assert done.status == 200
+    assert await _status(runtime, melding["melding_id"]) == "contacted"
+    audited = await runtime.pool.fetchval(
+        "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE melding_id = $1",
+        UUID(melding["melding_id"]),
+    )
+    assert audited[-3:] == ["melding.offer", "assignment.accept", "melding.first_contact"]
+
+
+async def test_a_decline_and_an_unanswered_offer_go_to_the_next(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    clock = FrozenClock(MONDAY_10)
+    worker = _worker(runtime, clock)
+    melding = await _post(client, tokens, category="verward_gedrag", signals=["psychose"])
+    await _drain(runtime, worker)
+    [first] = await _assignments(runtime, melding["melding_id"])
+    url = f"/api/v1/assignments/{first['id']}/decline"
+    me = _auth(staff[first["specialist"]])
+    assert (await client.post(url, json={"reason": "nee"}, headers=me)).status == 422
+    declined = await client.post(url, json={"reason": "Ik zit vol deze week."}, headers=me)
+    assert declined.status == 200, await declined.text()
+    assert await _status(runtime, melding["melding_id"]) == "queued"
+
+    await _drain(runtime, worker)
+    second = (await _assignments(runtime, melding["melding_id"]))[-1]
+    assert second["specialist"] != first["specialist"]
+    assert second["state"] == "offered"
+    # Nobody answers: after the level's answer time it goes to the next again.
+    assert await worker.expire_offers() == 0
+    clock.advance(timedelta(hours=5))
+    assert await worker.expire_offers() >= 1
+    await _drain(runtime, worker)
+    history = await _assignments(runtime, melding["melding_id"])
+    assert [a["state"] for a in history] == ["declined", "expired", "offered"]
+    assert len({a["specialist"] for a in history}) == 3
+
+
+async def test_a_worker_dying_mid_claim_loses_nothing_and_offers_nothing_twice(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    clock = FrozenClock(MONDAY_10)
+    melding = await _post(client, tokens, signals=["levensgevaar"])  # crisis: first in line
+    await runtime.enqueuer.flush()
+    dying = Claimer(runtime.redis, lease_seconds=30)
+    claim = await dying.claim(GEBIED, clock.now())
+    assert claim is not None
+    assert str(claim.melding_id) == melding["melding_id"]
+    # ... and the worker dies here: no offer, no release.
+    worker = _worker(runtime, clock)
+    await _drain(runtime, worker)
+    assert await _assignments(runtime, melding["melding_id"]) == []  # still leased
+    clock.advance(timedelta(seconds=31))
+    await _drain(runtime, worker)  # the lease expired: back on the queue, then offered
+    [only] = await _assignments(runtime, melding["melding_id"])
+    assert only["state"] == "offered"
+    leases, leased = lease_keys(GEBIED)
+    assert await runtime.redis.zscore(leases, melding["melding_id"]) is None
+    assert not await runtime.redis.hexists(leased, melding["melding_id"])
+
+
+async def test_two_offers_of_one_melding_at_once_make_one_assignment(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    melding = await _post(client, tokens)
+    async with runtime.pool.acquire() as one, runtime.pool.acquire() as two:
+        results = await asyncio.gather(
+            offer(one, runtime.network, UUID(melding["melding_id"]), MONDAY_10),
+            offer(two, runtime.network, UUID(melding["melding_id"]), MONDAY_10),
+        )
+    assert sum(r is not None for r in results) == 1
+    assert len(await _assignments(runtime, melding["melding_id"])) == 1
+
+
+async def test_after_a_redis_flush_every_queued_melding_is_offered_once(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    clock = FrozenClock(MONDAY_10)
+    posted = [await _post(client, tokens) for _ in range(6)]
+    await runtime.enqueuer.flush()
+    await runtime.redis.flushdb()  # Redis lost everything
+    await reconcile_queues(runtime.pool, runtime.redis)
+    worker = _worker(runtime, clock)
+    await _drain(runtime, worker)
+    await reconcile_queues(runtime.pool, runtime.redis)  # a second pass changes nothing
+    await _drain(runtime, worker)
+    for melding in posted:
+        active = [a for a in await _assignments(runtime, melding["melding_id"])
+                  if a["state"] in ("offered", "accepted")]  # fmt: skip
+        assert len(active) == 1
