@@ -173,8 +173,10 @@ async def test_a_worker_dying_mid_claim_loses_nothing_and_offers_nothing_twice(
     worker = _worker(runtime, clock)
     await _drain(runtime, worker)
     assert await _assignments(runtime, melding["melding_id"]) == []  # still leased
+    assert await worker.requeue_expired_leases() == 0  # not yet
     clock.advance(timedelta(seconds=31))
-    await _drain(runtime, worker)  # the lease expired: back on the queue, then offered
+    assert await worker.requeue_expired_leases() == 1  # the lease expired: back on the queue
+    await _drain(runtime, worker)
     [only] = await _assignments(runtime, melding["melding_id"])
     assert only["state"] == "offered"
     leases, leased = lease_keys(GEBIED)

@@ -1,26 +1,24 @@
 -- name: melding_to_offer
--- A claimed melding, locked while it is offered; the case's lead for continuity.
+-- A claimed melding, locked while it is offered, with what routing needs in the same
+-- round trip: the case's lead (continuity), who declined it or let its offer expire
+-- (offered to someone else next), and the open work of the people on duty ($2) and the
+-- lead: offers out and accepted meldingen of open cases.
 SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_level,
-       m.respond_before, c.lead
+       m.respond_before, c.lead,
+       ARRAY(SELECT DISTINCT a.specialist FROM assignments a
+              WHERE a.melding_id = m.id AND a.state IN ('declined', 'expired')) AS passed,
+       (SELECT coalesce(jsonb_object_agg(l.specialist, l.open), '{}')
+          FROM (SELECT a.specialist, count(*) AS open
+                  FROM assignments a
+                  JOIN cases oc ON oc.id = a.case_id
+                 WHERE a.specialist = ANY ($2::text[] || c.lead)
+                   AND a.state IN ('offered', 'accepted')
+                   AND oc.status = 'open'
+                 GROUP BY a.specialist) AS l) AS loads
   FROM meldingen m
   JOIN cases c ON c.id = m.case_id
  WHERE m.id = $1
    FOR UPDATE OF m;
-
--- name: loads
--- Open work per specialist: offers out and accepted meldingen of open cases.
-SELECT a.specialist, count(*) AS open
-  FROM assignments a
-  JOIN cases c ON c.id = a.case_id
- WHERE a.specialist = ANY ($1::text[])
-   AND a.state IN ('offered', 'accepted')
-   AND c.status = 'open'
- GROUP BY a.specialist;
-
--- name: passed_over
--- Who declined this melding or let its offer expire: offered to someone else next.
-SELECT DISTINCT specialist FROM assignments
- WHERE melding_id = $1 AND state IN ('declined', 'expired');
 
 -- name: offer
 -- The offer and the melding's status in one statement; audited as the system's act.

@@ -19,7 +19,7 @@ from triage.ids import uuid7
 from triage.observability import metrics
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import NetworkConfig
-from triage.routing.roster import on_duty
+from triage.routing.roster import Duty, on_duty
 from triage.store.sql import load_queries
 from triage.vocabulary import Category
 
@@ -35,40 +35,45 @@ class Offered:
 
 
 async def offer(
-    conn: asyncpg.Connection, config: NetworkConfig, melding_id: UUID, now: datetime
+    conn: asyncpg.Connection,
+    config: NetworkConfig,
+    melding_id: UUID,
+    now: datetime,
+    duties: list[Duty] | None = None,
 ) -> Offered | None:
-    """Offer ``melding_id`` if it is still queued; None if there was nothing to do."""
+    """Offer ``melding_id`` if it is still queued; None if there was nothing to do.
+    ``duties``: who is on duty ``now``, if the caller knows (else computed)."""
     try:
         async with conn.transaction():
-            made = await _offer(conn, config, melding_id, now)
+            made = await _offer(conn, config, melding_id, now,
+                                on_duty(config, now) if duties is None else duties)  # fmt: skip
     except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
         return None
     if made is not None:
         metrics.OFFERS.labels(made.choice.tier).inc()
-        log.info("melding_offered", melding_id=str(melding_id), tier=made.choice.tier)
+        log.debug("melding_offered", melding_id=str(melding_id), tier=made.choice.tier)
     return made
 
 
 async def _offer(
-    conn: asyncpg.Connection, config: NetworkConfig, melding_id: UUID, now: datetime
+    conn: asyncpg.Connection,
+    config: NetworkConfig,
+    melding_id: UUID,
+    now: datetime,
+    duties: list[Duty],
 ) -> Offered | None:
-    row = await conn.fetchrow(_Q["melding_to_offer"], melding_id)
+    people = sorted({d.specialist for d in duties})
+    row = await conn.fetchrow(_Q["melding_to_offer"], melding_id, people)
     if row is None or row["status"] != "queued":
         return None
-    duties = on_duty(config, now)
-    people = {d.specialist for d in duties}
-    if row["lead"] is not None:
-        people.add(row["lead"])
-    load = {r["specialist"]: r["open"] for r in await conn.fetch(_Q["loads"], sorted(people))}
-    passed = {r["specialist"] for r in await conn.fetch(_Q["passed_over"], melding_id)}
     choice = choose(
         config,
         gebied=row["gebied"],
         need=Need.of(config, Category(row["category"]), row["signals"]),
         duties=duties,
-        load=load,
+        load=row["loads"],
         lead=row["lead"],
-        declined=passed,
+        declined=set(row["passed"]),
     )
     answer_within = timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
     assignment_id = uuid7()

@@ -4,12 +4,14 @@ Any number of workers run: claims are atomic in Redis (queue/claim.py), offers a
 decided under the melding's row lock, and at most one offer or accepted assignment per
 melding exists (a unique index). Each round a worker:
 
-1. returns expired leases to their queues (a worker that died mid-claim);
-2. claims and offers at most ``per_round`` meldingen per gebied, gebieden in turn, so
-   that a busy gebied does not starve the others (within a gebied: crisis first, then
-   the earliest deadline);
-3. every ``timer_seconds``, expires offers not answered in time and queues their
-   meldingen again for the next candidate (FOR UPDATE SKIP LOCKED: one instance each).
+1. claims and offers at most ``per_round`` meldingen per gebied, the gebieden side by
+   side, so that a busy gebied does not starve the others (within a gebied: crisis
+   first, then the earliest deadline);
+2. every ``timer_seconds``, returns expired leases to their queues (a worker that died
+   mid-claim) and expires offers not answered in time, queueing their meldingen again
+   for the next candidate (FOR UPDATE SKIP LOCKED: one instance each);
+3. when there was nothing to offer, blocks until an enqueue wakes it (or
+   ``idle_seconds`` pass) instead of polling every queue.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from triage.queue.claim import Claimer
 from triage.queue.enqueue import Enqueuer
 from triage.region import REGIONAL_POOL
 from triage.routing.network import NetworkConfig
+from triage.routing.roster import Duty, on_duty
 from triage.runtime import Runtime
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -48,7 +51,7 @@ class Worker:
         gebieden: list[str],
         per_round: int = 8,
         timer_seconds: float = 5.0,
-        idle_seconds: float = 0.02,
+        idle_seconds: float = 0.5,
     ) -> None:
         self._pool = pool
         self._claimer = claimer
@@ -60,40 +63,56 @@ class Worker:
         self._timer_seconds = timer_seconds
         self._idle_seconds = idle_seconds
         self._last_timers = 0.0
+        self._duties: tuple[datetime, list[Duty]] | None = None
 
     async def run(self) -> None:
         while True:
             try:
-                offered = await self.round()
                 if time.monotonic() - self._last_timers >= self._timer_seconds:
                     self._last_timers = time.monotonic()
+                    await self.requeue_expired_leases()
                     await self.expire_offers()
+                if not await self.round():
+                    # Idle: wait for an enqueue to wake us (or look again after a while).
+                    await self._claimer.wait_for_work(self._idle_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dependency is down: try again shortly
                 log.warning("dispatch_round_failed", error=type(exc).__name__)
-                offered = 0
                 await asyncio.sleep(1.0)
-            if not offered:
-                await asyncio.sleep(self._idle_seconds)
+
+    def duties(self, now: datetime) -> list[Duty]:
+        """Who is on duty, computed once a minute (shifts and changes are set in minutes)."""
+        minute = now.replace(second=0, microsecond=0)
+        if self._duties is None or self._duties[0] != minute:
+            self._duties = (minute, on_duty(self._config, now))
+        return self._duties[1]
 
     async def round(self) -> int:
-        """One pass over the gebieden; how many meldingen were offered."""
+        """One pass over the gebieden, side by side (each on its own connection); how
+        many meldingen were offered."""
+        done = await asyncio.gather(*(self._gebied_round(g) for g in self._gebieden))
+        return sum(done)
+
+    async def _gebied_round(self, gebied: str) -> int:
         offered = 0
-        for gebied in self._gebieden:
+        for _ in range(self._per_round):
             now = self._clock.now()
-            await self._claimer.requeue_expired(gebied, now)
-            for _ in range(self._per_round):
-                claim = await self._claimer.claim(gebied, now)
-                if claim is None:
-                    break
-                async with self._pool.acquire() as conn:
-                    made = await offer(conn, self._config, claim.melding_id, self._clock.now())
-                # Released only after the offer committed (or turned out not needed): a
-                # crash before this leaves the lease to expire and the melding returns.
-                await self._claimer.release(claim)
-                offered += made is not None
+            claim = await self._claimer.claim(gebied, now)
+            if claim is None:
+                break
+            async with self._pool.acquire() as conn:
+                made = await offer(conn, self._config, claim.melding_id, now, self.duties(now))
+            # Released only after the offer committed (or turned out not needed): a crash
+            # before this leaves the lease to expire and the melding returns.
+            await self._claimer.release(claim)
+            offered += made is not None
         return offered
+
+    async def requeue_expired_leases(self) -> int:
+        """Meldingen claimed by a worker that died go back on their queues."""
+        now = self._clock.now()
+        return sum([await self._claimer.requeue_expired(g, now) for g in self._gebieden])
 
     async def expire_offers(self) -> int:
         """Offers past their answer time go to the next candidate."""

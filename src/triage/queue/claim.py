@@ -20,7 +20,7 @@ from uuid import UUID
 
 import redis.asyncio as aioredis
 
-from triage.queue.priority import queue_key
+from triage.queue.priority import WAKE_KEY, queue_key
 
 _CLAIM = """
 local item = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -67,6 +67,7 @@ class Claimer:
     """The three scripts, registered once per Redis client."""
 
     def __init__(self, client: aioredis.Redis, lease_seconds: float) -> None:
+        self._client = client
         self._lease_ms = int(lease_seconds * 1000)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
@@ -83,6 +84,10 @@ class Claimer:
 
     async def release(self, claim: Claim) -> None:
         await self._release(keys=list(lease_keys(claim.gebied)), args=[str(claim.melding_id)])
+
+    async def wait_for_work(self, seconds: float) -> None:
+        """Block until an enqueue pushes a wake-up token, or ``seconds`` pass."""
+        await self._client.blpop([WAKE_KEY], timeout=seconds)
 
     async def requeue_expired(self, gebied: str, now: datetime) -> int:
         leases, leased = lease_keys(gebied)

@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import structlog
 
 from triage.observability import metrics
-from triage.queue.priority import priority, queue_key
+from triage.queue.priority import WAKE_KEY, WAKE_TOKENS, priority, queue_key
 from triage.vocabulary import Level
 
 log = structlog.get_logger(__name__)
@@ -84,6 +84,8 @@ class Enqueuer:
         pipe = self._client.pipeline(transaction=False)
         for key, members in by_key.items():
             pipe.zadd(key, members)
+        pipe.lpush(WAKE_KEY, *["1"] * min(WAKE_TOKENS, len(batch)))
+        pipe.ltrim(WAKE_KEY, 0, WAKE_TOKENS - 1)
         try:
             await pipe.execute()
         except Exception as exc:  # Redis down: the reconciler restores these from PostgreSQL

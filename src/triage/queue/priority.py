@@ -20,6 +20,13 @@ def queue_key(gebied: str) -> str:
     return f"triage:queue:{{{gebied}}}"
 
 
+#: A list that wakes idle dispatch workers: a token is pushed with every enqueue, and an
+#: idle worker blocks on it (BLPOP) instead of polling every queue. At most a few tokens
+#: are kept: each wakes one worker, which then empties the queues.
+WAKE_KEY = "triage:wake"
+WAKE_TOKENS = 4
+
+
 def priority(level: Level, respond_before: datetime) -> float:
     if level not in _RANK:
         raise ValueError(f"level {level.value} is not dispatched")
