@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale bench-pgbench clean
+.PHONY: run test lint bench bench-scale bench-dispatch clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 ## bench-scale: recognition and scoring with 100,000 open cases and 1,000,000 meldingen
 bench-scale: $(STAMP)
 	$(BIN)/python loadtests/scale_bench.py
+
+## bench-dispatch: commit-to-offer latency with two workers, 500 queued, 200/s arriving
+bench-dispatch: $(STAMP)
+	$(BIN)/python loadtests/dispatch_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
