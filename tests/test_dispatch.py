@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient
 from helpers import Tokens, melding_body
 from triage.auth.accounts import add_user
 from triage.clock import FrozenClock
+from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.worker import Worker
 from triage.queue import queue_key
@@ -213,3 +214,82 @@ async def test_after_a_redis_flush_every_queued_melding_is_offered_once(
         active = [a for a in await _assignments(runtime, melding["melding_id"])
                   if a["state"] in ("offered", "accepted")]  # fmt: skip
         assert len(active) == 1
+
+
+async def test_at_risk_then_breached_each_escalated_once(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    melding = await _post(client, tokens)  # acuut: a 24-hour window
+    received = datetime.fromisoformat(
+        (await runtime.pool.fetchval(
+            "SELECT received_at FROM meldingen WHERE id = $1", UUID(melding["melding_id"])
+        )).isoformat()
+    )  # fmt: skip
+    contacted = await _post(client, tokens)
+    await runtime.pool.execute(
+        "UPDATE meldingen SET status = 'contacted' WHERE id = $1", UUID(contacted["melding_id"])
+    )
+
+    async def kinds(melding_id: str) -> list[str]:
+        rows = await runtime.pool.fetch(
+            "SELECT kind FROM escalations WHERE melding_id = $1 ORDER BY id", UUID(melding_id)
+        )
+        return [r["kind"] for r in rows]
+
+    def escalate_at(hours: float) -> Any:
+        return escalate(runtime.pool, runtime.network, received + timedelta(hours=hours),
+                        timedelta(hours=72))  # fmt: skip
+
+    await escalate_at(17)  # 71% of the window: not yet
+    assert await kinds(melding["melding_id"]) == []
+    await asyncio.gather(escalate_at(18.5), escalate_at(18.5))  # two instances at once
+    assert await kinds(melding["melding_id"]) == ["at_risk"]
+    await escalate_at(25)
+    await escalate_at(26)
+    assert await kinds(melding["melding_id"]) == ["at_risk", "breached"]
+    assert await kinds(contacted["melding_id"]) == []  # first contact made: nothing to say
+
+    seen = await (await client.get("/api/v1/escalations?limit=500",
+                                   headers=_auth(staff["co-oost"]))).json()  # fmt: skip
+    mine = [e for e in seen["escalations"] if e["melding_id"] == melding["melding_id"]]
+    assert {e["kind"] for e in mine} == {"at_risk", "breached"}
+    assert {e["coordinator"] for e in mine} == {"co-oost"}
+    elsewhere = await (
+        await client.get(
+            "/api/v1/escalations?limit=500", headers=tokens.user("coordinator-tilburg")
+        )
+    ).json()
+    assert melding["melding_id"] not in {e["melding_id"] for e in elsewhere["escalations"]}
+
+
+async def test_on_duty_and_queue_views_are_scoped(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    duty = await client.get(f"/api/v1/gebieden/{GEBIED}/on-duty", headers=tokens.user("operator"))
+    assert duty.status == 200
+    body = await duty.json()
+    assert [c["id"] for c in body["coordinators"]] == ["co-oost"]
+    now = datetime.fromisoformat(body["at"])
+    expected = {d.specialist for d in on_duty(runtime.network, now) if d.gebied == GEBIED}
+    assert {p["id"] for p in body["on_duty"]} == expected
+    assert (
+        await client.get(
+            f"/api/v1/gebieden/{GEBIED}/on-duty", headers=tokens.user("specialist-zuid")
+        )
+    ).status == 403
+    assert (
+        await client.get("/api/v1/gebieden/nergens/on-duty", headers=tokens.user("operator"))
+    ).status == 404
+    assert (
+        await client.get(f"/api/v1/gebieden/{GEBIED}/queue", headers=tokens.client(Source.politie))
+    ).status == 403
+
+    waiting = await _post(client, tokens, signals=["levensgevaar"])
+    await runtime.enqueuer.flush()
+    queue = await (await client.get(f"/api/v1/gebieden/{GEBIED}/queue",
+                                    headers=_auth(staff["co-oost"]))).json()  # fmt: skip
+    ours = next(m for m in queue["meldingen"] if m["melding_id"] == waiting["melding_id"])
+    assert (ours["status"], ours["level"], ours["offered_to"]) == ("queued", "crisis", None)
+    ranks = ["crisis", "acuut", "hoog", "regulier"]
+    levels = [ranks.index(m["level"]) for m in queue["meldingen"]]
+    assert levels == sorted(levels)  # dispatch order: crisis first

@@ -17,9 +17,10 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
 from triage.cases import control
 from triage.cases.read import read_case, read_melding
-from triage.dispatch import answers
+from triage.dispatch import answers, views
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
+from triage.region import REGIONAL_POOL
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 
 MAX_BODY = 64 * 1024
@@ -282,6 +283,38 @@ async def post_first_contact(request: web.Request) -> web.Response:
             **_request_context(request, "POST /api/v1/meldingen/{melding_id}/first-contact"),
         )  # fmt: skip
     return json_response(done)
+
+
+def _gebied_param(request: web.Request) -> str:
+    gebied = request.match_info["gebied"]
+    if gebied not in [*request.app[RUNTIME].region.gebied_codes, REGIONAL_POOL]:
+        raise not_found(f"no gebied with this code; see GET /api/v1/gebieden (or {REGIONAL_POOL})")
+    return gebied
+
+
+async def get_on_duty(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = _gebied_param(request)
+    views.staff_scope(principal_of(request), gebied)
+    return json_response(views.on_duty_now(runtime.network, gebied, runtime.clock.now()))
+
+
+async def get_gebied_queue(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = _gebied_param(request)
+    views.staff_scope(principal_of(request), gebied)
+    limit = _limit(request, default=200, most=1000)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        return json_response(await views.gebied_queue(conn, gebied, limit))
+
+
+async def get_escalations(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    scope = views.staff_scope(principal_of(request), None)
+    limit = _limit(request, default=100, most=500)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await views.escalations(conn, scope, runtime.clock.now(), limit)
+    return json_response(found)
 
 
 class SignalOut(BaseModel):

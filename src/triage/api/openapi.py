@@ -94,7 +94,8 @@ def build_openapi() -> dict[str, Any]:
         params = [seg[1:-1] for seg in op.path.split("/") if seg.startswith("{")]
         parameters: list[dict[str, Any]] = [
             {"name": p, "in": "path", "required": True,
-             "schema": {"type": "string", "format": "uuid"}}
+             "schema": {"type": "string"} if p in op.code_params
+             else {"type": "string", "format": "uuid"}}
             for p in params
         ] + [
             {"name": name, "in": "query", "required": False, "description": text,

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from triage.api import handlers as h
 from triage.cases import control as c
 from triage.dispatch import answers as a
+from triage.dispatch import views as v
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
@@ -36,10 +37,14 @@ class Operation:
     errors: tuple[int, ...] = field(default=(401, 403))
     #: Query parameters: name -> (description, JSON schema).
     query: tuple[tuple[str, str, dict[str, object]], ...] = ()
+    #: Path parameters that are codes, not ids (the rest are UUIDs).
+    code_params: tuple[str, ...] = ()
 
 
 _EDITORS = "operator and cit: all; coordinator: their gebied"
 _ANSWERERS = "specialists and coordinators, for offers made to them"
+_STAFF = "operator and cit: all; coordinator and specialist: their gebied"
+_LIMIT = ("limit", "How many, at most.", {"type": "integer", "minimum": 1})
 _CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -122,6 +127,24 @@ OPERATIONS: tuple[Operation, ...] = (
         "Record first contact with the household (meets the 24-72 h norm for the melding)",
         "dispatch", {200: a.ContactOut}, roles="the specialist who accepted the melding",
         errors=(401, 403, 409, 503),
+    ),
+    Operation(
+        "GET", "/api/v1/gebieden/{gebied}/on-duty", h.get_on_duty,
+        "Who is on duty now in a gebied, the regional backup and the coordinators",
+        "dispatch", {200: v.OnDutyOut}, roles=_STAFF, errors=(401, 403, 404),
+        code_params=("gebied",),
+    ),
+    Operation(
+        "GET", "/api/v1/gebieden/{gebied}/queue", h.get_gebied_queue,
+        "What waits in a gebied, in dispatch order, with the current offer (ids only)",
+        "dispatch", {200: v.QueueOut}, roles=_STAFF, errors=(401, 403, 404, 422, 503),
+        code_params=("gebied",), query=(_LIMIT,),
+    ),
+    Operation(
+        "GET", "/api/v1/escalations", h.get_escalations,
+        "The last day's escalations (at risk, breached), newest first",
+        "dispatch", {200: v.EscalationsOut}, roles=_STAFF, errors=(401, 403, 422, 503),
+        query=(_LIMIT,),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,

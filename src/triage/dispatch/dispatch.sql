@@ -122,3 +122,49 @@ SELECT a.id, a.melding_id, a.case_id, a.state, a.tier, a.reasons, a.offered_at,
  WHERE a.specialist = $1 AND a.state IN ('offered', 'accepted')
    AND m.status <> 'contacted'
  ORDER BY m.respond_before;
+
+-- name: escalate
+-- Meldingen without first contact whose window is used up to the fraction $2 (at_risk)
+-- or past (breached), not escalated for that yet. The index range bounds the scan: a
+-- melding is at risk only within (1 - $2) of the longest window of its deadline ($3).
+-- ON CONFLICT: another instance escalated it first; nothing twice.
+WITH due AS (
+    SELECT m.id, m.gebied, m.status,
+           CASE WHEN m.respond_before <= $1 THEN 'breached' ELSE 'at_risk' END AS kind
+      FROM meldingen m
+     WHERE m.status IN ('queued', 'offered', 'assigned')
+       AND m.respond_before <= $1::timestamptz + $3::interval * (1 - $2::float8)
+       AND m.received_at + (m.respond_before - m.received_at) * $2::float8 <= $1
+     ORDER BY m.respond_before
+     LIMIT 500
+), made AS (
+    INSERT INTO escalations (melding_id, kind, at, gebied, coordinator, status)
+    SELECT d.id, d.kind, $1, d.gebied, c.coordinator, d.status
+      FROM due d
+      JOIN unnest($4::text[], $5::text[]) AS c(gebied, coordinator) ON c.gebied = d.gebied
+    ON CONFLICT (melding_id, kind) DO NOTHING
+ RETURNING melding_id, kind, gebied
+)
+SELECT melding_id, kind, gebied FROM made;
+
+-- name: escalations
+-- Recent escalations, newest first, in the caller's scope ($1 everything, $2 gebied).
+SELECT e.melding_id, e.kind, e.at, e.gebied, e.coordinator, e.status,
+       m.status AS status_now, m.urgency_level, m.respond_before
+  FROM escalations e
+  JOIN meldingen m ON m.id = e.melding_id
+ WHERE ($1 OR e.gebied = $2) AND e.at >= $3
+ ORDER BY e.at DESC
+ LIMIT $4;
+
+-- name: gebied_queue
+-- What waits in a gebied, in dispatch order (PostgreSQL's view, not Redis'): queued and
+-- offered meldingen with their current offer. Levels ranked as in queue/priority.py.
+SELECT m.id, m.case_id, m.status, m.urgency_level, m.respond_before, m.received_at,
+       a.specialist, a.answer_before
+  FROM meldingen m
+  LEFT JOIN assignments a ON a.melding_id = m.id AND a.state = 'offered'
+ WHERE m.gebied = $1 AND m.status IN ('queued', 'offered')
+ ORDER BY array_position(ARRAY['crisis', 'acuut', 'hoog', 'regulier'], m.urgency_level),
+          m.respond_before
+ LIMIT $2;

@@ -8,8 +8,9 @@ melding exists (a unique index). Each round a worker:
    side, so that a busy gebied does not starve the others (within a gebied: crisis
    first, then the earliest deadline);
 2. every ``timer_seconds``, returns expired leases to their queues (a worker that died
-   mid-claim) and expires offers not answered in time, queueing their meldingen again
-   for the next candidate (FOR UPDATE SKIP LOCKED: one instance each);
+   mid-claim), expires offers not answered in time, queueing their meldingen again
+   for the next candidate (FOR UPDATE SKIP LOCKED: one instance each), and escalates
+   meldingen at risk and breached (dispatch/deadlines.py);
 3. when there was nothing to offer, blocks until an enqueue wakes it (or
    ``idle_seconds`` pass) instead of polling every queue.
 """
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import structlog
 
 from triage.clock import Clock
+from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.observability import metrics
 from triage.queue.claim import Claimer
@@ -33,7 +35,7 @@ from triage.routing.network import NetworkConfig
 from triage.routing.roster import Duty, on_duty
 from triage.runtime import Runtime
 from triage.store.sql import load_queries
-from triage.vocabulary import Level
+from triage.vocabulary import LEVEL_ASCENDING, Level
 
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.dispatch", "dispatch.sql")
@@ -52,6 +54,7 @@ class Worker:
         per_round: int = 8,
         timer_seconds: float = 5.0,
         idle_seconds: float = 0.5,
+        longest_window: timedelta = timedelta(hours=72),
     ) -> None:
         self._pool = pool
         self._claimer = claimer
@@ -63,6 +66,7 @@ class Worker:
         self._timer_seconds = timer_seconds
         self._idle_seconds = idle_seconds
         self._last_timers = 0.0
+        self._longest_window = longest_window
         self._duties: tuple[datetime, list[Duty]] | None = None
 
     async def run(self) -> None:
@@ -72,6 +76,8 @@ class Worker:
                     self._last_timers = time.monotonic()
                     await self.requeue_expired_leases()
                     await self.expire_offers()
+                    await escalate(self._pool, self._config, self._clock.now(),
+                                   self._longest_window)  # fmt: skip
                 if not await self.round():
                     # Idle: wait for an enqueue to wake us (or look again after a while).
                     await self._claimer.wait_for_work(self._idle_seconds)
@@ -137,4 +143,7 @@ def worker_for(runtime: Runtime) -> Worker:
         config=runtime.network,
         clock=runtime.clock,
         gebieden=runtime.region.gebied_codes,
-    )
+        longest_window=timedelta(hours=max(
+            runtime.rules.levels[lv].respond_within_hours for lv in LEVEL_ASCENDING
+        )),
+    )  # fmt: skip

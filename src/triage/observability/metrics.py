@@ -55,6 +55,12 @@ OFFERS = Counter(
 OFFERS_EXPIRED = Counter(
     "triage_offers_expired_total", "Offers not answered in time, offered to the next."
 )
+ESCALATIONS = Counter(
+    "triage_escalations_total",
+    "Meldingen escalated to the gebied's coordinator: at_risk (most of the window used "
+    "without first contact) or breached (the deadline passed).",
+    ["kind", "gebied"],
+)
 ENQUEUE_FAILURES = Counter(
     "triage_enqueue_failures_total",
     "Stored meldingen that could not be queued at once (the reconciler queues them).",

@@ -139,6 +139,14 @@ class NetworkConfig(_Frozen):
         description="How long an offer waits for an answer before it goes to the next.",
     )
 
+    at_risk_fraction: float = Field(
+        default=0.75,
+        gt=0,
+        lt=1,
+        description="A melding without first contact is at risk once this share of its "
+        "window is used; its gebied's coordinator is told.",
+    )
+
     @field_validator("answer_within_minutes")
     @classmethod
     def _every_level(cls, value: dict[str, int]) -> dict[str, int]:
@@ -186,6 +194,10 @@ class NetworkConfig(_Frozen):
             if staff not in known:
                 raise ValueError(f'{where}: "{staff}" is not in the specialists list')
         return self
+
+    def coordinator_of(self, gebied: str) -> str:
+        network = self.backup if gebied == REGIONAL_POOL else self.networks[gebied]
+        return network.coordinators[0]
 
     def check_against(self, region: Region, signals: frozenset[str]) -> list[Finding]:
         """What this file says that the region or the scoring rules do not know."""

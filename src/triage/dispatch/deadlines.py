@@ -1,0 +1,39 @@
+"""Deadlines watched: escalate meldingen at risk and breached to the gebied's coordinator.
+
+Runs in every worker's timer loop. A melding without first contact is ``at_risk`` once
+``at_risk_fraction`` of its window (received to respond_before) is used and ``breached``
+when respond_before passes; each is recorded once per melding (a unique key: several
+instances never escalate twice), counted in Prometheus and listed for coordinators
+(GET /api/v1/escalations).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import asyncpg
+import structlog
+
+from triage.observability import metrics
+from triage.region import REGIONAL_POOL
+from triage.routing.network import NetworkConfig
+from triage.store.sql import load_queries
+
+log = structlog.get_logger(__name__)
+_Q = load_queries("triage.dispatch", "dispatch.sql")
+
+
+async def escalate(
+    pool: asyncpg.Pool, config: NetworkConfig, now: datetime, longest_window: timedelta
+) -> int:
+    """Record the escalations due at ``now``; how many were new."""
+    gebieden = [*config.networks, REGIONAL_POOL]
+    rows = await pool.fetch(
+        _Q["escalate"], now, config.at_risk_fraction, longest_window, gebieden,
+        [config.coordinator_of(g) for g in gebieden],
+    )  # fmt: skip
+    for row in rows:
+        metrics.ESCALATIONS.labels(row["kind"], row["gebied"]).inc()
+    if rows:
+        log.warning("meldingen_escalated", count=len(rows))
+    return len(rows)

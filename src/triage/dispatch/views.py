@@ -1,0 +1,145 @@
+"""What operators and coordinators look at: who is on duty, what waits, what escalated.
+
+Ids, codes, times and staff names only: a household's personal data is read through the
+melding and case endpoints, which audit every read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel
+
+from triage.auth.principal import Principal, ReadScope
+from triage.problems import forbidden
+from triage.region import REGIONAL_POOL
+from triage.routing.network import NetworkConfig
+from triage.routing.roster import on_duty
+from triage.store.sql import load_queries
+from triage.vocabulary import Level
+
+_Q = load_queries("triage.dispatch", "dispatch.sql")
+
+
+class PersonOnDuty(BaseModel):
+    id: str
+    naam: str
+    organisatie: str
+    expertise: list[str]
+    until: datetime
+    via: str
+
+
+class Coordinator(BaseModel):
+    id: str
+    naam: str
+
+
+class OnDutyOut(BaseModel):
+    gebied: str
+    at: datetime
+    on_duty: list[PersonOnDuty]
+    backup: list[PersonOnDuty]
+    coordinators: list[Coordinator]
+
+
+class Waiting(BaseModel):
+    melding_id: UUID
+    case_id: UUID
+    status: str
+    level: Level
+    received_at: datetime
+    respond_before: datetime
+    offered_to: str | None
+    answer_before: datetime | None
+
+
+class QueueOut(BaseModel):
+    gebied: str
+    meldingen: list[Waiting]
+
+
+class EscalationOut(BaseModel):
+    melding_id: UUID
+    kind: str
+    at: datetime
+    gebied: str
+    coordinator: str
+    status_then: str
+    status_now: str
+    level: Level
+    respond_before: datetime
+
+
+class EscalationsOut(BaseModel):
+    escalations: list[EscalationOut]
+
+
+def staff_scope(principal: Principal, gebied: str | None) -> ReadScope:
+    """Users who work with the queues: the region, or their own gebied."""
+    scope = principal.read_scope()
+    if scope is None or scope.client_id is not None:
+        raise forbidden("the queues and rosters are for desk and network staff")
+    if gebied is not None and not scope.everything and gebied != scope.gebied:
+        raise forbidden("you see your own gebied")
+    return scope
+
+
+def on_duty_now(config: NetworkConfig, gebied: str, now: datetime) -> OnDutyOut:
+    duties = on_duty(config, now)
+
+    def people(where: str) -> list[PersonOnDuty]:
+        return [
+            PersonOnDuty(
+                id=d.specialist, naam=config.by_id[d.specialist].naam,
+                organisatie=config.by_id[d.specialist].organisatie,
+                expertise=config.by_id[d.specialist].expertise, until=d.end, via=d.via,
+            )
+            for d in sorted(duties, key=lambda d: d.specialist)
+            if d.gebied == where
+        ]  # fmt: skip
+
+    network = config.backup if gebied == REGIONAL_POOL else config.networks[gebied]
+    return OnDutyOut(
+        gebied=gebied, at=now, on_duty=people(gebied),
+        backup=[] if gebied == REGIONAL_POOL else people(REGIONAL_POOL),
+        coordinators=[Coordinator(id=c, naam=config.by_id[c].naam) for c in network.coordinators],
+    )  # fmt: skip
+
+
+async def gebied_queue(conn: asyncpg.Connection, gebied: str, limit: int) -> QueueOut:
+    rows = await conn.fetch(_Q["gebied_queue"], gebied, limit)
+    return QueueOut(
+        gebied=gebied,
+        meldingen=[
+            Waiting(
+                melding_id=r["id"], case_id=r["case_id"], status=r["status"],
+                level=Level(r["urgency_level"]), received_at=r["received_at"],
+                respond_before=r["respond_before"], offered_to=r["specialist"],
+                answer_before=r["answer_before"],
+            )
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+async def escalations(
+    conn: asyncpg.Connection, scope: ReadScope, now: datetime, limit: int
+) -> EscalationsOut:
+    """The last day's escalations in the caller's scope, newest first."""
+    rows = await conn.fetch(
+        _Q["escalations"], scope.everything, scope.gebied, now - timedelta(days=1), limit
+    )
+    return EscalationsOut(
+        escalations=[
+            EscalationOut(
+                melding_id=r["melding_id"], kind=r["kind"], at=r["at"], gebied=r["gebied"],
+                coordinator=r["coordinator"], status_then=r["status"],
+                status_now=r["status_now"], level=Level(r["urgency_level"]),
+                respond_before=r["respond_before"],
+            )
+            for r in rows
+        ]
+    )  # fmt: skip
