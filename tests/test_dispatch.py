@@ -226,6 +226,9 @@ async def test_at_risk_then_breached_each_escalated_once(
         )).isoformat()
     )  # fmt: skip
     contacted = await _post(client, tokens)
+    # Taken up by hand here (the dispatch path is tested above): off the queue, contacted.
+    await runtime.enqueuer.flush()
+    await runtime.redis.zrem(queue_key(GEBIED), contacted["melding_id"])
     await runtime.pool.execute(
         "UPDATE meldingen SET status = 'contacted' WHERE id = $1", UUID(contacted["melding_id"])
     )
