@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import socket
-import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import Tokens
+from helpers import Tokens, redis_db
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.clock import SystemClock
@@ -62,19 +61,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         redis_url = LOCAL_REDIS if _port_open(6379) else start_redis(data_dir, embedded)
     yield {
         "admin_url": admin_url,
-        "redis_url": _test_redis_db(redis_url),
+        "redis_url": redis_db(redis_url, TEST_REDIS_DB),
         "data_dir": str(data_dir),
     }
     embedded.stop()
-
-
-def _test_redis_db(url: str) -> str:
-    """The same Redis server, database number 13."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix":
-        query = urllib.parse.urlencode({"db": TEST_REDIS_DB})
-        return urllib.parse.urlunsplit(parts._replace(query=query))
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{TEST_REDIS_DB}"))
 
 
 def _with_database(url: str, database: str) -> str:

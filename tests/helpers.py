@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -58,3 +59,11 @@ def fresh_bsn() -> str:
         check = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True)) % 11
         if check < 10 and any(digits):
             return "".join(map(str, digits)) + str(check)
+
+
+def redis_db(url: str, number: int) -> str:
+    """The same Redis server, database ``number`` (TCP URLs by path, sockets by query)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "unix":
+        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode({"db": number})))
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{number}"))
