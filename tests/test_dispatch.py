@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from helpers import Tokens, melding_body
 from triage.auth.accounts import add_user
+from triage.cases.milestones import count_overdue
 from triage.clock import FrozenClock
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
@@ -296,3 +297,50 @@ async def test_on_duty_and_queue_views_are_scoped(
     ranks = ["crisis", "acuut", "hoog", "regulier"]
     levels = [ranks.index(m["level"]) for m in queue["meldingen"]]
     assert levels == sorted(levels)  # dispatch order: crisis first
+
+
+async def test_first_contact_starts_the_case_milestones(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    clock = FrozenClock(MONDAY_10)
+    melding = await _post(client, tokens)
+    await _drain(runtime, _worker(runtime, clock))
+    [offered] = await _assignments(runtime, melding["melding_id"])
+    lead = _auth(staff[offered["specialist"]])
+    assert (await client.post(f"/api/v1/assignments/{offered['id']}/accept",
+                              headers=lead)).status == 200  # fmt: skip
+    contact = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/first-contact",
+                                headers=lead)  # fmt: skip
+    contacted_at = datetime.fromisoformat((await contact.json())["first_contact_at"])
+    case = await (await client.get(f"/api/v1/cases/{melding['case_id']}",
+                                   headers=tokens.user("operator"))).json()  # fmt: skip
+    due = {m["kind"]: datetime.fromisoformat(m["due_at"]) - contacted_at
+           for m in case["milestones"]}  # fmt: skip
+    assert due == {
+        "plan": timedelta(days=7),
+        "outreach": timedelta(days=30),
+        "handover": timedelta(days=100),
+        "evaluation": timedelta(days=180),
+    }
+    assert not any(m["overdue"] or m["done_at"] for m in case["milestones"])
+
+    url = f"/api/v1/cases/{melding['case_id']}/milestones/plan/done"
+    other = next(s for s in staff if s.startswith("sp-") and s != offered["specialist"])
+    assert (await client.post(url, json={}, headers=_auth(staff[other]))).status == 409
+    assert (await client.post(url, json={}, headers=tokens.user("operator"))).status == 403
+    done = await client.post(url, json={"note": "Plan met het gezin gemaakt."}, headers=lead)
+    assert done.status == 200, await done.text()
+    assert (await done.json())["done_at"] is not None
+    assert (await client.post(url, json={}, headers=lead)).status == 409  # once
+    assert (await client.post(f"/api/v1/cases/{melding['case_id']}/milestones/feest/done",
+                              json={}, headers=lead)).status == 404  # fmt: skip
+    # Thirty-one days on, outreach is overdue for this case (and counted in Prometheus).
+    counts = await count_overdue(runtime.pool, contacted_at + timedelta(days=31))
+    assert counts["outreach"] >= 1
+    overdue = await runtime.pool.fetchval(
+        "SELECT count(*) FROM case_milestones WHERE case_id = $1 AND done_at IS NULL"
+        " AND due_at < $2",
+        UUID(melding["case_id"]),
+        contacted_at + timedelta(days=31),
+    )
+    assert overdue == 1  # outreach; the plan was done

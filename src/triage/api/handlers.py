@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
-from triage.cases import control
+from triage.cases import control, milestones
 from triage.cases.read import read_case, read_melding
 from triage.dispatch import answers, views
 from triage.observability import metrics
@@ -314,6 +314,21 @@ async def get_escalations(request: web.Request) -> web.Response:
     limit = _limit(request, default=100, most=500)
     async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
         found = await views.escalations(conn, scope, runtime.clock.now(), limit)
+    return json_response(found)
+
+
+async def post_milestone_done(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    case_id = _uuid_param(request, "case_id")
+    kind = request.match_info["kind"]
+    if kind not in milestones.KINDS:
+        raise not_found(f"milestones are {', '.join(milestones.KINDS)}")
+    done = await json_body(request, milestones.MilestoneDoneIn.model_validate_json)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await milestones.mark_done(
+            conn, case_id, kind, done, principal_of(request),
+            **_request_context(request, "POST /api/v1/cases/{case_id}/milestones/{kind}/done"),
+        )  # fmt: skip
     return json_response(found)
 
 

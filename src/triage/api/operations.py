@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from triage.api import handlers as h
 from triage.cases import control as c
+from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
 from triage.dispatch import answers as a
 from triage.dispatch import views as v
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
@@ -145,6 +146,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "The last day's escalations (at risk, breached), newest first",
         "dispatch", {200: v.EscalationsOut}, roles=_STAFF, errors=(401, 403, 422, 503),
         query=(_LIMIT,),
+    ),
+    Operation(
+        "POST", "/api/v1/cases/{case_id}/milestones/{kind}/done", h.post_milestone_done,
+        "Mark a case milestone done: plan, outreach, handover or evaluation (audited)",
+        "cases", {200: MilestoneOut}, request=MilestoneDoneIn,
+        roles="the case's lead; a coordinator of its gebied",
+        errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), code_params=("kind",),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,

@@ -56,5 +56,10 @@ SELECT c.*,
                    'from_case', x.from_case, 'to_case', x.to_case,
                    'actor_role', x.actor_role, 'reason', x.reason) ORDER BY x.id), '[]'::json)
           FROM case_changes x
-         WHERE x.from_case = c.id OR x.to_case = c.id) AS changes
+         WHERE x.from_case = c.id OR x.to_case = c.id) AS changes,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'kind', ms.kind, 'due_at', ms.due_at, 'done_at', ms.done_at,
+                   'done_by', ms.done_by, 'note', ms.note) ORDER BY ms.due_at), '[]'::json)
+          FROM case_milestones ms
+         WHERE ms.case_id = c.id) AS milestones
   FROM c;

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from triage.auth.principal import Principal, ReadScope
+from triage.cases.milestones import milestone_out
 from triage.intake.models import AddressOut, CaseOut, MeldingOut, PersonOut
 from triage.intake.service import accepted_from_row
 from triage.problems import forbidden
@@ -116,4 +117,5 @@ async def read_case(
         meldingen=row["meldingen"],
         persons=[PersonOut.model_validate(p) for p in row["persons"]],
         changes=row["changes"],
+        milestones=[milestone_out(m, now) for m in row["milestones"]],
     )

@@ -85,6 +85,14 @@ WITH contacted AS (
                            case_id, endpoint, request_id)
     SELECT $2, 'user', $3, 'specialist', 'melding.first_contact', id, case_id, $4, $5
       FROM contacted
+), milestones AS (
+    -- The case's first first contact starts its trajectory (later ones change nothing).
+    INSERT INTO case_milestones (case_id, kind, due_at)
+    SELECT c.case_id, k.kind, $2 + make_interval(days => k.days)
+      FROM contacted c
+     CROSS JOIN (VALUES ('plan', 7), ('outreach', 30), ('handover', 100),
+                        ('evaluation', 180)) AS k(kind, days)
+    ON CONFLICT (case_id, kind) DO NOTHING
 )
 SELECT count(*) FROM contacted;
 

@@ -10,7 +10,8 @@ melding exists (a unique index). Each round a worker:
 2. every ``timer_seconds``, returns expired leases to their queues (a worker that died
    mid-claim), expires offers not answered in time, queueing their meldingen again
    for the next candidate (FOR UPDATE SKIP LOCKED: one instance each), and escalates
-   meldingen at risk and breached (dispatch/deadlines.py);
+   meldingen at risk and breached (dispatch/deadlines.py), and counts overdue case
+   milestones for Prometheus;
 3. when there was nothing to offer, blocks until an enqueue wakes it (or
    ``idle_seconds`` pass) instead of polling every queue.
 """
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
+from triage.cases.milestones import count_overdue
 from triage.clock import Clock
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
@@ -78,6 +80,7 @@ class Worker:
                     await self.expire_offers()
                     await escalate(self._pool, self._config, self._clock.now(),
                                    self._longest_window)  # fmt: skip
+                    await count_overdue(self._pool, self._clock.now())
                 if not await self.round():
                     # Idle: wait for an enqueue to wake us (or look again after a while).
                     await self._claimer.wait_for_work(self._idle_seconds)

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from triage.cases.milestones import MilestoneOut
 from triage.households.normalise import (
     bsn_is_valid,
     normalise_postcode,
@@ -342,3 +343,6 @@ class CaseOut(BaseModel):
     meldingen: list[MeldingRef]
     persons: list[PersonOut]
     changes: list[CaseChangeRef] = Field(description="Corrections by hand, oldest first.")
+    milestones: list[MilestoneOut] = Field(
+        description="Plan, outreach, handover, evaluation: due from the first contact."
+    )

@@ -90,6 +90,13 @@ RECOGNITION_DURATION = Histogram(
     buckets=(0.00025, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.0075, 0.01,
              0.015, 0.025, 0.05, 0.1, 0.25),
 )  # fmt: skip
+MILESTONES_OVERDUE = Gauge(
+    "triage_case_milestones_overdue",
+    "Case milestones (plan 7 d, outreach 30 d, handover 100 d, evaluation 180 d after the "
+    "first contact) past their due date and not done, region-wide.",
+    ["kind"],
+    multiprocess_mode="mostrecent",
+)
 DEPENDENCY_UP = Gauge(
     "triage_dependency_up",
     "1 when the dependency answered the last readiness check, else 0.",
