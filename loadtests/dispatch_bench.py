@@ -12,6 +12,11 @@ backlog; then every melding must have exactly one active offer.
 
 Who is on duty follows the real clock and the demo roster, so at night most offers go to
 the crisis service and coordinators; the latency is the same work either way.
+
+``--chaos``: a third into the load one worker is killed (SIGKILL, so mid-claim is
+likely) and replaced, two thirds in Redis is flushed; the run then waits until every
+melding has an offer and counts lost (none) and doubled (none) offers. Its latency
+figures include the recovery and are not the ones to quote.
 """
 
 from __future__ import annotations
@@ -60,6 +65,22 @@ async def _wait_offered(conn: asyncpg.Connection, expected: int, timeout: float)
         await asyncio.sleep(0.5)
 
 
+async def _chaos(
+    args: argparse.Namespace, db_url: str, workers: list[subprocess.Popen[bytes]]
+) -> list[subprocess.Popen[bytes]]:
+    """A third into the load, kill a worker outright (mid-claim, likely) and start
+    another; two thirds in, flush Redis. Returns the workers running after it."""
+    await asyncio.sleep(args.duration / 3)
+    workers[0].kill()
+    workers[0].wait()
+    workers = [*workers[1:], start_worker(db_url, args.redis_url)]
+    print("  [chaos] killed a worker (SIGKILL) and started another", flush=True)
+    await asyncio.sleep(args.duration / 3)
+    redis.Redis.from_url(args.redis_url).flushdb()
+    print("  [chaos] flushed Redis", flush=True)
+    return workers
+
+
 async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
     db_url, tokens = await prepare_database(args.admin_url, "triage_dispatch_bench")
     redis.Redis.from_url(args.redis_url).flushdb()
@@ -76,9 +97,14 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
         # The new meldingen start arriving as soon as the workers work (the backlog is
         # still queued then): their start-up is not part of the latency.
         await _wait_offered(conn, 1, timeout=30)
-        result = await run_open_loop("127.0.0.1", port, fresh, args.rate)
+        load = asyncio.create_task(run_open_loop("127.0.0.1", port, fresh, args.rate))
+        if args.chaos:
+            workers = await _chaos(args, db_url, workers)
+        result = await load
         queued = await conn.fetchval("SELECT count(*) FROM meldingen WHERE kind = 'melding'")
-        offered = await _wait_offered(conn, queued, timeout=30)
+        # After chaos a killed worker's lease and a flushed queue take a reconciler round
+        # (5 s) or a lease (30 s) to come back.
+        offered = await _wait_offered(conn, queued, timeout=90 if args.chaos else 30)
         new = await conn.fetchrow(_LATENCY, "LOAD-01%")  # the fresh ones: index >= 10**6
         old = await conn.fetchrow(_LATENCY, "LOAD-00%")
         doubles = await conn.fetchval(
@@ -115,6 +141,11 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--chaos", action="store_true",
+        help="kill a worker a third into the load and flush Redis two thirds in; then "
+        "check that every melding is offered exactly once",
+    )  # fmt: skip
     parser.add_argument(
         "--admin-url",
         default=os.environ.get(
