@@ -344,3 +344,44 @@ async def test_first_contact_starts_the_case_milestones(
         contacted_at + timedelta(days=31),
     )
     assert overdue == 1  # outreach; the plan was done
+
+
+async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    melding = await _post(client, tokens)
+    await _drain(runtime, _worker(runtime, FrozenClock(MONDAY_10)))
+    [offered] = await _assignments(runtime, melding["melding_id"])
+    lead_id = offered["specialist"]
+    lead = _auth(staff[lead_id])
+    assert (await client.post(f"/api/v1/assignments/{offered['id']}/accept",
+                              headers=lead)).status == 200  # fmt: skip
+    colleague, bystander = [s for s in staff if s.startswith("sp-") and s != lead_id][:2]
+    url = f"/api/v1/cases/{melding['case_id']}/handover"
+
+    async def case_lead() -> str:
+        case = await (await client.get(f"/api/v1/cases/{melding['case_id']}",
+                                       headers=tokens.user("operator"))).json()  # fmt: skip
+        lead_now: str = case["lead"]
+        return lead_now
+
+    assert await case_lead() == lead_id
+    reason = "Ik ga met verlof; zij kent het gezin."
+    assert (await client.post(url, json={"to": colleague, "reason": reason},
+                              headers=_auth(staff[bystander]))).status == 409  # fmt: skip
+    unknown = await client.post(url, json={"to": "niemand", "reason": reason}, headers=lead)
+    assert unknown.status == 422
+    proposed = await client.post(url, json={"to": colleague, "reason": reason}, headers=lead)
+    assert proposed.status == 200, await proposed.text()
+    assert (await proposed.json())["accepted"] is False
+    assert await case_lead() == lead_id  # not dropped before the colleague takes it
+    again = await client.post(url, json={"to": bystander, "reason": reason}, headers=lead)
+    assert again.status == 409
+    assert (await client.post(f"{url}/accept", headers=_auth(staff[bystander]))).status == 409
+    taken = await client.post(f"{url}/accept", headers=_auth(staff[colleague]))
+    assert taken.status == 200
+    assert await case_lead() == colleague
+    audited = await runtime.pool.fetchval(
+        "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE case_id = $1"
+        " AND action LIKE 'case.handover%'", UUID(melding["case_id"]))  # fmt: skip
+    assert audited == ["case.handover_proposed", "case.handover_accepted"]

@@ -15,7 +15,7 @@ from pydantic_core import ErrorDetails
 
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
-from triage.cases import control, milestones
+from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
 from triage.dispatch import answers, views
 from triage.observability import metrics
@@ -328,6 +328,29 @@ async def post_milestone_done(request: web.Request) -> web.Response:
         found = await milestones.mark_done(
             conn, case_id, kind, done, principal_of(request),
             **_request_context(request, "POST /api/v1/cases/{case_id}/milestones/{kind}/done"),
+        )  # fmt: skip
+    return json_response(found)
+
+
+async def post_handover(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    case_id = _uuid_param(request, "case_id")
+    change = await json_body(request, handover.HandoverIn.model_validate_json)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await handover.propose(
+            conn, runtime.network, case_id, change, principal_of(request),
+            **_request_context(request, "POST /api/v1/cases/{case_id}/handover"),
+        )  # fmt: skip
+    return json_response(found)
+
+
+async def post_handover_accept(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    case_id = _uuid_param(request, "case_id")
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        found = await handover.accept(
+            conn, case_id, principal_of(request),
+            **_request_context(request, "POST /api/v1/cases/{case_id}/handover/accept"),
         )  # fmt: skip
     return json_response(found)
 

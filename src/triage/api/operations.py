@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from triage.api import handlers as h
 from triage.cases import control as c
+from triage.cases.handover import HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
 from triage.dispatch import answers as a
 from triage.dispatch import views as v
@@ -153,6 +154,18 @@ OPERATIONS: tuple[Operation, ...] = (
         "cases", {200: MilestoneOut}, request=MilestoneDoneIn,
         roles="the case's lead; a coordinator of its gebied",
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), code_params=("kind",),
+    ),
+    Operation(
+        "POST", "/api/v1/cases/{case_id}/handover", h.post_handover,
+        "Propose a colleague as the case's lead; the lead stays until they accept (audited)",
+        "cases", {200: HandoverOut}, request=HandoverIn,
+        roles="the case's lead; a coordinator of its gebied",
+        errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/cases/{case_id}/handover/accept", h.post_handover_accept,
+        "Accept the lead of a case proposed to me (warm handover; audited)", "cases",
+        {200: HandoverOut}, roles="the proposed colleague", errors=(401, 403, 404, 409, 503),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,

@@ -24,7 +24,7 @@ SELECT m.*,
 -- name: read_case
 WITH c AS (
     SELECT c.id, c.household_id, c.status, c.gebied, c.opened_at, c.closed_at,
-           c.merged_into, c.previous_case_id, h.postcode, h.huisnummer, h.toevoeging, h.straat, h.woonplaats
+           c.merged_into, c.previous_case_id, c.lead, h.postcode, h.huisnummer, h.toevoeging, h.straat, h.woonplaats
       FROM cases c
       JOIN households h ON h.id = c.household_id
      WHERE c.id = $1

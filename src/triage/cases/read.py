@@ -113,6 +113,7 @@ async def read_case(
         closed_at=row["closed_at"],
         merged_into=row["merged_into"],
         previous_case_id=row["previous_case_id"],
+        lead=row["lead"],
         address=_address(row),
         meldingen=row["meldingen"],
         persons=[PersonOut.model_validate(p) for p in row["persons"]],

@@ -339,6 +339,7 @@ class CaseOut(BaseModel):
     previous_case_id: UUID | None = Field(
         description="The household's case that closed before this one opened (history)."
     )
+    lead: str | None = Field(description="Who leads the case (casusregie), by staff id.")
     address: AddressOut
     meldingen: list[MeldingRef]
     persons: list[PersonOut]

@@ -1,0 +1,99 @@
+"""Warm handover of a case's lead: proposed, then accepted; never dropped in between.
+
+The lead (casusregie) is whoever first accepted a melding of the case. They, or a
+coordinator of the case's gebied, propose a colleague; the case stays theirs until the
+colleague accepts ("ik laat niet los voordat een ander overneemt"). Both steps audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.auth.principal import Principal
+from triage.problems import FieldError, conflict, forbidden, invalid
+from triage.routing.network import NetworkConfig
+from triage.store.sql import load_queries
+from triage.vocabulary import UserRole
+
+_Q = load_queries("triage.cases", "handover.sql")
+
+
+class HandoverIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    to: str = Field(min_length=1, max_length=64, description="The colleague's id.")
+    reason: str = Field(min_length=5, max_length=1000)
+
+
+class HandoverOut(BaseModel):
+    case_id: UUID
+    from_lead: str | None
+    to_lead: str
+    requested_at: datetime
+    accepted: bool
+
+
+def _staff(principal: Principal) -> None:
+    if principal.kind != "user" or principal.role not in (
+        UserRole.specialist,
+        UserRole.coordinator,
+    ):
+        raise forbidden("a case's lead, the colleague taking over, or a coordinator")
+
+
+def _out(row: asyncpg.Record, *, accepted: bool) -> HandoverOut:
+    return HandoverOut(case_id=row["case_id"], from_lead=row["from_lead"],
+                       to_lead=row["to_lead"], requested_at=row["requested_at"],
+                       accepted=accepted)  # fmt: skip
+
+
+async def propose(
+    conn: asyncpg.Connection,
+    config: NetworkConfig,
+    case_id: UUID,
+    change: HandoverIn,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> HandoverOut:
+    _staff(principal)
+    if change.to not in config.by_id:
+        raise invalid([FieldError("/to", "not a specialist or coordinator of the networks")])
+    if change.to == principal.name:
+        raise invalid([FieldError("/to", "propose a colleague, not yourself")])
+    try:
+        row = await conn.fetchrow(
+            _Q["propose"], case_id, change.to, principal.name, now, change.reason,
+            principal.role == UserRole.coordinator, principal.gebied, principal.id,
+            principal.role, endpoint, request_id,
+        )  # fmt: skip
+    except asyncpg.UniqueViolationError:
+        raise conflict(
+            "a handover of this case is already proposed; it waits for an answer"
+        ) from None
+    if row is None:
+        raise conflict("only the lead of an open case, or a coordinator of its gebied, "
+                       "proposes a handover")  # fmt: skip
+    return _out(row, accepted=False)
+
+
+async def accept(
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> HandoverOut:
+    _staff(principal)
+    row = await conn.fetchrow(_Q["accept"], case_id, principal.name, now, principal.id,
+                              principal.role, endpoint, request_id)  # fmt: skip
+    if row is None:
+        raise conflict("no handover of this case is proposed to you")
+    return _out(row, accepted=True)
