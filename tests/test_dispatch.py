@@ -385,3 +385,55 @@ async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
         "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE case_id = $1"
         " AND action LIKE 'case.handover%'", UUID(melding["case_id"]))  # fmt: skip
     assert audited == ["case.handover_proposed", "case.handover_accepted"]
+
+
+async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    melding = await _post(client, tokens)
+    await _drain(runtime, _worker(runtime, FrozenClock(MONDAY_10)))
+    [offered] = await _assignments(runtime, melding["melding_id"])
+    target = next(s for s in staff if s.startswith("sp-") and s != offered["specialist"])
+    url = f"/api/v1/meldingen/{melding['melding_id']}/reassign"
+    body = {"to": target, "reason": "Kent het gezin al van eerder."}
+    assert (await client.post(url, json=body, headers=_auth(staff[target]))).status == 403
+    assert (
+        await client.post(url, json=body, headers=tokens.user("coordinator-tilburg"))
+    ).status == 404
+    done = await client.post(url, json=body, headers=tokens.user("operator"))
+    assert done.status == 200, await done.text()
+    assert (await done.json())["previous"] == offered["specialist"]
+    history = await _assignments(runtime, melding["melding_id"])
+    states = {a["specialist"]: (a["state"], a["tier"]) for a in history}
+    assert states == {offered["specialist"]: ("reassigned", "network"),
+                      target: ("offered", "operator")}  # fmt: skip
+    assert (await client.post(url, json=body, headers=tokens.user("operator"))).status == 409
+    stale = await client.post(
+        f"/api/v1/assignments/{offered['id']}/accept", headers=_auth(staff[offered["specialist"]])
+    )
+    assert stale.status == 409  # the old offer cannot be accepted any more
+
+    queued = await _post(client, tokens)
+    await runtime.enqueuer.flush()
+    move = f"/api/v1/meldingen/{queued['melding_id']}/gebied"
+    bad = await client.post(move, json={"gebied": "nergens", "reason": "Woont in Rijen."},
+                            headers=tokens.user("operator"))  # fmt: skip
+    assert bad.status == 422
+    moved = await client.post(move, json={"gebied": "west", "reason": "Woont in Rijen."},
+                              headers=tokens.user("cit"))  # fmt: skip
+    assert moved.status == 200, await moved.text()
+    await runtime.enqueuer.flush()
+    assert await runtime.redis.zscore(queue_key(GEBIED), queued["melding_id"]) is None
+    assert await runtime.redis.zscore(queue_key("west"), queued["melding_id"]) is not None
+    assert (
+        await client.post(
+            move,
+            json={"gebied": "west", "reason": "Nog een keer."},
+            headers=tokens.user("operator"),
+        )
+    ).status == 200  # still queued
+    offered_one = await client.post(
+        f"/api/v1/meldingen/{melding['melding_id']}/gebied",
+        json={"gebied": "west", "reason": "Woont in Rijen."}, headers=tokens.user("operator"),
+    )  # fmt: skip
+    assert offered_one.status == 409  # offered already: reassign instead

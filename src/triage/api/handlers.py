@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,9 +18,10 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
-from triage.dispatch import answers, views
+from triage.dispatch import answers, manual, views
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
+from triage.queue import queue_key
 from triage.region import REGIONAL_POOL
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 
@@ -353,6 +355,38 @@ async def post_handover_accept(request: web.Request) -> web.Response:
             **_request_context(request, "POST /api/v1/cases/{case_id}/handover/accept"),
         )  # fmt: skip
     return json_response(found)
+
+
+async def post_reassign(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _uuid_param(request, "melding_id")
+    change = await json_body(request, manual.ReassignIn.model_validate_json)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        done = await manual.reassign(
+            conn, runtime.network, melding_id, change, principal_of(request),
+            **_request_context(request, "POST /api/v1/meldingen/{melding_id}/reassign"),
+        )  # fmt: skip
+    return json_response(done)
+
+
+async def post_move_gebied(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _uuid_param(request, "melding_id")
+    change = await json_body(request, manual.GebiedIn.model_validate_json)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        moved, left = await manual.move_gebied(
+            conn, [*runtime.region.gebied_codes, REGIONAL_POOL], melding_id, change,
+            principal_of(request),
+            **_request_context(request, "POST /api/v1/meldingen/{melding_id}/gebied"),
+        )  # fmt: skip
+    # Off the old queue (if Redis is down, a worker finds it there and offers it in its new
+    # gebied: the row decides), onto the new one.
+    with contextlib.suppress(Exception):
+        await runtime.redis.zrem(queue_key(left), str(melding_id))
+    runtime.enqueuer.submit(
+        moved.gebied, moved.melding_id, moved.level, moved.respond_before, runtime.clock.now()
+    )
+    return json_response(moved)
 
 
 class SignalOut(BaseModel):

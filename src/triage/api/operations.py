@@ -18,6 +18,7 @@ from triage.cases import control as c
 from triage.cases.handover import HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
 from triage.dispatch import answers as a
+from triage.dispatch import manual as m
 from triage.dispatch import views as v
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
@@ -129,6 +130,18 @@ OPERATIONS: tuple[Operation, ...] = (
         "Record first contact with the household (meets the 24-72 h norm for the melding)",
         "dispatch", {200: a.ContactOut}, roles="the specialist who accepted the melding",
         errors=(401, 403, 409, 503),
+    ),
+    Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/reassign", h.post_reassign,
+        "Give a melding to a named specialist: the current offer or assignment ends "
+        "(reason kept; audited)", "dispatch", {200: m.ReassignedOut}, request=m.ReassignIn,
+        roles=_EDITORS, errors=_CHANGE_ERRORS,
+    ),
+    Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/gebied", h.post_move_gebied,
+        "Hand a queued melding to another gebied's team (reason kept; audited)",
+        "dispatch", {200: m.MovedOut}, request=m.GebiedIn, roles=_EDITORS,
+        errors=_CHANGE_ERRORS,
     ),
     Operation(
         "GET", "/api/v1/gebieden/{gebied}/on-duty", h.get_on_duty,

@@ -176,3 +176,41 @@ SELECT m.id, m.case_id, m.status, m.urgency_level, m.respond_before, m.received_
  ORDER BY array_position(ARRAY['crisis', 'acuut', 'hoog', 'regulier'], m.urgency_level),
           m.respond_before
  LIMIT $2;
+
+-- name: melding_for_reassign
+-- The melding and its active assignment, locked; scope: $2 everything, $3 gebied.
+SELECT m.id, m.case_id, m.gebied, m.status, m.urgency_level, m.respond_before, m.kind,
+       a.id AS assignment_id, a.specialist
+  FROM meldingen m
+  LEFT JOIN assignments a ON a.melding_id = m.id AND a.state IN ('offered', 'accepted')
+ WHERE m.id = $1 AND ($2 OR m.gebied = $3)
+   FOR UPDATE OF m;
+
+-- name: end_active
+-- Before a reassignment (its own statement: in one statement the new offer could meet
+-- the old one in the one-active-assignment index).
+UPDATE assignments SET state = 'reassigned', answered_at = $2
+ WHERE melding_id = $1 AND state IN ('offered', 'accepted');
+
+-- name: reassign
+-- The named person gets the offer; audited.
+WITH offer AS (
+    INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,
+                             network_version, state, offered_at, answer_before)
+    VALUES ($2, $1, $3, $5, $6, 'operator', $7, $8, 'offered', $4, $9)
+), status AS (
+    UPDATE meldingen SET status = 'offered' WHERE id = $1
+)
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                       endpoint, request_id)
+VALUES ($4, 'user', $10, $11, 'melding.reassign', $1, $3, $12, $13);
+
+-- name: move_gebied
+-- A queued melding handed to another gebied's team (the queue moves after the commit).
+WITH moved AS (
+    UPDATE meldingen SET gebied = $2 WHERE id = $1 AND status = 'queued'
+ RETURNING id, case_id
+)
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                       endpoint, request_id)
+SELECT $3, 'user', $4, $5, 'melding.gebied', id, case_id, $6, $7 FROM moved;

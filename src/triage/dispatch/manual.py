@@ -1,0 +1,126 @@
+"""Operators, CIT and coordinators steer dispatch by hand: give a melding to a named
+person, or hand a queued melding to another gebied's team. With a reason, audited.
+
+A reassignment ends the melding's active offer or assignment ('reassigned') and offers
+it to the named person (tier 'operator', the reason among its reasons); the
+one-active-assignment index still holds. A melding moved to another gebied moves queue
+after the commit (the caller re-queues it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.auth.principal import Principal
+from triage.ids import uuid7
+from triage.problems import FieldError, conflict, forbidden, invalid, not_found
+from triage.routing.network import NetworkConfig
+from triage.store.sql import load_queries
+from triage.vocabulary import Level
+
+_Q = load_queries("triage.dispatch", "dispatch.sql")
+
+
+class ReassignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    to: str = Field(min_length=1, max_length=64, description="The specialist's id.")
+    reason: str = Field(min_length=5, max_length=1000)
+
+
+class GebiedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    gebied: str = Field(min_length=1, max_length=40)
+    reason: str = Field(min_length=5, max_length=1000)
+
+
+class ReassignedOut(BaseModel):
+    melding_id: UUID
+    assignment_id: UUID
+    specialist: str
+    previous: str | None
+    answer_before: datetime
+
+
+class MovedOut(BaseModel):
+    melding_id: UUID
+    gebied: str
+    level: Level
+    respond_before: datetime
+
+
+def _steering(principal: Principal) -> tuple[bool, str | None]:
+    scope = principal.change_scope()
+    if scope is None:
+        raise forbidden("operators, CIT and coordinators (in their gebied) steer dispatch")
+    return scope.everything, scope.gebied
+
+
+async def reassign(
+    conn: asyncpg.Connection,
+    config: NetworkConfig,
+    melding_id: UUID,
+    change: ReassignIn,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> ReassignedOut:
+    everything, gebied = _steering(principal)
+    if change.to not in config.by_id:
+        raise invalid([FieldError("/to", "not a specialist or coordinator of the networks")])
+    async with conn.transaction():
+        row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
+        if row is None:
+            raise not_found("no melding with this id that you may steer")
+        if row["kind"] != "melding" or row["status"] not in ("queued", "offered", "assigned"):
+            raise conflict(f"a melding that is {row['status']} is not dispatched any more")
+        if row["specialist"] == change.to:
+            raise conflict(f"{change.to} has this melding already")
+        answer_before = now + timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
+        assignment_id = uuid7()
+        await conn.execute(_Q["end_active"], melding_id, now)
+        await conn.execute(
+            _Q["reassign"], melding_id, assignment_id, row["case_id"], now, change.to,
+            row["gebied"], [f"Toegewezen door {principal.role}: {change.reason}"],
+            config.version, answer_before, principal.id, principal.role, endpoint, request_id,
+        )  # fmt: skip
+    return ReassignedOut(melding_id=melding_id, assignment_id=assignment_id,
+                         specialist=change.to, previous=row["specialist"],
+                         answer_before=answer_before)  # fmt: skip
+
+
+async def move_gebied(
+    conn: asyncpg.Connection,
+    gebieden: list[str],
+    melding_id: UUID,
+    change: GebiedIn,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> tuple[MovedOut, str]:
+    """The moved melding and the gebied it left (to take it off that queue)."""
+    everything, gebied = _steering(principal)
+    if change.gebied not in gebieden:
+        raise invalid([FieldError("/gebied", "not a gebied of the region, or the regio pool")])
+    async with conn.transaction():
+        row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
+        if row is None:
+            raise not_found("no melding with this id that you may steer")
+        if row["status"] != "queued":
+            raise conflict("only a queued melding moves to another gebied; reassign it instead")
+        await conn.execute(_Q["move_gebied"], melding_id, change.gebied, now, principal.id,
+                           principal.role, endpoint, request_id)  # fmt: skip
+    moved = MovedOut(
+        melding_id=melding_id,
+        gebied=change.gebied,
+        level=Level(row["urgency_level"]),
+        respond_before=row["respond_before"],
+    )
+    return moved, row["gebied"]
