@@ -437,3 +437,41 @@ async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(
         json={"gebied": "west", "reason": "Woont in Rijen."}, headers=tokens.user("operator"),
     )  # fmt: skip
     assert offered_one.status == 409  # offered already: reassign instead
+
+
+async def test_a_coordinator_changes_the_roster_and_dispatch_follows(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    coordinator = _auth(staff["co-oost"])
+    url = f"/api/v1/gebieden/{GEBIED}/roster-changes"
+    monday = {d.specialist for d in on_duty(runtime.network, MONDAY_10) if d.gebied == GEBIED}
+    absent = sorted(s for s in monday if s.startswith("sp-"))[0]
+    body = {"kind": "absent", "specialist": absent, "start": "2026-11-23T00:00",
+            "end": "2026-11-24T00:00", "reason": "Ziek gemeld."}  # fmt: skip
+    assert (await client.post(url, json=body, headers=tokens.user("operator"))).status == 403
+    assert (
+        await client.post(url, json=body, headers=tokens.user("coordinator-tilburg"))
+    ).status == 403
+    stranger = {**body, "specialist": "sp-tilburg-1"}
+    assert (await client.post(url, json=stranger, headers=coordinator)).status == 422
+    backwards = {**body, "end": "2026-11-22T00:00"}
+    assert (await client.post(url, json=backwards, headers=coordinator)).status == 422
+    made = await client.post(url, json=body, headers=coordinator)
+    assert made.status == 201, await made.text()
+    change_id = (await made.json())["id"]
+    listed = await (await client.get(url, headers=tokens.user("operator"))).json()
+    assert change_id in [c["id"] for c in listed["changes"]]
+
+    worker = _worker(runtime, FrozenClock(MONDAY_10))
+    assert absent not in {d.specialist for d in await worker.duties(MONDAY_10)
+                          if d.gebied == GEBIED}  # fmt: skip
+    withdrawn = await client.post(f"{url}/{change_id}/withdraw", headers=coordinator)
+    assert withdrawn.status == 200
+    assert (await client.post(f"{url}/{change_id}/withdraw", headers=coordinator)).status == 409
+    fresh = _worker(runtime, FrozenClock(MONDAY_10))
+    assert absent in {d.specialist for d in await fresh.duties(MONDAY_10) if d.gebied == GEBIED}
+    audited = await runtime.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action IN ('roster.change', 'roster.withdraw')"
+        " AND endpoint LIKE '%roster-changes%'"
+    )
+    assert audited >= 2

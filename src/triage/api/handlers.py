@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
-import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -23,6 +22,7 @@ from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.queue import queue_key
 from triage.region import REGIONAL_POOL
+from triage.routing import roster_changes
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 
 MAX_BODY = 64 * 1024
@@ -35,10 +35,6 @@ def json_response(model: BaseModel, status: int = 200, **headers: str) -> web.Re
         body=model.model_dump_json(), status=status, content_type="application/json",
         headers=headers,
     )  # fmt: skip
-
-
-def json_data(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -298,7 +294,46 @@ async def get_on_duty(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     gebied = _gebied_param(request)
     views.staff_scope(principal_of(request), gebied)
-    return json_response(views.on_duty_now(runtime.network, gebied, runtime.clock.now()))
+    now = runtime.clock.now()
+    extra = roster_changes.as_changes(await roster_changes.current(runtime.pool, now))
+    return json_response(views.on_duty_now(runtime.network, gebied, now, extra))
+
+
+async def get_roster_changes(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = _gebied_param(request)
+    views.staff_scope(principal_of(request), gebied)
+    rows = await roster_changes.current(runtime.pool, runtime.clock.now())
+    mine = [r for r in rows if r.network == gebied]
+    return json_response(roster_changes.RosterChangesOut(changes=mine))
+
+
+async def post_roster_change(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = _gebied_param(request)
+    body = await json_body(request, roster_changes.RosterChangeIn.model_validate_json)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        new_id = await roster_changes.add_change(
+            conn, runtime.network, gebied, body, principal_of(request),
+            **_request_context(request, "POST /api/v1/gebieden/{gebied}/roster-changes"),
+        )  # fmt: skip
+    return json_response(roster_changes.RosterChangeRef(id=new_id, withdrawn=False), 201)
+
+
+async def post_roster_withdraw(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = _gebied_param(request)
+    raw = request.match_info["change_id"]
+    if not raw.isdigit():
+        raise not_found("change ids are whole numbers")
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        await roster_changes.withdraw(
+            conn, gebied, int(raw), principal_of(request),
+            **_request_context(
+                request, "POST /api/v1/gebieden/{gebied}/roster-changes/{change_id}/withdraw"
+            ),
+        )  # fmt: skip
+    return json_response(roster_changes.RosterChangeRef(id=int(raw), withdrawn=True))
 
 
 async def get_gebied_queue(request: web.Request) -> web.Response:

@@ -21,6 +21,7 @@ from triage.dispatch import answers as a
 from triage.dispatch import manual as m
 from triage.dispatch import views as v
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
+from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -154,6 +155,25 @@ OPERATIONS: tuple[Operation, ...] = (
         "What waits in a gebied, in dispatch order, with the current offer (ids only)",
         "dispatch", {200: v.QueueOut}, roles=_STAFF, errors=(401, 403, 404, 422, 503),
         code_params=("gebied",), query=(_LIMIT,),
+    ),
+    Operation(
+        "GET", "/api/v1/gebieden/{gebied}/roster-changes", h.get_roster_changes,
+        "Roster changes made through the API for a gebied, running or to come",
+        "dispatch", {200: rc.RosterChangesOut}, roles=_STAFF, errors=(401, 403, 404, 503),
+        code_params=("gebied",),
+    ),
+    Operation(
+        "POST", "/api/v1/gebieden/{gebied}/roster-changes", h.post_roster_change,
+        "Mark someone absent, add an extra shift or record a swap (with a reason; audited)",
+        "dispatch", {201: rc.RosterChangeRef}, request=rc.RosterChangeIn,
+        roles="the gebied's coordinator", errors=(400, 401, 403, 404, 413, 415, 422, 503),
+        code_params=("gebied",),
+    ),
+    Operation(
+        "POST", "/api/v1/gebieden/{gebied}/roster-changes/{change_id}/withdraw",
+        h.post_roster_withdraw, "Withdraw a roster change (audited)", "dispatch",
+        {200: rc.RosterChangeRef}, roles="the gebied's coordinator",
+        errors=(401, 403, 404, 409, 503), code_params=("gebied", "change_id"),
     ),
     Operation(
         "GET", "/api/v1/escalations", h.get_escalations,

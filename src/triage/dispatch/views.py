@@ -6,6 +6,7 @@ melding and case endpoints, which audit every read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 from triage.auth.principal import Principal, ReadScope
 from triage.problems import forbidden
 from triage.region import REGIONAL_POOL
-from triage.routing.network import NetworkConfig
+from triage.routing.network import Change, NetworkConfig
 from triage.routing.roster import on_duty
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -87,8 +88,10 @@ def staff_scope(principal: Principal, gebied: str | None) -> ReadScope:
     return scope
 
 
-def on_duty_now(config: NetworkConfig, gebied: str, now: datetime) -> OnDutyOut:
-    duties = on_duty(config, now)
+def on_duty_now(
+    config: NetworkConfig, gebied: str, now: datetime, extra: Sequence[Change] = ()
+) -> OnDutyOut:
+    duties = on_duty(config, now, extra)
 
     def people(where: str) -> list[PersonOnDuty]:
         return [

@@ -33,8 +33,10 @@ from triage.observability import metrics
 from triage.queue.claim import Claimer
 from triage.queue.enqueue import Enqueuer
 from triage.region import REGIONAL_POOL
+from triage.routing import roster_changes
 from triage.routing.network import NetworkConfig
 from triage.routing.roster import Duty, on_duty
+from triage.routing.roster_changes import as_changes
 from triage.runtime import Runtime
 from triage.store.sql import load_queries
 from triage.vocabulary import LEVEL_ASCENDING, Level
@@ -90,11 +92,13 @@ class Worker:
                 log.warning("dispatch_round_failed", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
 
-    def duties(self, now: datetime) -> list[Duty]:
-        """Who is on duty, computed once a minute (shifts and changes are set in minutes)."""
+    async def duties(self, now: datetime) -> list[Duty]:
+        """Who is on duty, computed once a minute (shifts and changes are set in minutes),
+        with the roster changes coordinators made through the API."""
         minute = now.replace(second=0, microsecond=0)
         if self._duties is None or self._duties[0] != minute:
-            self._duties = (minute, on_duty(self._config, now))
+            extra = as_changes(await roster_changes.current(self._pool, now))
+            self._duties = (minute, on_duty(self._config, now, extra))
         return self._duties[1]
 
     async def round(self) -> int:
@@ -111,7 +115,9 @@ class Worker:
             if claim is None:
                 break
             async with self._pool.acquire() as conn:
-                made = await offer(conn, self._config, claim.melding_id, now, self.duties(now))
+                made = await offer(
+                    conn, self._config, claim.melding_id, now, await self.duties(now)
+                )
             # Released only after the offer committed (or turned out not needed): a crash
             # before this leaves the lease to expire and the melding returns.
             await self._claimer.release(claim)

@@ -9,6 +9,7 @@ occurs twice means its first occurrence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -34,8 +35,9 @@ def _span(config: NetworkConfig, change: Change) -> tuple[datetime, datetime]:
     return config.local(change.start).astimezone(UTC), config.local(change.end).astimezone(UTC)
 
 
-def on_duty(config: NetworkConfig, at: datetime) -> list[Duty]:
-    """Everyone on duty at ``at`` (aware), with where and why."""
+def on_duty(config: NetworkConfig, at: datetime, extra: Sequence[Change] = ()) -> list[Duty]:
+    """Everyone on duty at ``at`` (aware), with where and why; ``extra``: changes made
+    through the API (routing/roster_changes.py) beside the file's own."""
     at = at.astimezone(UTC)
     today = at.astimezone(config.zone).date()
     duties: list[Duty] = []
@@ -48,7 +50,7 @@ def on_duty(config: NetworkConfig, at: datetime) -> list[Duty]:
                 start, end = _shift_on(config, shift, day)
                 if start <= at < end:
                     duties.append(Duty(roster.specialist, roster.gebied, start, end, "rooster"))
-    active = [(c, *_span(config, c)) for c in config.changes]
+    active = [(c, *_span(config, c)) for c in [*config.changes, *extra]]
     active = [(c, start, end) for c, start, end in active if start <= at < end]
     for change, start, end in active:
         if change.kind == "extra" and change.gebied is not None:
