@@ -5,6 +5,7 @@ flush lose nothing and offer nothing twice."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -51,7 +52,7 @@ async def staff(runtime: Runtime) -> dict[str, str]:
 def _worker(runtime: Runtime, clock: FrozenClock, lease_seconds: float = 30) -> Worker:
     return Worker(
         runtime.pool, Claimer(runtime.redis, lease_seconds), runtime.enqueuer,
-        config=runtime.network, clock=clock, gebieden=[GEBIED],
+        config=runtime.network, clock=clock, gebieden=[GEBIED], redis=runtime.redis,
     )  # fmt: skip
 
 
@@ -475,3 +476,50 @@ async def test_a_coordinator_changes_the_roster_and_dispatch_follows(
         " AND endpoint LIKE '%roster-changes%'"
     )
     assert audited >= 2
+
+
+async def test_offers_and_escalations_reach_the_person_as_server_sent_events(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    assert (await client.get("/api/v1/me/events", headers=tokens.client(Source.cit))).status == 403
+    melding = await _post(client, tokens)
+    target = "sp-oost-3"
+    stream = await client.get("/api/v1/me/events", headers=_auth(staff[target]))
+    assert stream.status == 200
+    assert stream.headers["Content-Type"].startswith("text/event-stream")
+
+    async def next_event() -> tuple[str, dict[str, Any]]:
+        event = ""
+        while True:
+            line = (await asyncio.wait_for(stream.content.readline(), timeout=5)).decode()
+            if line.startswith("event: "):
+                event = line.removeprefix("event: ").strip()
+            elif line.startswith("data: "):
+                return event, json.loads(line.removeprefix("data: "))
+
+    assert (await stream.content.readline()).startswith(b": connected")
+    resp = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/reassign",
+                             json={"to": target, "reason": "Kent het gezin al."},
+                             headers=tokens.user("operator"))  # fmt: skip
+    assert resp.status == 200
+    event, data = await next_event()
+    assert event == "offer"
+    assert data["melding_id"] == melding["melding_id"]
+    assert set(data) == {"event", "assignment_id", "melding_id", "tier", "link"}  # ids only
+    stream.close()
+
+    # The coordinator hears of an escalation.
+    stream = await client.get("/api/v1/me/events", headers=_auth(staff["co-oost"]))
+    assert (await stream.content.readline()).startswith(b": connected")
+    late = await _post(client, tokens)
+    received = await runtime.pool.fetchval(
+        "SELECT received_at FROM meldingen WHERE id = $1", UUID(late["melding_id"])
+    )
+    await escalate(runtime.pool, runtime.network, received + timedelta(hours=19),
+                   timedelta(hours=72), runtime.redis)  # fmt: skip
+    for _ in range(100):  # other meldingen of the gebied may be escalated in the same round
+        event, data = await next_event()
+        if data["melding_id"] == late["melding_id"]:
+            break
+    assert (event, data["kind"]) == ("escalation", "at_risk")
+    stream.close()

@@ -115,7 +115,7 @@ async def test_a_week_of_dispatch(week: tuple[Client, Runtime], tokens: Tokens) 
     clock = FrozenClock(START)
     worker = Worker(
         runtime.pool, Claimer(runtime.redis, 30), runtime.enqueuer, config=runtime.network,
-        clock=clock, gebieden=runtime.region.gebied_codes,
+        clock=clock, gebieden=runtime.region.gebied_codes, redis=runtime.redis,
     )  # fmt: skip
     posted = 0
     while clock.now() < START + timedelta(days=7):

@@ -62,7 +62,8 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         raise
     except Exception as exc:
         response = _problem_response(request, exc, request_id)
-    response.headers["X-Request-ID"] = request_id
+    if not response.prepared:  # a stream (server-sent events) set it before it started
+        response.headers["X-Request-ID"] = request_id
     elapsed = time.perf_counter() - started
     metrics.observe_request(route, request.method, response.status, elapsed)
     if route != "/healthz" or response.status >= 500:

@@ -17,7 +17,7 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
-from triage.dispatch import answers, manual, views
+from triage.dispatch import answers, events, manual, views
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.queue import queue_key
@@ -401,6 +401,21 @@ async def post_reassign(request: web.Request) -> web.Response:
             conn, runtime.network, melding_id, change, principal_of(request),
             **_request_context(request, "POST /api/v1/meldingen/{melding_id}/reassign"),
         )  # fmt: skip
+    # A melding that was queued is offered now: off its queue (a worker that finds it
+    # there anyway does nothing, as it is no longer queued).
+    with contextlib.suppress(Exception):
+        await runtime.redis.zrem(queue_key(done.gebied), str(melding_id))
+    await events.publish(runtime.redis, done.specialist, "offer", {
+        "assignment_id": done.assignment_id, "melding_id": melding_id, "tier": "operator",
+        "link": "/api/v1/me/assignments",
+    })  # fmt: skip
+    if done.previous is not None:
+        await events.publish(
+            runtime.redis,
+            done.previous,
+            "reassigned",
+            {"melding_id": melding_id, "link": "/api/v1/me/assignments"},
+        )
     return json_response(done)
 
 
@@ -422,6 +437,29 @@ async def post_move_gebied(request: web.Request) -> web.Response:
         moved.gebied, moved.melding_id, moved.level, moved.respond_before, runtime.clock.now()
     )
     return json_response(moved)
+
+
+async def get_my_events(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    principal = principal_of(request)
+    if principal.kind != "user":
+        raise forbidden("events are for people: specialists, coordinators, the desk")
+    response = web.StreamResponse(headers={
+        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        "X-Request-ID": request[REQUEST_ID],
+    })  # fmt: skip
+    frames = events.stream(runtime.redis, principal.name)
+    try:
+        first = await anext(frames)  # subscribed before the stream starts
+        await response.prepare(request)
+        await response.write(first)
+        async for frame in frames:
+            await response.write(frame)
+    except ConnectionResetError:  # the client went away
+        pass
+    finally:
+        await frames.aclose()
+    return response
 
 
 class SignalOut(BaseModel):

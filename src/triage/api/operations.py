@@ -116,6 +116,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "dispatch", {200: a.AssignmentsOut}, roles=_ANSWERERS, errors=(401, 403, 503),
     ),
     Operation(
+        "GET", "/api/v1/me/events", h.get_my_events,
+        "Server-sent events for me: offer, reassigned, escalation (ids and links only; "
+        "best effort: fetch /api/v1/me/assignments on (re)connect)", "dispatch",
+        {200: None}, roles="any user", errors=(401, 403),
+    ),
+    Operation(
         "POST", "/api/v1/assignments/{assignment_id}/accept", h.post_accept,
         "Accept an offer made to me (the first to accept a case's melding leads the case)",
         "dispatch", {200: a.AnswerOut}, roles=_ANSWERERS, errors=(401, 403, 404, 409, 503),

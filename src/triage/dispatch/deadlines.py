@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import asyncpg
+import redis.asyncio as aioredis
 import structlog
 
+from triage.dispatch import events
 from triage.observability import metrics
 from triage.region import REGIONAL_POOL
 from triage.routing.network import NetworkConfig
@@ -24,9 +26,14 @@ _Q = load_queries("triage.dispatch", "dispatch.sql")
 
 
 async def escalate(
-    pool: asyncpg.Pool, config: NetworkConfig, now: datetime, longest_window: timedelta
+    pool: asyncpg.Pool,
+    config: NetworkConfig,
+    now: datetime,
+    longest_window: timedelta,
+    redis: aioredis.Redis | None = None,
 ) -> int:
-    """Record the escalations due at ``now``; how many were new."""
+    """Record the escalations due at ``now`` and tell the coordinators (server-sent
+    events, when ``redis`` is given); how many were new."""
     gebieden = [*config.networks, REGIONAL_POOL]
     rows = await pool.fetch(
         _Q["escalate"], now, config.at_risk_fraction, longest_window, gebieden,
@@ -34,6 +41,11 @@ async def escalate(
     )  # fmt: skip
     for row in rows:
         metrics.ESCALATIONS.labels(row["kind"], row["gebied"]).inc()
+        if redis is not None:
+            await events.publish(redis, config.coordinator_of(row["gebied"]), "escalation", {
+                "melding_id": row["melding_id"], "kind": row["kind"],
+                "link": "/api/v1/escalations",
+            })  # fmt: skip
     if rows:
         log.warning("meldingen_escalated", count=len(rows))
     return len(rows)

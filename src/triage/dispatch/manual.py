@@ -39,6 +39,7 @@ class GebiedIn(BaseModel):
 
 class ReassignedOut(BaseModel):
     melding_id: UUID
+    gebied: str
     assignment_id: UUID
     specialist: str
     previous: str | None
@@ -89,7 +90,7 @@ async def reassign(
             row["gebied"], [f"Toegewezen door {principal.role}: {change.reason}"],
             config.version, answer_before, principal.id, principal.role, endpoint, request_id,
         )  # fmt: skip
-    return ReassignedOut(melding_id=melding_id, assignment_id=assignment_id,
+    return ReassignedOut(melding_id=melding_id, gebied=row["gebied"], assignment_id=assignment_id,
                          specialist=change.to, previous=row["specialist"],
                          answer_before=answer_before)  # fmt: skip
 

@@ -23,10 +23,12 @@ import time
 from datetime import datetime, timedelta
 
 import asyncpg
+import redis.asyncio as aioredis
 import structlog
 
 from triage.cases.milestones import count_overdue
 from triage.clock import Clock
+from triage.dispatch import events
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.observability import metrics
@@ -55,6 +57,7 @@ class Worker:
         config: NetworkConfig,
         clock: Clock,
         gebieden: list[str],
+        redis: aioredis.Redis,
         per_round: int = 8,
         timer_seconds: float = 5.0,
         idle_seconds: float = 0.5,
@@ -71,6 +74,7 @@ class Worker:
         self._idle_seconds = idle_seconds
         self._last_timers = 0.0
         self._longest_window = longest_window
+        self._redis = redis
         self._duties: tuple[datetime, list[Duty]] | None = None
 
     async def run(self) -> None:
@@ -81,7 +85,7 @@ class Worker:
                     await self.requeue_expired_leases()
                     await self.expire_offers()
                     await escalate(self._pool, self._config, self._clock.now(),
-                                   self._longest_window)  # fmt: skip
+                                   self._longest_window, self._redis)  # fmt: skip
                     await count_overdue(self._pool, self._clock.now())
                 if not await self.round():
                     # Idle: wait for an enqueue to wake us (or look again after a while).
@@ -121,7 +125,12 @@ class Worker:
             # Released only after the offer committed (or turned out not needed): a crash
             # before this leaves the lease to expire and the melding returns.
             await self._claimer.release(claim)
-            offered += made is not None
+            if made is not None:
+                offered += 1
+                await events.publish(self._redis, made.choice.specialist, "offer", {
+                    "assignment_id": made.assignment_id, "melding_id": made.melding_id,
+                    "tier": made.choice.tier, "link": "/api/v1/me/assignments",
+                })  # fmt: skip
         return offered
 
     async def requeue_expired_leases(self) -> int:
@@ -152,6 +161,7 @@ def worker_for(runtime: Runtime) -> Worker:
         config=runtime.network,
         clock=runtime.clock,
         gebieden=runtime.region.gebied_codes,
+        redis=runtime.redis,
         longest_window=timedelta(hours=max(
             runtime.rules.levels[lv].respond_within_hours for lv in LEVEL_ASCENDING
         )),

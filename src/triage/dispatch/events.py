@@ -1,0 +1,62 @@
+"""Events for a person, as server-sent events: a new offer, a reassignment, an escalation.
+
+Published on a Redis channel per user after the change committed, and streamed to the
+user's open ``GET /api/v1/me/events``. The payload holds ids, codes, times and a link,
+never personal data. Delivery is best effort (a user who is not connected misses it):
+clients fetch ``/api/v1/me/assignments`` when they (re)connect, which is the truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import orjson
+import redis.asyncio as aioredis
+import structlog
+
+log = structlog.get_logger(__name__)
+#: How often an idle stream sends a comment, so proxies keep it open.
+KEEPALIVE_SECONDS = 15.0
+
+
+def channel(user: str) -> str:
+    return f"triage:events:{user}"
+
+
+async def publish(client: aioredis.Redis, user: str, event: str, data: dict[str, Any]) -> None:
+    """Tell ``user`` (a username); a Redis failure loses the event, not the change."""
+    try:
+        await client.publish(channel(user), orjson.dumps({"event": event, **data}, default=str))
+    except Exception as exc:
+        log.warning("event_not_published", event=event, error=type(exc).__name__)
+
+
+def encode(message: bytes) -> bytes:
+    """One server-sent event from a published message."""
+    event = str(orjson.loads(message).get("event", "message"))
+    return b"event: " + event.encode() + b"\ndata: " + message + b"\n\n"
+
+
+async def stream(client: aioredis.Redis, user: str) -> AsyncGenerator[bytes, None]:
+    """Server-sent event frames for ``user``, with keep-alive comments, until cancelled."""
+    pubsub = client.pubsub()
+    await pubsub.subscribe(channel(user))
+    try:
+        yield b": connected\n\n"
+        idle = 0.0
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            if message is None:
+                idle += 1.0
+                if idle >= KEEPALIVE_SECONDS:
+                    idle = 0.0
+                    yield b": keep-alive\n\n"
+                await asyncio.sleep(0)
+                continue
+            idle = 0.0
+            yield encode(message["data"])
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
