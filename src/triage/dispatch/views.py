@@ -104,7 +104,8 @@ def on_duty_now(
             if d.gebied == where
         ]  # fmt: skip
 
-    network = config.backup if gebied == REGIONAL_POOL else config.networks[gebied]
+    network = config.network_of(gebied)
+    assert network is not None  # the handler checked the gebied
     return OnDutyOut(
         gebied=gebied, at=now, on_duty=people(gebied),
         backup=[] if gebied == REGIONAL_POOL else people(REGIONAL_POOL),

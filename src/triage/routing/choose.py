@@ -117,7 +117,8 @@ def choose(
         reasons.append("Regionale achterwacht (crisisdienst): " + _why(config, chosen, need, load))
         return Choice(chosen.id, "backup", tuple(reasons))
     reasons.append("Ook bij de regionale achterwacht heeft nu niemand dienst met ruimte.")
-    network = config.backup if gebied == REGIONAL_POOL else config.networks[gebied]
+    network = config.network_of(gebied)
+    assert network is not None  # every gebied has a network (checked at load)
     # Coordinators are reachable off roster; one who declined is asked last.
     coordinator = sorted(network.coordinators, key=lambda c: c in declined)[0]
     reasons.append(f"Opgeschaald naar de coördinator: {config.by_id[coordinator].naam}.")

@@ -195,8 +195,13 @@ class NetworkConfig(_Frozen):
                 raise ValueError(f'{where}: "{staff}" is not in the specialists list')
         return self
 
+    def network_of(self, gebied: str) -> Network | None:
+        """The gebied's network, or the regional backup for the regional pool."""
+        return self.backup if gebied == REGIONAL_POOL else self.networks.get(gebied)
+
     def coordinator_of(self, gebied: str) -> str:
-        network = self.backup if gebied == REGIONAL_POOL else self.networks[gebied]
+        network = self.network_of(gebied)
+        assert network is not None  # every gebied has a network (check_against)
         return network.coordinators[0]
 
     def check_against(self, region: Region, signals: frozenset[str]) -> list[Finding]:
@@ -210,8 +215,7 @@ class NetworkConfig(_Frozen):
         found += [(("helps", s), "is not a signal of the scoring rules")
                   for s in self.helps if s not in signals]  # fmt: skip
         for i, roster in enumerate(self.rosters):
-            pool = (self.backup if roster.gebied == REGIONAL_POOL
-                    else self.networks.get(roster.gebied))  # fmt: skip
+            pool = self.network_of(roster.gebied)
             if roster.gebied not in places:
                 found.append((("rosters", i, "gebied"), f'"{roster.gebied}" is not a gebied '
                               f'or "{REGIONAL_POOL}"'))  # fmt: skip

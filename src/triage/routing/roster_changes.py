@@ -75,8 +75,8 @@ def _checked(config: NetworkConfig, network: str, body: RosterChangeIn) -> Chang
     except ValidationError as exc:
         raise invalid([FieldError("", e["msg"].removeprefix("Value error, "))
                        for e in exc.errors()]) from None  # fmt: skip
-    members = config.backup if network == "regio" else config.networks[network]
-    own = {*members.members, *members.coordinators}
+    members = config.network_of(network)
+    own = {*members.members, *members.coordinators} if members else set()
     if body.kind == "extra":
         if body.specialist not in config.by_id:
             raise invalid([FieldError("/specialist", "not in the networks")])
