@@ -15,7 +15,7 @@ import redis.exceptions
 import structlog
 from aiohttp import web
 
-from triage.api.handlers import MAX_BODY
+from triage.api.handlers import MAX_BODY, route_of
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
@@ -29,11 +29,6 @@ from triage.store.db import is_unavailable
 log = structlog.get_logger("triage.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _INTAKE_PATH = "/api/v1/meldingen"
-
-
-def _route(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "unmatched"
 
 
 def problem_response(problem: Problem, request: web.Request) -> web.Response:
@@ -54,7 +49,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
-    route = _route(request)
+    route = route_of(request)
     try:
         await _authenticate(request, route)
         response = await handler(request)

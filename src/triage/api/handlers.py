@@ -37,6 +37,23 @@ def json_response(model: BaseModel, status: int = 200, **headers: str) -> web.Re
     )  # fmt: skip
 
 
+def route_of(request: web.Request) -> str:
+    """The matched route's template (ids left out): for metrics, logs and the audit."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def endpoint_of(request: web.Request) -> str:
+    """What the audit log records as the endpoint: ``POST /api/v1/meldingen``."""
+    return f"{request.method} {route_of(request)}"
+
+
+def connection(request: web.Request) -> Any:
+    """A pooled connection for this request (waits at most the configured time)."""
+    runtime = request.app[RUNTIME]
+    return runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout)
+
+
 def principal_of(request: web.Request) -> Principal:
     principal: Principal = request[PRINCIPAL]
     return principal
@@ -92,7 +109,7 @@ async def post_melding(request: web.Request) -> web.Response:
         melding,
         principal_of(request),
         request_id=request[REQUEST_ID],
-        endpoint="POST /api/v1/meldingen",
+        endpoint=endpoint_of(request),
     )
     accepted = submitted.accepted
     return json_response(
@@ -116,13 +133,13 @@ def _uuid_param(request: web.Request, name: str) -> UUID:
 async def get_melding(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     melding_id = _uuid_param(request, "melding_id")
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await read_melding(
             conn,
             melding_id,
             principal_of(request),
             now=runtime.clock.now(),
-            endpoint="GET /api/v1/meldingen/{melding_id}",
+            endpoint=endpoint_of(request),
             request_id=request[REQUEST_ID],
         )
     if found is None:
@@ -133,13 +150,13 @@ async def get_melding(request: web.Request) -> web.Response:
 async def get_case(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     case_id = _uuid_param(request, "case_id")
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await read_case(
             conn,
             case_id,
             principal_of(request),
             now=runtime.clock.now(),
-            endpoint="GET /api/v1/cases/{case_id}",
+            endpoint=endpoint_of(request),
             request_id=request[REQUEST_ID],
         )
     if found is None:
@@ -151,10 +168,10 @@ async def post_urgency(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     melding_id = _uuid_param(request, "melding_id")
     change = await json_body(request, UrgencyOverrideIn.model_validate_json)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         done = await override_urgency(
             conn, runtime.rules, melding_id, change, principal_of(request),
-            now=runtime.clock.now(), endpoint="POST /api/v1/meldingen/{melding_id}/urgency",
+            now=runtime.clock.now(), endpoint=endpoint_of(request),
             request_id=request[REQUEST_ID],
         )  # fmt: skip
     if done is None:
@@ -179,15 +196,10 @@ async def _case_change(
     runtime = request.app[RUNTIME]
     target = _uuid_param(request, param)
     parsed = await json_body(request, body.model_validate_json)
-    route = request.match_info.route.resource
     ctx = control.ChangeContext(
-        principal=principal_of(request),
-        now=runtime.clock.now(),
-        endpoint=f"{request.method} {route.canonical if route else request.path}",
-        request_id=request[REQUEST_ID],
-        rules=runtime.rules,
+        principal=principal_of(request), rules=runtime.rules, **_request_context(request)
     )
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         done = await change(conn, target, parsed, ctx)
     for raised in done.raised:
         runtime.enqueuer.submit(
@@ -220,9 +232,8 @@ async def post_close(request: web.Request) -> web.Response:
 
 
 async def get_reviews(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     limit = _limit(request, default=100, most=500)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await control.pending_reviews(conn, principal_of(request), limit)
     return json_response(found)
 
@@ -236,14 +247,17 @@ def _limit(request: web.Request, *, default: int, most: int) -> int:
     return int(raw)
 
 
-def _request_context(request: web.Request, endpoint: str) -> dict[str, Any]:
+def _request_context(request: web.Request) -> dict[str, Any]:
+    """When, through which endpoint and in which request a change is made (for the audit)."""
     runtime = request.app[RUNTIME]
-    return {"now": runtime.clock.now(), "endpoint": endpoint, "request_id": request[REQUEST_ID]}
+    return {
+        "now": runtime.clock.now(), "endpoint": endpoint_of(request),
+        "request_id": request[REQUEST_ID],
+    }  # fmt: skip
 
 
 async def get_my_assignments(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await answers.my_assignments(conn, principal_of(request))
     return json_response(found)
 
@@ -251,11 +265,10 @@ async def get_my_assignments(request: web.Request) -> web.Response:
 async def _answer(request: web.Request, decline: answers.DeclineIn | None) -> web.Response:
     runtime = request.app[RUNTIME]
     assignment_id = _uuid_param(request, "assignment_id")
-    verb = "decline" if decline else "accept"
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         done = await answers.answer(
             conn, assignment_id, principal_of(request), decline=decline,
-            **_request_context(request, f"POST /api/v1/assignments/{{assignment_id}}/{verb}"),
+            **_request_context(request),
         )  # fmt: skip
     if done.state == "declined":  # to the next candidate
         runtime.enqueuer.submit(
@@ -273,12 +286,11 @@ async def post_decline(request: web.Request) -> web.Response:
 
 
 async def post_first_contact(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     melding_id = _uuid_param(request, "melding_id")
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         done = await answers.first_contact(
             conn, melding_id, principal_of(request),
-            **_request_context(request, "POST /api/v1/meldingen/{melding_id}/first-contact"),
+            **_request_context(request),
         )  # fmt: skip
     return json_response(done)
 
@@ -312,36 +324,32 @@ async def post_roster_change(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     gebied = _gebied_param(request)
     body = await json_body(request, roster_changes.RosterChangeIn.model_validate_json)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         new_id = await roster_changes.add_change(
             conn, runtime.network, gebied, body, principal_of(request),
-            **_request_context(request, "POST /api/v1/gebieden/{gebied}/roster-changes"),
+            **_request_context(request),
         )  # fmt: skip
     return json_response(roster_changes.RosterChangeRef(id=new_id, withdrawn=False), 201)
 
 
 async def post_roster_withdraw(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     gebied = _gebied_param(request)
     raw = request.match_info["change_id"]
     if not raw.isdigit():
         raise not_found("change ids are whole numbers")
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         await roster_changes.withdraw(
             conn, gebied, int(raw), principal_of(request),
-            **_request_context(
-                request, "POST /api/v1/gebieden/{gebied}/roster-changes/{change_id}/withdraw"
-            ),
+            **_request_context(request),
         )  # fmt: skip
     return json_response(roster_changes.RosterChangeRef(id=int(raw), withdrawn=True))
 
 
 async def get_gebied_queue(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     gebied = _gebied_param(request)
     views.staff_scope(principal_of(request), gebied)
     limit = _limit(request, default=200, most=1000)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         return json_response(await views.gebied_queue(conn, gebied, limit))
 
 
@@ -349,22 +357,21 @@ async def get_escalations(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     scope = views.staff_scope(principal_of(request), None)
     limit = _limit(request, default=100, most=500)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await views.escalations(conn, scope, runtime.clock.now(), limit)
     return json_response(found)
 
 
 async def post_milestone_done(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     case_id = _uuid_param(request, "case_id")
     kind = request.match_info["kind"]
     if kind not in milestones.KINDS:
         raise not_found(f"milestones are {', '.join(milestones.KINDS)}")
     done = await json_body(request, milestones.MilestoneDoneIn.model_validate_json)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await milestones.mark_done(
             conn, case_id, kind, done, principal_of(request),
-            **_request_context(request, "POST /api/v1/cases/{case_id}/milestones/{kind}/done"),
+            **_request_context(request),
         )  # fmt: skip
     return json_response(found)
 
@@ -373,21 +380,20 @@ async def post_handover(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     case_id = _uuid_param(request, "case_id")
     change = await json_body(request, handover.HandoverIn.model_validate_json)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await handover.propose(
             conn, runtime.network, case_id, change, principal_of(request),
-            **_request_context(request, "POST /api/v1/cases/{case_id}/handover"),
+            **_request_context(request),
         )  # fmt: skip
     return json_response(found)
 
 
 async def post_handover_accept(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     case_id = _uuid_param(request, "case_id")
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         found = await handover.accept(
             conn, case_id, principal_of(request),
-            **_request_context(request, "POST /api/v1/cases/{case_id}/handover/accept"),
+            **_request_context(request),
         )  # fmt: skip
     return json_response(found)
 
@@ -396,10 +402,10 @@ async def post_reassign(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     melding_id = _uuid_param(request, "melding_id")
     change = await json_body(request, manual.ReassignIn.model_validate_json)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         done = await manual.reassign(
             conn, runtime.network, melding_id, change, principal_of(request),
-            **_request_context(request, "POST /api/v1/meldingen/{melding_id}/reassign"),
+            **_request_context(request),
         )  # fmt: skip
     # A melding that was queued is offered now: off its queue (a worker that finds it
     # there anyway does nothing, as it is no longer queued).
@@ -423,11 +429,11 @@ async def post_move_gebied(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     melding_id = _uuid_param(request, "melding_id")
     change = await json_body(request, manual.GebiedIn.model_validate_json)
-    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+    async with connection(request) as conn:
         moved, left = await manual.move_gebied(
             conn, [*runtime.region.gebied_codes, REGIONAL_POOL], melding_id, change,
             principal_of(request),
-            **_request_context(request, "POST /api/v1/meldingen/{melding_id}/gebied"),
+            **_request_context(request),
         )  # fmt: skip
     # Off the old queue (if Redis is down, a worker finds it there and offers it in its new
     # gebied: the row decides), onto the new one.
