@@ -9,6 +9,7 @@ clients fetch ``/api/v1/me/assignments`` when they (re)connect, which is the tru
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -22,7 +23,8 @@ KEEPALIVE_SECONDS = 15.0
 
 
 def channel(user: str) -> str:
-    return f"triage:events:{user}"
+    """The user's channel, named by a digest: Redis holds no usernames (staff names)."""
+    return f"triage:events:{hashlib.sha256(user.encode()).hexdigest()[:32]}"
 
 
 async def publish(client: aioredis.Redis, user: str, event: str, data: dict[str, Any]) -> None:
