@@ -30,7 +30,7 @@ import orjson
 from faker import Faker
 
 from dataset import PLACES, valid_bsn
-from intake_bench import PATH, _free_port, prepare_database, start_service
+from intake_bench import PATH, _free_port, add_server_options, prepare_database, start_service
 from openloop import encode_post, run_open_loop
 
 _LETTERS = "ABCDEFGHJKLMNPRTUVWXYZ"
@@ -308,8 +308,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=400)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    add_server_options(parser)
     args = parser.parse_args()
 
     world = World(args.seed, args.households)

@@ -34,7 +34,7 @@ import asyncpg
 import redis
 
 from dataset import MeldingFactory
-from intake_bench import _free_port, payloads, prepare_database, start_service
+from intake_bench import _free_port, add_server_options, payloads, prepare_database, start_service
 from openloop import run_open_loop
 
 _LATENCY = """
@@ -146,15 +146,7 @@ async def main() -> None:
         help="kill a worker a third into the load and flush Redis two thirds in; then "
         "check that every melding is offered exactly once",
     )  # fmt: skip
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TRIAGE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("TRIAGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-    )
+    add_server_options(parser)
     args = parser.parse_args()
     runs = []
     for index in range(args.repeat):

@@ -40,6 +40,19 @@ HERE = Path(__file__).parent
 PATH = "/api/v1/meldingen"
 
 
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Where the benchmarks make their databases and which Redis database they use."""
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get(
+            "TRIAGE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("TRIAGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -237,15 +250,7 @@ async def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds per rate")
     parser.add_argument("--processes", type=int, default=2, help="API processes")
     parser.add_argument("--repeat", type=int, default=3, help="runs, each on a fresh database")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TRIAGE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("TRIAGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-    )
+    add_server_options(parser)
     parser.add_argument("--pgbench-clients", type=int, default=16)
     parser.add_argument("--no-pgbench", action="store_true")
     args = parser.parse_args()

@@ -46,7 +46,14 @@ import orjson
 import redis.asyncio as aioredis
 
 from dataset import Household, MeldingFactory
-from intake_bench import _db_url, _free_port, payloads, prepare_database, start_service
+from intake_bench import (
+    _db_url,
+    _free_port,
+    add_server_options,
+    payloads,
+    prepare_database,
+    start_service,
+)
 from openloop import run_open_loop
 from triage.auth.accounts import rotate_client
 from triage.households.keys import lookup_keys, stored_keys
@@ -339,15 +346,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", action="store_true", help="keep a loaded triage_scale")
-    parser.add_argument(
-        "--admin-url",
-        default=os.environ.get(
-            "TRIAGE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("TRIAGE_BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
-    )
+    add_server_options(parser)
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
 
