@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -20,7 +19,6 @@ from triage.cases.read import read_case, read_melding
 from triage.dispatch import answers, events, manual, views
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
-from triage.queue import queue_key
 from triage.region import REGIONAL_POOL
 from triage.routing import roster_changes
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
@@ -407,10 +405,7 @@ async def post_reassign(request: web.Request) -> web.Response:
             conn, runtime.network, melding_id, change, principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    # A melding that was queued is offered now: off its queue (a worker that finds it
-    # there anyway does nothing, as it is no longer queued).
-    with contextlib.suppress(Exception):
-        await runtime.redis.zrem(queue_key(done.gebied), str(melding_id))
+    await runtime.enqueuer.withdraw(done.gebied, melding_id)  # offered now, not queued
     await events.publish(runtime.redis, done.specialist, "offer", {
         "assignment_id": done.assignment_id, "melding_id": melding_id, "tier": "operator",
         "link": "/api/v1/me/assignments",
@@ -435,10 +430,7 @@ async def post_move_gebied(request: web.Request) -> web.Response:
             principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    # Off the old queue (if Redis is down, a worker finds it there and offers it in its new
-    # gebied: the row decides), onto the new one.
-    with contextlib.suppress(Exception):
-        await runtime.redis.zrem(queue_key(left), str(melding_id))
+    await runtime.enqueuer.withdraw(left, melding_id)  # off the old queue, onto the new
     runtime.enqueuer.submit(
         moved.gebied, moved.melding_id, moved.level, moved.respond_before, runtime.clock.now()
     )

@@ -56,7 +56,6 @@ def lease_keys(gebied: str) -> tuple[str, str]:
 class Claim:
     gebied: str
     melding_id: UUID
-    priority: float
 
 
 def _ms(moment: datetime) -> int:
@@ -79,8 +78,8 @@ class Claimer:
                                  args=[_ms(now), self._lease_ms])  # fmt: skip
         if not item:
             return None
-        member, score = item
-        return Claim(gebied, UUID(member.decode()), float(score))
+        member, _priority = item
+        return Claim(gebied, UUID(member.decode()))
 
     async def release(self, claim: Claim) -> None:
         await self._release(keys=list(lease_keys(claim.gebied)), args=[str(claim.melding_id)])

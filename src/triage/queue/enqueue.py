@@ -53,6 +53,13 @@ class Enqueuer:
         self._idle.clear()
         self._wake.set()
 
+    async def withdraw(self, gebied: str, melding_id: UUID) -> None:
+        """Take a melding off its gebied's queue (it was offered or moved by hand). If
+        Redis is down it stays there, harmlessly: a worker that claims it finds it no
+        longer queued in PostgreSQL and does nothing."""
+        with contextlib.suppress(Exception):
+            await self._client.zrem(queue_key(gebied), str(melding_id))
+
     async def flush(self) -> None:
         """Wait until everything submitted so far has been sent (or counted as failed)."""
         await self._idle.wait()
