@@ -191,10 +191,11 @@ async def test_two_offers_of_one_melding_at_once_make_one_assignment(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:
     melding = await _post(client, tokens)
+    duties = on_duty(runtime.network, MONDAY_10)
     async with runtime.pool.acquire() as one, runtime.pool.acquire() as two:
         results = await asyncio.gather(
-            offer(one, runtime.network, UUID(melding["melding_id"]), MONDAY_10),
-            offer(two, runtime.network, UUID(melding["melding_id"]), MONDAY_10),
+            offer(one, runtime.network, UUID(melding["melding_id"]), MONDAY_10, duties),
+            offer(two, runtime.network, UUID(melding["melding_id"]), MONDAY_10, duties),
         )
     assert sum(r is not None for r in results) == 1
     assert len(await _assignments(runtime, melding["melding_id"])) == 1

@@ -19,7 +19,7 @@ from triage.ids import uuid7
 from triage.observability import metrics
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import NetworkConfig
-from triage.routing.roster import Duty, on_duty
+from triage.routing.roster import Duty
 from triage.store.sql import load_queries
 from triage.vocabulary import Category
 
@@ -39,14 +39,14 @@ async def offer(
     config: NetworkConfig,
     melding_id: UUID,
     now: datetime,
-    duties: list[Duty] | None = None,
+    duties: list[Duty],
 ) -> Offered | None:
     """Offer ``melding_id`` if it is still queued; None if there was nothing to do.
-    ``duties``: who is on duty ``now``, if the caller knows (else computed)."""
+    ``duties``: who is on duty ``now``, roster changes made through the API included
+    (the worker's ``duties``)."""
     try:
         async with conn.transaction():
-            made = await _offer(conn, config, melding_id, now,
-                                on_duty(config, now) if duties is None else duties)  # fmt: skip
+            made = await _offer(conn, config, melding_id, now, duties)
     except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
         return None
     if made is not None:
