@@ -20,6 +20,7 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.dispatch.worker import worker_for
+from triage.notify.deliver import deliverer_for
 from triage.observability import metrics
 from triage.problems import Problem, unauthorized, unavailable
 from triage.queue.reconcile import run_reconciler
@@ -129,7 +130,8 @@ _OPENAPI = build_openapi()
 
 def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     """The application; ``background`` runs the queue reconciler (and, unless
-    ``dispatch_in_api`` is off, a dispatch worker) in this process."""
+    ``dispatch_in_api`` is off, a dispatch worker and a webhook deliverer) in this
+    process."""
     app = web.Application(
         middlewares=[pipeline],
         client_max_size=MAX_BODY,
@@ -151,6 +153,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             ))  # fmt: skip
             if runtime.settings.dispatch_in_api:
                 tasks.append(asyncio.create_task(worker_for(runtime).run()))
+                tasks.append(asyncio.create_task(deliverer_for(runtime).run()))
         yield
         for task in tasks:
             task.cancel()

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
@@ -22,6 +22,9 @@ from triage.embedded import EmbeddedServers, start_missing
 from triage.observability.logging import configure as configure_logging
 from triage.vocabulary import Source, UserRole
 from triage.yamlconfig import ConfigError
+
+if TYPE_CHECKING:
+    from triage.routing.network import NetworkConfig
 
 log = structlog.get_logger("triage.cli")
 
@@ -257,16 +260,24 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
+def _network(settings: Settings, path: Path | None) -> NetworkConfig:
+    """A network file (None: the configured one), checked against the configured region
+    and rules as well."""
     from triage.region import load_region
     from triage.routing.network import load_network
     from triage.scoring import load_rules
 
+    region = load_region(settings.region_file)
+    signals = frozenset(load_rules(settings.scoring_rules_file).signals)
+    return load_network(path, region, signals)
+
+
+def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
+    from triage.region import load_region
+    from triage.scoring import load_rules
+
     def network(path: Path) -> object:
-        # A network file is checked against the configured region and rules as well.
-        region = load_region(settings.region_file)
-        signals = frozenset(load_rules(settings.scoring_rules_file).signals)
-        return load_network(path, region, signals)
+        return _network(settings, path)
 
     loaders: dict[str, Callable[[Path], object]] = {
         "region": load_region, "rules": load_rules, "network": network,
@@ -276,23 +287,51 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    from triage.clock import SystemClock
+    from triage.notify import webhooks
+
+    now = SystemClock().now()
+    organisations = {s.organisatie for s in _network(settings, settings.network_file).specialists}
+    async with _connection(settings) as conn:
+        if args.action == "add":
+            made = await webhooks.add(conn, args.organisation, args.url, events=args.events,
+                                      organisations=organisations, now=now)  # fmt: skip
+            print(f"webhook {made.id} for {args.organisation}: {args.url}")
+            print(f"signing secret (shown once, store it now): {made.secret}")
+        elif args.action == "disable":
+            await webhooks.disable(conn, args.id, now)
+            print(f"webhook {args.id} is disabled; its waiting deliveries are dead letters")
+        else:
+            for w in await webhooks.listed(conn):
+                state = "disabled" if w["disabled_at"] else "active"
+                last = w["last_delivered_at"] or "-"
+                print(f"{w['id']:>4}  {state:<8}  {w['organisation']}  {w['url']}  "
+                      f"events={','.join(w['events'])}  pending={w['pending']}  "
+                      f"dead={w['dead']}  last_delivered={last}")  # fmt: skip
+    return 0
+
+
 async def _worker(settings: Settings) -> int:
-    """A dispatch worker without the API, until SIGINT or SIGTERM."""
+    """A dispatch worker and a webhook deliverer without the API, until SIGINT or SIGTERM."""
     from triage.dispatch.worker import worker_for
+    from triage.notify.deliver import deliverer_for
     from triage.runtime import open_runtime
 
     servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
     try:
         runtime = await open_runtime(settings, str(servers.database_url), str(servers.redis_url))
-        task = asyncio.create_task(worker_for(runtime).run())
+        tasks = [asyncio.create_task(worker_for(runtime).run()),
+                 asyncio.create_task(deliverer_for(runtime).run())]  # fmt: skip
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await runtime.close()
     finally:
         servers.stop()
@@ -362,6 +401,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
     sub.add_parser("worker", help="run a dispatch worker (offers queued meldingen)")
+
+    hooks = sub.add_parser("webhooks", help="webhooks of the networks' organisations")
+    hsub = hooks.add_subparsers(dest="action", required=True)
+    hadd = hsub.add_parser("add", help="register a webhook and print its signing secret")
+    hadd.add_argument("organisation", help='as in the network file, e.g. "GGZ Breburg"')
+    hadd.add_argument("url", help="https URL (plain http only to this machine)")
+    hadd.add_argument("--events", nargs="+", help="offer, reassigned, escalation, "
+                      "milestone_overdue (default: all)")  # fmt: skip
+    hsub.add_parser("list", help="webhooks with their pending and dead deliveries")
+    hsub.add_parser("disable", help="stop a webhook").add_argument("id", type=int)
     return parser
 
 
@@ -382,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_config_check(args, settings)
         if args.command == "worker":
             return _run(_worker(settings))
+        if args.command == "webhooks":
+            return _run(_webhooks(args, settings))
         return _run(_reconcile(settings))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
@@ -390,9 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         from triage.auth.accounts import AccountError
+        from triage.notify.webhooks import WebhookError
         from triage.store.migrate import MigrationError
 
-        if isinstance(exc, AccountError | MigrationError):
+        if isinstance(exc, AccountError | MigrationError | WebhookError):
             print(f"triage: {exc}", file=sys.stderr)
             return 2
         raise

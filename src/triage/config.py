@@ -58,6 +58,20 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(
         default=30.0, gt=0, description="How long a worker holds a claimed melding."
     )
+    webhook_max_attempts: int = Field(
+        default=10, ge=1, le=50,
+        description="Attempts of a webhook delivery before it becomes a dead letter.",
+    )  # fmt: skip
+    webhook_backoff_seconds: float = Field(
+        default=30.0, gt=0, description="Wait after a webhook's first failed attempt; doubled "
+        "after each next one (30 s, 1 min, 2 min, ... about 3 h over 10 attempts).",
+    )  # fmt: skip
+    webhook_backoff_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="The longest wait between two attempts."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="How long a receiver has to answer."
+    )
     reconcile_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the queue reconciler checks what to repair."
     )

@@ -16,7 +16,8 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
-from triage.dispatch import answers, events, manual, views
+from triage.dispatch import answers, manual, views
+from triage.notify import events, webhooks
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.region import REGIONAL_POOL
@@ -358,6 +359,26 @@ async def get_escalations(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         found = await views.escalations(conn, scope, runtime.clock.now(), limit)
     return json_response(found)
+
+
+async def get_dead_letters(request: web.Request) -> web.Response:
+    raw = request.query.get("webhook_id")
+    if raw is not None and not raw.isdigit():
+        raise invalid([FieldError("/webhook_id", "a webhook's number (triage webhooks list)")])
+    limit = _limit(request, default=100, most=1000)
+    async with connection(request) as conn:
+        found = await webhooks.dead_letters(
+            conn, principal_of(request), int(raw) if raw is not None else None, limit
+        )
+    return json_response(found)
+
+
+async def post_replay(request: web.Request) -> web.Response:
+    body = await json_body(request, webhooks.ReplayIn.model_validate_json)
+    async with connection(request) as conn:
+        done = await webhooks.replay(conn, body, principal_of(request),
+                                     **_request_context(request))  # fmt: skip
+    return json_response(done)
 
 
 async def post_milestone_done(request: web.Request) -> web.Response:

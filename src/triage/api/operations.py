@@ -21,6 +21,7 @@ from triage.dispatch import answers as a
 from triage.dispatch import manual as m
 from triage.dispatch import views as v
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
+from triage.notify import webhooks as w
 from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
@@ -183,9 +184,21 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET", "/api/v1/escalations", h.get_escalations,
-        "The last day's escalations (at risk, breached), newest first",
+        "The last day's escalations (at risk, breached), newest first, and case milestones overdue",
         "dispatch", {200: v.EscalationsOut}, roles=_STAFF, errors=(401, 403, 422, 503),
         query=(_LIMIT,),
+    ),
+    Operation(
+        "GET", "/api/v1/webhooks/dead-letters", h.get_dead_letters,
+        "Webhook deliveries that failed every attempt, newest first", "operations",
+        {200: w.DeadLettersOut}, roles="ops and admin", errors=(401, 403, 422, 503),
+        query=(("webhook_id", "Only this webhook's.", {"type": "integer"}), _LIMIT),
+    ),
+    Operation(
+        "POST", "/api/v1/webhooks/dead-letters/replay", h.post_replay,
+        "Deliver dead letters again from their first attempt, by id or all of a webhook "
+        "(audited); the answer lists those replayed", "operations", {200: w.ReplayedOut},
+        request=w.ReplayIn, roles="ops and admin", errors=(400, 401, 403, 413, 415, 422, 503),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/milestones/{kind}/done", h.post_milestone_done,

@@ -3,25 +3,36 @@ days from the first contact): due dates, done by hand, overdue counted for Prome
 
 The first contact with a household creates them (dispatch.sql, ``first_contact``); the
 case's lead or a coordinator of its gebied marks one done; the timer loop sets
-``triage_case_milestones_overdue{kind}`` from PostgreSQL.
+``triage_case_milestones_overdue{kind}`` from PostgreSQL and escalates each overdue
+milestone once: the gebied's coordinator and the case's lead hear of it (server-sent
+events) and so do their organisations (webhooks); coordinators see the overdue
+milestones beside the escalations (GET /api/v1/escalations).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 import asyncpg
+import redis.asyncio as aioredis
+import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from triage.auth.principal import Principal
+from triage.notify import events, webhooks
+from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.problems import conflict, forbidden
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
 
+if TYPE_CHECKING:  # routing imports the intake's models, which import these
+    from triage.routing.network import NetworkConfig
+
+log = structlog.get_logger(__name__)
 _Q = load_queries("triage.cases", "milestones.sql")
 Kind = Literal["plan", "outreach", "handover", "evaluation"]
 KINDS: tuple[Kind, ...] = ("plan", "outreach", "handover", "evaluation")
@@ -81,6 +92,61 @@ async def mark_done(
             "with the first contact, and is marked done once)"
         )
     return milestone_out(row, now)
+
+
+class MilestoneOverdueOut(BaseModel):
+    case_id: UUID
+    kind: Kind
+    due_at: datetime
+    escalated_at: datetime | None
+    gebied: str
+    lead: str | None
+
+
+async def overdue_in_scope(
+    conn: asyncpg.Connection, everything: bool, gebied: str | None, now: datetime, limit: int
+) -> list[MilestoneOverdueOut]:
+    rows = await conn.fetch(_Q["overdue_in_scope"], everything, gebied, now, limit)
+    return [MilestoneOverdueOut(**dict(r)) for r in rows]
+
+
+async def escalate_overdue(
+    pool: asyncpg.Pool,
+    config: NetworkConfig,
+    now: datetime,
+    redis: aioredis.Redis | None = None,
+) -> int:
+    """Escalate the milestones overdue at ``now`` (each once); how many were new."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(_Q["escalate_overdue"], now)
+        await webhooks.record(conn, [n for r in rows for n in _notices(config, r)], now)
+    for row in rows:
+        metrics.ESCALATIONS.labels(f"milestone_{row['kind']}", row["gebied"]).inc()
+        if redis is None:
+            continue
+        data = {"case_id": row["case_id"], "kind": f"milestone_{row['kind']}",
+                "link": f"/api/v1/cases/{row['case_id']}"}  # fmt: skip
+        for person in _told(config, row):
+            await events.publish(redis, person, "escalation", data)
+    if rows:
+        log.warning("milestones_escalated", count=len(rows))
+    return len(rows)
+
+
+def _told(config: NetworkConfig, row: asyncpg.Record) -> list[str]:
+    """The gebied's coordinator, and the lead when the case has one."""
+    people = [config.coordinator_of(row["gebied"])]
+    if row["lead"] is not None and row["lead"] not in people and row["lead"] in config.by_id:
+        people.append(row["lead"])
+    return people
+
+
+def _notices(config: NetworkConfig, row: asyncpg.Record) -> list[Notice]:
+    organisations = dict.fromkeys(config.by_id[p].organisatie for p in _told(config, row))
+    return [Notice(o, "milestone_overdue", {
+        "case_id": row["case_id"], "milestone": row["kind"], "due_at": row["due_at"],
+        "gebied": row["gebied"], "lead": row["lead"], "link": f"/api/v1/cases/{row['case_id']}",
+    }) for o in organisations]  # fmt: skip
 
 
 async def count_overdue(pool: asyncpg.Pool, now: datetime) -> dict[str, int]:

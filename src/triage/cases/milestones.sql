@@ -15,8 +15,35 @@ WITH done AS (
 SELECT case_id, kind, due_at, done_at FROM done;
 
 -- name: overdue_milestones
-SELECT kind, count(*) AS overdue
-  FROM case_milestones
- WHERE done_at IS NULL AND due_at < $1
- GROUP BY kind;
+SELECT ms.kind, count(*) AS overdue
+  FROM case_milestones ms
+  JOIN cases c ON c.id = ms.case_id AND c.status = 'open'
+ WHERE ms.done_at IS NULL AND ms.due_at < $1
+ GROUP BY ms.kind;
 
+
+-- name: escalate_overdue
+-- Overdue milestones of open cases not escalated yet, marked (SKIP LOCKED and the
+-- re-checked escalated_at: several timer loops never escalate one twice).
+WITH due AS (
+    SELECT ms.case_id, ms.kind, c.gebied, c.lead
+      FROM case_milestones ms
+      JOIN cases c ON c.id = ms.case_id AND c.status = 'open'
+     WHERE ms.done_at IS NULL AND ms.escalated_at IS NULL AND ms.due_at < $1
+     ORDER BY ms.due_at
+     LIMIT 500
+       FOR UPDATE OF ms SKIP LOCKED
+)
+UPDATE case_milestones ms SET escalated_at = $1
+  FROM due
+ WHERE ms.case_id = due.case_id AND ms.kind = due.kind AND ms.escalated_at IS NULL
+RETURNING ms.case_id, ms.kind, ms.due_at, due.gebied, due.lead;
+
+-- name: overdue_in_scope
+-- Overdue milestones of open cases in the caller's scope ($1 everything, $2 gebied).
+SELECT ms.case_id, ms.kind, ms.due_at, ms.escalated_at, c.gebied, c.lead
+  FROM case_milestones ms
+  JOIN cases c ON c.id = ms.case_id AND c.status = 'open'
+ WHERE ms.done_at IS NULL AND ms.due_at < $3 AND ($1 OR c.gebied = $2)
+ ORDER BY ms.due_at
+ LIMIT $4;

@@ -4,7 +4,8 @@ Runs in every worker's timer loop. A melding without first contact is ``at_risk`
 ``at_risk_fraction`` of its window (received to respond_before) is used and ``breached``
 when respond_before passes; each is recorded once per melding (a unique key: several
 instances never escalate twice), counted in Prometheus and listed for coordinators
-(GET /api/v1/escalations).
+(GET /api/v1/escalations); the coordinator hears of it as a server-sent event and
+their organisation by webhook.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
-from triage.dispatch import events
+from triage.notify import events, webhooks
+from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.region import REGIONAL_POOL
 from triage.routing.network import NetworkConfig
@@ -35,10 +37,12 @@ async def escalate(
     """Record the escalations due at ``now`` and tell the coordinators (server-sent
     events, when ``redis`` is given); how many were new."""
     gebieden = [*config.networks, REGIONAL_POOL]
-    rows = await pool.fetch(
-        _Q["escalate"], now, config.at_risk_fraction, longest_window, gebieden,
-        [config.coordinator_of(g) for g in gebieden],
-    )  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            _Q["escalate"], now, config.at_risk_fraction, longest_window, gebieden,
+            [config.coordinator_of(g) for g in gebieden],
+        )  # fmt: skip
+        await webhooks.record(conn, [_notice(config, row) for row in rows], now)
     for row in rows:
         metrics.ESCALATIONS.labels(row["kind"], row["gebied"]).inc()
         if redis is not None:
@@ -49,3 +53,12 @@ async def escalate(
     if rows:
         log.warning("meldingen_escalated", count=len(rows))
     return len(rows)
+
+
+def _notice(config: NetworkConfig, row: asyncpg.Record) -> Notice:
+    """The coordinator's organisation hears of the escalation too."""
+    coordinator = config.coordinator_of(row["gebied"])
+    return Notice(config.by_id[coordinator].organisatie, "escalation", {
+        "melding_id": row["melding_id"], "kind": row["kind"], "gebied": row["gebied"],
+        "coordinator": coordinator, "link": f"/api/v1/meldingen/{row['melding_id']}",
+    })  # fmt: skip

@@ -16,7 +16,10 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from triage.auth.principal import Principal
+from triage.dispatch.offer import offer_notice
 from triage.ids import uuid7
+from triage.notify import webhooks
+from triage.notify.webhooks import Notice
 from triage.problems import FieldError, conflict, forbidden, invalid, not_found
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
@@ -90,6 +93,17 @@ async def reassign(
             row["gebied"], [f"Toegewezen door {principal.role}: {change.reason}"],
             config.version, answer_before, principal.id, principal.role, endpoint, request_id,
         )  # fmt: skip
+        notices = [offer_notice(
+            config, assignment_id=assignment_id, melding_id=melding_id, specialist=change.to,
+            gebied=row["gebied"], level=row["urgency_level"], tier="operator",
+            answer_before=answer_before,
+        )]  # fmt: skip
+        if row["specialist"] is not None:
+            notices.append(Notice(config.by_id[row["specialist"]].organisatie, "reassigned", {
+                "melding_id": melding_id, "specialist": row["specialist"],
+                "link": f"/api/v1/meldingen/{melding_id}",
+            }))  # fmt: skip
+        await webhooks.record(conn, notices, now)
     return ReassignedOut(melding_id=melding_id, gebied=row["gebied"], assignment_id=assignment_id,
                          specialist=change.to, previous=row["specialist"],
                          answer_before=answer_before)  # fmt: skip

@@ -16,6 +16,8 @@ import asyncpg
 import structlog
 
 from triage.ids import uuid7
+from triage.notify import webhooks
+from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import NetworkConfig
@@ -75,11 +77,34 @@ async def _offer(
         lead=row["lead"],
         declined=set(row["passed"]),
     )
-    answer_within = timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
+    answer_before = now + timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
     assignment_id = uuid7()
     await conn.execute(
         _Q["offer"], assignment_id, melding_id, row["case_id"], choice.specialist,
-        row["gebied"], choice.tier, list(choice.reasons), config.version, now,
-        now + answer_within,
+        row["gebied"], choice.tier, list(choice.reasons), config.version, now, answer_before,
     )  # fmt: skip
+    await webhooks.record(conn, [offer_notice(
+        config, assignment_id=assignment_id, melding_id=melding_id,
+        specialist=choice.specialist, gebied=row["gebied"], level=row["urgency_level"],
+        tier=choice.tier, answer_before=answer_before,
+    )], now)  # fmt: skip
     return Offered(assignment_id, melding_id, choice)
+
+
+def offer_notice(
+    config: NetworkConfig,
+    *,
+    assignment_id: UUID,
+    melding_id: UUID,
+    specialist: str,
+    gebied: str,
+    level: str,
+    tier: str,
+    answer_before: datetime,
+) -> Notice:
+    """What the specialist's organisation hears of an offer (ids and codes only)."""
+    return Notice(config.by_id[specialist].organisatie, "offer", {
+        "assignment_id": assignment_id, "melding_id": melding_id, "specialist": specialist,
+        "gebied": gebied, "level": level, "tier": tier, "answer_before": answer_before,
+        "link": f"/api/v1/meldingen/{melding_id}",
+    })  # fmt: skip

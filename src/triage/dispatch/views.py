@@ -11,9 +11,10 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
+from triage.cases.milestones import MilestoneOverdueOut, overdue_in_scope
 from triage.problems import forbidden
 from triage.region import REGIONAL_POOL
 from triage.routing.network import Change, NetworkConfig
@@ -76,6 +77,9 @@ class EscalationOut(BaseModel):
 
 class EscalationsOut(BaseModel):
     escalations: list[EscalationOut]
+    milestones_overdue: list[MilestoneOverdueOut] = Field(
+        description="Case milestones past their due date and not done, oldest first."
+    )
 
 
 def staff_scope(principal: Principal, gebied: str | None) -> ReadScope:
@@ -145,5 +149,7 @@ async def escalations(
                 respond_before=r["respond_before"],
             )
             for r in rows
-        ]
+        ],
+        milestones_overdue=await overdue_in_scope(conn, scope.everything, scope.gebied, now,
+                                                  limit),
     )  # fmt: skip

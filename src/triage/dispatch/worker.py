@@ -10,8 +10,8 @@ melding exists (a unique index). Each round a worker:
 2. every ``timer_seconds``, returns expired leases to their queues (a worker that died
    mid-claim), expires offers not answered in time, queueing their meldingen again
    for the next candidate (FOR UPDATE SKIP LOCKED: one instance each), and escalates
-   meldingen at risk and breached (dispatch/deadlines.py), and counts overdue case
-   milestones for Prometheus;
+   meldingen at risk and breached (dispatch/deadlines.py), escalates overdue case
+   milestones and counts them for Prometheus (cases/milestones.py);
 3. when there was nothing to offer, blocks until an enqueue wakes it (or
    ``idle_seconds`` pass) instead of polling every queue.
 """
@@ -26,11 +26,11 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
-from triage.cases.milestones import count_overdue
+from triage.cases.milestones import count_overdue, escalate_overdue
 from triage.clock import Clock
-from triage.dispatch import events
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
+from triage.notify import events
 from triage.observability import metrics
 from triage.queue.claim import Claimer
 from triage.queue.enqueue import Enqueuer
@@ -86,6 +86,8 @@ class Worker:
                     await self.expire_offers()
                     await escalate(self._pool, self._config, self._clock.now(),
                                    self._longest_window, self._redis)  # fmt: skip
+                    await escalate_overdue(self._pool, self._config, self._clock.now(),
+                                           self._redis)  # fmt: skip
                     await count_overdue(self._pool, self._clock.now())
                 if not await self.round():
                     # Idle: wait for an enqueue to wake us (or look again after a while).

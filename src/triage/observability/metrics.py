@@ -97,6 +97,18 @@ MILESTONES_OVERDUE = Gauge(
     ["kind"],
     multiprocess_mode="mostrecent",
 )
+WEBHOOK_DELIVERIES = Counter(
+    "triage_webhook_deliveries_total",
+    "Webhook delivery attempts by organisation and outcome: delivered, failed (to be tried "
+    "again) or dead (the last attempt failed: a dead letter).",
+    ["organisation", "outcome"],
+)
+WEBHOOK_DEAD_LETTERS = Gauge(
+    "triage_webhook_dead_letters",
+    "Webhook deliveries that failed every attempt and wait for ops to replay them.",
+    ["organisation"],
+    multiprocess_mode="mostrecent",
+)
 DEPENDENCY_UP = Gauge(
     "triage_dependency_up",
     "1 when the dependency answered the last readiness check, else 0.",

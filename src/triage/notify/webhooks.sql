@@ -1,0 +1,118 @@
+-- name: add
+WITH made AS (
+    INSERT INTO webhooks (organisation, url, secret, events, created_at)
+    VALUES ($1, $2, $3, $4, $5)
+ RETURNING id
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, endpoint)
+    SELECT $5, 'system', 'admin', 'webhook.add', 'triage webhooks add' FROM made
+)
+SELECT id FROM made;
+
+-- name: disable
+-- Its deliveries still waiting become dead letters: nobody would deliver them.
+WITH gone AS (
+    UPDATE webhooks SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL
+ RETURNING id
+), dropped AS (
+    UPDATE webhook_deliveries d
+       SET state = 'dead', dead_at = $2, last_error = 'webhook disabled'
+      FROM gone
+     WHERE d.webhook_id = gone.id AND d.state = 'pending'
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, endpoint)
+    SELECT $2, 'system', 'admin', 'webhook.disable', 'triage webhooks disable' FROM gone
+)
+SELECT id FROM gone;
+
+-- name: list
+SELECT w.id, w.organisation, w.url, w.events, w.created_at, w.disabled_at,
+       count(*) FILTER (WHERE d.state = 'pending') AS pending,
+       count(*) FILTER (WHERE d.state = 'dead') AS dead,
+       max(d.delivered_at) AS last_delivered_at
+  FROM webhooks w
+  LEFT JOIN webhook_deliveries d ON d.webhook_id = w.id
+ GROUP BY w.id
+ ORDER BY w.organisation, w.id;
+
+-- name: record
+-- One delivery per active webhook of each notice's organisation that wants its event.
+-- $1 organisations, $2 events, $3 payloads (JSON text), $4 now.
+INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at, next_attempt_at)
+SELECT gen_random_uuid(), w.id, n.event, n.payload::jsonb, $4, $4
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS n (organisation, event, payload)
+  JOIN webhooks w ON w.organisation = n.organisation AND w.disabled_at IS NULL
+                 AND n.event = ANY (w.events);
+
+-- name: claim
+-- Due deliveries, leased: their next attempt moves past the attempt's time limit, so a
+-- deliverer that dies mid-attempt leaves them to be tried again (SKIP LOCKED: several
+-- deliverers never take the same one). $1 limit, $2 now, $3 lease seconds.
+WITH due AS (
+    SELECT id FROM webhook_deliveries
+     WHERE state = 'pending' AND next_attempt_at <= $2
+     ORDER BY next_attempt_at
+     LIMIT $1
+       FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_deliveries d
+   SET next_attempt_at = $2 + make_interval(secs => $3)
+  FROM due, webhooks w
+ WHERE d.id = due.id AND w.id = d.webhook_id
+RETURNING d.id, d.event, d.payload, d.created_at, d.attempts, w.organisation, w.url, w.secret;
+
+-- name: delivered
+UPDATE webhook_deliveries
+   SET state = 'delivered', attempts = attempts + 1, delivered_at = $2, last_status = $3,
+       last_error = NULL
+ WHERE id = $1 AND state = 'pending';
+
+-- name: failed
+-- $5: attempts allowed; after the last, the delivery is a dead letter.
+UPDATE webhook_deliveries
+   SET attempts = attempts + 1, last_status = $3, last_error = $4,
+       state = CASE WHEN attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END,
+       dead_at = CASE WHEN attempts + 1 >= $5 THEN $2 END,
+       next_attempt_at = $6
+ WHERE id = $1 AND state = 'pending'
+RETURNING state;
+
+-- name: dead_letters
+SELECT d.id, d.webhook_id, w.organisation, d.event, d.payload, d.created_at, d.attempts,
+       d.last_status, d.last_error, d.dead_at, d.replays
+  FROM webhook_deliveries d
+  JOIN webhooks w ON w.id = d.webhook_id
+ WHERE d.state = 'dead' AND ($1::bigint IS NULL OR d.webhook_id = $1)
+ ORDER BY d.dead_at DESC, d.id
+ LIMIT $2;
+
+-- name: dead_by_organisation
+SELECT w.organisation, count(d.id) AS dead
+  FROM webhooks w
+  LEFT JOIN webhook_deliveries d ON d.webhook_id = w.id AND d.state = 'dead'
+ GROUP BY w.organisation;
+
+-- name: replay
+-- Dead letters back to pending, with their attempts afresh; the delivery keeps its id
+-- (receivers recognise a delivery they already handled). Not for a disabled webhook.
+-- $1 ids (NULL: every dead letter of webhook $2), $3 now; audited per delivery.
+WITH back AS (
+    UPDATE webhook_deliveries d
+       SET state = 'pending', attempts = 0, next_attempt_at = $3, dead_at = NULL,
+           replays = replays + 1
+      FROM webhooks w
+     WHERE w.id = d.webhook_id AND w.disabled_at IS NULL AND d.state = 'dead'
+       AND ($1::uuid[] IS NULL OR d.id = ANY ($1))
+       AND ($2::bigint IS NULL OR d.webhook_id = $2)
+ RETURNING d.id
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, endpoint, request_id)
+    SELECT $3, 'user', $4, $5, 'webhook.replay', $6, $7 FROM back
+)
+SELECT id FROM back;
+
+-- name: prune
+-- Delivered rows are kept for a while for questions ("did our system get it?"), then go.
+DELETE FROM webhook_deliveries
+ WHERE id IN (SELECT id FROM webhook_deliveries
+               WHERE state = 'delivered' AND delivered_at < $1 LIMIT 1000);
