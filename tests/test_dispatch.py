@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from helpers import Tokens, melding_body
 from triage.auth.accounts import add_user
-from triage.cases.milestones import count_overdue
+from triage.cases.milestones import count_overdue, escalate_overdue, overdue_in_scope
 from triage.clock import FrozenClock
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
@@ -346,6 +346,23 @@ async def test_first_contact_starts_the_case_milestones(
         contacted_at + timedelta(days=31),
     )
     assert overdue == 1  # outreach; the plan was done
+
+    # Escalated once, by two timer loops at once: the coordinator sees it.
+    later = contacted_at + timedelta(days=31)
+    await asyncio.gather(*(escalate_overdue(runtime.pool, runtime.network, later)
+                           for _ in range(2)))  # fmt: skip
+    escalated = await runtime.pool.fetch(
+        "SELECT kind, escalated_at FROM case_milestones WHERE case_id = $1"
+        " AND escalated_at IS NOT NULL", UUID(melding["case_id"]),
+    )  # fmt: skip
+    assert [(r["kind"], r["escalated_at"]) for r in escalated] == [("outreach", later)]
+    assert await escalate_overdue(runtime.pool, runtime.network, later) == 0
+    async with runtime.pool.acquire() as conn:  # what the coordinators' views list then
+        seen = await overdue_in_scope(conn, False, GEBIED, later, 500)
+        elsewhere = await overdue_in_scope(conn, False, "zuid", later, 500)
+    mine = [m for m in seen if str(m.case_id) == melding["case_id"]]
+    assert [(m.kind, m.lead) for m in mine] == [("outreach", offered["specialist"])]
+    assert all(m.gebied == "zuid" for m in elsewhere)
 
 
 async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(

@@ -126,6 +126,12 @@ class Deliverer:
         finally:
             await self.close()
 
+    async def __aenter__(self) -> Deliverer:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -72,7 +72,7 @@ UPDATE webhook_deliveries
 UPDATE webhook_deliveries
    SET attempts = attempts + 1, last_status = $3, last_error = $4,
        state = CASE WHEN attempts + 1 >= $5 THEN 'dead' ELSE 'pending' END,
-       dead_at = CASE WHEN attempts + 1 >= $5 THEN $2 END,
+       dead_at = CASE WHEN attempts + 1 >= $5 THEN $2::timestamptz END,
        next_attempt_at = $6
  WHERE id = $1 AND state = 'pending'
 RETURNING state;
