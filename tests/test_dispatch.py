@@ -169,8 +169,7 @@ async def test_a_worker_dying_mid_claim_loses_nothing_and_offers_nothing_twice(
     melding = await _post(client, tokens, signals=["levensgevaar"])  # crisis: first in line
     await runtime.enqueuer.flush()
     dying = Claimer(runtime.redis, lease_seconds=30)
-    claim = await dying.claim(GEBIED, clock.now())
-    assert claim is not None
+    [claim] = await dying.claim(GEBIED, clock.now())
     assert str(claim.melding_id) == melding["melding_id"]
     # ... and the worker dies here: no offer, no release.
     worker = _worker(runtime, clock)

@@ -312,8 +312,10 @@ async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _worker(settings: Settings) -> int:
-    """A dispatch worker and a webhook deliverer without the API, until SIGINT or SIGTERM."""
+async def _background(settings: Settings, job: str) -> int:
+    """A dispatch worker or a webhook deliverer without the API, until SIGINT or SIGTERM.
+    Separate commands: a deliverer's HTTP calls do not share an event loop with offers,
+    and each scales on its own."""
     from triage.dispatch.worker import worker_for
     from triage.notify.deliver import deliverer_for
     from triage.runtime import open_runtime
@@ -321,17 +323,16 @@ async def _worker(settings: Settings) -> int:
     servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
     try:
         runtime = await open_runtime(settings, str(servers.database_url), str(servers.redis_url))
-        tasks = [asyncio.create_task(worker_for(runtime).run()),
-                 asyncio.create_task(deliverer_for(runtime).run())]  # fmt: skip
+        loop_of = worker_for(runtime) if job == "worker" else deliverer_for(runtime)
+        task = asyncio.create_task(loop_of.run())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await runtime.close()
     finally:
         servers.stop()
@@ -401,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
     sub.add_parser("worker", help="run a dispatch worker (offers queued meldingen)")
+    sub.add_parser("deliver", help="run a webhook deliverer (sends, retries, dead-letters)")
 
     hooks = sub.add_parser("webhooks", help="webhooks of the networks' organisations")
     hsub = hooks.add_subparsers(dest="action", required=True)
@@ -429,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_users(args, settings))
         if args.command == "config":
             return cmd_config_check(args, settings)
-        if args.command == "worker":
-            return _run(_worker(settings))
+        if args.command in ("worker", "deliver"):
+            return _run(_background(settings, args.command))
         if args.command == "webhooks":
             return _run(_webhooks(args, settings))
         return _run(_reconcile(settings))

@@ -1,20 +1,29 @@
 -- name: melding_to_offer
 -- A claimed melding, locked while it is offered, with what routing needs in the same
 -- round trip: the case's lead (continuity), who declined it or let its offer expire
--- (offered to someone else next), and the open work of the people on duty ($2) and the
--- lead: offers out and accepted meldingen of open cases.
+-- (offered to someone else next), and the open work of the people on duty ($2, with
+-- their caps $3, where $4) in the melding's gebied or the regional pool ($5), the only
+-- ones routing considers (the lead among them when on duty): offers out and accepted
+-- meldingen of open cases, counted up to each one's caseload cap: routing only asks
+-- "under the cap?" and "who has least", and a count that stops at the cap keeps this
+-- cheap when someone (a coordinator at night) holds hundreds of offers.
 SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_level,
        m.respond_before, c.lead,
        ARRAY(SELECT DISTINCT a.specialist FROM assignments a
               WHERE a.melding_id = m.id AND a.state IN ('declined', 'expired')) AS passed,
-       (SELECT coalesce(jsonb_object_agg(l.specialist, l.open), '{}')
-          FROM (SELECT a.specialist, count(*) AS open
-                  FROM assignments a
-                  JOIN cases oc ON oc.id = a.case_id
-                 WHERE a.specialist = ANY ($2::text[] || c.lead)
-                   AND a.state IN ('offered', 'accepted')
-                   AND oc.status = 'open'
-                 GROUP BY a.specialist) AS l) AS loads
+       (SELECT coalesce(jsonb_object_agg(p.specialist, l.open), '{}')
+          FROM (SELECT DISTINCT d.specialist, d.cap
+                  FROM unnest($2::text[], $3::int[], $4::text[]) AS d (specialist, cap, gebied)
+                 WHERE d.gebied IN (m.gebied, $5)) AS p
+         CROSS JOIN LATERAL (
+               SELECT count(*) AS open
+                 FROM (SELECT FROM assignments a
+                         JOIN cases oc ON oc.id = a.case_id
+                        WHERE a.specialist = p.specialist
+                          AND a.state IN ('offered', 'accepted')
+                          AND oc.status = 'open'
+                        LIMIT p.cap) AS counted) AS l
+         WHERE l.open > 0) AS loads
   FROM meldingen m
   JOIN cases c ON c.id = m.case_id
  WHERE m.id = $1

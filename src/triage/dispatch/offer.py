@@ -19,6 +19,7 @@ from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
+from triage.region import REGIONAL_POOL
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import NetworkConfig
 from triage.routing.roster import Duty
@@ -64,8 +65,11 @@ async def _offer(
     now: datetime,
     duties: list[Duty],
 ) -> Offered | None:
-    people = sorted({d.specialist for d in duties})
-    row = await conn.fetchrow(_Q["melding_to_offer"], melding_id, people)
+    row = await conn.fetchrow(
+        _Q["melding_to_offer"], melding_id, [d.specialist for d in duties],
+        [config.by_id[d.specialist].max_caseload for d in duties], [d.gebied for d in duties],
+        REGIONAL_POOL,
+    )  # fmt: skip
     if row is None or row["status"] != "queued":
         return None
     choice = choose(

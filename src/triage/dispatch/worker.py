@@ -4,9 +4,11 @@ Any number of workers run: claims are atomic in Redis (queue/claim.py), offers a
 decided under the melding's row lock, and at most one offer or accepted assignment per
 melding exists (a unique index). Each round a worker:
 
-1. claims and offers at most ``per_round`` meldingen per gebied, the gebieden side by
-   side, so that a busy gebied does not starve the others (within a gebied: crisis
-   first, then the earliest deadline);
+1. claims at most ``per_round`` meldingen per gebied in one round trip (crisis first,
+   then the earliest deadline) and offers them side by side, the gebieden side by side
+   too, so that a busy gebied does not starve the others. Offers made at the same moment
+   may both count a person as having room: a caseload cap can be passed by the few
+   offers in flight, never more (the cap steers, it does not lock);
 2. every ``timer_seconds``, returns expired leases to their queues (a worker that died
    mid-claim), expires offers not answered in time, queueing their meldingen again
    for the next candidate (FOR UPDATE SKIP LOCKED: one instance each), and escalates
@@ -32,7 +34,7 @@ from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.notify import events
 from triage.observability import metrics
-from triage.queue.claim import Claimer
+from triage.queue.claim import Claim, Claimer
 from triage.queue.enqueue import Enqueuer
 from triage.region import REGIONAL_POOL
 from triage.routing import roster_changes
@@ -114,26 +116,30 @@ class Worker:
         return sum(done)
 
     async def _gebied_round(self, gebied: str) -> int:
-        offered = 0
-        for _ in range(self._per_round):
-            now = self._clock.now()
-            claim = await self._claimer.claim(gebied, now)
-            if claim is None:
-                break
-            async with self._pool.acquire() as conn:
-                made = await offer(
-                    conn, self._config, claim.melding_id, now, await self.duties(now)
-                )
-            # Released only after the offer committed (or turned out not needed): a crash
-            # before this leaves the lease to expire and the melding returns.
-            await self._claimer.release(claim)
-            if made is not None:
-                offered += 1
-                await events.publish(self._redis, made.choice.specialist, "offer", {
-                    "assignment_id": made.assignment_id, "melding_id": made.melding_id,
-                    "tier": made.choice.tier, "link": "/api/v1/me/assignments",
-                })  # fmt: skip
+        """Claim up to ``per_round`` meldingen of the gebied in queue order, then offer
+        them side by side: one at a time, a busy gebied's queue grew faster than its
+        lane's round trips could offer (the intake of a big gebied outran it)."""
+        now = self._clock.now()
+        claims = await self._claimer.claim(gebied, now, self._per_round)
+        if not claims:
+            return 0
+        duties = await self.duties(now)
+        offered = sum(await asyncio.gather(*(self._offer(c, now, duties) for c in claims)))
+        # Released only after the offers committed (or turned out not needed): a crash
+        # before this leaves the leases to expire and the meldingen return.
+        await self._claimer.release(gebied, claims)
         return offered
+
+    async def _offer(self, claim: Claim, now: datetime, duties: list[Duty]) -> int:
+        async with self._pool.acquire() as conn:
+            made = await offer(conn, self._config, claim.melding_id, now, duties)
+        if made is None:
+            return 0
+        await events.publish(self._redis, made.choice.specialist, "offer", {
+            "assignment_id": made.assignment_id, "melding_id": made.melding_id,
+            "tier": made.choice.tier, "link": "/api/v1/me/assignments",
+        })  # fmt: skip
+        return 1
 
     async def requeue_expired_leases(self) -> int:
         """Meldingen claimed by a worker that died go back on their queues."""

@@ -1,6 +1,7 @@
 """Deliver webhook outbox rows: signed, retried with backoff, dead after the last attempt.
 
-Runs beside every dispatch worker. Each round leases the due deliveries (SKIP LOCKED:
+Runs on its own (``triage deliver``), or beside the dispatch worker in each API
+process unless TRIAGE_DISPATCH_IN_API is false. Each round leases the due deliveries (SKIP LOCKED:
 any number of deliverers, none sends the same delivery at the same time) and POSTs them
 side by side. A 2xx is delivered; anything else, a timeout or a refused connection is
 tried again after a growing wait (``backoff_seconds`` doubled per attempt up to
@@ -95,7 +96,7 @@ class Deliverer:
         policy: Policy,
         *,
         batch: int = 32,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 0.5,
         housekeeping_seconds: float = 30.0,
         keep_delivered: timedelta = timedelta(days=7),
     ) -> None:
@@ -142,8 +143,15 @@ class Deliverer:
         now = self._clock.now()
         lease = self._policy.timeout_seconds + 20.0
         rows = await self._pool.fetch(_Q["claim"], self._batch, now, lease)
-        if rows:
-            await asyncio.gather(*(self._attempt(row) for row in rows))
+        if not rows:
+            return 0
+        outcomes = await asyncio.gather(*(self._attempt(row) for row in rows))
+        arrived = [(row, o) for row, o in zip(rows, outcomes, strict=True) if o.error is None]
+        if arrived:  # one statement for the round's deliveries that arrived
+            await self._pool.execute(_Q["delivered"], [row["id"] for row, _ in arrived],
+                                     self._clock.now(), [o.status for _, o in arrived])  # fmt: skip
+            for row, _ in arrived:
+                metrics.WEBHOOK_DELIVERIES.labels(row["organisation"], "delivered").inc()
         return len(rows)
 
     async def housekeeping(self) -> None:
@@ -160,18 +168,17 @@ class Deliverer:
             )
         return self._session
 
-    async def _attempt(self, row: asyncpg.Record) -> None:
+    async def _attempt(self, row: asyncpg.Record) -> _Outcome:
+        """Send one delivery; a failure is recorded here, arrivals by the round."""
         body = orjson.dumps({
             "id": str(row["id"]), "event": row["event"], "occurred_at": row["created_at"],
             "organisation": row["organisation"], "data": row["payload"],
         })  # fmt: skip
         outcome = await self._post(row, body)
+        if outcome.error is None:
+            return outcome
         now = self._clock.now()
         organisation = row["organisation"]
-        if outcome.error is None:
-            await self._pool.execute(_Q["delivered"], row["id"], now, outcome.status)
-            metrics.WEBHOOK_DELIVERIES.labels(organisation, "delivered").inc()
-            return
         attempts = row["attempts"] + 1
         retry_at = now + timedelta(seconds=self._policy.wait_after(attempts, outcome.retry_after))
         state = await self._pool.fetchval(
@@ -184,6 +191,7 @@ class Deliverer:
                         webhook_event=row["event"], error=outcome.error)  # fmt: skip
         else:
             metrics.WEBHOOK_DELIVERIES.labels(organisation, "failed").inc()
+        return outcome
 
     async def _post(self, row: asyncpg.Record, body: bytes) -> _Outcome:
         headers = {

@@ -62,10 +62,12 @@ UPDATE webhook_deliveries d
 RETURNING d.id, d.event, d.payload, d.created_at, d.attempts, w.organisation, w.url, w.secret;
 
 -- name: delivered
-UPDATE webhook_deliveries
-   SET state = 'delivered', attempts = attempts + 1, delivered_at = $2, last_status = $3,
-       last_error = NULL
- WHERE id = $1 AND state = 'pending';
+-- A round's deliveries that arrived, at once: $1 ids, $2 when, $3 the receivers' statuses.
+UPDATE webhook_deliveries d
+   SET state = 'delivered', attempts = d.attempts + 1, delivered_at = $2,
+       last_status = r.status, last_error = NULL
+  FROM unnest($1::uuid[], $3::int[]) AS r (id, status)
+ WHERE d.id = r.id AND d.state = 'pending';
 
 -- name: failed
 -- $5: attempts allowed; after the last, the delivery is a dead letter.

@@ -1,8 +1,9 @@
 """Claiming from a gebied's queue with a lease, atomically (Lua), for any number of workers.
 
-A claim moves the queue's first member (crisis first, then the earliest deadline) into
-the gebied's lease set, with the lease's expiry as its score and its priority kept
-beside it; the worker then offers the melding in PostgreSQL and releases the lease. A
+A claim moves the queue's first members (crisis first, then the earliest deadline; as
+many as asked, in one round trip) into the gebied's lease set, with the lease's expiry
+as their score and their priority kept beside them; the worker then offers the
+meldingen in PostgreSQL and releases the leases. A
 worker that dies between claim and release leaves its lease to expire: ``requeue_expired``
 puts the member back with its priority. A member claimed twice (the reconciler re-added
 it meanwhile) is harmless: PostgreSQL's one-active-assignment constraint and the
@@ -23,17 +24,20 @@ import redis.asyncio as aioredis
 from triage.queue.priority import WAKE_KEY, queue_key
 
 _CLAIM = """
-local item = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #item == 0 then return false end
-redis.call('ZREM', KEYS[1], item[1])
-redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), item[1])
-redis.call('HSET', KEYS[3], item[1], item[2])
-return item
+local items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
+local members = {}
+for i = 1, #items, 2 do
+  redis.call('ZREM', KEYS[1], items[i])
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), items[i])
+  redis.call('HSET', KEYS[3], items[i], items[i + 1])
+  members[#members + 1] = items[i]
+end
+return members
 """
 
 _RELEASE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-return redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[1], unpack(ARGV))
+return redis.call('HDEL', KEYS[2], unpack(ARGV))
 """
 
 _REQUEUE_EXPIRED = """
@@ -72,17 +76,18 @@ class Claimer:
         self._release = client.register_script(_RELEASE)
         self._requeue = client.register_script(_REQUEUE_EXPIRED)
 
-    async def claim(self, gebied: str, now: datetime) -> Claim | None:
+    async def claim(self, gebied: str, now: datetime, count: int = 1) -> list[Claim]:
+        """Up to ``count`` meldingen from the front of the gebied's queue, leased."""
         leases, leased = lease_keys(gebied)
-        item = await self._claim(keys=[queue_key(gebied), leases, leased],
-                                 args=[_ms(now), self._lease_ms])  # fmt: skip
-        if not item:
-            return None
-        member, _priority = item
-        return Claim(gebied, UUID(member.decode()))
+        members = await self._claim(keys=[queue_key(gebied), leases, leased],
+                                    args=[_ms(now), self._lease_ms, count])  # fmt: skip
+        return [Claim(gebied, UUID(m.decode())) for m in members]
 
-    async def release(self, claim: Claim) -> None:
-        await self._release(keys=list(lease_keys(claim.gebied)), args=[str(claim.melding_id)])
+    async def release(self, gebied: str, claims: list[Claim]) -> None:
+        """End the leases of ``claims`` (all of ``gebied``)."""
+        if claims:
+            await self._release(keys=list(lease_keys(gebied)),
+                                args=[str(c.melding_id) for c in claims])  # fmt: skip
 
     async def wait_for_work(self, seconds: float) -> None:
         """Block until an enqueue pushes a wake-up token, or ``seconds`` pass."""
