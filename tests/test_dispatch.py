@@ -104,6 +104,15 @@ async def test_offered_to_someone_on_duty_accepted_then_first_contact(
     assert "heeft dienst" in offered["reasons"][0]
     assert await _status(runtime, melding["melding_id"]) == "offered"
     assert await runtime.redis.zscore(queue_key(GEBIED), melding["melding_id"]) is None
+    # The decision and its reasons are visible to the desk.
+    read = await client.get(f"/api/v1/meldingen/{melding['melding_id']}",
+                            headers=tokens.user("operator"))  # fmt: skip
+    assert read.status == 200, await read.text()
+    seen = await read.json()
+    assert seen["status"] == "offered"
+    [decision] = seen["offers"]
+    assert (decision["specialist"], decision["tier"]) == (offered["specialist"], "network")
+    assert decision["reasons"] == offered["reasons"]
 
     me = _auth(staff[offered["specialist"]])
     mine = await (await client.get("/api/v1/me/assignments", headers=me)).json()
@@ -127,7 +136,8 @@ async def test_offered_to_someone_on_duty_accepted_then_first_contact(
     assert done.status == 200
     assert await _status(runtime, melding["melding_id"]) == "contacted"
     audited = await runtime.pool.fetchval(
-        "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE melding_id = $1",
+        "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE melding_id = $1"
+        " AND action <> 'melding.read'",
         UUID(melding["melding_id"]),
     )
     assert audited[-3:] == ["melding.offer", "assignment.accept", "melding.first_contact"]

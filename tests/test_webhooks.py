@@ -127,6 +127,9 @@ async def test_an_offer_reaches_the_specialists_organisation_signed_without_pers
         "SELECT specialist FROM assignments WHERE melding_id = $1", UUID(melding["melding_id"])
     )
     organisation = runtime.network.by_id[specialist].organisatie
+    replay = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
+    assert replay.status == 200  # the source's retry after dispatch: the melding as it is now
+    assert (await replay.json())["status"] == "offered"
     [delivery] = await _deliveries(runtime, melding_id=melding["melding_id"])
     assert (delivery["event"], delivery["organisation"]) == ("offer", organisation)
     assert delivery["state"] == "pending"

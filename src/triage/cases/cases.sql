@@ -18,7 +18,14 @@ SELECT m.*,
                    'tussenvoegsel', p.tussenvoegsel, 'achternaam', p.achternaam,
                    'geboortedatum', p.geboortedatum) ORDER BY p.position), '[]'::json)
           FROM persons p
-         WHERE p.melding_id = m.id) AS persons
+         WHERE p.melding_id = m.id) AS persons,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'assignment_id', a.id, 'specialist', a.specialist, 'tier', a.tier,
+                   'reasons', a.reasons, 'state', a.state, 'offered_at', a.offered_at,
+                   'answer_before', a.answer_before, 'answered_at', a.answered_at,
+                   'decline_reason', a.decline_reason) ORDER BY a.offered_at, a.id), '[]'::json)
+          FROM assignments a
+         WHERE a.melding_id = m.id) AS offers
   FROM m;
 
 -- name: read_case

@@ -9,7 +9,7 @@ import asyncpg
 
 from triage.auth.principal import Principal, ReadScope
 from triage.cases.milestones import milestone_out
-from triage.intake.models import AddressOut, CaseOut, MeldingOut, PersonOut
+from triage.intake.models import AddressOut, CaseOut, MeldingOut, OfferOut, PersonOut
 from triage.intake.service import accepted_from_row
 from triage.problems import forbidden
 from triage.store.sql import load_queries
@@ -73,6 +73,8 @@ async def read_melding(
         address=_address(row),
         gebied_hint=row["gebied_hint"],
         persons=[PersonOut.model_validate(p) for p in row["persons"]],
+        first_contact_at=row["first_contact_at"],
+        offers=[OfferOut.model_validate(o) for o in row["offers"]],
     )
 
 

@@ -1,6 +1,6 @@
 -- name: melding_to_offer
--- A claimed melding, locked while it is offered, with what routing needs in the same
--- round trip: the case's lead (continuity), who declined it or let its offer expire
+-- A claimed melding with what routing needs in the same round trip (no lock: the offer
+-- statement is made only if the melding is still as read): the case's lead (continuity), who declined it or let its offer expire
 -- (offered to someone else next), and the open work of the people on duty ($2, with
 -- their caps $3, where $4) in the melding's gebied or the regional pool ($5), the only
 -- ones routing considers (the lead among them when on duty): offers out and accepted
@@ -26,21 +26,30 @@ SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_lev
          WHERE l.open > 0) AS loads
   FROM meldingen m
   JOIN cases c ON c.id = m.case_id
- WHERE m.id = $1
-   FOR UPDATE OF m;
+ WHERE m.id = $1;
 
 -- name: offer
--- The offer and the melding's status in one statement; audited as the system's act.
-WITH offer AS (
+-- The offer in one statement, made only if the melding is still queued in the gebied it
+-- was read in ($3): one offered, reassigned or moved meanwhile gets nothing (no row). Its
+-- status, the assignment, the audit (the system's act) and the webhook deliveries of the
+-- specialist's organisation ($10, with payload $11) commit together or not at all. Two
+-- workers at once: the second UPDATE waits for the first's row lock and then finds the
+-- melding no longer queued.
+WITH claimed AS (
+    UPDATE meldingen SET status = 'offered'
+     WHERE id = $2 AND status = 'queued' AND gebied = $3
+ RETURNING id, case_id
+), offer AS (
     INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,
                              network_version, state, offered_at, answer_before)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'offered', $9, $10)
+    SELECT $1, id, case_id, $4, $3, $5, $6, $7, 'offered', $8, $9 FROM claimed
  RETURNING melding_id, case_id
-), status AS (
-    UPDATE meldingen SET status = 'offered' WHERE id = $2
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+    SELECT $8, 'system', 'dispatcher', 'melding.offer', melding_id, case_id, 'triage worker'
+      FROM offer
 )
-INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
-SELECT $9, 'system', 'dispatcher', 'melding.offer', melding_id, case_id, 'triage worker'
+SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) AS deliveries
   FROM offer;
 
 -- name: assignment_for_answer

@@ -1,9 +1,12 @@
-"""Offer one claimed melding: routing picks the specialist, the offer is one row.
+"""Offer one claimed melding: routing picks the specialist, the offer is one statement.
 
-Runs in a worker after a claim from the gebied's queue. The melding is locked while it
-is offered; if it is no longer queued (offered by another worker after a duplicate
-claim, or moved on), nothing happens. The one-active-assignment index makes a second
-offer impossible whatever the timing.
+Runs in a worker after a claim from the gebied's queue: one read (the melding, its
+case's lead, who passed on it, the loads of the people on duty), the choice in Python,
+then one statement that makes the offer only if the melding is still queued in that
+gebied (offered by another worker after a duplicate claim, reassigned or moved on
+meanwhile: nothing happens). Two round trips and no transaction held open across the
+choice; the one-active-assignment index makes a second offer impossible whatever the
+timing.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import asyncpg
 import structlog
 
 from triage.ids import uuid7
-from triage.notify import webhooks
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.region import REGIONAL_POOL
@@ -48,8 +50,7 @@ async def offer(
     ``duties``: who is on duty ``now``, roster changes made through the API included
     (the worker's ``duties``)."""
     try:
-        async with conn.transaction():
-            made = await _offer(conn, config, melding_id, now, duties)
+        made = await _offer(conn, config, melding_id, now, duties)
     except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
         return None
     if made is not None:
@@ -83,16 +84,17 @@ async def _offer(
     )
     answer_before = now + timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
     assignment_id = uuid7()
-    await conn.execute(
-        _Q["offer"], assignment_id, melding_id, row["case_id"], choice.specialist,
-        row["gebied"], choice.tier, list(choice.reasons), config.version, now, answer_before,
-    )  # fmt: skip
-    await webhooks.record(conn, [offer_notice(
+    notice = offer_notice(
         config, assignment_id=assignment_id, melding_id=melding_id,
         specialist=choice.specialist, gebied=row["gebied"], level=row["urgency_level"],
         tier=choice.tier, answer_before=answer_before,
-    )], now)  # fmt: skip
-    return Offered(assignment_id, melding_id, choice)
+    )  # fmt: skip
+    made = await conn.fetchrow(
+        _Q["offer"], assignment_id, melding_id, row["gebied"], choice.specialist, choice.tier,
+        list(choice.reasons), config.version, now, answer_before, notice.organisation,
+        notice.data,
+    )  # fmt: skip
+    return None if made is None else Offered(assignment_id, melding_id, choice)
 
 
 def offer_notice(

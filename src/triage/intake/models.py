@@ -266,7 +266,11 @@ class MeldingAccepted(BaseModel):
 
     melding_id: UUID
     case_id: UUID
-    status: Literal["queued", "advies"]
+    status: Literal["queued", "offered", "assigned", "contacted", "advies"] = Field(
+        description="queued (waiting for an offer), offered, assigned (accepted), contacted "
+        "(first contact made), or advies (an adviesvraag: answered, not dispatched). A "
+        "replay answers with the melding's status now."
+    )
     gebied: str
     urgency: UrgencyOut
     dedup: DedupOut
@@ -289,6 +293,21 @@ class PersonOut(BaseModel):
     geboortedatum: date | None
 
 
+class OfferOut(BaseModel):
+    """One dispatch decision: to whom the melding was offered, how and why, and how the
+    offer ended."""
+
+    assignment_id: UUID
+    specialist: str
+    tier: Literal["continuity", "network", "backup", "coordinator", "operator"]
+    reasons: list[str] = Field(description="Why this person, in Dutch.")
+    state: Literal["offered", "accepted", "declined", "expired", "reassigned"]
+    offered_at: datetime
+    answer_before: datetime
+    answered_at: datetime | None
+    decline_reason: str | None
+
+
 class MeldingOut(MeldingAccepted):
     """A melding as an authorised reader sees it, personal data included (and audited)."""
 
@@ -303,6 +322,8 @@ class MeldingOut(MeldingAccepted):
     address: AddressOut
     gebied_hint: str | None
     persons: list[PersonOut]
+    first_contact_at: datetime | None
+    offers: list[OfferOut] = Field(description="Dispatch decisions, oldest first.")
 
 
 class MeldingRef(BaseModel):

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from triage.auth.principal import Principal
@@ -111,13 +110,8 @@ async def record(conn: asyncpg.Connection, notices: list[Notice], now: datetime)
     """Write the deliveries of ``notices``: call inside the transaction of the change."""
     if not notices:
         return
-    await conn.execute(
-        _Q["record"],
-        [n.organisation for n in notices],
-        [n.event for n in notices],
-        [orjson.dumps(n.data, default=str).decode() for n in notices],
-        now,
-    )
+    await conn.execute(_Q["record"], [n.organisation for n in notices],
+                       [n.event for n in notices], [n.data for n in notices], now)  # fmt: skip
 
 
 # -- dead letters, for ops ------------------------------------------------------------

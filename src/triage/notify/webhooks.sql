@@ -36,13 +36,8 @@ SELECT w.id, w.organisation, w.url, w.events, w.created_at, w.disabled_at,
  ORDER BY w.organisation, w.id;
 
 -- name: record
--- One delivery per active webhook of each notice's organisation that wants its event.
--- $1 organisations, $2 events, $3 payloads (JSON text), $4 now.
-INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at, next_attempt_at)
-SELECT gen_random_uuid(), w.id, n.event, n.payload::jsonb, $4, $4
-  FROM unnest($1::text[], $2::text[], $3::text[]) AS n (organisation, event, payload)
-  JOIN webhooks w ON w.organisation = n.organisation AND w.disabled_at IS NULL
-                 AND n.event = ANY (w.events);
+-- $1 organisations, $2 events, $3 payloads, $4 now (webhook_functions.sql).
+SELECT webhook_record($1::text[], $2::text[], $3::jsonb[], $4);
 
 -- name: claim
 -- Due deliveries, leased: their next attempt moves past the attempt's time limit, so a

@@ -39,7 +39,10 @@ class Migration:
 
 #: Scripts beside the module that runs them, re-applied whenever their text changes
 #: (functions made with CREATE OR REPLACE): ("package", "file.sql").
-REPEATABLE: tuple[tuple[str, str], ...] = (("triage.intake", "intake_functions.sql"),)
+REPEATABLE: tuple[tuple[str, str], ...] = (
+    ("triage.intake", "intake_functions.sql"),
+    ("triage.notify", "webhook_functions.sql"),
+)
 
 
 def repeatable_scripts() -> list[Migration]:
