@@ -118,8 +118,11 @@ class Receiver:
 
     def __init__(self) -> None:
         self.arrived: dict[str, list[float]] = {}
+        self._open: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._open.add(writer)
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 headers = dict(
@@ -132,10 +135,19 @@ class Receiver:
         except (asyncio.IncompleteReadError, ConnectionError):
             pass  # the deliverer closed the connection
         finally:
+            self._open.discard(writer)
             writer.close()
 
-    async def start(self, port: int) -> asyncio.Server:
-        return await asyncio.start_server(self._connection, "127.0.0.1", port)
+    async def start(self, port: int) -> None:
+        self._server = await asyncio.start_server(self._connection, "127.0.0.1", port)
+
+    async def stop(self) -> None:
+        """Close the server and the deliverers' open connections."""
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._open):
+            writer.close()
+        await asyncio.sleep(0.1)  # let the handlers see their connections end
 
 
 async def _register_webhooks(conn: asyncpg.Connection, url: str) -> None:
@@ -214,7 +226,7 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
     factory = MeldingFactory(seed=seed)
     receiver = Receiver()
     hook_port = _free_port()
-    runner = await receiver.start(hook_port)
+    await receiver.start(hook_port)
     hooks: dict[str, float] = {}
     try:
         if args.webhooks:
@@ -261,7 +273,7 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
             hooks = await _webhook_figures(conn, receiver)
         await conn.close()
     finally:
-        runner.close()
+        await receiver.stop()
         for proc in [*workers, service]:
             proc.terminate()
         for proc in [*workers, service]:

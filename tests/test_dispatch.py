@@ -550,3 +550,46 @@ async def test_offers_and_escalations_reach_the_person_as_server_sent_events(
             break
     assert (event, data["kind"]) == ("escalation", "at_risk")
     stream.close()
+
+
+async def test_an_assignment_follows_its_melding_and_ends_with_the_case(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    """A link by hand takes the dispatch history along; closing the case ends the
+    accepted assignment, which then no longer counts in the specialist's caseload."""
+    clock = FrozenClock(MONDAY_10)
+    offered_one = await _post(client, tokens)
+    await _drain(runtime, _worker(runtime, clock))
+    other = await _post(client, tokens)  # another household's case, still queued
+    url = f"/api/v1/meldingen/{offered_one['melding_id']}/link"
+    linked = await client.post(url, headers=tokens.user("operator"), json={
+        "case_id": other["case_id"], "reason": "Zelfde gezin, bleek uit het gesprek."})  # fmt: skip
+    assert linked.status == 200, await linked.text()
+    [assignment] = await _assignments(runtime, offered_one["melding_id"])
+    assert await runtime.pool.fetchval(
+        "SELECT case_id FROM assignments WHERE id = $1", assignment["id"]
+    ) == UUID(other["case_id"])  # fmt: skip
+
+    await _drain(runtime, _worker(runtime, clock))  # the other melding is offered too
+    for melding in (offered_one, other):
+        [offer_] = [a for a in await _assignments(runtime, melding["melding_id"])
+                    if a["state"] == "offered"]  # fmt: skip
+        me = _auth(staff[offer_["specialist"]])
+        assert (await client.post(f"/api/v1/assignments/{offer_['id']}/accept",
+                                  headers=me)).status == 200  # fmt: skip
+        assert (await client.post(f"/api/v1/meldingen/{melding['melding_id']}/first-contact",
+                                  headers=me)).status == 200  # fmt: skip
+    specialist = assignment["specialist"]
+    load = ("SELECT count(*) FROM assignments WHERE specialist = $1"
+            " AND state IN ('offered', 'accepted')")  # fmt: skip
+    before = await runtime.pool.fetchval(load, specialist)
+    closed = await client.post(f"/api/v1/cases/{other['case_id']}/close",
+                               headers=tokens.user("operator"),
+                               json={"reason": "Hulp loopt via het wijkteam."})  # fmt: skip
+    assert closed.status == 200, await closed.text()
+    states = await runtime.pool.fetch(
+        "SELECT state FROM assignments WHERE case_id = $1 AND state <> 'expired'",
+        UUID(other["case_id"]),
+    )
+    assert {r["state"] for r in states} == {"closed"}
+    assert await runtime.pool.fetchval(load, specialist) < before

@@ -46,10 +46,14 @@ SELECT m.id, m.case_id, m.received_at, m.urgency_level, m.urgency_score, m.urgen
  WHERE m.case_id = ANY ($1::uuid[]);
 
 -- name: move_meldingen
+-- The meldingen, their persons and their dispatch history go to case $2.
 WITH moved AS (
     UPDATE meldingen SET case_id = $2, household_id = $3
      WHERE id = ANY ($1::uuid[])
  RETURNING id
+), assigned AS (
+    UPDATE assignments SET case_id = $2
+     WHERE melding_id IN (SELECT id FROM moved)
 )
 UPDATE persons SET household_id = $3
  WHERE melding_id IN (SELECT id FROM moved);
@@ -70,11 +74,15 @@ SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::boolean[]);
 
 -- name: close_case
 -- A merged case ($3 the case it went into) keeps no keys: it is no longer a household's
--- case. A closed one keeps them, not open, as history for 180 days.
+-- case. A closed one keeps them, not open, as history for 180 days. Its accepted
+-- assignments end ('closed'): they no longer count in anyone's caseload.
 WITH closed AS (
     UPDATE cases SET status = 'closed', closed_at = $2, merged_into = $3
      WHERE id = $1
  RETURNING id
+), ended AS (
+    UPDATE assignments SET state = 'closed'
+     WHERE case_id = $1 AND state = 'accepted'
 ), dropped AS (
     DELETE FROM match_keys WHERE case_id = $1 AND $3::uuid IS NOT NULL
 )

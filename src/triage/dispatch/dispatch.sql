@@ -4,7 +4,8 @@
 -- (offered to someone else next), and the open work of the people on duty ($2, with
 -- their caps $3, where $4) in the melding's gebied or the regional pool ($5), the only
 -- ones routing considers (the lead among them when on duty): offers out and accepted
--- meldingen of open cases, counted up to each one's caseload cap: routing only asks
+-- meldingen (of open cases: closing a case closes them), counted from the partial
+-- index up to each one's caseload cap: routing only asks
 -- "under the cap?" and "who has least", and a count that stops at the cap keeps this
 -- cheap when someone (a coordinator at night) holds hundreds of offers.
 SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_level,
@@ -18,10 +19,8 @@ SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_lev
          CROSS JOIN LATERAL (
                SELECT count(*) AS open
                  FROM (SELECT FROM assignments a
-                         JOIN cases oc ON oc.id = a.case_id
                         WHERE a.specialist = p.specialist
                           AND a.state IN ('offered', 'accepted')
-                          AND oc.status = 'open'
                         LIMIT p.cap) AS counted) AS l
          WHERE l.open > 0) AS loads
   FROM meldingen m

@@ -2,26 +2,26 @@
 
 Any number of workers run: claims are atomic in Redis (queue/claim.py), offers are
 decided under the melding's row lock, and at most one offer or accepted assignment per
-melding exists (a unique index). Each round a worker:
+melding exists (a unique index). A worker:
 
 1. claims at most ``per_round`` meldingen per gebied in one round trip (crisis first,
    then the earliest deadline) and offers them side by side, the gebieden side by side
    too, so that a busy gebied does not starve the others. Offers made at the same moment
    may both count a person as having room: a caseload cap can be passed by the few
    offers in flight, never more (the cap steers, it does not lock);
-2. every ``timer_seconds``, returns expired leases to their queues (a worker that died
-   mid-claim), expires offers not answered in time, queueing their meldingen again
-   for the next candidate (FOR UPDATE SKIP LOCKED: one instance each), and escalates
-   meldingen at risk and breached (dispatch/deadlines.py), escalates overdue case
-   milestones and counts them for Prometheus (cases/milestones.py);
-3. when there was nothing to offer, blocks until an enqueue wakes it (or
-   ``idle_seconds`` pass) instead of polling every queue.
+2. when there was nothing to offer, blocks until an enqueue wakes it (or
+   ``idle_seconds`` pass) instead of polling every queue;
+3. beside that, in a loop of its own, every ``timer_seconds``: returns expired leases
+   to their queues (a worker that died mid-claim), expires offers not answered in time,
+   queueing their meldingen again for the next candidate (FOR UPDATE SKIP LOCKED: one
+   instance each), escalates meldingen at risk and breached (dispatch/deadlines.py),
+   escalates overdue case milestones and counts them for Prometheus
+   (cases/milestones.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -74,23 +74,18 @@ class Worker:
         self._per_round = per_round
         self._timer_seconds = timer_seconds
         self._idle_seconds = idle_seconds
-        self._last_timers = 0.0
         self._longest_window = longest_window
         self._redis = redis
         self._duties: tuple[datetime, list[Duty]] | None = None
 
     async def run(self) -> None:
+        """Offer and keep the timers, side by side: a timer pass (a few statements every
+        few seconds) does not hold up the offers that arrive meanwhile."""
+        await asyncio.gather(self._offer_loop(), self._timer_loop())
+
+    async def _offer_loop(self) -> None:
         while True:
             try:
-                if time.monotonic() - self._last_timers >= self._timer_seconds:
-                    self._last_timers = time.monotonic()
-                    await self.requeue_expired_leases()
-                    await self.expire_offers()
-                    await escalate(self._pool, self._config, self._clock.now(),
-                                   self._longest_window, self._redis)  # fmt: skip
-                    await escalate_overdue(self._pool, self._config, self._clock.now(),
-                                           self._redis)  # fmt: skip
-                    await count_overdue(self._pool, self._clock.now())
                 if not await self.round():
                     # Idle: wait for an enqueue to wake us (or look again after a while).
                     await self._claimer.wait_for_work(self._idle_seconds)
@@ -99,6 +94,25 @@ class Worker:
             except Exception as exc:  # a dependency is down: try again shortly
                 log.warning("dispatch_round_failed", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            try:
+                await self.timers()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a dependency is down: try again at the next pass
+                log.warning("dispatch_timers_failed", error=type(exc).__name__)
+            await asyncio.sleep(self._timer_seconds)
+
+    async def timers(self) -> None:
+        """One pass of the timers: leases, unanswered offers, deadlines, milestones."""
+        await self.requeue_expired_leases()
+        await self.expire_offers()
+        await escalate(self._pool, self._config, self._clock.now(), self._longest_window,
+                       self._redis)  # fmt: skip
+        await escalate_overdue(self._pool, self._config, self._clock.now(), self._redis)
+        await count_overdue(self._pool, self._clock.now())
 
     async def duties(self, now: datetime) -> list[Duty]:
         """Who is on duty, computed once a minute (shifts and changes are set in minutes),

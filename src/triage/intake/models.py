@@ -301,7 +301,7 @@ class OfferOut(BaseModel):
     specialist: str
     tier: Literal["continuity", "network", "backup", "coordinator", "operator"]
     reasons: list[str] = Field(description="Why this person, in Dutch.")
-    state: Literal["offered", "accepted", "declined", "expired", "reassigned"]
+    state: Literal["offered", "accepted", "declined", "expired", "reassigned", "closed"]
     offered_at: datetime
     answer_before: datetime
     answered_at: datetime | None

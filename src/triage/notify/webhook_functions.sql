@@ -7,15 +7,18 @@
 CREATE OR REPLACE FUNCTION webhook_record(
     p_organisations text[], p_events text[], p_payloads jsonb[], p_at timestamptz
 ) RETURNS integer
-LANGUAGE sql VOLATILE AS $$
-    WITH made AS (
-        INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at,
-                                        next_attempt_at)
-        SELECT gen_random_uuid(), w.id, n.event, n.payload, p_at, p_at
-          FROM unnest(p_organisations, p_events, p_payloads) AS n (organisation, event, payload)
-          JOIN webhooks w ON w.organisation = n.organisation AND w.disabled_at IS NULL
-                         AND n.event = ANY (w.events)
-        RETURNING 1
-    )
-    SELECT count(*)::integer FROM made
+-- plpgsql, not sql: its statement's plan is kept for the session, where a sql
+-- function called from another statement is planned again at every call (the offer).
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    v_made integer;
+BEGIN
+    INSERT INTO webhook_deliveries (id, webhook_id, event, payload, created_at, next_attempt_at)
+    SELECT gen_random_uuid(), w.id, n.event, n.payload, p_at, p_at
+      FROM unnest(p_organisations, p_events, p_payloads) AS n (organisation, event, payload)
+      JOIN webhooks w ON w.organisation = n.organisation AND w.disabled_at IS NULL
+                     AND n.event = ANY (w.events);
+    GET DIAGNOSTICS v_made = ROW_COUNT;
+    RETURN v_made;
+END
 $$;
