@@ -55,8 +55,6 @@ import yaml
 from dataset import MeldingFactory
 from intake_bench import _free_port, add_server_options, payloads, prepare_database, start_service
 from openloop import run_open_loop
-from triage.notify import webhooks
-from triage.routing.network import load_network
 
 _LATENCY = """
 SELECT percentile_cont(ARRAY[0.5, 0.99, 0.999]) WITHIN GROUP (
@@ -151,7 +149,9 @@ class Receiver:
 
 
 async def _register_webhooks(conn: asyncpg.Connection, url: str) -> None:
+    from triage.notify import webhooks
     from triage.region import load_region
+    from triage.routing.network import load_network
     from triage.scoring import load_rules
 
     network = load_network(None, load_region(), frozenset(load_rules().signals))

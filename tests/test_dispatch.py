@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 
 from helpers import Tokens, melding_body
 from triage.auth.accounts import add_user
@@ -121,8 +122,15 @@ async def test_offered_to_someone_on_duty_accepted_then_first_contact(
     url = f"/api/v1/assignments/{offered['id']}"
     assert (await client.post(f"{url}/accept", headers=_auth(staff[someone_else]))).status == 404
     assert (await client.post(f"{url}/accept", headers=tokens.user("operator"))).status == 403
+    waits = ("triage_time_to_offer_seconds_count", "triage_time_to_accept_seconds_count")
+    level = {"level": melding["urgency"]["level"]}
+    offers_timed = REGISTRY.get_sample_value(waits[0], level)
+    assert offers_timed is not None
+    assert offers_timed >= 1
+    accepts_before = REGISTRY.get_sample_value(waits[1], level) or 0
     accepted = await client.post(f"{url}/accept", headers=me)
     assert accepted.status == 200, await accepted.text()
+    assert REGISTRY.get_sample_value(waits[1], level) == accepts_before + 1
     assert (await client.post(f"{url}/accept", headers=me)).status == 409
     assert await _status(runtime, melding["melding_id"]) == "assigned"
     lead = await runtime.pool.fetchval(

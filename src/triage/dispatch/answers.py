@@ -15,6 +15,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
 from triage.auth.principal import Principal
+from triage.observability import metrics
 from triage.problems import conflict, forbidden, not_found
 from triage.store.sql import load_queries
 from triage.vocabulary import Level, UserRole
@@ -95,6 +96,9 @@ async def answer(
         else:
             await conn.execute(_Q["decline"], assignment_id, now, principal.id, endpoint,
                                request_id, decline.reason)  # fmt: skip
+    if decline is None:  # committed
+        waited = (now - row["created_at"]).total_seconds()
+        metrics.TIME_TO_ACCEPT.labels(row["urgency_level"]).observe(waited)
     return AnswerOut(
         assignment_id=assignment_id, melding_id=row["melding_id"],
         state="accepted" if decline is None else "declined", gebied=row["gebied"],

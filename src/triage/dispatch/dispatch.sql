@@ -9,7 +9,7 @@
 -- "under the cap?" and "who has least", and a count that stops at the cap keeps this
 -- cheap when someone (a coordinator at night) holds hundreds of offers.
 SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_level,
-       m.respond_before, c.lead,
+       m.respond_before, m.created_at, c.lead,
        ARRAY(SELECT DISTINCT a.specialist FROM assignments a
               WHERE a.melding_id = m.id AND a.state IN ('declined', 'expired')) AS passed,
        (SELECT coalesce(jsonb_object_agg(p.specialist, l.open), '{}')
@@ -54,7 +54,7 @@ SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) A
 -- name: assignment_for_answer
 -- An assignment its specialist answers, locked with its melding.
 SELECT a.id, a.melding_id, a.case_id, a.specialist, a.state, m.status, m.gebied,
-       m.urgency_level, m.respond_before
+       m.urgency_level, m.respond_before, m.created_at
   FROM assignments a
   JOIN meldingen m ON m.id = a.melding_id
  WHERE a.id = $1
@@ -231,3 +231,22 @@ WITH moved AS (
 INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
                        endpoint, request_id)
 SELECT $3, 'user', $4, $5, 'melding.gebied', id, case_id, $6, $7 FROM moved;
+
+-- name: queue_state
+-- What waits for an offer, by gebied and level (the meldingen_queued index).
+SELECT gebied, urgency_level, count(*) AS depth, min(created_at) AS oldest
+  FROM meldingen
+ WHERE status = 'queued'
+ GROUP BY gebied, urgency_level;
+
+-- name: deadline_state
+-- Meldingen without first contact at risk ($2 of their window used) and breached, by
+-- gebied and level; bounded like `escalate` by the longest window ($3).
+SELECT gebied, urgency_level,
+       count(*) FILTER (WHERE respond_before <= $1) AS breached,
+       count(*) FILTER (WHERE respond_before > $1) AS at_risk
+  FROM meldingen
+ WHERE status IN ('queued', 'offered', 'assigned')
+   AND respond_before <= $1::timestamptz + $3::interval * (1 - $2::float8)
+   AND received_at + (respond_before - received_at) * $2::float8 <= $1
+ GROUP BY gebied, urgency_level;

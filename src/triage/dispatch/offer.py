@@ -37,6 +37,8 @@ class Offered:
     assignment_id: UUID
     melding_id: UUID
     choice: Choice
+    level: str
+    created_at: datetime
 
 
 async def offer(
@@ -94,7 +96,9 @@ async def _offer(
         list(choice.reasons), config.version, now, answer_before, notice.organisation,
         notice.data,
     )  # fmt: skip
-    return None if made is None else Offered(assignment_id, melding_id, choice)
+    if made is None:
+        return None
+    return Offered(assignment_id, melding_id, choice, row["urgency_level"], row["created_at"])
 
 
 def offer_notice(

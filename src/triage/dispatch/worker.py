@@ -30,6 +30,7 @@ import structlog
 
 from triage.cases.milestones import count_overdue, escalate_overdue
 from triage.clock import Clock
+from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.notify import events
@@ -113,6 +114,9 @@ class Worker:
                        self._redis)  # fmt: skip
         await escalate_overdue(self._pool, self._config, self._clock.now(), self._redis)
         await count_overdue(self._pool, self._clock.now())
+        await gauges.refresh_queues(self._pool, self._config, self._clock.now(),
+                                    self._longest_window)  # fmt: skip
+        await self.duties(self._clock.now())  # keeps the roster gauges current when idle
 
     async def duties(self, now: datetime) -> list[Duty]:
         """Who is on duty, computed once a minute (shifts and changes are set in minutes),
@@ -121,6 +125,7 @@ class Worker:
         if self._duties is None or self._duties[0] != minute:
             extra = as_changes(await roster_changes.current(self._pool, now))
             self._duties = (minute, on_duty(self._config, now, extra))
+            gauges.refresh_rosters(self._config, now, self._duties[1], extra)
         return self._duties[1]
 
     async def round(self) -> int:
@@ -149,6 +154,7 @@ class Worker:
             made = await offer(conn, self._config, claim.melding_id, now, duties)
         if made is None:
             return 0
+        metrics.TIME_TO_OFFER.labels(made.level).observe((now - made.created_at).total_seconds())
         await events.publish(self._redis, made.choice.specialist, "offer", {
             "assignment_id": made.assignment_id, "melding_id": made.melding_id,
             "tier": made.choice.tier, "link": "/api/v1/me/assignments",

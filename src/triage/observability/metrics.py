@@ -52,6 +52,79 @@ OFFERS = Counter(
     "Meldingen offered to a specialist, by how they were chosen (network, backup, ...).",
     ["tier"],
 )
+_WAIT_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
+    900,
+    1800,
+    3600,
+    4 * 3600,
+    12 * 3600,
+    24 * 3600,
+    72 * 3600,
+)
+TIME_TO_OFFER = Histogram(
+    "triage_time_to_offer_seconds",
+    "From a melding's commit to its (first or next) offer, by urgency level.",
+    ["level"],
+    buckets=_WAIT_BUCKETS,
+)
+TIME_TO_ACCEPT = Histogram(
+    "triage_time_to_accept_seconds",
+    "From a melding's commit to a specialist accepting it, by urgency level.",
+    ["level"],
+    buckets=_WAIT_BUCKETS,
+)
+QUEUE_DEPTH = Gauge(
+    "triage_queue_depth",
+    "Meldingen waiting for an offer (PostgreSQL's view of the queues), by gebied and level.",
+    ["gebied", "level"],
+    multiprocess_mode="mostrecent",
+)
+QUEUE_OLDEST = Gauge(
+    "triage_queue_oldest_age_seconds",
+    "Age of the oldest melding waiting for an offer, by gebied and level (0 when none).",
+    ["gebied", "level"],
+    multiprocess_mode="mostrecent",
+)
+MELDINGEN_AT_RISK = Gauge(
+    "triage_meldingen_at_risk",
+    "Meldingen without first contact that used most of their window (at_risk_fraction) "
+    "and are not yet past it, by gebied and level.",
+    ["gebied", "level"],
+    multiprocess_mode="mostrecent",
+)
+MELDINGEN_BREACHED = Gauge(
+    "triage_meldingen_breached",
+    "Meldingen past their respond_before without first contact, by gebied and level.",
+    ["gebied", "level"],
+    multiprocess_mode="mostrecent",
+)
+ON_DUTY = Gauge(
+    "triage_specialists_on_duty",
+    "People on duty now by the roster (changes included), by gebied (or regio for the "
+    "crisis service) and expertise; a person counts once per expertise.",
+    ["gebied", "expertise"],
+    multiprocess_mode="mostrecent",
+)
+COVERAGE = Gauge(
+    "triage_gebied_coverage",
+    "People who can take a melding of the gebied (its network on duty and the regional "
+    "crisis service), now and at the thinnest moment of the next hour (window).",
+    ["gebied", "window"],
+    multiprocess_mode="mostrecent",
+)
 OFFERS_EXPIRED = Counter(
     "triage_offers_expired_total", "Offers not answered in time, offered to the next."
 )
