@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/triage serve --demo
 
-## test: the whole suite against real PostgreSQL and Redis
+## test: the whole suite against real PostgreSQL and Redis, and the alert rules' tests
 test: $(STAMP)
 	$(BIN)/pytest
+	deploy/prometheus/check
 
 ## lint: ruff and mypy
 lint: $(STAMP)

@@ -221,7 +221,7 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
     db_url, tokens = await prepare_database(args.admin_url, "triage_dispatch_bench")
     redis.Redis.from_url(args.redis_url).flushdb()
     port = _free_port()
-    service = start_service(db_url, args.redis_url, port, 2)
+    service = start_service(db_url, args.redis_url, port, args.api_processes)
     workers: list[subprocess.Popen[bytes]] = []
     factory = MeldingFactory(seed=seed)
     receiver = Receiver()
@@ -321,6 +321,8 @@ async def main() -> None:
         help="kill a worker a third into the load and flush Redis two thirds in; then "
         "check that every melding is offered exactly once",
     )  # fmt: skip
+    parser.add_argument("--api-processes", type=int, default=2,
+                        help="API processes taking the meldingen (default 2)")  # fmt: skip
     parser.add_argument("--no-webhooks", dest="webhooks", action="store_false",
                         help="register no webhooks (offers write no deliveries)")  # fmt: skip
     parser.add_argument("--roster", choices=["full", "clock"], default="full",

@@ -250,3 +250,9 @@ SELECT gebied, urgency_level,
    AND respond_before <= $1::timestamptz + $3::interval * (1 - $2::float8)
    AND received_at + (respond_before - received_at) * $2::float8 <= $1
  GROUP BY gebied, urgency_level;
+
+-- name: review_state
+-- Possible duplicates still to settle (the pending-review index).
+SELECT count(*) AS waiting, min(received_at) AS oldest
+  FROM meldingen
+ WHERE dedup_decision = 'review' AND review_outcome IS NULL;

@@ -32,7 +32,8 @@ _STEP = timedelta(minutes=5)
 async def refresh_queues(
     pool: asyncpg.Pool, config: NetworkConfig, now: datetime, longest_window: timedelta
 ) -> None:
-    """Queue depth and oldest age; meldingen at risk and breached; by gebied and level."""
+    """Queue depth and oldest age; meldingen at risk and breached; by gebied and level.
+    And the review backlog (possible duplicates waiting for an operator)."""
     places = [*config.networks, REGIONAL_POOL]
     queued = {(r["gebied"], r["urgency_level"]): r for r in await pool.fetch(_Q["queue_state"])}
     rows = await pool.fetch(_Q["deadline_state"], now, config.at_risk_fraction, longest_window)
@@ -46,6 +47,10 @@ async def refresh_queues(
             metrics.QUEUE_OLDEST.labels(gebied, level.value).set(max(oldest, 0.0))
             metrics.MELDINGEN_AT_RISK.labels(gebied, level.value).set(d["at_risk"] if d else 0)
             metrics.MELDINGEN_BREACHED.labels(gebied, level.value).set(d["breached"] if d else 0)
+    review = await pool.fetchrow(_Q["review_state"])
+    metrics.REVIEW_BACKLOG.set(review["waiting"])
+    oldest = (now - review["oldest"]).total_seconds() if review["oldest"] else 0.0
+    metrics.REVIEW_OLDEST.set(max(oldest, 0.0))
 
 
 def coverage(duties: Sequence[Duty], gebied: str) -> int:

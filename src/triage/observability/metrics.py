@@ -118,6 +118,16 @@ ON_DUTY = Gauge(
     ["gebied", "expertise"],
     multiprocess_mode="mostrecent",
 )
+REVIEW_BACKLOG = Gauge(
+    "triage_review_backlog",
+    "Possible duplicates waiting for an operator's review (GET /api/v1/reviews).",
+    multiprocess_mode="mostrecent",
+)
+REVIEW_OLDEST = Gauge(
+    "triage_review_oldest_age_seconds",
+    "Age of the oldest possible duplicate waiting for review (0 when none).",
+    multiprocess_mode="mostrecent",
+)
 COVERAGE = Gauge(
     "triage_gebied_coverage",
     "People who can take a melding of the gebied (its network on duty and the regional "
