@@ -187,7 +187,7 @@ async def test_a_worker_dying_mid_claim_loses_nothing_and_offers_nothing_twice(
     melding = await _post(client, tokens, signals=["levensgevaar"])  # crisis: first in line
     await runtime.enqueuer.flush()
     dying = Claimer(runtime.redis, lease_seconds=30)
-    [claim] = await dying.claim(GEBIED, clock.now())
+    [claim] = await dying.claim([GEBIED], clock.now())
     assert str(claim.melding_id) == melding["melding_id"]
     # ... and the worker dies here: no offer, no release.
     worker = _worker(runtime, clock)
@@ -224,7 +224,8 @@ async def test_after_a_redis_flush_every_queued_melding_is_offered_once(
     clock = FrozenClock(MONDAY_10)
     posted = [await _post(client, tokens) for _ in range(6)]
     await runtime.enqueuer.flush()
-    await runtime.redis.flushdb()  # Redis lost everything
+    await runtime.redis.flushdb()  # Redis lost everything: the queues, and the scripts too
+    await runtime.redis.script_flush()
     await reconcile_queues(runtime.pool, runtime.redis)
     worker = _worker(runtime, clock)
     await _drain(runtime, worker)

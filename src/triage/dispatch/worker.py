@@ -32,7 +32,7 @@ from triage.cases.milestones import count_overdue, escalate_overdue
 from triage.clock import Clock
 from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
-from triage.dispatch.offer import offer
+from triage.dispatch.offer import Offered, offer
 from triage.notify import events
 from triage.observability import metrics
 from triage.queue.claim import Claim, Claimer
@@ -129,42 +129,37 @@ class Worker:
         return self._duties[1]
 
     async def round(self) -> int:
-        """One pass over the gebieden, side by side (each on its own connection); how
-        many meldingen were offered."""
-        done = await asyncio.gather(*(self._gebied_round(g) for g in self._gebieden))
-        return sum(done)
-
-    async def _gebied_round(self, gebied: str) -> int:
-        """Claim up to ``per_round`` meldingen of the gebied in queue order, then offer
-        them side by side: one at a time, a busy gebied's queue grew faster than its
-        lane's round trips could offer (the intake of a big gebied outran it)."""
+        """Claim up to ``per_round`` meldingen of every gebied (in queue order, one round
+        trip for all gebieden), offer them side by side, release the leases and tell the
+        people (one round trip each); how many were offered. One melding at a time per
+        gebied could not keep up with a busy gebied (each offer is a few round trips)."""
         now = self._clock.now()
-        claims = await self._claimer.claim(gebied, now, self._per_round)
+        claims = await self._claimer.claim(self._gebieden, now, self._per_round)
         if not claims:
             return 0
         duties = await self.duties(now)
-        offered = sum(await asyncio.gather(*(self._offer(c, now, duties) for c in claims)))
+        made = await asyncio.gather(*(self._offer(c, now, duties) for c in claims))
         # Released only after the offers committed (or turned out not needed): a crash
         # before this leaves the leases to expire and the meldingen return.
-        await self._claimer.release(gebied, claims)
-        return offered
+        await self._claimer.release(claims)
+        offered = [m for m in made if m is not None]
+        await events.publish_many(self._redis, [(m.choice.specialist, "offer", {
+            "assignment_id": m.assignment_id, "melding_id": m.melding_id,
+            "tier": m.choice.tier, "link": "/api/v1/me/assignments",
+        }) for m in offered])  # fmt: skip
+        return len(offered)
 
-    async def _offer(self, claim: Claim, now: datetime, duties: list[Duty]) -> int:
+    async def _offer(self, claim: Claim, now: datetime, duties: list[Duty]) -> Offered | None:
         async with self._pool.acquire() as conn:
             made = await offer(conn, self._config, claim.melding_id, now, duties)
-        if made is None:
-            return 0
-        metrics.TIME_TO_OFFER.labels(made.level).observe((now - made.created_at).total_seconds())
-        await events.publish(self._redis, made.choice.specialist, "offer", {
-            "assignment_id": made.assignment_id, "melding_id": made.melding_id,
-            "tier": made.choice.tier, "link": "/api/v1/me/assignments",
-        })  # fmt: skip
-        return 1
+        if made is not None:
+            waited = (now - made.created_at).total_seconds()
+            metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
+        return made
 
     async def requeue_expired_leases(self) -> int:
         """Meldingen claimed by a worker that died go back on their queues."""
-        now = self._clock.now()
-        return sum([await self._claimer.requeue_expired(g, now) for g in self._gebieden])
+        return await self._claimer.requeue_expired(self._gebieden, self._clock.now())
 
     async def expire_offers(self) -> int:
         """Offers past their answer time go to the next candidate."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import orjson
@@ -33,6 +33,21 @@ async def publish(client: aioredis.Redis, user: str, event: str, data: dict[str,
         await client.publish(channel(user), orjson.dumps({"event": event, **data}, default=str))
     except Exception as exc:
         log.warning("event_not_published", event=event, error=type(exc).__name__)
+
+
+async def publish_many(
+    client: aioredis.Redis, notices: Sequence[tuple[str, str, dict[str, Any]]]
+) -> None:
+    """Several (user, event, data) in one round trip; best effort like ``publish``."""
+    if not notices:
+        return
+    pipe = client.pipeline(transaction=False)
+    for user, event, data in notices:
+        pipe.publish(channel(user), orjson.dumps({"event": event, **data}, default=str))
+    try:
+        await pipe.execute()
+    except Exception as exc:
+        log.warning("event_not_published", event="many", error=type(exc).__name__)
 
 
 def encode(message: bytes) -> bytes:

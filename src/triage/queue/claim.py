@@ -15,11 +15,15 @@ Times are milliseconds from the injectable clock, so tests can travel in time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from triage.queue.priority import WAKE_KEY, queue_key
 
@@ -52,6 +56,10 @@ return #expired
 """
 
 
+#: Calls of one script: (keys, args) each.
+_Calls = Sequence[tuple[list[str], list[Any]]]
+
+
 def lease_keys(gebied: str) -> tuple[str, str]:
     return f"triage:leases:{{{gebied}}}", f"triage:leased:{{{gebied}}}"
 
@@ -67,7 +75,7 @@ def _ms(moment: datetime) -> int:
 
 
 class Claimer:
-    """The three scripts, registered once per Redis client."""
+    """The three scripts, run by digest, each for any number of gebieden at once."""
 
     def __init__(self, client: aioredis.Redis, lease_seconds: float) -> None:
         self._client = client
@@ -76,24 +84,45 @@ class Claimer:
         self._release = client.register_script(_RELEASE)
         self._requeue = client.register_script(_REQUEUE_EXPIRED)
 
-    async def claim(self, gebied: str, now: datetime, count: int = 1) -> list[Claim]:
-        """Up to ``count`` meldingen from the front of the gebied's queue, leased."""
-        leases, leased = lease_keys(gebied)
-        members = await self._claim(keys=[queue_key(gebied), leases, leased],
-                                    args=[_ms(now), self._lease_ms, count])  # fmt: skip
-        return [Claim(gebied, UUID(m.decode())) for m in members]
+    async def claim(self, gebieden: Sequence[str], now: datetime, count: int = 1) -> list[Claim]:
+        """Up to ``count`` meldingen from the front of each gebied's queue, leased."""
+        calls = [([queue_key(g), *lease_keys(g)], [_ms(now), self._lease_ms, count])
+                 for g in gebieden]  # fmt: skip
+        found = await self._run(self._claim, calls)
+        return [Claim(g, UUID(m.decode())) for g, members in zip(gebieden, found, strict=True)
+                for m in members]  # fmt: skip
 
-    async def release(self, gebied: str, claims: list[Claim]) -> None:
-        """End the leases of ``claims`` (all of ``gebied``)."""
-        if claims:
-            await self._release(keys=list(lease_keys(gebied)),
-                                args=[str(c.melding_id) for c in claims])  # fmt: skip
+    async def release(self, claims: Sequence[Claim]) -> None:
+        """End the leases of ``claims``."""
+        by_gebied: dict[str, list[str]] = {}
+        for claim in claims:
+            by_gebied.setdefault(claim.gebied, []).append(str(claim.melding_id))
+        await self._run(self._release,
+                        [(list(lease_keys(g)), ids) for g, ids in by_gebied.items()])  # fmt: skip
 
     async def wait_for_work(self, seconds: float) -> None:
         """Block until an enqueue pushes a wake-up token, or ``seconds`` pass."""
         await self._client.blpop([WAKE_KEY], timeout=seconds)
 
-    async def requeue_expired(self, gebied: str, now: datetime) -> int:
-        leases, leased = lease_keys(gebied)
-        count = await self._requeue(keys=[queue_key(gebied), leases, leased], args=[_ms(now)])
-        return int(count)
+    async def requeue_expired(self, gebieden: Sequence[str], now: datetime) -> int:
+        calls = [([queue_key(g), *lease_keys(g)], [_ms(now)]) for g in gebieden]
+        return sum(int(n) for n in await self._run(self._requeue, calls))
+
+    async def _run(self, script: AsyncScript, calls: _Calls) -> list[Any]:
+        """``script`` once per (keys, args), all in one round trip (a pipeline; each call
+        still touches one gebied's keys, so this holds on a Redis Cluster too). Called by
+        digest; after a Redis restart lost the scripts, they are loaded and it is tried
+        once more (the scripts' effects are all or nothing per call)."""
+        if not calls:
+            return []
+        try:
+            return await self._pipeline(script, calls)
+        except NoScriptError:
+            await self._client.script_load(script.script)
+            return await self._pipeline(script, calls)
+
+    async def _pipeline(self, script: AsyncScript, calls: _Calls) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        return list(await pipe.execute())
