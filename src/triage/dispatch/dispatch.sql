@@ -1,31 +1,30 @@
--- name: melding_to_offer
--- A claimed melding with what routing needs in the same round trip (no lock: the offer
--- statement is made only if the melding is still as read): the case's lead (continuity), who declined it or let its offer expire
--- (offered to someone else next), and the open work of the people on duty ($2, with
--- their caps $3, where $4) in the melding's gebied or the regional pool ($5), the only
--- ones routing considers (the lead among them when on duty): offers out and accepted
--- meldingen (of open cases: closing a case closes them), counted from the partial
--- index up to each one's caseload cap: routing only asks
--- "under the cap?" and "who has least", and a count that stops at the cap keeps this
--- cheap when someone (a coordinator at night) holds hundreds of offers.
+-- name: meldingen_to_offer
+-- Claimed meldingen with what routing needs, in the order claimed (no lock: the offer
+-- statement is made only if a melding is still as read): the case's lead (continuity)
+-- and who declined it or let its offer expire (offered to someone else next).
 SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_level,
        m.respond_before, m.created_at, c.lead,
        ARRAY(SELECT DISTINCT a.specialist FROM assignments a
-              WHERE a.melding_id = m.id AND a.state IN ('declined', 'expired')) AS passed,
-       (SELECT coalesce(jsonb_object_agg(p.specialist, l.open), '{}')
-          FROM (SELECT DISTINCT d.specialist, d.cap
-                  FROM unnest($2::text[], $3::int[], $4::text[]) AS d (specialist, cap, gebied)
-                 WHERE d.gebied IN (m.gebied, $5)) AS p
-         CROSS JOIN LATERAL (
-               SELECT count(*) AS open
-                 FROM (SELECT FROM assignments a
-                        WHERE a.specialist = p.specialist
-                          AND a.state IN ('offered', 'accepted')
-                        LIMIT p.cap) AS counted) AS l
-         WHERE l.open > 0) AS loads
+              WHERE a.melding_id = m.id AND a.state IN ('declined', 'expired')) AS passed
   FROM meldingen m
   JOIN cases c ON c.id = m.case_id
- WHERE m.id = $1;
+ WHERE m.id = ANY ($1::uuid[])
+ ORDER BY array_position($1::uuid[], m.id);
+
+-- name: loads
+-- The open work of people on duty ($1, with their caseload caps $2): offers out and
+-- accepted meldingen (of open cases: closing a case closes them), counted from the
+-- partial index and only up to each one's cap. Routing only asks "under the cap?" and
+-- "who has least", and a count that stops at the cap stays cheap when someone (a
+-- coordinator at night) holds hundreds of offers. People without any are left out.
+SELECT p.specialist, l.open
+  FROM unnest($1::text[], $2::int[]) AS p (specialist, cap)
+ CROSS JOIN LATERAL (
+       SELECT count(*) AS open
+         FROM (SELECT FROM assignments a
+                WHERE a.specialist = p.specialist AND a.state IN ('offered', 'accepted')
+                LIMIT p.cap) AS counted) AS l
+ WHERE l.open > 0;
 
 -- name: offer
 -- The offer in one statement, made only if the melding is still queued in the gebied it

@@ -1,16 +1,19 @@
-"""Offer one claimed melding: routing picks the specialist, the offer is one statement.
+"""Offer claimed meldingen: routing picks the specialist, each offer is one statement.
 
-Runs in a worker after a claim from the gebied's queue: one read (the melding, its
-case's lead, who passed on it, the loads of the people on duty), the choice in Python,
-then one statement that makes the offer only if the melding is still queued in that
-gebied (offered by another worker after a duplicate claim, reassigned or moved on
-meanwhile: nothing happens). Two round trips and no transaction held open across the
-choice; the one-active-assignment index makes a second offer impossible whatever the
-timing.
+Runs in a worker after a claim from the queues: one read of the claimed meldingen (each
+with its case's lead and who passed on it), one of the loads of the people on duty, the
+choices in Python (each choice counts in the loads for the next, so a batch spreads over
+people as offers one at a time would), then one statement per offer, side by side, that
+makes it only if the melding is still queued in that gebied (offered by another worker
+after a duplicate claim, reassigned or moved on meanwhile: nothing happens). No
+transaction is held open across the choice; the one-active-assignment index makes a
+second offer impossible whatever the timing.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -21,7 +24,6 @@ import structlog
 from triage.ids import uuid7
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
-from triage.region import REGIONAL_POOL
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import NetworkConfig
 from triage.routing.roster import Duty
@@ -42,63 +44,65 @@ class Offered:
 
 
 async def offer(
-    conn: asyncpg.Connection,
+    pool: asyncpg.Pool,
     config: NetworkConfig,
-    melding_id: UUID,
+    melding_ids: Sequence[UUID],
     now: datetime,
-    duties: list[Duty],
-) -> Offered | None:
-    """Offer ``melding_id`` if it is still queued; None if there was nothing to do.
+    duties: Sequence[Duty],
+) -> list[Offered]:
+    """Offer those of ``melding_ids`` that are still queued; what was offered.
     ``duties``: who is on duty ``now``, roster changes made through the API included
     (the worker's ``duties``)."""
-    try:
-        made = await _offer(conn, config, melding_id, now, duties)
-    except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
-        return None
-    if made is not None:
-        metrics.OFFERS.labels(made.choice.tier).inc()
-        log.debug("melding_offered", melding_id=str(melding_id), tier=made.choice.tier)
-    return made
+    people = sorted({d.specialist for d in duties})
+    async with pool.acquire() as conn:
+        rows = await conn.fetch(_Q["meldingen_to_offer"], list(melding_ids))
+        found = await conn.fetch(
+            _Q["loads"], people, [config.by_id[p].max_caseload for p in people]
+        )
+    load: dict[str, int] = {r["specialist"]: r["open"] for r in found}
+    plans = []
+    for row in rows:
+        if row["status"] != "queued":
+            continue
+        choice = choose(
+            config,
+            gebied=row["gebied"],
+            need=Need.of(config, Category(row["category"]), row["signals"]),
+            duties=duties,
+            load=load,
+            lead=row["lead"],
+            declined=set(row["passed"]),
+        )
+        load[choice.specialist] = load.get(choice.specialist, 0) + 1
+        plans.append((row, choice))
+    made = await asyncio.gather(*(_make(pool, config, row, c, now) for row, c in plans))
+    return [m for m in made if m is not None]
 
 
-async def _offer(
-    conn: asyncpg.Connection,
-    config: NetworkConfig,
-    melding_id: UUID,
-    now: datetime,
-    duties: list[Duty],
+async def _make(
+    pool: asyncpg.Pool, config: NetworkConfig, row: asyncpg.Record, choice: Choice, now: datetime
 ) -> Offered | None:
-    row = await conn.fetchrow(
-        _Q["melding_to_offer"], melding_id, [d.specialist for d in duties],
-        [config.by_id[d.specialist].max_caseload for d in duties], [d.gebied for d in duties],
-        REGIONAL_POOL,
-    )  # fmt: skip
-    if row is None or row["status"] != "queued":
-        return None
-    choice = choose(
-        config,
-        gebied=row["gebied"],
-        need=Need.of(config, Category(row["category"]), row["signals"]),
-        duties=duties,
-        load=row["loads"],
-        lead=row["lead"],
-        declined=set(row["passed"]),
-    )
+    """The offer statement; None when the melding was no longer queued there."""
     answer_before = now + timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
     assignment_id = uuid7()
     notice = offer_notice(
-        config, assignment_id=assignment_id, melding_id=melding_id,
+        config, assignment_id=assignment_id, melding_id=row["id"],
         specialist=choice.specialist, gebied=row["gebied"], level=row["urgency_level"],
         tier=choice.tier, answer_before=answer_before,
     )  # fmt: skip
-    made = await conn.fetchrow(
-        _Q["offer"], assignment_id, melding_id, row["gebied"], choice.specialist, choice.tier,
-        list(choice.reasons), config.version, now, answer_before, notice.organisation,
-        notice.data,
-    )  # fmt: skip
+    try:
+        made = await pool.fetchrow(
+            _Q["offer"], assignment_id, row["id"], row["gebied"], choice.specialist,
+            choice.tier, list(choice.reasons), config.version, now, answer_before,
+            notice.organisation, notice.data,
+        )  # fmt: skip
+    except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
+        return None
     if made is None:
         return None
-    return Offered(assignment_id, melding_id, choice, row["urgency_level"], row["created_at"])
+    metrics.OFFERS.labels(choice.tier).inc()
+    log.debug("melding_offered", melding_id=str(row["id"]), tier=choice.tier)
+    return Offered(assignment_id, row["id"], choice, row["urgency_level"], row["created_at"])
 
 
 def offer_notice(

@@ -32,10 +32,10 @@ from triage.cases.milestones import count_overdue, escalate_overdue
 from triage.clock import Clock
 from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
-from triage.dispatch.offer import Offered, offer
+from triage.dispatch.offer import offer
 from triage.notify import events
 from triage.observability import metrics
-from triage.queue.claim import Claim, Claimer
+from triage.queue.claim import Claimer
 from triage.queue.enqueue import Enqueuer
 from triage.region import REGIONAL_POOL
 from triage.routing import roster_changes
@@ -138,24 +138,19 @@ class Worker:
         if not claims:
             return 0
         duties = await self.duties(now)
-        made = await asyncio.gather(*(self._offer(c, now, duties) for c in claims))
+        offered = await offer(self._pool, self._config, [c.melding_id for c in claims], now,
+                              duties)  # fmt: skip
         # Released only after the offers committed (or turned out not needed): a crash
         # before this leaves the leases to expire and the meldingen return.
         await self._claimer.release(claims)
-        offered = [m for m in made if m is not None]
+        for made in offered:
+            waited = (now - made.created_at).total_seconds()
+            metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
         await events.publish_many(self._redis, [(m.choice.specialist, "offer", {
             "assignment_id": m.assignment_id, "melding_id": m.melding_id,
             "tier": m.choice.tier, "link": "/api/v1/me/assignments",
         }) for m in offered])  # fmt: skip
         return len(offered)
-
-    async def _offer(self, claim: Claim, now: datetime, duties: list[Duty]) -> Offered | None:
-        async with self._pool.acquire() as conn:
-            made = await offer(conn, self._config, claim.melding_id, now, duties)
-        if made is not None:
-            waited = (now - made.created_at).total_seconds()
-            metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
-        return made
 
     async def requeue_expired_leases(self) -> int:
         """Meldingen claimed by a worker that died go back on their queues."""
