@@ -209,7 +209,7 @@ async def test_two_offers_of_one_melding_at_once_make_one_assignment(
 ) -> None:
     melding = await _post(client, tokens)
     duties = on_duty(runtime.network, MONDAY_10)
-    ids = [UUID(melding["melding_id"])]
+    ids = [(GEBIED, UUID(melding["melding_id"]))]
     results = await asyncio.gather(*(offer(runtime.pool, runtime.network, ids, MONDAY_10,
                                            duties) for _ in range(2)))  # fmt: skip
     assert sum(len(made) for made in results) == 1

@@ -24,6 +24,7 @@ import structlog
 from triage.ids import uuid7
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
+from triage.region import REGIONAL_POOL
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import NetworkConfig
 from triage.routing.roster import Duty
@@ -46,16 +47,19 @@ class Offered:
 async def offer(
     pool: asyncpg.Pool,
     config: NetworkConfig,
-    melding_ids: Sequence[UUID],
+    claimed: Sequence[tuple[str, UUID]],
     now: datetime,
     duties: Sequence[Duty],
 ) -> list[Offered]:
-    """Offer those of ``melding_ids`` that are still queued; what was offered.
-    ``duties``: who is on duty ``now``, roster changes made through the API included
-    (the worker's ``duties``)."""
-    people = sorted({d.specialist for d in duties})
+    """Offer those of the ``claimed`` (gebied, melding id) that are still queued; what
+    was offered. ``duties``: who is on duty ``now``, roster changes made through the API
+    included (the worker's ``duties``). Loads are read for the people routing can choose
+    from: on duty in the claims' gebieden or in the regional backup."""
+    where = {gebied for gebied, _ in claimed} | {REGIONAL_POOL}
+    people = sorted({d.specialist for d in duties if d.gebied in where})
+    melding_ids = [melding_id for _, melding_id in claimed]
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_Q["meldingen_to_offer"], list(melding_ids))
+        rows = await conn.fetch(_Q["meldingen_to_offer"], melding_ids)
         found = await conn.fetch(
             _Q["loads"], people, [config.by_id[p].max_caseload for p in people]
         )

@@ -138,8 +138,8 @@ class Worker:
         if not claims:
             return 0
         duties = await self.duties(now)
-        offered = await offer(self._pool, self._config, [c.melding_id for c in claims], now,
-                              duties)  # fmt: skip
+        claimed = [(c.gebied, c.melding_id) for c in claims]
+        offered = await offer(self._pool, self._config, claimed, now, duties)
         # Released only after the offers committed (or turned out not needed): a crash
         # before this leaves the leases to expire and the meldingen return.
         await self._claimer.release(claims)
