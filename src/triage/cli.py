@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
+from aiohttp import web
 
 from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_missing
@@ -325,6 +326,7 @@ async def _background(settings: Settings, job: str) -> int:
         runtime = await open_runtime(settings, str(servers.database_url), str(servers.redis_url))
         loop_of = worker_for(runtime) if job == "worker" else deliverer_for(runtime)
         task = asyncio.create_task(loop_of.run())
+        exporter = await _metrics_server(settings) if settings.metrics_port else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -333,10 +335,32 @@ async def _background(settings: Settings, job: str) -> int:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if exporter is not None:
+            await exporter.cleanup()
         await runtime.close()
     finally:
         servers.stop()
     return 0
+
+
+async def _metrics_server(settings: Settings) -> web.AppRunner:
+    """/metrics and /healthz of a worker or deliverer process (no API, no personal data)."""
+    from triage.observability import metrics
+
+    async def get_metrics(_request: web.Request) -> web.Response:
+        payload, content_type = metrics.render()
+        return web.Response(body=payload, headers={"Content-Type": content_type})
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app = web.Application()
+    app.router.add_get("/metrics", get_metrics)
+    app.router.add_get("/healthz", health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, settings.host, settings.metrics_port).start()
+    return runner
 
 
 async def _reconcile(settings: Settings) -> int:

@@ -55,6 +55,11 @@ class Settings(BaseSettings):
         description="Each API process also runs a dispatch worker; false when workers run "
         "as their own processes (triage worker).",
     )
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535,
+        description="triage worker and triage deliver: serve /metrics (and /healthz) on this "
+        "port, on TRIAGE_HOST; each such process is its own scrape target.",
+    )  # fmt: skip
     lease_seconds: float = Field(
         default=30.0, gt=0, description="How long a worker holds a claimed melding."
     )

@@ -1,0 +1,158 @@
+"""Metrics with several processes, as deployed: `triage serve` with two API processes on
+one port and a `triage worker` of its own, under a load. What Prometheus would scrape
+from them adds up to the meldingen sent: the API's counters over both processes, the
+worker's offers over the meldingen it offered. A database and a Redis database of their
+own, so the worker offers only this test's meldingen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+import pytest
+import redis.asyncio as aioredis
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import _with_database
+from helpers import melding_body, redis_db
+from triage.auth.accounts import add_client, add_user
+from triage.store.migrate import migrate
+from triage.vocabulary import Source, UserRole
+
+SENT = 120
+REDIS_DB = 15  # the session's tests use 13, the simulated week 14
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def own_servers(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
+    name = f"triage_scrape_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(servers["admin_url"])
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(servers["admin_url"], name)
+    conn = await asyncpg.connect(url)
+    await migrate(conn)
+    await conn.close()
+    redis_url = redis_db(servers["redis_url"], REDIS_DB)
+    client = aioredis.from_url(redis_url)
+    await client.flushdb()
+    yield url, redis_url
+    await client.flushdb()
+    await client.aclose()
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+@pytest.fixture
+def processes(own_servers: tuple[str, str], tmp_path: Path) -> Iterator[tuple[int, int]]:
+    database_url, redis_url = own_servers
+    api_port, worker_port = _free_port(), _free_port()
+    env = {
+        **os.environ, "TRIAGE_DATABASE_URL": database_url, "TRIAGE_REDIS_URL": redis_url,
+        "TRIAGE_DATA_DIR": str(tmp_path), "TRIAGE_PORT": str(api_port),
+        "TRIAGE_PROCESSES": "2", "TRIAGE_DISPATCH_IN_API": "false",
+        "TRIAGE_LOG_LEVEL": "warning",
+    }  # fmt: skip
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    started = [
+        subprocess.Popen([sys.executable, "-m", "triage", "serve"], env=env),
+        subprocess.Popen(
+            [sys.executable, "-m", "triage", "worker"],
+            env={**env, "TRIAGE_METRICS_PORT": str(worker_port)},
+        ),
+    ]
+    try:
+        yield api_port, worker_port
+    finally:
+        for proc in started:
+            proc.terminate()
+        for proc in started:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _sum(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples (with ``labels``) in an exposition."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+async def _until_up(http: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(300):
+        try:
+            async with http.get(url) as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+async def test_counters_from_two_api_processes_and_a_worker_add_up(
+    own_servers: tuple[str, str], processes: tuple[int, int]
+) -> None:
+    database_url, _ = own_servers
+    api_port, worker_port = processes
+    now = datetime.now(UTC)
+    conn = await asyncpg.connect(database_url)
+    source = (await add_client(conn, "scrape-politie", Source.politie, now)).token
+    ops = (await add_user(conn, "scrape-ops", UserRole.ops, now)).token
+    api, worker = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{worker_port}"
+    async with aiohttp.ClientSession() as http:
+        await _until_up(http, f"{api}/healthz")
+        await _until_up(http, f"{worker}/healthz")
+        limit = asyncio.Semaphore(8)
+
+        auth = {"Authorization": f"Bearer {source}"}
+
+        async def send() -> str:
+            url = f"{api}/api/v1/meldingen"
+            async with limit, http.post(url, json=melding_body(), headers=auth) as r:
+                assert r.status == 201, await r.text()
+                status: str = (await r.json())["status"]
+                return status
+
+        statuses = await asyncio.gather(*(send() for _ in range(SENT)))
+        queued = statuses.count("queued")
+        for _ in range(300):  # until the worker has offered them all
+            offered = await conn.fetchval("SELECT count(*) FROM assignments")
+            if offered == queued:
+                break
+            await asyncio.sleep(0.1)
+        async with http.get(f"{api}/metrics", headers={"Authorization": f"Bearer {ops}"}) as r:
+            api_text = await r.text()
+        async with http.get(f"{worker}/metrics") as r:
+            worker_text = await r.text()
+    await conn.close()
+
+    assert offered == queued
+    assert _sum(api_text, "triage_meldingen_stored_total") == SENT
+    assert _sum(api_text, "triage_meldingen_stored_total", kind="melding") == queued
+    assert _sum(api_text, "triage_http_requests_total", route="/api/v1/meldingen",
+                method="POST", status="201") == SENT  # fmt: skip
+    assert _sum(api_text, "triage_urgency_levels_total") == SENT
+    assert _sum(worker_text, "triage_offers_total") == queued
+    assert _sum(worker_text, "triage_time_to_offer_seconds_count") == queued
+    assert _sum(api_text, "triage_offers_total") == 0  # the API processes do not dispatch
