@@ -11,6 +11,7 @@ import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -313,6 +314,40 @@ async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _report(args: argparse.Namespace, settings: Settings) -> int:
+    """The process indicators on the command line: a table, or JSON with --json."""
+    from triage.clock import SystemClock
+    from triage.reporting import kpi
+
+    network = _network(settings, settings.network_file)
+    now = SystemClock().now()
+    start, until = kpi.period(args.start, args.until, network.local(now).date())
+    async with _connection(settings) as conn:
+        found = await kpi.compute(conn, start, until, now, zone=network.zone,
+                                  everything=args.gebied is None, gebied=args.gebied)  # fmt: skip
+    if args.json:
+        print(found.model_dump_json(indent=2))
+        return 0
+    last = until - timedelta(days=1)
+    print(f"Procesindicatoren {start} t/m {last}, berekend {now:%Y-%m-%d %H:%M} UTC")
+    columns = ("meldingen", "contact<=norm", "plan<=7d", "bezoek<=30d", "overdr<=100d",
+               "eval<=180d", "herhaal", "at_risk", "breached")  # fmt: skip
+    print(f"{'gebied':<12}" + "".join(f"{c:>16}" for c in columns))
+    for row in [*found.gebieden, found.total]:
+        shares = (row.first_contact_within_norm, row.plan_within_7_days,
+                  row.outreach_to_day_30, row.handover_within_100_days,
+                  row.evaluation_by_180_days, row.herhaalmeldingen, row.escalated_at_risk,
+                  row.escalated_breached)  # fmt: skip
+        cells = [f"{row.meldingen:>16}"] + [_cell(s.share, s.done, s.of) for s in shares]
+        print(f"{row.gebied:<12}" + "".join(cells))
+    return 0
+
+
+def _cell(share: float | None, done: int, of: int) -> str:
+    shown = "-" if share is None else f"{share:.0%}"
+    return f"{shown} ({done}/{of})".rjust(16)
+
+
 async def _background(settings: Settings, job: str) -> int:
     """A dispatch worker or a webhook deliverer without the API, until SIGINT or SIGTERM.
     Separate commands: a deliverer's HTTP calls do not share an event loop with offers,
@@ -437,7 +472,33 @@ def build_parser() -> argparse.ArgumentParser:
                       "milestone_overdue (default: all)")  # fmt: skip
     hsub.add_parser("list", help="webhooks with their pending and dead deliveries")
     hsub.add_parser("disable", help="stop a webhook").add_argument("id", type=int)
+
+    report = sub.add_parser("report", help="the process indicators per gebied (counts only)")
+    report.add_argument(
+        "--from",
+        dest="start",
+        type=date.fromisoformat,
+        help="first date (default: 30 days before --until)",
+    )
+    report.add_argument(
+        "--until", type=date.fromisoformat, help="the day after the last (default: tomorrow)"
+    )
+    report.add_argument("--gebied", help="one gebied only")
+    report.add_argument("--json", action="store_true", help="JSON, as GET /api/v1/kpi")
     return parser
+
+
+#: The commands that run in an event loop, by name.
+_ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]]] = {
+    "migrate": lambda _args, settings: _migrate(settings),
+    "clients": _clients,
+    "users": _users,
+    "worker": lambda _args, settings: _background(settings, "worker"),
+    "deliver": lambda _args, settings: _background(settings, "deliver"),
+    "webhooks": _webhooks,
+    "report": _report,
+    "reconcile": lambda _args, settings: _reconcile(settings),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -447,19 +508,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return cmd_serve(args, settings)
-        if args.command == "migrate":
-            return _run(_migrate(settings))
-        if args.command == "clients":
-            return _run(_clients(args, settings))
-        if args.command == "users":
-            return _run(_users(args, settings))
         if args.command == "config":
             return cmd_config_check(args, settings)
-        if args.command in ("worker", "deliver"):
-            return _run(_background(settings, args.command))
-        if args.command == "webhooks":
-            return _run(_webhooks(args, settings))
-        return _run(_reconcile(settings))
+        return _run(_ASYNC_COMMANDS[args.command](args, settings))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
@@ -468,8 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from triage.auth.accounts import AccountError
         from triage.notify.webhooks import WebhookError
+        from triage.problems import Problem
         from triage.store.migrate import MigrationError
 
+        if isinstance(exc, Problem):  # a report's period, say: what was wrong, in words
+            said = "; ".join(f"{e.pointer.lstrip('/')}: {e.detail}" for e in exc.errors)
+            print(f"triage: {said or exc.detail}", file=sys.stderr)
+            return 2
         if isinstance(exc, AccountError | MigrationError | WebhookError):
             print(f"triage: {exc}", file=sys.stderr)
             return 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from triage.notify import events, webhooks
 from triage.observability import metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.region import REGIONAL_POOL
+from triage.reporting import kpi
 from triage.routing import roster_changes
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 
@@ -358,6 +360,31 @@ async def get_escalations(request: web.Request) -> web.Response:
     limit = _limit(request, default=100, most=500)
     async with connection(request) as conn:
         found = await views.escalations(conn, scope, runtime.clock.now(), limit)
+    return json_response(found)
+
+
+def _date_param(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise invalid([FieldError(f"/{name}", "a date such as 2026-10-01")]) from None
+
+
+async def get_kpi(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = request.query.get("gebied")
+    if gebied is not None and gebied not in [*runtime.region.gebied_codes, REGIONAL_POOL]:
+        raise invalid([FieldError("/gebied", "not a gebied of the region, or the regio pool")])
+    everything, gebied = kpi.scope_of(principal_of(request), gebied)
+    now = runtime.clock.now()
+    start, until = kpi.period(_date_param(request, "from"), _date_param(request, "until"),
+                              runtime.network.local(now).date())  # fmt: skip
+    async with connection(request) as conn:
+        found = await kpi.compute(conn, start, until, now, zone=runtime.network.zone,
+                                  everything=everything, gebied=gebied)  # fmt: skip
     return json_response(found)
 
 

@@ -22,6 +22,7 @@ from triage.dispatch import manual as m
 from triage.dispatch import views as v
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
 from triage.notify import webhooks as w
+from triage.reporting.kpi import KpiOut
 from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
@@ -187,6 +188,20 @@ OPERATIONS: tuple[Operation, ...] = (
         "The last day's escalations (at risk, breached), newest first, and case milestones overdue",
         "dispatch", {200: v.EscalationsOut}, roles=_STAFF, errors=(401, 403, 422, 503),
         query=(_LIMIT,),
+    ),
+    Operation(
+        "GET", "/api/v1/kpi", h.get_kpi,
+        "The process indicators (24-72-7-30-100-180) per gebied over a period: counts and "
+        "shares, no personal data", "reporting", {200: KpiOut},
+        roles="coordinator: their gebied; operator, cit and admin: the region",
+        errors=(401, 403, 422, 503),
+        query=(
+            ("from", "First local date (default: 30 days before until).",
+             {"type": "string", "format": "date"}),
+            ("until", "Day after the last (default: tomorrow).",
+             {"type": "string", "format": "date"}),
+            ("gebied", "One gebied only.", {"type": "string"}),
+        ),
     ),
     Operation(
         "GET", "/api/v1/webhooks/dead-letters", h.get_dead_letters,

@@ -1,0 +1,1 @@
+"""Reporting: the region's process indicators, counts only."""
