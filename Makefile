@@ -20,6 +20,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 	deploy/prometheus/check
+	deploy/nginx/check
 
 ## lint: ruff and mypy
 lint: $(STAMP)
