@@ -327,9 +327,14 @@ async def test_first_contact_starts_the_case_milestones(
     lead = _auth(staff[offered["specialist"]])
     assert (await client.post(f"/api/v1/assignments/{offered['id']}/accept",
                               headers=lead)).status == 200  # fmt: skip
+    in_time = {"gebied": GEBIED, "level": melding["urgency"]["level"], "in_time": "true"}
+    contacts_before = REGISTRY.get_sample_value("triage_first_contacts_total", in_time) or 0
     contact = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/first-contact",
                                 headers=lead)  # fmt: skip
     contacted_at = datetime.fromisoformat((await contact.json())["first_contact_at"])
+    assert REGISTRY.get_sample_value("triage_first_contacts_total", in_time) == (
+        contacts_before + 1
+    )
     case = await (await client.get(f"/api/v1/cases/{melding['case_id']}",
                                    headers=tokens.user("operator"))).json()  # fmt: skip
     due = {m["kind"]: datetime.fromisoformat(m["due_at"]) - contacted_at
@@ -346,8 +351,13 @@ async def test_first_contact_starts_the_case_milestones(
     other = next(s for s in staff if s.startswith("sp-") and s != offered["specialist"])
     assert (await client.post(url, json={}, headers=_auth(staff[other]))).status == 409
     assert (await client.post(url, json={}, headers=tokens.user("operator"))).status == 403
+    plans = {"kind": "plan", "in_time": "true"}
+    plans_before = REGISTRY.get_sample_value("triage_case_milestones_done_total", plans) or 0
     done = await client.post(url, json={"note": "Plan met het gezin gemaakt."}, headers=lead)
     assert done.status == 200, await done.text()
+    assert REGISTRY.get_sample_value("triage_case_milestones_done_total", plans) == (
+        plans_before + 1
+    )
     assert (await done.json())["done_at"] is not None
     assert (await client.post(url, json={}, headers=lead)).status == 409  # once
     assert (await client.post(f"/api/v1/cases/{melding['case_id']}/milestones/feest/done",

@@ -91,6 +91,7 @@ async def mark_done(
             "no open milestone of this kind on a case you lead or coordinate (it starts "
             "with the first contact, and is marked done once)"
         )
+    metrics.MILESTONES_DONE.labels(kind, "true" if now <= row["due_at"] else "false").inc()
     return milestone_out(row, now)
 
 

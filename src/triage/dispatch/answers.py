@@ -116,10 +116,12 @@ async def first_contact(
     request_id: str,
 ) -> ContactOut:
     me = _specialist(principal)
-    done = await conn.fetchval(_Q["first_contact"], melding_id, now, principal.id, endpoint,
+    done = await conn.fetchrow(_Q["first_contact"], melding_id, now, principal.id, endpoint,
                                request_id, me)  # fmt: skip
-    if not done:
+    if done is None:
         raise conflict("first contact is recorded by the specialist who accepted the melding, once")
+    in_time = "true" if now <= done["respond_before"] else "false"
+    metrics.FIRST_CONTACTS.labels(done["gebied"], done["urgency_level"], in_time).inc()
     return ContactOut(melding_id=melding_id, status="contacted", first_contact_at=now)
 
 

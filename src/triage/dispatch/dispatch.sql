@@ -110,7 +110,8 @@ WITH contacted AS (
                         ('evaluation', 180)) AS k(kind, days)
     ON CONFLICT (case_id, kind) DO NOTHING
 )
-SELECT count(*) FROM contacted;
+SELECT m.gebied, m.urgency_level, m.respond_before
+  FROM contacted c JOIN meldingen m ON m.id = c.id;
 
 -- name: expire_offers
 -- Offers not answered in time, each taken by one timer (SKIP LOCKED: several instances

@@ -86,6 +86,17 @@ TIME_TO_ACCEPT = Histogram(
     ["level"],
     buckets=_WAIT_BUCKETS,
 )
+FIRST_CONTACTS = Counter(
+    "triage_first_contacts_total",
+    "First contacts recorded, by gebied, level and whether within the norm (respond_before): "
+    "the process indicator 'first contact within 24-72 h' over any period.",
+    ["gebied", "level", "in_time"],
+)
+MILESTONES_DONE = Counter(
+    "triage_case_milestones_done_total",
+    "Case milestones marked done, by kind and whether by their due date (7/30/100/180 days).",
+    ["kind", "in_time"],
+)
 QUEUE_DEPTH = Gauge(
     "triage_queue_depth",
     "Meldingen waiting for an offer (PostgreSQL's view of the queues), by gebied and level.",
