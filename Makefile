@@ -24,8 +24,8 @@ test: $(STAMP)
 
 ## lint: ruff and mypy
 lint: $(STAMP)
-	$(BIN)/ruff check src tests loadtests
-	$(BIN)/ruff format --check src tests loadtests
+	$(BIN)/ruff check src tests loadtests deploy
+	$(BIN)/ruff format --check src tests loadtests deploy
 	$(BIN)/mypy
 
 ## bench: intake throughput and latency (loadtests/README.md)
