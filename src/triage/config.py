@@ -18,7 +18,9 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Redis URL. Unset: an embedded Redis under data_dir is started.",
+        description="Redis URL (redis://, unix://, or redis+sentinel://s1:26379,s2:26379/"
+        "<master>/<db> for the master Redis Sentinel names). Unset: an embedded Redis "
+        "under data_dir is started.",
     )
     data_dir: Path = Field(default=Path("var"), description="Where embedded servers keep data.")
     host: str = "127.0.0.1"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+from redis.asyncio.sentinel import Sentinel
 
 from triage.auth.tokens import Authenticator, TokenAuthenticator
 from triage.clock import Clock, SystemClock
@@ -39,14 +42,45 @@ class Runtime:
         await self.pool.close()
 
 
+_REDIS_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 2.0, "socket_connect_timeout": 2.0, "health_check_interval": 30,
+    "max_connections": 64,
+}  # fmt: skip
+#: ``redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]``: the
+#: master that Redis Sentinel names, followed through a fail-over.
+SENTINEL_SCHEME = "redis+sentinel"
+
+
 def redis_client(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
-        health_check_interval=30,
-        max_connections=64,
-    )
+    """A client for a plain Redis URL, or for the current master behind Redis Sentinel."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != SENTINEL_SCHEME:
+        return aioredis.Redis.from_url(url, **_REDIS_OPTIONS)
+    hosts, master, db = sentinel_target(url)
+    password = urllib.parse.unquote(parts.password) if parts.password else None
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        hosts, socket_timeout=2.0, socket_connect_timeout=2.0,
+        sentinel_kwargs={"socket_timeout": 2.0},
+    )  # fmt: skip
+    client: aioredis.Redis = sentinel.master_for(master, db=db, password=password,
+                                                 **_REDIS_OPTIONS)  # fmt: skip
+    return client
+
+
+def sentinel_target(url: str) -> tuple[list[tuple[str, int]], str, int]:
+    """(sentinels, master name, database) of a ``redis+sentinel://`` URL."""
+    parts = urllib.parse.urlsplit(url)
+    hosts = []
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit():
+            raise ValueError(f"TRIAGE_REDIS_URL: {host!r} is not host:port of a sentinel")
+        hosts.append((name, int(port)))
+    path = [p for p in parts.path.split("/") if p]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("TRIAGE_REDIS_URL: give the master's name and optionally the "
+                         "database, as redis+sentinel://s1:26379,s2:26379/triage/0")  # fmt: skip
+    return hosts, path[0], int(path[1]) if len(path) == 2 else 0
 
 
 async def open_runtime(
