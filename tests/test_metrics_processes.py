@@ -156,3 +156,6 @@ async def test_counters_from_two_api_processes_and_a_worker_add_up(
     assert _sum(worker_text, "triage_offers_total") == queued
     assert _sum(worker_text, "triage_time_to_offer_seconds_count") == queued
     assert _sum(api_text, "triage_offers_total") == 0  # the API processes do not dispatch
+    for text in (api_text, worker_text):  # checked by every process, asked or not
+        assert _sum(text, "triage_dependency_up", dependency="postgres") >= 1
+        assert _sum(text, "triage_dependency_up", dependency="redis") >= 1

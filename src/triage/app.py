@@ -21,7 +21,7 @@ from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
-from triage.observability import metrics
+from triage.observability import health, metrics
 from triage.problems import Problem, unauthorized, unavailable
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import Runtime
@@ -151,6 +151,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                     runtime.settings.reconcile_interval_seconds,
                 )
             ))  # fmt: skip
+            tasks.append(asyncio.create_task(health.watch(runtime.pool, runtime.redis)))
             if runtime.settings.dispatch_in_api:
                 tasks.append(asyncio.create_task(worker_for(runtime).run()))
                 tasks.append(asyncio.create_task(deliverer_for(runtime).run()))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -19,7 +18,7 @@ from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
 from triage.dispatch import answers, manual, views
 from triage.notify import events, webhooks
-from triage.observability import metrics
+from triage.observability import health, metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.region import REGIONAL_POOL
 from triage.reporting import kpi
@@ -583,22 +582,9 @@ async def healthz(_request: web.Request) -> web.Response:
     return json_response(Health(status="ok"))
 
 
-async def _check(name: str, probe: Any) -> bool:
-    try:
-        await asyncio.wait_for(probe, timeout=1.0)
-    except Exception:
-        metrics.DEPENDENCY_UP.labels(name).set(0)
-        return False
-    metrics.DEPENDENCY_UP.labels(name).set(1)
-    return True
-
-
 async def readyz(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    pg_ok, redis_ok = await asyncio.gather(
-        _check("postgres", runtime.pool.fetchval("SELECT 1")),
-        _check("redis", runtime.redis.ping()),
-    )
+    pg_ok, redis_ok = await health.dependencies(runtime.pool, runtime.redis)
     body = Readiness(
         status="ready" if pg_ok and redis_ok else "unavailable",
         postgres="ok" if pg_ok else "unreachable",

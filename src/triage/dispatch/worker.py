@@ -34,7 +34,7 @@ from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.notify import events
-from triage.observability import metrics
+from triage.observability import health, metrics
 from triage.queue.claim import Claimer
 from triage.queue.enqueue import Enqueuer
 from triage.region import REGIONAL_POOL
@@ -107,7 +107,9 @@ class Worker:
             await asyncio.sleep(self._timer_seconds)
 
     async def timers(self) -> None:
-        """One pass of the timers: leases, unanswered offers, deadlines, milestones."""
+        """One pass of the timers: dependencies, leases, unanswered offers, deadlines,
+        milestones, the gauges."""
+        await health.dependencies(self._pool, self._redis)
         await self.requeue_expired_leases()
         await self.expire_offers()
         await escalate(self._pool, self._config, self._clock.now(), self._longest_window,
