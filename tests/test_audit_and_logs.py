@@ -6,15 +6,24 @@ import io
 import json
 import logging
 from typing import Any
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
 from helpers import Tokens, count, melding_body
+from triage.auth.principal import Principal
+from triage.dispatch.answers import answer, first_contact
+from triage.dispatch.offer import offer
+from triage.dispatch.worker import worker_for
+from triage.notify import webhooks
+from triage.notify.deliver import Deliverer, Policy
+from triage.notify.webhooks import Notice
 from triage.observability.logging import configure
+from triage.routing.roster import on_duty
 from triage.runtime import Runtime
-from triage.vocabulary import Source
+from triage.vocabulary import Source, UserRole
 
 Client = TestClient[Any, Any]
 
@@ -92,7 +101,9 @@ async def test_the_audit_log_is_append_only(runtime: Runtime) -> None:
             await conn.execute("TRUNCATE audit_log")
 
 
-async def test_no_personal_data_in_any_log_line(client: Client, tokens: Tokens) -> None:
+async def test_no_personal_data_in_any_log_line(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
     stream = io.StringIO()
     configure("json", "debug", stream=stream)
     try:
@@ -113,6 +124,28 @@ async def test_no_personal_data_in_any_log_line(client: Client, tokens: Tokens) 
         await client.post(
             "/api/v1/meldingen", json={**dup, "summary": PII["summary"] + "!"}, headers=headers
         )
+        # Dispatch: this melding offered, accepted and contacted (so that no offer of it
+        # is left for other tests' timers), the timers, and a webhook delivery that fails
+        # for good.
+        melding_id, now = UUID(created["melding_id"]), runtime.clock.now()
+        [made] = await offer(runtime.pool, runtime.network, [(created["gebied"], melding_id)],
+                             now, on_duty(runtime.network, now))  # fmt: skip
+        await runtime.enqueuer.withdraw(created["gebied"], melding_id)
+        them = Principal(kind="user", id=uuid4(), name=made.choice.specialist,
+                         role=UserRole.specialist, gebied=created["gebied"])  # fmt: skip
+        context = {"now": now, "endpoint": "test", "request_id": "test"}
+        async with runtime.pool.acquire() as conn:
+            await answer(conn, made.assignment_id, them, decline=None, **context)
+            await first_contact(conn, melding_id, them, **context)
+        await worker_for(runtime).timers()
+        async with runtime.pool.acquire() as conn:
+            hook = await webhooks.add(conn, "MEE", "http://127.0.0.1:9/hook", events=None,
+                                      organisations={"MEE"}, now=runtime.clock.now())  # fmt: skip
+            await webhooks.record(conn, [Notice("MEE", "offer", {"melding_id": "x"})],
+                                  runtime.clock.now())  # fmt: skip
+            async with Deliverer(runtime.pool, runtime.clock, Policy(max_attempts=1)) as d:
+                await d.round()
+            await webhooks.disable(conn, hook.id, runtime.clock.now())
         # Code that logs a field by mistake is caught by the redaction processor.
         logging.getLogger("triage.test").warning(
             "careless %s", PII["bsn"], extra={"postcode": PII["postcode"]}
@@ -122,5 +155,7 @@ async def test_no_personal_data_in_any_log_line(client: Client, tokens: Tokens) 
     output = stream.getvalue()
     lines = [json.loads(line) for line in output.splitlines()]
     assert any(line.get("event") == "request" for line in lines)  # logs were captured
+    events = {line.get("event") for line in lines}
+    assert {"melding_offered", "webhook_dead_letter"} <= events  # the dispatch paths ran
     for value in [*PII.values(), "123456789", "5037XK", "Wilhelmina", "Zwanenburg"]:
         assert value not in output, f"personal data in the logs: {value!r}"
