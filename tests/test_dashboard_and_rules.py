@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
 from prometheus_client import REGISTRY
 
 import triage.observability.metrics  # noqa: F401 - registers every metric
@@ -50,3 +51,20 @@ def test_the_committed_dashboard_is_what_build_py_writes(tmp_path: Path) -> None
                    capture_output=True)  # fmt: skip
     assert (DEPLOY / "grafana" / "triage.json").read_text("utf-8") == before
     assert json.loads(before)["uid"] == "triage-overview"
+
+
+def test_every_alert_has_a_severity_a_runbook_and_tests_firing_and_not() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text("utf-8"))
+    tests = yaml.safe_load((DEPLOY / "prometheus" / "tests" / "alerts_test.yml").read_text())
+    outcomes: dict[str, set[bool]] = {}
+    for case in tests["tests"]:
+        for check in case["alert_rule_test"]:
+            outcomes.setdefault(check["alertname"], set()).add(bool(check["exp_alerts"]))
+    root = DEPLOY.parent
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            name = rule["alert"]
+            assert rule["labels"]["severity"] in ("critical", "warning"), name
+            assert rule["annotations"]["summary"], name
+            assert (root / rule["annotations"]["runbook_url"]).is_file(), name
+            assert outcomes.get(name) == {True, False}, f"{name}: test it firing and not"
