@@ -21,6 +21,7 @@ test: $(STAMP)
 	$(BIN)/pytest
 	deploy/prometheus/check
 	deploy/nginx/check
+	deploy/postgresql/drill.sh
 
 ## lint: ruff and mypy
 lint: $(STAMP)
