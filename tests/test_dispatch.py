@@ -12,6 +12,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 
@@ -22,6 +23,7 @@ from triage.clock import FrozenClock
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.worker import Worker
+from triage.observability import metrics
 from triage.queue import queue_key
 from triage.queue.claim import Claimer, lease_keys
 from triage.queue.reconcile import reconcile_queues
@@ -212,7 +214,7 @@ async def test_two_offers_of_one_melding_at_once_make_one_assignment(
     ids = [(GEBIED, UUID(melding["melding_id"]))]
     results = await asyncio.gather(*(offer(runtime.pool, runtime.network, ids, MONDAY_10,
                                            duties) for _ in range(2)))  # fmt: skip
-    assert sum(len(made) for made in results) == 1
+    assert sum(len(made) for made, _ in results) == 1
     assert len(await _assignments(runtime, melding["melding_id"])) == 1
 
 
@@ -610,3 +612,22 @@ async def test_an_assignment_follows_its_melding_and_ends_with_the_case(
     )
     assert {r["state"] for r in states} == {"closed"}
     assert await runtime.pool.fetchval(load, specialist) < before
+
+
+async def test_the_timers_go_on_without_redis(runtime: Runtime) -> None:
+    """With Redis unreachable, the timer steps that need only PostgreSQL still run, and
+    the dependency gauge says which one is down."""
+    gone = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    worker = Worker(
+        runtime.pool, Claimer(gone, 30), runtime.enqueuer, config=runtime.network,
+        clock=FrozenClock(MONDAY_10), gebieden=[GEBIED], redis=gone,
+    )  # fmt: skip
+    depth = {"gebied": GEBIED, "level": "crisis"}
+    metrics.QUEUE_DEPTH.labels(**depth).set(-1)  # so that a refresh shows
+    try:
+        await worker.timers()  # raises nothing
+    finally:
+        await gone.aclose()
+    assert REGISTRY.get_sample_value("triage_dependency_up", {"dependency": "redis"}) == 0
+    assert REGISTRY.get_sample_value("triage_dependency_up", {"dependency": "postgres"}) == 1
+    assert REGISTRY.get_sample_value("triage_queue_depth", depth) >= 0  # the gauges ran

@@ -271,6 +271,16 @@ async def test_a_silent_or_absent_receiver_is_a_failure_that_says_which(
     [row] = await _deliveries(runtime, m=marker)
     assert (row["state"], row["last_error"]) == ("pending", "no answer within 0.2 s")
 
+    # A redirect is not followed (a 302 would drop the body and a 200 for the GET would
+    # count as delivered): it is a failed attempt that says why.
+    receiver.delay = 0.0
+    receiver.script = [(302, {"Location": "/elders"})]
+    clock.advance(timedelta(hours=2))
+    assert await _deliver_once(runtime, clock) >= 1
+    [row] = await _deliveries(runtime, m=marker)
+    assert row["state"] == "pending"
+    assert row["last_error"].startswith("HTTP 302: redirected")
+
     marker = str(UUID(int=time.time_ns()))
     async with runtime.pool.acquire() as conn:
         closed = receiver.url.replace("/hook", "").rsplit(":", 1)[0] + ":9/hook"  # discard port

@@ -60,7 +60,8 @@ def redis_client(url: str) -> aioredis.Redis:
     password = urllib.parse.unquote(parts.password) if parts.password else None
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
         hosts, socket_timeout=2.0, socket_connect_timeout=2.0,
-        sentinel_kwargs={"socket_timeout": 2.0},
+        # Sentinels that require the password (auth.sentinel in the usual charts) too.
+        sentinel_kwargs={"socket_timeout": 2.0, "password": password},
     )  # fmt: skip
     client: aioredis.Redis = sentinel.master_for(master, db=db, password=password,
                                                  **_REDIS_OPTIONS)  # fmt: skip

@@ -27,15 +27,20 @@ SELECT p.specialist, l.open
  WHERE l.open > 0;
 
 -- name: offer
--- The offer in one statement, made only if the melding is still queued in the gebied it
--- was read in ($3): one offered, reassigned or moved meanwhile gets nothing (no row). Its
+-- The offer in one statement, made only if the melding is still as it was read: queued,
+-- in gebied $3, at level $12 (the answer time depends on it), and not passed on by the
+-- chosen person meanwhile. One offered, reassigned, moved, raised or declined meanwhile
+-- gets nothing (no row): the change that did it queued it again. Its
 -- status, the assignment, the audit (the system's act) and the webhook deliveries of the
 -- specialist's organisation ($10, with payload $11) commit together or not at all. Two
 -- workers at once: the second UPDATE waits for the first's row lock and then finds the
 -- melding no longer queued.
 WITH claimed AS (
     UPDATE meldingen SET status = 'offered'
-     WHERE id = $2 AND status = 'queued' AND gebied = $3
+     WHERE id = $2 AND status = 'queued' AND gebied = $3 AND urgency_level = $12
+       AND NOT EXISTS (SELECT 1 FROM assignments
+                        WHERE melding_id = $2 AND specialist = $4
+                          AND state IN ('declined', 'expired'))
  RETURNING id, case_id
 ), offer AS (
     INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,

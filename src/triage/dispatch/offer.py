@@ -50,11 +50,12 @@ async def offer(
     claimed: Sequence[tuple[str, UUID]],
     now: datetime,
     duties: Sequence[Duty],
-) -> list[Offered]:
+) -> tuple[list[Offered], set[UUID]]:
     """Offer those of the ``claimed`` (gebied, melding id) that are still queued; what
-    was offered. ``duties``: who is on duty ``now``, roster changes made through the API
-    included (the worker's ``duties``). Loads are read for the people routing can choose
-    from: on duty in the claims' gebieden or in the regional backup."""
+    was offered, and the meldingen whose offer failed (to be tried again). ``duties``:
+    who is on duty ``now``, roster changes made through the API included (the worker's
+    ``duties``). Loads are read for the people routing can choose from: on duty in the
+    claims' gebieden or in the regional backup."""
     where = {gebied for gebied, _ in claimed} | {REGIONAL_POOL}
     people = sorted({d.specialist for d in duties if d.gebied in where})
     melding_ids = [melding_id for _, melding_id in claimed]
@@ -65,22 +66,33 @@ async def offer(
         )
     load: dict[str, int] = {r["specialist"]: r["open"] for r in found}
     plans = []
+    failed: set[UUID] = set()
     for row in rows:
         if row["status"] != "queued":
             continue
-        choice = choose(
-            config,
-            gebied=row["gebied"],
-            need=Need.of(config, Category(row["category"]), row["signals"]),
-            duties=duties,
-            load=load,
-            lead=row["lead"],
-            declined=set(row["passed"]),
-        )
+        try:
+            choice = choose(
+                config,
+                gebied=row["gebied"],
+                need=Need.of(config, Category(row["category"]), row["signals"]),
+                duties=duties,
+                load=load,
+                lead=row["lead"],
+                declined=set(row["passed"]),
+            )
+        except Exception as exc:  # one melding that cannot be routed holds up no other
+            log.error("offer_not_planned", melding_id=str(row["id"]), error=type(exc).__name__)
+            failed.add(row["id"])
+            continue
         load[choice.specialist] = load.get(choice.specialist, 0) + 1
         plans.append((row, choice))
-    made = await asyncio.gather(*(_make(pool, config, row, c, now) for row, c in plans))
-    return [m for m in made if m is not None]
+    made = await asyncio.gather(*(_make(pool, config, row, c, now) for row, c in plans),
+                                return_exceptions=True)  # fmt: skip
+    for (row, _), result in zip(plans, made, strict=True):
+        if isinstance(result, BaseException):  # its lease expires; it is tried again
+            log.warning("offer_failed", melding_id=str(row["id"]), error=type(result).__name__)
+            failed.add(row["id"])
+    return [m for m in made if isinstance(m, Offered)], failed
 
 
 async def _make(
@@ -98,7 +110,7 @@ async def _make(
         made = await pool.fetchrow(
             _Q["offer"], assignment_id, row["id"], row["gebied"], choice.specialist,
             choice.tier, list(choice.reasons), config.version, now, answer_before,
-            notice.organisation, notice.data,
+            notice.organisation, notice.data, row["urgency_level"],
         )  # fmt: skip
     except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
         return None

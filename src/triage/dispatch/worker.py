@@ -22,7 +22,9 @@ melding exists (a unique index). A worker:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -98,27 +100,33 @@ class Worker:
 
     async def _timer_loop(self) -> None:
         while True:
-            try:
-                await self.timers()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a dependency is down: try again at the next pass
-                log.warning("dispatch_timers_failed", error=type(exc).__name__)
+            await self.timers()
             await asyncio.sleep(self._timer_seconds)
 
     async def timers(self) -> None:
         """One pass of the timers: dependencies, leases, unanswered offers, deadlines,
-        milestones, the gauges."""
-        await health.dependencies(self._pool, self._redis)
-        await self.requeue_expired_leases()
-        await self.expire_offers()
-        await escalate(self._pool, self._config, self._clock.now(), self._longest_window,
-                       self._redis)  # fmt: skip
-        await escalate_overdue(self._pool, self._config, self._clock.now(), self._redis)
-        await count_overdue(self._pool, self._clock.now())
-        await gauges.refresh_queues(self._pool, self._config, self._clock.now(),
-                                    self._longest_window)  # fmt: skip
-        await self.duties(self._clock.now())  # keeps the roster gauges current when idle
+        milestones, the gauges. Each step on its own: with Redis down, the steps that
+        need only PostgreSQL (expiry, escalation, the gauges) still run."""
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("dependencies", lambda: health.dependencies(self._pool, self._redis)),
+            ("leases", self.requeue_expired_leases),
+            ("offers", self.expire_offers),
+            ("deadlines", lambda: escalate(self._pool, self._config, self._clock.now(),
+                                           self._longest_window, self._redis)),
+            ("milestones", lambda: escalate_overdue(self._pool, self._config,
+                                                    self._clock.now(), self._redis)),
+            ("overdue", lambda: count_overdue(self._pool, self._clock.now())),
+            ("gauges", lambda: gauges.refresh_queues(self._pool, self._config,
+                                                     self._clock.now(), self._longest_window)),
+            ("rosters", lambda: self.duties(self._clock.now())),
+        ]  # fmt: skip
+        for name, step in steps:
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a dependency is down: the next pass tries again
+                log.warning("dispatch_timer_failed", step=name, error=type(exc).__name__)
 
     async def duties(self, now: datetime) -> list[Duty]:
         """Who is on duty, computed once a minute (shifts and changes are set in minutes),
@@ -141,10 +149,11 @@ class Worker:
             return 0
         duties = await self.duties(now)
         claimed = [(c.gebied, c.melding_id) for c in claims]
-        offered = await offer(self._pool, self._config, claimed, now, duties)
-        # Released only after the offers committed (or turned out not needed): a crash
-        # before this leaves the leases to expire and the meldingen return.
-        await self._claimer.release(claims)
+        offered, failed = await offer(self._pool, self._config, claimed, now, duties)
+        # Released only after the offers committed (or turned out not needed). A melding
+        # whose offer failed keeps its lease, and an error here leaves all of them: the
+        # leases expire and the meldingen return to their queues.
+        await self._claimer.release([c for c in claims if c.melding_id not in failed])
         for made in offered:
             waited = (now - made.created_at).total_seconds()
             metrics.TIME_TO_OFFER.labels(made.level).observe(waited)

@@ -145,8 +145,12 @@ class Deliverer:
         rows = await self._pool.fetch(_Q["claim"], self._batch, now, lease)
         if not rows:
             return 0
-        outcomes = await asyncio.gather(*(self._attempt(row) for row in rows))
-        arrived = [(row, o) for row, o in zip(rows, outcomes, strict=True) if o.error is None]
+        outcomes = await asyncio.gather(*(self._attempt(row) for row in rows),
+                                        return_exceptions=True)  # fmt: skip
+        # One attempt whose failure could not be recorded (the database) does not lose
+        # the round's arrivals; its lease expires and it is tried again.
+        arrived = [(row, o) for row, o in zip(rows, outcomes, strict=True)
+                   if isinstance(o, _Outcome) and o.error is None]  # fmt: skip
         if arrived:  # one statement for the round's deliveries that arrived
             await self._pool.execute(_Q["delivered"], [row["id"] for row, _ in arrived],
                                      self._clock.now(), [o.status for _, o in arrived])  # fmt: skip
@@ -201,9 +205,16 @@ class Deliverer:
             "Triage-Signature": sign(row["secret"], int(time.time()), body),
         }
         try:
-            async with self._client().post(row["url"], data=body, headers=headers) as response:
+            # Redirects are not followed: a 301/302 would turn the POST into a GET without
+            # the body (and a 200 for that would count as delivered), a 307/308 would send
+            # the signed body wherever Location says.
+            async with self._client().post(row["url"], data=body, headers=headers,
+                                           allow_redirects=False) as response:  # fmt: skip
                 if 200 <= response.status < 300:
                     return _Outcome(response.status, None)
+                if 300 <= response.status < 400:
+                    return _Outcome(response.status, f"HTTP {response.status}: redirected; "
+                                    "register the webhook's new URL")  # fmt: skip
                 # The receiver's body is not kept: it is theirs and may hold anything.
                 return _Outcome(response.status, f"HTTP {response.status}",
                                 _retry_after(response.headers.get("Retry-After")))  # fmt: skip
@@ -211,6 +222,8 @@ class Deliverer:
             return _Outcome(None, f"no answer within {self._policy.timeout_seconds:g} s")
         except aiohttp.ClientError as exc:
             return _Outcome(None, f"connection failed: {type(exc).__name__}")
+        except Exception as exc:  # counted as a failed attempt, so it ends as a dead letter
+            return _Outcome(None, f"failed: {type(exc).__name__}")
 
 
 def deliverer_for(runtime: Runtime) -> Deliverer:

@@ -10,7 +10,8 @@ WITH made AS (
 SELECT id FROM made;
 
 -- name: disable
--- Its deliveries still waiting become dead letters: nobody would deliver them.
+-- Its deliveries still waiting become dead letters: nobody would deliver them (nor one
+-- recorded while this commits: the deliverers claim only an active webhook's).
 WITH gone AS (
     UPDATE webhooks SET disabled_at = $2 WHERE id = $1 AND disabled_at IS NULL
  RETURNING id
@@ -53,7 +54,7 @@ WITH due AS (
 UPDATE webhook_deliveries d
    SET next_attempt_at = $2 + make_interval(secs => $3)
   FROM due, webhooks w
- WHERE d.id = due.id AND w.id = d.webhook_id
+ WHERE d.id = due.id AND w.id = d.webhook_id AND w.disabled_at IS NULL
 RETURNING d.id, d.event, d.payload, d.created_at, d.attempts, w.organisation, w.url, w.secret;
 
 -- name: delivered
@@ -84,9 +85,11 @@ SELECT d.id, d.webhook_id, w.organisation, d.event, d.payload, d.created_at, d.a
  LIMIT $2;
 
 -- name: dead_by_organisation
+-- Dead letters that ops can still replay: a disabled webhook's count for nothing.
 SELECT w.organisation, count(d.id) AS dead
   FROM webhooks w
   LEFT JOIN webhook_deliveries d ON d.webhook_id = w.id AND d.state = 'dead'
+                                AND w.disabled_at IS NULL
  GROUP BY w.organisation;
 
 -- name: replay

@@ -31,9 +31,11 @@ _CLAIM = """
 local items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
 local members = {}
 for i = 1, #items, 2 do
-  redis.call('ZREM', KEYS[1], items[i])
+  -- Leased before it leaves the queue: a write refused half-way (out of memory) leaves
+  -- the member queued, never in neither place.
   redis.call('ZADD', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), items[i])
   redis.call('HSET', KEYS[3], items[i], items[i + 1])
+  redis.call('ZREM', KEYS[1], items[i])
   members[#members + 1] = items[i]
 end
 return members
@@ -111,18 +113,24 @@ class Claimer:
     async def _run(self, script: AsyncScript, calls: _Calls) -> list[Any]:
         """``script`` once per (keys, args), all in one round trip (a pipeline; each call
         still touches one gebied's keys, so this holds on a Redis Cluster too). Called by
-        digest; after a Redis restart lost the scripts, they are loaded and it is tried
-        once more (the scripts' effects are all or nothing per call)."""
+        digest; the calls that found the script gone (a Redis restart) are run again
+        after loading it, and only those: the others' results stand."""
         if not calls:
             return []
-        try:
-            return await self._pipeline(script, calls)
-        except NoScriptError:
+        results = await self._pipeline(script, calls)
+        missing = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if missing:
             await self._client.script_load(script.script)
-            return await self._pipeline(script, calls)
+            again = await self._pipeline(script, [calls[i] for i in missing])
+            for i, result in zip(missing, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return results
 
     async def _pipeline(self, script: AsyncScript, calls: _Calls) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for keys, args in calls:
             pipe.evalsha(script.sha, len(keys), *keys, *args)
-        return list(await pipe.execute())
+        return list(await pipe.execute(raise_on_error=False))

@@ -26,11 +26,15 @@ SELECT m.gebied,
 
 -- name: milestones
 -- Per gebied and milestone kind, those due in [$1, $2): done by their due date, and of
--- those due by $3 (judgeable) how many. The case's gebied counts.
+-- those due by $3 (judgeable) how many. The case's gebied counts. Not counted: a merged
+-- case's (the household's history went on in the other case) and, unless done, those
+-- of a case closed before they fell due (nothing left to do).
 SELECT c.gebied, ms.kind,
        count(*) FILTER (WHERE ms.due_at <= $3 OR ms.done_at IS NOT NULL) AS due,
        count(*) FILTER (WHERE ms.done_at <= ms.due_at) AS in_time
   FROM case_milestones ms
   JOIN cases c ON c.id = ms.case_id
  WHERE ms.due_at >= $1 AND ms.due_at < $2 AND ($4 OR c.gebied = $5)
+   AND c.merged_into IS NULL
+   AND (ms.done_at IS NOT NULL OR c.closed_at IS NULL OR c.closed_at > ms.due_at)
  GROUP BY c.gebied, ms.kind;
