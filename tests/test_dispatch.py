@@ -611,7 +611,19 @@ async def test_an_assignment_follows_its_melding_and_ends_with_the_case(
         UUID(other["case_id"]),
     )
     assert {r["state"] for r in states} == {"closed"}
-    assert await runtime.pool.fetchval(load, specialist) < before
+    after_close = await runtime.pool.fetchval(load, specialist)
+    assert after_close < before
+
+    # Taken out of the closed case into an open one, it is that specialist's work again.
+    third = await _post(client, tokens)
+    reason = "Toch een ander huishouden, bleek later."
+    moved = await client.post(url, headers=tokens.user("operator"),
+                              json={"case_id": third["case_id"], "reason": reason})  # fmt: skip
+    assert moved.status == 200, await moved.text()
+    assert await runtime.pool.fetchval(
+        "SELECT state FROM assignments WHERE id = $1", assignment["id"]
+    ) == "accepted"  # fmt: skip
+    assert await runtime.pool.fetchval(load, specialist) == after_close + 1
 
 
 async def test_the_timers_go_on_without_redis(runtime: Runtime) -> None:

@@ -46,13 +46,15 @@ SELECT m.id, m.case_id, m.received_at, m.urgency_level, m.urgency_score, m.urgen
  WHERE m.case_id = ANY ($1::uuid[]);
 
 -- name: move_meldingen
--- The meldingen, their persons and their dispatch history go to case $2.
+-- The meldingen, their persons and their dispatch history go to case $2 (an open one).
+-- An assignment that ended with a closed case it leaves is the specialist's work again.
 WITH moved AS (
     UPDATE meldingen SET case_id = $2, household_id = $3
      WHERE id = ANY ($1::uuid[])
  RETURNING id
 ), assigned AS (
-    UPDATE assignments SET case_id = $2
+    UPDATE assignments
+       SET case_id = $2, state = CASE WHEN state = 'closed' THEN 'accepted' ELSE state END
      WHERE melding_id IN (SELECT id FROM moved)
 )
 UPDATE persons SET household_id = $3
