@@ -18,11 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import Tokens, redis_db
+from helpers import Tokens, migrated_database, redis_db
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.clock import SystemClock
@@ -30,7 +29,6 @@ from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_postgres, start_redis
 from triage.observability.logging import configure as configure_logging
 from triage.runtime import Runtime, open_runtime
-from triage.store.migrate import migrate
 from triage.vocabulary import Source, UserRole
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -67,25 +65,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     embedded.stop()
 
 
-def _with_database(url: str, database: str) -> str:
-    """The same server, another database (DSNs here are URLs with a path or ?host=)."""
-    base, _, query = url.partition("?")
-    scheme_host = base.rsplit("/", 1)[0]
-    return f"{scheme_host}/{database}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture(scope="session")
 async def database_url(servers: dict[str, str]) -> AsyncIterator[str]:
-    name = f"triage_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(servers["admin_url"])
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(servers["admin_url"], name)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
-    yield url
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+    async with migrated_database(servers["admin_url"], "triage_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

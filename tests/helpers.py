@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import urllib.parse
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from triage.store.migrate import migrate
 from triage.vocabulary import Source
 
 
@@ -67,3 +71,29 @@ def redis_db(url: str, number: int) -> str:
     if parts.scheme == "unix":
         return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode({"db": number})))
     return urllib.parse.urlunsplit(parts._replace(path=f"/{number}"))
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now (for a process a test starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.asynccontextmanager
+async def migrated_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A database of its own on the test server, migrated; dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        base, _, query = admin_url.partition("?")  # DSNs here are URLs with a path or ?host=
+        url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+        conn = await asyncpg.connect(url)
+        await migrate(conn)
+        await conn.close()
+        yield url
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

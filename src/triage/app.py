@@ -151,10 +151,11 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                     runtime.settings.reconcile_interval_seconds,
                 )
             ))  # fmt: skip
-            tasks.append(asyncio.create_task(health.watch(runtime.pool, runtime.redis)))
-            if runtime.settings.dispatch_in_api:
+            if runtime.settings.dispatch_in_api:  # the worker's timers check the dependencies
                 tasks.append(asyncio.create_task(worker_for(runtime).run()))
                 tasks.append(asyncio.create_task(deliverer_for(runtime).run()))
+            else:
+                tasks.append(asyncio.create_task(health.watch(runtime.pool, runtime.redis)))
         yield
         for task in tasks:
             task.cancel()

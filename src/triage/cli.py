@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
-from aiohttp import web
 
 from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_missing
@@ -26,6 +25,8 @@ from triage.vocabulary import Source, UserRole
 from triage.yamlconfig import ConfigError
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from triage.routing.network import NetworkConfig
 
 log = structlog.get_logger("triage.cli")
@@ -380,6 +381,8 @@ async def _background(settings: Settings, job: str) -> int:
 
 async def _metrics_server(settings: Settings) -> web.AppRunner:
     """/metrics and /healthz of a worker or deliverer process (no API, no personal data)."""
+    from aiohttp import web  # only these processes need it; other commands start faster
+
     from triage.observability import metrics
 
     async def get_metrics(_request: web.Request) -> web.Response:

@@ -599,7 +599,7 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def get_metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    if not runtime.settings.metrics_open and not principal_of(request).may_read_metrics:
+    if not runtime.settings.metrics_open and not principal_of(request).is_ops:
         raise forbidden("metrics are for the ops and admin roles")
     payload, content_type = metrics.render()
     response = web.Response(body=payload)

@@ -21,7 +21,8 @@ _INTAKE_ROLES = frozenset({UserRole.operator, UserRole.cit})
 _REGION_READERS = frozenset({UserRole.operator, UserRole.cit})
 #: Users who may read meldingen and cases of their own gebied only.
 _GEBIED_READERS = frozenset({UserRole.coordinator, UserRole.specialist})
-_METRICS_ROLES = frozenset({UserRole.ops, UserRole.admin})
+#: Users who run the service: metrics, webhook dead letters.
+_OPS_ROLES = frozenset({UserRole.ops, UserRole.admin})
 #: Users who correct the machine's judgement (urgency, which case a melding belongs to):
 #: desk operators and CIT region-wide, coordinators in their gebied.
 _REGION_EDITORS = frozenset({UserRole.operator, UserRole.cit})
@@ -76,5 +77,11 @@ class Principal:
         return None
 
     @property
-    def may_read_metrics(self) -> bool:
-        return self.kind == "user" and self.role in _METRICS_ROLES
+    def is_ops(self) -> bool:
+        """Ops or admin: metrics, webhook dead letters."""
+        return self.kind == "user" and self.role in _OPS_ROLES
+
+    @property
+    def in_network(self) -> bool:
+        """A specialist or coordinator: answers offers, leads cases, marks milestones."""
+        return self.kind == "user" and self.role in _GEBIED_READERS

@@ -37,10 +37,7 @@ class HandoverOut(BaseModel):
 
 
 def _staff(principal: Principal) -> None:
-    if principal.kind != "user" or principal.role not in (
-        UserRole.specialist,
-        UserRole.coordinator,
-    ):
+    if not principal.in_network:
         raise forbidden("a case's lead, the colleague taking over, or a coordinator")
 
 

@@ -76,10 +76,7 @@ async def mark_done(
     endpoint: str,
     request_id: str,
 ) -> MilestoneOut:
-    if principal.kind != "user" or principal.role not in (
-        UserRole.specialist,
-        UserRole.coordinator,
-    ):
+    if not principal.in_network:
         raise forbidden("the case's lead or a coordinator of its gebied marks a milestone")
     coordinator = principal.role == UserRole.coordinator
     row = await conn.fetchrow(

@@ -18,7 +18,7 @@ from triage.auth.principal import Principal
 from triage.observability import metrics
 from triage.problems import conflict, forbidden, not_found
 from triage.store.sql import load_queries
-from triage.vocabulary import Level, UserRole
+from triage.vocabulary import Level
 
 _Q = load_queries("triage.dispatch", "dispatch.sql")
 
@@ -64,10 +64,7 @@ class ContactOut(BaseModel):
 
 
 def _specialist(principal: Principal) -> str:
-    if principal.kind != "user" or principal.role not in (
-        UserRole.specialist,
-        UserRole.coordinator,
-    ):
+    if not principal.in_network:
         raise forbidden("offers are answered by the specialist (or coordinator) they went to")
     return principal.name
 

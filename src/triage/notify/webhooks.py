@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from triage.auth.principal import Principal
 from triage.problems import FieldError, forbidden, invalid
 from triage.store.sql import load_queries
-from triage.vocabulary import UserRole
 
 _Q = load_queries("triage.notify", "webhooks.sql")
 
@@ -149,7 +148,7 @@ class ReplayedOut(BaseModel):
 
 
 def _ops_only(principal: Principal) -> None:
-    if principal.kind != "user" or principal.role not in (UserRole.ops, UserRole.admin):
+    if not principal.is_ops:
         raise forbidden("webhook dead letters are for the ops and admin roles")
 
 
