@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from helpers import Tokens, melding_body
 from triage.auth.accounts import add_user
 from triage.cases.milestones import count_overdue, escalate_overdue, overdue_in_scope
 from triage.clock import FrozenClock
+from triage.dispatch import offer as offer_module
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.worker import Worker
@@ -216,6 +217,70 @@ async def test_two_offers_of_one_melding_at_once_make_one_assignment(
                                            duties) for _ in range(2)))  # fmt: skip
     assert sum(len(made) for made, _ in results) == 1
     assert len(await _assignments(runtime, melding["melding_id"])) == 1
+
+
+async def test_a_round_is_offered_in_one_statement_and_one_broken_offer_holds_up_no_other(
+    client: Client, tokens: Tokens, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The offers made one statement each (the way round a failed round statement) are
+    # counted by wrapping the real function.
+    single: list[UUID] = []
+    make_one = offer_module._make
+
+    async def counted(*args: Any) -> Any:
+        single.append(args[2]["id"])
+        return await make_one(*args)
+
+    monkeypatch.setattr(offer_module, "_make", counted)
+    duties = on_duty(runtime.network, MONDAY_10)
+    posted = [await _post(client, tokens) for _ in range(4)]
+    await runtime.enqueuer.flush()
+    for melding in posted:  # offered here by hand, not from the queue
+        await runtime.redis.zrem(queue_key(GEBIED), melding["melding_id"])
+    gone = posted[3]["melding_id"]  # taken up by hand meanwhile: not offered again
+    await runtime.pool.execute("UPDATE meldingen SET status = 'contacted' WHERE id = $1",
+                               UUID(gone))  # fmt: skip
+    claims = [(GEBIED, UUID(m["melding_id"])) for m in posted[:2]] + [(GEBIED, UUID(gone))]
+    made, failed = await offer(runtime.pool, runtime.network, claims, MONDAY_10, duties)
+    assert {m.melding_id for m in made} == {c[1] for c in claims[:2]}
+    assert not failed
+    assert single == []  # one statement did it
+    assert len({m.choice.specialist for m in made}) == 2  # the first counted in the loads
+    for melding in posted[:2]:
+        [one] = await _assignments(runtime, melding["melding_id"])
+        assert one["state"] == "offered"
+        assert await _status(runtime, melding["melding_id"]) == "offered"
+        assert await runtime.pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE melding_id = $1 AND action = 'melding.offer'",
+            UUID(melding["melding_id"]),
+        ) == 1  # fmt: skip
+    assert await _assignments(runtime, gone) == []
+
+    # A queued melding that already has an active offer (state that should not exist)
+    # fails the round's statement: each is then offered on its own, the rest still made.
+    broken = UUID(posted[2]["melding_id"])
+    await runtime.pool.execute(
+        "INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,"
+        " network_version, state, offered_at, answer_before)"
+        " SELECT gen_random_uuid(), id, case_id, 'x', gebied, 'operator', '[]', 'v', 'offered',"
+        " $2, $2::timestamptz + interval '1 day' FROM meldingen WHERE id = $1", broken, MONDAY_10,
+    )  # fmt: skip
+    again = [await _post(client, tokens) for _ in range(2)]
+    await runtime.enqueuer.flush()
+    for melding in again:
+        await runtime.redis.zrem(queue_key(GEBIED), melding["melding_id"])
+    try:
+        made, failed = await offer(
+            runtime.pool, runtime.network,
+            [(GEBIED, broken)] + [(GEBIED, UUID(m["melding_id"])) for m in again],
+            MONDAY_10, duties,
+        )  # fmt: skip
+        assert len(single) == 3  # each on its own after the round's statement failed
+        assert {m.melding_id for m in made} == {UUID(m["melding_id"]) for m in again}
+        assert await _status(runtime, str(broken)) == "queued"
+    finally:  # leave the shared database consistent for the other tests
+        await runtime.pool.execute("UPDATE meldingen SET status = 'offered' WHERE id = $1",
+                                   broken)  # fmt: skip
 
 
 async def test_after_a_redis_flush_every_queued_melding_is_offered_once(
@@ -643,3 +708,40 @@ async def test_the_timers_go_on_without_redis(runtime: Runtime) -> None:
     assert REGISTRY.get_sample_value("triage_dependency_up", {"dependency": "redis"}) == 0
     assert REGISTRY.get_sample_value("triage_dependency_up", {"dependency": "postgres"}) == 1
     assert REGISTRY.get_sample_value("triage_queue_depth", depth) >= 0  # the gauges ran
+
+
+async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    melding = await _post(client, tokens, category="overlast", signals=[])
+    assert melding["urgency"]["level"] == "regulier"
+    await runtime.enqueuer.flush()
+    await runtime.redis.zrem(queue_key(GEBIED), melding["melding_id"])  # offered here
+    now = datetime.now(UTC)  # the API's clock is the real one
+    [made], _ = await offer(runtime.pool, runtime.network, [(GEBIED, UUID(melding["melding_id"]))],
+                            now, on_duty(runtime.network, now))  # fmt: skip
+
+    async def answer_before() -> datetime:
+        due: datetime = await runtime.pool.fetchval(
+            "SELECT answer_before FROM assignments WHERE id = $1", made.assignment_id
+        )
+        return due
+
+    assert await answer_before() == now + timedelta(minutes=240)
+    url = f"/api/v1/meldingen/{melding['melding_id']}/urgency"
+    before = datetime.now(UTC)
+    raised = await client.post(url, json={"level": "crisis", "reason": "Belde terug: wapen."},
+                               headers=tokens.user("operator"))  # fmt: skip
+    assert raised.status == 200, await raised.text()
+    after = datetime.now(UTC)
+    crisis = timedelta(minutes=runtime.network.answer_within_minutes["crisis"])
+    assert before + crisis <= await answer_before() <= after + crisis
+    shortened = await answer_before()
+    lowered = await client.post(url, json={"level": "hoog", "reason": "Toch geen wapen."},
+                                headers=tokens.user("operator"))  # fmt: skip
+    assert lowered.status == 200
+    assert await answer_before() == shortened  # a lower level never gives more time
+    # Answered, so that no offer of this test waits on other tests' clocks.
+    accepted = await client.post(f"/api/v1/assignments/{made.assignment_id}/accept",
+                                 headers=_auth(staff[made.choice.specialist]))  # fmt: skip
+    assert accepted.status == 200, await accepted.text()

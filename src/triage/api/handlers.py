@@ -171,8 +171,9 @@ async def post_urgency(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         done = await override_urgency(
             conn, runtime.rules, melding_id, change, principal_of(request),
-            now=runtime.clock.now(), endpoint=endpoint_of(request),
-            request_id=request[REQUEST_ID],
+            now=runtime.clock.now(),
+            answer_within_minutes=runtime.network.answer_within_minutes,
+            endpoint=endpoint_of(request), request_id=request[REQUEST_ID],
         )  # fmt: skip
     if done is None:
         raise not_found("no melding with this id that you may change")

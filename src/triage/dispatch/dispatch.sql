@@ -55,6 +55,50 @@ WITH claimed AS (
 SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) AS deliveries
   FROM offer;
 
+-- name: offer_round
+-- A round's offers in one statement (offer.py): each made only if its melding is still
+-- as read, exactly as `offer` below does for one, so one that changed meanwhile is
+-- left out and the rest are made. The meldingen are locked in id order, so two rounds
+-- that overlap (a duplicate claim) wait for each other instead of deadlocking. The
+-- meldingen offered come back, with the deliveries written for all of them.
+WITH planned AS (
+    -- The reasons ($6) come as JSON text: a list of lists would be read as a 2-D array.
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::timestamptz[], $8::text[], $9::jsonb[], $10::text[])
+        AS p (assignment_id, melding_id, gebied, specialist, tier, reasons, answer_before,
+              organisation, payload, urgency_level)
+), locked AS (
+    SELECT m.id FROM meldingen m
+     WHERE m.id IN (SELECT melding_id FROM planned)
+     ORDER BY m.id
+       FOR UPDATE
+), claimed AS (
+    UPDATE meldingen m SET status = 'offered'
+      FROM planned p
+     WHERE m.id = p.melding_id AND m.id IN (SELECT id FROM locked)
+       AND m.status = 'queued' AND m.gebied = p.gebied AND m.urgency_level = p.urgency_level
+       AND NOT EXISTS (SELECT 1 FROM assignments a
+                        WHERE a.melding_id = p.melding_id AND a.specialist = p.specialist
+                          AND a.state IN ('declined', 'expired'))
+ RETURNING m.id, m.case_id, p.assignment_id, p.specialist, p.gebied, p.tier, p.reasons,
+           p.answer_before, p.organisation, p.payload
+), offer AS (
+    INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,
+                             network_version, state, offered_at, answer_before)
+    SELECT assignment_id, id, case_id, specialist, gebied, tier, reasons::jsonb, $11, 'offered',
+           $12, answer_before
+      FROM claimed
+ RETURNING melding_id, case_id
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+    SELECT $12, 'system', 'dispatcher', 'melding.offer', melding_id, case_id, 'triage worker'
+      FROM offer
+)
+SELECT ARRAY(SELECT melding_id FROM offer) AS offered,
+       (SELECT webhook_record(array_agg(organisation), array_agg('offer'::text), array_agg(payload),
+                              $12)
+          FROM claimed WHERE id IN (SELECT melding_id FROM offer)) AS deliveries;
+
 -- name: assignment_for_answer
 -- An assignment its specialist answers, locked with its melding.
 SELECT a.id, a.melding_id, a.case_id, a.specialist, a.state, m.status, m.gebied,

@@ -1,13 +1,15 @@
-"""Offer claimed meldingen: routing picks the specialist, each offer is one statement.
+"""Offer claimed meldingen: routing picks the specialist, one statement makes the offers.
 
 Runs in a worker after a claim from the queues: one read of the claimed meldingen (each
 with its case's lead and who passed on it), one of the loads of the people on duty, the
 choices in Python (each choice counts in the loads for the next, so a batch spreads over
-people as offers one at a time would), then one statement per offer, side by side, that
-makes it only if the melding is still queued in that gebied (offered by another worker
-after a duplicate claim, reassigned or moved on meanwhile: nothing happens). No
-transaction is held open across the choice; the one-active-assignment index makes a
-second offer impossible whatever the timing.
+people as offers one at a time would), then one statement for all of the round's offers
+(one round trip, one commit) that makes each only if its melding is still queued in that
+gebied at that level (offered by another worker after a duplicate claim, reassigned,
+raised or moved on meanwhile: left out). Should that statement fail (an offer that
+breaks a constraint), each offer is made on its own, so that only the failing one waits
+for its lease to expire. No transaction is held open across the choice; the
+one-active-assignment index makes a second offer impossible whatever the timing.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from triage.region import REGIONAL_POOL
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import NetworkConfig
 from triage.routing.roster import Duty
+from triage.store.db import encode_json
 from triage.store.sql import load_queries
 from triage.vocabulary import Category
 
@@ -86,6 +89,14 @@ async def offer(
             continue
         load[choice.specialist] = load.get(choice.specialist, 0) + 1
         plans.append((row, choice))
+    if not plans:
+        return [], failed
+    try:
+        return await _make_all(pool, config, plans, now), failed
+    except asyncpg.PostgresError as exc:
+        # One offer that fails (a constraint) fails the statement: each on its own, so
+        # that it alone is tried again.
+        log.info("offer_round_split", offers=len(plans), error=type(exc).__name__)
     made = await asyncio.gather(*(_make(pool, config, row, c, now) for row, c in plans),
                                 return_exceptions=True)  # fmt: skip
     for (row, _), result in zip(plans, made, strict=True):
@@ -95,11 +106,50 @@ async def offer(
     return [m for m in made if isinstance(m, Offered)], failed
 
 
+async def _make_all(
+    pool: asyncpg.Pool,
+    config: NetworkConfig,
+    plans: Sequence[tuple[asyncpg.Record, Choice]],
+    now: datetime,
+) -> list[Offered]:
+    """A round's offers in one statement (one commit, one round trip): those whose
+    melding was no longer as read are left out."""
+    ids = [uuid7() for _ in plans]
+    answer_before = [_answer_before(config, row, now) for row, _ in plans]
+    notices = [
+        offer_notice(
+            config, assignment_id=aid, melding_id=row["id"], specialist=c.specialist,
+            gebied=row["gebied"], level=row["urgency_level"], tier=c.tier, answer_before=due,
+        )
+        for aid, due, (row, c) in zip(ids, answer_before, plans, strict=True)
+    ]  # fmt: skip
+    made = await pool.fetchrow(
+        _Q["offer_round"], ids, [row["id"] for row, _ in plans],
+        [row["gebied"] for row, _ in plans], [c.specialist for _, c in plans],
+        [c.tier for _, c in plans], [encode_json(list(c.reasons)) for _, c in plans], answer_before,
+        [n.organisation for n in notices], [n.data for n in notices],
+        [row["urgency_level"] for row, _ in plans], config.version, now,
+    )  # fmt: skip
+    offered = set(made["offered"])
+    result = []
+    for aid, (row, choice) in zip(ids, plans, strict=True):
+        if row["id"] not in offered:
+            continue
+        metrics.OFFERS.labels(choice.tier).inc()
+        log.debug("melding_offered", melding_id=str(row["id"]), tier=choice.tier)
+        result.append(Offered(aid, row["id"], choice, row["urgency_level"], row["created_at"]))
+    return result
+
+
+def _answer_before(config: NetworkConfig, row: asyncpg.Record, now: datetime) -> datetime:
+    return now + timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
+
+
 async def _make(
     pool: asyncpg.Pool, config: NetworkConfig, row: asyncpg.Record, choice: Choice, now: datetime
 ) -> Offered | None:
     """The offer statement; None when the melding was no longer queued there."""
-    answer_before = now + timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
+    answer_before = _answer_before(config, row, now)
     assignment_id = uuid7()
     notice = offer_notice(
         config, assignment_id=assignment_id, melding_id=row["id"],

@@ -7,6 +7,7 @@ replaced, it appears among the melding's reasons, and it is audited.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from uuid import UUID
 
@@ -44,10 +45,14 @@ async def override_urgency(
     principal: Principal,
     *,
     now: datetime,
+    answer_within_minutes: Mapping[str, int],
     endpoint: str,
     request_id: str,
 ) -> UrgencyOverrideOut | None:
-    """None when there is no such melding in the caller's scope (or it is an adviesvraag)."""
+    """None when there is no such melding in the caller's scope (or it is an adviesvraag).
+    ``answer_within_minutes``: how soon an offer must be answered, by level (the
+    network's); an offer out on the melding is held to the new level's time if that is
+    sooner than its own."""
     scope = principal.change_scope()
     if scope is None:
         raise forbidden("operators, CIT and coordinators (in their gebied) set urgency by hand")
@@ -57,7 +62,7 @@ async def override_urgency(
     row = await conn.fetchrow(
         _Q["override_urgency"], melding_id, change.level.value, window, change.reason, now,
         principal.role, principal.kind, principal.id, scope.everything, scope.gebied,
-        endpoint, request_id,
+        endpoint, request_id, answer_within_minutes[change.level] * 60,
     )  # fmt: skip
     if row is None:
         return None

@@ -2,6 +2,9 @@
 -- Set the level by hand: the melding takes the new level and the deadline of that level
 -- (from received_at), the override is kept with what it replaced, and the change is
 -- audited, all in one statement. Scope as for reading ($9 everything, $10 gebied).
+-- An offer out on it must then be answered within the new level's time ($13 seconds
+-- from now) if that comes sooner: a melding raised to crisis does not wait 4 hours for
+-- an answer its regulier offer allowed.
 WITH target AS (
     SELECT id, case_id, gebied, status, urgency_level, respond_before, received_at
       FROM meldingen
@@ -24,6 +27,11 @@ WITH target AS (
     SELECT t.id, $5, $7, $8, $6, t.urgency_level, t.respond_before, c.urgency_level,
            c.respond_before, $4
       FROM target t JOIN changed c ON c.id = t.id
+), answer AS (
+    UPDATE assignments a
+       SET answer_before = least(a.answer_before, $5 + make_interval(secs => $13))
+      FROM changed c
+     WHERE a.melding_id = c.id AND a.state = 'offered'
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
                            endpoint, request_id)

@@ -11,7 +11,7 @@ import orjson
 from triage.config import Settings
 
 
-def _encode_json(value: Any) -> str:
+def encode_json(value: Any) -> str:
     # default=str: ids read from the database are asyncpg's own UUID type, which orjson
     # does not know; their str() is the canonical form.
     return orjson.dumps(value, default=str).decode()
@@ -20,7 +20,7 @@ def _encode_json(value: Any) -> str:
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
-            typename, encoder=_encode_json, decoder=orjson.loads, schema="pg_catalog"
+            typename, encoder=encode_json, decoder=orjson.loads, schema="pg_catalog"
         )
 
 
