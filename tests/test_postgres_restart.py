@@ -1,8 +1,9 @@
 """PostgreSQL stops in the middle of a load and comes back.
 
 Bar: every melding that got a 2xx is stored exactly once, every other one got an error
-(a 503 the source can retry), and the service recovers without a restart of its own. The
-test runs a PostgreSQL of its own (pgserver) so it can stop it the hard way.
+(a 503 the source can retry), and the service recovers without a restart of its own; a
+melding whose offer the crash took (offers do not wait for the disk) is queued again at
+once. The tests run a PostgreSQL of their own (pgserver) so they can stop it the hard way.
 """
 
 from __future__ import annotations
@@ -23,10 +24,13 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import melding_body
+from helpers import melding_body, redis_db
 from triage.app import create_app
 from triage.auth.accounts import add_client
+from triage.clock import SystemClock
 from triage.config import Settings
+from triage.queue import queue_key
+from triage.queue.reconcile import run_reconciler
 from triage.runtime import open_runtime, redis_client
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
@@ -131,6 +135,55 @@ async def test_every_acknowledged_melding_survives_a_postgres_crash(
         f"{sum(1 for s in retried.values() if s == 200)} had in fact been stored (200), "
         f"{sum(1 for s in retried.values() if s == 201)} stored now (201)"
     )
+
+
+async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
+    own_postgres: OwnPostgres, settings: Settings, redis_url: str
+) -> None:
+    """An offer commits without waiting for the disk, so a crash right after it can take
+    it: the melding is then queued in PostgreSQL and on no Redis queue (the worker let go
+    of it). Which commit a crash takes cannot be chosen, so that state is made by hand;
+    what is tested is that the reconciler sees the restart and queues the melding again
+    in its next round, not in the ten-minute safety net's."""
+    conn = await asyncpg.connect(own_postgres.uri)
+    await migrate(conn)
+    token = (await add_client(conn, "lost-offer", Source.politie, datetime.now(UTC))).token
+    await conn.close()
+    fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
+    # A Redis database of its own: the rebuild must not touch the other tests' queues.
+    runtime = await open_runtime(fast_fail, own_postgres.uri, redis_db(redis_url, 12))
+    await runtime.redis.flushdb()
+    app = create_app(runtime, background=False)
+    app.cleanup_ctx.clear()  # the runtime outlives the app: closed below
+    reconciler = asyncio.create_task(run_reconciler(
+        runtime.pool, runtime.redis, runtime.enqueuer, SystemClock(), interval=0.2
+    ))  # fmt: skip
+    try:
+        async with TestClient(TestServer(app)) as client:
+            resp = await client.post("/api/v1/meldingen", json=melding_body(),
+                                     headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            assert resp.status == 201
+            melding = await resp.json()
+        await runtime.enqueuer.flush()
+        queue = queue_key(melding["gebied"])
+        await asyncio.sleep(0.5)  # the reconciler's first rounds (its start-up look-back)
+        assert await runtime.redis.zrem(queue, melding["melding_id"]) == 1  # "offered"...
+        await asyncio.sleep(1.0)
+        assert await runtime.redis.zscore(queue, melding["melding_id"]) is None  # left alone
+        await asyncio.to_thread(own_postgres.crash)  # ... and the offer lost
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(own_postgres.start)
+        for _ in range(50):  # within a few rounds of PostgreSQL being back
+            if await runtime.redis.zscore(queue, melding["melding_id"]) is not None:
+                break
+            await asyncio.sleep(0.2)
+        assert await runtime.redis.zscore(queue, melding["melding_id"]) is not None
+    finally:
+        reconciler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reconciler
+        await runtime.redis.flushdb()
+        await runtime.close()
 
 
 async def _stored(own_postgres: OwnPostgres) -> list[asyncpg.Record]:

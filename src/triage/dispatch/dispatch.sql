@@ -34,7 +34,8 @@ SELECT p.specialist, l.open
 -- status, the assignment, the audit (the system's act) and the webhook deliveries of the
 -- specialist's organisation ($10, with payload $11) commit together or not at all. Two
 -- workers at once: the second UPDATE waits for the first's row lock and then finds the
--- melding no longer queued.
+-- melding no longer queued. Committed without waiting for the disk: `offer_round`
+-- below says why.
 WITH claimed AS (
     UPDATE meldingen SET status = 'offered'
      WHERE id = $2 AND status = 'queued' AND gebied = $3 AND urgency_level = $12
@@ -52,7 +53,8 @@ WITH claimed AS (
     SELECT $8, 'system', 'dispatcher', 'melding.offer', melding_id, case_id, 'triage worker'
       FROM offer
 )
-SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) AS deliveries
+SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) AS deliveries,
+       set_config('synchronous_commit', 'off', true) AS commit_mode
   FROM offer;
 
 -- name: offer_round
@@ -61,6 +63,13 @@ SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) A
 -- left out and the rest are made. The meldingen are locked in id order, so two rounds
 -- that overlap (a duplicate claim) wait for each other instead of deadlocking. The
 -- meldingen offered come back, with the deliveries written for all of them.
+--
+-- It commits without waiting for the disk (synchronous_commit off for this transaction
+-- only, as `offer` above): a stall of the disk would otherwise hold up every offer
+-- behind it. An offer is derived from the melding, not acknowledged to anyone outside:
+-- the few lost should PostgreSQL crash within a fraction of a second of them leave
+-- their meldingen queued, and the reconciler, which sees the restart, queues them
+-- again (queue/reconcile.py). The intake, which answers a source, waits for the disk.
 WITH planned AS (
     -- The reasons ($6) come as JSON text: a list of lists would be read as a 2-D array.
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
@@ -94,7 +103,8 @@ WITH planned AS (
     SELECT $12, 'system', 'dispatcher', 'melding.offer', melding_id, case_id, 'triage worker'
       FROM offer
 )
-SELECT ARRAY(SELECT melding_id FROM offer) AS offered,
+SELECT set_config('synchronous_commit', 'off', true) AS commit_mode,
+       ARRAY(SELECT melding_id FROM offer) AS offered,
        (SELECT webhook_record(array_agg(organisation), array_agg('offer'::text), array_agg(payload),
                               $12)
           FROM claimed WHERE id IN (SELECT melding_id FROM offer)) AS deliveries;

@@ -7,6 +7,9 @@ proportional to the damage, not to the size of the queues:
 - everything queued, when Redis lost its data (restart, failover, ``FLUSHALL``): seen by
   the absence of a marker key, which is set *before* rebuilding so that a restart during
   the rebuild removes it again and the next round rebuilds once more;
+- everything queued, when PostgreSQL restarted or failed over (its start time changed):
+  offers commit without waiting for the disk (dispatch.sql), so the last of them before
+  a crash can be gone, their meldingen queued again in PostgreSQL but on no queue;
 - the meldingen committed since this process's oldest failed enqueue (Redis hiccup);
 - at start-up, the last ten minutes (a predecessor that died between commit and enqueue);
 - and every ten minutes everything queued, as a safety net (its cost is the backlog,
@@ -95,6 +98,7 @@ async def run_reconciler(
     """Reconcile as the module docstring says, checking every ``interval`` seconds."""
     pending_since: datetime | None = clock.now() - STARTUP_LOOKBACK
     last_full = clock.now()
+    started: datetime | None = None  # PostgreSQL's start, as first seen
     while True:
         try:
             failed = enqueuer.failed_since
@@ -102,6 +106,10 @@ async def run_reconciler(
                 enqueuer.failed_since = None
                 candidates = [t for t in (pending_since, failed - _SLACK) if t is not None]
                 pending_since = min(candidates)
+            restarted, started = await _postgres_restarted(pool, started)
+            if restarted:  # a full round is due now (until one is done)
+                log.warning("postgres_restarted")
+                last_full = clock.now() - FULL_EVERY
             full = clock.now() - last_full >= FULL_EVERY
             if full or pending_since is not None or not await client.exists(MARKER):
                 done = await reconcile_once(pool, client, None if full else pending_since)
@@ -113,3 +121,10 @@ async def run_reconciler(
         except Exception as exc:  # a dependency is down; try again next round
             log.warning("queue_reconcile_failed", error=type(exc).__name__)
         await asyncio.sleep(interval)
+
+
+async def _postgres_restarted(pool: asyncpg.Pool, seen: datetime | None) -> tuple[bool, datetime]:
+    """Whether PostgreSQL started since it was ``seen`` to (a crash, a restart, a fail-over
+    to the replica), and its start time now."""
+    now_started: datetime = await pool.fetchval("SELECT pg_postmaster_start_time()")
+    return seen is not None and now_started != seen, now_started
