@@ -55,6 +55,7 @@ import redis
 import yaml
 
 from dataset import MeldingFactory
+from diskprobe import DiskProbe, describe
 from intake_bench import _free_port, add_server_options, payloads, prepare_database, start_service
 from openloop import run_open_loop
 
@@ -247,9 +248,12 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
         # workers' start-up is not part of the latency.
         await _wait_offered(conn, 1, timeout=30, every=0.02)
         load = asyncio.create_task(run_open_loop("127.0.0.1", port, fresh, args.rate))
+        probe = DiskProbe()
+        probe.start()
         if args.chaos:
             workers = await _chaos(args, db_url, workers)
         result = await load
+        disk = probe.stop()
         queued = await conn.fetchval("SELECT count(*) FROM meldingen WHERE kind = 'melding'")
         # After chaos a killed worker's lease and a flushed queue take a reconciler round
         # (5 s) or a lease (30 s) to come back.
@@ -290,13 +294,14 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
         **{f"new_{k}_ms": v for k, v in new.items() if k != "n"},
         **{f"steady_{k}_ms": v for k, v in steady.items() if k != "n"},
         "during_p99_ms": during["p99"], "crisis_during_max_ms": crisis["max"],
-        "backlog_p50_ms": old["p50"], **hooks,
+        "backlog_p50_ms": old["p50"], **hooks, **disk,
     }  # fmt: skip
     print(
         f"  {result.ok}/{result.sent} new meldingen stored at {args.rate:.0f}/s; "
         f"{offered} of {queued} offered, {doubles} with two active offers",
         flush=True,
     )
+    print(f"  {describe(disk)}")
     print(f"  commit-to-offer, new meldingen, all: {_fmt(new)}")
     print(f"    stored after the backlog was offered: {_fmt(steady)}")
     print(f"    stored while it was ({figures['drain_s']:.2f} s): {_fmt(during)}")
@@ -359,6 +364,15 @@ async def main() -> None:
         each = ", ".join(f"{v:.1f}" for v in found)
         median = f"{statistics.median(found):.1f}" if found else "none"
         print(f"  {key}: {median}" + (f" (each run: {each})" if len(runs) > 1 else ""))
+
+    def p99s(stalled: bool) -> str:
+        return ", ".join(f"{r['new_p99_ms']:.1f}" for r in runs
+                         if bool(r["disk_stalls"]) == stalled) or "none"  # fmt: skip
+
+    print(
+        f"  new_p99_ms of the runs in which the disk did not stall: {p99s(False)}; "
+        f"of the others: {p99s(True)}"
+    )
     print(f"  double offers: {sum(r['double_offers'] for r in runs)}")
     if args.webhooks:
         print(f"  webhook deliveries: {sum(r['deliveries'] for r in runs)}, not delivered: "

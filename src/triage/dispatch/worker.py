@@ -4,13 +4,15 @@ Any number of workers run: claims are atomic in Redis (queue/claim.py), offers a
 decided under the melding's row lock, and at most one offer or accepted assignment per
 melding exists (a unique index). A worker:
 
-1. claims at most ``per_round`` meldingen per gebied in one round trip (crisis first,
-   then the earliest deadline) and offers them side by side, the gebieden side by side
-   too, so that a busy gebied does not starve the others. Offers made at the same moment
+1. claims at most ``per_round`` meldingen of every gebied in one round trip (crisis
+   first, then the earliest deadline), so that a busy gebied does not starve the
+   others, and offers them in one statement (dispatch/offer.py). Offers made at the same moment
    may both count a person as having room: a caseload cap can be passed by the few
    offers in flight, never more (the cap steers, it does not lock);
-2. when there was nothing to offer, blocks until an enqueue wakes it (or
-   ``idle_seconds`` pass) instead of polling every queue;
+2. claims again at once only when a gebied gave all it was asked for (more may wait);
+   otherwise the queues were empty when claimed, so it blocks until an enqueue wakes it
+   (or ``idle_seconds`` pass, for what came back without a wake-up: an expired lease,
+   the reconciler's repairs) instead of claiming from empty queues after every offer;
 3. beside that, in a loop of its own, every ``timer_seconds``: returns expired leases
    to their queues (a worker that died mid-claim), expires offers not answered in time,
    queueing their meldingen again for the next candidate (FOR UPDATE SKIP LOCKED: one
@@ -22,6 +24,7 @@ melding exists (a unique index). A worker:
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,8 +92,9 @@ class Worker:
     async def _offer_loop(self) -> None:
         while True:
             try:
-                if not await self.round():
-                    # Idle: wait for an enqueue to wake us (or look again after a while).
+                _, more = await self._round()
+                if not more:
+                    # Wait for an enqueue to wake us (or look again after a while).
                     await self._claimer.wait_for_work(self._idle_seconds)
             except asyncio.CancelledError:
                 raise
@@ -139,14 +143,22 @@ class Worker:
         return self._duties[1]
 
     async def round(self) -> int:
+        """One round (below); how many were offered."""
+        offered, _ = await self._round()
+        return offered
+
+    async def _round(self) -> tuple[int, bool]:
         """Claim up to ``per_round`` meldingen of every gebied (in queue order, one round
-        trip for all gebieden), offer them side by side, release the leases and tell the
-        people (one round trip each); how many were offered. One melding at a time per
-        gebied could not keep up with a busy gebied (each offer is a few round trips)."""
+        trip for all gebieden), offer them in one statement, release the leases and tell
+        the people (one round trip each); how many were offered, and whether a gebied gave
+        all that was asked (more may wait). One melding at a time per gebied could not
+        keep up with a busy gebied (each offer is a few round trips)."""
         now = self._clock.now()
         claims = await self._claimer.claim(self._gebieden, now, self._per_round)
         if not claims:
-            return 0
+            return 0, False
+        per_gebied = Counter(c.gebied for c in claims)
+        more = max(per_gebied.values()) >= self._per_round
         duties = await self.duties(now)
         claimed = [(c.gebied, c.melding_id) for c in claims]
         offered, failed = await offer(self._pool, self._config, claimed, now, duties)
@@ -161,7 +173,7 @@ class Worker:
             "assignment_id": m.assignment_id, "melding_id": m.melding_id,
             "tier": m.choice.tier, "link": "/api/v1/me/assignments",
         }) for m in offered])  # fmt: skip
-        return len(offered)
+        return len(offered), more
 
     async def requeue_expired_leases(self) -> int:
         """Meldingen claimed by a worker that died go back on their queues."""
