@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import urllib.parse
@@ -10,7 +11,9 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import asyncpg
+import redis.asyncio as aioredis
 
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
@@ -97,3 +100,35 @@ async def migrated_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def until_up(http: aiohttp.ClientSession, url: str) -> None:
+    """Wait (up to 30 s) until ``url`` answers 200: a process the test started is up."""
+    for _ in range(300):
+        try:
+            async with http.get(url) as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} did not come up")
+
+
+@contextlib.asynccontextmanager
+async def own_servers(
+    servers: dict[str, str], prefix: str, redis_number: int
+) -> AsyncIterator[tuple[str, str]]:
+    """A migrated database of its own and Redis database ``redis_number``, emptied
+    before and after: for a test whose processes must see only its own meldingen.
+    Numbers taken: 13 the session's tests, 14 the simulated week, 15 the scrape test,
+    12 the PostgreSQL restart test, 11 the worker chaos test."""
+    redis_url = redis_db(servers["redis_url"], redis_number)
+    client = aioredis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        async with migrated_database(servers["admin_url"], prefix) as url:
+            yield url, redis_url
+    finally:
+        await client.flushdb()
+        await client.aclose()

@@ -17,10 +17,9 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 import pytest
-import redis.asyncio as aioredis
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import free_port, melding_body, migrated_database, redis_db
+from helpers import free_port, melding_body, own_servers, until_up
 from triage.auth.accounts import add_client, add_user
 from triage.vocabulary import Source, UserRole
 
@@ -29,19 +28,14 @@ REDIS_DB = 15  # the session's tests use 13, the simulated week 14
 
 
 @pytest.fixture
-async def own_servers(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
-    redis_url = redis_db(servers["redis_url"], REDIS_DB)
-    client = aioredis.from_url(redis_url)
-    await client.flushdb()
-    async with migrated_database(servers["admin_url"], "triage_scrape") as url:
-        yield url, redis_url
-    await client.flushdb()
-    await client.aclose()
+async def servers_of_its_own(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
+    async with own_servers(servers, "triage_scrape", REDIS_DB) as urls:
+        yield urls
 
 
 @pytest.fixture
-def processes(own_servers: tuple[str, str], tmp_path: Path) -> Iterator[tuple[int, int]]:
-    database_url, redis_url = own_servers
+def processes(servers_of_its_own: tuple[str, str], tmp_path: Path) -> Iterator[tuple[int, int]]:
+    database_url, redis_url = servers_of_its_own
     api_port, worker_port = free_port(), free_port()
     env = {
         **os.environ, "TRIAGE_DATABASE_URL": database_url, "TRIAGE_REDIS_URL": redis_url,
@@ -79,22 +73,10 @@ def _sum(text: str, name: str, **labels: str) -> float:
     )
 
 
-async def _until_up(http: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(url) as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
-
-
 async def test_counters_from_two_api_processes_and_a_worker_add_up(
-    own_servers: tuple[str, str], processes: tuple[int, int]
+    servers_of_its_own: tuple[str, str], processes: tuple[int, int]
 ) -> None:
-    database_url, _ = own_servers
+    database_url, _ = servers_of_its_own
     api_port, worker_port = processes
     now = datetime.now(UTC)
     conn = await asyncpg.connect(database_url)
@@ -102,8 +84,8 @@ async def test_counters_from_two_api_processes_and_a_worker_add_up(
     ops = (await add_user(conn, "scrape-ops", UserRole.ops, now)).token
     api, worker = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{worker_port}"
     async with aiohttp.ClientSession() as http:
-        await _until_up(http, f"{api}/healthz")
-        await _until_up(http, f"{worker}/healthz")
+        await until_up(http, f"{api}/healthz")
+        await until_up(http, f"{worker}/healthz")
         limit = asyncio.Semaphore(8)
 
         auth = {"Authorization": f"Bearer {source}"}

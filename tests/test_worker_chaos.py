@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from helpers import free_port, melding_body, migrated_database, redis_db
+from helpers import free_port, melding_body, own_servers, until_up
 from triage.auth.accounts import add_client
 from triage.queue.claim import lease_keys
 from triage.region import REGIONAL_POOL, load_region
@@ -37,14 +37,9 @@ REDIS_DB = 11  # the session's tests use 13, the simulated week 14, the scrape t
 
 
 @pytest.fixture
-async def own_servers(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
-    redis_url = redis_db(servers["redis_url"], REDIS_DB)
-    client = aioredis.from_url(redis_url)
-    await client.flushdb()
-    async with migrated_database(servers["admin_url"], "triage_chaos") as url:
-        yield url, redis_url
-    await client.flushdb()
-    await client.aclose()
+async def servers_of_its_own(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
+    async with own_servers(servers, "triage_chaos", REDIS_DB) as urls:
+        yield urls
 
 
 class Processes:
@@ -77,18 +72,6 @@ class Processes:
                 proc.wait()
 
 
-async def _until_up(http: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(300):
-        try:
-            async with http.get(url) as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{url} did not come up")
-
-
 async def _leased(client: aioredis.Redis, gebieden: list[str]) -> list[str]:
     """The meldingen under a lease now."""
     pipe = client.pipeline(transaction=False)
@@ -105,9 +88,9 @@ async def _offered(conn: asyncpg.Connection, melding_ids: list[str]) -> int:
 
 
 async def test_a_worker_killed_mid_claim_and_a_redis_flush_lose_and_double_nothing(
-    own_servers: tuple[str, str], tmp_path: Path
+    servers_of_its_own: tuple[str, str], tmp_path: Path
 ) -> None:
-    database_url, redis_url = own_servers
+    database_url, redis_url = servers_of_its_own
     processes = Processes(database_url, redis_url, tmp_path)
     port = free_port()
     processes.start("serve", TRIAGE_PORT=str(port), TRIAGE_PROCESSES="1")
@@ -118,7 +101,7 @@ async def test_a_worker_killed_mid_claim_and_a_redis_flush_lose_and_double_nothi
     gebieden = [*load_region().gebied_codes, REGIONAL_POOL]
     try:
         async with aiohttp.ClientSession() as http:
-            await _until_up(http, f"http://127.0.0.1:{port}/healthz")
+            await until_up(http, f"http://127.0.0.1:{port}/healthz")
             auth = {"Authorization": f"Bearer {token}"}
             started = asyncio.get_running_loop().time()
 
