@@ -122,7 +122,7 @@ async def own_servers(
     """A migrated database of its own and Redis database ``redis_number``, emptied
     before and after: for a test whose processes must see only its own meldingen.
     Numbers taken: 13 the session's tests, 14 the simulated week, 15 the scrape test,
-    12 the PostgreSQL restart test, 11 the worker chaos test."""
+    10 the PostgreSQL restart test, 11 the worker chaos test; the benchmarks use 12."""
     redis_url = redis_db(servers["redis_url"], redis_number)
     client = aioredis.from_url(redis_url)
     await client.flushdb()

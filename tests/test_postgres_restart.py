@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -137,21 +138,24 @@ async def test_every_acknowledged_melding_survives_a_postgres_crash(
     )
 
 
+@pytest.mark.parametrize("crash", ["server stopped at once", "one backend killed"])
 async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
-    own_postgres: OwnPostgres, settings: Settings, redis_url: str
+    own_postgres: OwnPostgres, settings: Settings, redis_url: str, crash: str
 ) -> None:
     """An offer commits without waiting for the disk, so a crash right after it can take
     it: the melding is then queued in PostgreSQL and on no Redis queue (the worker let go
     of it). Which commit a crash takes cannot be chosen, so that state is made by hand;
-    what is tested is that the reconciler sees the restart and queues the melding again
-    in its next round, not in the ten-minute safety net's."""
+    what is tested is that the reconciler sees the crash recovery and queues the melding
+    again in its next round, not in the ten-minute safety net's. Two crashes: the server
+    stopped at once and started again, and one backend killed, after which the server
+    recovers with its postmaster (and start time) unchanged."""
     conn = await asyncpg.connect(own_postgres.uri)
     await migrate(conn)
     token = (await add_client(conn, "lost-offer", Source.politie, datetime.now(UTC))).token
     await conn.close()
     fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
     # A Redis database of its own: the rebuild must not touch the other tests' queues.
-    runtime = await open_runtime(fast_fail, own_postgres.uri, redis_db(redis_url, 12))
+    runtime = await open_runtime(fast_fail, own_postgres.uri, redis_db(redis_url, 10))
     await runtime.redis.flushdb()
     app = create_app(runtime, background=False)
     app.cleanup_ctx.clear()  # the runtime outlives the app: closed below
@@ -170,9 +174,12 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
         assert await runtime.redis.zrem(queue, melding["melding_id"]) == 1  # "offered"...
         await asyncio.sleep(1.0)
         assert await runtime.redis.zscore(queue, melding["melding_id"]) is None  # left alone
-        await asyncio.to_thread(own_postgres.crash)  # ... and the offer lost
-        await asyncio.sleep(0.5)
-        await asyncio.to_thread(own_postgres.start)
+        if crash == "one backend killed":  # ... and the offer lost
+            os.kill(await runtime.pool.fetchval("SELECT pg_backend_pid()"), signal.SIGKILL)
+        else:
+            await asyncio.to_thread(own_postgres.crash)
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(own_postgres.start)
         for _ in range(50):  # within a few rounds of PostgreSQL being back
             if await runtime.redis.zscore(queue, melding["melding_id"]) is not None:
                 break

@@ -114,10 +114,17 @@ async def test_a_worker_killed_mid_claim_and_a_redis_flush_lose_and_double_nothi
 
             load = asyncio.gather(*(send(i) for i in range(SENT)))
             await asyncio.sleep(SENT / RATE / 3)
+            # Kill it while it holds a lease, between claim and release: stopped (SIGSTOP)
+            # when a lease is out, it is killed if the lease is still out, let go on and
+            # tried again if not (it was released meanwhile).
             held: list[str] = []
-            for _ in range(5000):  # kill it while it holds a lease: between claim and release
-                if held := await _leased(client, gebieden):
-                    break
+            for _ in range(2000):
+                if await _leased(client, gebieden):
+                    first.send_signal(signal.SIGSTOP)
+                    if held := await _leased(client, gebieden):
+                        break
+                    first.send_signal(signal.SIGCONT)
+                await asyncio.sleep(0.001)
             first.send_signal(signal.SIGKILL)
             first.wait()
             processes.start("worker")

@@ -59,7 +59,7 @@ SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) A
 
 -- name: offer_round
 -- A round's offers in one statement (offer.py): each made only if its melding is still
--- as read, exactly as `offer` below does for one, so one that changed meanwhile is
+-- as read, exactly as `offer` above does for one, so one that changed meanwhile is
 -- left out and the rest are made. The meldingen are locked in id order, so two rounds
 -- that overlap (a duplicate claim) wait for each other instead of deadlocking. The
 -- meldingen offered come back, with the deliveries written for all of them.
@@ -68,7 +68,7 @@ SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) A
 -- only, as `offer` above): a stall of the disk would otherwise hold up every offer
 -- behind it. An offer is derived from the melding, not acknowledged to anyone outside:
 -- the few lost should PostgreSQL crash within a fraction of a second of them leave
--- their meldingen queued, and the reconciler, which sees the restart, queues them
+-- their meldingen queued, and the reconciler, which sees the crash recovery, queues them
 -- again (queue/reconcile.py). The intake, which answers a source, waits for the disk.
 WITH planned AS (
     -- The reasons ($6) come as JSON text: a list of lists would be read as a 2-D array.

@@ -162,12 +162,13 @@ class Worker:
         duties = await self.duties(now)
         claimed = [(c.gebied, c.melding_id) for c in claims]
         offered, failed = await offer(self._pool, self._config, claimed, now, duties)
+        committed = self._clock.now()  # the offers' time is the round's; this, their commit's
         # Released only after the offers committed (or turned out not needed). A melding
         # whose offer failed keeps its lease, and an error here leaves all of them: the
         # leases expire and the meldingen return to their queues.
         await self._claimer.release([c for c in claims if c.melding_id not in failed])
         for made in offered:
-            waited = (now - made.created_at).total_seconds()
+            waited = (committed - made.created_at).total_seconds()
             metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
         await events.publish_many(self._redis, [(m.choice.specialist, "offer", {
             "assignment_id": m.assignment_id, "melding_id": m.melding_id,

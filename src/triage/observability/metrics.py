@@ -76,7 +76,7 @@ _WAIT_BUCKETS = (
 )
 TIME_TO_OFFER = Histogram(
     "triage_time_to_offer_seconds",
-    "From a melding's commit to its (first or next) offer, by urgency level.",
+    "From a melding's commit to the commit of its (first or next) offer, by urgency level.",
     ["level"],
     buckets=_WAIT_BUCKETS,
 )

@@ -7,9 +7,12 @@ proportional to the damage, not to the size of the queues:
 - everything queued, when Redis lost its data (restart, failover, ``FLUSHALL``): seen by
   the absence of a marker key, which is set *before* rebuilding so that a restart during
   the rebuild removes it again and the next round rebuilds once more;
-- everything queued, when PostgreSQL restarted or failed over (its start time changed):
-  offers commit without waiting for the disk (dispatch.sql), so the last of them before
-  a crash can be gone, their meldingen queued again in PostgreSQL but on no queue;
+- everything queued, when PostgreSQL recovered from a crash or failed over: offers
+  commit without waiting for the disk (dispatch.sql), so the last of them before a
+  crash can be gone, their meldingen queued again in PostgreSQL but on no queue. Seen by
+  the absence of the row of the unlogged table ``queues_rebuilt``, which PostgreSQL
+  empties in its crash recovery (migration 0013); the row is written in the rebuild's
+  own transaction. This also covers a process that starts after the crash;
 - the meldingen committed since this process's oldest failed enqueue (Redis hiccup);
 - at start-up, the last ten minutes (a predecessor that died between commit and enqueue);
 - and every ten minutes everything queued, as a safety net (its cost is the backlog,
@@ -51,12 +54,13 @@ async def reconcile_queues(
 
     Returns how many were missing, or None when another process holds the round.
     """
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
+    async with pool.acquire() as conn, conn.transaction():
         # Transaction-scoped: released at commit, also if this process dies mid-way.
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RECONCILE_LOCK):
             return None
         if since is None:
             await client.set(MARKER, "1")
+            await conn.execute(_Q["mark_rebuilt"])
             cursor = conn.cursor(_Q["queued_meldingen"], prefetch=_BATCH)
         else:
             cursor = conn.cursor(_Q["recently_queued_meldingen"], since, prefetch=_BATCH)
@@ -75,11 +79,22 @@ async def reconcile_queues(
         return restored
 
 
+async def lost_since_rebuilt(pool: asyncpg.Pool, client: aioredis.Redis) -> str | None:
+    """What lost state since the last full rebuild ("redis", "postgres"), if anything."""
+    if not await client.exists(MARKER):
+        return "redis"
+    if not await pool.fetchval(_Q["rebuilt_since_recovery"]):
+        return "postgres"
+    return None
+
+
 async def reconcile_once(
     pool: asyncpg.Pool, client: aioredis.Redis, since: datetime | None
 ) -> int | None:
-    """One round: ``since`` None re-adds everything queued (and sets the marker)."""
-    if not await client.exists(MARKER):
+    """One round: ``since`` None re-adds everything queued (and sets the markers)."""
+    lost = await lost_since_rebuilt(pool, client)
+    if lost is not None:
+        log.warning("queues_rebuilt", lost=lost)
         since = None
     restored = await reconcile_queues(pool, client, since=since)
     if restored:
@@ -98,7 +113,6 @@ async def run_reconciler(
     """Reconcile as the module docstring says, checking every ``interval`` seconds."""
     pending_since: datetime | None = clock.now() - STARTUP_LOOKBACK
     last_full = clock.now()
-    started: datetime | None = None  # PostgreSQL's start, as first seen
     while True:
         try:
             failed = enqueuer.failed_since
@@ -106,12 +120,8 @@ async def run_reconciler(
                 enqueuer.failed_since = None
                 candidates = [t for t in (pending_since, failed - _SLACK) if t is not None]
                 pending_since = min(candidates)
-            restarted, started = await _postgres_restarted(pool, started)
-            if restarted:  # a full round is due now (until one is done)
-                log.warning("postgres_restarted")
-                last_full = clock.now() - FULL_EVERY
             full = clock.now() - last_full >= FULL_EVERY
-            if full or pending_since is not None or not await client.exists(MARKER):
+            if full or pending_since is not None or await lost_since_rebuilt(pool, client):
                 done = await reconcile_once(pool, client, None if full else pending_since)
                 if done is not None:  # None: another process holds this round; try later
                     pending_since = None
@@ -121,10 +131,3 @@ async def run_reconciler(
         except Exception as exc:  # a dependency is down; try again next round
             log.warning("queue_reconcile_failed", error=type(exc).__name__)
         await asyncio.sleep(interval)
-
-
-async def _postgres_restarted(pool: asyncpg.Pool, seen: datetime | None) -> tuple[bool, datetime]:
-    """Whether PostgreSQL started since it was ``seen`` to (a crash, a restart, a fail-over
-    to the replica), and its start time now."""
-    now_started: datetime = await pool.fetchval("SELECT pg_postmaster_start_time()")
-    return seen is not None and now_started != seen, now_started

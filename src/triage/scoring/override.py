@@ -59,11 +59,13 @@ async def override_urgency(
     if change.level is Level.advies:
         raise forbidden("an adviesvraag is answered, not dispatched; its level is fixed")
     window = rules.levels[change.level].respond_within_hours * 3600
-    row = await conn.fetchrow(
-        _Q["override_urgency"], melding_id, change.level.value, window, change.reason, now,
-        principal.role, principal.kind, principal.id, scope.everything, scope.gebied,
-        endpoint, request_id, answer_within_minutes[change.level] * 60,
-    )  # fmt: skip
+    async with conn.transaction():
+        await conn.execute(_Q["lock_offer"], melding_id)
+        row = await conn.fetchrow(
+            _Q["override_urgency"], melding_id, change.level.value, window, change.reason, now,
+            principal.role, principal.kind, principal.id, scope.everything, scope.gebied,
+            endpoint, request_id, answer_within_minutes[change.level] * 60,
+        )  # fmt: skip
     if row is None:
         return None
     return UrgencyOverrideOut(

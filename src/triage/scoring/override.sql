@@ -1,3 +1,9 @@
+-- name: lock_offer
+-- The melding's open offer, locked before the melding: the order in which an answer
+-- and the expiry of offers lock them, so that an override at the same moment waits for
+-- them instead of deadlocking with them.
+SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered' FOR UPDATE;
+
 -- name: override_urgency
 -- Set the level by hand: the melding takes the new level and the deadline of that level
 -- (from received_at), the override is kept with what it replaced, and the change is
