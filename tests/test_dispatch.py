@@ -245,7 +245,6 @@ async def test_a_round_is_offered_in_one_statement_and_one_broken_offer_holds_up
     assert {m.melding_id for m in made} == {c[1] for c in claims[:2]}
     assert not failed
     assert single == []  # one statement did it
-    assert len({m.choice.specialist for m in made}) == 2  # the first counted in the loads
     for melding in posted[:2]:
         [one] = await _assignments(runtime, melding["melding_id"])
         assert one["state"] == "offered"
