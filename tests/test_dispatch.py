@@ -727,6 +727,9 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
         return due
 
     assert await answer_before() == now + timedelta(minutes=240)
+    me = _auth(staff[made.choice.specialist])
+    stream = await client.get("/api/v1/me/events", headers=me)
+    assert (await stream.content.readline()).startswith(b": connected")
     url = f"/api/v1/meldingen/{melding['melding_id']}/urgency"
     before = datetime.now(UTC)
     raised = await client.post(url, json={"level": "crisis", "reason": "Belde terug: wapen."},
@@ -734,13 +737,28 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
     assert raised.status == 200, await raised.text()
     after = datetime.now(UTC)
     crisis = timedelta(minutes=runtime.network.answer_within_minutes["crisis"])
-    assert before + crisis <= await answer_before() <= after + crisis
     shortened = await answer_before()
+    assert before + crisis <= shortened <= after + crisis
+    told = (await raised.json())["offer"]
+    assert told["assignment_id"] == str(made.assignment_id)
+    assert datetime.fromisoformat(told["answer_before"]) == shortened
+    # The specialist hears of it at once.
+    lines: list[str] = []
+    while not lines or not lines[-1].startswith("data: "):
+        line = (await asyncio.wait_for(stream.content.readline(), timeout=5)).decode()
+        lines += [line] if line.strip() else []
+    stream.close()
+    assert lines[-2] == "event: offer_changed\n"
+    event = json.loads(lines[-1].removeprefix("data: "))
+    assert (event["assignment_id"], datetime.fromisoformat(event["answer_before"])) == (
+        str(made.assignment_id), shortened,
+    )  # fmt: skip
     lowered = await client.post(url, json={"level": "hoog", "reason": "Toch geen wapen."},
                                 headers=tokens.user("operator"))  # fmt: skip
     assert lowered.status == 200
+    assert (await lowered.json())["offer"] is None
     assert await answer_before() == shortened  # a lower level never gives more time
     # Answered, so that no offer of this test waits on other tests' clocks.
     accepted = await client.post(f"/api/v1/assignments/{made.assignment_id}/accept",
-                                 headers=_auth(staff[made.choice.specialist]))  # fmt: skip
+                                 headers=me)  # fmt: skip
     assert accepted.status == 200, await accepted.text()

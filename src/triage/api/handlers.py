@@ -182,6 +182,11 @@ async def post_urgency(request: web.Request) -> web.Response:
             done.gebied, done.melding_id, done.level, done.respond_before,
             runtime.clock.now(),
         )  # fmt: skip
+    if done.offer is not None:  # less time to answer: the specialist must know
+        await events.publish(runtime.redis, done.offer.specialist, "offer_changed", {
+            "assignment_id": done.offer.assignment_id, "melding_id": done.melding_id,
+            "answer_before": done.offer.answer_before, "link": "/api/v1/me/assignments",
+        })  # fmt: skip
     return json_response(done)
 
 

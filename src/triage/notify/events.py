@@ -1,4 +1,5 @@
-"""Events for a person, as server-sent events: a new offer, a reassignment, an escalation.
+"""Events for a person, as server-sent events: a new offer, an offer's answer time
+shortened (its melding's urgency was raised), a reassignment, an escalation.
 
 Published on a Redis channel per user after the change committed, and streamed to the
 user's open ``GET /api/v1/me/events``. The payload holds ids, codes, times and a link,

@@ -29,12 +29,23 @@ class UrgencyOverrideIn(BaseModel):
     reason: str = Field(min_length=5, max_length=1000, description="Why; shown to colleagues.")
 
 
+class ShortenedOffer(BaseModel):
+    assignment_id: UUID
+    specialist: str
+    answer_before: datetime
+
+
 class UrgencyOverrideOut(BaseModel):
     melding_id: UUID
     gebied: str
     level: Level
     respond_before: datetime
     status: str
+    offer: ShortenedOffer | None = Field(
+        default=None,
+        description="The open offer, when the new level gave it less time to be answered: "
+        "its specialist is told.",
+    )
 
 
 async def override_urgency(
@@ -74,4 +85,8 @@ async def override_urgency(
         level=Level(row["urgency_level"]),
         respond_before=row["respond_before"],
         status=row["status"],
-    )
+        offer=None if row["offer_id"] is None else ShortenedOffer(
+            assignment_id=row["offer_id"], specialist=row["offer_specialist"],
+            answer_before=row["offer_answer_before"],
+        ),
+    )  # fmt: skip

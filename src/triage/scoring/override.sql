@@ -35,13 +35,17 @@ WITH target AS (
       FROM target t JOIN changed c ON c.id = t.id
 ), answer AS (
     UPDATE assignments a
-       SET answer_before = least(a.answer_before, $5 + make_interval(secs => $13))
+       SET answer_before = $5 + make_interval(secs => $13)
       FROM changed c
      WHERE a.melding_id = c.id AND a.state = 'offered'
+       AND a.answer_before > $5 + make_interval(secs => $13)
+ RETURNING a.id, a.specialist, a.answer_before
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
                            endpoint, request_id)
     SELECT $5, $7, $8, $6, 'melding.urgency_override', c.id, c.case_id, $11, $12
       FROM changed c
 )
-SELECT id, gebied, status, urgency_level, respond_before FROM changed;
+SELECT c.id, c.gebied, c.status, c.urgency_level, c.respond_before,
+       a.id AS offer_id, a.specialist AS offer_specialist, a.answer_before AS offer_answer_before
+  FROM changed c LEFT JOIN answer a ON true;
