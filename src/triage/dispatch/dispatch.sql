@@ -26,50 +26,23 @@ SELECT p.specialist, l.open
                 LIMIT p.cap) AS counted) AS l
  WHERE l.open > 0;
 
--- name: offer
--- The offer in one statement, made only if the melding is still as it was read: queued,
--- in gebied $3, at level $12 (the answer time depends on it), and not passed on by the
--- chosen person meanwhile. One offered, reassigned, moved, raised or declined meanwhile
--- gets nothing (no row): the change that did it queued it again. Its
--- status, the assignment, the audit (the system's act) and the webhook deliveries of the
--- specialist's organisation ($10, with payload $11) commit together or not at all. Two
--- workers at once: the second UPDATE waits for the first's row lock and then finds the
--- melding no longer queued. Committed without waiting for the disk: `offer_round`
--- below says why.
-WITH claimed AS (
-    UPDATE meldingen SET status = 'offered'
-     WHERE id = $2 AND status = 'queued' AND gebied = $3 AND urgency_level = $12
-       AND NOT EXISTS (SELECT 1 FROM assignments
-                        WHERE melding_id = $2 AND specialist = $4
-                          AND state IN ('declined', 'expired'))
- RETURNING id, case_id
-), offer AS (
-    INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,
-                             network_version, state, offered_at, answer_before)
-    SELECT $1, id, case_id, $4, $3, $5, $6, $7, 'offered', $8, $9 FROM claimed
- RETURNING melding_id, case_id
-), audit AS (
-    INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
-    SELECT $8, 'system', 'dispatcher', 'melding.offer', melding_id, case_id, 'triage worker'
-      FROM offer
-)
-SELECT webhook_record(ARRAY[$10::text], ARRAY['offer'], ARRAY[$11::jsonb], $8) AS deliveries,
-       set_config('synchronous_commit', 'off', true) AS commit_mode
-  FROM offer;
-
 -- name: offer_round
--- A round's offers in one statement (offer.py): each made only if its melding is still
--- as read, exactly as `offer` above does for one, so one that changed meanwhile is
--- left out and the rest are made. The meldingen are locked in id order, so two rounds
--- that overlap (a duplicate claim) wait for each other instead of deadlocking. The
--- meldingen offered come back, with the deliveries written for all of them.
+-- The offers of a round (offer.py; one alone when a round's statement failed), each
+-- made only if its melding is still as it was read: queued, in the planned gebied, at
+-- the planned level (the answer time depends on it), and not passed on by the chosen
+-- person meanwhile. One offered, reassigned, moved, raised or declined meanwhile is
+-- left out (the change that did it queued it again); the rest are made. Each offer's
+-- status, assignment, audit (the system's act) and webhook deliveries commit together.
+-- The meldingen are locked in id order, so two rounds that overlap (a duplicate claim)
+-- wait for each other instead of deadlocking, and the second finds them no longer
+-- queued. The meldingen offered come back.
 --
 -- It commits without waiting for the disk (synchronous_commit off for this transaction
--- only, as `offer` above): a stall of the disk would otherwise hold up every offer
--- behind it. An offer is derived from the melding, not acknowledged to anyone outside:
--- the few lost should PostgreSQL crash within a fraction of a second of them leave
--- their meldingen queued, and the reconciler, which sees the crash recovery, queues them
--- again (queue/reconcile.py). The intake, which answers a source, waits for the disk.
+-- only): a stall of the disk would otherwise hold up every offer behind it. An offer is
+-- derived from the melding, not acknowledged to anyone outside: the few lost should
+-- PostgreSQL crash within a fraction of a second of them leave their meldingen queued,
+-- and the reconciler, which sees the crash recovery, queues them again
+-- (queue/reconcile.py). The intake, which answers a source, waits for the disk.
 WITH planned AS (
     -- The reasons ($6) come as JSON text: a list of lists would be read as a 2-D array.
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],

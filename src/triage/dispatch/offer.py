@@ -148,27 +148,12 @@ def _answer_before(config: NetworkConfig, row: asyncpg.Record, now: datetime) ->
 async def _make(
     pool: asyncpg.Pool, config: NetworkConfig, row: asyncpg.Record, choice: Choice, now: datetime
 ) -> Offered | None:
-    """The offer statement; None when the melding was no longer queued there."""
-    answer_before = _answer_before(config, row, now)
-    assignment_id = uuid7()
-    notice = offer_notice(
-        config, assignment_id=assignment_id, melding_id=row["id"],
-        specialist=choice.specialist, gebied=row["gebied"], level=row["urgency_level"],
-        tier=choice.tier, answer_before=answer_before,
-    )  # fmt: skip
+    """One offer on its own (the round's statement failed); None when not made."""
     try:
-        made = await pool.fetchrow(
-            _Q["offer"], assignment_id, row["id"], row["gebied"], choice.specialist,
-            choice.tier, list(choice.reasons), config.version, now, answer_before,
-            notice.organisation, notice.data, row["urgency_level"],
-        )  # fmt: skip
+        made = await _make_all(pool, config, [(row, choice)], now)
     except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
         return None
-    if made is None:
-        return None
-    metrics.OFFERS.labels(choice.tier).inc()
-    log.debug("melding_offered", melding_id=str(row["id"]), tier=choice.tier)
-    return Offered(assignment_id, row["id"], choice, row["urgency_level"], row["created_at"])
+    return made[0] if made else None
 
 
 def offer_notice(
