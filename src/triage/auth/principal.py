@@ -27,6 +27,8 @@ _OPS_ROLES = frozenset({UserRole.ops, UserRole.admin})
 #: desk operators and CIT region-wide, coordinators in their gebied.
 _REGION_EDITORS = frozenset({UserRole.operator, UserRole.cit})
 _GEBIED_EDITORS = frozenset({UserRole.coordinator})
+#: Users who see the process indicators of the whole region (coordinators: their gebied).
+_REGION_INDICATORS = frozenset({UserRole.operator, UserRole.cit, UserRole.admin})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,16 @@ class Principal:
         if self.role in _REGION_EDITORS:
             return ReadScope(everything=True)
         if self.role in _GEBIED_EDITORS and self.gebied is not None:
+            return ReadScope(gebied=self.gebied)
+        return None
+
+    def indicator_scope(self) -> ReadScope | None:
+        """Whose process indicators (counts only) this principal sees; None: none."""
+        if self.kind != "user":
+            return None
+        if self.role in _REGION_INDICATORS:
+            return ReadScope(everything=True)
+        if self.role == UserRole.coordinator and self.gebied is not None:
             return ReadScope(gebied=self.gebied)
         return None
 

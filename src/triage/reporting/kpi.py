@@ -28,7 +28,6 @@ from pydantic import BaseModel, Field
 from triage.auth.principal import Principal
 from triage.problems import FieldError, forbidden, invalid
 from triage.store.sql import load_queries
-from triage.vocabulary import UserRole
 
 _Q = load_queries("triage.reporting", "kpi.sql")
 _MILESTONES = {
@@ -87,14 +86,14 @@ def period(start: date | None, until: date | None, today: date) -> tuple[date, d
 
 def scope_of(principal: Principal, gebied: str | None) -> tuple[bool, str | None]:
     """(everything, gebied): coordinators their own gebied; desk, CIT, admin any."""
-    if principal.kind == "user" and principal.role in (UserRole.operator, UserRole.cit,
-                                                        UserRole.admin):  # fmt: skip
+    scope = principal.indicator_scope()
+    if scope is None:
+        raise forbidden("the indicators are for coordinators, the desk, CIT and admin")
+    if scope.everything:
         return gebied is None, gebied
-    if principal.kind == "user" and principal.role == UserRole.coordinator:
-        if gebied not in (None, principal.gebied):
-            raise forbidden("a coordinator sees the indicators of their own gebied")
-        return False, principal.gebied
-    raise forbidden("the indicators are for coordinators, the desk, CIT and admin")
+    if gebied not in (None, scope.gebied):
+        raise forbidden("a coordinator sees the indicators of their own gebied")
+    return False, scope.gebied
 
 
 async def compute(
