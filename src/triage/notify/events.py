@@ -30,10 +30,7 @@ def channel(user: str) -> str:
 
 async def publish(client: aioredis.Redis, user: str, event: str, data: dict[str, Any]) -> None:
     """Tell ``user`` (a username); a Redis failure loses the event, not the change."""
-    try:
-        await client.publish(channel(user), orjson.dumps({"event": event, **data}, default=str))
-    except Exception as exc:
-        log.warning("event_not_published", event=event, error=type(exc).__name__)
+    await publish_many(client, [(user, event, data)])
 
 
 async def publish_many(
@@ -48,7 +45,8 @@ async def publish_many(
     try:
         await pipe.execute()
     except Exception as exc:
-        log.warning("event_not_published", event="many", error=type(exc).__name__)
+        events = sorted({event for _, event, _ in notices})
+        log.warning("event_not_published", event=",".join(events), error=type(exc).__name__)
 
 
 def encode(message: bytes) -> bytes:
