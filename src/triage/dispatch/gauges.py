@@ -68,8 +68,7 @@ def refresh_rosters(
         for tag in config.expertise:
             count = sum(tag in config.by_id[s].expertise for s in here)
             metrics.ON_DUTY.labels(gebied, tag).set(count)
-    ahead = [on_duty(config, now + _STEP * i, extra) for i in range(1, 13)]
+    hour = [duties, *(on_duty(config, now + _STEP * i, extra) for i in range(1, 13))]
     for gebied in config.networks:
         metrics.COVERAGE.labels(gebied, "now").set(coverage(duties, gebied))
-        lowest = min(coverage(later, gebied) for later in ahead)
-        metrics.COVERAGE.labels(gebied, "next_hour").set(min(lowest, coverage(duties, gebied)))
+        metrics.COVERAGE.labels(gebied, "next_hour").set(min(coverage(d, gebied) for d in hour))
