@@ -33,7 +33,7 @@ from triage.vocabulary import Source, UserRole
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379"
-TEST_REDIS_DB = 13
+TEST_REDIS_DB = int(os.environ.get("TRIAGE_TEST_REDIS_DB", "13"))
 
 
 def _port_open(port: int) -> bool:
