@@ -52,13 +52,20 @@ from importlib import resources
 
 import aiohttp
 import asyncpg
-import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from dataset import MeldingFactory
 from diskprobe import DiskProbe, describe
-from intake_bench import _free_port, add_server_options, payloads, prepare_database, start_service
+from intake_bench import (
+    BENCH_KEYS,
+    _free_port,
+    add_server_options,
+    forget_bench_keys,
+    payloads,
+    prepare_database,
+    start_service,
+)
 from openloop import run_open_loop
 
 _LATENCY = """
@@ -121,6 +128,7 @@ def start_worker(
 ) -> subprocess.Popen[bytes]:
     """``triage worker`` (or ``triage deliver``) against the benchmark's servers."""
     env = {**os.environ, "TRIAGE_DATABASE_URL": db_url, "TRIAGE_REDIS_URL": redis_url,
+           "TRIAGE_REDIS_PREFIX": BENCH_KEYS.prefix,
            "TRIAGE_DATA_DIR": tempfile.mkdtemp(prefix="triage-worker-")}  # fmt: skip
     if metrics_port is not None:
         env["TRIAGE_METRICS_PORT"] = str(metrics_port)
@@ -246,14 +254,14 @@ async def _chaos(
     workers = [*workers[1:], start_worker(db_url, args.redis_url)]
     print("  [chaos] killed a worker (SIGKILL) and started another", flush=True)
     await asyncio.sleep(args.duration / 3)
-    redis.Redis.from_url(args.redis_url).flushdb()
-    print("  [chaos] flushed Redis", flush=True)
+    await forget_bench_keys(args.redis_url)
+    print("  [chaos] flushed Redis (the benchmark's keys)", flush=True)
     return workers
 
 
 async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
     db_url, tokens = await prepare_database(args.admin_url, "triage_dispatch_bench")
-    redis.Redis.from_url(args.redis_url).flushdb()
+    await forget_bench_keys(args.redis_url)
     port = _free_port()
     service = start_service(db_url, args.redis_url, port, args.api_processes)
     workers: list[subprocess.Popen[bytes]] = []

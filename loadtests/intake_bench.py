@@ -33,6 +33,7 @@ from dataset import MeldingFactory
 from openloop import Result, encode_post, run_open_loop
 from pgbench_intake import build_script
 from triage.auth.accounts import add_client
+from triage.queue.keys import Keys, forget
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
 
@@ -80,6 +81,18 @@ async def prepare_database(admin_url: str, name: str) -> tuple[str, dict[str, st
     return url, tokens
 
 
+#: The benchmarks' Redis keys: emptied before each run (nothing else on the server is).
+BENCH_KEYS = Keys("triage-bench")
+
+
+async def forget_bench_keys(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(redis_url)
+    await forget(client, BENCH_KEYS)
+    await client.aclose()
+
+
 def start_service(
     db_url: str, redis_url: str, port: int, processes: int
 ) -> subprocess.Popen[bytes]:
@@ -87,6 +100,7 @@ def start_service(
         **os.environ,
         "TRIAGE_DATABASE_URL": db_url,
         "TRIAGE_REDIS_URL": redis_url,
+        "TRIAGE_REDIS_PREFIX": BENCH_KEYS.prefix,
         "TRIAGE_PORT": str(port),
         "TRIAGE_PROCESSES": str(processes),
         "TRIAGE_DATA_DIR": tempfile.mkdtemp(prefix="triage-bench-"),
@@ -172,7 +186,7 @@ async def check_consistency(db_url: str, redis_url: str, acknowledged: int) -> s
     queued = await conn.fetchval("SELECT count(*) FROM meldingen WHERE status = 'queued'")
     await conn.close()
     client = aioredis.Redis.from_url(redis_url)
-    on_queues = sum([await client.zcard(k) for k in await client.keys("triage:queue:*")])
+    on_queues = sum([await client.zcard(k) for k in await client.keys(BENCH_KEYS.queue("*"))])
     await client.aclose()
     verdict = "OK" if stored == acknowledged and on_queues == queued else "MISMATCH"
     return (
@@ -183,9 +197,7 @@ async def check_consistency(db_url: str, redis_url: str, acknowledged: int) -> s
 
 async def one_run(args: argparse.Namespace, rates: list[float], seed: int) -> dict[str, object]:
     db_url, tokens = await prepare_database(args.admin_url, "triage_bench")
-    import redis
-
-    redis.Redis.from_url(args.redis_url).flushdb()
+    await forget_bench_keys(args.redis_url)
     port = _free_port()
     service = start_service(db_url, args.redis_url, port, args.processes)
     factory = MeldingFactory(seed=seed)

@@ -47,6 +47,7 @@ import redis.asyncio as aioredis
 
 from dataset import Household, MeldingFactory
 from intake_bench import (
+    BENCH_KEYS,
     _db_url,
     _free_port,
     add_server_options,
@@ -59,6 +60,7 @@ from triage.auth.accounts import rotate_client
 from triage.households.keys import lookup_keys, stored_keys
 from triage.households.match import Person
 from triage.households.normalise import address_key
+from triage.queue.keys import forget
 from triage.queue.reconcile import reconcile_queues
 from triage.region import load_region
 from triage.store.db import _init_connection
@@ -244,9 +246,11 @@ def quantile(q: float, before: dict[float, float], after: dict[float, float]) ->
 async def measure(args: argparse.Namespace, db_url: str, tokens: dict[str, str],
                   households: list[Household], seed: int) -> dict[str, Any]:  # fmt: skip
     client = aioredis.Redis.from_url(args.redis_url)
-    await client.flushdb()
+    await forget(client, BENCH_KEYS)
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=_init_connection)
-    await reconcile_queues(pool, client)  # the queues as a running service would have them
+    await reconcile_queues(
+        pool, client, BENCH_KEYS
+    )  # the queues as a running service would have them
     await pool.close()
     await client.aclose()
     os.environ["TRIAGE_METRICS_OPEN"] = "true"

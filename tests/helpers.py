@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
+from triage.clock import Clock
+from triage.config import Settings
+from triage.queue.keys import Keys, forget
+from triage.runtime import Runtime, open_runtime
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
 
@@ -68,14 +71,6 @@ def fresh_bsn() -> str:
             return "".join(map(str, digits)) + str(check)
 
 
-def redis_db(url: str, number: int) -> str:
-    """The same Redis server, database ``number`` (TCP URLs by path, sockets by query)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme == "unix":
-        return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode({"db": number})))
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{number}"))
-
-
 def free_port() -> int:
     """A TCP port nobody listens on now (for a process a test starts)."""
     with socket.socket() as sock:
@@ -115,20 +110,41 @@ async def until_up(http: aiohttp.ClientSession, url: str) -> None:
     raise AssertionError(f"{url} did not come up")
 
 
+class OwnServers(NamedTuple):
+    database_url: str
+    redis_url: str
+    redis_prefix: str
+
+    def env(self) -> dict[str, str]:
+        """The settings that point a process started by the test at them."""
+        return {"TRIAGE_DATABASE_URL": self.database_url, "TRIAGE_REDIS_URL": self.redis_url,
+                "TRIAGE_REDIS_PREFIX": self.redis_prefix}  # fmt: skip
+
+
 @contextlib.asynccontextmanager
-async def own_servers(
-    servers: dict[str, str], prefix: str, redis_number: int
-) -> AsyncIterator[tuple[str, str]]:
-    """A migrated database of its own and Redis database ``redis_number``, emptied
-    before and after: for a test whose processes must see only its own meldingen.
-    Numbers taken: 13 the session's tests, 14 the simulated week, 15 the scrape test,
-    10 the PostgreSQL restart test, 11 the worker chaos test; the benchmarks use 12."""
-    redis_url = redis_db(servers["redis_url"], redis_number)
-    client = aioredis.from_url(redis_url)
-    await client.flushdb()
+async def own_servers(servers: dict[str, str], name: str) -> AsyncIterator[OwnServers]:
+    """A migrated database of its own and a Redis key prefix of its own (its keys
+    deleted afterwards): for a test whose processes must see only its own meldingen."""
+    prefix = f"{servers['redis_prefix']}-{name}"
+    client = aioredis.from_url(servers["redis_url"])
     try:
-        async with migrated_database(servers["admin_url"], prefix) as url:
-            yield url, redis_url
+        async with migrated_database(servers["admin_url"], name) as url:
+            yield OwnServers(url, servers["redis_url"], prefix)
     finally:
-        await client.flushdb()
+        await forget(client, Keys(prefix))
         await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def own_runtime(
+    settings: Settings, database_url: str, redis_url: str, name: str, clock: Clock | None = None
+) -> AsyncIterator[Runtime]:
+    """A runtime on a Redis key prefix of its own (its keys deleted afterwards): its
+    worker or reconciler sees only what the test queued there."""
+    own = settings.model_copy(update={"redis_prefix": f"{settings.redis_prefix}-{name}"})
+    runtime = await open_runtime(own, database_url, redis_url, clock=clock)
+    try:
+        yield runtime
+    finally:
+        await forget(runtime.redis, runtime.keys)
+        await runtime.close()

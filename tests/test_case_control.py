@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from helpers import Tokens, fresh_bsn, melding_body
-from triage.queue import queue_key
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -57,7 +56,7 @@ async def _case(client: Client, tokens: Tokens, case_id: str) -> dict[str, Any]:
 
 async def _priority(runtime: Runtime, gebied: str, melding_id: str) -> float | None:
     await runtime.enqueuer.flush()
-    score: float | None = await runtime.redis.zscore(queue_key(gebied), melding_id)
+    score: float | None = await runtime.redis.zscore(runtime.keys.queue(gebied), melding_id)
     return score
 
 

@@ -24,9 +24,10 @@ from triage.dispatch import offer as offer_module
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.worker import Worker
+from triage.notify.events import Publisher
 from triage.observability import metrics
-from triage.queue import queue_key
-from triage.queue.claim import Claimer, lease_keys
+from triage.queue.claim import Claimer
+from triage.queue.keys import forget
 from triage.queue.reconcile import reconcile_queues
 from triage.routing.roster import on_duty
 from triage.runtime import Runtime
@@ -55,9 +56,15 @@ async def staff(runtime: Runtime) -> dict[str, str]:
 
 def _worker(runtime: Runtime, clock: FrozenClock, lease_seconds: float = 30) -> Worker:
     return Worker(
-        runtime.pool, Claimer(runtime.redis, lease_seconds), runtime.enqueuer,
-        config=runtime.network, clock=clock, gebieden=[GEBIED], redis=runtime.redis,
-    )  # fmt: skip
+        runtime.pool,
+        Claimer(runtime.redis, runtime.keys, lease_seconds),
+        runtime.enqueuer,
+        config=runtime.network,
+        clock=clock,
+        gebieden=[GEBIED],
+        redis=runtime.redis,
+        events=runtime.events,
+    )
 
 
 async def _drain(runtime: Runtime, worker: Worker) -> None:
@@ -107,7 +114,7 @@ async def test_offered_to_someone_on_duty_accepted_then_first_contact(
     assert (offered["state"], offered["tier"]) == ("offered", "network")
     assert "heeft dienst" in offered["reasons"][0]
     assert await _status(runtime, melding["melding_id"]) == "offered"
-    assert await runtime.redis.zscore(queue_key(GEBIED), melding["melding_id"]) is None
+    assert await runtime.redis.zscore(runtime.keys.queue(GEBIED), melding["melding_id"]) is None
     # The decision and its reasons are visible to the desk.
     read = await client.get(f"/api/v1/meldingen/{melding['melding_id']}",
                             headers=tokens.user("operator"))  # fmt: skip
@@ -189,7 +196,7 @@ async def test_a_worker_dying_mid_claim_loses_nothing_and_offers_nothing_twice(
     clock = FrozenClock(MONDAY_10)
     melding = await _post(client, tokens, signals=["levensgevaar"])  # crisis: first in line
     await runtime.enqueuer.flush()
-    dying = Claimer(runtime.redis, lease_seconds=30)
+    dying = Claimer(runtime.redis, runtime.keys, lease_seconds=30)
     [claim] = await dying.claim([GEBIED], clock.now())
     assert str(claim.melding_id) == melding["melding_id"]
     # ... and the worker dies here: no offer, no release.
@@ -202,7 +209,7 @@ async def test_a_worker_dying_mid_claim_loses_nothing_and_offers_nothing_twice(
     await _drain(runtime, worker)
     [only] = await _assignments(runtime, melding["melding_id"])
     assert only["state"] == "offered"
-    leases, leased = lease_keys(GEBIED)
+    leases, leased = runtime.keys.leases(GEBIED)
     assert await runtime.redis.zscore(leases, melding["melding_id"]) is None
     assert not await runtime.redis.hexists(leased, melding["melding_id"])
 
@@ -236,7 +243,7 @@ async def test_a_round_is_offered_in_one_statement_and_one_broken_offer_holds_up
     posted = [await _post(client, tokens) for _ in range(4)]
     await runtime.enqueuer.flush()
     for melding in posted:  # offered here by hand, not from the queue
-        await runtime.redis.zrem(queue_key(GEBIED), melding["melding_id"])
+        await runtime.redis.zrem(runtime.keys.queue(GEBIED), melding["melding_id"])
     gone = posted[3]["melding_id"]  # taken up by hand meanwhile: not offered again
     await runtime.pool.execute("UPDATE meldingen SET status = 'contacted' WHERE id = $1",
                                UUID(gone))  # fmt: skip
@@ -267,7 +274,7 @@ async def test_a_round_is_offered_in_one_statement_and_one_broken_offer_holds_up
     again = [await _post(client, tokens) for _ in range(2)]
     await runtime.enqueuer.flush()
     for melding in again:
-        await runtime.redis.zrem(queue_key(GEBIED), melding["melding_id"])
+        await runtime.redis.zrem(runtime.keys.queue(GEBIED), melding["melding_id"])
     try:
         made, failed = await offer(
             runtime.pool, runtime.network,
@@ -288,12 +295,14 @@ async def test_after_a_redis_flush_every_queued_melding_is_offered_once(
     clock = FrozenClock(MONDAY_10)
     posted = [await _post(client, tokens) for _ in range(6)]
     await runtime.enqueuer.flush()
-    await runtime.redis.flushdb()  # Redis lost everything: the queues, and the scripts too
+    await forget(runtime.redis, runtime.keys)  # Redis lost everything this service kept
     await runtime.redis.script_flush()
-    await reconcile_queues(runtime.pool, runtime.redis)
+    await reconcile_queues(runtime.pool, runtime.redis, runtime.keys)
     worker = _worker(runtime, clock)
     await _drain(runtime, worker)
-    await reconcile_queues(runtime.pool, runtime.redis)  # a second pass changes nothing
+    await reconcile_queues(
+        runtime.pool, runtime.redis, runtime.keys
+    )  # a second pass changes nothing
     await _drain(runtime, worker)
     for melding in posted:
         active = [a for a in await _assignments(runtime, melding["melding_id"])
@@ -313,7 +322,7 @@ async def test_at_risk_then_breached_each_escalated_once(
     contacted = await _post(client, tokens)
     # Taken up by hand here (the dispatch path is tested above): off the queue, contacted.
     await runtime.enqueuer.flush()
-    await runtime.redis.zrem(queue_key(GEBIED), contacted["melding_id"])
+    await runtime.redis.zrem(runtime.keys.queue(GEBIED), contacted["melding_id"])
     await runtime.pool.execute(
         "UPDATE meldingen SET status = 'contacted' WHERE id = $1", UUID(contacted["melding_id"])
     )
@@ -534,8 +543,8 @@ async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(
                               headers=tokens.user("cit"))  # fmt: skip
     assert moved.status == 200, await moved.text()
     await runtime.enqueuer.flush()
-    assert await runtime.redis.zscore(queue_key(GEBIED), queued["melding_id"]) is None
-    assert await runtime.redis.zscore(queue_key("west"), queued["melding_id"]) is not None
+    assert await runtime.redis.zscore(runtime.keys.queue(GEBIED), queued["melding_id"]) is None
+    assert await runtime.redis.zscore(runtime.keys.queue("west"), queued["melding_id"]) is not None
     assert (
         await client.post(
             move,
@@ -626,7 +635,7 @@ async def test_offers_and_escalations_reach_the_person_as_server_sent_events(
         "SELECT received_at FROM meldingen WHERE id = $1", UUID(late["melding_id"])
     )
     await escalate(runtime.pool, runtime.network, received + timedelta(hours=19),
-                   timedelta(hours=72), runtime.redis)  # fmt: skip
+                   timedelta(hours=72), runtime.events)  # fmt: skip
     for _ in range(100):  # other meldingen of the gebied may be escalated in the same round
         event, data = await next_event()
         if data["melding_id"] == late["melding_id"]:
@@ -695,9 +704,15 @@ async def test_the_timers_go_on_without_redis(runtime: Runtime) -> None:
     the dependency gauge says which one is down."""
     gone = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
     worker = Worker(
-        runtime.pool, Claimer(gone, 30), runtime.enqueuer, config=runtime.network,
-        clock=FrozenClock(MONDAY_10), gebieden=[GEBIED], redis=gone,
-    )  # fmt: skip
+        runtime.pool,
+        Claimer(gone, runtime.keys, 30),
+        runtime.enqueuer,
+        config=runtime.network,
+        clock=FrozenClock(MONDAY_10),
+        gebieden=[GEBIED],
+        redis=gone,
+        events=Publisher(gone, runtime.keys),
+    )
     depth = {"gebied": GEBIED, "level": "crisis"}
     metrics.QUEUE_DEPTH.labels(**depth).set(-1)  # so that a refresh shows
     try:
@@ -715,7 +730,7 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
     melding = await _post(client, tokens, category="overlast", signals=[])
     assert melding["urgency"]["level"] == "regulier"
     await runtime.enqueuer.flush()
-    await runtime.redis.zrem(queue_key(GEBIED), melding["melding_id"])  # offered here
+    await runtime.redis.zrem(runtime.keys.queue(GEBIED), melding["melding_id"])  # offered here
     now = datetime.now(UTC)  # the API's clock is the real one
     [made], _ = await offer(runtime.pool, runtime.network, [(GEBIED, UUID(melding["melding_id"]))],
                             now, on_duty(runtime.network, now))  # fmt: skip

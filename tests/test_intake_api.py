@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from helpers import Tokens, count, melding_body
-from triage.queue import queue_key
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -290,7 +289,7 @@ async def test_queued_in_priority_order_and_adviesvragen_are_not(
     )
     assert a["status"] == "advies"
     await runtime.enqueuer.flush()
-    queue = await runtime.redis.zrange(queue_key("zuid"), 0, -1)
+    queue = await runtime.redis.zrange(runtime.keys.queue("zuid"), 0, -1)
     members = [m.decode() for m in queue]
     assert members.index(c["melding_id"]) < members.index(r["melding_id"])
     assert a["melding_id"] not in members
@@ -363,7 +362,10 @@ async def test_a_possible_match_goes_to_review_and_is_queued_under_its_own_case(
     assert second["case_id"] != first["case_id"]
     assert second["status"] == "queued"
     await runtime.enqueuer.flush()
-    assert await runtime.redis.zscore(queue_key(second["gebied"]), second["melding_id"]) is not None
+    assert (
+        await runtime.redis.zscore(runtime.keys.queue(second["gebied"]), second["melding_id"])
+        is not None
+    )
 
 
 def uuid_name() -> str:
@@ -382,7 +384,7 @@ async def test_an_operator_sets_urgency_by_hand_with_a_reason(
     high = await (await post(client, tokens, hoog)).json()
     url = f"{URL}/{low['melding_id']}/urgency"
     await runtime.enqueuer.flush()
-    order = [m.decode() for m in await runtime.redis.zrange(queue_key("zuid"), 0, -1)]
+    order = [m.decode() for m in await runtime.redis.zrange(runtime.keys.queue("zuid"), 0, -1)]
     assert order.index(high["melding_id"]) < order.index(low["melding_id"])
 
     missing_reason = await client.post(
@@ -405,7 +407,7 @@ async def test_an_operator_sets_urgency_by_hand_with_a_reason(
     received = datetime.fromisoformat(regulier["received_at"])
     assert datetime.fromisoformat(done["respond_before"]) == received + timedelta(hours=1)
     await runtime.enqueuer.flush()
-    order = [m.decode() for m in await runtime.redis.zrange(queue_key("zuid"), 0, -1)]
+    order = [m.decode() for m in await runtime.redis.zrange(runtime.keys.queue("zuid"), 0, -1)]
     assert order.index(low["melding_id"]) < order.index(high["melding_id"])  # the queue follows
     shown = await (await client.get(f"{URL}/{low['melding_id']}",
                                     headers=tokens.user("operator"))).json()  # fmt: skip

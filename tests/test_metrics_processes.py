@@ -19,26 +19,24 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import free_port, melding_body, own_servers, until_up
+from helpers import OwnServers, free_port, melding_body, own_servers, until_up
 from triage.auth.accounts import add_client, add_user
 from triage.vocabulary import Source, UserRole
 
 SENT = 120
-REDIS_DB = 15  # the session's tests use 13, the simulated week 14
 
 
 @pytest.fixture
-async def servers_of_its_own(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
-    async with own_servers(servers, "triage_scrape", REDIS_DB) as urls:
-        yield urls
+async def servers_of_its_own(servers: dict[str, str]) -> AsyncIterator[OwnServers]:
+    async with own_servers(servers, "triage_scrape") as own:
+        yield own
 
 
 @pytest.fixture
-def processes(servers_of_its_own: tuple[str, str], tmp_path: Path) -> Iterator[tuple[int, int]]:
-    database_url, redis_url = servers_of_its_own
+def processes(servers_of_its_own: OwnServers, tmp_path: Path) -> Iterator[tuple[int, int]]:
     api_port, worker_port = free_port(), free_port()
     env = {
-        **os.environ, "TRIAGE_DATABASE_URL": database_url, "TRIAGE_REDIS_URL": redis_url,
+        **os.environ, **servers_of_its_own.env(),
         "TRIAGE_DATA_DIR": str(tmp_path), "TRIAGE_PORT": str(api_port),
         "TRIAGE_PROCESSES": "2", "TRIAGE_DISPATCH_IN_API": "false",
         "TRIAGE_LOG_LEVEL": "warning",
@@ -74,9 +72,9 @@ def _sum(text: str, name: str, **labels: str) -> float:
 
 
 async def test_counters_from_two_api_processes_and_a_worker_add_up(
-    servers_of_its_own: tuple[str, str], processes: tuple[int, int]
+    servers_of_its_own: OwnServers, processes: tuple[int, int]
 ) -> None:
-    database_url, _ = servers_of_its_own
+    database_url = servers_of_its_own.database_url
     api_port, worker_port = processes
     now = datetime.now(UTC)
     conn = await asyncpg.connect(database_url)

@@ -25,12 +25,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import melding_body, redis_db
+from helpers import melding_body
 from triage.app import create_app
 from triage.auth.accounts import add_client
 from triage.clock import SystemClock
 from triage.config import Settings
-from triage.queue import queue_key
+from triage.queue.keys import forget
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import open_runtime, redis_client
 from triage.store.migrate import migrate
@@ -123,7 +123,7 @@ async def test_every_acknowledged_melding_survives_a_postgres_crash(
         # also when an assertion failed (the next tests compare Redis with their database).
         rows = await _stored(own_postgres)
         cleanup = redis_client(redis_url)
-        for key in await cleanup.keys("triage:queue:*") if rows else []:
+        for key in await cleanup.keys(runtime.keys.queue("*")) if rows else []:
             await cleanup.zrem(key, *[str(r["id"]) for r in rows])
         await cleanup.aclose()
     stored = {r["external_id"]: str(r["id"]) for r in rows}
@@ -154,13 +154,16 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
     token = (await add_client(conn, "lost-offer", Source.politie, datetime.now(UTC))).token
     await conn.close()
     fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
-    # A Redis database of its own: the rebuild must not touch the other tests' queues.
-    runtime = await open_runtime(fast_fail, own_postgres.uri, redis_db(redis_url, 10))
-    await runtime.redis.flushdb()
+    # A Redis key prefix of its own: the rebuild must not touch the other tests' queues.
+    runtime = await open_runtime(
+        fast_fail.model_copy(update={"redis_prefix": f"{settings.redis_prefix}-restart"}),
+        own_postgres.uri, redis_url,
+    )  # fmt: skip
     app = create_app(runtime, background=False)
     app.cleanup_ctx.clear()  # the runtime outlives the app: closed below
     reconciler = asyncio.create_task(run_reconciler(
-        runtime.pool, runtime.redis, runtime.enqueuer, SystemClock(), interval=0.2
+        runtime.pool, runtime.redis, runtime.keys, enqueuer=runtime.enqueuer,
+        clock=SystemClock(), interval=0.2,
     ))  # fmt: skip
     try:
         async with TestClient(TestServer(app)) as client:
@@ -169,7 +172,7 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
             assert resp.status == 201
             melding = await resp.json()
         await runtime.enqueuer.flush()
-        queue = queue_key(melding["gebied"])
+        queue = runtime.keys.queue(melding["gebied"])
         await asyncio.sleep(0.5)  # the reconciler's first rounds (its start-up look-back)
         assert await runtime.redis.zrem(queue, melding["melding_id"]) == 1  # "offered"...
         await asyncio.sleep(1.0)
@@ -189,7 +192,7 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
         reconciler.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reconciler
-        await runtime.redis.flushdb()
+        await forget(runtime.redis, runtime.keys)
         await runtime.close()
 
 

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import Tokens, melding_body, redis_db
+from helpers import Tokens, melding_body, own_runtime
 from triage.app import create_app
 from triage.auth.principal import Principal
 from triage.clock import FrozenClock
@@ -27,7 +27,7 @@ from triage.dispatch.worker import Worker
 from triage.queue.claim import Claimer
 from triage.region import REGIONAL_POOL
 from triage.routing.roster import on_duty
-from triage.runtime import Runtime, open_runtime
+from triage.runtime import Runtime
 from triage.vocabulary import Level, Source
 
 Client = TestClient[Any, Any]
@@ -101,12 +101,13 @@ async def _make_contact(runtime: Runtime, now: datetime, rng: random.Random) -> 
 async def week(
     settings: Settings, database_url: str, redis_url: str
 ) -> AsyncIterator[tuple[Client, Runtime]]:
-    """A service of its own on a Redis database of its own: the simulation's worker must
+    """A service of its own on a Redis key prefix of its own: the simulation's worker must
     offer the simulation's meldingen only, not what other tests left queued."""
-    rt = await open_runtime(settings, database_url, redis_db(redis_url, 14))
-    await rt.redis.flushdb()
-    async with TestClient(TestServer(create_app(rt, background=False))) as test_client:
-        yield test_client, rt
+    async with own_runtime(settings, database_url, redis_url, "week") as rt:
+        app = create_app(rt, background=False)
+        app.cleanup_ctx.clear()  # the runtime outlives the app: own_runtime closes it
+        async with TestClient(TestServer(app)) as test_client:
+            yield test_client, rt
 
 
 async def test_a_week_of_dispatch(week: tuple[Client, Runtime], tokens: Tokens) -> None:
@@ -114,9 +115,15 @@ async def test_a_week_of_dispatch(week: tuple[Client, Runtime], tokens: Tokens) 
     rng = random.Random(2026)
     clock = FrozenClock(START)
     worker = Worker(
-        runtime.pool, Claimer(runtime.redis, 30), runtime.enqueuer, config=runtime.network,
-        clock=clock, gebieden=runtime.region.gebied_codes, redis=runtime.redis,
-    )  # fmt: skip
+        runtime.pool,
+        Claimer(runtime.redis, runtime.keys, 30),
+        runtime.enqueuer,
+        config=runtime.network,
+        clock=clock,
+        gebieden=runtime.region.gebied_codes,
+        redis=runtime.redis,
+        events=runtime.events,
+    )
     posted = 0
     while clock.now() < START + timedelta(days=7):
         now = clock.now()

@@ -15,7 +15,7 @@ from helpers import Tokens, count, melding_body
 from triage.app import create_app
 from triage.clock import FrozenClock
 from triage.config import Settings
-from triage.queue import queue_key
+from triage.queue.keys import forget
 from triage.queue.reconcile import reconcile_once, reconcile_queues, run_reconciler
 from triage.runtime import Runtime, open_runtime
 from triage.vocabulary import Source
@@ -79,9 +79,9 @@ async def test_redis_down_still_stores_and_the_reconciler_queues_it_later(
     melding_id = (await resp.json())["melding_id"]
     await broken.enqueuer.flush()  # the background ZADD failed and was counted
     assert (await client.get("/readyz")).status == 503
-    assert await runtime.redis.zscore(queue_key("west"), melding_id) is None
-    await reconcile_queues(runtime.pool, runtime.redis)
-    assert await runtime.redis.zscore(queue_key("west"), melding_id) is not None
+    assert await runtime.redis.zscore(runtime.keys.queue("west"), melding_id) is None
+    await reconcile_queues(runtime.pool, runtime.redis, runtime.keys)
+    assert await runtime.redis.zscore(runtime.keys.queue("west"), melding_id) is not None
 
 
 async def test_flushed_redis_is_rebuilt_from_postgres(
@@ -99,8 +99,8 @@ async def test_flushed_redis_is_rebuilt_from_postgres(
         k: await runtime.redis.zrange(k, 0, -1, withscores=True)
         for k in await runtime.redis.keys("triage:queue:*")
     }
-    await runtime.redis.flushdb()
-    restored = await reconcile_queues(runtime.pool, runtime.redis)
+    await forget(runtime.redis, runtime.keys)
+    restored = await reconcile_queues(runtime.pool, runtime.redis, runtime.keys)
     assert restored is not None
     assert restored >= len(ids)
     after = {
@@ -108,7 +108,7 @@ async def test_flushed_redis_is_rebuilt_from_postgres(
         for k in await runtime.redis.keys("triage:queue:*")
     }
     assert after == before  # same members, same priorities
-    assert await reconcile_queues(runtime.pool, runtime.redis) == 0  # idempotent
+    assert await reconcile_queues(runtime.pool, runtime.redis, runtime.keys) == 0  # idempotent
 
 
 async def test_reconciler_rounds_cost_what_can_be_missing(
@@ -118,28 +118,35 @@ async def test_reconciler_rounds_cost_what_can_be_missing(
     resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.politie))
     melding_id = (await resp.json())["melding_id"]
     await runtime.enqueuer.flush()
-    assert await reconcile_once(runtime.pool, runtime.redis, since=None) is not None
-    await runtime.redis.zrem(queue_key("west"), melding_id)
+    assert await reconcile_once(runtime.pool, runtime.redis, runtime.keys, since=None) is not None
+    await runtime.redis.zrem(runtime.keys.queue("west"), melding_id)
     # Marker present, nothing failed since a minute from now: nothing to repair.
     later = datetime.now(UTC) + timedelta(minutes=1)
-    assert await reconcile_once(runtime.pool, runtime.redis, since=later) == 0
-    assert await runtime.redis.zscore(queue_key("west"), melding_id) is None
+    assert await reconcile_once(runtime.pool, runtime.redis, runtime.keys, since=later) == 0
+    assert await runtime.redis.zscore(runtime.keys.queue("west"), melding_id) is None
     # A failed enqueue reported by this process: the loop repairs from that moment.
     runtime.enqueuer.failed_since = datetime.now(UTC) - timedelta(minutes=1)
     loop = asyncio.create_task(
-        run_reconciler(runtime.pool, runtime.redis, runtime.enqueuer, runtime.clock, 60)
+        run_reconciler(
+            runtime.pool,
+            runtime.redis,
+            runtime.keys,
+            enqueuer=runtime.enqueuer,
+            clock=runtime.clock,
+            interval=60,
+        )
     )
     for _ in range(50):
-        if await runtime.redis.zscore(queue_key("west"), melding_id) is not None:
+        if await runtime.redis.zscore(runtime.keys.queue("west"), melding_id) is not None:
             break
         await asyncio.sleep(0.1)
     loop.cancel()
-    assert await runtime.redis.zscore(queue_key("west"), melding_id) is not None
+    assert await runtime.redis.zscore(runtime.keys.queue("west"), melding_id) is not None
     assert runtime.enqueuer.failed_since is None
     # Redis lost everything (no marker): a full rebuild, whatever ``since`` says.
-    await runtime.redis.flushdb()
-    assert await reconcile_once(runtime.pool, runtime.redis, since=later)
-    assert await runtime.redis.zscore(queue_key("west"), melding_id) is not None
+    await forget(runtime.redis, runtime.keys)
+    assert await reconcile_once(runtime.pool, runtime.redis, runtime.keys, since=later)
+    assert await runtime.redis.zscore(runtime.keys.queue("west"), melding_id) is not None
 
 
 async def test_the_clock_is_injected(settings: Settings, database_url: str, redis_url: str,

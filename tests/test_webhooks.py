@@ -117,9 +117,15 @@ async def test_an_offer_reaches_the_specialists_organisation_signed_without_pers
     melding = await resp.json()
     assert melding["gebied"] == GEBIED
     worker = Worker(
-        runtime.pool, Claimer(runtime.redis, 30), runtime.enqueuer, config=runtime.network,
-        clock=clock, gebieden=[GEBIED], redis=runtime.redis,
-    )  # fmt: skip
+        runtime.pool,
+        Claimer(runtime.redis, runtime.keys, 30),
+        runtime.enqueuer,
+        config=runtime.network,
+        clock=clock,
+        gebieden=[GEBIED],
+        redis=runtime.redis,
+        events=runtime.events,
+    )
     await runtime.enqueuer.flush()
     while await worker.round():
         pass

@@ -25,29 +25,28 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from helpers import free_port, melding_body, own_servers, until_up
+from helpers import OwnServers, free_port, melding_body, own_servers, until_up
 from triage.auth.accounts import add_client
-from triage.queue.claim import lease_keys
+from triage.queue.keys import Keys, forget
 from triage.region import REGIONAL_POOL, load_region
 from triage.vocabulary import Source
 
 SENT = 400
 RATE = 80  # meldingen a second: the load lasts 5 s
-REDIS_DB = 11  # the session's tests use 13, the simulated week 14, the scrape test 15
 
 
 @pytest.fixture
-async def servers_of_its_own(servers: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
-    async with own_servers(servers, "triage_chaos", REDIS_DB) as urls:
-        yield urls
+async def servers_of_its_own(servers: dict[str, str]) -> AsyncIterator[OwnServers]:
+    async with own_servers(servers, "triage_chaos") as own:
+        yield own
 
 
 class Processes:
     """The service's processes, all stopped at the end whatever happened."""
 
-    def __init__(self, database_url: str, redis_url: str, data_dir: Path) -> None:
+    def __init__(self, own: OwnServers, data_dir: Path) -> None:
         self.env = {
-            **os.environ, "TRIAGE_DATABASE_URL": database_url, "TRIAGE_REDIS_URL": redis_url,
+            **os.environ, **own.env(),
             "TRIAGE_DATA_DIR": str(data_dir), "TRIAGE_DISPATCH_IN_API": "false",
             "TRIAGE_LEASE_SECONDS": "2", "TRIAGE_RECONCILE_INTERVAL_SECONDS": "0.5",
             "TRIAGE_LOG_LEVEL": "warning",
@@ -72,11 +71,11 @@ class Processes:
                 proc.wait()
 
 
-async def _leased(client: aioredis.Redis, gebieden: list[str]) -> list[str]:
+async def _leased(client: aioredis.Redis, keys: Keys, gebieden: list[str]) -> list[str]:
     """The meldingen under a lease now."""
     pipe = client.pipeline(transaction=False)
     for gebied in gebieden:
-        pipe.zrange(lease_keys(gebied)[0], 0, -1)
+        pipe.zrange(keys.leases(gebied)[0], 0, -1)
     return [m.decode() for members in await pipe.execute() for m in members]
 
 
@@ -88,15 +87,16 @@ async def _offered(conn: asyncpg.Connection, melding_ids: list[str]) -> int:
 
 
 async def test_a_worker_killed_mid_claim_and_a_redis_flush_lose_and_double_nothing(
-    servers_of_its_own: tuple[str, str], tmp_path: Path
+    servers_of_its_own: OwnServers, tmp_path: Path
 ) -> None:
-    database_url, redis_url = servers_of_its_own
-    processes = Processes(database_url, redis_url, tmp_path)
+    own = servers_of_its_own
+    processes = Processes(own, tmp_path)
     port = free_port()
     processes.start("serve", TRIAGE_PORT=str(port), TRIAGE_PROCESSES="1")
     first = processes.start("worker")
-    conn = await asyncpg.connect(database_url)
-    client = aioredis.from_url(redis_url)
+    conn = await asyncpg.connect(own.database_url)
+    client = aioredis.from_url(own.redis_url)
+    keys = Keys(own.redis_prefix)
     token = (await add_client(conn, "chaos-politie", Source.politie, datetime.now(UTC))).token
     gebieden = [*load_region().gebied_codes, REGIONAL_POOL]
     try:
@@ -119,9 +119,9 @@ async def test_a_worker_killed_mid_claim_and_a_redis_flush_lose_and_double_nothi
             # tried again if not (it was released meanwhile).
             held: list[str] = []
             for _ in range(2000):
-                if await _leased(client, gebieden):
+                if await _leased(client, keys, gebieden):
                     first.send_signal(signal.SIGSTOP)
-                    if held := await _leased(client, gebieden):
+                    if held := await _leased(client, keys, gebieden):
                         break
                     first.send_signal(signal.SIGCONT)
                 await asyncio.sleep(0.001)
@@ -132,12 +132,12 @@ async def test_a_worker_killed_mid_claim_and_a_redis_flush_lose_and_double_nothi
             # What it held comes back when the leases expire (a timer pass of the new
             # workers), before the flush below, which would put it back anyway.
             for _ in range(150):
-                still = set(held) & set(await _leased(client, gebieden))
+                still = set(held) & set(await _leased(client, keys, gebieden))
                 if not still and await _offered(conn, held) == len(held):
                     break
                 await asyncio.sleep(0.1)
             recovered = (still, await _offered(conn, held))
-            await client.flushdb()  # the queues, the leases, the wake-up list: gone
+            await forget(client, keys)  # the queues, the leases, the wake-up list: gone
             statuses = await load
         assert statuses == [201] * SENT
         assert held, "the worker was never caught holding a lease"

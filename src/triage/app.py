@@ -147,8 +147,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         if background:
             tasks.append(asyncio.create_task(
                 run_reconciler(
-                    runtime.pool, runtime.redis, runtime.enqueuer, runtime.clock,
-                    runtime.settings.reconcile_interval_seconds,
+                    runtime.pool, runtime.redis, runtime.keys, enqueuer=runtime.enqueuer,
+                    clock=runtime.clock, interval=runtime.settings.reconcile_interval_seconds,
                 )
             ))  # fmt: skip
             if runtime.settings.dispatch_in_api:  # the worker's timers check the dependencies

@@ -402,6 +402,7 @@ async def _metrics_server(settings: Settings) -> web.AppRunner:
 
 
 async def _reconcile(settings: Settings) -> int:
+    from triage.queue.keys import Keys
     from triage.queue.reconcile import reconcile_queues
     from triage.runtime import redis_client
     from triage.store.db import create_pool
@@ -411,7 +412,7 @@ async def _reconcile(settings: Settings) -> int:
         pool = await create_pool(str(servers.database_url), settings)
         client = redis_client(str(servers.redis_url))
         try:
-            restored = await reconcile_queues(pool, client)
+            restored = await reconcile_queues(pool, client, Keys(settings.redis_prefix))
         finally:
             await client.aclose()
             await pool.close()

@@ -22,6 +22,11 @@ class Settings(BaseSettings):
         "<master>/<db> for the master Redis Sentinel names). Unset: an embedded Redis "
         "under data_dir is started.",
     )
+    redis_prefix: str = Field(
+        default="triage", pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="Prefix of every Redis key and pub/sub channel: deployments (and test "
+        "runs) that share a Redis server keep apart by it, pub/sub included.",
+    )  # fmt: skip
     data_dir: Path = Field(default=Path("var"), description="Where embedded servers keep data.")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)

@@ -15,7 +15,9 @@ from triage.auth.tokens import Authenticator, TokenAuthenticator
 from triage.clock import Clock, SystemClock
 from triage.config import Settings
 from triage.intake.service import Intake
+from triage.notify.events import Publisher
 from triage.queue.enqueue import Enqueuer
+from triage.queue.keys import Keys
 from triage.region import Region, load_region
 from triage.routing.network import NetworkConfig, load_network
 from triage.scoring import Rules, load_rules
@@ -27,6 +29,8 @@ class Runtime:
     settings: Settings
     pool: asyncpg.Pool
     redis: aioredis.Redis
+    keys: Keys  # every Redis key and channel name, under the deployment's prefix
+    events: Publisher
     region: Region
     rules: Rules
     network: NetworkConfig
@@ -94,12 +98,15 @@ async def open_runtime(
     clock = clock or SystemClock()
     pool = await create_pool(database_url, settings)
     client = redis_client(redis_url)
-    enqueuer = Enqueuer(client)
+    keys = Keys(settings.redis_prefix)
+    enqueuer = Enqueuer(client, keys)
     enqueuer.start()
     return Runtime(
         settings=settings,
         pool=pool,
         redis=client,
+        keys=keys,
+        events=Publisher(client, keys),
         region=region,
         rules=rules,
         network=network,

@@ -183,7 +183,7 @@ async def post_urgency(request: web.Request) -> web.Response:
             runtime.clock.now(),
         )  # fmt: skip
     if done.offer is not None:  # less time to answer: the specialist must know
-        await events.publish(runtime.redis, done.offer.specialist, "offer_changed", {
+        await runtime.events.publish(done.offer.specialist, "offer_changed", {
             "assignment_id": done.offer.assignment_id, "melding_id": done.melding_id,
             "answer_before": done.offer.answer_before, "link": "/api/v1/me/assignments",
         })  # fmt: skip
@@ -459,13 +459,12 @@ async def post_reassign(request: web.Request) -> web.Response:
             **_request_context(request),
         )  # fmt: skip
     await runtime.enqueuer.withdraw(done.gebied, melding_id)  # offered now, not queued
-    await events.publish(runtime.redis, done.specialist, "offer", {
+    await runtime.events.publish(done.specialist, "offer", {
         "assignment_id": done.assignment_id, "melding_id": melding_id, "tier": "operator",
         "link": "/api/v1/me/assignments",
     })  # fmt: skip
     if done.previous is not None:
-        await events.publish(
-            runtime.redis,
+        await runtime.events.publish(
             done.previous,
             "reassigned",
             {"melding_id": melding_id, "link": "/api/v1/me/assignments"},
@@ -499,7 +498,7 @@ async def get_my_events(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Request-ID": request[REQUEST_ID],
     })  # fmt: skip
-    frames = events.stream(runtime.redis, principal.name)
+    frames = events.stream(runtime.redis, runtime.keys, principal.name)
     try:
         first = await anext(frames)  # subscribed before the stream starts
         await response.prepare(request)

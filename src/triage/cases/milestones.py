@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 import asyncpg
-import redis.asyncio as aioredis
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
 from triage.auth.principal import Principal
-from triage.notify import events, webhooks
+from triage.notify import webhooks
+from triage.notify.events import Publisher
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.problems import conflict, forbidden
@@ -112,7 +112,7 @@ async def escalate_overdue(
     pool: asyncpg.Pool,
     config: NetworkConfig,
     now: datetime,
-    redis: aioredis.Redis | None = None,
+    events: Publisher | None = None,
 ) -> int:
     """Escalate the milestones overdue at ``now`` (each once); how many were new."""
     async with pool.acquire() as conn, conn.transaction():
@@ -120,12 +120,12 @@ async def escalate_overdue(
         await webhooks.record(conn, [n for r in rows for n in _notices(config, r)], now)
     for row in rows:
         metrics.ESCALATIONS.labels(f"milestone_{row['kind']}", row["gebied"]).inc()
-        if redis is None:
+        if events is None:
             continue
         data = {"case_id": row["case_id"], "kind": f"milestone_{row['kind']}",
                 "link": f"/api/v1/cases/{row['case_id']}"}  # fmt: skip
         for person in _told(config, row):
-            await events.publish(redis, person, "escalation", data)
+            await events.publish(person, "escalation", data)
     if rows:
         log.warning("milestones_escalated", count=len(rows))
     return len(rows)

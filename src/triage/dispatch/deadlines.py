@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import asyncpg
-import redis.asyncio as aioredis
 import structlog
 
-from triage.notify import events, webhooks
+from triage.notify import webhooks
+from triage.notify.events import Publisher
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.region import REGIONAL_POOL
@@ -32,10 +32,10 @@ async def escalate(
     config: NetworkConfig,
     now: datetime,
     longest_window: timedelta,
-    redis: aioredis.Redis | None = None,
+    events: Publisher | None = None,
 ) -> int:
     """Record the escalations due at ``now`` and tell the coordinators (server-sent
-    events, when ``redis`` is given); how many were new."""
+    events, when ``events`` is given); how many were new."""
     gebieden = [*config.networks, REGIONAL_POOL]
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
@@ -45,8 +45,8 @@ async def escalate(
         await webhooks.record(conn, [_notice(config, row) for row in rows], now)
     for row in rows:
         metrics.ESCALATIONS.labels(row["kind"], row["gebied"]).inc()
-        if redis is not None:
-            await events.publish(redis, config.coordinator_of(row["gebied"]), "escalation", {
+        if events is not None:
+            await events.publish(config.coordinator_of(row["gebied"]), "escalation", {
                 "melding_id": row["melding_id"], "kind": row["kind"],
                 "link": "/api/v1/escalations",
             })  # fmt: skip

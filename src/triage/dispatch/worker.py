@@ -38,7 +38,7 @@ from triage.clock import Clock
 from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
-from triage.notify import events
+from triage.notify.events import Publisher
 from triage.observability import health, metrics
 from triage.queue.claim import Claimer
 from triage.queue.enqueue import Enqueuer
@@ -66,6 +66,7 @@ class Worker:
         clock: Clock,
         gebieden: list[str],
         redis: aioredis.Redis,
+        events: Publisher,
         per_round: int = 8,
         timer_seconds: float = 5.0,
         idle_seconds: float = 0.5,
@@ -82,6 +83,7 @@ class Worker:
         self._idle_seconds = idle_seconds
         self._longest_window = longest_window
         self._redis = redis
+        self._events = events
         self._duties: tuple[datetime, list[Duty]] | None = None
 
     async def run(self) -> None:
@@ -116,9 +118,9 @@ class Worker:
             ("leases", self.requeue_expired_leases),
             ("offers", self.expire_offers),
             ("deadlines", lambda: escalate(self._pool, self._config, self._clock.now(),
-                                           self._longest_window, self._redis)),
+                                           self._longest_window, self._events)),
             ("milestones", lambda: escalate_overdue(self._pool, self._config,
-                                                    self._clock.now(), self._redis)),
+                                                    self._clock.now(), self._events)),
             ("overdue", lambda: count_overdue(self._pool, self._clock.now())),
             ("gauges", lambda: gauges.refresh_queues(self._pool, self._config,
                                                      self._clock.now(), self._longest_window)),
@@ -170,7 +172,7 @@ class Worker:
         for made in offered:
             waited = (committed - made.created_at).total_seconds()
             metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
-        await events.publish_many(self._redis, [(m.choice.specialist, "offer", {
+        await self._events.publish_many([(m.choice.specialist, "offer", {
             "assignment_id": m.assignment_id, "melding_id": m.melding_id,
             "tier": m.choice.tier, "link": "/api/v1/me/assignments",
         }) for m in offered])  # fmt: skip
@@ -198,12 +200,13 @@ def worker_for(runtime: Runtime) -> Worker:
     """A worker on the process's own pools and configuration."""
     return Worker(
         runtime.pool,
-        Claimer(runtime.redis, runtime.settings.lease_seconds),
+        Claimer(runtime.redis, runtime.keys, runtime.settings.lease_seconds),
         runtime.enqueuer,
         config=runtime.network,
         clock=runtime.clock,
         gebieden=runtime.region.gebied_codes,
         redis=runtime.redis,
+        events=runtime.events,
         longest_window=timedelta(hours=max(
             runtime.rules.levels[lv].respond_within_hours for lv in LEVEL_ASCENDING
         )),

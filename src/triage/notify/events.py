@@ -10,43 +10,46 @@ clients fetch ``/api/v1/me/assignments`` when they (re)connect, which is the tru
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import redis.asyncio as aioredis
 import structlog
 
+from triage.queue.keys import Keys
+
 log = structlog.get_logger(__name__)
 #: How often an idle stream sends a comment, so proxies keep it open.
 KEEPALIVE_SECONDS = 15.0
 
 
-def channel(user: str) -> str:
-    """The user's channel, named by a digest: Redis holds no usernames (staff names)."""
-    return f"triage:events:{hashlib.sha256(user.encode()).hexdigest()[:32]}"
+@dataclass(frozen=True, slots=True)
+class Publisher:
+    """Publishes events on the users' channels of one deployment (its key prefix)."""
 
+    client: aioredis.Redis
+    keys: Keys
 
-async def publish(client: aioredis.Redis, user: str, event: str, data: dict[str, Any]) -> None:
-    """Tell ``user`` (a username); a Redis failure loses the event, not the change."""
-    await publish_many(client, [(user, event, data)])
+    async def publish(self, user: str, event: str, data: dict[str, Any]) -> None:
+        """Tell ``user`` (a username); a Redis failure loses the event, not the change."""
+        await self.publish_many([(user, event, data)])
 
-
-async def publish_many(
-    client: aioredis.Redis, notices: Sequence[tuple[str, str, dict[str, Any]]]
-) -> None:
-    """Several (user, event, data) in one round trip; best effort like ``publish``."""
-    if not notices:
-        return
-    pipe = client.pipeline(transaction=False)
-    for user, event, data in notices:
-        pipe.publish(channel(user), orjson.dumps({"event": event, **data}, default=str))
-    try:
-        await pipe.execute()
-    except Exception as exc:
-        events = sorted({event for _, event, _ in notices})
-        log.warning("event_not_published", event=",".join(events), error=type(exc).__name__)
+    async def publish_many(self, notices: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Several (user, event, data) in one round trip; best effort like ``publish``."""
+        if not notices:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for user, event, data in notices:
+            pipe.publish(
+                self.keys.events(user), orjson.dumps({"event": event, **data}, default=str)
+            )
+        try:
+            await pipe.execute()
+        except Exception as exc:
+            events = sorted({event for _, event, _ in notices})
+            log.warning("event_not_published", event=",".join(events), error=type(exc).__name__)
 
 
 def encode(message: bytes) -> bytes:
@@ -55,10 +58,10 @@ def encode(message: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + message + b"\n\n"
 
 
-async def stream(client: aioredis.Redis, user: str) -> AsyncGenerator[bytes, None]:
+async def stream(client: aioredis.Redis, keys: Keys, user: str) -> AsyncGenerator[bytes, None]:
     """Server-sent event frames for ``user``, with keep-alive comments, until cancelled."""
     pubsub = client.pubsub()
-    await pubsub.subscribe(channel(user))
+    await pubsub.subscribe(keys.events(user))
     try:
         yield b": connected\n\n"
         idle = 0.0

@@ -1,5 +1,6 @@
 """Per-gebied priority queues in Redis: derived state, rebuilt from PostgreSQL at will."""
 
-from triage.queue.priority import priority, queue_key
+from triage.queue.keys import Keys
+from triage.queue.priority import priority
 
-__all__ = ["priority", "queue_key"]
+__all__ = ["Keys", "priority"]

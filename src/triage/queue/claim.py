@@ -25,7 +25,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from triage.queue.priority import WAKE_KEY, queue_key
+from triage.queue.keys import Keys
 
 _CLAIM = """
 local items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1, 'WITHSCORES')
@@ -62,10 +62,6 @@ return #expired
 _Calls = Sequence[tuple[list[str], list[Any]]]
 
 
-def lease_keys(gebied: str) -> tuple[str, str]:
-    return f"triage:leases:{{{gebied}}}", f"triage:leased:{{{gebied}}}"
-
-
 @dataclass(frozen=True, slots=True)
 class Claim:
     gebied: str
@@ -79,8 +75,9 @@ def _ms(moment: datetime) -> int:
 class Claimer:
     """The three scripts, run by digest, each for any number of gebieden at once."""
 
-    def __init__(self, client: aioredis.Redis, lease_seconds: float) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, lease_seconds: float) -> None:
         self._client = client
+        self._keys = keys
         self._lease_ms = int(lease_seconds * 1000)
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
@@ -88,8 +85,8 @@ class Claimer:
 
     async def claim(self, gebieden: Sequence[str], now: datetime, count: int = 1) -> list[Claim]:
         """Up to ``count`` meldingen from the front of each gebied's queue, leased."""
-        calls = [([queue_key(g), *lease_keys(g)], [_ms(now), self._lease_ms, count])
-                 for g in gebieden]  # fmt: skip
+        calls = [([self._keys.queue(g), *self._keys.leases(g)], [_ms(now), self._lease_ms,
+                 count]) for g in gebieden]  # fmt: skip
         found = await self._run(self._claim, calls)
         return [Claim(g, UUID(m.decode())) for g, members in zip(gebieden, found, strict=True)
                 for m in members]  # fmt: skip
@@ -99,15 +96,15 @@ class Claimer:
         by_gebied: dict[str, list[str]] = {}
         for claim in claims:
             by_gebied.setdefault(claim.gebied, []).append(str(claim.melding_id))
-        await self._run(self._release,
-                        [(list(lease_keys(g)), ids) for g, ids in by_gebied.items()])  # fmt: skip
+        calls = [(list(self._keys.leases(g)), ids) for g, ids in by_gebied.items()]
+        await self._run(self._release, calls)
 
     async def wait_for_work(self, seconds: float) -> None:
         """Block until an enqueue pushes a wake-up token, or ``seconds`` pass."""
-        await self._client.blpop([WAKE_KEY], timeout=seconds)
+        await self._client.blpop([self._keys.wake], timeout=seconds)
 
     async def requeue_expired(self, gebieden: Sequence[str], now: datetime) -> int:
-        calls = [([queue_key(g), *lease_keys(g)], [_ms(now)]) for g in gebieden]
+        calls = [([self._keys.queue(g), *self._keys.leases(g)], [_ms(now)]) for g in gebieden]
         return sum(int(n) for n in await self._run(self._requeue, calls))
 
     async def _run(self, script: AsyncScript, calls: _Calls) -> list[Any]:

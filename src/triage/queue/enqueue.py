@@ -18,7 +18,8 @@ import redis.asyncio as aioredis
 import structlog
 
 from triage.observability import metrics
-from triage.queue.priority import WAKE_KEY, WAKE_TOKENS, priority, queue_key
+from triage.queue.keys import Keys
+from triage.queue.priority import WAKE_TOKENS, priority
 from triage.vocabulary import Level
 
 log = structlog.get_logger(__name__)
@@ -26,8 +27,9 @@ _MAX_BATCH = 1000
 
 
 class Enqueuer:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._client = client
+        self._keys = keys
         self._pending: list[tuple[str, str, float, datetime]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -48,7 +50,7 @@ class Enqueuer:
         respond_before: datetime,
         committed_at: datetime,
     ) -> None:
-        member = (queue_key(gebied), str(melding_id), priority(level, respond_before))
+        member = (self._keys.queue(gebied), str(melding_id), priority(level, respond_before))
         self._pending.append((*member, committed_at))
         self._idle.clear()
         self._wake.set()
@@ -58,7 +60,7 @@ class Enqueuer:
         Redis is down it stays there, harmlessly: a worker that claims it finds it no
         longer queued in PostgreSQL and does nothing."""
         with contextlib.suppress(Exception):
-            await self._client.zrem(queue_key(gebied), str(melding_id))
+            await self._client.zrem(self._keys.queue(gebied), str(melding_id))
 
     async def flush(self) -> None:
         """Wait until everything submitted so far has been sent (or counted as failed)."""
@@ -91,8 +93,8 @@ class Enqueuer:
         pipe = self._client.pipeline(transaction=False)
         for key, members in by_key.items():
             pipe.zadd(key, members)
-        pipe.lpush(WAKE_KEY, *["1"] * min(WAKE_TOKENS, len(batch)))
-        pipe.ltrim(WAKE_KEY, 0, WAKE_TOKENS - 1)
+        pipe.lpush(self._keys.wake, *["1"] * min(WAKE_TOKENS, len(batch)))
+        pipe.ltrim(self._keys.wake, 0, WAKE_TOKENS - 1)
         try:
             await pipe.execute()
         except Exception as exc:  # Redis down: the reconciler restores these from PostgreSQL

@@ -1,4 +1,4 @@
-"""Queue keys and ordering: crisis first, then the earliest ``respond_before``.
+"""Queue ordering: crisis first, then the earliest ``respond_before``.
 
 A queue member is the melding id and nothing else (no personal data in Redis).
 The sorted-set score packs the level's rank above the deadline in epoch seconds, so
@@ -15,15 +15,9 @@ _RANK = {Level.crisis: 0, Level.acuut: 1, Level.hoog: 2, Level.regulier: 3}
 _RANK_STRIDE = 10_000_000_000  # > any epoch second until the year 2286
 
 
-def queue_key(gebied: str) -> str:
-    # The braces are a Redis Cluster hash tag: a gebied's keys stay on one shard.
-    return f"triage:queue:{{{gebied}}}"
-
-
-#: A list that wakes idle dispatch workers: a token is pushed with every enqueue, and an
-#: idle worker blocks on it (BLPOP) instead of polling every queue. At most a few tokens
-#: are kept: each wakes one worker, which then empties the queues.
-WAKE_KEY = "triage:wake"
+#: Tokens kept on the wake-up list (``Keys.wake``): a token is pushed with every
+#: enqueue, and an idle worker blocks on it (BLPOP) instead of polling every queue. Each
+#: wakes one worker, which then empties the queues.
 WAKE_TOKENS = 4
 
 

@@ -33,7 +33,8 @@ import structlog
 from triage.clock import Clock
 from triage.observability import metrics
 from triage.queue.enqueue import Enqueuer
-from triage.queue.priority import priority, queue_key
+from triage.queue.keys import Keys
+from triage.queue.priority import priority
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
 
@@ -41,14 +42,13 @@ log = structlog.get_logger(__name__)
 _Q = load_queries("triage.queue", "queue.sql")
 _RECONCILE_LOCK = 0x7472_6961_6765_02
 _BATCH = 1000
-MARKER = "triage:queues-rebuilt"
 STARTUP_LOOKBACK = timedelta(minutes=10)
 FULL_EVERY = timedelta(minutes=10)
 _SLACK = timedelta(seconds=5)
 
 
 async def reconcile_queues(
-    pool: asyncpg.Pool, client: aioredis.Redis, *, since: datetime | None = None
+    pool: asyncpg.Pool, client: aioredis.Redis, keys: Keys, *, since: datetime | None = None
 ) -> int | None:
     """Re-add queued meldingen (all, or those created since ``since``) that Redis lacks.
 
@@ -59,7 +59,7 @@ async def reconcile_queues(
         if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _RECONCILE_LOCK):
             return None
         if since is None:
-            await client.set(MARKER, "1")
+            await client.set(keys.rebuilt, "1")
             await conn.execute(_Q["mark_rebuilt"])
             cursor = conn.cursor(_Q["queued_meldingen"], prefetch=_BATCH)
         else:
@@ -69,7 +69,7 @@ async def reconcile_queues(
         pending = 0
         async for row in cursor:
             score = priority(Level(row["urgency_level"]), row["respond_before"])
-            pipe.zadd(queue_key(row["gebied"]), {str(row["id"]): score}, nx=True)
+            pipe.zadd(keys.queue(row["gebied"]), {str(row["id"]): score}, nx=True)
             pending += 1
             if pending == _BATCH:
                 restored += sum(await pipe.execute())
@@ -79,9 +79,9 @@ async def reconcile_queues(
         return restored
 
 
-async def lost_since_rebuilt(pool: asyncpg.Pool, client: aioredis.Redis) -> str | None:
+async def lost_since_rebuilt(pool: asyncpg.Pool, client: aioredis.Redis, keys: Keys) -> str | None:
     """What lost state since the last full rebuild ("redis", "postgres"), if anything."""
-    if not await client.exists(MARKER):
+    if not await client.exists(keys.rebuilt):
         return "redis"
     if not await pool.fetchval(_Q["rebuilt_since_recovery"]):
         return "postgres"
@@ -89,14 +89,14 @@ async def lost_since_rebuilt(pool: asyncpg.Pool, client: aioredis.Redis) -> str 
 
 
 async def reconcile_once(
-    pool: asyncpg.Pool, client: aioredis.Redis, since: datetime | None
+    pool: asyncpg.Pool, client: aioredis.Redis, keys: Keys, since: datetime | None
 ) -> int | None:
     """One round: ``since`` None re-adds everything queued (and sets the markers)."""
-    lost = await lost_since_rebuilt(pool, client)
+    lost = await lost_since_rebuilt(pool, client, keys)
     if lost is not None:
         log.warning("queues_rebuilt", lost=lost)
         since = None
-    restored = await reconcile_queues(pool, client, since=since)
+    restored = await reconcile_queues(pool, client, keys, since=since)
     if restored:
         metrics.RECONCILER_REPAIRS.inc(restored)
         log.warning("queue_reconciled", restored=restored, full=since is None)
@@ -106,6 +106,8 @@ async def reconcile_once(
 async def run_reconciler(
     pool: asyncpg.Pool,
     client: aioredis.Redis,
+    keys: Keys,
+    *,
     enqueuer: Enqueuer,
     clock: Clock,
     interval: float,
@@ -121,8 +123,8 @@ async def run_reconciler(
                 candidates = [t for t in (pending_since, failed - _SLACK) if t is not None]
                 pending_since = min(candidates)
             full = clock.now() - last_full >= FULL_EVERY
-            if full or pending_since is not None or await lost_since_rebuilt(pool, client):
-                done = await reconcile_once(pool, client, None if full else pending_since)
+            if full or pending_since is not None or await lost_since_rebuilt(pool, client, keys):
+                done = await reconcile_once(pool, client, keys, None if full else pending_since)
                 if done is not None:  # None: another process holds this round; try later
                     pending_since = None
                     last_full = clock.now() if full else last_full
