@@ -14,17 +14,15 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import Tokens, migrated_database
+from helpers import TEST_CLOCK, Tokens, migrated_database
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
-from triage.clock import SystemClock
 from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_postgres, start_redis
 from triage.observability.logging import configure as configure_logging
@@ -88,7 +86,7 @@ def settings(servers: dict[str, str]) -> Settings:
 
 @pytest.fixture(scope="session")
 async def runtime(settings: Settings, database_url: str, redis_url: str) -> AsyncIterator[Runtime]:
-    rt = await open_runtime(settings, database_url, redis_url, clock=SystemClock())
+    rt = await open_runtime(settings, database_url, redis_url, clock=TEST_CLOCK)
     yield rt
     await forget(rt.redis, rt.keys)
     await rt.close()
@@ -106,7 +104,7 @@ async def client(runtime: Runtime) -> AsyncIterator[TestClient[Any, Any]]:
 @pytest.fixture(scope="session")
 async def tokens(runtime: Runtime) -> Tokens:
     result = Tokens()
-    now = datetime.now(UTC)
+    now = TEST_CLOCK.now()
     suffix = uuid.uuid4().hex[:6]
     async with runtime.pool.acquire() as conn:
         for source in Source:

@@ -4,22 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import aiohttp
 import asyncpg
 import redis.asyncio as aioredis
 
-from triage.clock import Clock
+from triage.clock import Clock, ShiftedClock
 from triage.config import Settings
 from triage.queue.keys import Keys, forget
 from triage.runtime import Runtime, open_runtime
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
+
+#: The session's clock: the system's, shifted by ``TRIAGE_TEST_CLOCK_SHIFT_DAYS`` (CI runs
+#: the suite a year ahead too: nothing may depend on today's date). The session's runtime
+#: runs on it, and so do the bodies the tests build. Processes a test starts run on the
+#: real clock: what they are sent is dated ``real_now()``.
+TEST_CLOCK = ShiftedClock(
+    timedelta(days=float(os.environ.get("TRIAGE_TEST_CLOCK_SHIFT_DAYS", "0")))
+)
+
+
+def real_now() -> datetime:
+    """The system's time, for what a test sends to a process it started."""
+    return datetime.now(UTC)
 
 
 class Tokens:
@@ -45,7 +59,7 @@ def melding_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "source": "politie",
         "external_id": f"T-{uuid.uuid4().hex}",
-        "received_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "received_at": TEST_CLOCK.now().replace(microsecond=0).isoformat(),
         "kind": "melding",
         "category": "huiselijk_geweld",
         "signals": ["geweld_nu"],
@@ -142,7 +156,7 @@ async def own_runtime(
     """A runtime on a Redis key prefix of its own (its keys deleted afterwards): its
     worker or reconciler sees only what the test queued there."""
     own = settings.model_copy(update={"redis_prefix": f"{settings.redis_prefix}-{name}"})
-    runtime = await open_runtime(own, database_url, redis_url, clock=clock)
+    runtime = await open_runtime(own, database_url, redis_url, clock=clock or TEST_CLOCK)
     try:
         yield runtime
     finally:

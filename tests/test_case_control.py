@@ -4,12 +4,12 @@ queue and later recognition follow. Real PostgreSQL and Redis."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from helpers import Tokens, fresh_bsn, melding_body
+from helpers import TEST_CLOCK, Tokens, fresh_bsn, melding_body
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -26,7 +26,7 @@ def _name() -> str:
 
 
 def _at(hours_ago: float) -> str:
-    return (datetime.now(UTC) - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat()
+    return (TEST_CLOCK.now() - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat()
 
 
 def _person(name: str, **overrides: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 
-from helpers import Tokens, melding_body
+from helpers import TEST_CLOCK, Tokens, melding_body
 from triage.auth.accounts import add_user
 from triage.cases.milestones import count_overdue, escalate_overdue, overdue_in_scope
 from triage.clock import FrozenClock
@@ -562,6 +562,13 @@ async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(
 async def test_a_coordinator_changes_the_roster_and_dispatch_follows(
     client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
 ) -> None:
+    with TEST_CLOCK.at(MONDAY_10):  # the API's clock: the changes are current then
+        await _roster_changes_followed(client, tokens, runtime, staff)
+
+
+async def _roster_changes_followed(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
     coordinator = _auth(staff["co-oost"])
     url = f"/api/v1/gebieden/{GEBIED}/roster-changes"
     monday = {d.specialist for d in on_duty(runtime.network, MONDAY_10) if d.gebied == GEBIED}
@@ -731,7 +738,7 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
     assert melding["urgency"]["level"] == "regulier"
     await runtime.enqueuer.flush()
     await runtime.redis.zrem(runtime.keys.queue(GEBIED), melding["melding_id"])  # offered here
-    now = datetime.now(UTC)  # the API's clock is the real one
+    now = runtime.clock.now()  # the API's clock
     [made], _ = await offer(runtime.pool, runtime.network, [(GEBIED, UUID(melding["melding_id"]))],
                             now, on_duty(runtime.network, now))  # fmt: skip
 
@@ -746,11 +753,11 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
     stream = await client.get("/api/v1/me/events", headers=me)
     assert (await stream.content.readline()).startswith(b": connected")
     url = f"/api/v1/meldingen/{melding['melding_id']}/urgency"
-    before = datetime.now(UTC)
+    before = runtime.clock.now()
     raised = await client.post(url, json={"level": "crisis", "reason": "Belde terug: wapen."},
                                headers=tokens.user("operator"))  # fmt: skip
     assert raised.status == 200, await raised.text()
-    after = datetime.now(UTC)
+    after = runtime.clock.now()
     crisis = timedelta(minutes=runtime.network.answer_within_minutes["crisis"])
     shortened = await answer_before()
     assert before + crisis <= shortened <= after + crisis

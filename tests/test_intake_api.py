@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from helpers import Tokens, count, melding_body
+from helpers import TEST_CLOCK, Tokens, count, melding_body
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -121,7 +121,7 @@ async def test_validation_names_every_bad_field_and_stores_nothing(
 async def test_future_received_at_and_birth_date_are_refused(
     client: Client, tokens: Tokens
 ) -> None:
-    future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    future = (TEST_CLOCK.now() + timedelta(hours=2)).isoformat()
     body = melding_body(
         received_at=future, persons=[{"role": "kind", "geboortedatum": "2999-01-01"}]
     )

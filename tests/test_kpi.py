@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from aiohttp.test_utils import TestClient
 
-from helpers import Tokens, melding_body
+from helpers import TEST_CLOCK, Tokens, melding_body
 from triage import cli
 from triage.runtime import Runtime
 from triage.vocabulary import Source
@@ -26,9 +26,12 @@ MARCH = "from=2026-03-01&until=2026-04-01"
 async def _melding(
     client: TestClient[Any, Any], tokens: Tokens, day: int, **kw: Any
 ) -> dict[str, Any]:
-    received = datetime(2026, 3, day, 10, 0, tzinfo=AMS).isoformat()
-    body = melding_body(source="cit", address={"woonplaats": "Riel"}, received_at=received)
-    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
+    received = datetime(2026, 3, day, 10, 0, tzinfo=AMS)
+    body = melding_body(
+        source="cit", address={"woonplaats": "Riel"}, received_at=received.isoformat()
+    )
+    with TEST_CLOCK.at(received + timedelta(minutes=1)):  # posted as it came in
+        resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
     assert resp.status == 201, await resp.text()
     data: dict[str, Any] = await resp.json()
     assert data["gebied"] == "zuid"

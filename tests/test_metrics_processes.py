@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import OwnServers, free_port, melding_body, own_servers, until_up
+from helpers import OwnServers, free_port, melding_body, own_servers, real_now, until_up
 from triage.auth.accounts import add_client, add_user
 from triage.vocabulary import Source, UserRole
 
@@ -90,7 +90,12 @@ async def test_counters_from_two_api_processes_and_a_worker_add_up(
 
         async def send() -> str:
             url = f"{api}/api/v1/meldingen"
-            async with limit, http.post(url, json=melding_body(), headers=auth) as r:
+            async with (
+                limit,
+                http.post(
+                    url, json=melding_body(received_at=real_now().isoformat()), headers=auth
+                ) as r,
+            ):
                 assert r.status == 201, await r.text()
                 status: str = (await r.json())["status"]
                 return status

@@ -16,7 +16,6 @@ import subprocess
 import time
 import urllib.parse
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import melding_body
+from helpers import TEST_CLOCK, melding_body
 from triage.app import create_app
 from triage.auth.accounts import add_client
-from triage.clock import SystemClock
 from triage.config import Settings
 from triage.queue.keys import forget
 from triage.queue.reconcile import run_reconciler
@@ -104,11 +102,11 @@ async def test_every_acknowledged_melding_survives_a_postgres_crash(
 ) -> None:
     conn = await asyncpg.connect(own_postgres.uri)
     await migrate(conn)
-    token = (await add_client(conn, "restart-test", Source.politie, datetime.now(UTC))).token
+    token = (await add_client(conn, "restart-test", Source.politie, TEST_CLOCK.now())).token
     await conn.close()
 
     fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
-    runtime = await open_runtime(fast_fail, own_postgres.uri, redis_url)
+    runtime = await open_runtime(fast_fail, own_postgres.uri, redis_url, clock=TEST_CLOCK)
     app = create_app(runtime, background=False)
     headers = {"Authorization": f"Bearer {token}"}
     bodies = [melding_body() for _ in range(MELDINGEN)]
@@ -151,19 +149,19 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
     recovers with its postmaster (and start time) unchanged."""
     conn = await asyncpg.connect(own_postgres.uri)
     await migrate(conn)
-    token = (await add_client(conn, "lost-offer", Source.politie, datetime.now(UTC))).token
+    token = (await add_client(conn, "lost-offer", Source.politie, TEST_CLOCK.now())).token
     await conn.close()
     fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
     # A Redis key prefix of its own: the rebuild must not touch the other tests' queues.
     runtime = await open_runtime(
         fast_fail.model_copy(update={"redis_prefix": f"{settings.redis_prefix}-restart"}),
-        own_postgres.uri, redis_url,
+        own_postgres.uri, redis_url, clock=TEST_CLOCK,
     )  # fmt: skip
     app = create_app(runtime, background=False)
     app.cleanup_ctx.clear()  # the runtime outlives the app: closed below
     reconciler = asyncio.create_task(run_reconciler(
         runtime.pool, runtime.redis, runtime.keys, enqueuer=runtime.enqueuer,
-        clock=SystemClock(), interval=0.2,
+        clock=TEST_CLOCK, interval=0.2,
     ))  # fmt: skip
     try:
         async with TestClient(TestServer(app)) as client:

@@ -101,9 +101,10 @@ async def _make_contact(runtime: Runtime, now: datetime, rng: random.Random) -> 
 async def week(
     settings: Settings, database_url: str, redis_url: str
 ) -> AsyncIterator[tuple[Client, Runtime]]:
-    """A service of its own on a Redis key prefix of its own: the simulation's worker must
-    offer the simulation's meldingen only, not what other tests left queued."""
-    async with own_runtime(settings, database_url, redis_url, "week") as rt:
+    """A service of its own on a Redis key prefix of its own (the simulation's worker must
+    offer the simulation's meldingen only, not what other tests left queued), on the
+    simulation's clock."""
+    async with own_runtime(settings, database_url, redis_url, "week", FrozenClock(START)) as rt:
         app = create_app(rt, background=False)
         app.cleanup_ctx.clear()  # the runtime outlives the app: own_runtime closes it
         async with TestClient(TestServer(app)) as test_client:
@@ -113,7 +114,8 @@ async def week(
 async def test_a_week_of_dispatch(week: tuple[Client, Runtime], tokens: Tokens) -> None:
     client, runtime = week
     rng = random.Random(2026)
-    clock = FrozenClock(START)
+    clock = runtime.clock
+    assert isinstance(clock, FrozenClock)
     worker = Worker(
         runtime.pool,
         Claimer(runtime.redis, runtime.keys, 30),

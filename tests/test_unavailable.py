@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import Tokens, count, melding_body
+from helpers import TEST_CLOCK, Tokens, count, melding_body
 from triage.app import create_app
 from triage.clock import FrozenClock
 from triage.config import Settings
@@ -32,14 +32,16 @@ def _closed_port() -> int:
 @pytest.fixture
 async def no_database(settings: Settings, redis_url: str) -> AsyncIterator[Client]:
     dead = f"postgresql://postgres@127.0.0.1:{_closed_port()}/none"
-    rt = await open_runtime(settings, dead, redis_url)
+    rt = await open_runtime(settings, dead, redis_url, clock=TEST_CLOCK)
     async with TestClient(TestServer(create_app(rt, background=False))) as test_client:
         yield test_client
 
 
 @pytest.fixture
 async def no_redis(settings: Settings, database_url: str) -> AsyncIterator[tuple[Client, Runtime]]:
-    rt = await open_runtime(settings, database_url, f"redis://127.0.0.1:{_closed_port()}/0")
+    rt = await open_runtime(
+        settings, database_url, f"redis://127.0.0.1:{_closed_port()}/0", clock=TEST_CLOCK
+    )
     async with TestClient(TestServer(create_app(rt, background=False))) as test_client:
         yield test_client, rt
 
@@ -121,11 +123,11 @@ async def test_reconciler_rounds_cost_what_can_be_missing(
     assert await reconcile_once(runtime.pool, runtime.redis, runtime.keys, since=None) is not None
     await runtime.redis.zrem(runtime.keys.queue("west"), melding_id)
     # Marker present, nothing failed since a minute from now: nothing to repair.
-    later = datetime.now(UTC) + timedelta(minutes=1)
+    later = runtime.clock.now() + timedelta(minutes=1)
     assert await reconcile_once(runtime.pool, runtime.redis, runtime.keys, since=later) == 0
     assert await runtime.redis.zscore(runtime.keys.queue("west"), melding_id) is None
     # A failed enqueue reported by this process: the loop repairs from that moment.
-    runtime.enqueuer.failed_since = datetime.now(UTC) - timedelta(minutes=1)
+    runtime.enqueuer.failed_since = runtime.clock.now() - timedelta(minutes=1)
     loop = asyncio.create_task(
         run_reconciler(
             runtime.pool,
@@ -152,11 +154,11 @@ async def test_reconciler_rounds_cost_what_can_be_missing(
 async def test_the_clock_is_injected(settings: Settings, database_url: str, redis_url: str,
                                      tokens: Tokens) -> None:  # fmt: skip
     """The service keeps time by the clock it is given (tests travel in time with it)."""
-    later = FrozenClock(datetime.now(UTC) + timedelta(days=3))
+    later = FrozenClock(TEST_CLOCK.now() + timedelta(days=3))
     rt = await open_runtime(settings, database_url, redis_url, clock=later)
     async with TestClient(TestServer(create_app(rt, background=False))) as travelled:
-        # Two days ahead of the real clock, but in the past for the injected one.
-        body = melding_body(received_at=(datetime.now(UTC) + timedelta(days=2)).isoformat())
+        # Two days ahead of the suite's clock, but in the past for the injected one.
+        body = melding_body(received_at=(TEST_CLOCK.now() + timedelta(days=2)).isoformat())
         resp = await travelled.post(
             "/api/v1/meldingen", json=body, headers=tokens.client(Source.politie)
         )

@@ -235,7 +235,7 @@ async def test_failures_back_off_then_a_dead_letter_that_ops_replay(
         " AND endpoint = 'POST /api/v1/webhooks/dead-letters/replay'"
     ) >= 1  # fmt: skip
 
-    tomorrow = FrozenClock(datetime.now(ZoneInfo("UTC")) + timedelta(days=1))
+    tomorrow = FrozenClock(runtime.clock.now() + timedelta(days=1))
     assert await _deliver_once(runtime, tomorrow) >= 1
     [row] = await _deliveries(runtime, m=marker)
     assert (row["state"], row["attempts"], row["replays"]) == ("delivered", 1, 1)

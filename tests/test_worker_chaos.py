@@ -25,7 +25,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from helpers import OwnServers, free_port, melding_body, own_servers, until_up
+from helpers import OwnServers, free_port, melding_body, own_servers, real_now, until_up
 from triage.auth.accounts import add_client
 from triage.queue.keys import Keys, forget
 from triage.region import REGIONAL_POOL, load_region
@@ -109,7 +109,8 @@ async def test_a_worker_killed_mid_claim_and_a_redis_flush_lose_and_double_nothi
                 due = started + index / RATE - asyncio.get_running_loop().time()
                 await asyncio.sleep(max(0.0, due))
                 async with http.post(f"http://127.0.0.1:{port}/api/v1/meldingen",
-                                     json=melding_body(), headers=auth) as r:  # fmt: skip
+                                     json=melding_body(received_at=real_now().isoformat()),
+                                     headers=auth) as r:  # fmt: skip
                     return r.status
 
             load = asyncio.gather(*(send(i) for i in range(SENT)))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -30,3 +32,27 @@ class FrozenClock:
 
     def advance(self, delta: timedelta) -> None:
         self._now += delta
+
+
+class ShiftedClock:
+    """The system clock moved by an offset: it runs at the real pace, from another
+    moment. A test suite runs on one shifted a year ahead to prove that nothing in it
+    depends on today's date; ``at`` sets it to a given moment for a while."""
+
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        self.offset = offset
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    @contextlib.contextmanager
+    def at(self, moment: datetime) -> Iterator[None]:
+        """Within the block, now is ``moment`` (and runs on from there)."""
+        if moment.tzinfo is None:
+            raise ValueError("ShiftedClock.at needs a timezone-aware moment")
+        saved = self.offset
+        self.offset = moment - datetime.now(UTC)
+        try:
+            yield
+        finally:
+            self.offset = saved
