@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from triage.api import strict_json
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
@@ -83,7 +84,8 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
 
 async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:
     """The request body parsed by ``parse`` (a pydantic validation), or the problem to
-    answer: 415 not JSON, 413 too large, 400 malformed, 422 invalid fields."""
+    answer: 415 not JSON, 413 too large, 400 malformed, 422 invalid fields (also a key
+    given twice or text the database cannot store, see strict_json)."""
     if request.content_type not in _JSON_TYPES and not request.content_type.endswith("+json"):
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -92,11 +94,12 @@ async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise _too_large() from None
+    strict_json.check(body)  # 400, or 422 for a key given twice or text that cannot be stored
     try:
         return parse(body)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
-            raise Problem(400, "Malformed JSON", "the body is not valid JSON") from None
+            raise strict_json.malformed() from None
         raise invalid(field_errors(exc)) from None
 
 

@@ -12,14 +12,15 @@ from triage.api.operations import OPERATIONS
 
 _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
-    400: "Malformed JSON",
+    400: "Malformed JSON (RFC 8259 in UTF-8; no NaN or Infinity)",
     401: "Missing, unknown or disabled bearer token",
     403: "The caller may not do this",
     404: "Not found, or not within the caller's scope",
     409: "The idempotency key was used for a different melding",
     413: "Body larger than 64 KiB",
     415: "Body is not application/json",
-    422: "Invalid fields, each named by JSON pointer; nothing was stored",
+    422: "Invalid fields, each named by JSON pointer (also a key given twice in its object, "
+    "or text with a NUL character or an unpaired surrogate); nothing was stored",
     503: "A dependency is unreachable; nothing was stored; see Retry-After",
 }
 

@@ -1,0 +1,146 @@
+"""One bad input hurts nobody else: what validation lets through must not fail the
+database write, the writes of other clients, or the service. Through the API, against
+the real PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from helpers import Tokens, count, melding_body
+from triage.api.operations import OPERATIONS
+from triage.runtime import Runtime
+from triage.vocabulary import Source
+
+Client = TestClient[Any, Any]
+URL = "/api/v1/meldingen"
+
+
+async def _post_raw(client: Client, headers: dict[str, str], url: str, raw: str) -> Any:
+    return await client.post(url, data=raw.encode(), headers={
+        **headers, "Content-Type": "application/json",
+    })  # fmt: skip
+
+
+async def _problem(resp: Any, status: int = 422) -> dict[str, Any]:
+    assert resp.status == status, await resp.text()
+    assert resp.content_type == "application/problem+json"
+    problem: dict[str, Any] = await resp.json()
+    return problem
+
+
+def _pointers(problem: dict[str, Any]) -> set[str]:
+    return {e["pointer"] for e in problem["errors"]}
+
+
+async def _stored(runtime: Runtime, external_id: str) -> int:
+    return await count(
+        runtime.pool, "SELECT count(*) FROM meldingen WHERE external_id = $1", external_id
+    )
+
+
+# -- 1. Text PostgreSQL cannot store ------------------------------------------------------
+
+
+async def test_text_the_database_cannot_store_is_refused_naming_the_field(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body(summary="Moeder belt\u0000 terug", external_id=f"T-\u0000{uuid.uuid4()}")
+    body["persons"][0]["voornaam"] = "Xandrie\ud800"
+    body["signals"] = ["geweld_nu", "kinderen_\u0000aanwezig"]
+    resp = await client.post(URL, json=body, headers=tokens.client(Source.politie))
+    problem = await _problem(resp)
+    assert _pointers(problem) == {"/summary", "/external_id", "/persons/0/voornaam", "/signals/1"}
+    details = {e["pointer"]: e["detail"] for e in problem["errors"]}
+    assert "NUL" in details["/summary"]
+    assert "surrogate" in details["/persons/0/voornaam"]
+    text = await resp.text()
+    assert "Moeder" not in text  # no value is repeated
+    assert "Xandrie" not in text
+    assert await count(runtime.pool, "SELECT count(*) FROM meldingen WHERE summary LIKE $1",
+                       "Moeder belt%") == 0  # fmt: skip
+
+
+async def test_escaped_characters_beyond_the_basic_plane_are_text(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """A surrogate pair (how JSON escapes an emoji) is one character, stored as given."""
+    body = melding_body(summary="Belt terug \U0001f4de")
+    raw = json.dumps(body)  # ensure_ascii: "\\ud83d\\udcde"
+    assert "\\ud83d" in raw
+    resp = await _post_raw(client, tokens.client(Source.politie), URL, raw)
+    assert resp.status == 201, await resp.text()
+    summary = await runtime.pool.fetchval(
+        "SELECT summary FROM meldingen WHERE external_id = $1", body["external_id"]
+    )
+    assert summary == "Belt terug \U0001f4de"
+
+
+def _example_path(path: str) -> str:
+    values = {"gebied": "tilburg", "kind": "plan", "change_id": "1"}
+    return "/".join(
+        values.get(s[1:-1], str(uuid.uuid4())) if s.startswith("{") else s for s in path.split("/")
+    )
+
+
+async def test_every_request_body_refuses_text_the_database_cannot_store(
+    client: Client, tokens: Tokens
+) -> None:
+    """Reasons and notes of every endpoint with a body, checked before anything is done."""
+    bodies = [op for op in OPERATIONS if op.request is not None and op.path != URL]
+    assert len(bodies) >= 12
+    for op in bodies:
+        url = _example_path(op.path)
+        for text in ("Ziek\u0000 gemeld", "Ziek \udc80gemeld"):
+            resp = await client.post(url, json={"reason": text}, headers=tokens.user("operator"))
+            problem = await _problem(resp)
+            assert _pointers(problem) == {"/reason"}, (op.path, problem)
+            assert "Ziek" not in await resp.text()
+        resp = await client.post(url, json={"note": {"ids": ["\u0000"]}},
+                                 headers=tokens.user("operator"))  # fmt: skip
+        assert _pointers(await _problem(resp)) == {"/note/ids/0"}, op.path
+
+
+# -- 5. A key given twice ---------------------------------------------------------------
+
+
+async def test_a_key_given_twice_is_refused_at_its_place(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body(source="cit")
+    raw = json.dumps(body).replace('"source": "cit"', '"source": "cit", "source": "politie"')
+    resp = await _post_raw(client, tokens.client(Source.politie), URL, raw)
+    assert _pointers(await _problem(resp)) == {"/source"}
+    assert await _stored(runtime, body["external_id"]) == 0
+
+    body = melding_body()
+    raw = json.dumps(body)
+    raw = raw.replace('"role": "slachtoffer"', '"role": "slachtoffer", "role": "pleger"')
+    raw = raw.replace('"woonplaats": "Tilburg"', '"woonplaats": "Tilburg", "woonplaats": "x"')
+    resp = await _post_raw(client, tokens.client(Source.politie), URL, raw)
+    problem = await _problem(resp)
+    assert _pointers(problem) == {"/persons/0/role", "/address/woonplaats"}
+    assert all("more than once" in e["detail"] for e in problem["errors"])
+    assert "Tilburg" not in json.dumps(problem)
+
+    url = f"/api/v1/assignments/{uuid.uuid4()}/decline"
+    resp = await _post_raw(client, tokens.user("operator"), url,
+                           '{"reason": "Vol zit ik.", "reason": "Anders."}')  # fmt: skip
+    assert _pointers(await _problem(resp)) == {"/reason"}
+
+
+async def test_json_outside_the_standard_is_malformed(client: Client, tokens: Tokens) -> None:
+    headers = tokens.client(Source.politie)
+    body = json.dumps(melding_body())
+    for raw in (body[:-1] + ', "x": NaN}', body[:-1] + ', "x": Infinity}',
+                "[" * 30000 + "]" * 30000):  # fmt: skip
+        resp = await _post_raw(client, headers, URL, raw)
+        assert resp.status == 400, (raw[:20], await resp.text())
+    utf16 = body.encode("utf-16")
+    resp = await client.post(
+        URL, data=utf16, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert resp.status == 400
