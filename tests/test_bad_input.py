@@ -144,3 +144,27 @@ async def test_json_outside_the_standard_is_malformed(client: Client, tokens: To
         URL, data=utf16, headers={**headers, "Content-Type": "application/json"}
     )
     assert resp.status == 400
+
+
+# -- 6. Strict numbers -------------------------------------------------------------------
+
+
+async def test_a_boolean_or_a_fraction_is_not_a_number(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    headers = tokens.client(Source.politie)
+    for number in (True, False, 12.0, 12.5):
+        body = melding_body()
+        body["address"]["huisnummer"] = number
+        problem = await _problem(await client.post(URL, json=body, headers=headers))
+        assert _pointers(problem) == {"/address/huisnummer"}, number
+        assert await _stored(runtime, body["external_id"]) == 0
+    for number in (12, "12", "12-a", "12 B"):
+        body = melding_body()
+        body["address"]["huisnummer"] = number
+        resp = await client.post(URL, json=body, headers=headers)
+        assert resp.status == 201, (number, await resp.text())
+    replay = "/api/v1/webhooks/dead-letters/replay"
+    for number in (True, 1.0):
+        resp = await client.post(replay, json={"webhook_id": number}, headers=tokens.user("ops"))
+        assert _pointers(await _problem(resp)) == {"/webhook_id"}, number

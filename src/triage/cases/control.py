@@ -27,7 +27,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
 from triage.households.keys import lock_keys
@@ -35,6 +35,7 @@ from triage.households.profile import MeldingFacts, PersonFacts, build_profile, 
 from triage.ids import uuid7
 from triage.observability import metrics
 from triage.problems import conflict, forbidden, not_found
+from triage.request_body import RequestBody
 from triage.scoring import Rules, score_melding
 from triage.store.sql import load_queries
 from triage.vocabulary import LEVEL_ASCENDING, Category, Kind, Level
@@ -44,8 +45,7 @@ _Q = load_queries("triage.cases", "control.sql")
 Action = Literal["link", "unlink", "merge", "review_confirm", "review_reject", "close"]
 
 
-class _Reasoned(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class _Reasoned(RequestBody):
     reason: str = Field(
         min_length=5, max_length=1000, description="Why; kept with the change, shown to colleagues."
     )

@@ -11,10 +11,11 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.problems import FieldError, conflict, forbidden, invalid
+from triage.request_body import RequestBody
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
@@ -22,8 +23,7 @@ from triage.vocabulary import UserRole
 _Q = load_queries("triage.cases", "handover.sql")
 
 
-class HandoverIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class HandoverIn(RequestBody):
     to: str = Field(min_length=1, max_length=64, description="The colleague's id.")
     reason: str = Field(min_length=5, max_length=1000)
 

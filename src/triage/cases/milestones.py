@@ -18,7 +18,7 @@ from uuid import UUID
 
 import asyncpg
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.notify import webhooks
@@ -26,6 +26,7 @@ from triage.notify.events import Publisher
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.problems import conflict, forbidden
+from triage.request_body import RequestBody
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
 
@@ -38,8 +39,7 @@ Kind = Literal["plan", "outreach", "handover", "evaluation"]
 KINDS: tuple[Kind, ...] = ("plan", "outreach", "handover", "evaluation")
 
 
-class MilestoneDoneIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class MilestoneDoneIn(RequestBody):
     note: str | None = Field(default=None, max_length=1000, description="What was done.")
 
 

@@ -12,19 +12,19 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.observability import metrics
 from triage.problems import conflict, forbidden, not_found
+from triage.request_body import RequestBody
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
 
 _Q = load_queries("triage.dispatch", "dispatch.sql")
 
 
-class DeclineIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class DeclineIn(RequestBody):
     reason: str = Field(min_length=5, max_length=1000, description="Why; the next one reads it.")
 
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.dispatch.offer import offer_notice
@@ -21,6 +21,7 @@ from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
 from triage.problems import FieldError, conflict, forbidden, invalid, not_found
+from triage.request_body import RequestBody
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -28,14 +29,12 @@ from triage.vocabulary import Level
 _Q = load_queries("triage.dispatch", "dispatch.sql")
 
 
-class ReassignIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class ReassignIn(RequestBody):
     to: str = Field(min_length=1, max_length=64, description="The specialist's id.")
     reason: str = Field(min_length=5, max_length=1000)
 
 
-class GebiedIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class GebiedIn(RequestBody):
     gebied: str = Field(min_length=1, max_length=40)
     reason: str = Field(min_length=5, max_length=1000)
 

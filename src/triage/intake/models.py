@@ -16,9 +16,9 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -30,6 +30,7 @@ from triage.households.normalise import (
     normalise_toevoeging,
     split_huisnummer,
 )
+from triage.request_body import RequestBody
 from triage.vocabulary import Category, Kind, Level, PersonRole, Source
 
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
@@ -64,19 +65,18 @@ def _known_signal(value: str, info: ValidationInfo) -> str:
 
 
 SignalCode = Annotated[str, Field(max_length=40), AfterValidator(_known_signal)]
+_HUISNUMMER = 'give a number, optionally with its addition, such as 12 or "12-a"'
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class AddressIn(_In):
+class AddressIn(RequestBody):
     """Where the household lives. People without a fixed address give only ``woonplaats``."""
 
     postcode: str | None = Field(default=None, max_length=10, examples=["5038 AB"])
-    huisnummer: int | str | None = Field(
-        default=None, description='A number, or a number with addition such as "12-a".'
-    )
+    huisnummer: (
+        Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 99999})]
+        | Annotated[str, Field(max_length=20)]
+        | None
+    ) = Field(default=None, description='A number, or a number with addition such as "12-a".')
     toevoeging: str | None = Field(default=None, max_length=10)
     straat: str | None = Field(default=None, max_length=200)
     woonplaats: str | None = Field(default=None, max_length=100)
@@ -91,6 +91,14 @@ class AddressIn(_In):
             raise ValueError("not a Dutch postcode: four digits (not starting with 0), two letters")
         return normal
 
+    @field_validator("huisnummer", mode="before")
+    @classmethod
+    def _number_or_text(cls, value: object) -> object:
+        # Not true (read as 1 when lax), not 12.0: a whole number or a string.
+        if value is None or type(value) in (int, str):
+            return value
+        raise ValueError(_HUISNUMMER)
+
     @field_validator("huisnummer")
     @classmethod
     def _huisnummer(cls, value: int | str | None) -> int | str | None:
@@ -101,7 +109,7 @@ class AddressIn(_In):
                 raise ValueError("a house number is between 1 and 99999")
             return value
         if split_huisnummer(value) is None:
-            raise ValueError('give a number, optionally with its addition, such as 12 or "12-a"')
+            raise ValueError(_HUISNUMMER)
         return value
 
     @model_validator(mode="after")
@@ -127,7 +135,7 @@ class AddressIn(_In):
         return number, addition
 
 
-class PersonIn(_In):
+class PersonIn(RequestBody):
     role: PersonRole
     bsn: str | None = Field(
         default=None, description="Burgerservicenummer; must pass the elfproef."
@@ -160,7 +168,7 @@ class PersonIn(_In):
         return value
 
 
-class MeldingIn(_In):
+class MeldingIn(RequestBody):
     """A melding or adviesvraag from a source system or a desk operator."""
 
     source: Source
@@ -170,8 +178,11 @@ class MeldingIn(_In):
         description="The source's own id; with `source` the idempotency key.",
     )
     received_at: AwareDatetime = Field(
+        # Lax here: _rfc3339 lets only strings through, and hands them on as Python data,
+        # from which a strict datetime takes no string.
+        strict=False,
         description="When the source received it (RFC 3339 with offset); deadlines derive "
-        "from this moment."
+        "from this moment.",
     )
     kind: Kind
     category: Category

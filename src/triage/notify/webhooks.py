@@ -21,10 +21,11 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.problems import FieldError, forbidden, invalid
+from triage.request_body import ID_MAX, RequestBody
 from triage.store.sql import load_queries
 
 _Q = load_queries("triage.notify", "webhooks.sql")
@@ -134,13 +135,14 @@ class DeadLettersOut(BaseModel):
     dead_letters: list[DeadLetterOut]
 
 
-class ReplayIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReplayIn(RequestBody):
     ids: list[UUID] | None = Field(
         default=None, min_length=1, max_length=1000,
         description="The dead letters to deliver again; or give webhook_id for all of one.",
     )  # fmt: skip
-    webhook_id: int | None = Field(default=None, description="Every dead letter of a webhook.")
+    webhook_id: int | None = Field(
+        default=None, ge=1, le=ID_MAX, description="Every dead letter of a webhook."
+    )
 
 
 class ReplayedOut(BaseModel):

@@ -9,10 +9,11 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from triage.auth.principal import Principal
 from triage.problems import FieldError, conflict, forbidden, invalid
+from triage.request_body import RequestBody
 from triage.routing.network import Change, NetworkConfig
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
@@ -20,8 +21,7 @@ from triage.vocabulary import UserRole
 _Q = load_queries("triage.routing", "roster_changes.sql")
 
 
-class RosterChangeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class RosterChangeIn(RequestBody):
     kind: Literal["absent", "extra", "swap"]
     specialist: str = Field(min_length=1, max_length=64)
     start: datetime = Field(description="Local time (Europe/Amsterdam) unless an offset is given.")

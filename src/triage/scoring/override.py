@@ -12,10 +12,11 @@ from datetime import datetime
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.problems import forbidden
+from triage.request_body import RequestBody
 from triage.scoring.rules import Rules
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -23,8 +24,7 @@ from triage.vocabulary import Level
 _Q = load_queries("triage.scoring", "override.sql")
 
 
-class UrgencyOverrideIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+class UrgencyOverrideIn(RequestBody):
     level: Level = Field(description="crisis, acuut, hoog or regulier.")
     reason: str = Field(min_length=5, max_length=1000, description="Why; shown to colleagues.")
 
