@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
 from helpers import Tokens, count, melding_body
 from triage.api.operations import OPERATIONS
-from triage.runtime import Runtime
+from triage.app import create_app
+from triage.clock import FrozenClock
+from triage.config import Settings
+from triage.runtime import Runtime, open_runtime
 from triage.vocabulary import Source
 
 Client = TestClient[Any, Any]
@@ -102,6 +106,50 @@ async def test_every_request_body_refuses_text_the_database_cannot_store(
         resp = await client.post(url, json={"note": {"ids": ["\u0000"]}},
                                  headers=tokens.user("operator"))  # fmt: skip
         assert _pointers(await _problem(resp)) == {"/note/ids/0"}, op.path
+
+
+# -- 3. received_at within a window around the service's clock -----------------------------
+
+
+async def test_received_at_long_ago_is_refused(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    now = runtime.clock.now()
+    for received in ("0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00",
+                     (now - timedelta(days=31)).isoformat()):  # fmt: skip
+        body = melding_body(received_at=received)
+        resp = await client.post(URL, json=body, headers=tokens.client(Source.politie))
+        problem = await _problem(resp)
+        assert _pointers(problem) == {"/received_at"}, received
+        assert "30 days" in problem["errors"][0]["detail"]
+        assert await _stored(runtime, body["external_id"]) == 0
+    body = melding_body(received_at=(now - timedelta(days=29)).isoformat())
+    resp = await client.post(URL, json=body, headers=tokens.client(Source.politie))
+    assert resp.status == 201, await resp.text()
+
+
+async def test_the_received_at_window_is_a_setting_and_follows_the_injected_clock(
+    settings: Settings, database_url: str, redis_url: str, tokens: Tokens, runtime: Runtime
+) -> None:
+    ahead = FrozenClock(runtime.clock.now() + timedelta(days=10))
+    narrow = settings.model_copy(update={"received_at_max_age_days": 7})
+    rt = await open_runtime(narrow, database_url, redis_url, clock=ahead)
+    try:
+        async with TestClient(TestServer(create_app(rt, background=False))) as travelled:
+            headers = tokens.client(Source.politie)
+            # Ten days before the injected clock: beyond the window of seven.
+            old = melding_body(received_at=runtime.clock.now().isoformat())
+            problem = await _problem(await travelled.post(URL, json=old, headers=headers))
+            assert _pointers(problem) == {"/received_at"}
+            assert "7 days" in problem["errors"][0]["detail"]
+            recent = melding_body(received_at=(ahead.now() - timedelta(days=6)).isoformat())
+            resp = await travelled.post(URL, json=recent, headers=headers)
+            assert resp.status == 201, await resp.text()
+            soon = melding_body(received_at=(ahead.now() + timedelta(minutes=6)).isoformat())
+            problem = await _problem(await travelled.post(URL, json=soon, headers=headers))
+            assert _pointers(problem) == {"/received_at"}
+    finally:
+        await rt.close()
 
 
 # -- 5. A key given twice ---------------------------------------------------------------

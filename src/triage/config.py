@@ -8,6 +8,9 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: How far back a melding's received_at may lie unless configured otherwise.
+RECEIVED_AT_MAX_AGE_DAYS = 30
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAGE_", extra="ignore")
@@ -57,6 +60,11 @@ class Settings(BaseSettings):
         "also the longest a disabled token keeps working.",
     )
     retry_after_seconds: int = Field(default=5, ge=1)
+    received_at_max_age_days: int = Field(
+        default=RECEIVED_AT_MAX_AGE_DAYS, ge=1, le=3660,
+        description="A melding whose received_at lies further back than this is refused "
+        "(422): a wrong date or a stuck source, that would jump ahead of every crisis.",
+    )  # fmt: skip
     dispatch_in_api: bool = Field(
         default=True,
         description="Each API process also runs a dispatch worker; false when workers run "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import urllib.parse
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -120,5 +121,6 @@ async def open_runtime(
             rules=rules,
             clock=clock,
             acquire_timeout=settings.db_acquire_timeout,
+            received_at_max_age=timedelta(days=settings.received_at_max_age_days),
         ),
     )

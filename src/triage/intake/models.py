@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from triage.cases.milestones import MilestoneOut
+from triage.config import RECEIVED_AT_MAX_AGE_DAYS
 from triage.households.normalise import (
     bsn_is_valid,
     normalise_postcode,
@@ -48,6 +49,7 @@ class IntakeContext:
     signals: frozenset[str]
     gebieden: tuple[str, ...]
     now: datetime
+    received_at_max_age: timedelta = timedelta(days=RECEIVED_AT_MAX_AGE_DAYS)
 
 
 def _context(info: ValidationInfo) -> IntakeContext | None:
@@ -182,7 +184,8 @@ class MeldingIn(RequestBody):
         # from which a strict datetime takes no string.
         strict=False,
         description="When the source received it (RFC 3339 with offset); deadlines derive "
-        "from this moment.",
+        "from this moment. At most 5 minutes ahead of the service's clock, and at most "
+        f"{RECEIVED_AT_MAX_AGE_DAYS} days behind it (a setting of the service).",
     )
     kind: Kind
     category: Category
@@ -211,10 +214,16 @@ class MeldingIn(RequestBody):
 
     @field_validator("received_at")
     @classmethod
-    def _not_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+    def _recent(cls, value: datetime, info: ValidationInfo) -> datetime:
+        # The window is around the injected clock (the context's now), never the system's.
         ctx = _context(info)
         if ctx is not None and value > ctx.now + CLOCK_SKEW:
             raise ValueError("lies in the future; check the source system's clock")
+        if ctx is not None and value < ctx.now - ctx.received_at_max_age:
+            raise ValueError(
+                f"lies more than {ctx.received_at_max_age.days} days in the past; check the "
+                "date sent and the source system's clock"
+            )
         return value.astimezone(UTC)
 
     @field_validator("gebied")

@@ -27,6 +27,7 @@ import structlog
 
 from triage.auth.principal import Principal
 from triage.clock import Clock
+from triage.config import RECEIVED_AT_MAX_AGE_DAYS
 from triage.households.keys import lock_keys, lookup_keys, stored_keys
 from triage.households.match import Address, Candidate, Person, decide, fold_place
 from triage.households.normalise import address_key
@@ -202,6 +203,7 @@ class Intake:
         rules: Rules,
         clock: Clock,
         acquire_timeout: float,
+        received_at_max_age: timedelta = timedelta(days=RECEIVED_AT_MAX_AGE_DAYS),
     ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
@@ -209,6 +211,7 @@ class Intake:
         self._region = region
         self._rules = rules
         self._clock = clock
+        self._received_at_max_age = received_at_max_age
         self._pending: deque[_Pending] = deque()
         self._writers: set[asyncio.Task[None]] = set()
         # Configuration does not change while the process runs: build this once, not per
@@ -219,8 +222,9 @@ class Intake:
     def parse(self, body: bytes) -> MeldingIn:
         """Validate a request body against the schema and the configuration, in one pass."""
         context = IntakeContext(
-            signals=self._signals, gebieden=self._gebieden, now=self._clock.now()
-        )
+            signals=self._signals, gebieden=self._gebieden, now=self._clock.now(),
+            received_at_max_age=self._received_at_max_age,
+        )  # fmt: skip
         return MeldingIn.model_validate_json(body, context=context)
 
     async def submit(
