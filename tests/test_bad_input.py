@@ -152,6 +152,29 @@ async def test_the_received_at_window_is_a_setting_and_follows_the_injected_cloc
         await rt.close()
 
 
+# -- 4. Numeric path and query parameters ------------------------------------------------
+
+
+async def test_numeric_parameters_take_ascii_digits_in_range(
+    client: Client, tokens: Tokens
+) -> None:
+    operator, ops = tokens.user("operator"), tokens.user("ops")
+    coordinator = tokens.user("coordinator-tilburg")
+    for value in ("\u00b2", "\u0661", "\uff11", "1e3", "-1", "0", "+1", " 1", "1" * 5000):
+        resp = await client.get(f"/api/v1/reviews?limit={value}", headers=operator)
+        assert _pointers(await _problem(resp)) == {"/limit"}, value
+    for value in ("\u00b2", "\u0661", str(10**20), "1" * 5000, "0"):
+        resp = await client.get(f"/api/v1/webhooks/dead-letters?webhook_id={value}", headers=ops)
+        assert _pointers(await _problem(resp)) == {"/webhook_id"}, value
+        url = f"/api/v1/gebieden/tilburg/roster-changes/{value}/withdraw"
+        resp = await client.post(url, headers=coordinator)
+        assert _pointers(await _problem(resp)) == {"/change_id"}, value
+    resp = await client.get(f"/api/v1/webhooks/dead-letters?webhook_id={2**63 - 1}", headers=ops)
+    assert resp.status == 200, await resp.text()
+    resp = await client.get("/api/v1/reviews?limit=500", headers=operator)
+    assert resp.status == 200, await resp.text()
+
+
 # -- 5. A key given twice ---------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from triage.observability import health, metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
 from triage.region import REGIONAL_POOL
 from triage.reporting import kpi
+from triage.request_body import ID_MAX
 from triage.routing import roster_changes
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 
@@ -249,11 +250,19 @@ async def get_reviews(request: web.Request) -> web.Response:
 
 def _limit(request: web.Request, *, default: int, most: int) -> int:
     raw = request.query.get("limit")
-    if raw is None:
-        return default
-    if not raw.isdigit() or not 1 <= int(raw) <= most:
-        raise invalid([FieldError("/limit", f"a whole number from 1 to {most}")])
-    return int(raw)
+    return default if raw is None else _whole_number(raw, "limit", most=most)
+
+
+def _whole_number(raw: str, name: str, *, most: int, what: str = "") -> int:
+    """A path or query parameter that is a number: ASCII digits only (``str.isdigit`` and
+    ``int`` also take "²" and an Arabic-Indic 1), from 1 to ``most`` (an id: as far as
+    its column goes); else a 422 naming the parameter, never a 500 from the database."""
+    ascii_digits = raw.isascii() and raw.isdigit()
+    fits = ascii_digits and len(raw.lstrip("0")) <= len(str(most))  # int() takes <= 4300
+    number = int(raw) if fits else 0
+    if not 1 <= number <= most:
+        raise invalid([FieldError(f"/{name}", f"{what}a whole number from 1 to {most}")])
+    return number
 
 
 def _request_context(request: web.Request) -> dict[str, Any]:
@@ -343,15 +352,14 @@ async def post_roster_change(request: web.Request) -> web.Response:
 
 async def post_roster_withdraw(request: web.Request) -> web.Response:
     gebied = _gebied_param(request)
-    raw = request.match_info["change_id"]
-    if not raw.isdigit():
-        raise not_found("change ids are whole numbers")
+    change_id = _whole_number(request.match_info["change_id"], "change_id", most=ID_MAX,
+                             what="a roster change's id: ")  # fmt: skip
     async with connection(request) as conn:
         await roster_changes.withdraw(
-            conn, gebied, int(raw), principal_of(request),
+            conn, gebied, change_id, principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    return json_response(roster_changes.RosterChangeRef(id=int(raw), withdrawn=True))
+    return json_response(roster_changes.RosterChangeRef(id=change_id, withdrawn=True))
 
 
 async def get_gebied_queue(request: web.Request) -> web.Response:
@@ -398,13 +406,12 @@ async def get_kpi(request: web.Request) -> web.Response:
 
 async def get_dead_letters(request: web.Request) -> web.Response:
     raw = request.query.get("webhook_id")
-    if raw is not None and not raw.isdigit():
-        raise invalid([FieldError("/webhook_id", "a webhook's number (triage webhooks list)")])
+    webhook_id = None if raw is None else _whole_number(
+        raw, "webhook_id", most=ID_MAX, what="a webhook's id (triage webhooks list): "
+    )  # fmt: skip
     limit = _limit(request, default=100, most=1000)
     async with connection(request) as conn:
-        found = await webhooks.dead_letters(
-            conn, principal_of(request), int(raw) if raw is not None else None, limit
-        )
+        found = await webhooks.dead_letters(conn, principal_of(request), webhook_id, limit)
     return json_response(found)
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from triage import __version__
-from triage.api.operations import OPERATIONS
+from triage.api.operations import ID_NUMBER, OPERATIONS
 
 _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
@@ -96,6 +96,7 @@ def build_openapi() -> dict[str, Any]:
         parameters: list[dict[str, Any]] = [
             {"name": p, "in": "path", "required": True,
              "schema": {"type": "string"} if p in op.code_params
+             else ID_NUMBER if p in op.number_params
              else {"type": "string", "format": "uuid"}}
             for p in params
         ] + [

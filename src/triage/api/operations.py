@@ -23,6 +23,7 @@ from triage.dispatch import views as v
 from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
 from triage.notify import webhooks as w
 from triage.reporting.kpi import KpiOut
+from triage.request_body import ID_MAX
 from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 
@@ -45,12 +46,23 @@ class Operation:
     query: tuple[tuple[str, str, dict[str, object]], ...] = ()
     #: Path parameters that are codes, not ids (the rest are UUIDs).
     code_params: tuple[str, ...] = ()
+    #: Path parameters that are numeric ids (bigint columns), not UUIDs.
+    number_params: tuple[str, ...] = ()
 
 
 _EDITORS = "operator and cit: all; coordinator: their gebied"
 _ANSWERERS = "specialists and coordinators, for offers made to them"
 _STAFF = "operator and cit: all; coordinator and specialist: their gebied"
-_LIMIT = ("limit", "How many, at most.", {"type": "integer", "minimum": 1})
+#: A numeric id (roster changes, webhooks: bigint columns), as handlers._whole_number reads it.
+ID_NUMBER: dict[str, object] = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
+
+
+def _limit(default: int, most: int) -> tuple[str, str, dict[str, object]]:
+    """The limit parameter as the handler parses it (handlers._limit)."""
+    schema = {"type": "integer", "minimum": 1, "maximum": most, "default": default}
+    return "limit", "How many, at most.", schema
+
+
 _CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
@@ -97,8 +109,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/api/v1/reviews", h.get_reviews,
         "Possible duplicates waiting for an operator, oldest first (ids and reasons only)",
         "cases", {200: c.ReviewsOut}, roles=_EDITORS, errors=(400, 401, 403, 422, 503),
-        query=(("limit", "How many, at most.",
-                {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}),),
+        query=(_limit(100, 500),),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/merge", h.post_merge,
@@ -162,7 +173,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/api/v1/gebieden/{gebied}/queue", h.get_gebied_queue,
         "What waits in a gebied, in dispatch order, with the current offer (ids only)",
         "dispatch", {200: v.QueueOut}, roles=_STAFF, errors=(401, 403, 404, 422, 503),
-        code_params=("gebied",), query=(_LIMIT,),
+        code_params=("gebied",), query=(_limit(200, 1000),),
     ),
     Operation(
         "GET", "/api/v1/gebieden/{gebied}/roster-changes", h.get_roster_changes,
@@ -181,13 +192,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/v1/gebieden/{gebied}/roster-changes/{change_id}/withdraw",
         h.post_roster_withdraw, "Withdraw a roster change (audited)", "dispatch",
         {200: rc.RosterChangeRef}, roles="the gebied's coordinator",
-        errors=(401, 403, 404, 409, 503), code_params=("gebied", "change_id"),
+        errors=(401, 403, 404, 409, 422, 503), code_params=("gebied",),
+        number_params=("change_id",),
     ),
     Operation(
         "GET", "/api/v1/escalations", h.get_escalations,
         "The last day's escalations (at risk, breached), newest first, and case milestones overdue",
         "dispatch", {200: v.EscalationsOut}, roles=_STAFF, errors=(401, 403, 422, 503),
-        query=(_LIMIT,),
+        query=(_limit(100, 500),),
     ),
     Operation(
         "GET", "/api/v1/kpi", h.get_kpi,
@@ -207,7 +219,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/api/v1/webhooks/dead-letters", h.get_dead_letters,
         "Webhook deliveries that failed every attempt, newest first", "operations",
         {200: w.DeadLettersOut}, roles="ops and admin", errors=(401, 403, 422, 503),
-        query=(("webhook_id", "Only this webhook's.", {"type": "integer"}), _LIMIT),
+        query=(("webhook_id", "Only this webhook's.", ID_NUMBER), _limit(100, 1000)),
     ),
     Operation(
         "POST", "/api/v1/webhooks/dead-letters/replay", h.post_replay,
