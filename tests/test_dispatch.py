@@ -433,7 +433,11 @@ async def test_first_contact_starts_the_case_milestones(
     assert REGISTRY.get_sample_value("triage_case_milestones_done_total", plans) == (
         plans_before + 1
     )
-    assert (await done.json())["done_at"] is not None
+    answer = await done.json()
+    assert answer["done_at"] is not None
+    # The answer shows who did it and the note, as stored and as a read shows them.
+    assert answer["done_by"] == offered["specialist"]
+    assert answer["note"] == "Plan met het gezin gemaakt."
     assert (await client.post(url, json={}, headers=lead)).status == 409  # once
     assert (await client.post(f"/api/v1/cases/{melding['case_id']}/milestones/feest/done",
                               json={}, headers=lead)).status == 404  # fmt: skip

@@ -6,13 +6,14 @@ WITH done AS (
       FROM cases c
      WHERE ms.case_id = $1 AND ms.kind = $2 AND ms.done_at IS NULL AND c.id = ms.case_id
        AND (c.lead = $4 OR ($5 AND c.gebied = $6))
- RETURNING ms.case_id, ms.kind, ms.due_at, ms.done_at
+ RETURNING ms.case_id, ms.kind, ms.due_at, ms.done_at, ms.done_by, ms.note
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, case_id, endpoint,
                            request_id)
     SELECT $3, 'user', $8, $9, 'case.milestone_done', case_id, $10, $11 FROM done
 )
-SELECT case_id, kind, due_at, done_at FROM done;
+-- The answer shows what was stored (who, and the note), as a read of the case does.
+SELECT case_id, kind, due_at, done_at, done_by, note FROM done;
 
 -- name: overdue_milestones
 SELECT ms.kind, count(*) AS overdue
