@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -239,3 +239,57 @@ async def test_a_boolean_or_a_fraction_is_not_a_number(
     for number in (True, 1.0):
         resp = await client.post(replay, json={"webhook_id": number}, headers=tokens.user("ops"))
         assert _pointers(await _problem(resp)) == {"/webhook_id"}, number
+
+
+# -- 7. Roster changes within a horizon --------------------------------------------------
+
+
+async def test_a_roster_change_lies_within_a_horizon_of_the_clock(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    coordinator = tokens.user("coordinator-tilburg")
+    url = "/api/v1/gebieden/tilburg/roster-changes"
+    now = runtime.clock.now()
+
+    def change(start: datetime | str, end: datetime | str) -> dict[str, Any]:
+        return {"kind": "absent", "specialist": "sp-tilburg-1", "reason": "Ziek gemeld.",
+                "start": start if isinstance(start, str) else start.isoformat(),
+                "end": end if isinstance(end, str) else end.isoformat()}  # fmt: skip
+
+    cases = {
+        ("9999-01-01T00:00", "9999-01-02T00:00"): {"/start", "/end"},
+        ("0001-01-01T00:00", "0001-01-02T00:00"): {"/start", "/end"},
+        (now + timedelta(days=300), now + timedelta(days=400)): {"/end"},
+        (now - timedelta(days=40), now + timedelta(days=1)): {"/start"},
+    }
+    for (start, end), pointers in cases.items():
+        resp = await client.post(url, json=change(start, end), headers=coordinator)
+        assert _pointers(await _problem(resp)) == pointers, (start, end)
+    # An offset on one end only is still one moment each, compared as such.
+    mixed = change((now + timedelta(days=200)).isoformat(),
+                   (now + timedelta(days=201)).replace(tzinfo=None).isoformat())  # fmt: skip
+    made = await client.post(url, json=mixed, headers=coordinator)
+    assert made.status == 201, await made.text()
+    change_id = (await made.json())["id"]
+    withdrawn = await client.post(f"{url}/{change_id}/withdraw", headers=coordinator)
+    assert withdrawn.status == 200, await withdrawn.text()
+
+
+# -- 8. The published contract says so ---------------------------------------------------
+
+
+async def test_the_contract_states_the_limits(client: Client) -> None:
+    doc = await (await client.get("/api/openapi.json")).json()
+    withdraw = doc["paths"]["/api/v1/gebieden/{gebied}/roster-changes/{change_id}/withdraw"]
+    [_, change_id] = withdraw["post"]["parameters"]
+    assert change_id["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+    assert "422" in withdraw["post"]["responses"]
+    dead = doc["paths"]["/api/v1/webhooks/dead-letters"]["get"]["parameters"]
+    assert {p["name"]: p["schema"].get("maximum") for p in dead} == {
+        "webhook_id": 2**63 - 1, "limit": 1000,
+    }  # fmt: skip
+    schemas = doc["components"]["schemas"]
+    assert "30 days" in schemas["MeldingIn"]["properties"]["received_at"]["description"]
+    assert "year" in schemas["RosterChangeIn"]["properties"]["start"]["description"]
+    huisnummer = schemas["AddressIn"]["properties"]["huisnummer"]["anyOf"]
+    assert {"type": "integer", "minimum": 1, "maximum": 99999} in huisnummer

@@ -19,13 +19,20 @@ from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
 
 _Q = load_queries("triage.routing", "roster_changes.sql")
+#: How far from now a change may lie: planned up to a year ahead; recorded up to a month
+#: late (one over longer ago no longer counts for who is on duty). Year 9999 was taken.
+AHEAD = timedelta(days=366)
+BACK = timedelta(days=31)
 
 
 class RosterChangeIn(RequestBody):
     kind: Literal["absent", "extra", "swap"]
     specialist: str = Field(min_length=1, max_length=64)
-    start: datetime = Field(description="Local time (Europe/Amsterdam) unless an offset is given.")
-    end: datetime
+    start: datetime = Field(
+        description="Local time (Europe/Amsterdam) unless an offset is given; from "
+        f"{BACK.days} days back to a year ({AHEAD.days} days) ahead of now."
+    )
+    end: datetime = Field(description="After start; within the same horizon.")
     gebied: str | None = Field(default=None, description="For an extra shift: where.")
     replaced_by: str | None = Field(default=None, description="For a swap: who works instead.")
     reason: str = Field(min_length=5, max_length=1000)
@@ -61,14 +68,33 @@ def _coordinator_of(principal: Principal, network: str) -> None:
         raise forbidden("you change the roster of your own gebied")
 
 
-def _checked(config: NetworkConfig, network: str, body: RosterChangeIn) -> Change:
-    """The change as the network file would hold it, checked against the network."""
+_TOO_EARLY = f"lies more than {BACK.days} days back; a change counts from now on: give a later time"
+_TOO_LATE = "lies more than a year ahead; check the year (record a change that far out later)"
+
+
+def _within_horizon(start: datetime, end: datetime, now: datetime) -> None:
+    errors = [
+        FieldError(f"/{name}", _TOO_EARLY if moment < now else _TOO_LATE)
+        for name, moment in (("start", start), ("end", end))
+        if not now - BACK <= moment <= now + AHEAD
+    ]
+    if errors:
+        raise invalid(errors)
+
+
+def _checked(config: NetworkConfig, network: str, body: RosterChangeIn, now: datetime) -> Change:
+    """The change as the network file would hold it, checked against the network and
+    the clock."""
+    # Both ends in local time when without offset: compared with each other and the clock
+    # as moments (one end with an offset and one without was a TypeError, a 500).
+    start, end = config.local(body.start), config.local(body.end)
+    _within_horizon(start, end, now)
     try:
         change = Change(
             kind=body.kind,
             specialist=body.specialist,
-            start=body.start,
-            end=body.end,
+            start=start,
+            end=end,
             gebied=body.gebied,
             replaced_by=body.replaced_by,
         )
@@ -110,7 +136,7 @@ async def add_change(
     request_id: str,
 ) -> int:
     _coordinator_of(principal, network)
-    change = _checked(config, network, body)
+    change = _checked(config, network, body, now)
     start, end = config.local(change.start), config.local(change.end)
     new_id: int = await conn.fetchval(
         _Q["add"], change.kind, change.specialist, start, end, change.gebied,
