@@ -273,6 +273,24 @@ async def test_without_address_the_place_or_hint_decides_the_gebied(
     ] == ["/gebied"]
 
 
+async def test_the_gebied_hint_has_one_name_in_request_and_answer(
+    client: Client, tokens: Tokens
+) -> None:
+    """``gebied_hint`` in the request, as in the answer (whose ``gebied`` is the gebied
+    decided); ``gebied``, the request's name for it before, is still read."""
+    for key in ("gebied_hint", "gebied"):
+        body = melding_body(**{key: "oost"})
+        del body["address"]
+        accepted = await (await post(client, tokens, body)).json()
+        read = await (await client.get(f"/api/v1/meldingen/{accepted['melding_id']}",
+                                       headers=tokens.user("operator"))).json()  # fmt: skip
+        assert (accepted["gebied"], read["gebied"], read["gebied_hint"]) == ("oost",) * 3
+    both = await post(client, tokens, melding_body(gebied_hint="oost", gebied="west"))
+    assert both.status == 422  # one of the two names, not both
+    bad = await post(client, tokens, melding_body(gebied_hint="narnia"))
+    assert [e["pointer"] for e in (await bad.json())["errors"]] == ["/gebied_hint"]
+
+
 async def test_queued_in_priority_order_and_adviesvragen_are_not(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     AwareDatetime,
     BaseModel,
     Field,
@@ -196,10 +197,15 @@ class MeldingIn(RequestBody):
     )
     summary: str = Field(default="", max_length=4000)
     address: AddressIn | None = None
+    # One name for the hint, as the answer (MeldingOut) has it: ``gebied`` there is the
+    # gebied decided. ``gebied``, its name before, is still read. The attribute keeps that
+    # name: request_hash dumps by it, so replays of meldingen stored before still match.
     gebied: str | None = Field(
         default=None,
         max_length=40,
-        description="A gebied hint, for people without an address (see GET /api/v1/gebieden).",
+        validation_alias=AliasChoices("gebied_hint", "gebied"),
+        description="A gebied hint, for people without an address (see GET "
+        "/api/v1/gebieden). Formerly `gebied`, which is still accepted.",
     )
     persons: list[PersonIn] = Field(default_factory=list, max_length=30)
 
@@ -247,7 +253,7 @@ class MeldingIn(RequestBody):
         if not has_place:
             raise ValueError(
                 "give an address, or for people without a fixed address a woonplaats "
-                "(address.woonplaats) or a gebied hint (gebied)"
+                "(address.woonplaats) or a gebied hint (gebied_hint)"
             )
         return self
 
