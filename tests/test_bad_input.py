@@ -4,6 +4,7 @@ the real PostgreSQL and Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -106,6 +107,40 @@ async def test_every_request_body_refuses_text_the_database_cannot_store(
         resp = await client.post(url, json={"note": {"ids": ["\u0000"]}},
                                  headers=tokens.user("operator"))  # fmt: skip
         assert _pointers(await _problem(resp)) == {"/note/ids/0"}, op.path
+
+
+# -- 2. One melding the database refuses, in a batch --------------------------------------
+
+
+async def test_a_melding_the_database_refuses_fails_alone(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """The intake writes concurrent meldingen in one statement. A melding that passes
+    validation and still fails in the database (here: a CHECK constraint this test adds for
+    a while, standing in for any value the SQL refuses that validation cannot foresee) must
+    fail alone; the meldingen batched with it are stored and answered 201."""
+    marker = f"REFUSED{uuid.uuid4().hex[:8]}"
+    constraint = f"test_refuses_{marker.lower()}"
+    await runtime.pool.execute(
+        f"ALTER TABLE meldingen ADD CONSTRAINT {constraint}"
+        f" CHECK (external_id NOT LIKE '{marker}%') NOT VALID"
+    )
+    try:
+        bodies = [melding_body(source="ggz") for _ in range(45)]
+        for i in (3, 20, 37):
+            bodies[i]["external_id"] = f"{marker}-{i}"
+        resps = await asyncio.gather(*(
+            client.post(URL, json=b, headers=tokens.client(Source.ggz)) for b in bodies
+        ))  # fmt: skip
+        statuses = [r.status for r in resps]
+        problems = [await resps[i].json() for i in (3, 20, 37)]
+    finally:
+        await runtime.pool.execute(f"ALTER TABLE meldingen DROP CONSTRAINT {constraint}")
+    assert [s for i, s in enumerate(statuses) if i not in (3, 20, 37)] == [201] * 42, statuses
+    assert [statuses[i] for i in (3, 20, 37)] == [422] * 3
+    assert all(p["type"].endswith("/unstorable") for p in problems), problems
+    for i, body in enumerate(bodies):
+        assert await _stored(runtime, body["external_id"]) == (0 if i in (3, 20, 37) else 1)
 
 
 # -- 3. received_at within a window around the service's clock -----------------------------

@@ -20,7 +20,8 @@ _ERROR_TEXT = {
     413: "Body larger than 64 KiB",
     415: "Body is not application/json",
     422: "Invalid fields, each named by JSON pointer (also a key given twice in its object, "
-    "or text with a NUL character or an unpaired surrogate); nothing was stored",
+    "or text with a NUL character or an unpaired surrogate), or a melding with a value the "
+    "database refused (type .../unstorable, no errors); nothing was stored",
     503: "A dependency is unreachable; nothing was stored; see Retry-After",
 }
 

@@ -9,6 +9,11 @@ Meldingen are written in batches. Whatever arrives while earlier batches are bei
 written goes together into the next one: one lookup round trip, one store round trip and
 one commit for all of them. At low load a batch holds one melding and nothing waits; under
 load the batching is what lets a two-core machine keep up (README, "Performance").
+
+A batch is one statement, so one melding the database refuses fails all of it. Then its
+halves are written apart, and theirs, down to the melding that fails on its own: only
+that one is refused (422), the others are stored. A database that is away fails the whole
+batch (503), as splitting it would only ask it more often.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from triage.queue.enqueue import Enqueuer
 from triage.region import Region
 from triage.routing import gebied_for
 from triage.scoring import HISTORY_WINDOW, History, Rules, Urgency, score_melding
+from triage.store.db import is_unavailable
 from triage.store.sql import load_queries
 from triage.vocabulary import Kind, Level
 
@@ -303,6 +309,7 @@ class Intake:
                 _fail(batch, exc)
 
     async def _write(self, batch: list[_Pending]) -> None:
+        refused: Exception | None = None
         async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
             started = time.perf_counter()
             state = await self._lookup(conn, batch)
@@ -316,22 +323,46 @@ class Intake:
                 metrics.RECOGNITION_DURATION.observe(recognition)
             locks = sorted({lock for p in batch for lock in p.prepared.locks})
             committed_at = self._clock.now()
+            statuses: list[str]
             try:
                 statuses = await conn.fetchval(_Q["store_batch"], payload, locks, committed_at)
-            except asyncpg.UniqueViolationError as exc:
-                if exc.constraint_name != "meldingen_idempotency":
+            except Exception as exc:
+                if (
+                    isinstance(exc, asyncpg.UniqueViolationError)
+                    and exc.constraint_name == "meldingen_idempotency"
+                ):
+                    # A concurrent batch stored one of these keys between our check and our
+                    # insert; nothing of this batch was written. Decide all of it again.
+                    statuses = ["stale"] * len(batch)
+                elif is_unavailable(exc):
                     raise
-                # A concurrent batch stored one of these keys between our check and our
-                # insert; nothing of this batch was written. Decide all of it again.
-                statuses = ["stale"] * len(batch)
+                else:  # nothing of the batch was written; something in it was refused
+                    refused = exc
+                    statuses = ["refused"] * len(batch)
             duplicates = [p for p, s in zip(batch, statuses, strict=True) if s == "duplicate"]
             if duplicates:
                 await self._answer_replays(conn, duplicates)
+        if refused is not None:  # after the connection went back: the halves take their own
+            await self._write_apart(batch, refused)
+            return
         for pending, status in zip(batch, statuses, strict=True):
             if status == "stored":
                 self._answer_stored(pending, committed_at)
             elif status == "stale":
                 self._retry(pending)
+
+    async def _write_apart(self, batch: list[_Pending], exc: Exception) -> None:
+        """The batch's statement failed with ``exc``: write its halves on their own, down to
+        the melding that fails alone (about 2 log2(n) statements for one in n). Each half
+        is decided again: without the others, the cases they opened are not there."""
+        if len(batch) == 1:
+            _fail(batch, _refusal(batch[0], exc))
+            return
+        middle = len(batch) // 2
+        for half in (batch[:middle], batch[middle:]):
+            waiting = [p for p in half if not p.future.done()]  # callers may have gone
+            if waiting:
+                await self._write(waiting)
 
     async def _lookup(self, conn: asyncpg.Connection, batch: list[_Pending]) -> _BatchState:
         """Blocking and candidate profiles for the whole batch: two queries."""
@@ -484,6 +515,33 @@ def _fail(batch: list[_Pending], exc: BaseException) -> None:
     for pending in batch:
         if not pending.future.done():
             pending.future.set_exception(exc)
+
+
+#: SQLSTATE classes of a value the database refuses: data exceptions (22, such as a NUL
+#: in text, a number out of range, or text asyncpg cannot encode) and integrity
+#: constraints (23, such as a CHECK).
+_REFUSED_DATA = ("22", "23")
+
+
+def _refusal(pending: _Pending, exc: Exception) -> Exception:
+    """What to answer for a melding that failed on its own: a 422 when the database
+    refused a value of it (retrying it unchanged would fail again), else the error itself
+    (a 500). Logged with its codes only: the database's message may quote the value."""
+    state = getattr(exc, "sqlstate", None) or ""
+    log.error(
+        "intake_refused", request_id=pending.prepared.request_id, error=type(exc).__name__,
+        sqlstate=state or None, constraint=getattr(exc, "constraint_name", None),
+    )  # fmt: skip
+    if state[:2] not in _REFUSED_DATA:
+        return exc
+    return Problem(
+        422,
+        "Melding not stored",
+        "the database refused a value of this melding, which validation did not foresee; "
+        "nothing was stored. Sending it again unchanged will fail again: tell the service's "
+        "operators, with this request's X-Request-ID",
+        "https://triage.invalid/problems/unstorable",
+    )
 
 
 def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
