@@ -128,8 +128,9 @@ async def test_no_personal_data_in_any_log_line(
         # is left for other tests' timers), the timers, and a webhook delivery that fails
         # for good.
         melding_id, now = UUID(created["melding_id"]), runtime.clock.now()
-        [made], _ = await offer(runtime.pool, runtime.network, [(created["gebied"], melding_id)],
-                             now, on_duty(runtime.network, now))  # fmt: skip
+        done = await offer(runtime.pool, runtime.network, [(created["gebied"], melding_id)],
+                           now, on_duty(runtime.network, now))  # fmt: skip
+        [made] = done.offered
         await runtime.enqueuer.withdraw(created["gebied"], melding_id)
         them = Principal(kind="user", id=uuid4(), name=made.choice.specialist,
                          role=UserRole.specialist, gebied=created["gebied"])  # fmt: skip

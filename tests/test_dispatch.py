@@ -222,7 +222,7 @@ async def test_two_offers_of_one_melding_at_once_make_one_assignment(
     ids = [(GEBIED, UUID(melding["melding_id"]))]
     results = await asyncio.gather(*(offer(runtime.pool, runtime.network, ids, MONDAY_10,
                                            duties) for _ in range(2)))  # fmt: skip
-    assert sum(len(made) for made, _ in results) == 1
+    assert sum(len(done.offered) for done in results) == 1
     assert len(await _assignments(runtime, melding["melding_id"])) == 1
 
 
@@ -248,9 +248,9 @@ async def test_a_round_is_offered_in_one_statement_and_one_broken_offer_holds_up
     await runtime.pool.execute("UPDATE meldingen SET status = 'contacted' WHERE id = $1",
                                UUID(gone))  # fmt: skip
     claims = [(GEBIED, UUID(m["melding_id"])) for m in posted[:2]] + [(GEBIED, UUID(gone))]
-    made, failed = await offer(runtime.pool, runtime.network, claims, MONDAY_10, duties)
-    assert {m.melding_id for m in made} == {c[1] for c in claims[:2]}
-    assert not failed
+    done = await offer(runtime.pool, runtime.network, claims, MONDAY_10, duties)
+    assert {m.melding_id for m in done.offered} == {c[1] for c in claims[:2]}
+    assert not done.failed
     assert single == []  # one statement did it
     for melding in posted[:2]:
         [one] = await _assignments(runtime, melding["melding_id"])
@@ -276,13 +276,13 @@ async def test_a_round_is_offered_in_one_statement_and_one_broken_offer_holds_up
     for melding in again:
         await runtime.redis.zrem(runtime.keys.queue(GEBIED), melding["melding_id"])
     try:
-        made, failed = await offer(
+        done = await offer(
             runtime.pool, runtime.network,
             [(GEBIED, broken)] + [(GEBIED, UUID(m["melding_id"])) for m in again],
             MONDAY_10, duties,
         )  # fmt: skip
         assert len(single) == 3  # each on its own after the round's statement failed
-        assert {m.melding_id for m in made} == {UUID(m["melding_id"]) for m in again}
+        assert {m.melding_id for m in done.offered} == {UUID(m["melding_id"]) for m in again}
         assert await _status(runtime, str(broken)) == "queued"
     finally:  # leave the shared database consistent for the other tests
         await runtime.pool.execute("UPDATE meldingen SET status = 'offered' WHERE id = $1",
@@ -743,8 +743,9 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
     await runtime.enqueuer.flush()
     await runtime.redis.zrem(runtime.keys.queue(GEBIED), melding["melding_id"])  # offered here
     now = runtime.clock.now()  # the API's clock
-    [made], _ = await offer(runtime.pool, runtime.network, [(GEBIED, UUID(melding["melding_id"]))],
-                            now, on_duty(runtime.network, now))  # fmt: skip
+    done = await offer(runtime.pool, runtime.network, [(GEBIED, UUID(melding["melding_id"]))],
+                       now, on_duty(runtime.network, now))  # fmt: skip
+    [made] = done.offered
 
     async def answer_before() -> datetime:
         due: datetime = await runtime.pool.fetchval(

@@ -131,6 +131,22 @@ def _choose(
     lead: str | None = None,
     declined: frozenset[str] = frozenset(),
 ) -> Choice:
+    chosen = _choose_or_none(gebied, category, signals, at, load=load, lead=lead,
+                             declined=declined)  # fmt: skip
+    assert chosen is not None
+    return chosen
+
+
+def _choose_or_none(
+    gebied: str,
+    category: Category,
+    signals: list[str],
+    at: datetime = MONDAY,
+    *,
+    load: dict[str, int] | None = None,
+    lead: str | None = None,
+    declined: frozenset[str] = frozenset(),
+) -> Choice | None:
     need = Need.of(DEMO, category, signals)
     return choose(DEMO, gebied=gebied, need=need, duties=on_duty(DEMO, at), load=load or {},
                   lead=lead, declined=declined)  # fmt: skip
@@ -172,6 +188,24 @@ def test_nobody_qualified_goes_to_the_backup_then_the_coordinator() -> None:
     [on_call] = _here(DEMO, night, REGIONAL_POOL)
     busy = _choose("west", Category.verslaving, [], at=night, load={on_call: 99})
     assert (busy.specialist, busy.tier) == ("co-west", "coordinator")
-    assert busy.reasons[-1].startswith("Opgeschaald naar de coördinator")
+    assert busy.reasons[-1] == "Opgeschaald naar Teun van de Kooij (coördinator)."
     pool = _choose(REGIONAL_POOL, Category.overig, [], at=night, load={on_call: 99})
     assert pool.specialist == "co-regio"
+
+
+def test_past_the_coordinators_the_chain_goes_on_and_then_nobody_is_left() -> None:
+    """Whoever passed on a melding in this round is not asked again: the backup's
+    coordinator, the last resort, then nobody (the caller escalates it by name)."""
+    night = _local(2026, 11, 25, 3, 0)
+    [on_call] = _here(DEMO, night, REGIONAL_POOL)
+    passed = {on_call, "co-west"}
+    assert DEMO.chain("west") == ["co-west", "co-regio", "mvd-regio"]
+    steps = []
+    while (chosen := _choose_or_none("west", Category.verslaving, [], at=night,
+                                     declined=frozenset(passed))) is not None:  # fmt: skip
+        steps.append((chosen.specialist, chosen.reasons[-1]))
+        passed.add(chosen.specialist)
+    assert steps == [
+        ("co-regio", "Opgeschaald naar Xavi Oennen (coördinator van de achterwacht)."),
+        ("mvd-regio", "Opgeschaald naar Noortje Haverkamp (laatste schakel van de opschaling)."),
+    ]

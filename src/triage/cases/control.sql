@@ -94,7 +94,7 @@ UPDATE match_keys SET open = false
 -- name: waiting_count
 -- Meldingen of the case that have not had first contact yet.
 SELECT count(*) FROM meldingen
- WHERE case_id = $1 AND status IN ('queued', 'offered', 'assigned');
+ WHERE case_id = $1 AND status IN ('queued', 'offered', 'assigned', 'escalated');
 
 -- name: new_case
 -- A case of its own for a melding taken out of its case: a new household at the

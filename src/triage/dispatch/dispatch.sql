@@ -1,11 +1,13 @@
 -- name: meldingen_to_offer
 -- Claimed meldingen with what routing needs, in the order claimed (no lock: the offer
 -- statement is made only if a melding is still as read): the case's lead (continuity)
--- and who declined it or let its offer expire (offered to someone else next).
+-- and who declined it or let its offer expire in this round (offered to someone else
+-- next; a round starts anew when an escalation for want of candidates lapses).
 SELECT m.id, m.case_id, m.gebied, m.status, m.category, m.signals, m.urgency_level,
        m.respond_before, m.created_at, c.lead,
        ARRAY(SELECT DISTINCT a.specialist FROM assignments a
-              WHERE a.melding_id = m.id AND a.state IN ('declined', 'expired')) AS passed
+              WHERE a.melding_id = m.id AND a.state IN ('declined', 'expired')
+                AND a.answered_at >= coalesce(m.round_from, '-infinity')) AS passed
   FROM meldingen m
   JOIN cases c ON c.id = m.case_id
  WHERE m.id = ANY ($1::uuid[])
@@ -61,7 +63,8 @@ WITH planned AS (
        AND m.status = 'queued' AND m.gebied = p.gebied AND m.urgency_level = p.urgency_level
        AND NOT EXISTS (SELECT 1 FROM assignments a
                         WHERE a.melding_id = p.melding_id AND a.specialist = p.specialist
-                          AND a.state IN ('declined', 'expired'))
+                          AND a.state IN ('declined', 'expired')
+                          AND a.answered_at >= coalesce(m.round_from, '-infinity'))
  RETURNING m.id, m.case_id, p.assignment_id, p.specialist, p.gebied, p.tier, p.reasons,
            p.answer_before, p.organisation, p.payload
 ), offer AS (
@@ -81,6 +84,60 @@ SELECT set_config('synchronous_commit', 'off', true) AS commit_mode,
        (SELECT webhook_record(array_agg(organisation), array_agg('offer'::text), array_agg(payload),
                               $12)
           FROM claimed WHERE id IN (SELECT melding_id FROM offer)) AS deliveries;
+
+-- name: escalate_unplaced
+-- Meldingen nobody is left to offer to in this round, escalated to the chain's people by
+-- name with a deadline ($5, per melding), each only if still as read (queued, in that
+-- gebied, at that level); their coordinators act (reassign, move) or, when the deadline
+-- passes, a new round starts (lapse_escalations). The meldingen escalated come back.
+WITH planned AS (
+    -- Whom to tell ($4) comes as JSON text: a list of lists would be read as a 2-D array.
+    SELECT melding_id, gebied, urgency_level, told::jsonb AS told, until
+      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+        AS p (melding_id, gebied, urgency_level, told, until)
+), locked AS (
+    SELECT m.id FROM meldingen m
+     WHERE m.id IN (SELECT melding_id FROM planned)
+     ORDER BY m.id
+       FOR UPDATE
+), escalated AS (
+    UPDATE meldingen m SET status = 'escalated', escalated_until = p.until
+      FROM planned p
+     WHERE m.id = p.melding_id AND m.id IN (SELECT id FROM locked)
+       AND m.status = 'queued' AND m.gebied = p.gebied AND m.urgency_level = p.urgency_level
+ RETURNING m.id, m.case_id, m.gebied, p.told, p.until
+), recorded AS (
+    INSERT INTO escalations (melding_id, kind, at, gebied, coordinator, status, told, until)
+    SELECT id, 'no_candidate', $6, gebied, told ->> 0, 'queued',
+           ARRAY(SELECT jsonb_array_elements_text(told)), until
+      FROM escalated
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+    SELECT $6, 'system', 'dispatcher', 'melding.escalate', id, case_id, 'triage worker'
+      FROM escalated
+)
+SELECT id, gebied, until FROM escalated;
+
+-- name: lapse_escalations
+-- Escalations for want of candidates whose deadline passed with nobody acting: a new
+-- round of offers, in which the earlier declines and expiries no longer count. Each taken
+-- by one timer (SKIP LOCKED); queued again after the commit.
+WITH due AS (
+    SELECT id FROM meldingen
+     WHERE status = 'escalated' AND escalated_until <= $1
+     ORDER BY escalated_until
+     LIMIT 200
+       FOR UPDATE SKIP LOCKED
+), requeued AS (
+    UPDATE meldingen m SET status = 'queued', escalated_until = NULL, round_from = $1
+      FROM due WHERE m.id = due.id
+ RETURNING m.id, m.case_id, m.gebied, m.urgency_level, m.respond_before
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+    SELECT $1, 'system', 'dispatcher', 'melding.new_round', id, case_id, 'triage worker'
+      FROM requeued
+)
+SELECT id, gebied, urgency_level, respond_before FROM requeued;
 
 -- name: assignment_for_answer
 -- An assignment its specialist answers, locked with its melding.
@@ -189,24 +246,27 @@ WITH due AS (
     SELECT m.id, m.gebied, m.status,
            CASE WHEN m.respond_before <= $1 THEN 'breached' ELSE 'at_risk' END AS kind
       FROM meldingen m
-     WHERE m.status IN ('queued', 'offered', 'assigned')
+     WHERE m.status IN ('queued', 'offered', 'assigned', 'escalated')
        AND m.respond_before <= $1::timestamptz + $3::interval * (1 - $2::float8)
        AND m.received_at + (m.respond_before - m.received_at) * $2::float8 <= $1
      ORDER BY m.respond_before
      LIMIT 500
 ), made AS (
-    INSERT INTO escalations (melding_id, kind, at, gebied, coordinator, status)
-    SELECT d.id, d.kind, $1, d.gebied, c.coordinator, d.status
+    INSERT INTO escalations (melding_id, kind, at, gebied, coordinator, status, told)
+    SELECT d.id, d.kind, $1, d.gebied, c.told ->> 0, d.status,
+           ARRAY(SELECT jsonb_array_elements_text(c.told))
       FROM due d
-      JOIN unnest($4::text[], $5::text[]) AS c(gebied, coordinator) ON c.gebied = d.gebied
-    ON CONFLICT (melding_id, kind) DO NOTHING
- RETURNING melding_id, kind, gebied
+      -- Whom to tell per gebied ($5) as JSON text, as in escalate_unplaced.
+      JOIN (SELECT g, t::jsonb FROM unnest($4::text[], $5::text[]) AS u (g, t))
+        AS c (gebied, told) ON c.gebied = d.gebied
+    ON CONFLICT (melding_id, kind) WHERE kind IN ('at_risk', 'breached') DO NOTHING
+ RETURNING melding_id, kind, gebied, told
 )
-SELECT melding_id, kind, gebied FROM made;
+SELECT melding_id, kind, gebied, told FROM made;
 
 -- name: escalations
 -- Recent escalations, newest first, in the caller's scope ($1 everything, $2 gebied).
-SELECT e.melding_id, e.kind, e.at, e.gebied, e.coordinator, e.status,
+SELECT e.melding_id, e.kind, e.at, e.gebied, e.coordinator, e.told, e.until, e.status,
        m.status AS status_now, m.urgency_level, m.respond_before
   FROM escalations e
   JOIN meldingen m ON m.id = e.melding_id
@@ -221,7 +281,7 @@ SELECT m.id, m.case_id, m.status, m.urgency_level, m.respond_before, m.received_
        a.specialist, a.answer_before
   FROM meldingen m
   LEFT JOIN assignments a ON a.melding_id = m.id AND a.state = 'offered'
- WHERE m.gebied = $1 AND m.status IN ('queued', 'offered')
+ WHERE m.gebied = $1 AND m.status IN ('queued', 'offered', 'escalated')
  ORDER BY array_position(ARRAY['crisis', 'acuut', 'hoog', 'regulier'], m.urgency_level),
           m.respond_before
  LIMIT $2;
@@ -248,7 +308,7 @@ WITH offer AS (
                              network_version, state, offered_at, answer_before)
     VALUES ($2, $1, $3, $5, $6, 'operator', $7, $8, 'offered', $4, $9)
 ), status AS (
-    UPDATE meldingen SET status = 'offered' WHERE id = $1
+    UPDATE meldingen SET status = 'offered', escalated_until = NULL WHERE id = $1
 )
 INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
                        endpoint, request_id)
@@ -278,7 +338,7 @@ SELECT gebied, urgency_level,
        count(*) FILTER (WHERE respond_before <= $1) AS breached,
        count(*) FILTER (WHERE respond_before > $1) AS at_risk
   FROM meldingen
- WHERE status IN ('queued', 'offered', 'assigned')
+ WHERE status IN ('queued', 'offered', 'assigned', 'escalated')
    AND respond_before <= $1::timestamptz + $3::interval * (1 - $2::float8)
    AND received_at + (respond_before - received_at) * $2::float8 <= $1
  GROUP BY gebied, urgency_level;

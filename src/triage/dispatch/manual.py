@@ -80,7 +80,12 @@ async def reassign(
         row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
         if row is None:
             raise not_found("no melding with this id that you may steer")
-        if row["kind"] != "melding" or row["status"] not in ("queued", "offered", "assigned"):
+        if row["kind"] != "melding" or row["status"] not in (
+            "queued",
+            "offered",
+            "assigned",
+            "escalated",
+        ):
             raise conflict(f"a melding that is {row['status']} is not dispatched any more")
         if row["specialist"] == change.to:
             raise conflict(f"{change.to} has this melding already")

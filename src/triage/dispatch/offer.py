@@ -10,20 +10,28 @@ raised or moved on meanwhile: left out). Should that statement fail (an offer th
 breaks a constraint), each offer is made on its own, so that only the failing one waits
 for its lease to expire. No transaction is held open across the choice; the
 one-active-assignment index makes a second offer impossible whatever the timing.
+
+A melding that nobody is left to offer to (routing/choose.py returns None: everyone on
+duty and the whole escalation chain passed on it in this round) is escalated at once to
+the chain's people by name, with the answer time of its level as deadline: it is never
+left queued on no queue. What must follow the commit (events to the people) comes back
+as data, for the worker to publish.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
 import structlog
 
+from triage.dispatch.deadlines import escalation_notices
 from triage.ids import uuid7
+from triage.notify import webhooks
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.region import REGIONAL_POOL
@@ -36,6 +44,24 @@ from triage.vocabulary import Category
 
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.dispatch", "dispatch.sql")
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    melding_id: UUID
+    gebied: str
+    told: tuple[str, ...]
+    until: datetime
+
+
+@dataclass(slots=True)
+class Round:
+    """What a round did: offers made, meldingen escalated, and those whose offer or
+    escalation failed (they keep their lease, to be tried again when it expires)."""
+
+    offered: list[Offered] = field(default_factory=list)
+    escalated: list[Escalated] = field(default_factory=list)
+    failed: set[UUID] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +79,9 @@ async def offer(
     claimed: Sequence[tuple[str, UUID]],
     now: datetime,
     duties: Sequence[Duty],
-) -> tuple[list[Offered], set[UUID]]:
-    """Offer those of the ``claimed`` (gebied, melding id) that are still queued; what
-    was offered, and the meldingen whose offer failed (to be tried again). ``duties``:
+) -> Round:
+    """Offer those of the ``claimed`` (gebied, melding id) that are still queued, and
+    escalate those nobody is left for. ``duties``:
     who is on duty ``now``, roster changes made through the API included (the worker's
     ``duties``). Loads are read for the people routing can choose from: on duty in the
     claims' gebieden or in the regional backup."""
@@ -69,7 +95,8 @@ async def offer(
         )
     load: dict[str, int] = {r["specialist"]: r["open"] for r in found}
     plans = []
-    failed: set[UUID] = set()
+    unplaced = []
+    done = Round()
     for row in rows:
         if row["status"] != "queued":
             continue
@@ -85,14 +112,34 @@ async def offer(
             )
         except Exception as exc:  # one melding that cannot be routed holds up no other
             log.error("offer_not_planned", melding_id=str(row["id"]), error=type(exc).__name__)
-            failed.add(row["id"])
+            done.failed.add(row["id"])
+            continue
+        if choice is None:
+            unplaced.append(row)
             continue
         load[choice.specialist] = load.get(choice.specialist, 0) + 1
         plans.append((row, choice))
-    if not plans:
-        return [], failed
+    if plans:
+        await _offer_planned(pool, config, plans, now, done)
+    if unplaced:
+        try:
+            done.escalated = await _escalate(pool, config, unplaced, now)
+        except (asyncpg.PostgresError, OSError) as exc:  # kept leased: tried again
+            log.warning("escalation_failed", meldingen=len(unplaced), error=type(exc).__name__)
+            done.failed.update(row["id"] for row in unplaced)
+    return done
+
+
+async def _offer_planned(
+    pool: asyncpg.Pool,
+    config: NetworkConfig,
+    plans: Sequence[tuple[asyncpg.Record, Choice]],
+    now: datetime,
+    done: Round,
+) -> None:
     try:
-        return await _make_all(pool, config, plans, now), failed
+        done.offered = await _make_all(pool, config, plans, now)
+        return
     except asyncpg.PostgresError as exc:
         # One offer that fails (a constraint) fails the statement: each on its own, so
         # that it alone is tried again.
@@ -102,8 +149,32 @@ async def offer(
     for (row, _), result in zip(plans, made, strict=True):
         if isinstance(result, BaseException):  # its lease expires; it is tried again
             log.warning("offer_failed", melding_id=str(row["id"]), error=type(result).__name__)
-            failed.add(row["id"])
-    return [m for m in made if isinstance(m, Offered)], failed
+            done.failed.add(row["id"])
+    done.offered = [m for m in made if isinstance(m, Offered)]
+
+
+async def _escalate(
+    pool: asyncpg.Pool, config: NetworkConfig, rows: Sequence[asyncpg.Record], now: datetime
+) -> list[Escalated]:
+    """Escalate ``rows`` (nobody left to offer them to) to their gebied's chain by name,
+    until the answer time of their level; their organisations hear it by webhook in the
+    same transaction. Those no longer queued as read are left out."""
+    told = {row["id"]: config.chain(row["gebied"]) for row in rows}
+    until = {row["id"]: _answer_before(config, row, now) for row in rows}
+    async with pool.acquire() as conn, conn.transaction():
+        made = await conn.fetch(
+            _Q["escalate_unplaced"], [r["id"] for r in rows], [r["gebied"] for r in rows],
+            [r["urgency_level"] for r in rows], [encode_json(told[r["id"]]) for r in rows],
+            [until[r["id"]] for r in rows], now,
+        )  # fmt: skip
+        await webhooks.record(conn, [
+            n for m in made
+            for n in escalation_notices(config, m["id"], "no_candidate", m["gebied"], told[m["id"]])
+        ], now)  # fmt: skip
+    for m in made:
+        metrics.ESCALATIONS.labels("no_candidate", m["gebied"]).inc()
+        log.warning("melding_escalated", melding_id=str(m["id"]), kind="no_candidate")
+    return [Escalated(m["id"], m["gebied"], tuple(told[m["id"]]), m["until"]) for m in made]
 
 
 async def _make_all(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -65,10 +66,19 @@ class QueueOut(BaseModel):
 
 class EscalationOut(BaseModel):
     melding_id: UUID
-    kind: str
+    kind: Literal["at_risk", "breached", "no_candidate"] = Field(
+        description="at_risk: most of the window used without first contact; breached: the "
+        "deadline passed; no_candidate: nobody on duty nor in the escalation chain was left "
+        "to offer it to (everyone passed on it): the people told act before `until`, or a "
+        "new round of offers starts then."
+    )
     at: datetime
     gebied: str
-    coordinator: str
+    coordinator: str = Field(description="The first of the people told.")
+    told: list[str] = Field(description="Everyone told, by id, in the order of the chain.")
+    until: datetime | None = Field(
+        default=None, description="no_candidate: when a new round of offers starts."
+    )
     status_then: str
     status_now: str
     level: Level
@@ -144,7 +154,8 @@ async def escalations(
         escalations=[
             EscalationOut(
                 melding_id=r["melding_id"], kind=r["kind"], at=r["at"], gebied=r["gebied"],
-                coordinator=r["coordinator"], status_then=r["status"],
+                coordinator=r["coordinator"], told=r["told"], until=r["until"],
+                status_then=r["status"],
                 status_now=r["status_now"], level=Level(r["urgency_level"]),
                 respond_before=r["respond_before"],
             )

@@ -117,6 +117,7 @@ class Worker:
             ("dependencies", lambda: health.dependencies(self._pool, self._redis)),
             ("leases", self.requeue_expired_leases),
             ("offers", self.expire_offers),
+            ("escalations", self.lapse_escalations),
             ("deadlines", lambda: escalate(self._pool, self._config, self._clock.now(),
                                            self._longest_window, self._events)),
             ("milestones", lambda: escalate_overdue(self._pool, self._config,
@@ -163,20 +164,23 @@ class Worker:
         more = max(per_gebied.values()) >= self._per_round
         duties = await self.duties(now)
         claimed = [(c.gebied, c.melding_id) for c in claims]
-        offered, failed = await offer(self._pool, self._config, claimed, now, duties)
+        done = await offer(self._pool, self._config, claimed, now, duties)
         committed = self._clock.now()  # the offers' time is the round's; this, their commit's
-        # Released only after the offers committed (or turned out not needed). A melding
-        # whose offer failed keeps its lease, and an error here leaves all of them: the
-        # leases expire and the meldingen return to their queues.
-        await self._claimer.release([c for c in claims if c.melding_id not in failed])
-        for made in offered:
+        # Released only after the offers and escalations committed (or turned out not
+        # needed). A melding whose offer failed keeps its lease, and an error here leaves
+        # all of them: the leases expire and the meldingen return to their queues.
+        await self._claimer.release([c for c in claims if c.melding_id not in done.failed])
+        for made in done.offered:
             waited = (committed - made.created_at).total_seconds()
             metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
         await self._events.publish_many([(m.choice.specialist, "offer", {
             "assignment_id": m.assignment_id, "melding_id": m.melding_id,
             "tier": m.choice.tier, "link": "/api/v1/me/assignments",
-        }) for m in offered])  # fmt: skip
-        return len(offered), more
+        }) for m in done.offered] + [(person, "escalation", {
+            "melding_id": e.melding_id, "kind": "no_candidate", "until": e.until,
+            "link": f"/api/v1/meldingen/{e.melding_id}",
+        }) for e in done.escalated for person in e.told])  # fmt: skip
+        return len(done.offered), more
 
     async def requeue_expired_leases(self) -> int:
         """Meldingen claimed by a worker that died go back on their queues."""
@@ -193,6 +197,19 @@ class Worker:
         if rows:
             metrics.OFFERS_EXPIRED.inc(len(rows))
             log.info("offers_expired", count=len(rows))
+        return len(rows)
+
+    async def lapse_escalations(self) -> int:
+        """Meldingen escalated for want of candidates whose deadline passed with nobody
+        acting start a new round of offers."""
+        now: datetime = self._clock.now()
+        rows = await self._pool.fetch(_Q["lapse_escalations"], now)
+        for row in rows:
+            self._enqueuer.submit(
+                row["gebied"], row["id"], Level(row["urgency_level"]), row["respond_before"], now
+            )
+        if rows:
+            log.warning("escalations_lapsed", count=len(rows))
         return len(rows)
 
 

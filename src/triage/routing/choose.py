@@ -8,7 +8,11 @@ In order (ISSUE "Routing"; DOMAIN "casusregie", "opschalen"):
    not declined; preferring expertise the signals ask for, then the lowest load;
 3. the regional backup network (the 24/7 crisis service) on duty, the same way, and if
    none of them has the expertise, whoever of them is on duty with room;
-4. the gebied's coordinator (the backup's for the regional pool): never a silent wait.
+4. the escalation chain (``NetworkConfig.chain``): the gebied's coordinators, the
+   backup's, then the file's last resort, reachable off roster and without a cap; the
+   first of them who has not passed on this melding in this round;
+5. nobody: ``None``. The caller escalates the melding to the whole chain by name, with a
+   deadline (dispatch/offer.py): never a silent wait.
 
 The loads (open assignments per specialist) and the declines come from the caller; the
 roster from ``roster.on_duty``. Nothing here reads a clock or a database.
@@ -88,7 +92,9 @@ def choose(
     load: Mapping[str, int],
     lead: str | None = None,
     declined: Collection[str] = (),
-) -> Choice:
+) -> Choice | None:
+    """Whom to offer to, or None when everyone, the chain included, has passed on it
+    (``declined``: who declined it or let its offer expire in this round)."""
     here = {d.specialist for d in duties if d.gebied == gebied}
     if lead is not None and lead in here and _with_room(config, [lead], load, declined):
         who = config.by_id[lead]
@@ -117,9 +123,18 @@ def choose(
         reasons.append("Regionale achterwacht (crisisdienst): " + _why(config, chosen, need, load))
         return Choice(chosen.id, "backup", tuple(reasons))
     reasons.append("Ook bij de regionale achterwacht heeft nu niemand dienst met ruimte.")
-    network = config.network_of(gebied)
-    assert network is not None  # every gebied has a network (checked at load)
-    # Coordinators are reachable off roster; one who declined is asked last.
-    coordinator = sorted(network.coordinators, key=lambda c: c in declined)[0]
-    reasons.append(f"Opgeschaald naar de coördinator: {config.by_id[coordinator].naam}.")
-    return Choice(coordinator, "coordinator", tuple(reasons))
+    for person in config.chain(gebied):
+        if person not in declined:
+            reasons.append(
+                f"Opgeschaald naar {config.by_id[person].naam} ({_role(config, gebied, person)})."
+            )
+            return Choice(person, "coordinator", tuple(reasons))
+    return None
+
+
+def _role(config: NetworkConfig, gebied: str, person: str) -> str:
+    if person in config.coordinators_of(gebied):
+        return "coördinator"
+    if person in config.backup.coordinators:
+        return "coördinator van de achterwacht"
+    return "laatste schakel van de opschaling"

@@ -132,6 +132,11 @@ class NetworkConfig(_Frozen):
     specialists: list[Specialist] = Field(min_length=1)
     networks: dict[str, Network] = Field(min_length=1)
     backup: Network
+    last_resort: list[StaffId] = Field(
+        default_factory=list,
+        description="Told last when nobody is left to offer a melding to, after the gebied's "
+        "and the backup's coordinators (a manager on call, say).",
+    )
     rosters: list[Roster] = Field(default_factory=list)
     changes: list[Change] = Field(default_factory=list)
     answer_within_minutes: dict[str, int] = Field(
@@ -187,6 +192,7 @@ class NetworkConfig(_Frozen):
         named = [(f"networks.{g}", m) for g, n in self.networks.items()
                  for m in [*n.members, *n.coordinators]]  # fmt: skip
         named += [("backup", m) for m in [*self.backup.members, *self.backup.coordinators]]
+        named += [("last_resort", m) for m in self.last_resort]
         named += [("rosters", r.specialist) for r in self.rosters]
         named += [("changes", c.specialist) for c in self.changes]
         named += [("changes", c.replaced_by) for c in self.changes if c.replaced_by]
@@ -200,9 +206,19 @@ class NetworkConfig(_Frozen):
         return self.backup if gebied == REGIONAL_POOL else self.networks.get(gebied)
 
     def coordinator_of(self, gebied: str) -> str:
+        return self.coordinators_of(gebied)[0]
+
+    def coordinators_of(self, gebied: str) -> list[str]:
+        """Everyone who coordinates the gebied's network (the backup's for the pool)."""
         network = self.network_of(gebied)
         assert network is not None  # every gebied has a network (check_against)
-        return network.coordinators[0]
+        return list(network.coordinators)
+
+    def chain(self, gebied: str) -> list[str]:
+        """Whom a melding of ``gebied`` is escalated to, in order, when nobody on duty is
+        left: the gebied's coordinators, the backup's, then the last resort."""
+        people = [*self.coordinators_of(gebied), *self.backup.coordinators, *self.last_resort]
+        return list(dict.fromkeys(people))
 
     def check_against(self, region: Region, signals: frozenset[str]) -> list[Finding]:
         """What this file says that the region or the scoring rules do not know."""

@@ -1,0 +1,188 @@
+"""No melding waits silently: once nobody is left to offer it to, it is escalated by name
+with a deadline, and a new round starts when nobody acts; never queued on no queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from helpers import melding_body, migrated_database, own_runtime
+from triage.app import create_app
+from triage.auth.accounts import add_client, add_user
+from triage.clock import FrozenClock
+from triage.config import Settings
+from triage.dispatch.worker import Worker, worker_for
+from triage.notify import events
+from triage.runtime import Runtime
+from triage.vocabulary import Source, UserRole
+
+AMS = ZoneInfo("Europe/Amsterdam")
+GEBIED = "oost"
+Client = TestClient[Any, Any]
+
+
+def _next_night(after: datetime) -> datetime:
+    """A Wednesday 03:00 in Amsterdam after ``after``: nobody of the gebieden is on duty,
+    the regional backup has one person on call."""
+    day = after.astimezone(AMS).date() + timedelta(days=1)
+    while day.weekday() != 2:
+        day += timedelta(days=1)
+    return datetime(day.year, day.month, day.day, 3, 0, tzinfo=AMS)
+
+
+async def _next_event(stream: AsyncIterator[bytes], name: bytes) -> bytes:
+    async for frame in stream:
+        if frame.startswith(b"event: " + name + b"\n"):
+            return frame
+    raise AssertionError("the stream ended")
+
+
+class Service:
+    def __init__(self, client: Client, runtime: Runtime, clock: FrozenClock) -> None:
+        self.client, self.runtime, self.clock = client, runtime, clock
+        self.worker: Worker = worker_for(runtime)
+        self.headers: dict[str, dict[str, str]] = {}
+
+    async def drain(self) -> None:
+        await self.runtime.enqueuer.flush()
+        while await self.worker.round():
+            pass
+
+    async def assignments(self, melding_id: str) -> list[Any]:
+        return list(await self.runtime.pool.fetch(
+            "SELECT specialist, state, tier FROM assignments WHERE melding_id = $1"
+            " ORDER BY offered_at, id", UUID(melding_id)))  # fmt: skip
+
+    async def status(self, melding_id: str) -> str:
+        found: str = await self.runtime.pool.fetchval(
+            "SELECT status FROM meldingen WHERE id = $1", UUID(melding_id)
+        )
+        return found
+
+
+@pytest.fixture
+async def service(
+    servers: dict[str, str], settings: Settings, redis_url: str
+) -> AsyncIterator[Service]:
+    """A database, a Redis prefix and a clock of its own: its worker's timers expire and
+    lapse what they find, which must be this test's meldingen only."""
+    from helpers import TEST_CLOCK
+
+    clock = FrozenClock(_next_night(TEST_CLOCK.now()))
+    async with (
+        migrated_database(servers["admin_url"], "triage_silent") as database_url,
+        own_runtime(settings, database_url, redis_url, "silent", clock) as runtime,
+    ):
+        app = create_app(runtime, background=False)
+        app.cleanup_ctx.clear()  # own_runtime closes the runtime
+        async with TestClient(TestServer(app)) as client:
+            found = Service(client, runtime, clock)
+            async with runtime.pool.acquire() as conn:
+                token = (await add_client(conn, "silent-cit", Source.cit, clock.now())).token
+                found.headers["cit"] = {"Authorization": f"Bearer {token}"}
+                for name, role in (("co-oost", UserRole.coordinator), ("op", UserRole.operator)):
+                    made = await add_user(conn, name, role, clock.now(), gebied=GEBIED
+                                          if role is UserRole.coordinator else None)  # fmt: skip
+                    found.headers[name] = {"Authorization": f"Bearer {made.token}"}
+            yield found
+
+
+async def test_when_everyone_passed_it_is_escalated_by_name_and_offered_again_later(
+    service: Service,
+) -> None:
+    rt, clock = service.runtime, service.clock
+    body = melding_body(source="cit", address={"woonplaats": "Moergestel"},
+                        received_at=clock.now().isoformat())  # fmt: skip
+    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["cit"])
+    assert resp.status == 201, await resp.text()
+    melding = await resp.json()
+    assert melding["gebied"] == GEBIED
+    level = melding["urgency"]["level"]
+    answer_within = timedelta(minutes=rt.network.answer_within_minutes[level])
+    chain = rt.network.chain(GEBIED)
+    assert chain == ["co-oost", "co-regio", "mvd-regio"]
+    streams = {person: events.stream(rt.redis, rt.keys, person) for person in chain}
+    for stream in streams.values():
+        assert await anext(stream) == b": connected\n\n"
+
+    # Each candidate lets the offer expire: the backup's person on call, then the chain.
+    passed = []
+    for _ in range(1 + len(chain)):
+        await service.drain()
+        [offered] = [a for a in await service.assignments(melding["melding_id"])
+                     if a["state"] == "offered"]  # fmt: skip
+        passed.append((offered["specialist"], offered["tier"]))
+        clock.advance(answer_within + timedelta(seconds=1))
+        assert await service.worker.expire_offers() == 1
+    assert [tier for _, tier in passed] == ["backup", "coordinator", "coordinator", "coordinator"]
+    assert [who for who, _ in passed[1:]] == chain
+
+    # Nobody left: escalated at once, by name, with a deadline; on no queue, not dropped.
+    await service.drain()
+    assert await service.status(melding["melding_id"]) == "escalated"
+    assert await rt.redis.zscore(rt.keys.queue(GEBIED), melding["melding_id"]) is None
+    for stream in streams.values():  # each heard of their own offer first, then this
+        told = await asyncio.wait_for(_next_event(stream, b"escalation"), 5)
+        assert b'"kind":"no_candidate"' in told
+        await stream.aclose()
+    listed = await (await service.client.get(
+        "/api/v1/escalations", headers=service.headers["co-oost"])).json()  # fmt: skip
+    [escalation] = [e for e in listed["escalations"] if e["kind"] == "no_candidate"]
+    assert escalation["told"] == chain
+    until = datetime.fromisoformat(escalation["until"])
+    assert until == clock.now() + answer_within
+    assert await rt.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE melding_id = $1 AND action = 'melding.escalate'",
+        UUID(melding["melding_id"]),
+    ) == 1  # fmt: skip
+    # Organisations hear it by webhook only where they have one: none here, so none queued.
+    await service.drain()  # nothing happens before the deadline
+    assert await service.status(melding["melding_id"]) == "escalated"
+    assert await service.worker.lapse_escalations() == 0
+
+    # Nobody acted before the deadline: a new round, in which the earlier passes are
+    # forgotten; offered to the person on call again.
+    clock.advance(answer_within)
+    assert await service.worker.lapse_escalations() == 1
+    await service.drain()
+    offers = await service.assignments(melding["melding_id"])
+    assert (offers[-1]["specialist"], offers[-1]["state"]) == (passed[0][0], "offered")
+    assert await rt.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE melding_id = $1 AND action = 'melding.new_round'",
+        UUID(melding["melding_id"]),
+    ) == 1  # fmt: skip
+
+
+async def test_a_coordinator_gives_an_escalated_melding_to_someone(service: Service) -> None:
+    rt, clock = service.runtime, service.clock
+    body = melding_body(source="cit", address={"woonplaats": "Moergestel"},
+                        received_at=clock.now().isoformat())  # fmt: skip
+    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["cit"])
+    melding_id = (await resp.json())["melding_id"]
+    level = (await resp.json())["urgency"]["level"]
+    answer_within = timedelta(minutes=rt.network.answer_within_minutes[level])
+    for _ in range(4):
+        await service.drain()
+        clock.advance(answer_within + timedelta(seconds=1))
+        await service.worker.expire_offers()
+    await service.drain()
+    assert await service.status(melding_id) == "escalated"
+    given = await service.client.post(
+        f"/api/v1/meldingen/{melding_id}/reassign",
+        json={"to": "sp-oost-1", "reason": "Morgenochtend eerste werk."},
+        headers=service.headers["co-oost"],
+    )
+    assert given.status == 200, await given.text()
+    assert await service.status(melding_id) == "offered"
+    assert await rt.pool.fetchval(
+        "SELECT escalated_until FROM meldingen WHERE id = $1", UUID(melding_id)
+    ) is None  # fmt: skip
+    clock.advance(answer_within)  # the escalation's deadline is no longer running
+    assert await service.worker.lapse_escalations() == 0
