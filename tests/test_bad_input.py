@@ -210,6 +210,16 @@ async def test_numeric_parameters_take_ascii_digits_in_range(
     assert resp.status == 200, await resp.text()
 
 
+async def test_a_period_names_dates_the_service_can_count_with(
+    client: Client, tokens: Tokens
+) -> None:
+    operator = tokens.user("operator")
+    for query, pointer in (("until=0001-01-05", "/until"), ("from=0001-01-01", "/from"),
+                           ("from=9999-12-01&until=9999-12-31", "/from")):  # fmt: skip
+        resp = await client.get(f"/api/v1/kpi?{query}", headers=operator)
+        assert pointer in _pointers(await _problem(resp)), query
+
+
 # -- 5. A key given twice ---------------------------------------------------------------
 
 

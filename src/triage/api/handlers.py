@@ -379,14 +379,22 @@ async def get_escalations(request: web.Request) -> web.Response:
     return json_response(found)
 
 
+#: The dates a period may name: year 1 overflowed the arithmetic on it (a 500).
+_DATES = (date(2000, 1, 1), date(2999, 12, 31))
+
+
 def _date_param(request: web.Request, name: str) -> date | None:
     raw = request.query.get(name)
     if raw is None:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        raise invalid([FieldError(f"/{name}", "a date such as 2026-10-01")]) from None
+        day = None
+    if day is None or not _DATES[0] <= day <= _DATES[1]:
+        raise invalid([FieldError(f"/{name}", "a date such as 2026-10-01, from 2000-01-01 "
+                                  "to 2999-12-31")])  # fmt: skip
+    return day
 
 
 async def get_kpi(request: web.Request) -> web.Response:

@@ -208,9 +208,9 @@ OPERATIONS: tuple[Operation, ...] = (
         roles="coordinator: their gebied; operator, cit and admin: the region",
         errors=(401, 403, 422, 503),
         query=(
-            ("from", "First local date (default: 30 days before until).",
+            ("from", "First local date (default: 30 days before until); 2000 to 2999.",
              {"type": "string", "format": "date"}),
-            ("until", "Day after the last (default: tomorrow).",
+            ("until", "Day after the last (default: tomorrow); 2000 to 2999.",
              {"type": "string", "format": "date"}),
             ("gebied", "One gebied only.", {"type": "string"}),
         ),
