@@ -4,6 +4,7 @@ with a deadline, and a new round starts when nobody acts; never queued on no que
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,8 +19,10 @@ from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.clock import FrozenClock
 from triage.config import Settings
+from triage.dispatch.watchdog import WATCHDOG_LOCK, Watchdog
 from triage.dispatch.worker import Worker, worker_for
 from triage.notify import events
+from triage.observability import metrics
 from triage.runtime import Runtime
 from triage.vocabulary import Source, UserRole
 
@@ -186,3 +189,77 @@ async def test_a_coordinator_gives_an_escalated_melding_to_someone(service: Serv
     ) is None  # fmt: skip
     clock.advance(answer_within)  # the escalation's deadline is no longer running
     assert await service.worker.lapse_escalations() == 0
+
+
+async def _post(service: Service) -> str:
+    body = melding_body(source="cit", address={"woonplaats": "Moergestel"},
+                        received_at=service.clock.now().isoformat())  # fmt: skip
+    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["cit"])
+    assert resp.status == 201, await resp.text()
+    melding_id: str = (await resp.json())["melding_id"]
+    await service.runtime.enqueuer.flush()
+    return melding_id
+
+
+def _repairs(kind: str) -> float:
+    value: float = metrics.INVARIANT_REPAIRS.labels(kind)._value.get()
+    return value
+
+
+async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Service) -> None:
+    rt, clock = service.runtime, service.clock
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.enqueuer, clock)
+    fine, lost, offered, assigned, escalated = [await _post(service) for _ in range(5)]
+    # All in order: two passes repair nothing.
+    assert await watchdog.check() == Counter()
+    assert await watchdog.check() == Counter()
+
+    # Broken by hand, each the way a fault would leave it.
+    await rt.redis.zrem(rt.keys.queue(GEBIED), lost)  # an enqueue lost
+    for melding_id, status in ((offered, "offered"), (assigned, "assigned")):
+        await rt.redis.zrem(rt.keys.queue(GEBIED), melding_id)
+        await rt.pool.execute("UPDATE meldingen SET status = $2 WHERE id = $1",
+                              UUID(melding_id), status)  # fmt: skip
+    await rt.redis.zrem(rt.keys.queue(GEBIED), escalated)
+    await rt.pool.execute(
+        "UPDATE meldingen SET status = 'escalated', escalated_until = $2 WHERE id = $1",
+        UUID(escalated), clock.now() - timedelta(minutes=5),
+    )  # fmt: skip
+    kinds = ("not_queued", "offered_without_offer", "assigned_without_assignment",
+             "escalation_lapsed")  # fmt: skip
+    before = {k: _repairs(k) for k in kinds}
+    first = await watchdog.check()
+    assert first == Counter(offered_without_offer=1, assigned_without_assignment=1,
+                            escalation_lapsed=1)  # fmt: skip
+    # The lost enqueue is confirmed on the second pass (one on its way is no fault).
+    assert await watchdog.check() == Counter(not_queued=1)
+    assert await watchdog.check() == Counter()
+    for kind, value in before.items():
+        assert _repairs(kind) == value + 1, kind
+    for melding_id in (fine, lost, offered, assigned, escalated):
+        assert await service.status(melding_id) == "queued"
+        assert await rt.redis.zscore(rt.keys.queue(GEBIED), melding_id) is not None
+    assert await rt.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'melding.repair' AND actor_role = 'watchdog'"
+    ) == 3  # fmt: skip
+
+    # An offer that no timer expired: expired by the watchdog after the grace.
+    await service.drain()
+    [offer] = [a for a in await service.assignments(fine) if a["state"] == "offered"]
+    level_minutes = max(rt.network.answer_within_minutes.values())
+    clock.advance(timedelta(minutes=level_minutes) + watchdog.grace + timedelta(seconds=1))
+    repaired = await watchdog.check()
+    assert repaired is not None
+    assert repaired["offer_overdue"] >= 1
+    assert await service.status(fine) == "queued"
+    assert offer["specialist"] in {a["specialist"] for a in await service.assignments(fine)
+                                   if a["state"] == "expired"}  # fmt: skip
+
+
+async def test_one_watchdog_at_a_time(service: Service) -> None:
+    rt = service.runtime
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.enqueuer, service.clock)
+    async with rt.pool.acquire() as other, other.transaction():
+        assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1)", WATCHDOG_LOCK)
+        assert await watchdog.check() is None  # another process has this pass
+    assert await watchdog.check() == Counter()

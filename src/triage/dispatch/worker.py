@@ -38,6 +38,7 @@ from triage.clock import Clock
 from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
+from triage.dispatch.watchdog import Watchdog
 from triage.notify.events import Publisher
 from triage.observability import health, metrics
 from triage.queue.claim import Claimer
@@ -71,6 +72,7 @@ class Worker:
         timer_seconds: float = 5.0,
         idle_seconds: float = 0.5,
         longest_window: timedelta = timedelta(hours=72),
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._pool = pool
         self._claimer = claimer
@@ -85,11 +87,16 @@ class Worker:
         self._redis = redis
         self._events = events
         self._duties: tuple[datetime, list[Duty]] | None = None
+        self._watchdog = watchdog
 
     async def run(self) -> None:
-        """Offer and keep the timers, side by side: a timer pass (a few statements every
-        few seconds) does not hold up the offers that arrive meanwhile."""
-        await asyncio.gather(self._offer_loop(), self._timer_loop())
+        """Offer, keep the timers and (one worker of the deployment at a time) the
+        watchdog, side by side: a timer pass (a few statements every few seconds) does
+        not hold up the offers that arrive meanwhile."""
+        loops = [self._offer_loop(), self._timer_loop()]
+        if self._watchdog is not None:
+            loops.append(self._watchdog.run())
+        await asyncio.gather(*loops)
 
     async def _offer_loop(self) -> None:
         while True:
@@ -227,4 +234,6 @@ def worker_for(runtime: Runtime) -> Worker:
         longest_window=timedelta(hours=max(
             runtime.rules.levels[lv].respond_within_hours for lv in LEVEL_ASCENDING
         )),
+        watchdog=Watchdog(runtime.pool, runtime.redis, runtime.keys, runtime.enqueuer,
+                          runtime.clock),
     )  # fmt: skip

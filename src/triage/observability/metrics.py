@@ -163,6 +163,13 @@ INTAKE_RETRIES = Counter(
     "triage_intake_retries_total",
     "Intake decisions made again because a concurrent melding changed the household first.",
 )
+INVARIANT_REPAIRS = Counter(
+    "triage_invariant_repairs_total",
+    "Meldingen the watchdog found waiting silently, and put back in line, by what was wrong "
+    "(not_queued, offered_without_offer, assigned_without_assignment, escalation_lapsed, "
+    "offer_overdue). Any repair is a fault to look into: docs/runbooks/invariant-repair.md.",
+    ["kind"],
+)
 RECONCILER_REPAIRS = Counter(
     "triage_reconciler_repairs_total", "Queue entries restored from PostgreSQL by the reconciler."
 )

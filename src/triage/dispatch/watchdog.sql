@@ -1,0 +1,51 @@
+-- name: suspects
+-- Meldingen that may break the invariant (dispatch/watchdog.py), by kind, each part an
+-- index probe: every queued one (checked against Redis by the caller), offered without
+-- an open offer, assigned without an accepted assignment, escalated past its deadline
+-- by more than the grace ($2) with nobody lapsing it, and offers past their answer time
+-- by more than the grace with nobody expiring them. $1: now.
+SELECT 'queued' AS kind, m.id, m.gebied, m.urgency_level, m.respond_before
+  FROM meldingen m
+ WHERE m.status = 'queued'
+UNION ALL
+SELECT 'offered_without_offer', m.id, m.gebied, m.urgency_level, m.respond_before
+  FROM meldingen m
+ WHERE m.status = 'offered'
+   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.melding_id = m.id AND a.state = 'offered')
+UNION ALL
+SELECT 'assigned_without_assignment', m.id, m.gebied, m.urgency_level, m.respond_before
+  FROM meldingen m
+ WHERE m.status = 'assigned'
+   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.melding_id = m.id AND a.state = 'accepted')
+UNION ALL
+SELECT 'escalation_lapsed', m.id, m.gebied, m.urgency_level, m.respond_before
+  FROM meldingen m
+ WHERE m.status = 'escalated' AND m.escalated_until < $1::timestamptz - $2::interval
+UNION ALL
+SELECT 'offer_overdue', a.melding_id, a.gebied, NULL, NULL
+  FROM assignments a
+ WHERE a.state = 'offered' AND a.answer_before < $1::timestamptz - $2::interval;
+
+-- name: requeue
+-- Meldingen found in a state that breaks the invariant, queued again for the next
+-- candidate, each only if still in the state found ($2 per melding) and audited with
+-- what was wrong. What else was out is ended first (an offer or assignment left open).
+WITH found AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[]) AS f (id, status)
+), ended AS (
+    UPDATE assignments a SET state = 'reassigned', answered_at = $3
+      FROM found f, meldingen m
+     WHERE a.melding_id = f.id AND m.id = f.id AND m.status = f.status
+       AND a.state IN ('offered', 'accepted')
+), requeued AS (
+    UPDATE meldingen m SET status = 'queued', escalated_until = NULL,
+           round_from = CASE WHEN m.status = 'escalated' THEN $3 ELSE m.round_from END
+      FROM found f
+     WHERE m.id = f.id AND m.status = f.status
+ RETURNING m.id, m.case_id, m.gebied, m.urgency_level, m.respond_before, f.status
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+    SELECT $3, 'system', 'watchdog', 'melding.repair', id, case_id, 'triage watchdog'
+      FROM requeued
+)
+SELECT id, gebied, urgency_level, respond_before, status FROM requeued;
