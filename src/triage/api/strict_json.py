@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any
 
 from triage.problems import FieldError, Problem, invalid
@@ -55,9 +56,9 @@ class _Marked(dict[str, Any]):
 
 def _marked(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = _Marked(pairs)
-    if len(obj) != len(pairs):
-        keys = [k for k, _ in pairs]
-        obj.twice = tuple(k for k in obj if keys.count(k) > 1)
+    if len(obj) != len(pairs):  # a Counter: list.count per key is quadratic in 64 KiB
+        given = Counter(k for k, _ in pairs)
+        obj.twice = tuple(k for k, n in given.items() if n > 1)
     return obj
 
 
