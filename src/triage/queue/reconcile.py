@@ -94,9 +94,12 @@ async def reconcile_once(
     """One round: ``since`` None re-adds everything queued (and sets the markers)."""
     lost = await lost_since_rebuilt(pool, client, keys)
     if lost is not None:
-        log.warning("queues_rebuilt", lost=lost)
         since = None
     restored = await reconcile_queues(pool, client, keys, since=since)
+    if lost is not None and restored is not None:
+        # A warning when the loss cost queue entries; a first start (no marker yet) or a
+        # loss while nothing waited had nothing to repair, and warns no one.
+        (log.warning if restored else log.info)("queues_rebuilt", lost=lost)
     if restored:
         metrics.RECONCILER_REPAIRS.inc(restored)
         log.warning("queue_reconciled", restored=restored, full=since is None)
