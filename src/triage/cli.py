@@ -112,7 +112,7 @@ async def _prepare(settings: Settings, database_url: str, demo: bool) -> dict[st
 
 
 def _print_banner(settings: Settings, tokens: dict[str, str], servers: EmbeddedServers) -> None:
-    from triage.demo import DEMO_ACCOUNTS
+    from triage.demo import DEMO_ACCOUNTS, try_it
 
     base = f"http://{settings.host}:{settings.port}"
     lines = [
@@ -135,15 +135,7 @@ def _print_banner(settings: Settings, tokens: dict[str, str], servers: EmbeddedS
         lines += ["", f"Demo credentials (also in {settings.data_dir / 'demo-credentials.json'}):"]
         for account in DEMO_ACCOUNTS:
             lines.append(f"  {account.key:<18} {tokens[account.key]}   {account.description}")
-        lines += [
-            "",
-            "Post a melding as the police, then read it back as the operator:",
-            f"  curl -s -X POST {base}/api/v1/meldingen \\",
-            f"       -H 'Authorization: Bearer {tokens['demo-politie']}' \\",
-            "       -H 'Content-Type: application/json' -d @examples/melding.json",
-            f"  curl -s {base}/api/v1/meldingen/<melding_id> \\",
-            f"       -H 'Authorization: Bearer {tokens['demo-operator']}'",
-        ]
+        lines += try_it(base, tokens, settings.data_dir)
     lines += [
         "",
         "Ctrl-C stops the service"

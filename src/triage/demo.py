@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,3 +76,42 @@ async def ensure_demo_credentials(
     with os.fdopen(fd, "w") as handle:
         json.dump(tokens, handle, indent=2)
     return tokens
+
+
+#: Pasted into a shell as printed: no placeholders, nothing for the shell to misread.
+_TRY_IT = r"""
+Post the example melding as the police, received now, and read it back as the operator
+(paste into a shell in this directory):
+  NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  sed -e "s/\"received_at\": \"[^\"]*\"/\"received_at\": \"$NOW\"/" \
+      -e "s/\"external_id\": \"[^\"]*\"/\"external_id\": \"BVH-$NOW\"/" \
+      {example} > {sent}
+  MELDING_ID=$(curl -s -X POST {base}/api/v1/meldingen \
+      -H 'Authorization: Bearer {police}' -H 'Content-Type: application/json' \
+      -d @{sent} | sed -n 's/.*"melding_id":"\([^"]*\)".*/\1/p')
+  curl -s {base}/api/v1/meldingen/$MELDING_ID \
+      -H 'Authorization: Bearer {operator}'
+Posting {sent} again answers 200 with the first answer (a replay)."""
+
+
+def _example() -> Path | None:
+    """examples/melding.json: from the directory ``make run`` runs in, else the checkout's."""
+    here = Path("examples/melding.json")
+    if here.exists():
+        return here
+    checkout = Path(__file__).resolve().parents[2] / "examples" / "melding.json"
+    return checkout if checkout.exists() else None
+
+
+def try_it(base: str, tokens: dict[str, str], data_dir: Path) -> list[str]:
+    """The banner's lines that post the example melding and read it back. A source system
+    sends the moment it received a melding and an id of its own, so the example goes out
+    received now under a new external_id, from a copy in the data directory (posting the
+    copy again is a replay)."""
+    example = _example()
+    if example is None:
+        return []
+    return _TRY_IT.format(
+        example=shlex.quote(str(example)), sent=shlex.quote(str(data_dir / "melding.json")),
+        base=base, police=tokens["demo-politie"], operator=tokens["demo-operator"],
+    ).splitlines()  # fmt: skip
