@@ -24,6 +24,7 @@ from triage.dispatch import offer as offer_module
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.worker import Worker
+from triage.effects import AfterCommit
 from triage.notify.events import Publisher
 from triage.observability import metrics
 from triage.queue.claim import Claimer
@@ -58,12 +59,11 @@ def _worker(runtime: Runtime, clock: FrozenClock, lease_seconds: float = 30) -> 
     return Worker(
         runtime.pool,
         Claimer(runtime.redis, runtime.keys, lease_seconds),
-        runtime.enqueuer,
+        runtime.after_commit,
         config=runtime.network,
         clock=clock,
         gebieden=[GEBIED],
         redis=runtime.redis,
-        events=runtime.events,
     )
 
 
@@ -461,7 +461,7 @@ async def test_first_contact_starts_the_case_milestones(
         " AND escalated_at IS NOT NULL", UUID(melding["case_id"]),
     )  # fmt: skip
     assert [(r["kind"], r["escalated_at"]) for r in escalated] == [("outreach", later)]
-    assert await escalate_overdue(runtime.pool, runtime.network, later) == 0
+    assert (await escalate_overdue(runtime.pool, runtime.network, later)).answer == 0
     async with runtime.pool.acquire() as conn:  # what the coordinators' views list then
         seen = await overdue_in_scope(conn, False, GEBIED, later, 500)
         elsewhere = await overdue_in_scope(conn, False, "zuid", later, 500)
@@ -645,8 +645,9 @@ async def test_offers_and_escalations_reach_the_person_as_server_sent_events(
     received = await runtime.pool.fetchval(
         "SELECT received_at FROM meldingen WHERE id = $1", UUID(late["melding_id"])
     )
-    await escalate(runtime.pool, runtime.network, received + timedelta(hours=19),
-                   timedelta(hours=72), runtime.events)  # fmt: skip
+    done = await escalate(runtime.pool, runtime.network, received + timedelta(hours=19),
+                          timedelta(hours=72))  # fmt: skip
+    await runtime.after_commit.apply(done.effects)
     for _ in range(100):  # other meldingen of the gebied may be escalated in the same round
         event, data = await next_event()
         if data["melding_id"] == late["melding_id"]:
@@ -717,12 +718,11 @@ async def test_the_timers_go_on_without_redis(runtime: Runtime) -> None:
     worker = Worker(
         runtime.pool,
         Claimer(gone, runtime.keys, 30),
-        runtime.enqueuer,
+        AfterCommit(runtime.enqueuer, Publisher(gone, runtime.keys), runtime.clock),
         config=runtime.network,
         clock=FrozenClock(MONDAY_10),
         gebieden=[GEBIED],
         redis=gone,
-        events=Publisher(gone, runtime.keys),
     )
     depth = {"gebied": GEBIED, "level": "crisis"}
     metrics.QUEUE_DEPTH.labels(**depth).set(-1)  # so that a refresh shows

@@ -208,7 +208,7 @@ def _repairs(kind: str) -> float:
 
 async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Service) -> None:
     rt, clock = service.runtime, service.clock
-    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.enqueuer, clock)
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, clock)
     fine, lost, offered, assigned, escalated = [await _post(service) for _ in range(5)]
     # All in order: two passes repair nothing.
     assert await watchdog.check() == Counter()
@@ -236,6 +236,7 @@ async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Servi
     assert await watchdog.check() == Counter()
     for kind, value in before.items():
         assert _repairs(kind) == value + 1, kind
+    await rt.enqueuer.flush()  # the repairs' enqueues, handed to the after-commit stage
     for melding_id in (fine, lost, offered, assigned, escalated):
         assert await service.status(melding_id) == "queued"
         assert await rt.redis.zscore(rt.keys.queue(GEBIED), melding_id) is not None
@@ -258,7 +259,7 @@ async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Servi
 
 async def test_one_watchdog_at_a_time(service: Service) -> None:
     rt = service.runtime
-    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.enqueuer, service.clock)
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, service.clock)
     async with rt.pool.acquire() as other, other.transaction():
         assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1)", WATCHDOG_LOCK)
         assert await watchdog.check() is None  # another process has this pass

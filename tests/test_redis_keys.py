@@ -11,6 +11,7 @@ import pytest
 
 from helpers import own_runtime
 from triage.config import Settings
+from triage.effects import Tell
 from triage.notify import events
 from triage.queue.keys import Keys, forget
 from triage.runtime import Runtime
@@ -39,7 +40,7 @@ async def test_two_prefixes_on_one_redis_see_neither_queues_nor_events_of_the_ot
         theirs = events.stream(other.redis, other.keys, "sp-zuid-1")
         assert await anext(mine) == b": connected\n\n"
         assert await anext(theirs) == b": connected\n\n"
-        await other.events.publish("sp-zuid-1", "offer", {"assignment_id": "a"})
+        await other.after_commit.apply([Tell("sp-zuid-1", "offer", {"assignment_id": "a"})])
         assert b"event: offer" in await asyncio.wait_for(anext(theirs), 5)
         with pytest.raises(TimeoutError):  # the same user under another prefix hears nothing
             await asyncio.wait_for(anext(mine), 2.5)

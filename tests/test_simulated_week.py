@@ -119,12 +119,11 @@ async def test_a_week_of_dispatch(week: tuple[Client, Runtime], tokens: Tokens) 
     worker = Worker(
         runtime.pool,
         Claimer(runtime.redis, runtime.keys, 30),
-        runtime.enqueuer,
+        runtime.after_commit,
         config=runtime.network,
         clock=clock,
         gebieden=runtime.region.gebied_codes,
         redis=runtime.redis,
-        events=runtime.events,
     )
     posted = 0
     while clock.now() < START + timedelta(days=7):

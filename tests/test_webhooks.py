@@ -119,12 +119,11 @@ async def test_an_offer_reaches_the_specialists_organisation_signed_without_pers
     worker = Worker(
         runtime.pool,
         Claimer(runtime.redis, runtime.keys, 30),
-        runtime.enqueuer,
+        runtime.after_commit,
         config=runtime.network,
         clock=clock,
         gebieden=[GEBIED],
         redis=runtime.redis,
-        events=runtime.events,
     )
     await runtime.enqueuer.flush()
     while await worker.round():

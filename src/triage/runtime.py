@@ -15,6 +15,7 @@ from redis.asyncio.sentinel import Sentinel
 from triage.auth.tokens import Authenticator, TokenAuthenticator
 from triage.clock import Clock, SystemClock
 from triage.config import Settings
+from triage.effects import AfterCommit
 from triage.intake.service import Intake
 from triage.notify.events import Publisher
 from triage.queue.enqueue import Enqueuer
@@ -31,7 +32,7 @@ class Runtime:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     keys: Keys  # every Redis key and channel name, under the deployment's prefix
-    events: Publisher
+    after_commit: AfterCommit  # the one stage that applies what follows a commit
     region: Region
     rules: Rules
     network: NetworkConfig
@@ -101,13 +102,14 @@ async def open_runtime(
     client = redis_client(redis_url)
     keys = Keys(settings.redis_prefix)
     enqueuer = Enqueuer(client, keys)
+    publisher = Publisher(client, keys)
     enqueuer.start()
     return Runtime(
         settings=settings,
         pool=pool,
         redis=client,
         keys=keys,
-        events=Publisher(client, keys),
+        after_commit=AfterCommit(enqueuer, publisher, clock),
         region=region,
         rules=rules,
         network=network,
@@ -116,7 +118,6 @@ async def open_runtime(
         enqueuer=enqueuer,
         intake=Intake(
             pool,
-            enqueuer=enqueuer,
             region=region,
             rules=rules,
             clock=clock,

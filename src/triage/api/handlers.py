@@ -18,6 +18,7 @@ from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
 from triage.dispatch import answers, manual, views
+from triage.effects import Done
 from triage.notify import events, webhooks
 from triage.observability import health, metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
@@ -37,6 +38,15 @@ def json_response(model: BaseModel, status: int = 200, **headers: str) -> web.Re
         body=model.model_dump_json(), status=status, content_type="application/json",
         headers=headers,
     )  # fmt: skip
+
+
+async def answered(
+    request: web.Request, done: Done[BaseModel], status: int = 200, **headers: str
+) -> web.Response:
+    """The answer to a change, once what must follow its commit has been handed to the
+    after-commit stage (the handler's transaction has ended by now)."""
+    await request.app[RUNTIME].after_commit.apply(done.effects)
+    return json_response(done.answer, status, **headers)
 
 
 def route_of(request: web.Request) -> str:
@@ -116,11 +126,10 @@ async def post_melding(request: web.Request) -> web.Response:
         endpoint=endpoint_of(request),
     )
     accepted = submitted.accepted
-    return json_response(
-        accepted,
-        status=201 if submitted.created else 200,
+    return await answered(
+        request, Done(accepted, submitted.effects), 201 if submitted.created else 200,
         Location=f"/api/v1/meldingen/{accepted.melding_id}",
-    )
+    )  # fmt: skip
 
 
 def _too_large() -> Problem:
@@ -181,21 +190,12 @@ async def post_urgency(request: web.Request) -> web.Response:
         )  # fmt: skip
     if done is None:
         raise not_found("no melding with this id that you may change")
-    if done.status == "queued":  # the queue order follows the operator
-        runtime.enqueuer.submit(
-            done.gebied, done.melding_id, done.level, done.respond_before,
-            runtime.clock.now(),
-        )  # fmt: skip
-    if done.offer is not None:  # less time to answer: the specialist must know
-        await runtime.events.publish(done.offer.specialist, "offer_changed", {
-            "assignment_id": done.offer.assignment_id, "melding_id": done.melding_id,
-            "answer_before": done.offer.answer_before, "link": "/api/v1/me/assignments",
-        })  # fmt: skip
-    return json_response(done)
+    return await answered(request, done)
 
 
 _Change = Callable[
-    [asyncpg.Connection, UUID, Any, control.ChangeContext], Awaitable[control.CaseChangeOut]
+    [asyncpg.Connection, UUID, Any, control.ChangeContext],
+    Awaitable[Done[control.CaseChangeOut]],
 ]
 
 
@@ -211,12 +211,7 @@ async def _case_change(
     )
     async with connection(request) as conn:
         done = await change(conn, target, parsed, ctx)
-    for raised in done.raised:
-        runtime.enqueuer.submit(
-            raised.gebied, raised.melding_id, raised.level,
-            raised.respond_before, ctx.now,
-        )  # fmt: skip
-    return json_response(done)
+    return await answered(request, done)
 
 
 async def post_link(request: web.Request) -> web.Response:
@@ -281,18 +276,13 @@ async def get_my_assignments(request: web.Request) -> web.Response:
 
 
 async def _answer(request: web.Request, decline: answers.DeclineIn | None) -> web.Response:
-    runtime = request.app[RUNTIME]
     assignment_id = _uuid_param(request, "assignment_id")
     async with connection(request) as conn:
         done = await answers.answer(
             conn, assignment_id, principal_of(request), decline=decline,
             **_request_context(request),
         )  # fmt: skip
-    if done.state == "declined":  # to the next candidate
-        runtime.enqueuer.submit(
-            done.gebied, done.melding_id, done.level, done.respond_before, runtime.clock.now()
-        )
-    return json_response(done)
+    return await answered(request, done)
 
 
 async def post_accept(request: web.Request) -> web.Response:
@@ -476,18 +466,7 @@ async def post_reassign(request: web.Request) -> web.Response:
             conn, runtime.network, melding_id, change, principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    await runtime.enqueuer.withdraw(done.gebied, melding_id)  # offered now, not queued
-    await runtime.events.publish(done.specialist, "offer", {
-        "assignment_id": done.assignment_id, "melding_id": melding_id, "tier": "operator",
-        "link": "/api/v1/me/assignments",
-    })  # fmt: skip
-    if done.previous is not None:
-        await runtime.events.publish(
-            done.previous,
-            "reassigned",
-            {"melding_id": melding_id, "link": "/api/v1/me/assignments"},
-        )
-    return json_response(done)
+    return await answered(request, done)
 
 
 async def post_move_gebied(request: web.Request) -> web.Response:
@@ -495,16 +474,12 @@ async def post_move_gebied(request: web.Request) -> web.Response:
     melding_id = _uuid_param(request, "melding_id")
     change = await json_body(request, manual.GebiedIn.model_validate_json)
     async with connection(request) as conn:
-        moved, left = await manual.move_gebied(
+        done = await manual.move_gebied(
             conn, [*runtime.region.gebied_codes, REGIONAL_POOL], melding_id, change,
             principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    await runtime.enqueuer.withdraw(left, melding_id)  # off the old queue, onto the new
-    runtime.enqueuer.submit(
-        moved.gebied, moved.melding_id, moved.level, moved.respond_before, runtime.clock.now()
-    )
-    return json_response(moved)
+    return await answered(request, done)
 
 
 async def get_my_events(request: web.Request) -> web.StreamResponse:

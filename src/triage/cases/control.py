@@ -13,7 +13,8 @@ transaction that:
    is an operator's explicit override with its own reason;
 4. records the change with its reason (``case_changes``) and audits it.
 
-After the commit the raised meldingen are re-queued by the caller (the queue follows).
+The raised meldingen's queue order follows after the commit: their effects come back
+with the answer (triage/effects.py).
 A merged case is closed with ``merged_into`` set; its meldingen, persons and history
 move to the case it joined, and the change log keeps where each came from.
 """
@@ -30,6 +31,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
+from triage.effects import Done, Enqueue
 from triage.households.keys import lock_keys
 from triage.households.profile import MeldingFacts, PersonFacts, build_profile, history_of
 from triage.ids import uuid7
@@ -286,11 +288,14 @@ class _Change:
         )  # fmt: skip
         metrics.CASE_CHANGES.labels(action).inc()
 
-    def out(self, action: Action, case_id: UUID) -> CaseChangeOut:
-        return CaseChangeOut(
+    def out(self, action: Action, case_id: UUID) -> Done[CaseChangeOut]:
+        answer = CaseChangeOut(
             action=action, case_id=case_id, moved_melding_ids=self.moved,
             closed_case_ids=self.closed, raised=self.raised,
         )  # fmt: skip
+        return Done(answer, tuple(
+            Enqueue(r.gebied, r.melding_id, r.level, r.respond_before) for r in self.raised
+        ))  # fmt: skip
 
 
 def _rescored(
@@ -323,7 +328,7 @@ def _rescored(
 
 async def link_melding(
     conn: asyncpg.Connection, melding_id: UUID, change: LinkIn, ctx: ChangeContext
-) -> CaseChangeOut:
+) -> Done[CaseChangeOut]:
     async with conn.transaction():
         c = _Change(conn, ctx)
         before = await c.melding(melding_id)
@@ -354,7 +359,7 @@ async def link_melding(
 
 async def unlink_melding(
     conn: asyncpg.Connection, melding_id: UUID, change: UnlinkIn, ctx: ChangeContext
-) -> CaseChangeOut:
+) -> Done[CaseChangeOut]:
     """Take a melding out of its case into a case of its own (a new household)."""
     async with conn.transaction():
         c = _Change(conn, ctx)
@@ -396,7 +401,7 @@ async def _merge(c: _Change, case_id: UUID, into_id: UUID) -> None:
 
 async def merge_cases(
     conn: asyncpg.Connection, case_id: UUID, change: MergeIn, ctx: ChangeContext
-) -> CaseChangeOut:
+) -> Done[CaseChangeOut]:
     async with conn.transaction():
         c = _Change(conn, ctx)
         await _merge(c, case_id, change.into_case_id)
@@ -409,7 +414,7 @@ async def merge_cases(
 
 async def close_case(
     conn: asyncpg.Connection, case_id: UUID, change: CloseIn, ctx: ChangeContext
-) -> CaseChangeOut:
+) -> Done[CaseChangeOut]:
     """Close a case whose meldingen have all been taken up. Its keys stay, not open: a new
     melding about the household within 180 days opens a new case that refers to it."""
     async with conn.transaction():
@@ -430,7 +435,7 @@ async def close_case(
 
 async def settle_review(
     conn: asyncpg.Connection, melding_id: UUID, change: ReviewDecisionIn, ctx: ChangeContext
-) -> CaseChangeOut:
+) -> Done[CaseChangeOut]:
     """Confirm (merge the melding's case into the case it may belong to) or reject."""
     async with conn.transaction():
         c = _Change(conn, ctx)

@@ -21,8 +21,8 @@ import structlog
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
+from triage.effects import Done, Tell
 from triage.notify import webhooks
-from triage.notify.events import Publisher
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.problems import conflict, forbidden
@@ -112,23 +112,21 @@ async def escalate_overdue(
     pool: asyncpg.Pool,
     config: NetworkConfig,
     now: datetime,
-    events: Publisher | None = None,
-) -> int:
-    """Escalate the milestones overdue at ``now`` (each once); how many were new."""
+) -> Done[int]:
+    """Escalate the milestones overdue at ``now`` (each once); how many were new, and the
+    events that tell the people after the commit."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(_Q["escalate_overdue"], now)
         await webhooks.record(conn, [n for r in rows for n in _notices(config, r)], now)
+    tells = []
     for row in rows:
         metrics.ESCALATIONS.labels(f"milestone_{row['kind']}", row["gebied"]).inc()
-        if events is None:
-            continue
         data = {"case_id": row["case_id"], "kind": f"milestone_{row['kind']}",
                 "link": f"/api/v1/cases/{row['case_id']}"}  # fmt: skip
-        for person in _told(config, row):
-            await events.publish(person, "escalation", data)
+        tells += [Tell(person, "escalation", data) for person in _told(config, row)]
     if rows:
         log.warning("milestones_escalated", count=len(rows))
-    return len(rows)
+    return Done(len(rows), tuple(tells))
 
 
 def _told(config: NetworkConfig, row: asyncpg.Record) -> list[str]:

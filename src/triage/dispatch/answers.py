@@ -1,8 +1,9 @@
 """A specialist answers offers and records first contact (the API side of dispatch).
 
 Only the specialist an assignment was offered to may answer it, and only while it is
-offered; a decline needs a reason and sends the melding to the next candidate (the
-caller re-queues it). First contact closes the 24-72 hour norm for the melding.
+offered; a decline needs a reason and sends the melding to the next candidate (queued
+again after the commit: the answer's effects). First contact closes the 24-72 hour norm
+for the melding.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
+from triage.effects import Done, Enqueue
 from triage.observability import metrics
 from triage.problems import conflict, forbidden, not_found
 from triage.request_body import RequestBody
@@ -78,7 +80,7 @@ async def answer(
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> AnswerOut:
+) -> Done[AnswerOut]:
     """Accept (``decline`` None) or decline an offer made to the caller."""
     me = _specialist(principal)
     async with conn.transaction():
@@ -96,11 +98,15 @@ async def answer(
     if decline is None:  # committed
         waited = (now - row["created_at"]).total_seconds()
         metrics.TIME_TO_ACCEPT.labels(row["urgency_level"]).observe(waited)
-    return AnswerOut(
+    answer = AnswerOut(
         assignment_id=assignment_id, melding_id=row["melding_id"],
         state="accepted" if decline is None else "declined", gebied=row["gebied"],
         level=Level(row["urgency_level"]), respond_before=row["respond_before"],
     )  # fmt: skip
+    if decline is None:
+        return Done(answer)
+    return Done(answer, (Enqueue(answer.gebied, answer.melding_id, answer.level,
+                                 answer.respond_before),))  # fmt: skip
 
 
 async def first_contact(

@@ -17,8 +17,8 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from triage.effects import Done, Tell
 from triage.notify import webhooks
-from triage.notify.events import Publisher
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
 from triage.region import REGIONAL_POOL
@@ -35,10 +35,9 @@ async def escalate(
     config: NetworkConfig,
     now: datetime,
     longest_window: timedelta,
-    events: Publisher | None = None,
-) -> int:
-    """Record the escalations due at ``now`` and tell the coordinators (server-sent
-    events, when ``events`` is given); how many were new."""
+) -> Done[int]:
+    """Record the escalations due at ``now``; how many were new, and the events that tell
+    the coordinators after the commit."""
     gebieden = [*config.networks, REGIONAL_POOL]
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
@@ -48,13 +47,11 @@ async def escalate(
         await webhooks.record(conn, [n for row in rows for n in _notices(config, row)], now)
     for row in rows:
         metrics.ESCALATIONS.labels(row["kind"], row["gebied"]).inc()
-    if events is not None:
-        await events.publish_many([(person, "escalation", {
-            "melding_id": row["melding_id"], "kind": row["kind"], "link": "/api/v1/escalations",
-        }) for row in rows for person in row["told"]])  # fmt: skip
     if rows:
         log.warning("meldingen_escalated", count=len(rows))
-    return len(rows)
+    return Done(len(rows), tuple(Tell(person, "escalation", {
+        "melding_id": row["melding_id"], "kind": row["kind"], "link": "/api/v1/escalations",
+    }) for row in rows for person in row["told"]))  # fmt: skip
 
 
 def _notices(config: NetworkConfig, row: asyncpg.Record) -> list[Notice]:

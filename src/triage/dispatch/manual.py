@@ -4,7 +4,7 @@ person, or hand a queued melding to another gebied's team. With a reason, audite
 A reassignment ends the melding's active offer or assignment ('reassigned') and offers
 it to the named person (tier 'operator', the reason among its reasons); the
 one-active-assignment index still holds. A melding moved to another gebied moves queue
-after the commit (the caller re-queues it).
+after the commit (the answer's effects).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.dispatch.offer import offer_notice
+from triage.effects import Done, Effect, Enqueue, Tell, Withdraw
 from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
@@ -72,7 +73,7 @@ async def reassign(
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> ReassignedOut:
+) -> Done[ReassignedOut]:
     everything, gebied = _steering(principal)
     if change.to not in config.by_id:
         raise invalid([FieldError("/to", "not a specialist or coordinator of the networks")])
@@ -108,9 +109,20 @@ async def reassign(
                 "link": f"/api/v1/meldingen/{melding_id}",
             }))  # fmt: skip
         await webhooks.record(conn, notices, now)
-    return ReassignedOut(melding_id=melding_id, gebied=row["gebied"], assignment_id=assignment_id,
-                         specialist=change.to, previous=row["specialist"],
-                         answer_before=answer_before)  # fmt: skip
+    answer = ReassignedOut(
+        melding_id=melding_id, gebied=row["gebied"], assignment_id=assignment_id,
+        specialist=change.to, previous=row["specialist"], answer_before=answer_before,
+    )  # fmt: skip
+    effects: list[Effect] = [
+        Withdraw(answer.gebied, melding_id),  # offered now, not queued
+        Tell(change.to, "offer", {"assignment_id": assignment_id, "melding_id": melding_id,
+                                  "tier": "operator", "link": "/api/v1/me/assignments"}),
+    ]  # fmt: skip
+    if answer.previous is not None:
+        effects.append(Tell(answer.previous, "reassigned", {
+            "melding_id": melding_id, "link": "/api/v1/me/assignments",
+        }))  # fmt: skip
+    return Done(answer, tuple(effects))
 
 
 async def move_gebied(
@@ -123,8 +135,8 @@ async def move_gebied(
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> tuple[MovedOut, str]:
-    """The moved melding and the gebied it left (to take it off that queue)."""
+) -> Done[MovedOut]:
+    """The moved melding; it leaves the old gebied's queue for the new one's."""
     everything, gebied = _steering(principal)
     if change.gebied not in gebieden:
         raise invalid([FieldError("/gebied", "not a gebied of the region, or the regio pool")])
@@ -142,4 +154,7 @@ async def move_gebied(
         level=Level(row["urgency_level"]),
         respond_before=row["respond_before"],
     )
-    return moved, row["gebied"]
+    return Done(moved, (
+        Withdraw(row["gebied"], melding_id),
+        Enqueue(moved.gebied, melding_id, moved.level, moved.respond_before),
+    ))  # fmt: skip

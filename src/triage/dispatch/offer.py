@@ -30,6 +30,7 @@ import asyncpg
 import structlog
 
 from triage.dispatch.deadlines import escalation_notices
+from triage.effects import Tell
 from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
@@ -62,6 +63,19 @@ class Round:
     offered: list[Offered] = field(default_factory=list)
     escalated: list[Escalated] = field(default_factory=list)
     failed: set[UUID] = field(default_factory=set)
+
+    @property
+    def effects(self) -> list[Tell]:
+        """After the commit: each person offered something, and everyone an escalation
+        names, is told."""
+        offers = [Tell(m.choice.specialist, "offer", {
+            "assignment_id": m.assignment_id, "melding_id": m.melding_id,
+            "tier": m.choice.tier, "link": "/api/v1/me/assignments",
+        }) for m in self.offered]  # fmt: skip
+        return offers + [Tell(person, "escalation", {
+            "melding_id": e.melding_id, "kind": "no_candidate", "until": e.until,
+            "link": f"/api/v1/meldingen/{e.melding_id}",
+        }) for e in self.escalated for person in e.told]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 import asyncpg
@@ -35,11 +35,10 @@ import redis.asyncio as aioredis
 import structlog
 
 from triage.clock import Clock
+from triage.effects import AfterCommit, enqueue
 from triage.observability import metrics
-from triage.queue.enqueue import Enqueuer
 from triage.queue.keys import Keys
 from triage.store.sql import load_queries
-from triage.vocabulary import Level
 
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.dispatch", "watchdog.sql")
@@ -59,7 +58,7 @@ class Watchdog:
     pool: asyncpg.Pool
     redis: aioredis.Redis
     keys: Keys
-    enqueuer: Enqueuer
+    after_commit: AfterCommit
     clock: Clock
     #: How late a timer may be before its work counts as a repair (a few timer passes).
     grace: timedelta = timedelta(seconds=60)
@@ -99,17 +98,18 @@ class Watchdog:
                 rows = await conn.fetch(_DISPATCH["expire_offers"], now)
                 repaired["offer_overdue"] += len(rows)
                 requeued += rows
-        self._submit(requeued, now)
-        repaired["not_queued"] += await self._queue_missing(queued, now)
+        repaired["not_queued"] += await self._queue_missing(queued, requeued)
         for kind, count in repaired.items():
             if count:
                 metrics.INVARIANT_REPAIRS.labels(kind).inc(count)
                 log.warning("invariant_repaired", kind=kind, count=count)
         return repaired
 
-    async def _queue_missing(self, queued: list[asyncpg.Record], now: datetime) -> int:
+    async def _queue_missing(
+        self, queued: list[asyncpg.Record], requeued: list[asyncpg.Record]
+    ) -> int:
         """Queued meldingen on no queue and leased by nobody, two passes in a row, go
-        back on their queue (``ZADD NX``: one that arrived meanwhile stays as it is)."""
+        back on their queue, with those ``requeued`` in this pass (after its commit)."""
         pipe = self.redis.pipeline(transaction=False)
         for row in queued:
             pipe.zscore(self.keys.queue(row["gebied"]), str(row["id"]))
@@ -121,12 +121,5 @@ class Watchdog:
         }  # fmt: skip
         confirmed = [row for melding_id, row in missing.items() if melding_id in self._missing]
         self._missing = set(missing) - {row["id"] for row in confirmed}
-        self._submit(confirmed, now)
-        await self.enqueuer.flush()
+        await self.after_commit.apply(enqueue(row) for row in [*requeued, *confirmed])
         return len(confirmed)
-
-    def _submit(self, rows: list[asyncpg.Record], now: datetime) -> None:
-        for row in rows:
-            self.enqueuer.submit(
-                row["gebied"], row["id"], Level(row["urgency_level"]), row["respond_before"], now
-            )

@@ -39,10 +39,9 @@ from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.watchdog import Watchdog
-from triage.notify.events import Publisher
+from triage.effects import AfterCommit, enqueue
 from triage.observability import health, metrics
 from triage.queue.claim import Claimer
-from triage.queue.enqueue import Enqueuer
 from triage.region import REGIONAL_POOL
 from triage.routing import roster_changes
 from triage.routing.network import NetworkConfig
@@ -50,7 +49,7 @@ from triage.routing.roster import Duty, on_duty
 from triage.routing.roster_changes import as_changes
 from triage.runtime import Runtime
 from triage.store.sql import load_queries
-from triage.vocabulary import LEVEL_ASCENDING, Level
+from triage.vocabulary import LEVEL_ASCENDING
 
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.dispatch", "dispatch.sql")
@@ -61,13 +60,12 @@ class Worker:
         self,
         pool: asyncpg.Pool,
         claimer: Claimer,
-        enqueuer: Enqueuer,
+        after_commit: AfterCommit,
         *,
         config: NetworkConfig,
         clock: Clock,
         gebieden: list[str],
         redis: aioredis.Redis,
-        events: Publisher,
         per_round: int = 8,
         timer_seconds: float = 5.0,
         idle_seconds: float = 0.5,
@@ -76,7 +74,7 @@ class Worker:
     ) -> None:
         self._pool = pool
         self._claimer = claimer
-        self._enqueuer = enqueuer
+        self._after_commit = after_commit
         self._config = config
         self._clock = clock
         self._gebieden = [*gebieden, REGIONAL_POOL]
@@ -85,7 +83,6 @@ class Worker:
         self._idle_seconds = idle_seconds
         self._longest_window = longest_window
         self._redis = redis
-        self._events = events
         self._duties: tuple[datetime, list[Duty]] | None = None
         self._watchdog = watchdog
 
@@ -125,10 +122,8 @@ class Worker:
             ("leases", self.requeue_expired_leases),
             ("offers", self.expire_offers),
             ("escalations", self.lapse_escalations),
-            ("deadlines", lambda: escalate(self._pool, self._config, self._clock.now(),
-                                           self._longest_window, self._events)),
-            ("milestones", lambda: escalate_overdue(self._pool, self._config,
-                                                    self._clock.now(), self._events)),
+            ("deadlines", self.escalate_deadlines),
+            ("milestones", self.escalate_milestones),
             ("overdue", lambda: count_overdue(self._pool, self._clock.now())),
             ("gauges", lambda: gauges.refresh_queues(self._pool, self._config,
                                                      self._clock.now(), self._longest_window)),
@@ -180,13 +175,7 @@ class Worker:
         for made in done.offered:
             waited = (committed - made.created_at).total_seconds()
             metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
-        await self._events.publish_many([(m.choice.specialist, "offer", {
-            "assignment_id": m.assignment_id, "melding_id": m.melding_id,
-            "tier": m.choice.tier, "link": "/api/v1/me/assignments",
-        }) for m in done.offered] + [(person, "escalation", {
-            "melding_id": e.melding_id, "kind": "no_candidate", "until": e.until,
-            "link": f"/api/v1/meldingen/{e.melding_id}",
-        }) for e in done.escalated for person in e.told])  # fmt: skip
+        await self._after_commit.apply(done.effects)
         return len(done.offered), more
 
     async def requeue_expired_leases(self) -> int:
@@ -195,12 +184,8 @@ class Worker:
 
     async def expire_offers(self) -> int:
         """Offers past their answer time go to the next candidate."""
-        now: datetime = self._clock.now()
-        rows = await self._pool.fetch(_Q["expire_offers"], now)
-        for row in rows:
-            self._enqueuer.submit(
-                row["gebied"], row["id"], Level(row["urgency_level"]), row["respond_before"], now
-            )
+        rows = await self._pool.fetch(_Q["expire_offers"], self._clock.now())
+        await self._after_commit.apply(enqueue(row) for row in rows)
         if rows:
             metrics.OFFERS_EXPIRED.inc(len(rows))
             log.info("offers_expired", count=len(rows))
@@ -209,15 +194,23 @@ class Worker:
     async def lapse_escalations(self) -> int:
         """Meldingen escalated for want of candidates whose deadline passed with nobody
         acting start a new round of offers."""
-        now: datetime = self._clock.now()
-        rows = await self._pool.fetch(_Q["lapse_escalations"], now)
-        for row in rows:
-            self._enqueuer.submit(
-                row["gebied"], row["id"], Level(row["urgency_level"]), row["respond_before"], now
-            )
+        rows = await self._pool.fetch(_Q["lapse_escalations"], self._clock.now())
+        await self._after_commit.apply(enqueue(row) for row in rows)
         if rows:
             log.warning("escalations_lapsed", count=len(rows))
         return len(rows)
+
+    async def escalate_deadlines(self) -> int:
+        """Meldingen at risk and breached, escalated to their gebied's coordinators."""
+        done = await escalate(self._pool, self._config, self._clock.now(), self._longest_window)
+        await self._after_commit.apply(done.effects)
+        return done.answer
+
+    async def escalate_milestones(self) -> int:
+        """Overdue case milestones, escalated to the coordinator and the lead."""
+        done = await escalate_overdue(self._pool, self._config, self._clock.now())
+        await self._after_commit.apply(done.effects)
+        return done.answer
 
 
 def worker_for(runtime: Runtime) -> Worker:
@@ -225,15 +218,14 @@ def worker_for(runtime: Runtime) -> Worker:
     return Worker(
         runtime.pool,
         Claimer(runtime.redis, runtime.keys, runtime.settings.lease_seconds),
-        runtime.enqueuer,
+        runtime.after_commit,
         config=runtime.network,
         clock=runtime.clock,
         gebieden=runtime.region.gebied_codes,
         redis=runtime.redis,
-        events=runtime.events,
         longest_window=timedelta(hours=max(
             runtime.rules.levels[lv].respond_within_hours for lv in LEVEL_ASCENDING
         )),
-        watchdog=Watchdog(runtime.pool, runtime.redis, runtime.keys, runtime.enqueuer,
+        watchdog=Watchdog(runtime.pool, runtime.redis, runtime.keys, runtime.after_commit,
                           runtime.clock),
     )  # fmt: skip

@@ -33,6 +33,7 @@ import structlog
 from triage.auth.principal import Principal
 from triage.clock import Clock
 from triage.config import RECEIVED_AT_MAX_AGE_DAYS
+from triage.effects import Effect, Enqueue
 from triage.households.keys import lock_keys, lookup_keys, stored_keys
 from triage.households.match import Address, Candidate, Person, decide, fold_place
 from triage.households.normalise import address_key
@@ -47,7 +48,6 @@ from triage.intake.models import (
 )
 from triage.observability import metrics
 from triage.problems import Problem, forbidden
-from triage.queue.enqueue import Enqueuer
 from triage.region import Region
 from triage.routing import gebied_for
 from triage.scoring import HISTORY_WINDOW, History, Rules, Urgency, score_melding
@@ -147,6 +147,7 @@ def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
 class Submitted:
     accepted: MeldingAccepted
     created: bool  # False: a replay of an earlier, identical submission
+    effects: tuple[Effect, ...] = ()  # after the commit: a queued melding to its queue
 
 
 def request_hash(melding: MeldingIn) -> bytes:
@@ -204,7 +205,6 @@ class Intake:
         self,
         pool: asyncpg.Pool,
         *,
-        enqueuer: Enqueuer,
         region: Region,
         rules: Rules,
         clock: Clock,
@@ -213,7 +213,6 @@ class Intake:
     ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
-        self._enqueuer = enqueuer
         self._region = region
         self._rules = rules
         self._clock = clock
@@ -347,7 +346,7 @@ class Intake:
             return
         for pending, status in zip(batch, statuses, strict=True):
             if status == "stored":
-                self._answer_stored(pending, committed_at)
+                self._answer_stored(pending)
             elif status == "stale":
                 self._retry(pending)
 
@@ -440,7 +439,7 @@ class Intake:
             dedup_detail=detail,
         )
 
-    def _answer_stored(self, pending: _Pending, committed_at: datetime) -> None:
+    def _answer_stored(self, pending: _Pending) -> None:
         decision, prepared = pending.decision, pending.prepared
         assert decision is not None
         accepted = MeldingAccepted(
@@ -451,17 +450,16 @@ class Intake:
             urgency=_urgency_out(decision.urgency),
             dedup=decision.dedup,
         )
+        effects: tuple[Effect, ...] = ()
         if decision.status == "queued":
-            self._enqueuer.submit(
-                accepted.gebied, accepted.melding_id, decision.urgency.level,
-                decision.urgency.respond_before, committed_at,
-            )  # fmt: skip
+            effects = (Enqueue(accepted.gebied, accepted.melding_id, decision.urgency.level,
+                               decision.urgency.respond_before),)  # fmt: skip
         melding = prepared.melding
         metrics.MELDINGEN_STORED.labels(melding.source.value, melding.kind.value).inc()
         metrics.URGENCY_LEVELS.labels(decision.urgency.level.value).inc()
         metrics.DEDUP_DECISIONS.labels(decision.dedup.decision).inc()
         if not pending.future.done():
-            pending.future.set_result(Submitted(accepted, created=True))
+            pending.future.set_result(Submitted(accepted, created=True, effects=effects))
 
     def _retry(self, pending: _Pending) -> None:
         metrics.INTAKE_RETRIES.inc()

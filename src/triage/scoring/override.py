@@ -15,6 +15,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
+from triage.effects import Done, Effect, Enqueue, Tell
 from triage.problems import forbidden
 from triage.request_body import RequestBody
 from triage.scoring.rules import Rules
@@ -59,7 +60,7 @@ async def override_urgency(
     answer_within_minutes: Mapping[str, int],
     endpoint: str,
     request_id: str,
-) -> UrgencyOverrideOut | None:
+) -> Done[UrgencyOverrideOut] | None:
     """None when there is no such melding in the caller's scope (or it is an adviesvraag).
     ``answer_within_minutes``: how soon an offer must be answered, by level (the
     network's); an offer out on the melding is held to the new level's time if that is
@@ -79,7 +80,7 @@ async def override_urgency(
         )  # fmt: skip
     if row is None:
         return None
-    return UrgencyOverrideOut(
+    answer = UrgencyOverrideOut(
         melding_id=row["id"],
         gebied=row["gebied"],
         level=Level(row["urgency_level"]),
@@ -90,3 +91,13 @@ async def override_urgency(
             answer_before=row["offer_answer_before"],
         ),
     )  # fmt: skip
+    effects: list[Effect] = []
+    if answer.status == "queued":  # the queue order follows the operator
+        effects.append(Enqueue(answer.gebied, answer.melding_id, answer.level,
+                               answer.respond_before))  # fmt: skip
+    if answer.offer is not None:  # less time to answer: the specialist must know
+        effects.append(Tell(answer.offer.specialist, "offer_changed", {
+            "assignment_id": answer.offer.assignment_id, "melding_id": answer.melding_id,
+            "answer_before": answer.offer.answer_before, "link": "/api/v1/me/assignments",
+        }))  # fmt: skip
+    return Done(answer, tuple(effects))
