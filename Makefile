@@ -12,9 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## run: serve on 127.0.0.1:8080; embedded PostgreSQL and Redis under ./var unless configured
+## run: serve on 127.0.0.1:8080 (make run PORT=8081: another port; TRIAGE_PORT works too);
+## embedded PostgreSQL and Redis under ./var unless configured
 run: $(STAMP)
-	$(BIN)/triage serve --demo
+	$(BIN)/triage serve --demo $(if $(PORT),--port $(PORT))
 
 ## test: the whole suite against real PostgreSQL and Redis, and the alert rules' tests
 test: $(STAMP)

@@ -1,12 +1,15 @@
-"""``triage serve`` started as a user does, as a process of its own: the banner's commands
-pasted into a shell."""
+"""``triage serve`` started and stopped as a user does, as processes of their own: a stop
+with event streams open, a busy port, and the banner's commands pasted into a shell."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,10 +17,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import asyncpg
+import psutil
 import pytest
 
 from helpers import free_port, own_servers, until_up
+from triage.auth.accounts import add_user
+from triage.vocabulary import UserRole
 
+STREAMS = 10
+#: Every process gone this long after SIGTERM, streams open or not.
+STOP_BAR = 5.0
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -34,6 +44,98 @@ def _serve(*args: str, env: dict[str, str], logs: Path) -> subprocess.Popen[byte
         [sys.executable, "-m", "triage", "serve", *args], cwd=REPO, env=env,
         stdout=(logs / "stdout").open("wb"), stderr=(logs / "stderr").open("wb"),
     )  # fmt: skip
+
+
+def _warnings(logs: Path) -> list[str]:
+    return [line for line in (logs / "stderr").read_text().splitlines()
+            if '"level":"warning"' in line or '"level":"error"' in line]  # fmt: skip
+
+
+def _using(data_dir: Path) -> list[psutil.Process]:
+    """The processes whose command line names ``data_dir`` (embedded servers, say)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        if str(data_dir) in line and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+async def test_sigterm_with_event_streams_open_ends_every_process_within_5_s(
+    servers: dict[str, str], tmp_path: Path, processes: int
+) -> None:
+    """The streams end with a retry hint (browsers reconnect to another instance) and
+    the API processes, their worker and deliverer with them, are gone within 5 s: they
+    used to wait 120 s for the streams, the worker offering all the while."""
+    async with own_servers(servers, f"triage_stop_{processes}") as own:
+        conn = await asyncpg.connect(own.database_url)
+        user = await add_user(conn, "desk-stop", UserRole.operator, datetime.now(UTC))
+        await conn.close()
+        port = free_port()
+        env = _env(**own.env(), TRIAGE_PORT=str(port), TRIAGE_DATA_DIR=str(tmp_path))
+        serve = _serve("--processes", str(processes), env=env, logs=tmp_path)
+        family = [psutil.Process(serve.pid)]
+        try:
+            async with aiohttp.ClientSession() as http:
+                await until_up(http, f"http://127.0.0.1:{port}/healthz")
+                connected = [asyncio.Event() for _ in range(STREAMS)]
+
+                async def listen(connected: asyncio.Event) -> str:
+                    async with http.get(
+                        f"http://127.0.0.1:{port}/api/v1/me/events",
+                        headers={"Authorization": f"Bearer {user.token}"},
+                    ) as resp:
+                        assert resp.status == 200
+                        lines = []
+                        async for line in resp.content:
+                            lines.append(line.decode())
+                            connected.set()
+                        return "".join(lines)
+
+                streams = [asyncio.create_task(listen(c)) for c in connected]
+                await asyncio.wait_for(asyncio.gather(*(c.wait() for c in connected)), 10)
+                family += family[0].children(recursive=True)
+                started = time.monotonic()
+                serve.send_signal(signal.SIGTERM)
+                alive = await _running_after(family, STOP_BAR)
+                stopped_after = time.monotonic() - started
+                ended = await asyncio.wait_for(asyncio.gather(*streams), 1)
+        finally:
+            for proc in family:
+                if proc.is_running():
+                    proc.kill()
+            serve.wait()
+    print(f"{processes} API process(es), {STREAMS} streams: stopped in {stopped_after:.2f} s")
+    assert not alive, f"still running {STOP_BAR} s after SIGTERM: {alive}"
+    assert len(family) >= (1 if processes == 1 else 1 + processes)  # the parent's children
+    assert serve.returncode == 0
+    assert all("\nretry: " in text for text in ended), ended
+    assert _warnings(tmp_path) == []  # a first start on a new database and Redis too
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_busy_port_is_a_message_that_names_it_and_nothing_is_left_running(
+    tmp_path: Path, processes: int
+) -> None:
+    data_dir = tmp_path / "var"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _env(TRIAGE_PORT=str(port), TRIAGE_DATA_DIR=str(data_dir))
+        result = subprocess.run(
+            [sys.executable, "-m", "triage", "serve", "--demo", "--processes", str(processes)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+    assert f"make run PORT={port + 1}" in result.stderr
+    assert f"TRIAGE_PORT={port + 1}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving" not in result.stdout
+    assert _using(data_dir) == []
+    assert not list(tmp_path.rglob("*.pid"))
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the banner's commands use curl")
@@ -68,6 +170,21 @@ async def test_the_banners_commands_work_pasted_into_a_shell(
     assert abs(datetime.now(UTC) - received) < timedelta(minutes=1)
     respond_before = datetime.fromisoformat(melding["urgency"]["respond_before"])
     assert respond_before - received == timedelta(hours=1)  # crisis: an hour ahead
+
+
+async def _running_after(procs: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    """Those of ``procs`` still running after up to ``seconds`` (a zombie has ended: it
+    waits only for whoever reaps orphans here)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = []
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    running.append(proc)
+        if not running or time.monotonic() > deadline:
+            return running
+        await asyncio.sleep(0.01)
 
 
 def _banner(logs: Path, proc: subprocess.Popen[bytes]) -> str:

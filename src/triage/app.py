@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 import uuid
@@ -16,7 +15,7 @@ import structlog
 from aiohttp import web
 
 from triage.api.handlers import MAX_BODY, route_of
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
+from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.dispatch.worker import worker_for
@@ -30,6 +29,8 @@ from triage.store.db import is_unavailable
 log = structlog.get_logger("triage.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _INTAKE_PATH = "/api/v1/meldingen"
+#: The loops this process runs beside the API (reconciler, worker, deliverer).
+_BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])
 
 
 def problem_response(problem: Problem, request: web.Request) -> web.Response:
@@ -137,13 +138,15 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         client_max_size=MAX_BODY,
     )
     app[RUNTIME] = runtime
+    app[STOPPING] = asyncio.Event()
+    app[_BACKGROUND] = []
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.handler)
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/api/docs", _docs)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        tasks = []
+        tasks = app[_BACKGROUND]
         if background:
             tasks.append(asyncio.create_task(
                 run_reconciler(
@@ -157,11 +160,24 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             else:
                 tasks.append(asyncio.create_task(health.watch(runtime.pool, runtime.redis)))
         yield
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await begin_shutdown(app)
         await runtime.close()
 
     app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(begin_shutdown)
     return app
+
+
+async def begin_shutdown(app: web.Application) -> None:
+    """The first step of a stop, before the port closes: the dispatch worker, the
+    deliverer and the reconciler stop (no offers from an instance that no longer takes
+    requests), and every event stream ends with a hint to reconnect, which browsers do at
+    once, to an instance that runs, instead of holding this one open until it gives up.
+    Also run by aiohttp's shutdown, and again at cleanup: it does its work once."""
+    app[STOPPING].set()
+    running = app[_BACKGROUND]
+    tasks = running.copy()
+    running.clear()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import multiprocessing
-import os
-import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -19,7 +16,7 @@ import asyncpg
 import structlog
 
 from triage.config import Settings
-from triage.embedded import EmbeddedServers, start_missing
+from triage.embedded import start_missing
 from triage.observability.logging import configure as configure_logging
 from triage.vocabulary import Source, UserRole
 from triage.yamlconfig import ConfigError
@@ -60,139 +57,14 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
 # -- serve ---------------------------------------------------------------------------------
 
 
-def _serve_process(settings: Settings, database_url: str, redis_url: str, background: bool) -> None:
-    """One API process: its own pools, sharing the port with the others (SO_REUSEPORT)."""
-    configure_logging(settings.log_format, settings.log_level)
-    _install_uvloop()
-    asyncio.run(_serve_async(settings, database_url, redis_url, background))
-
-
-async def _serve_async(
-    settings: Settings, database_url: str, redis_url: str, background: bool
-) -> None:
-    from aiohttp import web
-
-    from triage.app import create_app
-    from triage.runtime import open_runtime
-
-    runtime = await open_runtime(settings, database_url, redis_url)
-    app = create_app(runtime, background=background)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.processes > 1)
-    await site.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
-
-
-async def _prepare(settings: Settings, database_url: str, demo: bool) -> dict[str, str]:
-    from triage.clock import SystemClock
-    from triage.demo import ensure_demo_credentials
-    from triage.region import load_region
-    from triage.routing.network import load_network
-    from triage.scoring import load_rules
-    from triage.store.migrate import migrate
-
-    # Refuse bad configuration before anything starts listening.
-    region = load_region(settings.region_file)
-    rules = load_rules(settings.scoring_rules_file)
-    load_network(settings.network_file, region, frozenset(rules.signals))
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrate(conn)
-        if demo:
-            return await ensure_demo_credentials(conn, settings.data_dir, SystemClock())
-        return {}
-    finally:
-        await conn.close()
-
-
-def _print_banner(settings: Settings, tokens: dict[str, str], servers: EmbeddedServers) -> None:
-    from triage.demo import DEMO_ACCOUNTS, try_it
-
-    base = f"http://{settings.host}:{settings.port}"
-    lines = [
-        "",
-        f"triage is serving on {base}   (API docs: {base}/api/docs)",
-        "PostgreSQL: "
-        + (
-            f"embedded, in {settings.data_dir / 'postgres'}"
-            if not settings.database_url
-            else "TRIAGE_DATABASE_URL"
-        ),
-        "Redis:      "
-        + (
-            f"embedded, in {settings.data_dir / 'redis'}"
-            if not settings.redis_url
-            else "TRIAGE_REDIS_URL"
-        ),
-    ]
-    if tokens:
-        lines += ["", f"Demo credentials (also in {settings.data_dir / 'demo-credentials.json'}):"]
-        for account in DEMO_ACCOUNTS:
-            lines.append(f"  {account.key:<18} {tokens[account.key]}   {account.description}")
-        lines += try_it(base, tokens, settings.data_dir)
-    lines += [
-        "",
-        "Ctrl-C stops the service"
-        + (" and its embedded servers." if servers._postgres or servers._redis else "."),
-        "",
-    ]
-    print("\n".join(lines), flush=True)
-
-
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from triage.serve import serve
+
     if args.processes:
         settings = settings.model_copy(update={"processes": args.processes})
     if args.port:
         settings = settings.model_copy(update={"port": args.port})
-    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
-    assert servers.database_url is not None
-    assert servers.redis_url is not None
-    try:
-        tokens: dict[str, str] = {}
-        if args.migrate or args.demo:
-            tokens = asyncio.run(_prepare(settings, servers.database_url, demo=args.demo))
-        _print_banner(settings, tokens, servers)
-        if settings.processes > 1:
-            _serve_many(settings, servers)
-        else:
-            _serve_process(settings, servers.database_url, servers.redis_url, background=True)
-        return 0
-    finally:
-        servers.stop()
-
-
-def _serve_many(settings: Settings, servers: EmbeddedServers) -> None:
-    metrics_dir = (settings.data_dir / "prometheus").resolve()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    metrics_dir.mkdir(parents=True)
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
-    ctx = multiprocessing.get_context("spawn")
-    children = [
-        ctx.Process(
-            target=_serve_process,
-            args=(settings, servers.database_url, servers.redis_url, index == 0),
-            name=f"triage-api-{index}",
-        )
-        for index in range(settings.processes)
-    ]
-    for child in children:
-        child.start()
-
-    def stop_children(*_: object) -> None:
-        for child in children:
-            if child.is_alive():
-                child.terminate()
-
-    signal.signal(signal.SIGINT, stop_children)
-    signal.signal(signal.SIGTERM, stop_children)
-    for child in children:
-        child.join()
+    return serve(settings, migrate=args.migrate, demo=args.demo)
 
 
 # -- migrate, accounts, config, reconcile ----------------------------------------------------
@@ -516,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         from triage.auth.accounts import AccountError
         from triage.notify.webhooks import WebhookError
         from triage.problems import Problem
+        from triage.serve import ServeError
         from triage.store.migrate import MigrationError
 
         if isinstance(exc, Problem):  # a report's period, say: what was wrong, in words
@@ -525,4 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, AccountError | MigrationError | WebhookError):
             print(f"triage: {exc}", file=sys.stderr)
             return 2
+        if isinstance(exc, ServeError):  # a busy port, say: the message says what to do
+            print(f"triage: {exc}", file=sys.stderr)
+            return 1
         raise

@@ -30,6 +30,11 @@ class EmbeddedServers:
     _redis: Any = None
     _stopped: bool = field(default=False)
 
+    @property
+    def started(self) -> bool:
+        """Whether this process started an embedded server (and so stops it)."""
+        return self._postgres is not None or self._redis is not None
+
     def stop(self) -> None:
         if self._stopped:
             return

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from triage.api import strict_json
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE
+from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
@@ -491,7 +491,7 @@ async def get_my_events(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
         "X-Request-ID": request[REQUEST_ID],
     })  # fmt: skip
-    frames = events.stream(runtime.redis, runtime.keys, principal.name)
+    frames = events.stream(runtime.redis, runtime.keys, principal.name, request.app[STOPPING])
     try:
         first = await anext(frames)  # subscribed before the stream starts
         await response.prepare(request)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from triage.auth.principal import Principal
 from triage.runtime import Runtime
 
 RUNTIME = web.AppKey("runtime", Runtime)
+#: Set when the process begins to stop (app.begin_shutdown): event streams end.
+STOPPING = web.AppKey("stopping", asyncio.Event)
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 #: The melding's source once the body parsed, for the rejection metric's label.

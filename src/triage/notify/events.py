@@ -23,6 +23,9 @@ from triage.queue.keys import Keys
 log = structlog.get_logger(__name__)
 #: How often an idle stream sends a comment, so proxies keep it open.
 KEEPALIVE_SECONDS = 15.0
+#: The last frame of a stream when its process stops: reconnect in a second. Browsers'
+#: EventSource reconnects by itself, through the load balancer to an instance that runs.
+STOPPING_FRAME = b": this instance is stopping; reconnect\nretry: 1000\n\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,14 +61,20 @@ def encode(message: bytes) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + message + b"\n\n"
 
 
-async def stream(client: aioredis.Redis, keys: Keys, user: str) -> AsyncGenerator[bytes, None]:
-    """Server-sent event frames for ``user``, with keep-alive comments, until cancelled."""
+async def stream(
+    client: aioredis.Redis, keys: Keys, user: str, stopping: asyncio.Event | None = None
+) -> AsyncGenerator[bytes, None]:
+    """Server-sent event frames for ``user``, with keep-alive comments, until cancelled or
+    ``stopping`` is set (this process is stopping): then a last frame asks the client to
+    reconnect, which it does to another instance, and the stream ends (within a second:
+    the wait for a message is a second at most)."""
     pubsub = client.pubsub()
     await pubsub.subscribe(keys.events(user))
+    stopping = stopping or asyncio.Event()
     try:
         yield b": connected\n\n"
         idle = 0.0
-        while True:
+        while not stopping.is_set():
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None:
                 idle += 1.0
@@ -76,6 +85,7 @@ async def stream(client: aioredis.Redis, keys: Keys, user: str) -> AsyncGenerato
                 continue
             idle = 0.0
             yield encode(message["data"])
+        yield STOPPING_FRAME
     finally:
         await pubsub.unsubscribe()
         await pubsub.aclose()  # type: ignore[no-untyped-call]
