@@ -1,5 +1,6 @@
 """``triage serve`` started and stopped as a user does, as processes of their own: a stop
-with event streams open, a busy port, and the banner's commands pasted into a shell."""
+with event streams open, a busy port, the embedded servers, and the banner's commands
+pasted into a shell."""
 
 from __future__ import annotations
 
@@ -136,6 +137,59 @@ def test_a_busy_port_is_a_message_that_names_it_and_nothing_is_left_running(
     assert "serving" not in result.stdout
     assert _using(data_dir) == []
     assert not list(tmp_path.rglob("*.pid"))
+
+
+def test_the_embedded_servers_stop_with_serve_also_after_a_kill_and_nothing_is_left_in_tmp(
+    tmp_path: Path,
+) -> None:
+    """As ``make run``: embedded servers under the data directory. A start that fails
+    stops them; one killed (SIGKILL) leaves them, and the next start takes them over and
+    stops them at SIGTERM. Nothing is left in the temporary directory."""
+    data_dir, tmp = tmp_path / "var", tmp_path / "tmp"
+    tmp.mkdir()
+    env = _env(TRIAGE_DATA_DIR=str(data_dir), TMPDIR=str(tmp))
+    env.pop("XDG_RUNTIME_DIR", None)
+
+    bad_region = tmp_path / "region.yaml"
+    bad_region.write_text("gebieden: 12\n")
+    failed = subprocess.run(
+        [sys.executable, "-m", "triage", "serve", "--demo"], cwd=REPO,
+        env={**env, "TRIAGE_REGION_FILE": str(bad_region), "TRIAGE_PORT": str(free_port())},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert failed.returncode == 2, failed.stderr
+    assert (data_dir / "postgres" / "PG_VERSION").exists()  # it got as far as that
+    assert _using(data_dir) == []
+
+    logs = tmp_path / "killed"
+    logs.mkdir()
+    killed = _serve("--demo", env={**env, "TRIAGE_PORT": str(free_port())}, logs=logs)
+    try:
+        _banner(logs, killed)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert len(_using(data_dir)) >= 2  # PostgreSQL and Redis, left running
+
+    logs = tmp_path / "serving"
+    logs.mkdir()
+    serve = _serve("--demo", env={**env, "TRIAGE_PORT": str(free_port())}, logs=logs)
+    try:
+        _banner(logs, serve)
+        started = time.monotonic()
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=STOP_BAR)
+        print(f"embedded servers: stopped in {time.monotonic() - started:.2f} s")
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+    assert serve.returncode == 0
+    assert _using(data_dir) == []
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+    assert not (data_dir / "redis" / "redis.pid").exists()
+    assert list(tmp.iterdir()) == []
+    assert _warnings(logs) == []
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the banner's commands use curl")
