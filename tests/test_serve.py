@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -115,11 +116,20 @@ async def test_sigterm_with_event_streams_open_ends_every_process_within_5_s(
     assert _warnings(tmp_path) == []  # a first start on a new database and Redis too
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """A data directory; what still runs on it at the end (a failed test's) is killed."""
+    path = tmp_path / "var"
+    yield path
+    for proc in _using(path):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+
+
 @pytest.mark.parametrize("processes", [1, 2])
 def test_a_busy_port_is_a_message_that_names_it_and_nothing_is_left_running(
-    tmp_path: Path, processes: int
+    tmp_path: Path, data_dir: Path, processes: int
 ) -> None:
-    data_dir = tmp_path / "var"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -140,12 +150,12 @@ def test_a_busy_port_is_a_message_that_names_it_and_nothing_is_left_running(
 
 
 def test_the_embedded_servers_stop_with_serve_also_after_a_kill_and_nothing_is_left_in_tmp(
-    tmp_path: Path,
+    tmp_path: Path, data_dir: Path
 ) -> None:
     """As ``make run``: embedded servers under the data directory. A start that fails
     stops them; one killed (SIGKILL) leaves them, and the next start takes them over and
     stops them at SIGTERM. Nothing is left in the temporary directory."""
-    data_dir, tmp = tmp_path / "var", tmp_path / "tmp"
+    tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = _env(TRIAGE_DATA_DIR=str(data_dir), TMPDIR=str(tmp))
     env.pop("XDG_RUNTIME_DIR", None)
