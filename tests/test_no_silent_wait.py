@@ -4,6 +4,7 @@ with a deadline, and a new round starts when nobody acts; never queued on no que
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -264,3 +265,62 @@ async def test_one_watchdog_at_a_time(service: Service) -> None:
         assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1)", WATCHDOG_LOCK)
         assert await watchdog.check() is None  # another process has this pass
     assert await watchdog.check() == Counter()
+
+
+async def _wait_for(condition: Any, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds * 20)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("not in time")
+
+
+async def test_an_absence_withdraws_the_open_offers_and_stops_new_ones_at_once(
+    service: Service,
+) -> None:
+    rt, clock = service.runtime, service.clock
+    clock.advance(timedelta(hours=7))  # Wednesday 10:00: the gebied's network works
+    follower = asyncio.create_task(service.worker.follow_rosters(rt.keys))
+    try:
+        first = await _post(service)
+        await service.drain()
+        [offer] = [a for a in await service.assignments(first) if a["state"] == "offered"]
+        absent = offer["specialist"]
+        assert offer["tier"] == "network"
+        stream = events.stream(rt.redis, rt.keys, absent)
+        assert await anext(stream) == b": connected\n\n"
+        await asyncio.sleep(0.2)  # the worker's listener has subscribed
+        made = await service.client.post(
+            f"/api/v1/gebieden/{GEBIED}/roster-changes",
+            json={"kind": "absent", "specialist": absent,
+                  "start": clock.now().isoformat(),
+                  "end": (clock.now() + timedelta(hours=8)).isoformat(),
+                  "reason": "Ziek naar huis."},
+            headers=service.headers["co-oost"],
+        )  # fmt: skip
+        assert made.status == 201, await made.text()
+        # At once, in the change's own transaction: the offer is withdrawn, the melding
+        # queued for the next candidate, and the person told.
+        assert [a["state"] for a in await service.assignments(first)] == ["withdrawn"]
+        assert await service.status(first) == "queued"
+        told = await asyncio.wait_for(_next_event(stream, b"offer_withdrawn"), 5)
+        assert b"/api/v1/me/assignments" in told
+        await stream.aclose()
+        # The worker computes who is on duty again at once, not a minute later: the
+        # melding and new ones go to others, in the same minute.
+        await _wait_for(lambda: service.worker._duties is None)
+        second = await _post(service)
+        await service.drain()
+        for melding_id in (first, second):
+            offered = [a for a in await service.assignments(melding_id)
+                       if a["state"] == "offered"]  # fmt: skip
+            assert [a["specialist"] for a in offered] != [absent]
+            assert len(offered) == 1
+        assert await rt.pool.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'assignment.withdraw'"
+            " AND melding_id = $1", UUID(first),
+        ) == 1  # fmt: skip
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower

@@ -3,7 +3,8 @@
 Every command that changes a melding, an offer, a case or a roster (intake, offer,
 answers, expiry, escalation, reassign, move, link, unlink, merge, close, handover,
 roster change, override) returns, beside its answer, the effects its commit calls for:
-a melding to put on its gebied's queue or to take off one, a person to tell. What must
+a melding to put on its gebied's queue or to take off one, a person to tell, the
+workers to recompute who is on duty. What must
 survive a crash is written in the command's own transaction: the melding's status (from
 which the reconciler and the watchdog derive the queues again) and the webhook outbox.
 What follows here is derived from those and best effort: a lost enqueue is repaired
@@ -56,7 +57,12 @@ class Tell:
     data: Mapping[str, Any]
 
 
-Effect = Enqueue | Withdraw | Tell
+@dataclass(frozen=True, slots=True)
+class RostersChanged:
+    """Who is on duty changed by hand: the workers recompute it at once."""
+
+
+Effect = Enqueue | Withdraw | Tell | RostersChanged
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -86,6 +92,7 @@ class AfterCommit:
     async def apply(self, effects: Iterable[Effect]) -> None:
         now = self._clock.now()
         tells = []
+        rosters = False
         for effect in effects:
             if isinstance(effect, Enqueue):
                 self._enqueuer.submit(
@@ -93,6 +100,10 @@ class AfterCommit:
                 )
             elif isinstance(effect, Withdraw):
                 await self._enqueuer.withdraw(effect.gebied, effect.melding_id)
-            else:
+            elif isinstance(effect, Tell):
                 tells.append((effect.person, effect.event, dict(effect.data)))
+            else:
+                rosters = True
+        if rosters:
+            await self._publisher.rosters_changed()
         await self._publisher.publish_many(tells)

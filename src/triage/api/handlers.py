@@ -333,23 +333,24 @@ async def post_roster_change(request: web.Request) -> web.Response:
     gebied = _gebied_param(request)
     body = await json_body(request, roster_changes.RosterChangeIn.model_validate_json)
     async with connection(request) as conn:
-        new_id = await roster_changes.add_change(
+        done = await roster_changes.add_change(
             conn, runtime.network, gebied, body, principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    return json_response(roster_changes.RosterChangeRef(id=new_id, withdrawn=False), 201)
+    return await answered(request, done, 201)
 
 
 async def post_roster_withdraw(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
     gebied = _gebied_param(request)
     change_id = _whole_number(request.match_info["change_id"], "change_id", most=ID_MAX,
                              what="a roster change's id: ")  # fmt: skip
     async with connection(request) as conn:
-        await roster_changes.withdraw(
-            conn, gebied, change_id, principal_of(request),
+        done = await roster_changes.withdraw(
+            conn, runtime.network, gebied, change_id, principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    return json_response(roster_changes.RosterChangeRef(id=change_id, withdrawn=True))
+    return await answered(request, done)
 
 
 async def get_gebied_queue(request: web.Request) -> web.Response:

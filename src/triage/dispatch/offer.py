@@ -21,7 +21,7 @@ as data, for the worker to publish.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -93,6 +93,8 @@ async def offer(
     claimed: Sequence[tuple[str, UUID]],
     now: datetime,
     duties: Sequence[Duty],
+    *,
+    absent: Collection[str] = (),
 ) -> Round:
     """Offer those of the ``claimed`` (gebied, melding id) that are still queued, and
     escalate those nobody is left for. ``duties``:
@@ -123,6 +125,7 @@ async def offer(
                 load=load,
                 lead=row["lead"],
                 declined=set(row["passed"]),
+                absent=absent,
             )
         except Exception as exc:  # one melding that cannot be routed holds up no other
             log.error("offer_not_planned", melding_id=str(row["id"]), error=type(exc).__name__)

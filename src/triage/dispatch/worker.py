@@ -42,10 +42,11 @@ from triage.dispatch.watchdog import Watchdog
 from triage.effects import AfterCommit, enqueue
 from triage.observability import health, metrics
 from triage.queue.claim import Claimer
+from triage.queue.keys import Keys
 from triage.region import REGIONAL_POOL
 from triage.routing import roster_changes
 from triage.routing.network import NetworkConfig
-from triage.routing.roster import Duty, on_duty
+from triage.routing.roster import Duty, absent_at, on_duty
 from triage.routing.roster_changes import as_changes
 from triage.runtime import Runtime
 from triage.store.sql import load_queries
@@ -71,6 +72,7 @@ class Worker:
         idle_seconds: float = 0.5,
         longest_window: timedelta = timedelta(hours=72),
         watchdog: Watchdog | None = None,
+        keys: Keys | None = None,
     ) -> None:
         self._pool = pool
         self._claimer = claimer
@@ -83,8 +85,10 @@ class Worker:
         self._idle_seconds = idle_seconds
         self._longest_window = longest_window
         self._redis = redis
-        self._duties: tuple[datetime, list[Duty]] | None = None
+        #: Who is on duty and who is absent, for the minute they were computed in.
+        self._duties: tuple[datetime, list[Duty], set[str]] | None = None
         self._watchdog = watchdog
+        self._keys = keys
 
     async def run(self) -> None:
         """Offer, keep the timers and (one worker of the deployment at a time) the
@@ -93,7 +97,30 @@ class Worker:
         loops = [self._offer_loop(), self._timer_loop()]
         if self._watchdog is not None:
             loops.append(self._watchdog.run())
+        if self._keys is not None:
+            loops.append(self.follow_rosters(self._keys))
         await asyncio.gather(*loops)
+
+    async def follow_rosters(self, keys: Keys) -> None:
+        """A roster change made through the API takes effect at once: its announcement
+        drops who is on duty, computed again for the next round. Lost announcements (Redis
+        down) cost at most the minute after which it is computed again anyway."""
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(keys.rosters)
+                while True:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=5.0)  # fmt: skip
+                    if message is not None:
+                        self._duties = None
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: listen again shortly
+                log.warning("roster_follow_failed", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+            finally:
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def _offer_loop(self) -> None:
         while True:
@@ -143,8 +170,9 @@ class Worker:
         minute = now.replace(second=0, microsecond=0)
         if self._duties is None or self._duties[0] != minute:
             extra = as_changes(await roster_changes.current(self._pool, now))
-            self._duties = (minute, on_duty(self._config, now, extra))
-            gauges.refresh_rosters(self._config, now, self._duties[1], extra)
+            duties = on_duty(self._config, now, extra)
+            self._duties = (minute, duties, absent_at(self._config, now, extra))
+            gauges.refresh_rosters(self._config, now, duties, extra)
         return self._duties[1]
 
     async def round(self) -> int:
@@ -165,8 +193,9 @@ class Worker:
         per_gebied = Counter(c.gebied for c in claims)
         more = max(per_gebied.values()) >= self._per_round
         duties = await self.duties(now)
+        absent = self._duties[2] if self._duties is not None else set()
         claimed = [(c.gebied, c.melding_id) for c in claims]
-        done = await offer(self._pool, self._config, claimed, now, duties)
+        done = await offer(self._pool, self._config, claimed, now, duties, absent=absent)
         committed = self._clock.now()  # the offers' time is the round's; this, their commit's
         # Released only after the offers and escalations committed (or turned out not
         # needed). A melding whose offer failed keeps its lease, and an error here leaves
@@ -228,4 +257,5 @@ def worker_for(runtime: Runtime) -> Worker:
         )),
         watchdog=Watchdog(runtime.pool, runtime.redis, runtime.keys, runtime.after_commit,
                           runtime.clock),
+        keys=runtime.keys,
     )  # fmt: skip

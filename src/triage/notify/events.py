@@ -54,6 +54,14 @@ class Publisher:
             events = sorted({event for _, event, _ in notices})
             log.warning("event_not_published", event=",".join(events), error=type(exc).__name__)
 
+    async def rosters_changed(self) -> None:
+        """Announce a roster change to the workers; if it is lost, they see it within a
+        minute (they recompute who is on duty every minute anyway)."""
+        try:
+            await self.client.publish(self.keys.rosters, b"changed")
+        except Exception as exc:
+            log.warning("roster_change_not_announced", error=type(exc).__name__)
+
 
 def encode(message: bytes) -> bytes:
     """One server-sent event from a published message."""

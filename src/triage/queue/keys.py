@@ -48,6 +48,12 @@ class Keys:
         """Set when the queues were last rebuilt; its absence means Redis lost its data."""
         return f"{self.prefix}:queues-rebuilt"
 
+    @property
+    def rosters(self) -> str:
+        """The channel on which a roster change made through the API is announced: the
+        workers recompute who is on duty at once."""
+        return f"{self.prefix}:rosters"
+
     def events(self, user: str) -> str:
         """A user's event channel, named by a digest: Redis holds no usernames."""
         return f"{self.prefix}:events:{hashlib.sha256(user.encode()).hexdigest()[:32]}"

@@ -92,9 +92,11 @@ def choose(
     load: Mapping[str, int],
     lead: str | None = None,
     declined: Collection[str] = (),
+    absent: Collection[str] = (),
 ) -> Choice | None:
     """Whom to offer to, or None when everyone, the chain included, has passed on it
-    (``declined``: who declined it or let its offer expire in this round)."""
+    (``declined``: who declined it or let its offer expire in this round; ``absent``:
+    who is marked absent, skipped in the chain too)."""
     here = {d.specialist for d in duties if d.gebied == gebied}
     if lead is not None and lead in here and _with_room(config, [lead], load, declined):
         who = config.by_id[lead]
@@ -124,7 +126,7 @@ def choose(
         return Choice(chosen.id, "backup", tuple(reasons))
     reasons.append("Ook bij de regionale achterwacht heeft nu niemand dienst met ruimte.")
     for person in config.chain(gebied):
-        if person not in declined:
+        if person not in declined and person not in absent:
             reasons.append(
                 f"Opgeschaald naar {config.by_id[person].naam} ({_role(config, gebied, person)})."
             )

@@ -35,6 +35,20 @@ def _span(config: NetworkConfig, change: Change) -> tuple[datetime, datetime]:
     return config.local(change.start).astimezone(UTC), config.local(change.end).astimezone(UTC)
 
 
+def _active(
+    config: NetworkConfig, at: datetime, extra: Sequence[Change]
+) -> list[tuple[Change, datetime, datetime]]:
+    spans = [(c, *_span(config, c)) for c in [*config.changes, *extra]]
+    return [(c, start, end) for c, start, end in spans if start <= at < end]
+
+
+def absent_at(config: NetworkConfig, at: datetime, extra: Sequence[Change] = ()) -> set[str]:
+    """Who is marked absent at ``at``: not offered anything, not even as a coordinator
+    (who is otherwise reachable off roster)."""
+    return {c.specialist for c, _, _ in _active(config, at.astimezone(UTC), extra)
+            if c.kind == "absent"}  # fmt: skip
+
+
 def on_duty(config: NetworkConfig, at: datetime, extra: Sequence[Change] = ()) -> list[Duty]:
     """Everyone on duty at ``at`` (aware), with where and why; ``extra``: changes made
     through the API (routing/roster_changes.py) beside the file's own."""
@@ -50,8 +64,7 @@ def on_duty(config: NetworkConfig, at: datetime, extra: Sequence[Change] = ()) -
                 start, end = _shift_on(config, shift, day)
                 if start <= at < end:
                     duties.append(Duty(roster.specialist, roster.gebied, start, end, "rooster"))
-    active = [(c, *_span(config, c)) for c in [*config.changes, *extra]]
-    active = [(c, start, end) for c, start, end in active if start <= at < end]
+    active = _active(config, at, extra)
     for change, start, end in active:
         if change.kind == "extra" and change.gebied is not None:
             duties.append(Duty(change.specialist, change.gebied, start, end, "extra dienst"))

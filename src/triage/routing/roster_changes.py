@@ -1,6 +1,12 @@
 """Roster changes through the API: a coordinator marks someone of their network absent,
 adds an extra shift in their gebied, or records a swap; withdrawn, never deleted; each
 audited. They count for who is on duty together with the network file's own changes.
+
+A change takes effect at once: in its transaction, whoever it takes off duty now loses
+their open offers (all of them when marked absent; else those made because they were on
+duty, not those made to them as a coordinator, who is reachable off roster), which go to
+the next candidate; after the commit the workers are told to recompute who is on duty,
+and the people whose offers were withdrawn are told.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ import asyncpg
 from pydantic import BaseModel, Field, ValidationError
 
 from triage.auth.principal import Principal
+from triage.effects import Done, Effect, RostersChanged, Tell, enqueue
 from triage.problems import FieldError, conflict, forbidden, invalid
 from triage.request_body import RequestBody
 from triage.routing.network import Change, NetworkConfig
+from triage.routing.roster import absent_at, on_duty
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
 
@@ -134,20 +142,24 @@ async def add_change(
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> int:
+) -> Done[RosterChangeRef]:
     _coordinator_of(principal, network)
     change = _checked(config, network, body, now)
     start, end = config.local(change.start), config.local(change.end)
-    new_id: int = await conn.fetchval(
-        _Q["add"], change.kind, change.specialist, start, end, change.gebied,
-        change.replaced_by, network, body.reason, principal.name, now, principal.id,
-        endpoint, request_id,
-    )  # fmt: skip
-    return new_id
+    async with conn.transaction():
+        new_id: int = await conn.fetchval(
+            _Q["add"], change.kind, change.specialist, start, end, change.gebied,
+            change.replaced_by, network, body.reason, principal.name, now, principal.id,
+            endpoint, request_id,
+        )  # fmt: skip
+        effects = await _take_effect(conn, config, [change.specialist], principal, now=now,
+                                     endpoint=endpoint, request_id=request_id)  # fmt: skip
+    return Done(RosterChangeRef(id=new_id, withdrawn=False), effects)
 
 
 async def withdraw(
     conn: asyncpg.Connection,
+    config: NetworkConfig,
     network: str,
     change_id: int,
     principal: Principal,
@@ -155,11 +167,55 @@ async def withdraw(
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> None:
+) -> Done[RosterChangeRef]:
     _coordinator_of(principal, network)
-    if await conn.fetchval(_Q["withdraw"], change_id, now, network, principal.id, endpoint,
-                           request_id) is None:  # fmt: skip
-        raise conflict("no current change with this id in your gebied's roster")
+    async with conn.transaction():
+        row = await conn.fetchrow(_Q["withdraw"], change_id, now, network, principal.id,
+                                  endpoint, request_id)  # fmt: skip
+        if row is None:
+            raise conflict("no current change with this id in your gebied's roster")
+        # An extra shift or a swap withdrawn: who worked it may be off duty now.
+        people = [p for p in (row["specialist"], row["replaced_by"]) if p is not None]
+        effects = await _take_effect(conn, config, people, principal, now=now,
+                                     endpoint=endpoint, request_id=request_id)  # fmt: skip
+    return Done(RosterChangeRef(id=change_id, withdrawn=True), effects)
+
+
+#: Offers made because their person was on duty; a coordinator's (the escalation chain)
+#: and an operator's (reassigned by hand) do not depend on the roster.
+_DUTY_TIERS = ["continuity", "network", "backup"]
+_ALL_TIERS = [*_DUTY_TIERS, "coordinator", "operator", "handover"]
+
+
+async def _take_effect(
+    conn: asyncpg.Connection,
+    config: NetworkConfig,
+    people: list[str],
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> tuple[Effect, ...]:
+    """In the change's transaction: withdraw the open offers of ``people`` whom the roster
+    now takes off duty; what must follow the commit."""
+    changes = as_changes(await current(conn, now))
+    working = {d.specialist for d in on_duty(config, now, changes)}
+    absent = absent_at(config, now, changes)
+    effects: list[Effect] = [RostersChanged()]
+    for person in people:
+        if person in working:
+            continue
+        tiers = _ALL_TIERS if person in absent else _DUTY_TIERS
+        rows = await conn.fetch(_Q["withdraw_offers"], person, now, tiers, principal.id,
+                                endpoint, request_id)  # fmt: skip
+        effects += [enqueue(r) for r in rows]
+        if rows:
+            effects.append(Tell(person, "offer_withdrawn", {
+                "assignment_ids": [r["assignment_id"] for r in rows],
+                "link": "/api/v1/me/assignments",
+            }))  # fmt: skip
+    return tuple(effects)
 
 
 async def current(conn: asyncpg.Connection | asyncpg.Pool, now: datetime) -> list[RosterChangeOut]:

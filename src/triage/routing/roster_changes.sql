@@ -14,12 +14,12 @@ SELECT id FROM made;
 WITH gone AS (
     UPDATE roster_changes SET withdrawn_at = $2
      WHERE id = $1 AND network = $3 AND withdrawn_at IS NULL
- RETURNING id
+ RETURNING id, specialist, replaced_by
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, endpoint, request_id)
     SELECT $2, 'user', $4, 'coordinator', 'roster.withdraw', $5, $6 FROM gone
 )
-SELECT id FROM gone;
+SELECT id, specialist, replaced_by FROM gone;
 
 -- name: current
 -- Changes still running or to come (and those of the last day, for night shifts).
@@ -28,3 +28,25 @@ SELECT id, kind, specialist, starts_at, ends_at, gebied, replaced_by, network, r
   FROM roster_changes
  WHERE withdrawn_at IS NULL AND ends_at > $1
  ORDER BY starts_at;
+
+-- name: withdraw_offers
+-- The open offers of a person no longer on duty ($1), of the tiers given ($3: all of them
+-- when they are absent; else those made because they were on duty), withdrawn: their
+-- meldingen are queued again for the next candidate. Assignment before melding, as the
+-- answers and the expiry lock them. Audited as the coordinator's act.
+WITH gone AS (
+    UPDATE assignments a SET state = 'withdrawn', answered_at = $2
+     WHERE a.specialist = $1 AND a.state = 'offered' AND a.tier = ANY ($3::text[])
+ RETURNING a.id, a.melding_id, a.case_id
+), requeued AS (
+    UPDATE meldingen m SET status = 'queued'
+      FROM gone g WHERE m.id = g.melding_id AND m.status = 'offered'
+ RETURNING m.id, m.gebied, m.urgency_level, m.respond_before
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                           endpoint, request_id)
+    SELECT $2, 'user', $4, 'coordinator', 'assignment.withdraw', melding_id, case_id, $5, $6
+      FROM gone
+)
+SELECT r.id, r.gebied, r.urgency_level, r.respond_before, g.id AS assignment_id
+  FROM requeued r JOIN gone g ON g.melding_id = r.id;
