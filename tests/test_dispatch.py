@@ -549,18 +549,26 @@ async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(
     await runtime.enqueuer.flush()
     assert await runtime.redis.zscore(runtime.keys.queue(GEBIED), queued["melding_id"]) is None
     assert await runtime.redis.zscore(runtime.keys.queue("west"), queued["melding_id"]) is not None
-    assert (
-        await client.post(
-            move,
-            json={"gebied": "west", "reason": "Nog een keer."},
-            headers=tokens.user("operator"),
-        )
-    ).status == 200  # still queued
+    again = await client.post(move, json={"gebied": "west", "reason": "Nog een keer."},
+                              headers=tokens.user("operator"))  # fmt: skip
+    assert again.status == 409  # there already
+
+    # Offered (here to the reassigned person): the offer is withdrawn, it moves on.
     offered_one = await client.post(
         f"/api/v1/meldingen/{melding['melding_id']}/gebied",
         json={"gebied": "west", "reason": "Woont in Rijen."}, headers=tokens.user("operator"),
     )  # fmt: skip
-    assert offered_one.status == 409  # offered already: reassign instead
+    assert offered_one.status == 200, await offered_one.text()
+    history = await _assignments(runtime, melding["melding_id"])
+    [withdrawn] = [a for a in history if a["specialist"] == target]
+    assert withdrawn["state"] == "withdrawn"
+    assert await _status(runtime, melding["melding_id"]) == "queued"
+    await runtime.enqueuer.flush()
+    assert await runtime.redis.zscore(runtime.keys.queue("west"), melding["melding_id"])
+    assert await runtime.redis.zscore(runtime.keys.queue(GEBIED), melding["melding_id"]) is None
+    late = await client.post(f"/api/v1/assignments/{withdrawn['id']}/accept",
+                             headers=_auth(staff[target]))  # fmt: skip
+    assert late.status == 409  # withdrawn: it cannot be accepted any more
 
 
 async def test_a_coordinator_changes_the_roster_and_dispatch_follows(

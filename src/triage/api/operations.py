@@ -159,7 +159,8 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/gebied", h.post_move_gebied,
-        "Hand a queued melding to another gebied's team (reason kept; audited)",
+        "Hand a melding not yet accepted (queued, offered or escalated) to another gebied's "
+        "team: an open offer is withdrawn and its specialist told (reason kept; audited)",
         "dispatch", {200: m.MovedOut}, request=m.GebiedIn, roles=_EDITORS,
         errors=_CHANGE_ERRORS,
     ),

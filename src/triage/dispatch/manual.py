@@ -3,7 +3,8 @@ person, or hand a queued melding to another gebied's team. With a reason, audite
 
 A reassignment ends the melding's active offer or assignment ('reassigned') and offers
 it to the named person (tier 'operator', the reason among its reasons); the
-one-active-assignment index still holds. A melding moved to another gebied moves queue
+one-active-assignment index still holds. A melding not yet accepted (queued, offered,
+escalated) can be moved to another gebied: an open offer is withdrawn, and it moves queue
 after the commit (the answer's effects).
 """
 
@@ -141,20 +142,29 @@ async def move_gebied(
     if change.gebied not in gebieden:
         raise invalid([FieldError("/gebied", "not a gebied of the region, or the regio pool")])
     async with conn.transaction():
+        await conn.execute(_Q["lock_offer"], melding_id)
         row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
         if row is None:
             raise not_found("no melding with this id that you may steer")
-        if row["status"] != "queued":
-            raise conflict("only a queued melding moves to another gebied; reassign it instead")
-        await conn.execute(_Q["move_gebied"], melding_id, change.gebied, now, principal.id,
-                           principal.role, endpoint, request_id)  # fmt: skip
+        if row["kind"] != "melding" or row["status"] not in ("queued", "offered", "escalated"):
+            raise conflict(f"a melding that is {row['status']} does not move to another "
+                           "gebied; once accepted, reassign it or hand the case over")  # fmt: skip
+        if row["gebied"] == change.gebied:
+            raise conflict(f"the melding is in {change.gebied} already")
+        done = await conn.fetchrow(_Q["move_gebied"], melding_id, change.gebied, now,
+                                   principal.id, principal.role, endpoint, request_id)  # fmt: skip
     moved = MovedOut(
         melding_id=melding_id,
         gebied=change.gebied,
         level=Level(row["urgency_level"]),
         respond_before=row["respond_before"],
     )
-    return Done(moved, (
+    effects: list[Effect] = [
         Withdraw(row["gebied"], melding_id),
         Enqueue(moved.gebied, melding_id, moved.level, moved.respond_before),
-    ))  # fmt: skip
+    ]
+    if done["withdrawn_from"] is not None:
+        effects.append(Tell(done["withdrawn_from"], "offer_withdrawn", {
+            "assignment_ids": [done["assignment_id"]], "link": "/api/v1/me/assignments",
+        }))  # fmt: skip
+    return Done(moved, tuple(effects))
