@@ -502,6 +502,8 @@ async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
     again = await client.post(url, json={"to": bystander, "reason": reason}, headers=lead)
     assert again.status == 409
     assert (await client.post(f"{url}/accept", headers=_auth(staff[bystander]))).status == 409
+    stream = await client.get("/api/v1/me/events", headers=_auth(staff[colleague]))
+    assert (await stream.content.readline()).startswith(b": connected")
     taken = await client.post(f"{url}/accept", headers=_auth(staff[colleague]))
     assert taken.status == 200
     assert await case_lead() == colleague
@@ -509,6 +511,19 @@ async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
         "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE case_id = $1"
         " AND action LIKE 'case.handover%'", UUID(melding["case_id"]))  # fmt: skip
     assert audited == ["case.handover_proposed", "case.handover_accepted"]
+    # The work moves with the lead: the accepted melding is the colleague's now, who is
+    # told, and who records the first contact (the former lead no longer can).
+    history = {a["specialist"]: (a["state"], a["tier"])
+               for a in await _assignments(runtime, melding["melding_id"])}  # fmt: skip
+    assert history == {lead_id: ("reassigned", "network"), colleague: ("accepted", "handover")}
+    line = await stream.content.readline()
+    while line == b"\n":  # the end of the ": connected" comment
+        line = await stream.content.readline()
+    assert line == b"event: handover\n"
+    stream.close()
+    contact = f"/api/v1/meldingen/{melding['melding_id']}/first-contact"
+    assert (await client.post(contact, json={}, headers=lead)).status == 409
+    assert (await client.post(contact, json={}, headers=_auth(staff[colleague]))).status == 200
 
 
 async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(

@@ -449,13 +449,14 @@ async def post_handover(request: web.Request) -> web.Response:
 
 
 async def post_handover_accept(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
     case_id = _uuid_param(request, "case_id")
     async with connection(request) as conn:
-        found = await handover.accept(
-            conn, case_id, principal_of(request),
+        done = await handover.accept(
+            conn, runtime.network, case_id, principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    return json_response(found)
+    return await answered(request, done)
 
 
 async def post_reassign(request: web.Request) -> web.Response:

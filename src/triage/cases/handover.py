@@ -3,6 +3,11 @@
 The lead (casusregie) is whoever first accepted a melding of the case. They, or a
 coordinator of the case's gebied, propose a colleague; the case stays theirs until the
 colleague accepts ("ik laat niet los voordat een ander overneemt"). Both steps audited.
+
+The acceptance moves the work with the lead, in its transaction: the former lead's
+accepted meldingen of the case become the new lead's (assignments of tier 'handover'),
+their open offers on it are withdrawn and queued again (the new lead, now the case's
+lead, is the first candidate); after the commit both are told.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
+from triage.effects import Done, Effect, Tell, enqueue
+from triage.ids import uuid7
 from triage.problems import FieldError, conflict, forbidden, invalid
 from triage.request_body import RequestBody
 from triage.routing.network import NetworkConfig
@@ -81,16 +88,34 @@ async def propose(
 
 async def accept(
     conn: asyncpg.Connection,
+    config: NetworkConfig,
     case_id: UUID,
     principal: Principal,
     *,
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> HandoverOut:
+) -> Done[HandoverOut]:
     _staff(principal)
-    row = await conn.fetchrow(_Q["accept"], case_id, principal.name, now, principal.id,
-                              principal.role, endpoint, request_id)  # fmt: skip
-    if row is None:
-        raise conflict("no handover of this case is proposed to you")
-    return _out(row, accepted=True)
+    async with conn.transaction():
+        row = await conn.fetchrow(_Q["accept"], case_id, principal.name, now, principal.id,
+                                  principal.role, endpoint, request_id)  # fmt: skip
+        if row is None:
+            raise conflict("no handover of this case is proposed to you")
+        former = row["from_lead"]
+        work = [] if former is None else await conn.fetch(_Q["end_lead_work"], case_id,
+                                                           former, now)  # fmt: skip
+        accepted = [w["melding_id"] for w in work if w["state"] == "accepted"]
+        if accepted:
+            named = config.by_id[former].naam if former in config.by_id else former
+            reasons = [f"Warme overdracht van {named}."]
+            await conn.execute(
+                _Q["take_over"], accepted, principal.name, reasons, config.version, now,
+                [uuid7() for _ in accepted], principal.id, principal.role, endpoint, request_id,
+            )  # fmt: skip
+    effects: list[Effect] = [enqueue(w) for w in work if w["id"] is not None]
+    moved = {"case_id": case_id, "melding_ids": accepted, "link": f"/api/v1/cases/{case_id}"}
+    effects.append(Tell(principal.name, "handover", moved))
+    if former is not None:
+        effects.append(Tell(former, "handed_over", moved))
+    return Done(_out(row, accepted=True), tuple(effects))

@@ -30,3 +30,42 @@ WITH taken AS (
     SELECT $3, 'user', $4, $5, 'case.handover_accepted', case_id, $6, $7 FROM taken
 )
 SELECT case_id, from_lead, to_lead, requested_at FROM taken;
+
+-- name: end_lead_work
+-- In the handover's transaction: the former lead's ($2) open work on the case ends, the
+-- accepted assignments to be passed to the new lead (take_over), the open offers
+-- withdrawn, their meldingen queued again (the new lead is now the continuity
+-- candidate). Assignment before melding, as the answers lock them.
+WITH old AS (
+    SELECT id, melding_id, state FROM assignments
+     WHERE case_id = $1 AND specialist = $2 AND state IN ('offered', 'accepted')
+     ORDER BY id
+       FOR UPDATE
+), ended AS (
+    UPDATE assignments a
+       SET state = CASE o.state WHEN 'accepted' THEN 'reassigned' ELSE 'withdrawn' END,
+           answered_at = coalesce(a.answered_at, $3)
+      FROM old o WHERE a.id = o.id
+), requeued AS (
+    UPDATE meldingen m SET status = 'queued'
+      FROM old o WHERE m.id = o.melding_id AND o.state = 'offered' AND m.status = 'offered'
+ RETURNING m.id, m.gebied, m.urgency_level, m.respond_before
+)
+SELECT o.melding_id, o.state, r.id, r.gebied, r.urgency_level, r.respond_before
+  FROM old o LEFT JOIN requeued r ON r.id = o.melding_id;
+
+-- name: take_over
+-- The new lead ($2) holds the former lead's accepted meldingen ($1, with new assignment
+-- ids $6) as accepted assignments of their own, tier 'handover'; audited.
+WITH made AS (
+    INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,
+                             network_version, state, offered_at, answer_before, answered_at)
+    SELECT p.id, m.id, m.case_id, $2, m.gebied, 'handover', $3::jsonb, $4, 'accepted',
+           $5, $5, $5
+      FROM unnest($1::uuid[], $6::uuid[]) AS p (melding_id, id)
+      JOIN meldingen m ON m.id = p.melding_id
+ RETURNING melding_id, case_id
+)
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                       endpoint, request_id)
+SELECT $5, 'user', $7, $8, 'assignment.handover', melding_id, case_id, $9, $10 FROM made;

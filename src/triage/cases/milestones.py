@@ -130,8 +130,8 @@ async def escalate_overdue(
 
 
 def _told(config: NetworkConfig, row: asyncpg.Record) -> list[str]:
-    """The gebied's coordinator, and the lead when the case has one."""
-    people = [config.coordinator_of(row["gebied"])]
+    """The gebied's coordinators, and the lead when the case has one."""
+    people = config.coordinators_of(row["gebied"])
     if row["lead"] is not None and row["lead"] not in people and row["lead"] in config.by_id:
         people.append(row["lead"])
     return people
