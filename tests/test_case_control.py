@@ -10,8 +10,9 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from helpers import TEST_CLOCK, Tokens, fresh_bsn, melding_body
+from triage.queue.priority import priority
 from triage.runtime import Runtime
-from triage.vocabulary import Source
+from triage.vocabulary import Level, Source
 
 Client = TestClient[Any, Any]
 MELDINGEN = "/api/v1/meldingen"
@@ -383,3 +384,64 @@ async def test_a_rebuilt_profile_equals_the_one_the_intake_kept(
     assert [(datetime.fromisoformat(r["received_at"]), r["level"]) for r in rebuilt.recent] == [
         (datetime.fromisoformat(r["received_at"]), r["level"]) for r in kept["recent"]
     ]
+
+
+async def test_a_melding_linked_into_a_case_of_another_gebied_goes_there(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    there = await _post(client, tokens, melding_body(
+        address={"woonplaats": "Rijen"}, persons=[_person(_name())]))  # fmt: skip
+    here = await _post(client, tokens, melding_body(
+        address={"woonplaats": "Riel"}, persons=[_person(_name(), voornaam="Kees")]))  # fmt: skip
+    assert (there["gebied"], here["gebied"]) == ("west", "zuid")
+    assert await _priority(runtime, "zuid", here["melding_id"]) is not None
+
+    resp = await _change(client, tokens, f"{MELDINGEN}/{here['melding_id']}/link",
+                         {"case_id": there["case_id"], "reason": REASON})  # fmt: skip
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["rerouted"] == [here["melding_id"]]
+    # Routed again to the gebied of the household's case, re-scored with its history.
+    assert await _priority(runtime, "zuid", here["melding_id"]) is None
+    assert await _priority(runtime, "west", here["melding_id"]) is not None
+    row = await runtime.pool.fetchrow(
+        "SELECT gebied, status FROM meldingen WHERE id = $1", here["melding_id"]
+    )
+    assert (row["gebied"], row["status"]) == ("west", "queued")
+
+
+async def test_an_unlinked_melding_loses_what_the_history_of_the_case_gave_it(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    bsn = fresh_bsn()
+    person = _person(_name(), bsn=bsn)
+    await _post(client, tokens, melding_body(received_at=_at(5), persons=[person]))
+    plain = {"category": "overlast", "signals": []}
+    alone = await _post(client, tokens, melding_body(received_at=_at(1), **plain,
+                                                     persons=[_person(_name())]))  # fmt: skip
+    joined = await _post(client, tokens, melding_body(received_at=_at(1), **plain,
+                                                      persons=[person]))  # fmt: skip
+    assert joined["dedup"]["decision"] == "linked"
+    assert (joined["urgency"]["level"], joined["urgency"]["score"]) != (
+        alone["urgency"]["level"],
+        alone["urgency"]["score"],
+    )  # raised by the history
+
+    resp = await _change(client, tokens, f"{MELDINGEN}/{joined['melding_id']}/unlink",
+                         {"reason": "Ander gezin: BSN verkeerd overgenomen."})  # fmt: skip
+    assert resp.status == 200, await resp.text()
+    [rescored] = (await resp.json())["rescored"]
+    assert rescored["melding_id"] == joined["melding_id"]
+    # Scored as the same melding without that history is: as the one that came alone.
+    assert (rescored["level"], rescored["score"]) == (
+        alone["urgency"]["level"],
+        alone["urgency"]["score"],
+    )
+    row = await runtime.pool.fetchrow(
+        "SELECT urgency_level, urgency_score, respond_before FROM meldingen WHERE id = $1",
+        joined["melding_id"],
+    )  # fmt: skip
+    assert (row["urgency_level"], row["urgency_score"]) == (rescored["level"], rescored["score"])
+    # Its place in the queue follows the level it has now.
+    assert await _priority(runtime, joined["gebied"], joined["melding_id"]) == priority(
+        Level(row["urgency_level"]), row["respond_before"]
+    )

@@ -22,7 +22,7 @@ move to the case it joined, and the change log keeps where each came from.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -31,14 +31,14 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
-from triage.effects import Done, Enqueue
+from triage.effects import Done, Effect, Enqueue, Tell, Withdraw
 from triage.households.keys import lock_keys
 from triage.households.profile import MeldingFacts, PersonFacts, build_profile, history_of
 from triage.ids import uuid7
 from triage.observability import metrics
 from triage.problems import conflict, forbidden, not_found
 from triage.request_body import RequestBody
-from triage.scoring import Rules, score_melding
+from triage.scoring import History, Rules, score_melding
 from triage.store.sql import load_queries
 from triage.vocabulary import LEVEL_ASCENDING, Category, Kind, Level
 
@@ -82,6 +82,7 @@ class RaisedOut(BaseModel):
     level: Level
     score: int
     respond_before: datetime
+    queued: bool = Field(exclude=True)  # on a queue, whose order follows the new level
 
 
 class CaseChangeOut(BaseModel):
@@ -91,6 +92,16 @@ class CaseChangeOut(BaseModel):
     closed_case_ids: list[UUID]
     raised: list[RaisedOut] = Field(
         description="Queued meldingen whose urgency rose because they joined a history."
+    )
+    rescored: list[RaisedOut] = Field(
+        default_factory=list,
+        description="A melding taken out of its case, scored again without that case's "
+        "history (its level may be lower; an operator's override stands).",
+    )
+    rerouted: list[UUID] = Field(
+        default_factory=list,
+        description="Meldingen not yet accepted that followed their new case to its gebied "
+        "(an open offer withdrawn, queued there).",
     )
 
 
@@ -180,6 +191,9 @@ class _Change:
         self.moved: list[UUID] = []
         self.closed: list[UUID] = []
         self.raised: list[RaisedOut] = []
+        self.rescored: list[RaisedOut] = []
+        self.rerouted: list[_Stored] = []
+        self.effects: list[Effect] = []
 
     def in_scope(self, gebied: str) -> bool:
         return self.scope.everything or gebied == self.scope.gebied
@@ -263,7 +277,7 @@ class _Change:
             )
             self.raised.append(RaisedOut(
                 melding_id=m.facts.id, gebied=m.gebied, level=level, score=score,
-                respond_before=respond_before,
+                respond_before=respond_before, queued=True,
             ))  # fmt: skip
 
     async def record(
@@ -291,10 +305,53 @@ class _Change:
     def out(self, action: Action, case_id: UUID) -> Done[CaseChangeOut]:
         answer = CaseChangeOut(
             action=action, case_id=case_id, moved_melding_ids=self.moved,
-            closed_case_ids=self.closed, raised=self.raised,
+            closed_case_ids=self.closed, raised=self.raised, rescored=self.rescored,
+            rerouted=[m.facts.id for m in self.rerouted],
         )  # fmt: skip
-        return Done(answer, tuple(
-            Enqueue(r.gebied, r.melding_id, r.level, r.respond_before) for r in self.raised
+        changed = {r.melding_id for r in [*self.raised, *self.rescored]}
+        queue = [Enqueue(r.gebied, r.melding_id, r.level, r.respond_before)
+                 for r in [*self.raised, *self.rescored] if r.queued]  # fmt: skip
+        queue += [Enqueue(m.gebied, m.facts.id, Level(m.facts.level), m.respond_before)
+                  for m in self.rerouted if m.facts.id not in changed]  # fmt: skip
+        return Done(answer, (*self.effects, *queue))
+
+    async def reroute(self, m: _Stored, gebied: str) -> _Stored:
+        """A melding not yet accepted follows its new case to that case's gebied; as it is
+        then (queued there), or unchanged."""
+        if m.gebied == gebied or m.status not in ("queued", "offered", "escalated"):
+            return m
+        row = await self.conn.fetchrow(_Q["reroute"], m.facts.id, gebied, self.ctx.now)
+        self.effects.append(Withdraw(m.gebied, m.facts.id))
+        if row["withdrawn_from"] is not None:
+            self.effects.append(Tell(row["withdrawn_from"], "offer_withdrawn", {
+                "assignment_ids": [row["assignment_id"]], "link": "/api/v1/me/assignments",
+            }))  # fmt: skip
+        moved = replace(m, gebied=gebied, status="queued")
+        self.rerouted.append(moved)
+        return moved
+
+    async def rescore_alone(self, m: _Stored) -> None:
+        """Score ``m`` again from itself alone: taken out of its case, the history of the
+        case it left no longer counts (its level may drop). An operator's override stands,
+        and a melding that had its first contact keeps what it had."""
+        if m.status not in ("queued", "offered", "escalated", "assigned"):
+            return
+        if await self.conn.fetchval(_Q["has_override"], m.facts.id):
+            return
+        urgency = score_melding(
+            self.ctx.rules, kind=m.kind, category=m.category, signals=m.signals,
+            birth_dates=[p.geboortedatum for p in m.facts.persons],
+            received_at=m.facts.received_at, history=History(),
+        )  # fmt: skip
+        if urgency.level == Level(m.facts.level) and urgency.score == m.score:
+            return
+        reasons = [{"rule": r.rule, "text": r.text, "contribution": r.contribution}
+                   for r in urgency.reasons]  # fmt: skip
+        await self.conn.execute(_Q["rescore"], m.facts.id, urgency.level.value, urgency.score,
+                                reasons, urgency.respond_before)  # fmt: skip
+        self.rescored.append(RaisedOut(
+            melding_id=m.facts.id, gebied=m.gebied, level=urgency.level, score=urgency.score,
+            respond_before=urgency.respond_before, queued=m.status == "queued",
         ))  # fmt: skip
 
 
@@ -332,6 +389,7 @@ async def link_melding(
     async with conn.transaction():
         c = _Change(conn, ctx)
         before = await c.melding(melding_id)
+        await conn.execute(_Q["lock_offer"], melding_id)
         source_id, target_id = before["case_id"], change.case_id
         if source_id == target_id:
             raise conflict("the melding is in this case already")
@@ -341,7 +399,8 @@ async def link_melding(
         if target["status"] != "open":
             raise conflict("that case is closed; link to an open case (or merge it first)")
         held = await c.contents([source_id, target_id])
-        moving = [m for m in held[source_id] if m.facts.id == melding_id]
+        moving = [await c.reroute(m, target["gebied"]) for m in held[source_id]
+                  if m.facts.id == melding_id]  # fmt: skip
         staying = [m for m in held[source_id] if m.facts.id != melding_id]
         await c.move(moving, target)
         joined = held[target_id] + moving
@@ -377,6 +436,8 @@ async def unlink_melding(
         staying = [m for m in held if m.facts.id != melding_id]
         await c.move(moving, new_case)
         await c.rebuild({source_id: (cases[source_id], staying), new_id: (new_case, moving)})
+        for m in moving:
+            await c.rescore_alone(m)
         await c.record(
             "unlink", change.reason, melding_id=melding_id, from_case=source_id, to_case=new_id
         )
