@@ -132,6 +132,10 @@ async def test_when_everyone_passed_it_is_escalated_by_name_and_offered_again_la
     await service.drain()
     assert await service.status(melding["melding_id"]) == "escalated"
     assert await rt.redis.zscore(rt.keys.queue(GEBIED), melding["melding_id"]) is None
+    replay = await service.client.post("/api/v1/meldingen", json=body,
+                                       headers=service.headers["cit"])  # fmt: skip
+    assert replay.status == 200, await replay.text()  # the source sees it as it is now
+    assert (await replay.json())["status"] == "escalated"
     for stream in streams.values():  # each heard of their own offer first, then this
         told = await asyncio.wait_for(_next_event(stream, b"escalation"), 5)
         assert b'"kind":"no_candidate"' in told

@@ -292,9 +292,10 @@ class MeldingAccepted(BaseModel):
 
     melding_id: UUID
     case_id: UUID
-    status: Literal["queued", "offered", "assigned", "contacted", "advies"] = Field(
+    status: Literal["queued", "offered", "assigned", "contacted", "advies", "escalated"] = Field(
         description="queued (waiting for an offer), offered, assigned (accepted), contacted "
-        "(first contact made), or advies (an adviesvraag: answered, not dispatched). A "
+        "(first contact made), advies (an adviesvraag: answered, not dispatched), or "
+        "escalated (nobody was left to offer it to: the coordinators are told by name). A "
         "replay answers with the melding's status now."
     )
     gebied: str
