@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -121,18 +122,9 @@ def test_a_change_must_say_what_it_needs() -> None:
 MONDAY = _local(2026, 11, 23, 10, 0)
 
 
-def _choose(
-    gebied: str,
-    category: Category,
-    signals: list[str],
-    at: datetime = MONDAY,
-    *,
-    load: dict[str, int] | None = None,
-    lead: str | None = None,
-    declined: frozenset[str] = frozenset(),
-) -> Choice:
-    chosen = _choose_or_none(gebied, category, signals, at, load=load, lead=lead,
-                             declined=declined)  # fmt: skip
+def _choose(*args: Any, **kwargs: Any) -> Choice:
+    """Whom routing offers to, when it finds someone."""
+    chosen = _choose_or_none(*args, **kwargs)
     assert chosen is not None
     return chosen
 

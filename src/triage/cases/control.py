@@ -31,7 +31,8 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
-from triage.effects import Done, Effect, Enqueue, Tell, Withdraw
+from triage.dispatch.manual import move_to
+from triage.effects import Done, Effect, Enqueue
 from triage.households.keys import lock_keys
 from triage.households.profile import MeldingFacts, PersonFacts, build_profile, history_of
 from triage.ids import uuid7
@@ -320,12 +321,7 @@ class _Change:
         then (queued there), or unchanged."""
         if m.gebied == gebied or m.status not in ("queued", "offered", "escalated"):
             return m
-        row = await self.conn.fetchrow(_Q["reroute"], m.facts.id, gebied, self.ctx.now)
-        self.effects.append(Withdraw(m.gebied, m.facts.id))
-        if row["withdrawn_from"] is not None:
-            self.effects.append(Tell(row["withdrawn_from"], "offer_withdrawn", {
-                "assignment_ids": [row["assignment_id"]], "link": "/api/v1/me/assignments",
-            }))  # fmt: skip
+        self.effects += await move_to(self.conn, m.facts.id, m.gebied, gebied, self.ctx.now)
         moved = replace(m, gebied=gebied, status="queued")
         self.rerouted.append(moved)
         return moved

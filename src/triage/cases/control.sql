@@ -168,21 +168,6 @@ SELECT id, status FROM chain ORDER BY depth DESC LIMIT 1;
 -- offers lock an offer and its melding.
 SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered' FOR UPDATE;
 
--- name: reroute
--- A melding not yet accepted follows the case it was linked into to that case's gebied:
--- its open offer (to someone of the gebied it left) is withdrawn, an escalation ends, and
--- it is queued there. The person whose offer was withdrawn comes back.
-WITH withdrawn AS (
-    UPDATE assignments SET state = 'withdrawn', answered_at = $3
-     WHERE melding_id = $1 AND state = 'offered'
- RETURNING id, specialist
-), moved AS (
-    UPDATE meldingen SET gebied = $2, status = 'queued', escalated_until = NULL
-     WHERE id = $1 AND status IN ('queued', 'offered', 'escalated')
-)
-SELECT (SELECT specialist FROM withdrawn) AS withdrawn_from,
-       (SELECT id FROM withdrawn) AS assignment_id;
-
 -- name: has_override
 SELECT EXISTS (SELECT 1 FROM urgency_overrides WHERE melding_id = $1);
 

@@ -321,9 +321,10 @@ VALUES ($4, 'user', $10, $11, 'melding.reassign', $1, $3, $12, $13);
 SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered' FOR UPDATE;
 
 -- name: move_gebied
--- A melding not yet accepted handed to another gebied's team: its open offer (if any) is
--- withdrawn, an escalation ends, and it is queued there for that gebied's people (the
--- queue moves after the commit). The person whose offer was withdrawn comes back.
+-- A melding not yet accepted goes to another gebied's team (moved by hand, or following
+-- the case it was linked into): its open offer (if any) is withdrawn, an escalation ends,
+-- and it is queued there for that gebied's people (the queue moves after the commit).
+-- The person whose offer was withdrawn comes back. The caller audits why.
 WITH withdrawn AS (
     UPDATE assignments SET state = 'withdrawn', answered_at = $3
      WHERE melding_id = $1 AND state = 'offered'
@@ -331,14 +332,14 @@ WITH withdrawn AS (
 ), moved AS (
     UPDATE meldingen SET gebied = $2, status = 'queued', escalated_until = NULL
      WHERE id = $1 AND status IN ('queued', 'offered', 'escalated')
- RETURNING id, case_id
-), audit AS (
-    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
-                           endpoint, request_id)
-    SELECT $3, 'user', $4, $5, 'melding.gebied', id, case_id, $6, $7 FROM moved
 )
 SELECT (SELECT specialist FROM withdrawn) AS withdrawn_from,
        (SELECT id FROM withdrawn) AS assignment_id;
+
+-- name: audit_move
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                       endpoint, request_id)
+VALUES ($1, 'user', $2, $3, 'melding.gebied', $4, $5, $6, $7);
 
 -- name: queue_state
 -- What waits for an offer, by gebied and level (the meldingen_queued index).

@@ -151,20 +151,30 @@ async def move_gebied(
                            "gebied; once accepted, reassign it or hand the case over")  # fmt: skip
         if row["gebied"] == change.gebied:
             raise conflict(f"the melding is in {change.gebied} already")
-        done = await conn.fetchrow(_Q["move_gebied"], melding_id, change.gebied, now,
-                                   principal.id, principal.role, endpoint, request_id)  # fmt: skip
+        effects = await move_to(conn, melding_id, row["gebied"], change.gebied, now)
+        await conn.execute(_Q["audit_move"], now, principal.id, principal.role, melding_id,
+                           row["case_id"], endpoint, request_id)  # fmt: skip
     moved = MovedOut(
         melding_id=melding_id,
         gebied=change.gebied,
         level=Level(row["urgency_level"]),
         respond_before=row["respond_before"],
     )
-    effects: list[Effect] = [
-        Withdraw(row["gebied"], melding_id),
-        Enqueue(moved.gebied, melding_id, moved.level, moved.respond_before),
-    ]
-    if done["withdrawn_from"] is not None:
-        effects.append(Tell(done["withdrawn_from"], "offer_withdrawn", {
-            "assignment_ids": [done["assignment_id"]], "link": "/api/v1/me/assignments",
-        }))  # fmt: skip
+    effects.append(Enqueue(moved.gebied, melding_id, moved.level, moved.respond_before))
     return Done(moved, tuple(effects))
+
+
+async def move_to(
+    conn: asyncpg.Connection, melding_id: UUID, left: str, gebied: str, now: datetime
+) -> list[Effect]:
+    """In the caller's transaction, with the melding's open offer locked first: a melding
+    not yet accepted goes from gebied ``left`` to ``gebied``, its open offer withdrawn and
+    it queued there. What follows the commit, but for its enqueue (the caller knows its
+    level now): off the old queue, and the person whose offer was withdrawn told."""
+    row = await conn.fetchrow(_Q["move_gebied"], melding_id, gebied, now)
+    effects: list[Effect] = [Withdraw(left, melding_id)]
+    if row["withdrawn_from"] is not None:
+        effects.append(Tell(row["withdrawn_from"], "offer_withdrawn", {
+            "assignment_ids": [row["assignment_id"]], "link": "/api/v1/me/assignments",
+        }))  # fmt: skip
+    return effects
