@@ -812,3 +812,36 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
     accepted = await client.post(f"/api/v1/assignments/{made.assignment_id}/accept",
                                  headers=me)  # fmt: skip
     assert accepted.status == 200, await accepted.text()
+
+
+async def test_steering_by_hand_and_an_answer_at_the_same_moment_never_deadlock(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    """A reassignment or a move locks the open offer before the melding, as an answer
+    does: at the same moment one waits for the other (each 200 or 409), never a deadlock
+    (which PostgreSQL would end by failing one of them: a 500)."""
+    worker = _worker(runtime, FrozenClock(MONDAY_10))
+    answered: list[int] = []
+    for round_ in range(12):
+        melding = await _post(client, tokens)
+        await _drain(runtime, worker)
+        [offer] = [a for a in await _assignments(runtime, melding["melding_id"])
+                   if a["state"] == "offered"]  # fmt: skip
+        other = next(s for s in staff if s.startswith("sp-") and s != offer["specialist"])
+        url = f"/api/v1/meldingen/{melding['melding_id']}"
+        steer = (
+            client.post(f"{url}/reassign", json={"to": other, "reason": "Kent het gezin."},
+                        headers=tokens.user("operator"))
+            if round_ % 2 == 0 else
+            client.post(f"{url}/gebied", json={"gebied": "west", "reason": "Woont in Rijen."},
+                        headers=tokens.user("operator"))
+        )  # fmt: skip
+        answer = client.post(f"/api/v1/assignments/{offer['id']}/accept",
+                             headers=_auth(staff[offer["specialist"]]))  # fmt: skip
+        for resp in await asyncio.gather(steer, answer):
+            assert resp.status in (200, 409), await resp.text()
+            answered.append(resp.status)
+        active = [a for a in await _assignments(runtime, melding["melding_id"])
+                  if a["state"] in ("offered", "accepted")]  # fmt: skip
+        assert len(active) <= 1
+    assert 200 in answered

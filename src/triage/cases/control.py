@@ -385,7 +385,7 @@ async def link_melding(
     async with conn.transaction():
         c = _Change(conn, ctx)
         before = await c.melding(melding_id)
-        await conn.execute(_Q["lock_offer"], melding_id)
+        await conn.execute(_Q["lock_work"], [melding_id], [])
         source_id, target_id = before["case_id"], change.case_id
         if source_id == target_id:
             raise conflict("the melding is in this case already")
@@ -419,6 +419,7 @@ async def unlink_melding(
     async with conn.transaction():
         c = _Change(conn, ctx)
         before = await c.melding(melding_id)
+        await conn.execute(_Q["lock_work"], [melding_id], [])
         source_id = before["case_id"]
         cases = await c.lock([source_id])
         await c.relock_melding(melding_id, source_id)
@@ -443,14 +444,17 @@ async def unlink_melding(
 async def _merge(c: _Change, case_id: UUID, into_id: UUID) -> None:
     if case_id == into_id:
         raise conflict("a case cannot be merged into itself")
+    await c.conn.execute(_Q["lock_work"], [], [case_id])
     cases = await c.lock(sorted({case_id, into_id}))
     for which, cid in (("this case", case_id), ("the case to merge into", into_id)):
         if cases[cid]["status"] != "open":
             raise conflict(f"{which} is closed; only open cases are merged")
     held = await c.contents([case_id, into_id])
-    await c.move(held[case_id], cases[into_id])
+    # Meldingen not yet accepted follow the case they join to its gebied.
+    moving = [await c.reroute(m, cases[into_id]["gebied"]) for m in held[case_id]]
+    await c.move(moving, cases[into_id])
     await c.close(case_id, merged_into=into_id)
-    joined = held[into_id] + held[case_id]
+    joined = held[into_id] + moving
     await c.rebuild({case_id: (cases[case_id], []), into_id: (cases[into_id], joined)})
     # Both sides gain history: each queued melding is re-scored with the other's.
     await c.raise_urgency(joined, {m.facts.id for m in joined})

@@ -163,10 +163,18 @@ WITH RECURSIVE chain(id, status, merged_into, depth) AS (
 )
 SELECT id, status FROM chain ORDER BY depth DESC LIMIT 1;
 
--- name: lock_offer
--- The melding's open offer, locked first: the order in which an answer and the expiry of
--- offers lock an offer and its melding.
-SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered' FOR UPDATE;
+-- name: lock_work
+-- The open offers and accepted assignments of the meldingen a change moves (given, $1, or
+-- those of the cases given, $2), locked first and in id order: the order in which an
+-- answer, the expiry of offers and a roster change lock an assignment, its melding and
+-- (accepting) its case, so that a correction at the same moment waits for them instead
+-- of deadlocking with them.
+SELECT id FROM assignments
+ WHERE (melding_id = ANY ($1::uuid[])
+        OR melding_id IN (SELECT id FROM meldingen WHERE case_id = ANY ($2::uuid[])))
+   AND state IN ('offered', 'accepted')
+ ORDER BY id
+   FOR UPDATE;
 
 -- name: has_override
 SELECT EXISTS (SELECT 1 FROM urgency_overrides WHERE melding_id = $1);

@@ -314,11 +314,12 @@ INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id,
                        endpoint, request_id)
 VALUES ($4, 'user', $10, $11, 'melding.reassign', $1, $3, $12, $13);
 
--- name: lock_offer
--- The melding's open offer, locked before the melding: the order in which an answer and
--- the expiry of offers lock them, so that a move at the same moment waits for them
--- instead of deadlocking with them.
-SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered' FOR UPDATE;
+-- name: lock_active
+-- The melding's open offer or accepted assignment, locked before the melding: the order
+-- in which an answer, the expiry of offers and a roster change lock them, so that a
+-- reassignment or a move at the same moment waits for them instead of deadlocking.
+SELECT id FROM assignments WHERE melding_id = $1 AND state IN ('offered', 'accepted')
+   FOR UPDATE;
 
 -- name: move_gebied
 -- A melding not yet accepted goes to another gebied's team (moved by hand, or following

@@ -79,6 +79,7 @@ async def reassign(
     if change.to not in config.by_id:
         raise invalid([FieldError("/to", "not a specialist or coordinator of the networks")])
     async with conn.transaction():
+        await conn.execute(_Q["lock_active"], melding_id)
         row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
         if row is None:
             raise not_found("no melding with this id that you may steer")
@@ -142,7 +143,7 @@ async def move_gebied(
     if change.gebied not in gebieden:
         raise invalid([FieldError("/gebied", "not a gebied of the region, or the regio pool")])
     async with conn.transaction():
-        await conn.execute(_Q["lock_offer"], melding_id)
+        await conn.execute(_Q["lock_active"], melding_id)
         row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
         if row is None:
             raise not_found("no melding with this id that you may steer")
