@@ -10,6 +10,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: How far back a melding's received_at may lie unless configured otherwise.
 RECEIVED_AT_MAX_AGE_DAYS = 30
+#: How long the meldingen an API process holds may have waited before it refuses new ones,
+#: unless configured otherwise (docs/design.md, "Admission").
+INTAKE_MAX_WAIT_SECONDS = 0.1
 
 
 class Settings(BaseSettings):
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
         "also the longest a disabled token keeps working.",
     )
     retry_after_seconds: int = Field(default=5, ge=1)
+    intake_max_wait_seconds: float = Field(
+        default=INTAKE_MAX_WAIT_SECONDS, gt=0, le=10,
+        description="Past capacity: when the oldest melding an API process has taken in and "
+        "not yet answered has waited longer than this, a new one is refused at once (503 "
+        "with Retry-After, nothing stored) instead of waiting behind it.",
+    )  # fmt: skip
     received_at_max_age_days: int = Field(
         default=RECEIVED_AT_MAX_AGE_DAYS, ge=1, le=3660,
         description="A melding whose received_at lies further back than this is refused "

@@ -83,3 +83,15 @@ def unavailable(dependency: str, retry_after: int) -> Problem:
         _BASE + "unavailable",
         headers={"Retry-After": str(retry_after)},
     )
+
+
+def overloaded(retry_after: int) -> Problem:
+    """The intake holds more than it can store in time: refused at once, not queued."""
+    return Problem(
+        503,
+        "Service unavailable",
+        "the service is taking in more meldingen than it can store in time; this one was "
+        f"not stored. Retry after {retry_after} s with the same source and external_id.",
+        _BASE + "overloaded",
+        headers={"Retry-After": str(retry_after)},
+    )

@@ -123,5 +123,7 @@ async def open_runtime(
             clock=clock,
             acquire_timeout=settings.db_acquire_timeout,
             received_at_max_age=timedelta(days=settings.received_at_max_age_days),
+            max_wait=settings.intake_max_wait_seconds,
+            retry_after=settings.retry_after_seconds,
         ),
     )

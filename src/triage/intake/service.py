@@ -14,6 +14,11 @@ A batch is one statement, so one melding the database refuses fails all of it. T
 halves are written apart, and theirs, down to the melding that fails on its own: only
 that one is refused (422), the others are stored. A database that is away fails the whole
 batch (503), as splitting it would only ask it more often.
+
+Past capacity a melding is refused at once instead of queued without bound: when this
+process holds more than a batch of meldingen not yet answered and the oldest of them has
+waited longer than the configured bound, a new one gets a 503 with Retry-After and
+nothing of it is stored (docs/design.md, "Admission").
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import structlog
 
 from triage.auth.principal import Principal
 from triage.clock import Clock
-from triage.config import RECEIVED_AT_MAX_AGE_DAYS
+from triage.config import INTAKE_MAX_WAIT_SECONDS, RECEIVED_AT_MAX_AGE_DAYS
 from triage.effects import Effect, Enqueue
 from triage.households.keys import lock_keys, lookup_keys, stored_keys
 from triage.households.match import Address, Candidate, Person, decide, fold_place
@@ -47,7 +52,7 @@ from triage.intake.models import (
     UrgencyOut,
 )
 from triage.observability import metrics
-from triage.problems import Problem, forbidden
+from triage.problems import Problem, forbidden, overloaded
 from triage.region import Region
 from triage.routing import gebied_for
 from triage.scoring import HISTORY_WINDOW, History, Rules, Urgency, score_melding
@@ -196,6 +201,7 @@ class _Decision:
 class _Pending:
     prepared: _Prepared
     future: asyncio.Future[Submitted]
+    taken_at: float  # time.monotonic() when the intake took it in
     attempts: int = 0
     decision: _Decision | None = field(default=None)
 
@@ -210,6 +216,8 @@ class Intake:
         clock: Clock,
         acquire_timeout: float,
         received_at_max_age: timedelta = timedelta(days=RECEIVED_AT_MAX_AGE_DAYS),
+        max_wait: float = INTAKE_MAX_WAIT_SECONDS,
+        retry_after: int = 5,
     ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
@@ -217,8 +225,12 @@ class Intake:
         self._rules = rules
         self._clock = clock
         self._received_at_max_age = received_at_max_age
+        self._max_wait = max_wait
+        self._retry_after = retry_after
         self._pending: deque[_Pending] = deque()
         self._writers: set[asyncio.Task[None]] = set()
+        # Per writer busy with a batch: when its oldest melding was taken in, and how many.
+        self._writing: dict[object, tuple[float, int]] = {}
         # Configuration does not change while the process runs: build this once, not per
         # request.
         self._signals = frozenset(rules.signals)
@@ -242,13 +254,46 @@ class Intake:
                 if principal.kind == "client"
                 else "your role may not submit meldingen"
             )
+        self.admit()
         pending = _Pending(
             self._prepare(melding, principal, request_id=request_id, endpoint=endpoint),
             asyncio.get_running_loop().create_future(),
+            time.monotonic(),
         )
         self._pending.append(pending)
         self._start_writers()
         return await pending.future
+
+    def admit(self) -> None:
+        """Refuse a new melding at once (503 with Retry-After, nothing stored) when this
+        process holds more than a batch and the oldest it holds has waited longer than the
+        bound: the new one would wait at least as long, behind all of it. Fewer than a
+        batch are never refused: they go in one statement, and a source's retry would
+        cost it seconds where a stall costs it a fraction of one. submit() asks; the
+        handler asks first, before it reads the body, as refusing must cost far less than
+        taking in."""
+        if self.held() > _MAX_BATCH and self.waited() > self._max_wait:
+            metrics.INTAKE_SHED.inc()
+            raise overloaded(self._retry_after)
+
+    def held(self) -> int:
+        """Meldingen taken in and not answered yet: waiting for a writer or being written."""
+        return len(self._pending) + sum(n for _, n in self._writing.values())
+
+    def waited(self) -> float:
+        """How long the oldest melding this process holds has waited (0 when it holds
+        none). They are written first in, first out, so one taken in now is answered no
+        sooner than that wait again.
+
+        This measure, rather than a count of waiting meldingen, is the bound: it follows
+        the pace at which the database writes now (a stall, a busy machine) without an
+        estimate of that pace, and it counts the batches being written as well as those
+        waiting for a writer, as both are part of a source's wait."""
+        oldest = min((t for t, _ in self._writing.values()), default=None)
+        if self._pending:
+            first = self._pending[0].taken_at
+            oldest = first if oldest is None else min(oldest, first)
+        return 0.0 if oldest is None else time.monotonic() - oldest
 
     def _prepare(
         self, melding: MeldingIn, principal: Principal, *, request_id: str, endpoint: str
@@ -294,11 +339,13 @@ class Intake:
             task.add_done_callback(self._writers.discard)
 
     async def _write_while_pending(self) -> None:
+        writer = object()
         while self._pending:
             batch = [self._pending.popleft() for _ in range(min(_MAX_BATCH, len(self._pending)))]
             batch = [p for p in batch if not p.future.done()]  # the caller went away
             if not batch:
                 continue
+            self._writing[writer] = (min(p.taken_at for p in batch), len(batch))
             try:
                 await self._write(batch)
             except asyncio.CancelledError:
@@ -306,6 +353,8 @@ class Intake:
                 raise
             except Exception as exc:  # PostgreSQL down or failing: every caller gets it
                 _fail(batch, exc)
+            finally:
+                del self._writing[writer]
 
     async def _write(self, batch: list[_Pending]) -> None:
         refused: Exception | None = None

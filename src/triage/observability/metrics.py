@@ -163,6 +163,11 @@ INTAKE_RETRIES = Counter(
     "triage_intake_retries_total",
     "Intake decisions made again because a concurrent melding changed the household first.",
 )
+INTAKE_SHED = Counter(
+    "triage_intake_shed_total",
+    "Meldingen refused at once (503, nothing stored) because the API process already held "
+    "more than it could store within TRIAGE_INTAKE_MAX_WAIT_SECONDS; the source retries.",
+)
 INVARIANT_REPAIRS = Counter(
     "triage_invariant_repairs_total",
     "Meldingen the watchdog found waiting silently, and put back in line, by what was wrong "

@@ -1,0 +1,173 @@
+"""Past capacity the intake refuses at once (503, Retry-After) what it cannot store in
+time, instead of queueing it without bound; nothing of a refused melding is stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
+from pydantic import ValidationError
+
+from helpers import TEST_CLOCK, count, melding_body, migrated_database, own_runtime
+from triage.app import create_app
+from triage.auth.accounts import add_client
+from triage.config import Settings
+from triage.runtime import Runtime
+from triage.vocabulary import Source
+
+PATH = "/api/v1/meldingen"
+MAX_WAIT = 0.2
+
+
+class Answer(NamedTuple):
+    body: dict[str, Any]
+    status: int
+    headers: dict[str, str]
+    problem: dict[str, Any] | None
+
+
+class Intake(NamedTuple):
+    client: TestClient[Any, Any]
+    runtime: Runtime
+    database_url: str
+    headers: dict[str, str]
+
+    async def post(self, body: dict[str, Any]) -> Answer:
+        async with self.client.post(PATH, json=body, headers=self.headers) as resp:
+            problem = None
+            if resp.content_type == "application/problem+json":
+                problem = await resp.json(content_type=None)
+            else:
+                await resp.read()
+            return Answer(body, resp.status, dict(resp.headers), problem)
+
+    async def stored(self, body: dict[str, Any]) -> int:
+        return await count(
+            self.runtime.pool,
+            "SELECT count(*) FROM meldingen WHERE source = $1 AND external_id = $2",
+            body["source"],
+            body["external_id"],
+        )
+
+
+@pytest.fixture
+async def intake(
+    settings: Settings, servers: dict[str, str], redis_url: str
+) -> AsyncIterator[Intake]:
+    """The API on a database of its own (the test locks a table of it), with a short
+    bound on the wait."""
+    bounded = settings.model_copy(update={"intake_max_wait_seconds": MAX_WAIT})
+    async with (
+        migrated_database(servers["admin_url"], "triage_overload") as url,
+        own_runtime(bounded, url, redis_url, "overload") as runtime,
+    ):
+        async with runtime.pool.acquire() as conn:
+            issued = await add_client(conn, "overload-politie", Source.politie, TEST_CLOCK.now())
+        app = create_app(runtime, background=False)
+        app.cleanup_ctx.clear()  # own_runtime closes the runtime
+        async with TestClient(TestServer(app)) as client:
+            headers = {"Authorization": f"Bearer {issued.token}"}
+            yield Intake(client, runtime, url, headers)
+
+
+#: Sessions of this database (the test's own) waiting for a lock. Asked outside the
+#: transaction that holds the lock: a transaction sees one snapshot of pg_stat_activity.
+_WAITING_FOR_LOCK = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND wait_event_type = 'Lock'
+"""
+
+
+def _shed() -> float:
+    return REGISTRY.get_sample_value("triage_intake_shed_total") or 0.0
+
+
+async def test_past_the_bound_new_meldingen_are_refused_at_once_and_none_is_stored(
+    intake: Intake,
+) -> None:
+    assert (await intake.post(melding_body())).status == 201
+    shed_before = _shed()
+
+    # The database stops writing meldingen: whatever the intake takes in now waits.
+    blocker = await asyncpg.connect(intake.database_url)
+    lock = blocker.transaction()
+    await lock.start()
+    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")  # reads go on
+    try:
+        # More than a batch: fewer are never refused.
+        first = [asyncio.create_task(intake.post(melding_body())) for _ in range(60)]
+        for _ in range(100):  # until the intake's first write waits for the lock
+            await asyncio.sleep(0.05)
+            if await count(intake.runtime.pool, _WAITING_FOR_LOCK):
+                break
+        assert await count(intake.runtime.pool, _WAITING_FOR_LOCK)
+        # Until all of them are in, and what the intake holds has waited past the bound.
+        await asyncio.sleep(max(0.5, 2 * MAX_WAIT))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        second = await asyncio.gather(*(intake.post(melding_body()) for _ in range(20)))
+        # Refused at once: not after the database came back.
+        assert loop.time() - started < 5
+        assert not any(task.done() and task.result().status != 503 for task in first)
+    finally:
+        await lock.rollback()
+        await blocker.close()
+    answers = [*await asyncio.gather(*first), *second]
+
+    assert {a.status for a in answers} <= {201, 503}
+    assert all(a.status == 503 for a in second)
+    assert any(a.status == 201 for a in answers)  # the first one in was never refused
+    refused = [a for a in answers if a.status == 503]
+    for answer in refused:
+        assert answer.headers["Retry-After"] == "5"
+        assert answer.problem is not None
+        assert answer.problem["status"] == 503
+        assert answer.problem["type"].endswith("/overloaded")
+        assert "not stored" in answer.problem["detail"]
+    assert _shed() - shed_before == len(refused)
+    for answer in answers:  # every 201 stored once; nothing of a 503
+        assert await intake.stored(answer.body) == (1 if answer.status == 201 else 0)
+
+    # Once the overload has passed, meldingen are taken in again; a refused one sent
+    # again is a plain new submission, and a stored one sent again a replay.
+    assert intake.runtime.intake.waited() == 0
+    again = await asyncio.gather(*(intake.post(a.body) for a in refused[:5]))
+    assert [a.status for a in again] == [201] * len(again)
+    assert [await intake.stored(a.body) for a in again] == [1] * len(again)
+    accepted = next(a for a in answers if a.status == 201)
+    assert (await intake.post(accepted.body)).status == 200
+    new = await asyncio.gather(*(intake.post(melding_body()) for _ in range(10)))
+    assert [a.status for a in new] == [201] * 10
+
+
+async def test_fewer_than_a_batch_are_never_refused_however_long_they_wait(
+    intake: Intake,
+) -> None:
+    blocker = await asyncpg.connect(intake.database_url)
+    lock = blocker.transaction()
+    await lock.start()
+    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")
+    try:
+        first = [asyncio.create_task(intake.post(melding_body())) for _ in range(40)]
+        await asyncio.sleep(max(0.5, 2 * MAX_WAIT))  # all in, waiting past the bound
+        second = [asyncio.create_task(intake.post(melding_body())) for _ in range(5)]
+        await asyncio.sleep(0.2)
+        assert not any(task.done() for task in [*first, *second])
+    finally:
+        await lock.rollback()
+        await blocker.close()
+    answers = await asyncio.gather(*first, *second)
+    assert [a.status for a in answers] == [201] * 45
+
+
+def test_the_bound_is_a_positive_number_of_seconds() -> None:
+    assert Settings().intake_max_wait_seconds == 0.1
+    assert Settings(intake_max_wait_seconds="0.25").intake_max_wait_seconds == 0.25
+    for bad in ("0", "-1", "11", "soon"):
+        with pytest.raises(ValidationError, match="intake_max_wait_seconds"):
+            Settings(intake_max_wait_seconds=bad)
