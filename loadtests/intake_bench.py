@@ -6,6 +6,12 @@ It creates a fresh database, starts ``triage serve`` as a separate process, offe
 rate open-loop (see openloop.py) with realistic meldingen (dataset.py, ~30% on known
 households), then runs pgbench with the intake's own SQL (pgbench_intake.py) for the same
 duration and prints the service's throughput as a ratio of that database-only figure.
+
+Past capacity the service refuses meldingen (503 with Retry-After): latencies are those of
+the accepted ones, the refused are counted apart, and the check after each run is per
+melding: every acknowledged one stored once, none of the refused stored, every queued one
+on its Redis queue. The service takes its other settings from the environment
+(``TRIAGE_INTAKE_MAX_WAIT_SECONDS``, for one).
 """
 
 from __future__ import annotations
@@ -128,11 +134,15 @@ def start_service(
     )
 
 
+Key = tuple[str, str]  # (source, external_id)
+
+
 def payloads(
     factory: MeldingFactory, count: int, tokens: dict[str, str], offset: int, port: int
-) -> list[bytes]:
-    """Encoded HTTP requests, made before the run so generating them costs nothing during it."""
-    requests = []
+) -> tuple[list[bytes], list[Key]]:
+    """Encoded HTTP requests, made before the run so generating them costs nothing during
+    it, and the key of each."""
+    requests, keys = [], []
     for i in range(count):
         body = factory.melding(offset + i)
         headers = {
@@ -140,7 +150,8 @@ def payloads(
             "Content-Type": "application/json",
         }
         requests.append(encode_post(f"127.0.0.1:{port}", PATH, orjson.dumps(body), headers))
-    return requests
+        keys.append((body["source"], body["external_id"]))
+    return requests, keys
 
 
 def run_pgbench(db_url: str, clients: int, duration: int) -> float:
@@ -177,20 +188,35 @@ def run_pgbench(db_url: str, clients: int, duration: int) -> float:
     return float(match.group(1))
 
 
-async def check_consistency(db_url: str, redis_url: str, acknowledged: int) -> str:
-    """Every 2xx is one stored melding; every queued melding is on a Redis queue."""
+async def check_consistency(
+    db_url: str, redis_url: str, acknowledged: list[Key], refused: list[Key], other: int
+) -> str:
+    """Every 2xx is one stored melding, no 503 left one, every queued melding is on a
+    Redis queue. One answered otherwise, or not at all, may or may not have been stored."""
     import redis.asyncio as aioredis
 
     conn = await asyncpg.connect(db_url)
-    stored = await conn.fetchval("SELECT count(*) FROM meldingen")
+    rows = await conn.fetch("SELECT source, external_id FROM meldingen")
     queued = await conn.fetchval("SELECT count(*) FROM meldingen WHERE status = 'queued'")
     await conn.close()
     client = aioredis.Redis.from_url(redis_url)
     on_queues = sum([await client.zcard(k) for k in await client.keys(BENCH_KEYS.queue("*"))])
     await client.aclose()
-    verdict = "OK" if stored == acknowledged and on_queues == queued else "MISMATCH"
+    stored = {(r["source"], r["external_id"]) for r in rows}  # unique: the idempotency key
+    lost = len(set(acknowledged) - stored)
+    refused_stored = len(set(refused) & stored)
+    unexpected = len(stored - set(acknowledged)) - refused_stored
+    ok = (
+        len(rows) == len(acknowledged) + unexpected
+        and not lost
+        and not refused_stored
+        and unexpected <= other
+        and on_queues == queued
+    )
     return (
-        f"{verdict}: {acknowledged} acknowledged, {stored} stored; "
+        f"{'OK' if ok else 'MISMATCH'}: {len(acknowledged)} acknowledged, {len(rows)} stored, "
+        f"{lost} acknowledged not stored; {len(refused)} refused, {refused_stored} of them "
+        f"stored; {other} answered otherwise or not at all, {unexpected} stored without a 2xx; "
         f"{queued} queued in PostgreSQL, {on_queues} on Redis queues"
     )
 
@@ -202,21 +228,34 @@ async def one_run(args: argparse.Namespace, rates: list[float], seed: int) -> di
     service = start_service(db_url, args.redis_url, port, args.processes)
     factory = MeldingFactory(seed=seed)
     results: list[Result] = []
-    acknowledged = 0
+    acknowledged: list[Key] = []
+    refused: list[Key] = []
+    other = 0
+
+    def tally(result: Result, keys: list[Key]) -> None:
+        nonlocal other
+        for key, status in zip(keys, result.outcomes, strict=True):
+            if 200 <= status < 300:
+                acknowledged.append(key)
+            elif status == 503:
+                refused.append(key)
+            else:
+                other += 1
+
     try:
-        warmup = payloads(factory, 600, tokens, 0, port)
-        acknowledged += (await run_open_loop("127.0.0.1", port, warmup, 200)).ok
+        warmup, keys = payloads(factory, 600, tokens, 0, port)
+        tally(await run_open_loop("127.0.0.1", port, warmup, 200), keys)
         offset = len(warmup)
         for rate in rates:
             count = int(rate * args.duration)
-            requests = payloads(factory, count, tokens, offset, port)
+            requests, keys = payloads(factory, count, tokens, offset, port)
             offset += count
             result = await run_open_loop("127.0.0.1", port, requests, rate)
-            acknowledged += result.ok
+            tally(result, keys)
             results.append(result)
             print(f"[http] {result.summary()}", flush=True)
         await asyncio.sleep(1)  # the background enqueue of the last answers
-        check = await check_consistency(db_url, args.redis_url, acknowledged)
+        check = await check_consistency(db_url, args.redis_url, acknowledged, refused, other)
         print(f"[check] {check}", flush=True)
     finally:
         service.terminate()
@@ -231,6 +270,9 @@ async def one_run(args: argparse.Namespace, rates: list[float], seed: int) -> di
                 "p99_ms": round(r.percentile(99) * 1000, 2),
                 "p999_ms": round(r.percentile(99.9) * 1000, 2),
                 "max_ms": round(r.percentile(100) * 1000, 2),
+                "refused": r.refused,
+                "refused_share": round(r.refused / r.sent, 4),
+                "refused_p99_ms": round(r.percentile(99, r.refused_latencies) * 1000, 2),
                 "statuses": dict(r.statuses),
                 "errors": dict(r.errors),
             }
@@ -278,25 +320,35 @@ async def main() -> None:
         f"{args.duration}s per rate"
     )
     for i, rate in enumerate(rates):
-        rows = [run["http"][i] for run in runs]  # type: ignore[index]
-        throughput = _median([r["throughput"] for r in rows])
+        rows: list[dict[str, float]] = [run["http"][i] for run in runs]  # type: ignore[index]
+
+        def median(name: str, rows: list[dict[str, float]] = rows) -> float:
+            return _median([r[name] for r in rows])
+
         print(
-            f"  offered {rate:>6.0f}/s: throughput {throughput:7.1f}/s, "
-            f"p50 {_median([r['p50_ms'] for r in rows]):7.1f} ms, "
-            f"p99 {_median([r['p99_ms'] for r in rows]):7.1f} ms, "
-            f"p99.9 {_median([r['p999_ms'] for r in rows]):7.1f} ms"
+            f"  offered {rate:>6.0f}/s: served {median('throughput'):7.1f}/s; accepted "
+            f"p50 {median('p50_ms'):7.1f} ms, p99 {median('p99_ms'):7.1f} ms, "
+            f"p99.9 {median('p999_ms'):7.1f} ms; refused (503) "
+            f"{median('refused_share'):.1%}"
         )
+    checks = [str(run["check"]) for run in runs]
+    print(f"  checks: {sum(c.startswith('OK') for c in checks)} of {len(checks)} OK")
     if not args.no_pgbench:
-        print(
-            f"  pgbench {_median([r['pgbench_tps'] for r in runs]):.0f} tps; "  # type: ignore[misc]
-            f"HTTP / pgbench {_median([r['http_over_pgbench'] for r in runs]):.2f}"
-        )  # type: ignore[misc]
+        tps = _median([float(run["pgbench_tps"]) for run in runs])  # type: ignore[arg-type]
+        ratio = _median([float(run["http_over_pgbench"]) for run in runs])  # type: ignore[arg-type]
+        print(f"  pgbench {tps:.0f} tps; HTTP / pgbench {ratio:.2f}")
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     path = out_dir / f"intake-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     path.write_text(
         json.dumps(
-            {"processes": args.processes, "duration_s": args.duration, "runs": runs}, indent=2
+            {
+                "processes": args.processes,
+                "duration_s": args.duration,
+                "intake_max_wait_s": os.environ.get("TRIAGE_INTAKE_MAX_WAIT_SECONDS"),
+                "runs": runs,
+            },
+            indent=2,
         )
     )
     print(f"[report] {path}")

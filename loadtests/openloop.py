@@ -4,7 +4,9 @@ Request ``i`` is due at ``start + i / rate`` whether or not earlier requests hav
 Its latency is measured from that due time, not from when it was actually sent, so a
 stalled server (or a stalled generator, or a wait for a free connection) shows up in the
 percentiles instead of silently lowering the offered load. Percentiles are exact: every
-latency is kept and sorted.
+latency is kept and sorted. Latencies are those of the accepted requests (2xx); how fast
+the refused ones (503) were answered is kept apart, and so is each request's status, so
+that a benchmark can check what became of each one.
 
 The client is a minimal HTTP/1.1 keep-alive client on asyncio protocols with requests
 encoded before the run. A general-purpose client (aiohttp) costs several times more CPU
@@ -26,7 +28,9 @@ class Result:
     sent: int
     elapsed: float = 0.0
     latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+    refused_latencies: list[float] = field(default_factory=list)  # seconds, 503s
     statuses: Counter[int] = field(default_factory=Counter)
+    outcomes: list[int] = field(default_factory=list)  # per request: its status, 0 if none
     errors: Counter[str] = field(default_factory=Counter)
     max_lag: float = 0.0  # how late the generator itself dispatched a request
     connections: int = 0
@@ -36,11 +40,16 @@ class Result:
         return sum(n for s, n in self.statuses.items() if 200 <= s < 300)
 
     @property
+    def refused(self) -> int:
+        return self.statuses[503]
+
+    @property
     def throughput(self) -> float:
         return self.ok / self.elapsed if self.elapsed else 0.0
 
-    def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
+    def percentile(self, p: float, latencies: list[float] | None = None) -> float:
+        """Of the accepted requests' latencies, or of ``latencies``."""
+        ordered = sorted(self.latencies if latencies is None else latencies)
         if not ordered:
             return float("nan")
         rank = max(0, min(len(ordered) - 1, -(-len(ordered) * p // 100) - 1))
@@ -48,12 +57,19 @@ class Result:
 
     def summary(self) -> str:
         ms = {p: self.percentile(p) * 1000 for p in (50, 90, 99, 99.9, 100)}
+        refused = ""
+        if self.refused:
+            refused = (
+                f"; {self.refused} refused (503, {self.refused / self.sent:.1%}) in p99 "
+                f"{self.percentile(99, self.refused_latencies) * 1000:.1f} ms"
+            )
         return (
             f"offered {self.offered_rate:.0f}/s for {self.sent / self.offered_rate:.0f}s: "
-            f"{self.ok} ok of {self.sent}, {self.throughput:.0f}/s; latency ms "
+            f"{self.ok} ok of {self.sent}, {self.throughput:.0f}/s; latency ms of the ok "
             f"p50 {ms[50]:.1f} p90 {ms[90]:.1f} p99 {ms[99]:.1f} p99.9 {ms[99.9]:.1f} "
-            f"max {ms[100]:.1f}; statuses {dict(self.statuses)}; errors {dict(self.errors)}; "
-            f"connections {self.connections}; generator max lag {self.max_lag * 1000:.1f} ms"
+            f"max {ms[100]:.1f}{refused}; statuses {dict(self.statuses)}; "
+            f"errors {dict(self.errors)}; connections {self.connections}; "
+            f"generator max lag {self.max_lag * 1000:.1f} ms"
         )
 
 
@@ -71,14 +87,15 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._due = 0.0
+        self._index = 0
         self.lost = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]  # a TCP transport
 
-    def send(self, request: bytes, due: float) -> None:
+    def send(self, request: bytes, due: float, index: int) -> None:
         assert self._transport is not None
-        self._due = due
+        self._due, self._index = due, index
         self._transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -96,7 +113,7 @@ class _Connection(asyncio.Protocol):
             return
         del self._buffer[: end + 4 + length]
         status = int(head[0].split(b" ", 2)[1])
-        self._pool.done(self, status, self._due)
+        self._pool.done(self, status, self._due, self._index)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -107,22 +124,22 @@ class _Pool:
     def __init__(self, host: str, port: int, result: Result, limit: int) -> None:
         self._host, self._port, self._result, self._limit = host, port, result, limit
         self._idle: deque[_Connection] = deque()
-        self._waiting: deque[tuple[bytes, float]] = deque()
+        self._waiting: deque[tuple[bytes, float, int]] = deque()
         self._busy: dict[_Connection, float] = {}
         self._opening = 0
         self.loop = asyncio.get_running_loop()
         self.all_done = asyncio.Event()
         self.outstanding = 0
 
-    def dispatch(self, request: bytes, due: float) -> None:
+    def dispatch(self, request: bytes, due: float, index: int) -> None:
         self.outstanding += 1
         self._result.max_lag = max(self._result.max_lag, self.loop.time() - due)
         if self._idle:
             conn = self._idle.popleft()
             self._busy[conn] = due
-            conn.send(request, due)
+            conn.send(request, due, index)
             return
-        self._waiting.append((request, due))
+        self._waiting.append((request, due, index))
         if self._opening + len(self._busy) < self._limit:
             self._opening += 1
             self.loop.create_task(self._open())
@@ -142,17 +159,20 @@ class _Pool:
 
     def _next(self, conn: _Connection) -> None:
         if self._waiting:
-            request, due = self._waiting.popleft()
+            request, due, index = self._waiting.popleft()
             self._busy[conn] = due
-            conn.send(request, due)
+            conn.send(request, due, index)
         else:
             self._idle.append(conn)
 
-    def done(self, conn: _Connection, status: int, due: float) -> None:
+    def done(self, conn: _Connection, status: int, due: float, index: int) -> None:
         self._busy.pop(conn, None)
         self._result.statuses[status] += 1
+        self._result.outcomes[index] = status
         if 200 <= status < 300:
             self._result.latencies.append(self.loop.time() - due)
+        elif status == 503:
+            self._result.refused_latencies.append(self.loop.time() - due)
         self._finish_one()
         self._next(conn)
 
@@ -183,7 +203,7 @@ async def run_open_loop(
     timeout: float = 60.0,
 ) -> Result:
     """Offer ``requests`` at ``rate`` per second; wait for all answers (at most ``timeout``)."""
-    result = Result(offered_rate=rate, sent=len(requests))
+    result = Result(offered_rate=rate, sent=len(requests), outcomes=[0] * len(requests))
     pool = _Pool(host, port, result, connections)
     loop = pool.loop
     start = loop.time() + 0.1
@@ -191,7 +211,7 @@ async def run_open_loop(
     while index < len(requests):
         now = loop.time()
         while index < len(requests) and start + index / rate <= now:
-            pool.dispatch(requests[index], start + index / rate)
+            pool.dispatch(requests[index], start + index / rate, index)
             index += 1
         if index < len(requests):
             await asyncio.sleep(max(0.0, start + index / rate - loop.time()))
