@@ -20,7 +20,7 @@ from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.clock import FrozenClock
 from triage.config import Settings
-from triage.dispatch.watchdog import WATCHDOG_LOCK, Watchdog
+from triage.dispatch.watchdog import Watchdog
 from triage.dispatch.worker import Worker, worker_for
 from triage.notify import events
 from triage.observability import metrics
@@ -213,7 +213,7 @@ def _repairs(kind: str) -> float:
 
 async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Service) -> None:
     rt, clock = service.runtime, service.clock
-    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, clock)
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, clock, interval=0)
     fine, lost, offered, assigned, escalated = [await _post(service) for _ in range(5)]
     # All in order: two passes repair nothing.
     assert await watchdog.check() == Counter()
@@ -262,13 +262,29 @@ async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Servi
                                    if a["state"] == "expired"}  # fmt: skip
 
 
-async def test_one_watchdog_at_a_time(service: Service) -> None:
-    rt = service.runtime
-    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, service.clock)
-    async with rt.pool.acquire() as other, other.transaction():
-        assert await other.fetchval("SELECT pg_try_advisory_xact_lock($1)", WATCHDOG_LOCK)
-        assert await watchdog.check() is None  # another process has this pass
-    assert await watchdog.check() == Counter()
+async def test_one_watchdog_takes_each_pass_and_the_next_one_remembers(
+    service: Service,
+) -> None:
+    """Each worker runs a watchdog; one of them takes each pass. What one pass finds on no
+    queue is confirmed (and repaired) by the next, whichever process takes it; so is a
+    lease long expired that nothing put back."""
+    rt, clock = service.runtime, service.clock
+    one, two = (Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, clock) for _ in "12")
+    passes = await asyncio.gather(one.check(), two.check())
+    assert sorted(p is None for p in passes) == [False, True]  # one took it
+    assert await one.check() is None  # not again within the interval
+    lost, leased = await _post(service), await _post(service)
+    await rt.redis.zrem(rt.keys.queue(GEBIED), lost, leased)
+    # Leased by a worker that died: its lease expired long ago, nothing put it back.
+    expired = (clock.now() - timedelta(minutes=5)).timestamp() * 1000
+    await rt.redis.zadd(rt.keys.leases(GEBIED)[0], {leased: expired})
+    clock.advance(timedelta(seconds=one.interval))
+    assert await one.check() == Counter()  # on no queue: seen, not yet repaired
+    clock.advance(timedelta(seconds=one.interval))
+    assert await two.check() == Counter(not_queued=2)  # the other process confirms
+    await rt.enqueuer.flush()
+    for melding_id in (lost, leased):
+        assert await rt.redis.zscore(rt.keys.queue(GEBIED), melding_id) is not None
 
 
 async def _wait_for(condition: Any, seconds: float = 5.0) -> None:

@@ -3,14 +3,16 @@
 At every moment each dispatchable melding (not an adviesvraag, not contacted or closed)
 is exactly one of: on its gebied's queue; leased by a worker; offered (one open offer:
 the database's unique index); accepted; escalated to named people with a running
-deadline. Every few seconds one process of the deployment (a transaction-scoped
-advisory lock; each worker tries) reads the suspects with one query of index probes
-(``watchdog.sql``), repairs what breaks the promise and counts each repair in
+deadline. Every few seconds one process of the deployment (each worker tries; the one
+that moves ``watchdog_state.last_pass`` on takes the pass) reads the suspects with one
+query of index probes (``watchdog.sql``), repairs what breaks the promise and counts each
+repair in
 ``triage_invariant_repairs_total{kind}``, on which an alert fires (docs/runbooks/
 invariant-repair.md). The kinds:
 
-- ``not_queued``: queued in PostgreSQL, on no Redis queue and leased by nobody, on two
-  passes in a row (an enqueue that is on its way is not a fault): put back on its queue;
+- ``not_queued``: queued in PostgreSQL, on no Redis queue and leased by nobody (or by a
+  lease long expired), on two passes in a row (an enqueue on its way is no fault; the
+  list of the last pass is kept in ``watchdog_state``): put back on its queue;
 - ``offered_without_offer`` / ``assigned_without_assignment``: the status says someone
   has it and no open offer or assignment says who: queued again;
 - ``escalation_lapsed``: escalated, past its deadline by more than the grace, with no
@@ -26,9 +28,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import timedelta
-from uuid import UUID
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -43,7 +44,6 @@ from triage.store.sql import load_queries
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.dispatch", "watchdog.sql")
 _DISPATCH = load_queries("triage.dispatch", "dispatch.sql")
-WATCHDOG_LOCK = 0x7472_6961_6765_03
 #: Requeued by the ``requeue`` statement, by the status they were found in.
 _REQUEUED_KIND = {
     "offered": "offered_without_offer",
@@ -62,9 +62,8 @@ class Watchdog:
     clock: Clock
     #: How late a timer may be before its work counts as a repair (a few timer passes).
     grace: timedelta = timedelta(seconds=60)
+    #: Seconds between passes of the deployment (whichever process takes each).
     interval: float = 5.0
-    #: Queued meldingen on no queue at the last pass: repaired if still so at the next.
-    _missing: set[UUID] = field(default_factory=set)
 
     async def run(self) -> None:
         while True:
@@ -77,15 +76,19 @@ class Watchdog:
             await asyncio.sleep(self.interval)
 
     async def check(self) -> Counter[str] | None:
-        """One pass; the repairs by kind, or None when another process holds the pass."""
+        """One pass; the repairs by kind, or None when another process took this pass.
+        Everything a pass repairs in PostgreSQL commits with it, or (Redis down while it
+        looks) nothing does and the next pass tries again; the queues follow the commit."""
         now = self.clock.now()
         repaired: Counter[str] = Counter()
-        requeued: list[asyncpg.Record] = []  # queued again after the commit
+        requeued: list[asyncpg.Record] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", WATCHDOG_LOCK):
+            taken = await conn.fetchrow(
+                _Q["take_pass"], now, timedelta(seconds=self.interval * 0.8)
+            )
+            if taken is None:
                 return None
             suspects = await conn.fetch(_Q["suspects"], now, self.grace)
-            queued = [r for r in suspects if r["kind"] == "queued"]
             broken = [r for r in suspects if r["kind"] in _STATUS_OF]
             if broken:
                 rows = await conn.fetch(
@@ -94,32 +97,38 @@ class Watchdog:
                 )  # fmt: skip
                 repaired.update(_REQUEUED_KIND[r["status"]] for r in rows)
                 requeued += rows
-            if any(r["kind"] == "offer_overdue" for r in suspects):
-                rows = await conn.fetch(_DISPATCH["expire_offers"], now)
-                repaired["offer_overdue"] += len(rows)
-                requeued += rows
-        repaired["not_queued"] += await self._queue_missing(queued, requeued)
+            overdue = sum(1 for r in suspects if r["kind"] == "offer_overdue")
+            if overdue:  # the timers' own statement, which takes every offer due
+                requeued += await conn.fetch(_DISPATCH["expire_offers"], now)
+                repaired["offer_overdue"] += overdue
+            queued = [r for r in suspects if r["kind"] == "queued"]
+            missing = await self._not_on_a_queue(queued, now)
+            confirmed = [row for row in missing if row["id"] in set(taken["missing"])]
+            await conn.execute(_Q["keep_missing"],
+                               [r["id"] for r in missing if r not in confirmed])  # fmt: skip
+        repaired["not_queued"] += len(confirmed)
         for kind, count in repaired.items():
             if count:
                 metrics.INVARIANT_REPAIRS.labels(kind).inc(count)
                 log.warning("invariant_repaired", kind=kind, count=count)
+        await self.after_commit.apply(enqueue(row) for row in [*requeued, *confirmed])
         return repaired
 
-    async def _queue_missing(
-        self, queued: list[asyncpg.Record], requeued: list[asyncpg.Record]
-    ) -> int:
-        """Queued meldingen on no queue and leased by nobody, two passes in a row, go
-        back on their queue, with those ``requeued`` in this pass (after its commit)."""
+    async def _not_on_a_queue(
+        self, queued: list[asyncpg.Record], now: datetime
+    ) -> list[asyncpg.Record]:
+        """Those of the ``queued`` meldingen that are on no queue and not leased (a lease
+        past its expiry by more than the grace counts as none: its worker is gone and
+        nothing put it back)."""
+        if not queued:
+            return []
         pipe = self.redis.pipeline(transaction=False)
         for row in queued:
             pipe.zscore(self.keys.queue(row["gebied"]), str(row["id"]))
             pipe.zscore(self.keys.leases(row["gebied"])[0], str(row["id"]))
-        found = await pipe.execute() if queued else []
-        missing = {
-            row["id"]: row for i, row in enumerate(queued)
-            if found[2 * i] is None and found[2 * i + 1] is None
-        }  # fmt: skip
-        confirmed = [row for melding_id, row in missing.items() if melding_id in self._missing]
-        self._missing = set(missing) - {row["id"] for row in confirmed}
-        await self.after_commit.apply(enqueue(row) for row in [*requeued, *confirmed])
-        return len(confirmed)
+        found = await pipe.execute()
+        stale = (now - self.grace).timestamp() * 1000  # lease expiries are in milliseconds
+        return [
+            row for i, row in enumerate(queued)
+            if found[2 * i] is None and (found[2 * i + 1] is None or found[2 * i + 1] < stale)
+        ]  # fmt: skip

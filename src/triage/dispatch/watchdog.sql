@@ -1,22 +1,39 @@
+-- name: take_pass
+-- This process takes the pass if nobody took one in the last $2 (the pass interval, a
+-- little less): concurrent takers wait on the row and then find it taken. What the last
+-- pass found on no queue comes back.
+UPDATE watchdog_state SET last_pass = $1
+ WHERE last_pass <= $1::timestamptz - $2::interval
+RETURNING missing;
+
+-- name: keep_missing
+UPDATE watchdog_state SET missing = $1;
+
 -- name: suspects
--- Meldingen that may break the invariant (dispatch/watchdog.py), by kind, each part an
--- index probe: every queued one (checked against Redis by the caller), offered without
--- an open offer, assigned without an accepted assignment, escalated past its deadline
--- by more than the grace ($2) with nobody lapsing it, and offers past their answer time
--- by more than the grace with nobody expiring them. $1: now.
+-- Meldingen that may break the invariant (dispatch/watchdog.py), by kind: every queued
+-- one (checked against Redis by the caller), offered without an open offer, assigned
+-- without an accepted assignment, escalated past its deadline by more than the grace
+-- ($2) with nobody lapsing it, and offers past their answer time by more than the grace
+-- with nobody expiring them. $1: now. Each part reads a partial index; the checks for an
+-- offer or assignment probe the one-active index per melding (LATERAL with LIMIT keeps
+-- the planner from a hash join over every accepted assignment).
 SELECT 'queued' AS kind, m.id, m.gebied, m.urgency_level, m.respond_before
   FROM meldingen m
  WHERE m.status = 'queued'
 UNION ALL
 SELECT 'offered_without_offer', m.id, m.gebied, m.urgency_level, m.respond_before
   FROM meldingen m
+  LEFT JOIN LATERAL (SELECT 1 AS found FROM assignments a
+                      WHERE a.melding_id = m.id AND a.state = 'offered' LIMIT 1) o ON true
  WHERE m.status = 'offered'
-   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.melding_id = m.id AND a.state = 'offered')
+   AND o.found IS NULL
 UNION ALL
 SELECT 'assigned_without_assignment', m.id, m.gebied, m.urgency_level, m.respond_before
   FROM meldingen m
+  LEFT JOIN LATERAL (SELECT 1 AS found FROM assignments a
+                      WHERE a.melding_id = m.id AND a.state = 'accepted' LIMIT 1) o ON true
  WHERE m.status = 'assigned'
-   AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.melding_id = m.id AND a.state = 'accepted')
+   AND o.found IS NULL
 UNION ALL
 SELECT 'escalation_lapsed', m.id, m.gebied, m.urgency_level, m.respond_before
   FROM meldingen m

@@ -36,7 +36,7 @@ class Enqueuer:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         #: When the oldest melding that this process failed to queue was committed; the
-        #: reconciler re-adds from there and clears it.
+        #: reconciler then re-adds everything queued and clears it.
         self.failed_since: datetime | None = None
 
     def start(self) -> None:

@@ -13,7 +13,9 @@ proportional to the damage, not to the size of the queues:
   the absence of the row of the unlogged table ``queues_rebuilt``, which PostgreSQL
   empties in its crash recovery (migration 0013); the row is written in the rebuild's
   own transaction. This also covers a process that starts after the crash;
-- the meldingen committed since this process's oldest failed enqueue (Redis hiccup);
+- everything queued, when an enqueue of this process failed (a Redis hiccup): the
+  melding may have been queued again by a decline, an expiry or a move, long after it
+  was created, so "created since" would miss it;
 - at start-up, the last ten minutes (a predecessor that died between commit and enqueue);
 - and every ten minutes everything queued, as a safety net (its cost is the backlog,
   which dispatch keeps small).
@@ -44,7 +46,6 @@ _RECONCILE_LOCK = 0x7472_6961_6765_02
 _BATCH = 1000
 STARTUP_LOOKBACK = timedelta(minutes=10)
 FULL_EVERY = timedelta(minutes=10)
-_SLACK = timedelta(seconds=5)
 
 
 async def reconcile_queues(
@@ -117,15 +118,13 @@ async def run_reconciler(
 ) -> None:
     """Reconcile as the module docstring says, checking every ``interval`` seconds."""
     pending_since: datetime | None = clock.now() - STARTUP_LOOKBACK
-    last_full = clock.now()
+    last_full: datetime | None = clock.now()  # None: a full round is due
     while True:
         try:
-            failed = enqueuer.failed_since
-            if failed is not None:
+            if enqueuer.failed_since is not None:
                 enqueuer.failed_since = None
-                candidates = [t for t in (pending_since, failed - _SLACK) if t is not None]
-                pending_since = min(candidates)
-            full = clock.now() - last_full >= FULL_EVERY
+                last_full = None
+            full = last_full is None or clock.now() - last_full >= FULL_EVERY
             if full or pending_since is not None or await lost_since_rebuilt(pool, client, keys):
                 done = await reconcile_once(pool, client, keys, None if full else pending_since)
                 if done is not None:  # None: another process holds this round; try later

@@ -1,0 +1,9 @@
+-- The watchdog's pass (dispatch/watchdog.py): one process of the deployment takes each
+-- pass by moving last_pass on, and the queued meldingen found on no Redis queue at the
+-- last pass are kept here, so that whichever process takes the next pass confirms them.
+CREATE TABLE watchdog_state (
+    only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    last_pass timestamptz NOT NULL,
+    missing   uuid[] NOT NULL DEFAULT '{}'
+);
+INSERT INTO watchdog_state (last_pass) VALUES ('-infinity');
