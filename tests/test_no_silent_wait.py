@@ -344,3 +344,60 @@ async def test_an_absence_withdraws_the_open_offers_and_stops_new_ones_at_once(
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
+
+
+async def test_an_offer_planned_before_an_absence_is_not_made_and_goes_to_another(
+    service: Service,
+) -> None:
+    """A round reads who is on duty, then makes its offers: an absence recorded in
+    between (its announcement to the workers lost) stops the offer in the database; the
+    melding goes back on its queue and to someone else."""
+    rt, clock = service.runtime, service.clock
+    clock.advance(timedelta(hours=7))  # Wednesday 10:00
+    probe = await _post(service)
+    await service.drain()
+    [first] = [a["specialist"] for a in await service.assignments(probe)]
+    # Out of the way again (its load back to none): routing would choose them again.
+    await rt.pool.execute("UPDATE assignments SET state = 'expired', answered_at = $2"
+                          " WHERE melding_id = $1", UUID(probe), clock.now())  # fmt: skip
+    await rt.pool.execute("UPDATE meldingen SET status = 'contacted' WHERE id = $1", UUID(probe))
+    await service.worker.duties(clock.now())  # who is on duty, as the next round reads it
+    await rt.pool.execute(
+        "INSERT INTO roster_changes (kind, specialist, starts_at, ends_at, network, reason,"
+        " created_by, created_at) VALUES ('absent', $1, $2, $3, $4, 'Ziek.', 'co-oost', $2)",
+        first, clock.now() - timedelta(minutes=1), clock.now() + timedelta(hours=8), GEBIED,
+    )  # fmt: skip
+    melding = await _post(service)
+    await service.drain()  # planned to them, not made: back on the queue
+    assert await service.status(melding) == "queued"
+    await service.drain()  # the next round reads who is on duty again
+    offered = [a for a in await service.assignments(melding) if a["state"] == "offered"]
+    assert len(offered) == 1
+    assert offered[0]["specialist"] != first
+
+
+async def test_an_escalated_melding_raised_to_crisis_gets_its_new_round_sooner(
+    service: Service,
+) -> None:
+    rt, clock = service.runtime, service.clock
+    melding_id = await _post(service)
+    level = await rt.pool.fetchval("SELECT urgency_level FROM meldingen WHERE id = $1",
+                                   UUID(melding_id))  # fmt: skip
+    minutes = rt.network.answer_within_minutes
+    for _ in range(4):  # everyone lets it expire: escalated for want of candidates
+        await service.drain()
+        clock.advance(timedelta(minutes=minutes[level], seconds=1))
+        await service.worker.expire_offers()
+    await service.drain()
+    assert await service.status(melding_id) == "escalated"
+    raised = await service.client.post(
+        f"/api/v1/meldingen/{melding_id}/urgency",
+        json={"level": "crisis", "reason": "Belde terug: wapen in huis."},
+        headers=service.headers["op"],
+    )
+    assert raised.status == 200, await raised.text()
+    until = await rt.pool.fetchval("SELECT escalated_until FROM meldingen WHERE id = $1",
+                                   UUID(melding_id))  # fmt: skip
+    assert until == clock.now() + timedelta(minutes=minutes["crisis"])
+    clock.advance(timedelta(minutes=minutes["crisis"]))
+    assert await service.worker.lapse_escalations() == 1

@@ -65,6 +65,14 @@ WITH planned AS (
                         WHERE a.melding_id = p.melding_id AND a.specialist = p.specialist
                           AND a.state IN ('declined', 'expired')
                           AND a.answered_at >= coalesce(m.round_from, '-infinity'))
+       -- Marked absent, or no longer the case's lead (a handover), since the round read
+       -- who is on duty and who leads: that change withdrew their offers; none is made.
+       AND NOT EXISTS (SELECT 1 FROM roster_changes rc
+                        WHERE rc.specialist = p.specialist AND rc.kind = 'absent'
+                          AND rc.withdrawn_at IS NULL
+                          AND rc.starts_at <= $12 AND rc.ends_at > $12)
+       AND (p.tier <> 'continuity'
+            OR EXISTS (SELECT 1 FROM cases c WHERE c.id = m.case_id AND c.lead = p.specialist))
  RETURNING m.id, m.case_id, p.assignment_id, p.specialist, p.gebied, p.tier, p.reasons,
            p.answer_before, p.organisation, p.payload
 ), offer AS (
@@ -81,6 +89,10 @@ WITH planned AS (
 )
 SELECT set_config('synchronous_commit', 'off', true) AS commit_mode,
        ARRAY(SELECT melding_id FROM offer) AS offered,
+       -- Left out while still queued (the person changed, see above): queued again.
+       ARRAY(SELECT m.id FROM meldingen m
+              WHERE m.id IN (SELECT melding_id FROM planned) AND m.status = 'queued'
+                AND m.id NOT IN (SELECT melding_id FROM offer)) AS left_queued,
        (SELECT webhook_record(array_agg(organisation), array_agg('offer'::text), array_agg(payload),
                               $12)
           FROM claimed WHERE id IN (SELECT melding_id FROM offer)) AS deliveries;

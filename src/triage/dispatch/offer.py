@@ -30,7 +30,7 @@ import asyncpg
 import structlog
 
 from triage.dispatch.deadlines import escalation_notices
-from triage.effects import Tell
+from triage.effects import Effect, Enqueue, Tell, enqueue
 from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
@@ -63,19 +63,22 @@ class Round:
     offered: list[Offered] = field(default_factory=list)
     escalated: list[Escalated] = field(default_factory=list)
     failed: set[UUID] = field(default_factory=set)
+    #: Planned but left out while still queued (the person was marked absent or handed
+    #: the case over meanwhile): back on the queue, for the next round to choose again.
+    left: list[Enqueue] = field(default_factory=list)
 
     @property
-    def effects(self) -> list[Tell]:
+    def effects(self) -> list[Effect]:
         """After the commit: each person offered something, and everyone an escalation
-        names, is told."""
+        names, is told; what was left out goes back on its queue."""
         offers = [Tell(m.choice.specialist, "offer", {
             "assignment_id": m.assignment_id, "melding_id": m.melding_id,
             "tier": m.choice.tier, "link": "/api/v1/me/assignments",
         }) for m in self.offered]  # fmt: skip
-        return offers + [Tell(person, "escalation", {
+        return [*self.left, *offers, *(Tell(person, "escalation", {
             "melding_id": e.melding_id, "kind": "no_candidate", "until": e.until,
             "link": f"/api/v1/meldingen/{e.melding_id}",
-        }) for e in self.escalated for person in e.told]  # fmt: skip
+        }) for e in self.escalated for person in e.told)]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +158,8 @@ async def _offer_planned(
     done: Round,
 ) -> None:
     try:
-        done.offered = await _make_all(pool, config, plans, now)
+        done.offered, left = await _make_all(pool, config, plans, now)
+        done.left = [enqueue(row) for row, _ in plans if row["id"] in left]
         return
     except asyncpg.PostgresError as exc:
         # One offer that fails (a constraint) fails the statement: each on its own, so
@@ -167,6 +171,8 @@ async def _offer_planned(
         if isinstance(result, BaseException):  # its lease expires; it is tried again
             log.warning("offer_failed", melding_id=str(row["id"]), error=type(result).__name__)
             done.failed.add(row["id"])
+        elif result is None:  # left out: back on the queue (harmless if taken meanwhile)
+            done.left.append(enqueue(row))
     done.offered = [m for m in made if isinstance(m, Offered)]
 
 
@@ -199,9 +205,10 @@ async def _make_all(
     config: NetworkConfig,
     plans: Sequence[tuple[asyncpg.Record, Choice]],
     now: datetime,
-) -> list[Offered]:
+) -> tuple[list[Offered], set[UUID]]:
     """A round's offers in one statement (one commit, one round trip): those whose
-    melding was no longer as read are left out."""
+    melding was no longer as read are left out; what was offered, and which of those
+    left out are still queued."""
     ids = [uuid7() for _ in plans]
     answer_before = [_answer_before(config, row, now) for row, _ in plans]
     notices = [
@@ -226,7 +233,7 @@ async def _make_all(
         metrics.OFFERS.labels(choice.tier).inc()
         log.debug("melding_offered", melding_id=str(row["id"]), tier=choice.tier)
         result.append(Offered(aid, row["id"], choice, row["urgency_level"], row["created_at"]))
-    return result
+    return result, set(made["left_queued"])
 
 
 def _answer_before(config: NetworkConfig, row: asyncpg.Record, now: datetime) -> datetime:
@@ -238,7 +245,7 @@ async def _make(
 ) -> Offered | None:
     """One offer on its own (the round's statement failed); None when not made."""
     try:
-        made = await _make_all(pool, config, [(row, choice)], now)
+        made, _ = await _make_all(pool, config, [(row, choice)], now)
     except asyncpg.UniqueViolationError:  # offered meanwhile: the constraint decides
         return None
     return made[0] if made else None

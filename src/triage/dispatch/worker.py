@@ -204,6 +204,8 @@ class Worker:
         for made in done.offered:
             waited = (committed - made.created_at).total_seconds()
             metrics.TIME_TO_OFFER.labels(made.level).observe(waited)
+        if done.left:  # the roster or a lead changed since it was read: read it again
+            self._duties = None
         await self._after_commit.apply(done.effects)
         return len(done.offered), more
 

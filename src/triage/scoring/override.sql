@@ -10,7 +10,7 @@ SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered' FOR UPDAT
 -- audited, all in one statement. Scope as for reading ($9 everything, $10 gebied).
 -- An offer out on it must then be answered within the new level's time ($13 seconds
 -- from now) if that comes sooner: a melding raised to crisis does not wait 4 hours for
--- an answer its regulier offer allowed.
+-- an answer its regulier offer allowed, nor for a new round its escalation allowed.
 WITH target AS (
     SELECT id, case_id, gebied, status, urgency_level, respond_before, received_at
       FROM meldingen
@@ -22,7 +22,13 @@ WITH target AS (
            respond_before = t.received_at + make_interval(secs => $3),
            urgency_reasons = m.urgency_reasons || jsonb_build_array(jsonb_build_object(
                'rule', 'handmatig.' || $2, 'contribution', 0,
-               'text', 'Urgentie handmatig op ' || $2 || ' gezet (' || $6 || '): ' || $4))
+               'text', 'Urgentie handmatig op ' || $2 || ' gezet (' || $6 || '): ' || $4)),
+           -- Escalated for want of candidates: the next round comes no later than the
+           -- new level's answer time allows, as for an offer out on it (below).
+           escalated_until = CASE WHEN m.status = 'escalated'
+                                  THEN least(m.escalated_until,
+                                             $5::timestamptz + make_interval(secs => $13))
+                                  END
       FROM target t
      WHERE m.id = t.id
  RETURNING m.id, m.case_id, m.gebied, m.status, m.urgency_level, m.respond_before
