@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from aiohttp.test_utils import TestClient
 
 from helpers import TEST_CLOCK, Tokens, count, melding_body
@@ -442,3 +444,40 @@ async def test_an_operator_sets_urgency_by_hand_with_a_reason(
         low["melding_id"],
     )
     assert (kept["previous_level"], kept["level"]) == ("regulier", "crisis")
+
+
+async def test_a_stored_melding_is_queued_even_when_its_caller_stopped_waiting(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """The batch writer queues what it committed itself: a caller cancelled while its
+    batch waits for the database (a stop cancels the handlers still running) leaves no
+    melding stored and on no queue."""
+    principal = await runtime.authenticator.authenticate(tokens.clients[Source.politie])
+    assert principal is not None
+    body = melding_body()
+    melding = runtime.intake.parse(orjson.dumps(body))
+    blocker = await runtime.pool.acquire()
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")  # the store waits
+    try:
+        caller = asyncio.create_task(runtime.intake.submit(
+            melding, principal, request_id="cancelled", endpoint="test"))  # fmt: skip
+        await asyncio.sleep(0.3)  # its batch is in the database, waiting for the lock
+        caller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await caller
+    finally:
+        await tx.rollback()
+        await runtime.pool.release(blocker)
+    for _ in range(100):
+        row = await runtime.pool.fetchrow(
+            "SELECT id, gebied, status FROM meldingen WHERE external_id = $1", body["external_id"]
+        )
+        if row is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert row is not None  # committed after the caller had gone
+    assert row["status"] == "queued"
+    await runtime.enqueuer.flush()
+    assert await runtime.redis.zscore(runtime.keys.queue(row["gebied"]), str(row["id"]))

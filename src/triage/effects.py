@@ -89,6 +89,13 @@ class AfterCommit:
         self._publisher = publisher
         self._clock = clock
 
+    def enqueue(self, effect: Enqueue) -> None:
+        """At once, without waiting (the enqueuer sends in the background): for the
+        intake's batch writer, which applies its meldingen's enqueue itself after its
+        commit, whether or not their callers still wait."""
+        self._enqueuer.submit(effect.gebied, effect.melding_id, effect.level,
+                              effect.respond_before, self._clock.now())  # fmt: skip
+
     async def apply(self, effects: Iterable[Effect]) -> None:
         now = self._clock.now()
         tells = []

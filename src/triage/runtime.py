@@ -103,13 +103,14 @@ async def open_runtime(
     keys = Keys(settings.redis_prefix)
     enqueuer = Enqueuer(client, keys)
     publisher = Publisher(client, keys)
+    after_commit = AfterCommit(enqueuer, publisher, clock)
     enqueuer.start()
     return Runtime(
         settings=settings,
         pool=pool,
         redis=client,
         keys=keys,
-        after_commit=AfterCommit(enqueuer, publisher, clock),
+        after_commit=after_commit,
         region=region,
         rules=rules,
         network=network,
@@ -121,6 +122,7 @@ async def open_runtime(
             region=region,
             rules=rules,
             clock=clock,
+            after_commit=after_commit,
             acquire_timeout=settings.db_acquire_timeout,
             received_at_max_age=timedelta(days=settings.received_at_max_age_days),
             max_wait=settings.intake_max_wait_seconds,

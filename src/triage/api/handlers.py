@@ -127,8 +127,8 @@ async def post_melding(request: web.Request) -> web.Response:
         endpoint=endpoint_of(request),
     )
     accepted = submitted.accepted
-    return await answered(
-        request, Done(accepted, submitted.effects), 201 if submitted.created else 200,
+    return json_response(  # the batch writer queued it after its commit
+        accepted, 201 if submitted.created else 200,
         Location=f"/api/v1/meldingen/{accepted.melding_id}",
     )  # fmt: skip
 

@@ -38,7 +38,7 @@ import structlog
 from triage.auth.principal import Principal
 from triage.clock import Clock
 from triage.config import INTAKE_MAX_WAIT_SECONDS, RECEIVED_AT_MAX_AGE_DAYS
-from triage.effects import Effect, Enqueue
+from triage.effects import AfterCommit, Enqueue
 from triage.households.keys import lock_keys, lookup_keys, stored_keys
 from triage.households.match import Address, Candidate, Person, decide, fold_place
 from triage.households.normalise import address_key
@@ -152,7 +152,6 @@ def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
 class Submitted:
     accepted: MeldingAccepted
     created: bool  # False: a replay of an earlier, identical submission
-    effects: tuple[Effect, ...] = ()  # after the commit: a queued melding to its queue
 
 
 def request_hash(melding: MeldingIn) -> bytes:
@@ -214,6 +213,7 @@ class Intake:
         region: Region,
         rules: Rules,
         clock: Clock,
+        after_commit: AfterCommit,
         acquire_timeout: float,
         received_at_max_age: timedelta = timedelta(days=RECEIVED_AT_MAX_AGE_DAYS),
         max_wait: float = INTAKE_MAX_WAIT_SECONDS,
@@ -224,6 +224,7 @@ class Intake:
         self._region = region
         self._rules = rules
         self._clock = clock
+        self._after_commit = after_commit
         self._received_at_max_age = received_at_max_age
         self._max_wait = max_wait
         self._retry_after = retry_after
@@ -499,16 +500,18 @@ class Intake:
             urgency=_urgency_out(decision.urgency),
             dedup=decision.dedup,
         )
-        effects: tuple[Effect, ...] = ()
-        if decision.status == "queued":
-            effects = (Enqueue(accepted.gebied, accepted.melding_id, decision.urgency.level,
-                               decision.urgency.respond_before),)  # fmt: skip
+        if decision.status == "queued":  # committed: on its queue, whether or not the
+            # caller still waits for the answer (a stop cancels the handlers it waits on)
+            self._after_commit.enqueue(Enqueue(
+                accepted.gebied, accepted.melding_id, decision.urgency.level,
+                decision.urgency.respond_before,
+            ))  # fmt: skip
         melding = prepared.melding
         metrics.MELDINGEN_STORED.labels(melding.source.value, melding.kind.value).inc()
         metrics.URGENCY_LEVELS.labels(decision.urgency.level.value).inc()
         metrics.DEDUP_DECISIONS.labels(decision.dedup.decision).inc()
         if not pending.future.done():
-            pending.future.set_result(Submitted(accepted, created=True, effects=effects))
+            pending.future.set_result(Submitted(accepted, created=True))
 
     def _retry(self, pending: _Pending) -> None:
         metrics.INTAKE_RETRIES.inc()
