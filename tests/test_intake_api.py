@@ -37,7 +37,15 @@ async def test_created_melding_has_the_contract_fields(
     resp = await post(client, tokens, body)
     assert resp.status == 201, await resp.text()
     data = await resp.json()
-    assert set(data) == {"melding_id", "case_id", "status", "gebied", "urgency", "dedup"}
+    assert set(data) == {
+        "melding_id",
+        "case_id",
+        "status",
+        "gebied",
+        "gebied_note",
+        "urgency",
+        "dedup",
+    }
     assert data["status"] == "queued"
     assert data["gebied"] == "tilburg"
     assert data["urgency"]["level"] == "acuut"  # geweld_nu has an acuut floor
@@ -481,3 +489,35 @@ async def test_a_stored_melding_is_queued_even_when_its_caller_stopped_waiting(
     assert row["status"] == "queued"
     await runtime.enqueuer.flush()
     assert await runtime.redis.zscore(runtime.keys.queue(row["gebied"]), str(row["id"]))
+
+
+async def test_an_address_outside_the_region_goes_to_the_crisis_service_with_a_reason(
+    client: Client, tokens: Tokens
+) -> None:
+    """Not silently into the regional pool: marked, with why, for the crisis service to
+    pass on; a postcode outside the region wins over the source's gebied hint."""
+    cases = [
+        ({"postcode": "9711 AB", "huisnummer": "3", "woonplaats": "Groningen"}, None,
+         "buiten de regio"),
+        ({"postcode": "9711 AB", "huisnummer": "3"}, "zuid", "buiten de regio"),
+        ({"woonplaats": "Appingedam"}, None, "niet bekend"),
+        ({"woonplaats": "Appingedam"}, "zuid", None),
+        ({"woonplaats": "Riel"}, None, None),
+    ]  # fmt: skip
+    for address, hint, note in cases:
+        body = melding_body(address=address)
+        if hint is not None:
+            body["gebied_hint"] = hint
+        resp = await client.post("/api/v1/meldingen", json=body,
+                                 headers=tokens.client(Source.politie))  # fmt: skip
+        assert resp.status == 201, await resp.text()
+        answer = await resp.json()
+        if note is None:
+            assert answer["gebied_note"] is None
+            assert answer["gebied"] != "regio"
+        else:
+            assert answer["gebied"] == "regio", address
+            assert note in answer["gebied_note"]
+            read = await client.get(f"/api/v1/meldingen/{answer['melding_id']}",
+                                    headers=tokens.user("operator"))  # fmt: skip
+            assert (await read.json())["gebied_note"] == answer["gebied_note"]

@@ -22,7 +22,7 @@ SELECT intake_store_batch($1::jsonb, $2::integer[], $3);
 -- name: meldingen_by_keys
 -- Earlier meldingen under the given (source, external_id) keys, for replays.
 SELECT m.source, m.external_id, m.id, m.request_hash, m.case_id, m.status, m.gebied,
-       m.urgency_level, m.urgency_score, m.urgency_reasons, m.respond_before,
+       m.gebied_note, m.urgency_level, m.urgency_score, m.urgency_reasons, m.respond_before,
        m.callback_required, m.rules_version, m.dedup_decision, m.dedup_matched_case_id,
        m.dedup_score, m.dedup_detail
   FROM unnest($1::text[], $2::text[]) AS k(source, external_id)

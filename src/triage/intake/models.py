@@ -299,6 +299,12 @@ class MeldingAccepted(BaseModel):
         "replay answers with the melding's status now."
     )
     gebied: str
+    gebied_note: str | None = Field(
+        default=None,
+        description="Why the melding went to the regional pool (regio) when its address did "
+        "not place it in a gebied: outside the region, an unknown place, no address. The "
+        "regional crisis service passes it on.",
+    )
     urgency: UrgencyOut
     dedup: DedupOut
 

@@ -168,6 +168,7 @@ class _Prepared:
     principal: Principal
     digest: bytes
     gebied: str
+    gebied_note: str | None  # why the regional pool, when the address did not decide
     key: str | None  # the dwelling's address key, if it has an address
     persons: tuple[Person, ...]
     address: Address
@@ -311,11 +312,13 @@ class Intake:
             for p in melding.persons
         )  # fmt: skip
         keys = stored_keys(persons, postcode, key)
+        gebied, gebied_note = gebied_for(self._region, melding)
         return _Prepared(
             melding=melding,
             principal=principal,
             digest=request_hash(melding),
-            gebied=gebied_for(self._region, melding),
+            gebied=gebied,
+            gebied_note=gebied_note,
             key=key,
             persons=persons,
             address=Address(
@@ -497,6 +500,7 @@ class Intake:
             case_id=decision.case_id,
             status=decision.status,
             gebied=prepared.gebied,
+            gebied_note=prepared.gebied_note,
             urgency=_urgency_out(decision.urgency),
             dedup=decision.dedup,
         )
@@ -616,6 +620,7 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "woonplaats": address.woonplaats if address else None,
         "gebied_hint": melding.gebied,
         "gebied": prepared.gebied,
+        "gebied_note": prepared.gebied_note,
         "address_key": prepared.key,
         "keys": prepared.keys,
         "new_keys": decision.new_keys,
@@ -673,6 +678,7 @@ def accepted_from_row(row: asyncpg.Record) -> MeldingAccepted:
         case_id=row["case_id"],
         status=row["status"],
         gebied=row["gebied"],
+        gebied_note=row["gebied_note"],
         urgency=UrgencyOut(
             level=Level(row["urgency_level"]),
             score=row["urgency_score"],
