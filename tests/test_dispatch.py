@@ -583,6 +583,16 @@ async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(
     assert await runtime.redis.zscore(runtime.keys.queue(GEBIED), melding["melding_id"]) is None
     late = await client.post(f"/api/v1/assignments/{withdrawn['id']}/accept",
                              headers=_auth(staff[target]))  # fmt: skip
+    read = await client.get(f"/api/v1/meldingen/{melding['melding_id']}",
+                            headers=tokens.user("operator"))  # fmt: skip
+    assert read.status == 200, await read.text()  # a withdrawn offer reads as such
+    assert "withdrawn" in [o["state"] for o in (await read.json())["offers"]]
+    trail = await runtime.pool.fetchval(
+        "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE melding_id = $1"
+        " AND action IN ('melding.gebied', 'assignment.withdraw')",
+        UUID(melding["melding_id"]),
+    )
+    assert trail == ["melding.gebied", "assignment.withdraw"]
     assert late.status == 409  # withdrawn: it cannot be accepted any more
 
 

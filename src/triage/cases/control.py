@@ -321,7 +321,11 @@ class _Change:
         then (queued there), or unchanged."""
         if m.gebied == gebied or m.status not in ("queued", "offered", "escalated"):
             return m
-        self.effects += await move_to(self.conn, m.facts.id, m.gebied, gebied, self.ctx.now)
+        self.effects += await move_to(
+            self.conn, m.facts.id, m.gebied, gebied, now=self.ctx.now,
+            actor=self.ctx.principal, endpoint=self.ctx.endpoint,
+            request_id=self.ctx.request_id,
+        )  # fmt: skip
         moved = replace(m, gebied=gebied, status="queued")
         self.rerouted.append(moved)
         return moved

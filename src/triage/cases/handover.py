@@ -103,8 +103,10 @@ async def accept(
         if row is None:
             raise conflict("no handover of this case is proposed to you")
         former = row["from_lead"]
-        work = [] if former is None else await conn.fetch(_Q["end_lead_work"], case_id,
-                                                           former, now)  # fmt: skip
+        work = [] if former is None else await conn.fetch(
+            _Q["end_lead_work"], case_id, former, now, principal.id, principal.role,
+            endpoint, request_id,
+        )  # fmt: skip
         accepted = [w["melding_id"] for w in work if w["state"] == "accepted"]
         if accepted:
             named = config.by_id[former].naam if former in config.by_id else former

@@ -49,7 +49,12 @@ WITH old AS (
 ), requeued AS (
     UPDATE meldingen m SET status = 'queued'
       FROM old o WHERE m.id = o.melding_id AND o.state = 'offered' AND m.status = 'offered'
- RETURNING m.id, m.gebied, m.urgency_level, m.respond_before
+ RETURNING m.id, m.case_id, m.gebied, m.urgency_level, m.respond_before
+), audit AS (
+    -- Each withdrawn offer with its melding, as the new lead's act (the handover's).
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                           endpoint, request_id)
+    SELECT $3, 'user', $4, $5, 'assignment.withdraw', id, case_id, $6, $7 FROM requeued
 )
 SELECT o.melding_id, o.state, r.id, r.gebied, r.urgency_level, r.respond_before
   FROM old o LEFT JOIN requeued r ON r.id = o.melding_id;

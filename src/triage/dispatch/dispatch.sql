@@ -337,7 +337,7 @@ SELECT id FROM assignments WHERE melding_id = $1 AND state IN ('offered', 'accep
 -- A melding not yet accepted goes to another gebied's team (moved by hand, or following
 -- the case it was linked into): its open offer (if any) is withdrawn, an escalation ends,
 -- and it is queued there for that gebied's people (the queue moves after the commit).
--- The person whose offer was withdrawn comes back. The caller audits why.
+-- The person whose offer was withdrawn comes back. Audited as the actor's ($4-$6) act.
 WITH withdrawn AS (
     UPDATE assignments SET state = 'withdrawn', answered_at = $3
      WHERE melding_id = $1 AND state = 'offered'
@@ -345,14 +345,19 @@ WITH withdrawn AS (
 ), moved AS (
     UPDATE meldingen SET gebied = $2, status = 'queued', escalated_until = NULL
      WHERE id = $1 AND status IN ('queued', 'offered', 'escalated')
+ RETURNING id, case_id
+), audit AS (
+    -- The move, and the offer it withdrew, each with the melding: its trail explains why
+    -- it is queued again (the endpoint says whether by hand or with the case it joined).
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                           endpoint, request_id)
+    SELECT $3, $4, $5, $6, a.action, m.id, m.case_id, $7, $8
+      FROM moved m
+     CROSS JOIN (SELECT 'melding.gebied' AS action
+                 UNION ALL SELECT 'assignment.withdraw' FROM withdrawn) AS a
 )
 SELECT (SELECT specialist FROM withdrawn) AS withdrawn_from,
        (SELECT id FROM withdrawn) AS assignment_id;
-
--- name: audit_move
-INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
-                       endpoint, request_id)
-VALUES ($1, 'user', $2, $3, 'melding.gebied', $4, $5, $6, $7);
 
 -- name: queue_state
 -- What waits for an offer, by gebied and level (the meldingen_queued index).

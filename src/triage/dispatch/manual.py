@@ -152,9 +152,9 @@ async def move_gebied(
                            "gebied; once accepted, reassign it or hand the case over")  # fmt: skip
         if row["gebied"] == change.gebied:
             raise conflict(f"the melding is in {change.gebied} already")
-        effects = await move_to(conn, melding_id, row["gebied"], change.gebied, now)
-        await conn.execute(_Q["audit_move"], now, principal.id, principal.role, melding_id,
-                           row["case_id"], endpoint, request_id)  # fmt: skip
+        effects = await move_to(conn, melding_id, row["gebied"], change.gebied, now=now,
+                                actor=principal, endpoint=endpoint,
+                                request_id=request_id)  # fmt: skip
     moved = MovedOut(
         melding_id=melding_id,
         gebied=change.gebied,
@@ -166,13 +166,23 @@ async def move_gebied(
 
 
 async def move_to(
-    conn: asyncpg.Connection, melding_id: UUID, left: str, gebied: str, now: datetime
+    conn: asyncpg.Connection,
+    melding_id: UUID,
+    left: str,
+    gebied: str,
+    *,
+    now: datetime,
+    actor: Principal,
+    endpoint: str,
+    request_id: str,
 ) -> list[Effect]:
     """In the caller's transaction, with the melding's open offer locked first: a melding
     not yet accepted goes from gebied ``left`` to ``gebied``, its open offer withdrawn and
-    it queued there. What follows the commit, but for its enqueue (the caller knows its
-    level now): off the old queue, and the person whose offer was withdrawn told."""
-    row = await conn.fetchrow(_Q["move_gebied"], melding_id, gebied, now)
+    it queued there, audited as ``actor``'s act. What follows the commit, but for its
+    enqueue (the caller knows its level now): off the old queue, and the person whose
+    offer was withdrawn told."""
+    row = await conn.fetchrow(_Q["move_gebied"], melding_id, gebied, now, actor.kind,
+                              actor.id, actor.role, endpoint, request_id)  # fmt: skip
     effects: list[Effect] = [Withdraw(left, melding_id)]
     if row["withdrawn_from"] is not None:
         effects.append(Tell(row["withdrawn_from"], "offer_withdrawn", {

@@ -332,9 +332,14 @@ class OfferOut(BaseModel):
 
     assignment_id: UUID
     specialist: str
-    tier: Literal["continuity", "network", "backup", "coordinator", "operator"]
+    tier: Literal["continuity", "network", "backup", "coordinator", "operator", "handover"]
     reasons: list[str] = Field(description="Why this person, in Dutch.")
-    state: Literal["offered", "accepted", "declined", "expired", "reassigned", "closed"]
+    state: Literal[
+        "offered", "accepted", "declined", "expired", "reassigned", "closed", "withdrawn"
+    ] = Field(
+        description="withdrawn: the offer was taken back before an answer (its person was "
+        "marked absent, the melding moved to another gebied, a handover)."
+    )
     offered_at: datetime
     answer_before: datetime
     answered_at: datetime | None
