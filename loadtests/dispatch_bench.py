@@ -275,8 +275,8 @@ async def one_run(args: argparse.Namespace, seed: int) -> dict[str, float]:
             conn = await asyncpg.connect(db_url)
             await _register_webhooks(conn, f"http://127.0.0.1:{hook_port}/hook")
             await conn.close()
-        backlog = payloads(factory, args.backlog, tokens, 0, port)
-        fresh = payloads(factory, int(args.rate * args.duration), tokens, 10**6, port)
+        backlog, _ = payloads(factory, args.backlog, tokens, 0, port)
+        fresh, _ = payloads(factory, int(args.rate * args.duration), tokens, 10**6, port)
         await run_open_loop("127.0.0.1", port, backlog, 250)
         conn = await asyncpg.connect(db_url)
         metrics_ports = [_free_port(), _free_port()]
