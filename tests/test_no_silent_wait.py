@@ -245,9 +245,10 @@ async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Servi
     for melding_id in (fine, lost, offered, assigned, escalated):
         assert await service.status(melding_id) == "queued"
         assert await rt.redis.zscore(rt.keys.queue(GEBIED), melding_id) is not None
-    assert await rt.pool.fetchval(
+    repairs = await rt.pool.fetchval(
         "SELECT count(*) FROM audit_log WHERE action = 'melding.repair' AND actor_role = 'watchdog'"
-    ) == 3  # fmt: skip
+    )
+    assert repairs == 4  # each repair is audited, the lost enqueue's too
 
     # An offer that no timer expired: expired by the watchdog after the grace.
     await service.drain()
@@ -401,3 +402,20 @@ async def test_an_escalated_melding_raised_to_crisis_gets_its_new_round_sooner(
     assert until == clock.now() + timedelta(minutes=minutes["crisis"])
     clock.advance(timedelta(minutes=minutes["crisis"]))
     assert await service.worker.lapse_escalations() == 1
+
+
+async def test_a_melding_queued_again_between_two_passes_is_not_taken_for_lost(
+    service: Service,
+) -> None:
+    """Two passes that each catch a melding between its queueing in PostgreSQL and on
+    Redis (a busy moment, twice) are two spells, not one melding waiting: no repair."""
+    rt, clock = service.runtime, service.clock
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, clock, interval=0)
+    melding_id = await _post(service)
+    await rt.redis.zrem(rt.keys.queue(GEBIED), melding_id)
+    assert await watchdog.check() == Counter()  # seen on no queue
+    # Offered, declined and queued again meanwhile: a new spell (a new row version).
+    await rt.pool.execute("UPDATE meldingen SET status = 'queued' WHERE id = $1",
+                          UUID(melding_id))  # fmt: skip
+    assert await watchdog.check() == Counter()  # not the same spell: seen again, no repair
+    assert await watchdog.check() == Counter(not_queued=1)  # this spell, twice: repaired

@@ -28,6 +28,15 @@ SELECT p.specialist, l.open
                 LIMIT p.cap) AS counted) AS l
  WHERE l.open > 0;
 
+-- name: hold_people
+-- The people a round offers to, held (shared) until it commits: a roster change that takes
+-- one of them off duty holds them exclusively (routing/roster_changes.sql, hold_person),
+-- so it waits for the offers in flight to them, which it then withdraws, and a round
+-- after it waits for its commit and then sees the absence (offer_round reads it in a
+-- statement of its own, after this one).
+SELECT pg_advisory_xact_lock_shared(hashtextextended('triage.person:' || p, 0))
+  FROM unnest($1::text[]) AS p;
+
 -- name: offer_round
 -- The offers of a round (offer.py; one alone when a round's statement failed), each
 -- made only if its melding is still as it was read: queued, in the planned gebied, at

@@ -218,13 +218,15 @@ async def _make_all(
         )
         for aid, due, (row, c) in zip(ids, answer_before, plans, strict=True)
     ]  # fmt: skip
-    made = await pool.fetchrow(
-        _Q["offer_round"], ids, [row["id"] for row, _ in plans],
-        [row["gebied"] for row, _ in plans], [c.specialist for _, c in plans],
-        [c.tier for _, c in plans], [encode_json(list(c.reasons)) for _, c in plans], answer_before,
-        [n.organisation for n in notices], [n.data for n in notices],
-        [row["urgency_level"] for row, _ in plans], config.version, now,
-    )  # fmt: skip
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_Q["hold_people"], sorted({c.specialist for _, c in plans}))
+        made = await conn.fetchrow(
+            _Q["offer_round"], ids, [row["id"] for row, _ in plans],
+            [row["gebied"] for row, _ in plans], [c.specialist for _, c in plans],
+            [c.tier for _, c in plans], [encode_json(list(c.reasons)) for _, c in plans],
+            answer_before, [n.organisation for n in notices], [n.data for n in notices],
+            [row["urgency_level"] for row, _ in plans], config.version, now,
+        )  # fmt: skip
     offered = set(made["offered"])
     result = []
     for aid, (row, choice) in zip(ids, plans, strict=True):

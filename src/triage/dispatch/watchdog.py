@@ -103,9 +103,12 @@ class Watchdog:
                 repaired["offer_overdue"] += overdue
             queued = [r for r in suspects if r["kind"] == "queued"]
             missing = await self._not_on_a_queue(queued, now)
-            confirmed = [row for row in missing if row["id"] in set(taken["missing"])]
+            # The same spell in the queue (the same row version) on no queue twice.
+            confirmed = [row for row in missing if row["spell"] in set(taken["missing"])]
+            if confirmed:
+                await conn.execute(_Q["audit_not_queued"], [r["id"] for r in confirmed], now)
             await conn.execute(_Q["keep_missing"],
-                               [r["id"] for r in missing if r not in confirmed])  # fmt: skip
+                               [r["spell"] for r in missing if r not in confirmed])  # fmt: skip
         repaired["not_queued"] += len(confirmed)
         for kind, count in repaired.items():
             if count:

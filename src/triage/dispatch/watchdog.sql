@@ -9,6 +9,12 @@ RETURNING missing;
 -- name: keep_missing
 UPDATE watchdog_state SET missing = $1;
 
+-- name: audit_not_queued
+-- Queued meldingen found on no queue on two passes, put back: audited with each.
+INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
+SELECT $2, 'system', 'watchdog', 'melding.repair', m.id, m.case_id, 'triage watchdog'
+  FROM meldingen m WHERE m.id = ANY ($1::uuid[]);
+
 -- name: suspects
 -- Meldingen that may break the invariant (dispatch/watchdog.py), by kind: every queued
 -- one (checked against Redis by the caller), offered without an open offer, assigned
@@ -17,29 +23,31 @@ UPDATE watchdog_state SET missing = $1;
 -- with nobody expiring them. $1: now. Each part reads a partial index; the checks for an
 -- offer or assignment probe the one-active index per melding (LATERAL with LIMIT keeps
 -- the planner from a hash join over every accepted assignment).
-SELECT 'queued' AS kind, m.id, m.gebied, m.urgency_level, m.respond_before
+SELECT 'queued' AS kind, m.id, m.gebied, m.urgency_level, m.respond_before,
+       m.id::text || ':' || m.xmin::text AS spell
   FROM meldingen m
  WHERE m.status = 'queued'
 UNION ALL
-SELECT 'offered_without_offer', m.id, m.gebied, m.urgency_level, m.respond_before
+SELECT 'offered_without_offer', m.id, m.gebied, m.urgency_level, m.respond_before, NULL
   FROM meldingen m
   LEFT JOIN LATERAL (SELECT 1 AS found FROM assignments a
                       WHERE a.melding_id = m.id AND a.state = 'offered' LIMIT 1) o ON true
  WHERE m.status = 'offered'
    AND o.found IS NULL
 UNION ALL
-SELECT 'assigned_without_assignment', m.id, m.gebied, m.urgency_level, m.respond_before
+SELECT 'assigned_without_assignment', m.id, m.gebied, m.urgency_level, m.respond_before,
+       NULL
   FROM meldingen m
   LEFT JOIN LATERAL (SELECT 1 AS found FROM assignments a
                       WHERE a.melding_id = m.id AND a.state = 'accepted' LIMIT 1) o ON true
  WHERE m.status = 'assigned'
    AND o.found IS NULL
 UNION ALL
-SELECT 'escalation_lapsed', m.id, m.gebied, m.urgency_level, m.respond_before
+SELECT 'escalation_lapsed', m.id, m.gebied, m.urgency_level, m.respond_before, NULL
   FROM meldingen m
  WHERE m.status = 'escalated' AND m.escalated_until < $1::timestamptz - $2::interval
 UNION ALL
-SELECT 'offer_overdue', a.melding_id, a.gebied, NULL, NULL
+SELECT 'offer_overdue', a.melding_id, a.gebied, NULL, NULL, NULL
   FROM assignments a
  WHERE a.state = 'offered' AND a.answer_before < $1::timestamptz - $2::interval;
 

@@ -147,6 +147,7 @@ async def add_change(
     change = _checked(config, network, body, now)
     start, end = config.local(change.start), config.local(change.end)
     async with conn.transaction():
+        await _hold(conn, [change.specialist])
         new_id: int = await conn.fetchval(
             _Q["add"], change.kind, change.specialist, start, end, change.gebied,
             change.replaced_by, network, body.reason, principal.name, now, principal.id,
@@ -176,6 +177,7 @@ async def withdraw(
             raise conflict("no current change with this id in your gebied's roster")
         # An extra shift or a swap withdrawn: who worked it may be off duty now.
         people = [p for p in (row["specialist"], row["replaced_by"]) if p is not None]
+        await _hold(conn, people)
         effects = await _take_effect(conn, config, people, principal, now=now,
                                      endpoint=endpoint, request_id=request_id)  # fmt: skip
     return Done(RosterChangeRef(id=change_id, withdrawn=True), effects)
@@ -185,6 +187,13 @@ async def withdraw(
 #: and an operator's (reassigned by hand) do not depend on the roster.
 _DUTY_TIERS = ["continuity", "network", "backup"]
 _ALL_TIERS = [*_DUTY_TIERS, "coordinator", "operator", "handover"]
+
+
+async def _hold(conn: asyncpg.Connection, people: list[str]) -> None:
+    """Hold ``people`` until the change commits: offers to them in flight commit first
+    (and are withdrawn below), later ones see the change."""
+    for person in sorted(set(people)):
+        await conn.execute(_Q["hold_person"], person)
 
 
 async def _take_effect(

@@ -1,3 +1,8 @@
+-- name: hold_person
+-- Offers to this person wait until the change commits, and offers in flight to them are
+-- committed before it goes on (dispatch.sql, hold_people): none slips past its withdrawal.
+SELECT pg_advisory_xact_lock(hashtextextended('triage.person:' || $1, 0));
+
 -- name: add
 WITH made AS (
     INSERT INTO roster_changes (kind, specialist, starts_at, ends_at, gebied, replaced_by,

@@ -4,6 +4,8 @@
 CREATE TABLE watchdog_state (
     only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     last_pass timestamptz NOT NULL,
-    missing   uuid[] NOT NULL DEFAULT '{}'
+    -- "melding id:row version" of each: a melding queued again since (a new version) is
+    -- another spell in the queue, not the same one still waiting.
+    missing   text[] NOT NULL DEFAULT '{}'
 );
 INSERT INTO watchdog_state (last_pass) VALUES ('-infinity');
