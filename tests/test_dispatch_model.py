@@ -121,15 +121,6 @@ MAY_REQUEUE = {"case.link"}
 KEEPS = {"assignment.handover"}
 #: The audit actions that make an assignment.
 MAKE_ASSIGNMENT = ("melding.offer", "melding.reassign", "assignment.handover")
-#: TODO(issue 11, model defects 2 and 3): these steps put meldingen back in the queue
-#: without an audit row that names them. A merge moves the meldingen not yet accepted to
-#: the case's gebied (cases/control.py ``_merge`` -> ``reroute`` -> dispatch/manual.py
-#: ``move_to``): their offers are withdrawn or their escalations ended, audited only as
-#: ``case.merge`` without melding_id. A handover accepted withdraws the former lead's open
-#: offers (cases/handover.sql ``end_lead_work``), audited only as ``case.handover_accepted``.
-#: Until they are audited, the model notes these transitions itself (``unaudited``) so that
-#: the rest of check (c) runs; remove this and the overlay when fixed.
-UNAUDITED = {"merge", "handover_accept"}
 
 
 def _settings() -> tuple[hypothesis.settings, int]:
@@ -282,7 +273,6 @@ class DispatchModel(RuleBasedStateMachine):
         self.fresh = 0
         self.slow: SlowWorker | None = None
         self.slow_claimed: set[UUID] = set()  # what slow (or dead) workers claimed
-        self.unaudited: list[tuple[UUID, float]] = []  # see UNAUDITED
         #: As the last check found them (for the rules' preconditions).
         self.found: Counter[str] = Counter()
         self.w.examples += 1
@@ -293,10 +283,7 @@ class DispatchModel(RuleBasedStateMachine):
         """Run one step, then what follows its commit and a timer pass."""
 
         async def run() -> None:
-            before = await self.statuses() if name in UNAUDITED else {}
             await coro
-            if name in UNAUDITED:
-                await self.note_unaudited(before)
             await self.settle()
 
         async def in_time() -> None:
@@ -309,29 +296,6 @@ class DispatchModel(RuleBasedStateMachine):
         self.w.steps += 1
         self.w.stats[f"step {name}"] += 1
         self.w.run(in_time())
-
-    async def statuses(self) -> dict[UUID | None, Any]:
-        """Each melding's status, and (under None) the last audit row's id."""
-        found: dict[UUID | None, Any] = {
-            r["id"]: r["status"]
-            for r in await self.rt.pool.fetch("SELECT id, status FROM meldingen")
-        }
-        found[None] = await self.rt.pool.fetchval("SELECT coalesce(max(id), 0) FROM audit_log")
-        return found
-
-    async def note_unaudited(self, before: dict[UUID | None, Any]) -> None:
-        """TODO(model defects 2, 3): meldingen this step queued again with no audit row
-        naming them (see UNAUDITED)."""
-        after = await self.statuses()
-        named = {r["melding_id"] for r in await self.rt.pool.fetch(
-            "SELECT melding_id FROM audit_log WHERE id > $1 AND melding_id IS NOT NULL",
-            before[None],
-        )}  # fmt: skip
-        for melding_id, status in after.items():
-            was = before.get(melding_id)
-            if status == "queued" and was in ("offered", "escalated") and melding_id not in named:
-                assert melding_id is not None
-                self.unaudited.append((melding_id, after[None] + 0.5))
 
     async def settle(self) -> None:
         """The enqueues sent, then the timers that move meldingen on, as every worker
@@ -456,14 +420,7 @@ class DispatchModel(RuleBasedStateMachine):
 
     async def _read(self, pick: int) -> None:
         melding = self.pick(self.meldingen, pick)
-        # TODO(issue 11, model defect 1): a melding with an offer withdrawn (moved, linked
-        # into another gebied, its person marked absent, a handover) or an assignment
-        # passed on by a handover reads as a 500: ``OfferOut`` (intake/models.py) knows
-        # neither the state "withdrawn" nor the tier "handover". Skipped until fixed.
-        if melding is not None and not await self.rt.pool.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM assignments WHERE melding_id = $1"
-            " AND (state = 'withdrawn' OR tier = 'handover'))", melding.id,
-        ):  # fmt: skip
+        if melding is not None:
             status, found = await self.call(
                 "read", "GET", f"/api/v1/meldingen/{melding.id}", "operator"
             )
@@ -874,8 +831,6 @@ class DispatchModel(RuleBasedStateMachine):
             " ORDER BY id", [*LEAVES, *MAY_REQUEUE, *KEEPS],
         ):  # fmt: skip
             trails.setdefault(row["melding_id"], []).append((row["id"], row["action"]))
-        for melding_id, at in self.unaudited:  # TODO(model defects 2, 3): see UNAUDITED
-            trails.setdefault(melding_id, []).append((at, "(requeued unaudited)"))
         self.found = Counter(m["status"] for m in meldingen)
         self.found["handover"] = await rt.pool.fetchval(
             "SELECT count(*) FROM case_handovers WHERE state = 'open'"
@@ -920,7 +875,7 @@ class DispatchModel(RuleBasedStateMachine):
         """(c) the audit trail explains the state and every assignment."""
         leaves = {"queued"}  # as the intake leaves it
         for action in trail:
-            if action in MAY_REQUEUE or action == "(requeued unaudited)":
+            if action in MAY_REQUEUE:
                 leaves = leaves | {"queued"}
             elif action in LEAVES:
                 leaves = {LEAVES[action]}
