@@ -105,7 +105,10 @@ async def test_every_acknowledged_melding_survives_a_postgres_crash(
     token = (await add_client(conn, "restart-test", Source.politie, TEST_CLOCK.now())).token
     await conn.close()
 
-    fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
+    # What is refused here is refused for the crash (a 503 from a failed write), not by
+    # admission control while the meldingen pile up behind it (tests/test_overload.py).
+    fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0,
+                                            "intake_max_wait_seconds": 10.0})  # fmt: skip
     runtime = await open_runtime(fast_fail, own_postgres.uri, redis_url, clock=TEST_CLOCK)
     app = create_app(runtime, background=False)
     headers = {"Authorization": f"Bearer {token}"}
@@ -244,7 +247,10 @@ async def _load_with_an_outage(
         assert len(outcomes) == MELDINGEN
         assert set(statuses) <= {201, 503}, f"unexpected statuses: {sorted(set(statuses))}"
         assert statuses.count(503) > 0, "the outage was not felt; the test proves nothing"
-        assert statuses.count(201) > MELDINGEN // 2
+        # Refused: what arrived while PostgreSQL was down or starting (and the second after,
+        # while connections came back), not more: the rest of the load was stored.
+        window = down_up[1] - down_up[0] + 1.0
+        assert statuses.count(503) <= RATE * window, (statuses.count(503), window)
 
         # The service recovered by itself: sources retry what failed, same key, same body.
         retried: dict[str, int] = {}
