@@ -16,8 +16,7 @@ UNKNOWN_PLACE = (
     "de goede regio."
 )
 NO_ADDRESS = (
-    "Geen adres en geen gebied opgegeven: de regionale crisisdienst bepaalt waar de "
-    "melding hoort."
+    "Geen adres en geen gebied opgegeven: de regionale crisisdienst bepaalt waar de melding hoort."
 )
 
 
