@@ -64,6 +64,21 @@ class Service:
             "SELECT specialist, state, tier FROM assignments WHERE melding_id = $1"
             " ORDER BY offered_at, id", UUID(melding_id)))  # fmt: skip
 
+    async def escalate_by_expiry(self, melding_id: str) -> timedelta:
+        """Everyone it is offered to lets it expire (at night: the person on call, then
+        the chain) until it is escalated for want of candidates; its level's answer time."""
+        level = await self.runtime.pool.fetchval(
+            "SELECT urgency_level FROM meldingen WHERE id = $1", UUID(melding_id)
+        )
+        answer_within = timedelta(minutes=self.runtime.network.answer_within_minutes[level])
+        for _ in range(1 + len(self.runtime.network.chain(GEBIED))):
+            await self.drain()
+            self.clock.advance(answer_within + timedelta(seconds=1))
+            await self.worker.expire_offers()
+        await self.drain()
+        assert await self.status(melding_id) == "escalated"
+        return answer_within
+
     async def status(self, melding_id: str) -> str:
         found: str = await self.runtime.pool.fetchval(
             "SELECT status FROM meldingen WHERE id = $1", UUID(melding_id)
@@ -170,18 +185,8 @@ async def test_when_everyone_passed_it_is_escalated_by_name_and_offered_again_la
 
 async def test_a_coordinator_gives_an_escalated_melding_to_someone(service: Service) -> None:
     rt, clock = service.runtime, service.clock
-    body = melding_body(source="cit", address={"woonplaats": "Moergestel"},
-                        received_at=clock.now().isoformat())  # fmt: skip
-    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["cit"])
-    melding_id = (await resp.json())["melding_id"]
-    level = (await resp.json())["urgency"]["level"]
-    answer_within = timedelta(minutes=rt.network.answer_within_minutes[level])
-    for _ in range(4):
-        await service.drain()
-        clock.advance(answer_within + timedelta(seconds=1))
-        await service.worker.expire_offers()
-    await service.drain()
-    assert await service.status(melding_id) == "escalated"
+    melding_id = await _post(service)
+    answer_within = await service.escalate_by_expiry(melding_id)
     given = await service.client.post(
         f"/api/v1/meldingen/{melding_id}/reassign",
         json={"to": "sp-oost-1", "reason": "Morgenochtend eerste werk."},
@@ -382,15 +387,8 @@ async def test_an_escalated_melding_raised_to_crisis_gets_its_new_round_sooner(
 ) -> None:
     rt, clock = service.runtime, service.clock
     melding_id = await _post(service)
-    level = await rt.pool.fetchval("SELECT urgency_level FROM meldingen WHERE id = $1",
-                                   UUID(melding_id))  # fmt: skip
+    await service.escalate_by_expiry(melding_id)
     minutes = rt.network.answer_within_minutes
-    for _ in range(4):  # everyone lets it expire: escalated for want of candidates
-        await service.drain()
-        clock.advance(timedelta(minutes=minutes[level], seconds=1))
-        await service.worker.expire_offers()
-    await service.drain()
-    assert await service.status(melding_id) == "escalated"
     raised = await service.client.post(
         f"/api/v1/meldingen/{melding_id}/urgency",
         json={"level": "crisis", "reason": "Belde terug: wapen in huis."},
