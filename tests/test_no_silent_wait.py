@@ -417,3 +417,24 @@ async def test_a_melding_queued_again_between_two_passes_is_not_taken_for_lost(
                           UUID(melding_id))  # fmt: skip
     assert await watchdog.check() == Counter()  # not the same spell: seen again, no repair
     assert await watchdog.check() == Counter(not_queued=1)  # this spell, twice: repaired
+
+
+async def test_an_escalation_names_those_of_the_chain_who_are_not_absent(
+    service: Service,
+) -> None:
+    rt, clock = service.runtime, service.clock
+    await rt.pool.execute(
+        "INSERT INTO roster_changes (kind, specialist, starts_at, ends_at, network, reason,"
+        " created_by, created_at) VALUES ('absent', 'co-oost', $1, $2, $3, 'Verlof.',"
+        " 'co-oost', $1)", clock.now() - timedelta(hours=1), clock.now() + timedelta(days=2),
+        GEBIED,
+    )  # fmt: skip
+    melding_id = await _post(service)
+    await service.escalate_by_expiry(melding_id)
+    told = await rt.pool.fetchval(
+        "SELECT told FROM escalations WHERE melding_id = $1 AND kind = 'no_candidate'",
+        UUID(melding_id),
+    )
+    assert told == ["co-regio", "mvd-regio"]  # the gebied's coordinator is absent
+    offered_to = {a["specialist"] for a in await service.assignments(melding_id)}
+    assert "co-oost" not in offered_to

@@ -143,7 +143,7 @@ async def offer(
         await _offer_planned(pool, config, plans, now, done)
     if unplaced:
         try:
-            done.escalated = await _escalate(pool, config, unplaced, now)
+            done.escalated = await _escalate(pool, config, unplaced, now, absent)
         except (asyncpg.PostgresError, OSError) as exc:  # kept leased: tried again
             log.warning("escalation_failed", meldingen=len(unplaced), error=type(exc).__name__)
             done.failed.update(row["id"] for row in unplaced)
@@ -177,12 +177,17 @@ async def _offer_planned(
 
 
 async def _escalate(
-    pool: asyncpg.Pool, config: NetworkConfig, rows: Sequence[asyncpg.Record], now: datetime
+    pool: asyncpg.Pool,
+    config: NetworkConfig,
+    rows: Sequence[asyncpg.Record],
+    now: datetime,
+    absent: Collection[str],
 ) -> list[Escalated]:
-    """Escalate ``rows`` (nobody left to offer them to) to their gebied's chain by name,
-    until the answer time of their level; their organisations hear it by webhook in the
-    same transaction. Those no longer queued as read are left out."""
-    told = {row["id"]: config.chain(row["gebied"]) for row in rows}
+    """Escalate ``rows`` (nobody left to offer them to) to their gebied's chain by name
+    (those of it marked absent left out), until the answer time of their level; their
+    organisations hear it by webhook in the same transaction. Those no longer queued as
+    read are left out."""
+    told = {row["id"]: _present(config.chain(row["gebied"]), absent) for row in rows}
     until = {row["id"]: _answer_before(config, row, now) for row in rows}
     async with pool.acquire() as conn, conn.transaction():
         made = await conn.fetch(
@@ -236,6 +241,12 @@ async def _make_all(
         log.debug("melding_offered", melding_id=str(row["id"]), tier=choice.tier)
         result.append(Offered(aid, row["id"], choice, row["urgency_level"], row["created_at"]))
     return result, set(made["left_queued"])
+
+
+def _present(chain: list[str], absent: Collection[str]) -> list[str]:
+    """The chain without those marked absent; the whole chain if all of it is (then
+    someone is still told by name)."""
+    return [p for p in chain if p not in absent] or chain
 
 
 def _answer_before(config: NetworkConfig, row: asyncpg.Record, now: datetime) -> datetime:
