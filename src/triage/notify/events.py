@@ -35,12 +35,9 @@ class Publisher:
     client: aioredis.Redis
     keys: Keys
 
-    async def publish(self, user: str, event: str, data: dict[str, Any]) -> None:
-        """Tell ``user`` (a username); a Redis failure loses the event, not the change."""
-        await self.publish_many([(user, event, data)])
-
     async def publish_many(self, notices: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Several (user, event, data) in one round trip; best effort like ``publish``."""
+        """Several (user, event, data) in one round trip. Best effort: a Redis failure
+        loses the events, not the change (clients read their assignments on reconnect)."""
         if not notices:
             return
         pipe = self.client.pipeline(transaction=False)
