@@ -25,6 +25,7 @@ from triage.problems import Problem, unauthorized, unavailable
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import Runtime
 from triage.store.db import is_unavailable
+from triage.tasks import cancel_and_wait
 
 log = structlog.get_logger("triage.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -114,6 +115,11 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
     return problem_response(problem, request)
 
 
+#: How long the background tasks have to stop (``triage.tasks`` says why it can take more
+#: than one cancel); the parent of several API processes kills them after
+#: ``serve.STOP_SECONDS``.
+BACKGROUND_STOP_SECONDS = 2.0
+
 _PUBLIC = {op.path for op in OPERATIONS if op.public} | {"/api/openapi.json", "/api/docs"}
 
 
@@ -152,13 +158,14 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
                 run_reconciler(
                     runtime.pool, runtime.redis, runtime.keys, enqueuer=runtime.enqueuer,
                     clock=runtime.clock, interval=runtime.settings.reconcile_interval_seconds,
-                )
+                ), name="reconciler",
             ))  # fmt: skip
             if runtime.settings.dispatch_in_api:  # the worker's timers check the dependencies
-                tasks.append(asyncio.create_task(worker_for(runtime).run()))
-                tasks.append(asyncio.create_task(deliverer_for(runtime).run()))
+                tasks.append(asyncio.create_task(worker_for(runtime).run(), name="worker"))
+                tasks.append(asyncio.create_task(deliverer_for(runtime).run(), name="deliverer"))
             else:
-                tasks.append(asyncio.create_task(health.watch(runtime.pool, runtime.redis)))
+                tasks.append(asyncio.create_task(health.watch(runtime.pool, runtime.redis),
+                                                 name="health"))  # fmt: skip
         yield
         await begin_shutdown(app)
         await runtime.close()
@@ -178,6 +185,4 @@ async def begin_shutdown(app: web.Application) -> None:
     running = app[_BACKGROUND]
     tasks = running.copy()
     running.clear()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await cancel_and_wait(tasks, within=BACKGROUND_STOP_SECONDS)

@@ -213,6 +213,10 @@ def _cell(share: float | None, done: int, of: int) -> str:
     return f"{shown} ({done}/{of})".rjust(16)
 
 
+#: How long a worker or deliverer has to stop before it gives up waiting (and says so).
+_STOP_SECONDS = 4.0
+
+
 async def _background(settings: Settings, job: str) -> int:
     """A dispatch worker or a webhook deliverer without the API, until SIGINT or SIGTERM.
     Separate commands: a deliverer's HTTP calls do not share an event loop with offers,
@@ -220,21 +224,20 @@ async def _background(settings: Settings, job: str) -> int:
     from triage.dispatch.worker import worker_for
     from triage.notify.deliver import deliverer_for
     from triage.runtime import open_runtime
+    from triage.tasks import cancel_and_wait
 
     servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
     try:
         runtime = await open_runtime(settings, str(servers.database_url), str(servers.redis_url))
         loop_of = worker_for(runtime) if job == "worker" else deliverer_for(runtime)
-        task = asyncio.create_task(loop_of.run())
+        task = asyncio.create_task(loop_of.run(), name=job)
         exporter = await _metrics_server(settings) if settings.metrics_port else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait([task], within=_STOP_SECONDS)
         if exporter is not None:
             await exporter.cleanup()
         await runtime.close()

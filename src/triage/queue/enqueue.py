@@ -20,6 +20,7 @@ import structlog
 from triage.observability import metrics
 from triage.queue.keys import Keys
 from triage.queue.priority import WAKE_TOKENS, priority
+from triage.tasks import cancel_and_wait
 from triage.vocabulary import Level
 
 log = structlog.get_logger(__name__)
@@ -71,9 +72,7 @@ class Enqueuer:
             return
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.flush(), timeout=5)
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait([self._task], within=1.0)
         self._task = None
 
     async def _run(self) -> None:

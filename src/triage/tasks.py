@@ -1,0 +1,46 @@
+"""Stopping background tasks so that they do stop.
+
+A cancellation can be lost: when it lands while a library handles a timeout of its own
+(``asyncio.timeout`` in the Redis and PostgreSQL drivers), the library may take it for its
+own and carry on, and the task goes on as if it had never been asked (redis-py issues 2028
+and 2551 describe the family). Then one round of the queue reconciler, say, sleeps its
+interval out, and a stop that should take a second waits for it and is killed. So a task
+still running after a cancel is cancelled again, until it ends or time runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Collection
+
+import structlog
+
+log = structlog.get_logger("triage.tasks")
+
+#: How long a cancelled task has to clean up (end a transaction, close a subscription)
+#: before it counts as going on, and how often it is cancelled again after that.
+_GRACE_SECONDS = 0.5
+_AGAIN_SECONDS = 0.1
+
+
+async def cancel_and_wait(tasks: Collection[asyncio.Task[object]], *, within: float) -> None:
+    """Cancel ``tasks`` and wait until each has ended, cancelling again those that go on;
+    what still runs after ``within`` seconds is named in a warning and left."""
+    pending = {task for task in tasks if not task.done()}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    wait = _GRACE_SECONDS
+    while pending:
+        for task in pending:
+            task.cancel()
+        left = deadline - loop.time()
+        if left <= 0:
+            log.warning("tasks_not_stopped", tasks=sorted(t.get_name() for t in pending),
+                        after_seconds=within)  # fmt: skip
+            return
+        _, pending = await asyncio.wait(pending, timeout=min(wait, left))
+        if pending and wait == _GRACE_SECONDS:
+            log.info("tasks_cancelled_again", tasks=sorted(t.get_name() for t in pending))
+        wait = _AGAIN_SECONDS
+    # Collect their outcomes, so that none is reported as never retrieved.
+    await asyncio.gather(*tasks, return_exceptions=True)
