@@ -102,6 +102,11 @@ async def forget_bench_keys(redis_url: str) -> None:
 def start_service(
     db_url: str, redis_url: str, port: int, processes: int
 ) -> subprocess.Popen[bytes]:
+    """``triage serve`` until it is ready; its log (request lines included, on stderr like
+    every command's) goes to ``service.log`` in its data directory: written, as in
+    production, and there to read when a run goes wrong. Never to a pipe nobody reads,
+    which fills and stops the service."""
+    data_dir = Path(tempfile.mkdtemp(prefix="triage-bench-"))
     env = {
         **os.environ,
         "TRIAGE_DATABASE_URL": db_url,
@@ -109,17 +114,15 @@ def start_service(
         "TRIAGE_REDIS_PREFIX": BENCH_KEYS.prefix,
         "TRIAGE_PORT": str(port),
         "TRIAGE_PROCESSES": str(processes),
-        "TRIAGE_DATA_DIR": tempfile.mkdtemp(prefix="triage-bench-"),
+        "TRIAGE_DATA_DIR": str(data_dir),
         # Reconciling every 30 s is the default; it is part of the measured load. Dispatch
         # is not: this measures intake, and its consistency check counts the queues.
         "TRIAGE_DISPATCH_IN_API": "false",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "triage", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,  # request logs are written (and cost CPU), not kept
-        stderr=subprocess.PIPE,
-    )
+    log = data_dir / "service.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "triage", "serve"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=out)  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -129,9 +132,7 @@ def start_service(
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit(
-        f"service did not become ready: {proc.stderr.read().decode() if proc.stderr else ''}"
-    )
+    raise SystemExit(f"service did not become ready; its log ({log}):\n{log.read_text()[-4000:]}")
 
 
 Key = tuple[str, str]  # (source, external_id)
