@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from helpers import TEST_CLOCK, Tokens, fresh_bsn, melding_body
 from triage.queue.priority import priority
 from triage.runtime import Runtime
-from triage.vocabulary import Level, Source
+from triage.vocabulary import Level
 
 Client = TestClient[Any, Any]
 MELDINGEN = "/api/v1/meldingen"
@@ -36,7 +36,7 @@ def _person(name: str, **overrides: Any) -> dict[str, Any]:
 
 
 async def _post(client: Client, tokens: Tokens, body: dict[str, Any]) -> dict[str, Any]:
-    resp = await client.post(MELDINGEN, json=body, headers=tokens.client(Source.politie))
+    resp = await client.post(MELDINGEN, json=body, headers=tokens.user("operator"))
     assert resp.status == 201, await resp.text()
     data: dict[str, Any] = await resp.json()
     return data
@@ -333,7 +333,7 @@ async def test_meldingen_arriving_during_a_merge_never_land_in_the_closed_case(
         arrivals = [
             client.post(MELDINGEN, json=melding_body(address={"woonplaats": "Tilburg"},
                                                      persons=[person]),
-                        headers=tokens.client(Source.politie))
+                        headers=tokens.user("operator"))
             for _ in range(8)
         ]  # fmt: skip
         results = await asyncio.gather(merge, *arrivals)

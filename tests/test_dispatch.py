@@ -76,7 +76,7 @@ async def _drain(runtime: Runtime, worker: Worker) -> None:
 
 async def _post(client: Client, tokens: Tokens, **overrides: Any) -> dict[str, Any]:
     body = melding_body(source="cit", address={"woonplaats": "Moergestel"}, **overrides)
-    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
+    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.user("operator"))
     assert resp.status == 201, await resp.text()
     data: dict[str, Any] = await resp.json()
     assert data["gebied"] == GEBIED

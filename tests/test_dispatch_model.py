@@ -388,7 +388,7 @@ class DispatchModel(RuleBasedStateMachine):
             signals=signals, address=address,
             persons=[{"role": "slachtoffer", "voornaam": name, "achternaam": f"Model{gebied}"}],
         )  # fmt: skip
-        status, found = await self.call("intake", "POST", "/api/v1/meldingen", "cit", body)
+        status, found = await self.call("intake", "POST", "/api/v1/meldingen", "operator", body)
         assert status == 201, found
         assert found["gebied"] == gebied, found
         if household is None:  # no history: the level the rules give
@@ -402,14 +402,15 @@ class DispatchModel(RuleBasedStateMachine):
     @precondition(lambda self: self.meldingen)
     @rule(pick=st.integers(0, 100))
     def replay(self, pick: int) -> None:
-        """A source sends a melding again: the first answer, nothing changed."""
+        """The desk sends a melding again: the first answer, nothing changed."""
         self.step(self._replay(pick), "replay")
 
     async def _replay(self, pick: int) -> None:
         melding = self.pick(self.meldingen, pick)
         if melding is None:
             return
-        status, found = await self.call("replay", "POST", "/api/v1/meldingen", "cit", melding.body)
+        status, found = await self.call("replay", "POST", "/api/v1/meldingen", "operator",
+                                        melding.body)  # fmt: skip
         assert status == 200, found
         assert UUID(found["melding_id"]) == melding.id
 

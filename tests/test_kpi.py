@@ -31,7 +31,7 @@ async def _melding(
         source="cit", address={"woonplaats": "Riel"}, received_at=received.isoformat()
     )
     with TEST_CLOCK.at(received + timedelta(minutes=1)):  # posted as it came in
-        resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
+        resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.user("operator"))
     assert resp.status == 201, await resp.text()
     data: dict[str, Any] = await resp.json()
     assert data["gebied"] == "zuid"

@@ -119,7 +119,7 @@ async def test_when_everyone_passed_it_is_escalated_by_name_and_offered_again_la
     rt, clock = service.runtime, service.clock
     body = melding_body(source="cit", address={"woonplaats": "Moergestel"},
                         received_at=clock.now().isoformat())  # fmt: skip
-    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["cit"])
+    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["op"])
     assert resp.status == 201, await resp.text()
     melding = await resp.json()
     assert melding["gebied"] == GEBIED
@@ -148,7 +148,7 @@ async def test_when_everyone_passed_it_is_escalated_by_name_and_offered_again_la
     assert await service.status(melding["melding_id"]) == "escalated"
     assert await rt.redis.zscore(rt.keys.queue(GEBIED), melding["melding_id"]) is None
     replay = await service.client.post("/api/v1/meldingen", json=body,
-                                       headers=service.headers["cit"])  # fmt: skip
+                                       headers=service.headers["op"])  # fmt: skip
     assert replay.status == 200, await replay.text()  # the source sees it as it is now
     assert (await replay.json())["status"] == "escalated"
     for stream in streams.values():  # each heard of their own offer first, then this
@@ -204,7 +204,7 @@ async def test_a_coordinator_gives_an_escalated_melding_to_someone(service: Serv
 async def _post(service: Service) -> str:
     body = melding_body(source="cit", address={"woonplaats": "Moergestel"},
                         received_at=service.clock.now().isoformat())  # fmt: skip
-    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["cit"])
+    resp = await service.client.post("/api/v1/meldingen", json=body, headers=service.headers["op"])
     assert resp.status == 201, await resp.text()
     melding_id: str = (await resp.json())["melding_id"]
     await service.runtime.enqueuer.flush()

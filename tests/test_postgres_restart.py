@@ -26,13 +26,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from helpers import TEST_CLOCK, melding_body
 from triage.app import create_app
-from triage.auth.accounts import add_client
+from triage.auth.accounts import add_client, add_user
 from triage.config import Settings
 from triage.queue.keys import forget
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import open_runtime, redis_client
 from triage.store.migrate import migrate
-from triage.vocabulary import Source
+from triage.vocabulary import Source, UserRole
 
 MELDINGEN = 600
 SENDERS = 12
@@ -152,7 +152,8 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
     recovers with its postmaster (and start time) unchanged."""
     conn = await asyncpg.connect(own_postgres.uri)
     await migrate(conn)
-    token = (await add_client(conn, "lost-offer", Source.politie, TEST_CLOCK.now())).token
+    # The desk's full answer names the gebied whose queue is looked at below.
+    token = (await add_user(conn, "lost-offer", UserRole.operator, TEST_CLOCK.now())).token
     await conn.close()
     fast_fail = settings.model_copy(update={"db_acquire_timeout": 1.0, "db_command_timeout": 3.0})
     # A Redis key prefix of its own: the rebuild must not touch the other tests' queues.

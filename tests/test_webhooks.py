@@ -29,7 +29,6 @@ from triage.notify.deliver import Deliverer, Policy
 from triage.notify.webhooks import Notice, WebhookError
 from triage.queue.claim import Claimer
 from triage.runtime import Runtime
-from triage.vocabulary import Source
 
 Client = TestClient[Any, Any]
 GEBIED = "langstraat"
@@ -113,7 +112,7 @@ async def test_an_offer_reaches_the_specialists_organisation_signed_without_pers
              "geboortedatum": "1988-03-14"}  # fmt: skip
     body = melding_body(source="cit", address={"woonplaats": "Waalwijk"}, persons=[anouk],
                         summary="Buren horen geschreeuw bij familie Zwanenburg.")  # fmt: skip
-    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
+    resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.user("operator"))
     melding = await resp.json()
     assert melding["gebied"] == GEBIED
     worker = Worker(
@@ -132,7 +131,7 @@ async def test_an_offer_reaches_the_specialists_organisation_signed_without_pers
         "SELECT specialist FROM assignments WHERE melding_id = $1", UUID(melding["melding_id"])
     )
     organisation = runtime.network.by_id[specialist].organisatie
-    replay = await client.post("/api/v1/meldingen", json=body, headers=tokens.client(Source.cit))
+    replay = await client.post("/api/v1/meldingen", json=body, headers=tokens.user("operator"))
     assert replay.status == 200  # the source's retry after dispatch: the melding as it is now
     assert (await replay.json())["status"] == "offered"
     [delivery] = await _deliveries(runtime, melding_id=melding["melding_id"])

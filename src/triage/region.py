@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from triage.vocabulary import Source
 from triage.yamlconfig import load_model, load_model_file
 
 #: Meldingen that cannot be placed in a gebied go to the regional pool.
@@ -67,6 +68,12 @@ class Region(BaseModel):
     naam: str = Field(min_length=1)
     version: str = Field(min_length=1)
     gebieden: list[Gebied] = Field(min_length=1)
+    urgency_visible_to: list[Source] = Field(
+        default_factory=list,
+        description="Sources whose systems see the urgency level in their receipt. The "
+        "level reflects the household's history (an earlier crisis raises it), so naming "
+        "a source here discloses that to it; by default no source sees it.",
+    )
 
     @model_validator(mode="after")
     def _no_overlaps(self) -> Region:

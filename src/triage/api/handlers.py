@@ -19,6 +19,7 @@ from triage.cases import control, handover, milestones
 from triage.cases.read import read_case, read_melding
 from triage.dispatch import answers, manual, views
 from triage.effects import Done
+from triage.intake.receipt import as_sent, receipt
 from triage.notify import events, webhooks
 from triage.observability import health, metrics
 from triage.problems import FieldError, Problem, forbidden, invalid, not_found
@@ -127,8 +128,11 @@ async def post_melding(request: web.Request) -> web.Response:
         endpoint=endpoint_of(request),
     )
     accepted = submitted.accepted
+    answer: BaseModel = accepted
+    if principal_of(request).kind == "client":  # a source gets a receipt (receipt.py)
+        answer = receipt(accepted, melding, runtime.region)
     return json_response(  # the batch writer queued it after its commit
-        accepted, 201 if submitted.created else 200,
+        answer, 201 if submitted.created else 200,
         Location=f"/api/v1/meldingen/{accepted.melding_id}",
     )  # fmt: skip
 
@@ -158,6 +162,8 @@ async def get_melding(request: web.Request) -> web.Response:
         )
     if found is None:
         raise not_found("no melding with this id that you may see")
+    if principal_of(request).kind == "client":  # its own, as sent (receipt.py)
+        return json_response(as_sent(found, runtime.region))
     return json_response(found)
 
 

@@ -50,12 +50,21 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 
+def _models(
+    answer: type[BaseModel] | tuple[type[BaseModel], ...] | None,
+) -> tuple[type[BaseModel], ...]:
+    if answer is None:
+        return ()
+    return answer if isinstance(answer, tuple) else (answer,)
+
+
 def build_openapi() -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for op in OPERATIONS:
         if op.request is not None:
             models.append((op.request, "validation"))
-        models += [(m, "serialization") for m in op.responses.values() if m is not None]
+        models += [(m, "serialization") for answer in op.responses.values()
+                   for m in _models(answer)]  # fmt: skip
     keys, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     schemas["Problem"] = PROBLEM_SCHEMA
@@ -63,14 +72,16 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         responses: dict[str, Any] = {}
-        for status, model in op.responses.items():
+        for status, answer in op.responses.items():
+            schemas_of = [keys[(m, "serialization")] for m in _models(answer)]
             content = (
-                {"application/json": {"schema": keys[(model, "serialization")]}}
-                if model is not None
+                {"application/json": {"schema": schemas_of[0] if len(schemas_of) == 1
+                                      else {"oneOf": schemas_of}}}
+                if schemas_of
                 else {"text/plain": {"schema": {"type": "string"}}}
-            )
+            )  # fmt: skip
             responses[str(status)] = {
-                "description": model.__name__ if model else "OK",
+                "description": " or ".join(m.__name__ for m in _models(answer)) or "OK",
                 "content": content,
             }
         for status in op.errors:

@@ -20,7 +20,14 @@ from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
 from triage.dispatch import answers as a
 from triage.dispatch import manual as m
 from triage.dispatch import views as v
-from triage.intake.models import CaseOut, MeldingAccepted, MeldingIn, MeldingOut
+from triage.intake.models import (
+    CaseOut,
+    MeldingAccepted,
+    MeldingAsSent,
+    MeldingIn,
+    MeldingOut,
+    MeldingReceipt,
+)
 from triage.notify import webhooks as w
 from triage.reporting.kpi import KpiOut
 from triage.request_body import ID_MAX
@@ -37,7 +44,8 @@ class Operation:
     handler: Handler
     summary: str
     tag: str
-    responses: dict[int, type[BaseModel] | None]
+    #: Per status, the answer's model; several when it depends on who asks (oneOf).
+    responses: dict[int, type[BaseModel] | tuple[type[BaseModel], ...] | None]
     request: type[BaseModel] | None = None
     public: bool = False
     roles: str = ""
@@ -69,16 +77,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "POST", "/api/v1/meldingen", h.post_melding,
         "Submit a melding or adviesvraag (idempotent on source + external_id)", "meldingen",
-        {201: MeldingAccepted, 200: MeldingAccepted}, request=MeldingIn,
-        roles="API clients (as their own source); users with role operator or cit",
+        {201: (MeldingAccepted, MeldingReceipt), 200: (MeldingAccepted, MeldingReceipt)},
+        request=MeldingIn,
+        roles="API clients (as their own source; they get a MeldingReceipt); users with "
+        "role operator or cit (MeldingAccepted)",
         errors=(400, 401, 403, 409, 413, 415, 422, 503),
     ),
     Operation(
         "GET", "/api/v1/meldingen/{melding_id}", h.get_melding,
         "Read a melding with its personal data (audited)", "meldingen",
-        {200: MeldingOut},
+        {200: (MeldingOut, MeldingAsSent)},
         roles="operator and cit: all; coordinator and specialist: their gebied; "
-        "API clients: meldingen they submitted",
+        "API clients: meldingen they submitted, as sent (MeldingAsSent)",
         errors=(401, 403, 404, 503),
     ),
     Operation(

@@ -24,6 +24,6 @@ SELECT intake_store_batch($1::jsonb, $2::integer[], $3);
 SELECT m.source, m.external_id, m.id, m.request_hash, m.case_id, m.status, m.gebied,
        m.gebied_note, m.urgency_level, m.urgency_score, m.urgency_reasons, m.respond_before,
        m.callback_required, m.rules_version, m.dedup_decision, m.dedup_matched_case_id,
-       m.dedup_score, m.dedup_detail
+       m.dedup_score, m.dedup_detail, m.submitted_by_client
   FROM unnest($1::text[], $2::text[]) AS k(source, external_id)
   JOIN meldingen m ON m.source = k.source AND m.external_id = k.external_id;

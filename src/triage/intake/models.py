@@ -287,12 +287,15 @@ class DedupOut(BaseModel):
     reasons: list[str] = Field(default_factory=list, description="The evidence, in Dutch.")
 
 
+MeldingStatus = Literal["queued", "offered", "assigned", "contacted", "advies", "escalated"]
+
+
 class MeldingAccepted(BaseModel):
     """The answer to a stored (201) or replayed (200) melding. Holds no personal data."""
 
     melding_id: UUID
     case_id: UUID
-    status: Literal["queued", "offered", "assigned", "contacted", "advies", "escalated"] = Field(
+    status: MeldingStatus = Field(
         description="queued (waiting for an offer), offered, assigned (accepted), contacted "
         "(first contact made), advies (an adviesvraag: answered, not dispatched), or "
         "escalated (nobody was left to offer it to: the coordinators are told by name). A "
@@ -362,6 +365,41 @@ class MeldingOut(MeldingAccepted):
     persons: list[PersonOut]
     first_contact_at: datetime | None
     offers: list[OfferOut] = Field(description="Dispatch decisions, oldest first.")
+
+
+class MeldingReceipt(BaseModel):
+    """The answer to a source system (an API client): what it sent was stored, and where it
+    stands. Nothing the service knows from elsewhere: not the household it was recognised
+    as, its case, that case's history, the people of other meldingen, or who works on it.
+    So the answer about a known BSN or address cannot be told from one about an unknown
+    one. Staff who submit (operator, cit) get the full answer (MeldingAccepted)."""
+
+    melding_id: UUID
+    source: Source
+    external_id: str
+    received_at: datetime
+    status: MeldingStatus = Field(
+        description="queued (waiting for an offer), offered, assigned (accepted), contacted "
+        "(first contact made), advies (an adviesvraag, not dispatched), or escalated."
+    )
+    urgency_level: Level | None = Field(
+        default=None,
+        description="Only for sources the region's configuration names in "
+        "urgency_visible_to; null for the others. The level reflects the household's "
+        "history, so it is a disclosure.",
+    )
+
+
+class MeldingAsSent(MeldingReceipt):
+    """A source system's own melding read back: what it sent, and the receipt."""
+
+    kind: Kind
+    category: Category
+    signals: list[str]
+    summary: str
+    address: AddressOut
+    gebied_hint: str | None
+    persons: list[PersonOut]
 
 
 class MeldingRef(BaseModel):

@@ -547,6 +547,14 @@ class Intake:
             row = by_key.get((melding.source.value, melding.external_id))
             if row is None:  # cannot happen: 'duplicate' means the row exists
                 self._retry(pending)
+            elif not _same_sender(row, pending.prepared.principal):
+                metrics.MELDINGEN_REJECTED.labels(melding.source.value, "conflict").inc()
+                _fail([pending], Problem(
+                    409, "Conflict",
+                    "this source and external_id were stored by another sender; use a new "
+                    "external_id for a new melding",
+                    "https://triage.invalid/problems/idempotency-conflict",
+                ))  # fmt: skip
             elif row["request_hash"] != pending.prepared.digest:
                 metrics.MELDINGEN_REJECTED.labels(melding.source.value, "conflict").inc()
                 _fail(
@@ -563,6 +571,16 @@ class Intake:
                 metrics.MELDINGEN_REPLAYED.labels(melding.source.value).inc()
                 if not pending.future.done():
                     pending.future.set_result(Submitted(accepted_from_row(row), created=False))
+
+
+def _same_sender(row: asyncpg.Record, principal: Principal) -> bool:
+    """Whether a replay comes from who stored the melding: the same API client, or staff
+    (only operator and cit submit, and they read every melding anyway). A replay answers
+    with where the melding stands: another client of the same source must not learn
+    that, nor which id it has (its 409 names none)."""
+    if principal.kind == "client":
+        return bool(row["submitted_by_client"] == principal.id)
+    return True
 
 
 def _fail(batch: list[_Pending], exc: BaseException) -> None:
