@@ -141,10 +141,19 @@ async def test_future_received_at_and_birth_date_are_refused(
     assert {e["pointer"] for e in problem["errors"]} == {"/received_at", "/persons/0/geboortedatum"}
 
 
-async def test_unknown_fields_are_refused(client: Client, tokens: Tokens) -> None:
-    resp = await post(client, tokens, melding_body(signal=["geweld_nu"]))
+async def test_unknown_fields_are_refused_without_echoing_them(
+    client: Client, tokens: Tokens
+) -> None:
+    """Named by where they are: a key can hold what must not be echoed (a BSN, a name)."""
+    body = melding_body(signal=["geweld_nu"])
+    body["address"]["Jansen 123456782"] = "x"
+    resp = await post(client, tokens, body)
     assert resp.status == 422
-    assert [e["pointer"] for e in (await resp.json())["errors"]] == ["/signal"]
+    text = await resp.text()
+    assert [k for k in ('signal"', "Jansen", "123456782") if k in text] == []
+    errors = (await resp.json())["errors"]
+    assert sorted(e["pointer"] for e in errors) == ["", "/address"]
+    assert all("not a field here" in e["detail"] for e in errors)
 
 
 async def test_malformed_json_oversized_and_wrong_media_type(

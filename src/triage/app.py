@@ -15,6 +15,7 @@ import structlog
 from aiohttp import web
 
 from triage.api.handlers import MAX_BODY, route_of
+from triage.api.headers import allowed, options, page_policy, secure
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
@@ -28,7 +29,7 @@ from triage.store.db import is_unavailable
 from triage.tasks import cancel_and_wait
 
 log = structlog.get_logger("triage.http")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"[0-9A-Fa-f]{16,64}")
 _INTAKE_PATH = "/api/v1/meldingen"
 #: The loops this process runs beside the API (reconciler, worker, deliverer).
 _BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])
@@ -48,14 +49,18 @@ def problem_response(problem: Problem, request: web.Request) -> web.Response:
 async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The whole path of a request in one middleware (each layer costs on every request):
     a request id, authentication, errors as problem+json, one log line and the metrics."""
-    given = request.headers.get("X-Request-ID", "")
-    request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request_id = _request_id(request.headers.get("X-Request-ID", ""))
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     route = route_of(request)
+    response: web.StreamResponse
     try:
-        await _authenticate(request, route)
-        response = await handler(request)
+        methods = allowed(request)
+        if methods is not None:  # a path we have, a method it does not take
+            response = _other_method(request, methods)
+        else:
+            await _authenticate(request, route)
+            response = await handler(request)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
@@ -74,12 +79,33 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
+def _request_id(given: str) -> str:
+    """A caller's request id is kept when it is a UUID or a hex trace id (as proxies make
+    them); anything else is replaced, as it could be anything (a BSN was sent as one, and
+    went into the log and the audit)."""
+    if _REQUEST_ID.fullmatch(given):
+        return given.lower()
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        return uuid.uuid4().hex
+
+
+def _other_method(request: web.Request, methods: frozenset[str]) -> web.Response:
+    if request.method == "OPTIONS":
+        return options(methods)
+    problem = Problem(405, "Method not allowed",
+                      f"{request.method} is not taken here; this path takes "
+                      f"{', '.join(sorted(methods))}",
+                      headers={"Allow": ", ".join(sorted(methods))})  # fmt: skip
+    return problem_response(problem, request)
+
+
 async def _authenticate(request: web.Request, route: str) -> None:
     runtime = request.app[RUNTIME]
-    public = route in _PUBLIC or (route == "/metrics" and runtime.settings.metrics_open)
+    if route in _PUBLIC or (route == "/metrics" and runtime.settings.metrics_open):
+        return  # credentials, even stale ones, are not looked at: nothing here needs them
     header = request.headers.get("Authorization", "")
-    if public and not header:
-        return
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         raise unauthorized("send Authorization: Bearer <token>")
@@ -127,9 +153,13 @@ async def _openapi(_request: web.Request) -> web.Response:
     return web.Response(body=orjson.dumps(_OPENAPI), content_type="application/json")
 
 
+_DOCS = resources.files("triage.api").joinpath("docs.html").read_text("utf-8")
+_DOCS_POLICY = page_policy(_DOCS)
+
+
 async def _docs(_request: web.Request) -> web.Response:
-    html = resources.files("triage.api").joinpath("docs.html").read_text("utf-8")
-    return web.Response(text=html, content_type="text/html")
+    return web.Response(text=_DOCS, content_type="text/html",
+                        headers={"Content-Security-Policy": _DOCS_POLICY})  # fmt: skip
 
 
 _OPENAPI = build_openapi()
@@ -146,8 +176,11 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     app[RUNTIME] = runtime
     app[STOPPING] = asyncio.Event()
     app[_BACKGROUND] = []
+    app.on_response_prepare.append(secure)
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.handler)
+        if op.method == "GET" and not op.stream:  # a stream would stay open for HEAD too
+            app.router.add_route("HEAD", op.path, op.handler)
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/api/docs", _docs)
 

@@ -72,6 +72,12 @@ def principal_of(request: web.Request) -> Principal:
     return principal
 
 
+#: An unknown key is not repeated in the answer: a client that put a name or a BSN where a
+#: key goes would see it echoed, and the answer is logged and shown by proxies.
+_UNKNOWN_KEY = ("holds a key that is not a field here (not repeated in this answer); "
+                "the API documentation at /api/docs lists the fields")  # fmt: skip
+
+
 def _pointer(loc: tuple[int | str, ...]) -> str:
     # Union members ("int", "str") and validator names ("function-after[...]") are pydantic's
     # internals, not fields; the pointer stops at the field.
@@ -87,8 +93,10 @@ def _message(error: ErrorDetails) -> str:
 def field_errors(exc: ValidationError) -> list[FieldError]:
     merged: dict[str, list[str]] = {}
     for error in exc.errors(include_input=False, include_url=False, include_context=False):
-        detail = _message(error)
-        details = merged.setdefault(_pointer(tuple(error["loc"])), [])
+        loc, detail = tuple(error["loc"]), _message(error)
+        if error["type"] == "extra_forbidden":  # named by where it is, not by its name
+            loc, detail = loc[:-1], _UNKNOWN_KEY
+        details = merged.setdefault(_pointer(loc), [])
         if detail not in details:
             details.append(detail)
     return [FieldError(pointer, "; ".join(details)) for pointer, details in merged.items()]
@@ -497,7 +505,7 @@ async def get_my_events(request: web.Request) -> web.StreamResponse:
     if principal.kind != "user":
         raise forbidden("events are for people: specialists, coordinators, the desk")
     response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+        "Content-Type": "text/event-stream", "Cache-Control": "no-store",
         "X-Request-ID": request[REQUEST_ID],
     })  # fmt: skip
     frames = events.stream(runtime.redis, runtime.keys, principal.name, request.app[STOPPING])

@@ -56,6 +56,8 @@ class Operation:
     code_params: tuple[str, ...] = ()
     #: Path parameters that are numeric ids (bigint columns), not UUIDs.
     number_params: tuple[str, ...] = ()
+    #: Answers with a stream that stays open (server-sent events): no HEAD.
+    stream: bool = False
 
 
 _EDITORS = "operator and cit: all; coordinator: their gebied"
@@ -142,7 +144,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/api/v1/me/events", h.get_my_events,
         "Server-sent events for me: offer, reassigned, escalation (ids and links only; "
         "best effort: fetch /api/v1/me/assignments on (re)connect)", "dispatch",
-        {200: None}, roles="any user", errors=(401, 403),
+        {200: None}, roles="any user", errors=(401, 403), stream=True,
     ),
     Operation(
         "POST", "/api/v1/assignments/{assignment_id}/accept", h.post_accept,

@@ -1,0 +1,61 @@
+"""What every answer carries whatever it is, and what the methods a path does not take get.
+
+Every response, streams included (``on_response_prepare`` runs for those too): no caching
+(answers hold personal data, and a shared computer's browser or a proxy must not keep
+them), no MIME sniffing, no referrer, no framing, a content security policy that lets a
+JSON answer do nothing in a browser, and a ``Server`` without versions (an attacker's
+first look is for a known hole in a given aiohttp). The API documentation page gets a
+policy of its own: its inline script and style by hash, and fetches to this origin.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from aiohttp import web
+
+_API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+_FIXED = {
+    "Server": "triage",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
+
+
+def page_policy(html: str) -> str:
+    """The policy for a page of ours: its inline scripts and styles, by hash, and nothing
+    else of elsewhere."""
+    hashes: dict[str, list[str]] = {"script": [], "style": []}
+    for kind, text in _INLINE.findall(html):
+        digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+        hashes[kind].append(f"'sha256-{digest}'")
+    script = " ".join(hashes["script"]) or "'none'"
+    style = " ".join(hashes["style"]) or "'none'"
+    return (f"default-src 'none'; script-src {script}; style-src {style}; connect-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")  # fmt: skip
+
+
+async def secure(_request: web.Request, response: web.StreamResponse) -> None:
+    """``on_response_prepare``: the headers above, on every response."""
+    headers = response.headers
+    headers.update(_FIXED)
+    headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Content-Security-Policy", _API_POLICY)
+
+
+def allowed(request: web.Request) -> frozenset[str] | None:
+    """The methods the request's path takes, when it matched a path but not its method."""
+    problem = getattr(request.match_info, "http_exception", None)
+    if isinstance(problem, web.HTTPMethodNotAllowed):
+        return frozenset(problem.allowed_methods) | {"OPTIONS"}
+    return None
+
+
+def options(methods: frozenset[str]) -> web.Response:
+    """The answer to OPTIONS on a path: which methods it takes (no CORS: the console is
+    served from the same origin)."""
+    return web.Response(status=204, headers={"Allow": ", ".join(sorted(methods))})
