@@ -118,6 +118,8 @@ def start_service(
         # Reconciling every 30 s is the default; it is part of the measured load. Dispatch
         # is not: this measures intake, and its consistency check counts the queues.
         "TRIAGE_DISPATCH_IN_API": "false",
+        # One client per source sends the whole offered load: above any source's limit.
+        "TRIAGE_CLIENT_REQUESTS_PER_SECOND": "1000000",
     }
     log = data_dir / "service.log"
     with log.open("wb") as out:

@@ -19,6 +19,7 @@ from triage.api.headers import allowed, options, page_policy, secure
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
+from triage.auth.throttle import client_address
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics
@@ -109,9 +110,16 @@ async def _authenticate(request: web.Request, route: str) -> None:
     scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         raise unauthorized("send Authorization: Bearer <token>")
-    principal = await runtime.authenticator.authenticate(credentials.strip())
-    if principal is None:
-        raise unauthorized("the token is unknown or disabled")
+    token = credentials.strip()
+    principal = runtime.authenticator.cached(token)
+    if principal is None:  # a lookup: refused first to an address that keeps guessing
+        address = client_address(request, runtime.trusted_proxies)
+        await runtime.throttle.refuse_guesser(address)
+        principal = await runtime.authenticator.authenticate(token)
+        if principal is None:
+            await runtime.throttle.failed(address)
+            raise unauthorized("the token is unknown or disabled")
+    await runtime.throttle.refuse_flood(principal)
     request[PRINCIPAL] = principal
 
 

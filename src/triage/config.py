@@ -63,6 +63,26 @@ class Settings(BaseSettings):
         "also the longest a disabled token keeps working.",
     )
     retry_after_seconds: int = Field(default=5, ge=1)
+    auth_failures_per_minute: int = Field(
+        default=20, ge=1,
+        description="Failed token checks from one address in a minute, after which its "
+        "requests get 429 with Retry-After, before any database lookup, until the minute "
+        "ends (counted in Redis, shared by every process).",
+    )  # fmt: skip
+    client_requests_per_second: int = Field(
+        default=400, ge=1,
+        description="Requests per second one API client (a source system) may make, "
+        "counted over every API process; beyond it 429 with Retry-After: 1.",
+    )  # fmt: skip
+    user_requests_per_second: int = Field(
+        default=20, ge=1,
+        description="Requests per second one person may make (a console, a script).",
+    )  # fmt: skip
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses of proxies (nginx) whose X-Forwarded-For names the caller; "
+        'from others the connection\'s address counts. JSON list, e.g. ["127.0.0.1"].',
+    )
     intake_max_wait_seconds: float = Field(
         default=INTAKE_MAX_WAIT_SECONDS, gt=0, le=10,
         description="Past capacity: when the oldest melding an API process has taken in and "

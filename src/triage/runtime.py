@@ -12,6 +12,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.asyncio.sentinel import Sentinel
 
+from triage.auth.throttle import Throttle
 from triage.auth.tokens import Authenticator, TokenAuthenticator
 from triage.clock import Clock, SystemClock
 from triage.config import Settings
@@ -39,6 +40,8 @@ class Runtime:
     clock: Clock
     authenticator: Authenticator  # bearer tokens today; an OIDC/JWT one fits the same seam
     enqueuer: Enqueuer
+    throttle: Throttle
+    trusted_proxies: frozenset[str]
     intake: Intake
 
     async def close(self) -> None:
@@ -117,6 +120,15 @@ async def open_runtime(
         clock=clock,
         authenticator=TokenAuthenticator(pool, settings.auth_cache_seconds),
         enqueuer=enqueuer,
+        throttle=Throttle(
+            client,
+            pool,
+            keys,
+            failures_per_minute=settings.auth_failures_per_minute,
+            client_rate=settings.client_requests_per_second,
+            user_rate=settings.user_requests_per_second,
+        ),
+        trusted_proxies=frozenset(settings.trusted_proxies),
         intake=Intake(
             pool,
             region=region,

@@ -41,12 +41,20 @@ class Authenticator(Protocol):
         """The principal for a bearer credential, or None when it is not valid."""
         ...
 
+    def cached(self, credentials: str) -> Principal | None:
+        """The principal when this process verified the credential recently (no lookup)."""
+        ...
+
 
 class TokenAuthenticator:
     def __init__(self, pool: asyncpg.Pool, cache_seconds: float) -> None:
         self._pool = pool
         self._ttl = cache_seconds
         self._cache: dict[bytes, tuple[float, Principal]] = {}
+
+    def cached(self, credentials: str) -> Principal | None:
+        hit = self._cache.get(hash_token(credentials))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
     async def authenticate(self, credentials: str) -> Principal | None:
         if not credentials.startswith(TOKEN_PREFIX) or len(credentials) > 100:

@@ -54,6 +54,11 @@ class Keys:
         workers recompute who is on duty at once."""
         return f"{self.prefix}:rosters"
 
+    def throttle(self, what: str) -> str:
+        """A rate limiter's counter (auth/throttle.py): ``what`` is an id or a keyed
+        digest, never an address or a name."""
+        return f"{self.prefix}:throttle:{what}"
+
     def events(self, user: str) -> str:
         """A user's event channel, named by a digest: Redis holds no usernames."""
         return f"{self.prefix}:events:{hashlib.sha256(user.encode()).hexdigest()[:32]}"

@@ -1,0 +1,142 @@
+"""Rate limits, counted in Redis so that every API process shares them.
+
+Two limits, each a fixed window (a counter per key and second, or minute, that expires):
+
+- **Failed token checks per address.** Guessing tokens costs the guesser nothing and
+  us a database lookup each: 3,000 random tokens took 1.4 s. After
+  ``auth_failures_per_minute`` failures, an address's requests with a token the process
+  has not verified recently get 429 with ``Retry-After`` (the rest of the minute) before
+  any lookup. Valid tokens in the process's cache cost no Redis call at all.
+- **Requests per caller.** An API client (a source system) or a person beyond their
+  rate per second gets 429 with ``Retry-After: 1``: a runaway script or a source stuck
+  in a loop cannot take the intake from the others.
+
+Addresses are personal data and never reach Redis: the key is an HMAC of the address
+under the deployment's secret (migration 0018), which Redis does not hold. Redis is
+derived state: when it fails, the limits are not applied for a few seconds (fail open)
+rather than refusing or slowing every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+
+import asyncpg
+import redis.asyncio as aioredis
+import structlog
+from aiohttp import web
+
+from triage.auth.principal import Principal
+from triage.problems import Problem
+from triage.queue.keys import Keys
+
+log = structlog.get_logger(__name__)
+
+#: After a Redis error the limits rest this long, so that a Redis that hangs does not
+#: add its timeout to every request.
+_REST_SECONDS = 5.0
+_TOO_MANY = "https://triage.invalid/problems/too-many-requests"
+
+
+def too_many(detail: str, retry_after: int) -> Problem:
+    return Problem(429, "Too many requests", detail, _TOO_MANY,
+                   headers={"Retry-After": str(retry_after)})  # fmt: skip
+
+
+def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
+    """The caller's address: the connection's, or, from a trusted proxy, the last
+    address its X-Forwarded-For adds (the one it saw; earlier ones the caller wrote)."""
+    remote = request.remote or ""
+    if remote in trusted_proxies:
+        forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
+        try:
+            return str(ipaddress.ip_address(forwarded))
+        except ValueError:
+            return remote
+    return remote
+
+
+class Throttle:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        pool: asyncpg.Pool,
+        keys: Keys,
+        *,
+        failures_per_minute: int,
+        client_rate: int,
+        user_rate: int,
+    ) -> None:
+        self._redis = redis
+        self._pool = pool
+        self._keys = keys
+        self._failures = failures_per_minute
+        self._rates = {"client": client_rate, "user": user_rate}
+        self._secret: bytes | None = None
+        self._resting_until = 0.0
+
+    async def refuse_guesser(self, address: str) -> None:
+        """429 when ``address`` failed too many token checks this minute."""
+        key = await self._failure_key(address)
+        if key is None:
+            return
+        try:
+            count = await self._redis.get(key)
+        except Exception as exc:  # Redis down: no limit for a while (fail open)
+            self._rest(exc)
+            return
+        if count is not None and int(count) >= self._failures:
+            raise too_many("too many failed token checks from this address; wait",
+                           60 - int(time.time()) % 60)  # the rest of the minute  # fmt: skip
+
+    async def failed(self, address: str) -> None:
+        """Count a failed token check from ``address``."""
+        key = await self._failure_key(address)
+        if key is None:
+            return
+        try:
+            await self._count(key, expire=120)
+        except Exception as exc:
+            self._rest(exc)
+
+    async def refuse_flood(self, principal: Principal) -> None:
+        """429 when ``principal`` made more requests this second than its rate."""
+        if time.monotonic() < self._resting_until:
+            return
+        second = int(time.time())
+        key = self._keys.throttle(f"rate:{principal.kind}:{principal.id}:{second}")
+        try:
+            count = await self._count(key, expire=2)
+        except Exception as exc:
+            self._rest(exc)
+            return
+        if count > self._rates[principal.kind]:
+            raise too_many(f"more than {self._rates[principal.kind]} requests per second", 1)
+
+    async def _count(self, key: str, *, expire: int) -> int:
+        """One more on ``key``'s counter, which expires after its window: how many now."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, expire)
+        count, _ = await pipe.execute()
+        return int(count)
+
+    async def _failure_key(self, address: str) -> str | None:
+        if time.monotonic() < self._resting_until:
+            return None
+        if self._secret is None:
+            try:
+                self._secret = await self._pool.fetchval("SELECT key FROM deployment_secret")
+            except Exception as exc:  # PostgreSQL down: the token check fails anyway
+                self._rest(exc)
+                return None
+        assert self._secret is not None
+        digest = hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+        return self._keys.throttle(f"authfail:{digest}:{int(time.time()) // 60}")
+
+    def _rest(self, exc: Exception) -> None:
+        self._resting_until = time.monotonic() + _REST_SECONDS
+        log.warning("throttle_resting", error=type(exc).__name__, seconds=_REST_SECONDS)

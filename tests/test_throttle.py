@@ -1,0 +1,83 @@
+"""Rate limits in Redis, shared by every API process: token guessing from one address is
+refused before it costs a database lookup, and one caller cannot flood the rest. Tried
+as an attacker would, with the limits low so that a test reaches them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from helpers import TEST_CLOCK, Tokens, own_runtime
+from triage.app import create_app
+from triage.auth.accounts import add_client
+from triage.config import Settings
+from triage.runtime import Runtime
+from triage.vocabulary import Source
+
+Client = TestClient[Any, Any]
+SIGNALS = "/api/v1/vocabulary/signals"
+
+
+@pytest.fixture
+async def limited(
+    settings: Settings, database_url: str, redis_url: str
+) -> AsyncIterator[tuple[Client, Runtime]]:
+    low = settings.model_copy(update={
+        "auth_failures_per_minute": 5, "client_requests_per_second": 10,
+        "user_requests_per_second": 10, "trusted_proxies": ["127.0.0.1"],
+    })  # fmt: skip
+    async with own_runtime(low, database_url, redis_url, "throttle", TEST_CLOCK) as runtime:
+        app = create_app(runtime, background=False)
+        app.cleanup_ctx.clear()  # own_runtime closes the runtime
+        async with TestClient(TestServer(app)) as client:
+            yield client, runtime
+
+
+async def test_guessing_tokens_is_refused_before_the_lookup(
+    limited: tuple[Client, Runtime], tokens: Tokens
+) -> None:
+    client, runtime = limited
+    guesser = {"X-Forwarded-For": "203.0.113.7"}
+    statuses: Counter[int] = Counter()
+    for i in range(30):
+        guess = {**guesser, "Authorization": f"Bearer trg_guess{i}"}
+        resp = await client.get(SIGNALS, headers=guess)
+        statuses[resp.status] += 1
+        if resp.status == 429:
+            assert 1 <= int(resp.headers["Retry-After"]) <= 60
+    assert statuses == {401: 5, 429: 25}
+    # Even a valid token from that address waits (it has not been verified here lately);
+    # another address is not held up.
+    valid = tokens.user("operator")["Authorization"]
+    held = await client.get(SIGNALS, headers={**guesser, "Authorization": valid})
+    assert held.status == 429
+    other = await client.get(SIGNALS, headers={"X-Forwarded-For": "198.51.100.2",
+                                               "Authorization": valid})  # fmt: skip
+    assert other.status == 200
+    # Redis holds no address: the counter is keyed by a digest under the deployment's key.
+    keys = [k.decode() async for k in runtime.redis.scan_iter(match=f"{runtime.keys.prefix}:*")]
+    assert keys
+    assert not [k for k in keys if "203.0.113" in k or "198.51.100" in k]
+
+
+async def test_a_caller_beyond_its_rate_gets_429_and_others_go_on(
+    limited: tuple[Client, Runtime], tokens: Tokens
+) -> None:
+    client, runtime = limited
+    async with runtime.pool.acquire() as conn:
+        flood = (await add_client(conn, "flooding-source", Source.wijkteam, TEST_CLOCK.now())).token
+    headers = {"Authorization": f"Bearer {flood}"}
+    answers = await asyncio.gather(*(client.get(SIGNALS, headers=headers) for _ in range(40)))
+    statuses = Counter(r.status for r in answers)
+    refused = [r for r in answers if r.status == 429]
+    assert 10 <= statuses[200] <= 20, statuses  # the second may turn over once
+    assert refused
+    assert {r.headers["Retry-After"] for r in refused} == {"1"}
+    assert (await refused[0].json())["type"].endswith("/too-many-requests")
+    other = await client.get(SIGNALS, headers=tokens.user("operator"))
+    assert other.status == 200
