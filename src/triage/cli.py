@@ -179,6 +179,20 @@ async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _audit(_args: argparse.Namespace, settings: Settings) -> int:
+    """``triage audit verify``: 0 when the chain holds, 1 with the first break named."""
+    from triage.audit.seal import verify
+    from triage.clock import SystemClock
+
+    async with _connection(settings) as conn:
+        found = await verify(conn, SystemClock().now())
+    if found.first_break is None:
+        print(f"audit log intact: {found.sealed} rows sealed and each fits the chain")
+        return 0
+    print(f"audit log BROKEN after {found.sealed} good rows: {found.first_break}")
+    return 1
+
+
 async def _report(args: argparse.Namespace, settings: Settings) -> int:
     """The process indicators on the command line: a table, or JSON with --json."""
     from triage.clock import SystemClock
@@ -344,6 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     hsub.add_parser("list", help="webhooks with their pending and dead deliveries")
     hsub.add_parser("disable", help="stop a webhook").add_argument("id", type=int)
 
+    audit = sub.add_parser("audit", help="the audit log")
+    asub = audit.add_subparsers(dest="action", required=True)
+    asub.add_parser("verify", help="check the audit log's hash chain; name the first break")
+
     report = sub.add_parser("report", help="the process indicators per gebied (counts only)")
     report.add_argument(
         "--from",
@@ -368,6 +386,7 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[An
     "deliver": lambda _args, settings: _background(settings, "deliver"),
     "webhooks": _webhooks,
     "report": _report,
+    "audit": _audit,
     "reconcile": lambda _args, settings: _reconcile(settings),
 }
 

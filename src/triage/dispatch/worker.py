@@ -33,6 +33,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import structlog
 
+from triage.audit import seal as audit_seal
 from triage.cases.milestones import count_overdue, escalate_overdue
 from triage.clock import Clock
 from triage.dispatch import gauges
@@ -155,6 +156,7 @@ class Worker:
             ("gauges", lambda: gauges.refresh_queues(self._pool, self._config,
                                                      self._clock.now(), self._longest_window)),
             ("rosters", lambda: self.duties(self._clock.now())),
+            ("audit", lambda: audit_seal.seal(self._pool)),  # one sealer per deployment
         ]  # fmt: skip
         for name, step in steps:
             try:
