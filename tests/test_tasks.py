@@ -15,7 +15,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from triage.tasks import cancel_and_wait
+from triage.tasks import cancel_and_wait, stop_if_asked
 
 
 async def _loses_one_cancel(started: asyncio.Event) -> None:
@@ -81,3 +81,42 @@ async def test_a_task_that_will_not_stop_is_named_and_left_after_the_time_given(
         _STUBBORN["on"] = False
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_loop_whose_step_fails_because_it_was_cancelled_stops_at_once() -> None:
+    """redis-py, cancelled in a read, drops the connection and raises ConnectionError: the
+    loop must stop there, not log the failure as an outage and go on."""
+    retried = []
+
+    async def step() -> None:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise ConnectionError("connection dropped") from None
+
+    async def loop(started: asyncio.Event) -> None:
+        started.set()
+        while True:
+            try:
+                await step()
+            except Exception as exc:
+                stop_if_asked(exc)
+                retried.append(exc)
+                await asyncio.sleep(30)
+
+    task, began = await _started(loop, "worker")
+    with capture_logs() as logs:
+        await cancel_and_wait([task], within=5.0)
+    assert task.cancelled()
+    assert retried == []
+    assert logs == []
+    assert time.monotonic() - began < 0.4  # no grace waited out, no second cancel
+
+
+async def test_outside_a_stop_a_failed_step_is_left_to_the_loop() -> None:
+    stopped = False
+    try:
+        stop_if_asked(ConnectionError("Redis is down"))  # nothing asked this task to stop
+    except asyncio.CancelledError:
+        stopped = True
+    assert not stopped

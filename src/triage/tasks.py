@@ -44,3 +44,14 @@ async def cancel_and_wait(tasks: Collection[asyncio.Task[object]], *, within: fl
         wait = _AGAIN_SECONDS
     # Collect their outcomes, so that none is reported as never retrieved.
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def stop_if_asked(exc: Exception) -> None:
+    """In a loop's handler of a failed step: when the task is being stopped, stop
+    (raise CancelledError) instead of logging the failure and trying again. A library
+    that swallows a cancellation often fails the call it was in instead (redis-py: a
+    ConnectionError for the connection it dropped); the request to stop still shows in
+    ``Task.cancelling()``."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc

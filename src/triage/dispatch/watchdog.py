@@ -40,6 +40,7 @@ from triage.effects import AfterCommit, enqueue
 from triage.observability import metrics
 from triage.queue.keys import Keys
 from triage.store.sql import load_queries
+from triage.tasks import stop_if_asked
 
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.dispatch", "watchdog.sql")
@@ -72,6 +73,7 @@ class Watchdog:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dependency is down: the next pass tries again
+                stop_if_asked(exc)
                 log.warning("watchdog_failed", error=type(exc).__name__)
             await asyncio.sleep(self.interval)
 

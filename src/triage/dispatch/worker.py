@@ -51,6 +51,7 @@ from triage.routing.roster import Duty, absent_at, on_duty
 from triage.routing.roster_changes import as_changes
 from triage.runtime import Runtime
 from triage.store.sql import load_queries
+from triage.tasks import stop_if_asked
 from triage.vocabulary import LEVEL_ASCENDING
 
 log = structlog.get_logger(__name__)
@@ -118,6 +119,7 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis down: listen again shortly
+                stop_if_asked(exc)
                 log.warning("roster_follow_failed", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
             finally:
@@ -133,6 +135,7 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dependency is down: try again shortly
+                stop_if_asked(exc)
                 log.warning("dispatch_round_failed", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
 
@@ -164,6 +167,7 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a dependency is down: the next pass tries again
+                stop_if_asked(exc)
                 log.warning("dispatch_timer_failed", step=name, error=type(exc).__name__)
 
     async def duties(self, now: datetime) -> list[Duty]:

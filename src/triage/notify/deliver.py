@@ -46,6 +46,7 @@ from triage.notify import webhooks
 from triage.observability import metrics
 from triage.runtime import Runtime
 from triage.store.sql import load_queries
+from triage.tasks import stop_if_asked
 
 log = structlog.get_logger(__name__)
 _Q = load_queries("triage.notify", "webhooks.sql")
@@ -122,6 +123,7 @@ class Deliverer:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is down: try again shortly
+                    stop_if_asked(exc)
                     log.warning("webhook_round_failed", error=type(exc).__name__)
                     await asyncio.sleep(1.0)
         finally:

@@ -38,6 +38,7 @@ from triage.queue.enqueue import Enqueuer
 from triage.queue.keys import Keys
 from triage.queue.priority import priority
 from triage.store.sql import load_queries
+from triage.tasks import stop_if_asked
 from triage.vocabulary import Level
 
 log = structlog.get_logger(__name__)
@@ -133,5 +134,6 @@ async def run_reconciler(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dependency is down; try again next round
+            stop_if_asked(exc)
             log.warning("queue_reconcile_failed", error=type(exc).__name__)
         await asyncio.sleep(interval)
