@@ -5,6 +5,7 @@ as an attacker would, with the limits low so that a test reaches them."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,7 +16,11 @@ from aiohttp.test_utils import TestClient, TestServer
 from helpers import TEST_CLOCK, Tokens, own_runtime
 from triage.app import create_app
 from triage.auth.accounts import add_client
+from triage.auth.principal import Principal
+from triage.auth.throttle import Throttle
 from triage.config import Settings
+from triage.problems import Problem
+from triage.queue.keys import Keys, forget
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -81,3 +86,35 @@ async def test_a_caller_beyond_its_rate_gets_429_and_others_go_on(
     assert (await refused[0].json())["type"].endswith("/too-many-requests")
     other = await client.get(SIGNALS, headers=tokens.user("operator"))
     assert other.status == 200
+
+
+async def test_the_counts_of_every_process_add_up(runtime: Runtime) -> None:
+    """Two processes' throttles on one Redis: each judges on the totals of both as of the
+    last flush, plus its own since (the clock is fixed: one second's window)."""
+    keys = Keys(f"{runtime.keys.prefix}-flood")
+    second = 2_000_000_000.25
+
+    def throttle() -> Throttle:
+        return Throttle(runtime.redis, runtime.pool, keys, failures_per_minute=5,
+                        client_rate=10, user_rate=10, now=lambda: second)  # fmt: skip
+
+    one, two = throttle(), throttle()
+    caller = Principal(kind="client", id=uuid.uuid4(), name="loop", role="client",
+                       source=Source.wijkteam)  # fmt: skip
+    try:
+        for _ in range(8):
+            one.refuse_flood(caller)
+        await one.flush()
+        two.refuse_flood(caller)
+        two.refuse_flood(caller)  # 10 in all: still within the rate
+        await two.flush()
+        with pytest.raises(Problem) as refused:
+            two.refuse_flood(caller)
+        assert (refused.value.status, refused.value.headers) == (429, {"Retry-After": "1"})
+        await one.flush()  # one has nothing new: it does not call Redis
+        one.refuse_flood(caller)  # its totals are old (8): it lets one more through...
+        await one.flush()
+        with pytest.raises(Problem):  # ...and then knows better
+            one.refuse_flood(caller)
+    finally:
+        await forget(runtime.redis, keys)

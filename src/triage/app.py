@@ -119,7 +119,7 @@ async def _authenticate(request: web.Request, route: str) -> None:
         if principal is None:
             await runtime.throttle.failed(address)
             raise unauthorized("the token is unknown or disabled")
-    await runtime.throttle.refuse_flood(principal)
+    runtime.throttle.refuse_flood(principal)
     request[PRINCIPAL] = principal
 
 

@@ -45,6 +45,7 @@ class Runtime:
     intake: Intake
 
     async def close(self) -> None:
+        await self.throttle.stop()
         await self.enqueuer.stop()
         with contextlib.suppress(Exception):
             await self.redis.aclose()
@@ -108,6 +109,12 @@ async def open_runtime(
     publisher = Publisher(client, keys)
     after_commit = AfterCommit(enqueuer, publisher, clock)
     enqueuer.start()
+    throttle = Throttle(
+        client, pool, keys, failures_per_minute=settings.auth_failures_per_minute,
+        client_rate=settings.client_requests_per_second,
+        user_rate=settings.user_requests_per_second,
+    )  # fmt: skip
+    throttle.start()
     return Runtime(
         settings=settings,
         pool=pool,

@@ -9,7 +9,12 @@ Two limits, each a fixed window (a counter per key and second, or minute, that e
   any lookup. Valid tokens in the process's cache cost no Redis call at all.
 - **Requests per caller.** An API client (a source system) or a person beyond their
   rate per second gets 429 with ``Retry-After: 1``: a runaway script or a source stuck
-  in a loop cannot take the intake from the others.
+  in a loop cannot take the intake from the others. A round trip to Redis on every
+  request made the intake's p99 at 1,000/s a third longer, so each process counts in
+  memory and adds its counts to Redis every 100 ms, reading back the totals of all
+  processes; a request is judged on the last totals plus what this process counted
+  since. Across processes a caller can so exceed its rate by what the others take in
+  100 ms.
 
 Addresses are personal data and never reach Redis: the key is an HMAC of the address
 under the deployment's secret (migration 0018), which Redis does not hold. Redis is
@@ -19,10 +24,13 @@ rather than refusing or slowing every request.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
 import time
+from collections import Counter
+from collections.abc import Callable
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -32,6 +40,7 @@ from aiohttp import web
 from triage.auth.principal import Principal
 from triage.problems import Problem
 from triage.queue.keys import Keys
+from triage.tasks import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +48,8 @@ log = structlog.get_logger(__name__)
 #: add its timeout to every request.
 _REST_SECONDS = 5.0
 _TOO_MANY = "https://triage.invalid/problems/too-many-requests"
+#: How often a process adds its request counts to Redis and reads back the totals.
+_FLUSH_SECONDS = 0.1
 
 
 def too_many(detail: str, retry_after: int) -> Problem:
@@ -69,14 +80,22 @@ class Throttle:
         failures_per_minute: int,
         client_rate: int,
         user_rate: int,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
         self._pool = pool
         self._keys = keys
         self._failures = failures_per_minute
         self._rates = {"client": client_rate, "user": user_rate}
+        self._now = now
         self._secret: bytes | None = None
         self._resting_until = 0.0
+        # Requests per caller in the current second: counted here since the last flush,
+        # and the totals of every process as of that flush.
+        self._second = 0
+        self._local: Counter[str] = Counter()
+        self._totals: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
 
     async def refuse_guesser(self, address: str) -> None:
         """429 when ``address`` failed too many token checks this minute."""
@@ -90,7 +109,7 @@ class Throttle:
             return
         if count is not None and int(count) >= self._failures:
             raise too_many("too many failed token checks from this address; wait",
-                           60 - int(time.time()) % 60)  # the rest of the minute  # fmt: skip
+                           60 - int(self._now()) % 60)  # the rest of the minute  # fmt: skip
 
     async def failed(self, address: str) -> None:
         """Count a failed token check from ``address``."""
@@ -102,19 +121,49 @@ class Throttle:
         except Exception as exc:
             self._rest(exc)
 
-    async def refuse_flood(self, principal: Principal) -> None:
-        """429 when ``principal`` made more requests this second than its rate."""
-        if time.monotonic() < self._resting_until:
+    def refuse_flood(self, principal: Principal) -> None:
+        """429 when ``principal`` made more requests this second than its rate, over every
+        process as far as the last flush knows, and in this one since."""
+        second = int(self._now())
+        if second != self._second:  # a new window: what was unflushed of the last is moot
+            self._second, self._local, self._totals = second, Counter(), {}
+        who = f"{principal.kind}:{principal.id}"
+        self._local[who] += 1
+        rate = self._rates[principal.kind]
+        if self._totals.get(who, 0) + self._local[who] > rate:
+            raise too_many(f"more than {rate} requests per second", 1)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._flush_every(_FLUSH_SECONDS), name="throttle")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            await cancel_and_wait([self._task], within=1.0)
+            self._task = None
+
+    async def flush(self) -> None:
+        """Add this process's counts to Redis and take back the totals of all processes."""
+        if not self._local or time.monotonic() < self._resting_until:
             return
-        second = int(time.time())
-        key = self._keys.throttle(f"rate:{principal.kind}:{principal.id}:{second}")
+        second, counted = self._second, self._local
+        self._local = Counter()
+        pipe = self._redis.pipeline(transaction=False)
+        for who, n in counted.items():
+            key = self._keys.throttle(f"rate:{who}:{second}")
+            pipe.incrby(key, n)
+            pipe.expire(key, 2)
         try:
-            count = await self._count(key, expire=2)
-        except Exception as exc:
+            answers = await pipe.execute()
+        except Exception as exc:  # this process's own counts still hold meanwhile
             self._rest(exc)
             return
-        if count > self._rates[principal.kind]:
-            raise too_many(f"more than {self._rates[principal.kind]} requests per second", 1)
+        if second == self._second:
+            self._totals.update(zip(counted, map(int, answers[::2]), strict=True))
+
+    async def _flush_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.flush()
 
     async def _count(self, key: str, *, expire: int) -> int:
         """One more on ``key``'s counter, which expires after its window: how many now."""
@@ -135,7 +184,7 @@ class Throttle:
                 return None
         assert self._secret is not None
         digest = hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:32]
-        return self._keys.throttle(f"authfail:{digest}:{int(time.time()) // 60}")
+        return self._keys.throttle(f"authfail:{digest}:{int(self._now()) // 60}")
 
     def _rest(self, exc: Exception) -> None:
         self._resting_until = time.monotonic() + _REST_SECONDS
