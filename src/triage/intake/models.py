@@ -349,13 +349,9 @@ class OfferOut(BaseModel):
     decline_reason: str | None
 
 
-class MeldingOut(MeldingAccepted):
-    """A melding as an authorised reader sees it, personal data included (and audited)."""
+class SentContent(BaseModel):
+    """What a source sent about the melding itself, as stored."""
 
-    source: Source
-    external_id: str
-    received_at: datetime
-    created_at: datetime
     kind: Kind
     category: Category
     signals: list[str]
@@ -363,6 +359,15 @@ class MeldingOut(MeldingAccepted):
     address: AddressOut
     gebied_hint: str | None
     persons: list[PersonOut]
+
+
+class MeldingOut(MeldingAccepted, SentContent):
+    """A melding as an authorised reader sees it, personal data included (and audited)."""
+
+    source: Source
+    external_id: str
+    received_at: datetime
+    created_at: datetime
     first_contact_at: datetime | None
     offers: list[OfferOut] = Field(description="Dispatch decisions, oldest first.")
 
@@ -390,16 +395,8 @@ class MeldingReceipt(BaseModel):
     )
 
 
-class MeldingAsSent(MeldingReceipt):
+class MeldingAsSent(MeldingReceipt, SentContent):
     """A source system's own melding read back: what it sent, and the receipt."""
-
-    kind: Kind
-    category: Category
-    signals: list[str]
-    summary: str
-    address: AddressOut
-    gebied_hint: str | None
-    persons: list[PersonOut]
 
 
 class MeldingRef(BaseModel):

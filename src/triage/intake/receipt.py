@@ -7,47 +7,46 @@ by accident: each field of a receipt is named below."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from triage.intake.models import (
     MeldingAccepted,
     MeldingAsSent,
     MeldingIn,
     MeldingOut,
     MeldingReceipt,
+    SentContent,
 )
 from triage.region import Region
-from triage.vocabulary import Level
+from triage.vocabulary import Source
 
 
 def receipt(accepted: MeldingAccepted, sent: MeldingIn, region: Region) -> MeldingReceipt:
     """The answer to a source's POST (stored, or a replay of its own)."""
-    return MeldingReceipt(
-        melding_id=accepted.melding_id,
-        source=sent.source,
-        external_id=sent.external_id,
-        received_at=sent.received_at,
-        status=accepted.status,
-        urgency_level=_level(accepted, sent.source in region.urgency_visible_to),
-    )
+    return MeldingReceipt(**_receipt(accepted, sent.source, sent.external_id,
+                                     sent.received_at, region))  # fmt: skip
 
 
 def as_sent(found: MeldingOut, region: Region) -> MeldingAsSent:
     """A source's own melding read back: what it sent, and the receipt."""
     return MeldingAsSent(
-        melding_id=found.melding_id,
-        source=found.source,
-        external_id=found.external_id,
-        received_at=found.received_at,
-        status=found.status,
-        urgency_level=_level(found, found.source in region.urgency_visible_to),
-        kind=found.kind,
-        category=found.category,
-        signals=found.signals,
-        summary=found.summary,
-        address=found.address,
-        gebied_hint=found.gebied_hint,
-        persons=found.persons,
+        **_receipt(found, found.source, found.external_id, found.received_at, region),
+        **found.model_dump(include=set(SentContent.model_fields)),
     )
 
 
-def _level(accepted: MeldingAccepted, visible: bool) -> Level | None:
-    return accepted.urgency.level if visible else None
+def _receipt(
+    accepted: MeldingAccepted,
+    source: Source,
+    external_id: str,
+    received_at: datetime,
+    region: Region,
+) -> dict[str, Any]:
+    """The receipt's fields, each named: nothing else of the full view goes along."""
+    return {
+        "melding_id": accepted.melding_id, "source": source, "external_id": external_id,
+        "received_at": received_at, "status": accepted.status,
+        "urgency_level": accepted.urgency.level if source in region.urgency_visible_to
+        else None,
+    }  # fmt: skip
