@@ -163,3 +163,31 @@ async def test_no_personal_data_in_any_log_line(
     assert {"melding_offered", "webhook_dead_letter"} <= events  # the dispatch paths ran
     for value in [*PII.values(), "123456789", "5037XK", "Wilhelmina", "Zwanenburg"]:
         assert value not in output, f"personal data in the logs: {value!r}"
+
+
+async def test_answers_are_audited_with_the_role_of_who_gave_them(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """A coordinator answers the offers made to them (the chain reaches them): the audit
+    says coordinator, not the specialist every answer used to be recorded as."""
+    created = await (await client.post("/api/v1/meldingen", json=melding_body(),
+                                       headers=tokens.user("operator"))).json()  # fmt: skip
+    melding_id, gebied, now = UUID(created["melding_id"]), created["gebied"], runtime.clock.now()
+    done = await offer(runtime.pool, runtime.network, [(gebied, melding_id)],
+                       now, on_duty(runtime.network, now))  # fmt: skip
+    [made] = done.offered
+    await runtime.enqueuer.withdraw(gebied, melding_id)
+    them = Principal(kind="user", id=uuid4(), name=made.choice.specialist,
+                     role=UserRole.coordinator, gebied=gebied)  # fmt: skip
+    context = {"now": now, "endpoint": "test", "request_id": "test"}
+    async with runtime.pool.acquire() as conn:
+        await answer(conn, made.assignment_id, them, decline=None, **context)
+        await first_contact(conn, melding_id, them, **context)
+    roles = await runtime.pool.fetch(
+        "SELECT action, actor_role FROM audit_log WHERE melding_id = $1 AND actor_id = $2"
+        " ORDER BY id", melding_id, them.id,
+    )  # fmt: skip
+    assert [(r["action"], r["actor_role"]) for r in roles] == [
+        ("assignment.accept", "coordinator"),
+        ("melding.first_contact", "coordinator"),
+    ]

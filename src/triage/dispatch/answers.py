@@ -91,10 +91,10 @@ async def answer(
             raise conflict(f"this offer is {row['state']} already; it cannot be answered now")
         if decline is None:
             await conn.execute(_Q["accept"], assignment_id, now, principal.id, endpoint,
-                               request_id)  # fmt: skip
+                               request_id, principal.role)  # fmt: skip
         else:
             await conn.execute(_Q["decline"], assignment_id, now, principal.id, endpoint,
-                               request_id, decline.reason)  # fmt: skip
+                               request_id, decline.reason, principal.role)  # fmt: skip
     if decline is None:  # committed
         waited = (now - row["created_at"]).total_seconds()
         metrics.TIME_TO_ACCEPT.labels(row["urgency_level"]).observe(waited)
@@ -120,7 +120,7 @@ async def first_contact(
 ) -> ContactOut:
     me = _specialist(principal)
     done = await conn.fetchrow(_Q["first_contact"], melding_id, now, principal.id, endpoint,
-                               request_id, me)  # fmt: skip
+                               request_id, me, principal.role)  # fmt: skip
     if done is None:
         raise conflict("first contact is recorded by the specialist who accepted the melding, once")
     in_time = "true" if now <= done["respond_before"] else "false"

@@ -182,7 +182,7 @@ WITH answered AS (
 )
 INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
                        endpoint, request_id)
-SELECT $2, 'user', $3, 'specialist', 'assignment.accept', melding_id, case_id, $4, $5
+SELECT $2, 'user', $3, $6, 'assignment.accept', melding_id, case_id, $4, $5
   FROM answered;
 
 -- name: decline
@@ -195,7 +195,7 @@ WITH answered AS (
 )
 INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
                        endpoint, request_id)
-SELECT $2, 'user', $3, 'specialist', 'assignment.decline', melding_id, case_id, $4, $5
+SELECT $2, 'user', $3, $7, 'assignment.decline', melding_id, case_id, $4, $5
   FROM answered;
 
 -- name: first_contact
@@ -209,7 +209,7 @@ WITH contacted AS (
 , audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id,
                            case_id, endpoint, request_id)
-    SELECT $2, 'user', $3, 'specialist', 'melding.first_contact', id, case_id, $4, $5
+    SELECT $2, 'user', $3, $7, 'melding.first_contact', id, case_id, $4, $5
       FROM contacted
 ), milestones AS (
     -- The case's first first contact starts its trajectory (later ones change nothing).
