@@ -67,7 +67,7 @@ async def test_create_and_read_are_audited(
 
     await client.get(f"/api/v1/meldingen/{melding_id}", headers=tokens.user("operator"))
     await client.get(f"/api/v1/cases/{case_id}", headers=tokens.user("cit"))
-    # A read outside the reader's scope returns nothing and so exposes nothing to audit.
+    # A read outside the reader's scope returns nothing: the attempt is audited as denied.
     await client.get(f"/api/v1/meldingen/{melding_id}", headers=tokens.user("specialist-zuid"))
     reads = await runtime.pool.fetch(
         "SELECT actor_role, action FROM audit_log "
@@ -79,6 +79,35 @@ async def test_create_and_read_are_audited(
         ("operator", "melding.read"),
         ("cit", "case.read"),
     ]
+    tried = await runtime.pool.fetch(
+        "SELECT actor_role, action, result, origin, endpoint FROM audit_log "
+        "WHERE melding_id = $1 AND result = 'denied'", melding_id,
+    )  # fmt: skip
+    assert [(r["actor_role"], r["action"], r["endpoint"]) for r in tried] == [
+        ("specialist", "access.denied.404", "GET /api/v1/meldingen/{melding_id}")
+    ]
+    assert tried[0]["origin"] is not None
+    assert "127.0.0.1" not in tried[0]["origin"]  # a keyed digest, not the address
+
+
+async def test_refusals_are_audited_with_who_tried_and_which_id(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    tried = uuid4()
+    url = f"/api/v1/meldingen/{tried}"
+    assert (await client.get(url, headers={"Authorization": "Bearer trg_guess"})).status == 401
+    case_url = f"/api/v1/cases/{uuid4()}"
+    assert (await client.get(case_url, headers=tokens.client(Source.politie))).status == 403
+    rows = await runtime.pool.fetch(
+        "SELECT actor_kind, actor_role, action, melding_id, case_id, result FROM audit_log "
+        "WHERE result = 'denied' AND (melding_id = $1 OR case_id = $2) ORDER BY id",
+        tried, UUID(case_url.rsplit("/", 1)[1]),
+    )  # fmt: skip
+    assert [(r["actor_kind"], r["actor_role"], r["action"]) for r in rows] == [
+        ("anonymous", "none", "access.denied.401"),
+        ("client", "client", "access.denied.403"),
+    ]
+    assert rows[0]["melding_id"] == tried
 
 
 async def test_a_refused_melding_leaves_no_audit_entry(

@@ -19,6 +19,7 @@ from triage.api.headers import allowed, options, page_policy, secure
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
+from triage.audit import denied
 from triage.auth.throttle import client_address
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
@@ -68,6 +69,8 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
         response = _problem_response(request, exc, request_id)
     if not response.prepared:  # a stream (server-sent events) set it before it started
         response.headers["X-Request-ID"] = request_id
+    if denied.refused(request, response.status):
+        await denied.record(request, route, response.status)
     elapsed = time.perf_counter() - started
     metrics.observe_request(route, request.method, response.status, elapsed)
     if route != "/healthz" or response.status >= 500:

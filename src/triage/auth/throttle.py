@@ -173,9 +173,9 @@ class Throttle:
         count, _ = await pipe.execute()
         return int(count)
 
-    async def _failure_key(self, address: str) -> str | None:
-        if time.monotonic() < self._resting_until:
-            return None
+    async def origin(self, address: str) -> str | None:
+        """The keyed digest of ``address`` that Redis and the audit hold instead of it;
+        None while the deployment's key cannot be read (PostgreSQL down)."""
         if self._secret is None:
             try:
                 self._secret = await self._pool.fetchval("SELECT key FROM deployment_secret")
@@ -183,7 +183,14 @@ class Throttle:
                 self._rest(exc)
                 return None
         assert self._secret is not None
-        digest = hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self._secret, address.encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def _failure_key(self, address: str) -> str | None:
+        if time.monotonic() < self._resting_until:
+            return None
+        digest = await self.origin(address)
+        if digest is None:
+            return None
         return self._keys.throttle(f"authfail:{digest}:{int(self._now()) // 60}")
 
     def _rest(self, exc: Exception) -> None:
