@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -103,6 +104,13 @@ async def test_a_replay_answers_only_the_client_that_sent_it(
     assert (own["summary"], own["signals"]) == (body["summary"], body["signals"])
     resp = await client.get(url, headers={"Authorization": f"Bearer {other.token}"})
     assert resp.status == 404
+    # Both replays are in the audit: the answered one, and the refused one as denied.
+    replays = await runtime.pool.fetch(
+        "SELECT actor_id, result FROM audit_log WHERE melding_id = $1"
+        " AND action = 'melding.replay' ORDER BY id", UUID(first["melding_id"]),
+    )  # fmt: skip
+    assert [r["result"] for r in replays] == [None, "denied"]
+    assert replays[1]["actor_id"] == other.id
 
 
 async def test_the_region_may_let_a_source_see_the_urgency_level(

@@ -536,41 +536,63 @@ class Intake:
         self._start_writers()
 
     async def _answer_replays(self, conn: asyncpg.Connection, replays: list[_Pending]) -> None:
+        """Answer meldingen sent again: the stored answer to who stored it, a 409 to
+        anyone else or for another body. Each is audited before it is answered: a replay
+        (``melding.replay``), or a refused one (``result = 'denied'``) with the id tried."""
         rows = await conn.fetch(
             _Q["meldingen_by_keys"],
             [p.prepared.melding.source.value for p in replays],
             [p.prepared.melding.external_id for p in replays],
         )
         by_key = {(r["source"], r["external_id"]): r for r in rows}
+        answers: list[tuple[_Pending, asyncpg.Record, Problem | None]] = []
         for pending in replays:
             melding = pending.prepared.melding
             row = by_key.get((melding.source.value, melding.external_id))
             if row is None:  # cannot happen: 'duplicate' means the row exists
                 self._retry(pending)
             elif not _same_sender(row, pending.prepared.principal):
-                metrics.MELDINGEN_REJECTED.labels(melding.source.value, "conflict").inc()
-                _fail([pending], Problem(
-                    409, "Conflict",
+                answers.append((pending, row, _conflict(
                     "this source and external_id were stored by another sender; use a new "
-                    "external_id for a new melding",
-                    "https://triage.invalid/problems/idempotency-conflict",
-                ))  # fmt: skip
+                    "external_id for a new melding")))  # fmt: skip
             elif row["request_hash"] != pending.prepared.digest:
-                metrics.MELDINGEN_REJECTED.labels(melding.source.value, "conflict").inc()
-                _fail(
-                    [pending],
-                    Problem(
-                        409,
-                        "Conflict",
-                        "a different melding was already stored under this source and "
-                        "external_id; use a new external_id for a new melding",
-                        "https://triage.invalid/problems/idempotency-conflict",
-                    ),
-                )
+                answers.append((pending, row, _conflict(
+                    "a different melding was already stored under this source and "
+                    "external_id; use a new external_id for a new melding")))  # fmt: skip
             else:
-                metrics.MELDINGEN_REPLAYED.labels(melding.source.value).inc()
+                answers.append((pending, row, None))
+        await _audit_replays(conn, answers, self._clock.now())
+        for pending, row, problem in answers:
+            source = pending.prepared.melding.source.value
+            if problem is not None:
+                metrics.MELDINGEN_REJECTED.labels(source, "conflict").inc()
+                _fail([pending], problem)
+            else:
+                metrics.MELDINGEN_REPLAYED.labels(source).inc()
                 if not pending.future.done():
                     pending.future.set_result(Submitted(accepted_from_row(row), created=False))
+
+
+def _conflict(detail: str) -> Problem:
+    return Problem(409, "Conflict", detail, "https://triage.invalid/problems/idempotency-conflict")
+
+
+async def _audit_replays(
+    conn: asyncpg.Connection,
+    answers: list[tuple[_Pending, asyncpg.Record, Problem | None]],
+    now: datetime,
+) -> None:
+    if not answers:
+        return
+    principals = [p.prepared.principal for p, _, _ in answers]
+    await conn.execute(
+        _Q["audit_replays"], now, [p.kind for p in principals], [p.id for p in principals],
+        [p.role for p in principals], [r["id"] for _, r, _ in answers],
+        [r["case_id"] for _, r, _ in answers],
+        [p.prepared.endpoint for p, _, _ in answers],
+        [p.prepared.request_id for p, _, _ in answers],
+        [None if problem is None else "denied" for _, _, problem in answers],
+    )  # fmt: skip
 
 
 def _same_sender(row: asyncpg.Record, principal: Principal) -> bool:
