@@ -159,17 +159,8 @@ async def test_no_personal_data_in_any_log_line(
         # Dispatch: this melding offered, accepted and contacted (so that no offer of it
         # is left for other tests' timers), the timers, and a webhook delivery that fails
         # for good.
-        melding_id, now = UUID(created["melding_id"]), runtime.clock.now()
-        done = await offer(runtime.pool, runtime.network, [(gebied, melding_id)],
-                           now, on_duty(runtime.network, now))  # fmt: skip
-        [made] = done.offered
-        await runtime.enqueuer.withdraw(gebied, melding_id)
-        them = Principal(kind="user", id=uuid4(), name=made.choice.specialist,
-                         role=UserRole.specialist, gebied=gebied)  # fmt: skip
-        context = {"now": now, "endpoint": "test", "request_id": "test"}
-        async with runtime.pool.acquire() as conn:
-            await answer(conn, made.assignment_id, them, decline=None, **context)
-            await first_contact(conn, melding_id, them, **context)
+        await _offered_accepted_contacted(runtime, gebied, UUID(created["melding_id"]),
+                                          UserRole.specialist)  # fmt: skip
         await worker_for(runtime).timers()
         async with runtime.pool.acquire() as conn:
             hook = await webhooks.add(conn, "MEE", "http://127.0.0.1:9/hook", events=None,
@@ -194,6 +185,25 @@ async def test_no_personal_data_in_any_log_line(
         assert value not in output, f"personal data in the logs: {value!r}"
 
 
+async def _offered_accepted_contacted(
+    runtime: Runtime, gebied: str, melding_id: UUID, role: UserRole
+) -> Principal:
+    """The melding offered by the dispatch, accepted and contacted by whom it went to,
+    acting in ``role`` (no offer of it is left for other tests' timers)."""
+    now = runtime.clock.now()
+    done = await offer(runtime.pool, runtime.network, [(gebied, melding_id)],
+                       now, on_duty(runtime.network, now))  # fmt: skip
+    [made] = done.offered
+    await runtime.enqueuer.withdraw(gebied, melding_id)
+    them = Principal(kind="user", id=uuid4(), name=made.choice.specialist, role=role,
+                     gebied=gebied)  # fmt: skip
+    context = {"now": now, "endpoint": "test", "request_id": "test"}
+    async with runtime.pool.acquire() as conn:
+        await answer(conn, made.assignment_id, them, decline=None, **context)
+        await first_contact(conn, melding_id, them, **context)
+    return them
+
+
 async def test_answers_are_audited_with_the_role_of_who_gave_them(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:
@@ -201,17 +211,9 @@ async def test_answers_are_audited_with_the_role_of_who_gave_them(
     says coordinator, not the specialist every answer used to be recorded as."""
     created = await (await client.post("/api/v1/meldingen", json=melding_body(),
                                        headers=tokens.user("operator"))).json()  # fmt: skip
-    melding_id, gebied, now = UUID(created["melding_id"]), created["gebied"], runtime.clock.now()
-    done = await offer(runtime.pool, runtime.network, [(gebied, melding_id)],
-                       now, on_duty(runtime.network, now))  # fmt: skip
-    [made] = done.offered
-    await runtime.enqueuer.withdraw(gebied, melding_id)
-    them = Principal(kind="user", id=uuid4(), name=made.choice.specialist,
-                     role=UserRole.coordinator, gebied=gebied)  # fmt: skip
-    context = {"now": now, "endpoint": "test", "request_id": "test"}
-    async with runtime.pool.acquire() as conn:
-        await answer(conn, made.assignment_id, them, decline=None, **context)
-        await first_contact(conn, melding_id, them, **context)
+    melding_id = UUID(created["melding_id"])
+    them = await _offered_accepted_contacted(runtime, created["gebied"], melding_id,
+                                             UserRole.coordinator)  # fmt: skip
     roles = await runtime.pool.fetch(
         "SELECT action, actor_role FROM audit_log WHERE melding_id = $1 AND actor_id = $2"
         " ORDER BY id", melding_id, them.id,
