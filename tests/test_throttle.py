@@ -118,3 +118,26 @@ async def test_the_counts_of_every_process_add_up(runtime: Runtime) -> None:
             one.refuse_flood(caller)
     finally:
         await forget(runtime.redis, keys)
+
+
+async def test_a_process_adds_its_counts_to_redis_by_itself(
+    limited: tuple[Client, Runtime], tokens: Tokens
+) -> None:
+    """The runtime's throttle flushes on its own, every 100 ms: other processes see what
+    this one let through."""
+    client, runtime = limited
+    async with runtime.pool.acquire() as conn:
+        issued = await add_client(conn, "counted-source", Source.ggz, TEST_CLOCK.now())
+    for _ in range(3):
+        resp = await client.get(SIGNALS, headers={"Authorization": f"Bearer {issued.token}"})
+        assert resp.status == 200
+    pattern = runtime.keys.throttle(f"rate:client:{issued.id}:*")
+    counted: list[int] = []
+    for _ in range(20):  # up to 2 s: a flush every 100 ms
+        await asyncio.sleep(0.1)
+        counted = [
+            int(await runtime.redis.get(k)) async for k in runtime.redis.scan_iter(match=pattern)
+        ]
+        if counted:
+            break
+    assert sum(counted) == 3

@@ -127,14 +127,7 @@ async def open_runtime(
         clock=clock,
         authenticator=TokenAuthenticator(pool, settings.auth_cache_seconds),
         enqueuer=enqueuer,
-        throttle=Throttle(
-            client,
-            pool,
-            keys,
-            failures_per_minute=settings.auth_failures_per_minute,
-            client_rate=settings.client_requests_per_second,
-            user_rate=settings.user_requests_per_second,
-        ),
+        throttle=throttle,
         trusted_proxies=frozenset(settings.trusted_proxies),
         intake=Intake(
             pool,
