@@ -20,7 +20,6 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.audit import denied
-from triage.auth.throttle import client_address
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics
@@ -98,10 +97,10 @@ def _request_id(given: str) -> str:
 def _other_method(request: web.Request, methods: frozenset[str]) -> web.Response:
     if request.method == "OPTIONS":
         return options(methods)
+    allow = ", ".join(sorted(methods))  # the method itself is not repeated: it is input
     problem = Problem(405, "Method not allowed",
-                      f"{request.method} is not taken here; this path takes "
-                      f"{', '.join(sorted(methods))}",
-                      headers={"Allow": ", ".join(sorted(methods))})  # fmt: skip
+                      f"this method is not taken here; this path takes {allow}",
+                      headers={"Allow": allow})  # fmt: skip
     return problem_response(problem, request)
 
 
@@ -116,7 +115,7 @@ async def _authenticate(request: web.Request, route: str) -> None:
     token = credentials.strip()
     principal = runtime.authenticator.cached(token)
     if principal is None:  # a lookup: refused first to an address that keeps guessing
-        address = client_address(request, runtime.trusted_proxies)
+        address = runtime.throttle.address(request)
         await runtime.throttle.refuse_guesser(address)
         principal = await runtime.authenticator.authenticate(token)
         if principal is None:

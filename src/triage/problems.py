@@ -85,6 +85,28 @@ def unavailable(dependency: str, retry_after: int) -> Problem:
     )
 
 
+def idempotency_conflict(detail: str) -> Problem:
+    """This source and external_id were stored before, by another sender or for another
+    melding; the answer names no id."""
+    return Problem(409, "Conflict", detail, _BASE + "idempotency-conflict")
+
+
+def unstorable() -> Problem:
+    return Problem(
+        422,
+        "Melding not stored",
+        "the database refused a value of this melding, which validation did not foresee; "
+        "nothing was stored. Sending it again unchanged will fail again: tell the service's "
+        "operators, with this request's X-Request-ID",
+        _BASE + "unstorable",
+    )
+
+
+def too_many(detail: str, retry_after: int) -> Problem:
+    return Problem(429, "Too many requests", detail, _BASE + "too-many-requests",
+                   headers={"Retry-After": str(retry_after)})  # fmt: skip
+
+
 def overloaded(retry_after: int) -> Problem:
     """The intake holds more than it can store in time: refused at once, not queued."""
     return Problem(

@@ -41,7 +41,6 @@ class Runtime:
     authenticator: Authenticator  # bearer tokens today; an OIDC/JWT one fits the same seam
     enqueuer: Enqueuer
     throttle: Throttle
-    trusted_proxies: frozenset[str]
     intake: Intake
 
     async def close(self) -> None:
@@ -112,7 +111,7 @@ async def open_runtime(
     throttle = Throttle(
         client, pool, keys, failures_per_minute=settings.auth_failures_per_minute,
         client_rate=settings.client_requests_per_second,
-        user_rate=settings.user_requests_per_second,
+        user_rate=settings.user_requests_per_second, trusted_proxies=settings.trusted_proxies,
     )  # fmt: skip
     throttle.start()
     return Runtime(
@@ -128,7 +127,6 @@ async def open_runtime(
         authenticator=TokenAuthenticator(pool, settings.auth_cache_seconds),
         enqueuer=enqueuer,
         throttle=throttle,
-        trusted_proxies=frozenset(settings.trusted_proxies),
         intake=Intake(
             pool,
             region=region,

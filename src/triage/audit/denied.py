@@ -16,11 +16,11 @@ from uuid import UUID
 from aiohttp import web
 
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
-from triage.auth.throttle import client_address
 from triage.store.sql import load_queries
 
 _Q = load_queries("triage.audit", "denied.sql")
-#: Answers that are a refusal; a 404 only where the path names an id.
+#: Answers that are a refusal; a 404 only where the path names an id (the melding's or
+#: case's is kept; the audit has no column for an assignment's).
 _REFUSED = frozenset({401, 403})
 _IDS = ("melding_id", "case_id", "assignment_id")
 
@@ -34,16 +34,15 @@ def refused(request: web.Request, status: int) -> bool:
 async def record(request: web.Request, route: str, status: int) -> None:
     runtime = request.app[RUNTIME]
     principal = request.get(PRINCIPAL)
-    address = client_address(request, runtime.trusted_proxies)
-    tried = {name: _uuid(request.match_info.get(name)) for name in _IDS}
     with contextlib.suppress(Exception):
-        origin = await runtime.throttle.origin(address)
+        origin = await runtime.throttle.origin(runtime.throttle.address(request))
         await runtime.pool.execute(
             _Q["denied"], runtime.clock.now(),
             principal.kind if principal else "anonymous",
             principal.id if principal else None,
             principal.role if principal else "none",
-            f"access.denied.{status}", tried["melding_id"], tried["case_id"],
+            f"access.denied.{status}", _uuid(request.match_info.get("melding_id")),
+            _uuid(request.match_info.get("case_id")),
             f"{request.method} {route}", request[REQUEST_ID], origin,
         )  # fmt: skip
 

@@ -30,7 +30,7 @@ import hmac
 import ipaddress
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -38,7 +38,7 @@ import structlog
 from aiohttp import web
 
 from triage.auth.principal import Principal
-from triage.problems import Problem
+from triage.problems import too_many
 from triage.queue.keys import Keys
 from triage.tasks import cancel_and_wait
 
@@ -47,27 +47,8 @@ log = structlog.get_logger(__name__)
 #: After a Redis error the limits rest this long, so that a Redis that hangs does not
 #: add its timeout to every request.
 _REST_SECONDS = 5.0
-_TOO_MANY = "https://triage.invalid/problems/too-many-requests"
 #: How often a process adds its request counts to Redis and reads back the totals.
 _FLUSH_SECONDS = 0.1
-
-
-def too_many(detail: str, retry_after: int) -> Problem:
-    return Problem(429, "Too many requests", detail, _TOO_MANY,
-                   headers={"Retry-After": str(retry_after)})  # fmt: skip
-
-
-def client_address(request: web.Request, trusted_proxies: frozenset[str]) -> str:
-    """The caller's address: the connection's, or, from a trusted proxy, the last
-    address its X-Forwarded-For adds (the one it saw; earlier ones the caller wrote)."""
-    remote = request.remote or ""
-    if remote in trusted_proxies:
-        forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
-        try:
-            return str(ipaddress.ip_address(forwarded))
-        except ValueError:
-            return remote
-    return remote
 
 
 class Throttle:
@@ -80,6 +61,7 @@ class Throttle:
         failures_per_minute: int,
         client_rate: int,
         user_rate: int,
+        trusted_proxies: Collection[str] = (),
         now: Callable[[], float] = time.time,
     ) -> None:
         self._redis = redis
@@ -87,6 +69,7 @@ class Throttle:
         self._keys = keys
         self._failures = failures_per_minute
         self._rates = {"client": client_rate, "user": user_rate}
+        self._trusted = frozenset(trusted_proxies)
         self._now = now
         self._secret: bytes | None = None
         self._resting_until = 0.0
@@ -96,6 +79,18 @@ class Throttle:
         self._local: Counter[str] = Counter()
         self._totals: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+
+    def address(self, request: web.Request) -> str:
+        """The caller's address: the connection's, or, from a trusted proxy, the last
+        address its X-Forwarded-For adds (the one it saw; earlier ones the caller wrote)."""
+        remote = request.remote or ""
+        if remote in self._trusted:
+            forwarded = request.headers.get("X-Forwarded-For", "").rsplit(",", 1)[-1].strip()
+            try:
+                return str(ipaddress.ip_address(forwarded))
+            except ValueError:
+                return remote
+        return remote
 
     async def refuse_guesser(self, address: str) -> None:
         """429 when ``address`` failed too many token checks this minute."""

@@ -106,11 +106,12 @@ class Watchdog:
             queued = [r for r in suspects if r["kind"] == "queued"]
             missing = await self._not_on_a_queue(queued, now)
             # The same spell in the queue (the same row version) on no queue twice.
-            confirmed = [row for row in missing if row["spell"] in set(taken["missing"])]
+            seen_before = set(taken["missing"])
+            confirmed = [row for row in missing if row["spell"] in seen_before]
             if confirmed:
                 await conn.execute(_Q["audit_not_queued"], [r["id"] for r in confirmed], now)
-            await conn.execute(_Q["keep_missing"],
-                               [r["spell"] for r in missing if r not in confirmed])  # fmt: skip
+            first_seen = [r["spell"] for r in missing if r["spell"] not in seen_before]
+            await conn.execute(_Q["keep_missing"], first_seen)
         repaired["not_queued"] += len(confirmed)
         for kind, count in repaired.items():
             if count:

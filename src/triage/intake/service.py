@@ -52,7 +52,7 @@ from triage.intake.models import (
     UrgencyOut,
 )
 from triage.observability import metrics
-from triage.problems import Problem, forbidden, overloaded
+from triage.problems import Problem, forbidden, idempotency_conflict, overloaded, unstorable
 from triage.region import Region
 from triage.routing import gebied_for
 from triage.scoring import HISTORY_WINDOW, History, Rules, Urgency, score_melding
@@ -552,11 +552,11 @@ class Intake:
             if row is None:  # cannot happen: 'duplicate' means the row exists
                 self._retry(pending)
             elif not _same_sender(row, pending.prepared.principal):
-                answers.append((pending, row, _conflict(
+                answers.append((pending, row, idempotency_conflict(
                     "this source and external_id were stored by another sender; use a new "
                     "external_id for a new melding")))  # fmt: skip
             elif row["request_hash"] != pending.prepared.digest:
-                answers.append((pending, row, _conflict(
+                answers.append((pending, row, idempotency_conflict(
                     "a different melding was already stored under this source and "
                     "external_id; use a new external_id for a new melding")))  # fmt: skip
             else:
@@ -571,10 +571,6 @@ class Intake:
                 metrics.MELDINGEN_REPLAYED.labels(source).inc()
                 if not pending.future.done():
                     pending.future.set_result(Submitted(accepted_from_row(row), created=False))
-
-
-def _conflict(detail: str) -> Problem:
-    return Problem(409, "Conflict", detail, "https://triage.invalid/problems/idempotency-conflict")
 
 
 async def _audit_replays(
@@ -628,14 +624,7 @@ def _refusal(pending: _Pending, exc: Exception) -> Exception:
     )  # fmt: skip
     if state[:2] not in _REFUSED_DATA:
         return exc
-    return Problem(
-        422,
-        "Melding not stored",
-        "the database refused a value of this melding, which validation did not foresee; "
-        "nothing was stored. Sending it again unchanged will fail again: tell the service's "
-        "operators, with this request's X-Request-ID",
-        "https://triage.invalid/problems/unstorable",
-    )
+    return unstorable()
 
 
 def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
