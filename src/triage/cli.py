@@ -18,6 +18,7 @@ import structlog
 from triage.config import Settings
 from triage.embedded import start_missing
 from triage.observability.logging import configure as configure_logging
+from triage.process import install_uvloop, settle_heap
 from triage.vocabulary import Source, UserRole
 from triage.yamlconfig import ConfigError
 
@@ -27,13 +28,6 @@ if TYPE_CHECKING:
     from triage.routing.network import NetworkConfig
 
 log = structlog.get_logger("triage.cli")
-
-
-def _install_uvloop() -> None:
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        uvloop.install()
 
 
 @contextlib.asynccontextmanager
@@ -50,7 +44,7 @@ async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
 
 
 def _run(coro: Coroutine[Any, Any, int]) -> int:
-    _install_uvloop()
+    install_uvloop()
     return asyncio.run(coro)
 
 
@@ -244,6 +238,7 @@ async def _background(settings: Settings, job: str) -> int:
     try:
         runtime = await open_runtime(settings, str(servers.database_url), str(servers.redis_url))
         loop_of = worker_for(runtime) if job == "worker" else deliverer_for(runtime)
+        settle_heap()
         task = asyncio.create_task(loop_of.run(), name=job)
         exporter = await _metrics_server(settings) if settings.metrics_port else None
         stop = asyncio.Event()

@@ -36,6 +36,7 @@ import structlog
 from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_missing
 from triage.observability.logging import configure as configure_logging
+from triage.process import install_uvloop, settle_heap
 
 log = structlog.get_logger("triage.serve")
 
@@ -71,7 +72,7 @@ def serve(settings: Settings, *, migrate: bool, demo: bool) -> int:
         if settings.processes > 1:
             _serve_many(settings, servers, listening)
         else:
-            _install_uvloop()
+            install_uvloop()
             asyncio.run(_serve_async(settings, servers.database_url, servers.redis_url,
                                      background=True, listening=listening))  # fmt: skip
         return 0
@@ -81,14 +82,6 @@ def serve(settings: Settings, *, migrate: bool, demo: bool) -> int:
 
 def _interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
-
-
-def _install_uvloop() -> None:
-    try:
-        import uvloop
-    except ImportError:
-        return
-    uvloop.install()
 
 
 def check_port(host: str, port: int) -> None:
@@ -162,6 +155,7 @@ async def _serve_async(
 
     runtime = await open_runtime(settings, database_url, redis_url)
     app = create_app(runtime, background=background)
+    settle_heap()
     runner = web.AppRunner(app, access_log=None, handle_signals=False,
                            shutdown_timeout=SHUTDOWN_SECONDS)  # fmt: skip
     await runner.setup()
@@ -194,7 +188,7 @@ def _serve_child(
     teardown adds nothing here and took 1.4 s on a busy machine, a third of the time the
     parent gives before it counts the process as hung and kills it."""
     configure_logging(settings.log_format, settings.log_level, stream=sys.stderr)
-    _install_uvloop()
+    install_uvloop()
     code = 0
     try:
         asyncio.run(_serve_async(settings, database_url, redis_url, background=background,
