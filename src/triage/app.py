@@ -114,9 +114,10 @@ async def _authenticate(request: web.Request, route: str) -> None:
         raise unauthorized("send Authorization: Bearer <token>")
     token = credentials.strip()
     principal = runtime.authenticator.cached(token)
-    if principal is None:  # a lookup: refused first to an address that keeps guessing
-        address = runtime.throttle.address(request)
-        await runtime.throttle.refuse_guesser(address)
+    if principal is None:  # a lookup: refused first to an address that keeps guessing,
+        address = runtime.throttle.address(request)  # unless it joins one under way
+        if not runtime.authenticator.looking_up(token):
+            await runtime.throttle.refuse_guesser(address)
         principal = await runtime.authenticator.authenticate(token)
         if principal is None:
             await runtime.throttle.failed(address)

@@ -1,0 +1,65 @@
+"""Bearer tokens: a verified one is cached for a while; when its entry runs out, the
+requests that carry it meanwhile share one lookup (a source sending a thousand meldingen
+a second sent as many lookups at that moment, and took the intake's connections)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from helpers import Tokens
+from triage.auth.tokens import TokenAuthenticator, new_token
+from triage.runtime import Runtime
+
+
+class _CountingPool:
+    """The real pool, counting the lookups made through it. A spy, not a fake: every
+    query still runs on PostgreSQL; only the count is added."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._pool = runtime.pool
+        self.lookups = 0
+
+    async def fetchrow(self, *args: Any) -> Any:
+        self.lookups += 1
+        return await self._pool.fetchrow(*args)
+
+
+async def test_requests_carrying_one_token_at_once_share_one_lookup(
+    runtime: Runtime, tokens: Tokens
+) -> None:
+    token = tokens.users["operator"]
+    pool = _CountingPool(runtime)
+    auth = TokenAuthenticator(pool, cache_seconds=30)  # type: ignore[arg-type]
+    assert auth.cached(token) is None
+    first = asyncio.ensure_future(auth.authenticate(token))
+    await asyncio.sleep(0)
+    assert auth.looking_up(token)  # the API skips the guesser check for those that join
+    principals = await asyncio.gather(first, *(auth.authenticate(token) for _ in range(200)))
+    assert pool.lookups == 1
+    assert len(set(principals)) == 1
+    assert principals[0] is not None
+    assert not auth.looking_up(token)
+    assert auth.cached(token) == principals[0]
+
+    # An unknown token: one lookup too, and every caller is told it is not valid.
+    unknown = new_token()
+    answers = await asyncio.gather(*(auth.authenticate(unknown) for _ in range(50)))
+    assert answers == [None] * 50
+    assert pool.lookups == 2
+
+
+async def test_a_caller_going_away_does_not_take_the_lookup_from_the_others(
+    runtime: Runtime, tokens: Tokens
+) -> None:
+    pool = _CountingPool(runtime)
+    auth = TokenAuthenticator(pool, cache_seconds=30)  # type: ignore[arg-type]
+    token = tokens.users["cit"]
+    leaving = asyncio.ensure_future(auth.authenticate(token))
+    staying = asyncio.ensure_future(auth.authenticate(token))
+    await asyncio.sleep(0)
+    leaving.cancel()  # its client hung up
+    principal = await staying
+    assert principal is not None
+    assert principal.role == "cit"
+    assert pool.lookups == 1
