@@ -127,7 +127,7 @@ async def test_when_everyone_passed_it_is_escalated_by_name_and_offered_again_la
     answer_within = timedelta(minutes=rt.network.answer_within_minutes[level])
     chain = rt.network.chain(GEBIED)
     assert chain == ["co-oost", "co-regio", "mvd-regio"]
-    streams = {person: events.stream(rt.redis, rt.keys, person) for person in chain}
+    streams = {person: events.stream(rt.events, person) for person in chain}
     for stream in streams.values():
         assert await anext(stream) == b": connected\n\n"
 
@@ -313,7 +313,7 @@ async def test_an_absence_withdraws_the_open_offers_and_stops_new_ones_at_once(
         [offer] = [a for a in await service.assignments(first) if a["state"] == "offered"]
         absent = offer["specialist"]
         assert offer["tier"] == "network"
-        stream = events.stream(rt.redis, rt.keys, absent)
+        stream = events.stream(rt.events, absent)
         assert await anext(stream) == b": connected\n\n"
         await asyncio.sleep(0.2)  # the worker's listener has subscribed
         made = await service.client.post(

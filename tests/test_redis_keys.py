@@ -36,8 +36,8 @@ async def test_two_prefixes_on_one_redis_see_neither_queues_nor_events_of_the_ot
         assert await other.redis.zscore(other.keys.queue("zuid"), str(melding_id)) is not None
         assert await runtime.redis.zscore(runtime.keys.queue("zuid"), str(melding_id)) is None
 
-        mine = events.stream(runtime.redis, runtime.keys, "sp-zuid-1")
-        theirs = events.stream(other.redis, other.keys, "sp-zuid-1")
+        mine = events.stream(runtime.events, "sp-zuid-1")
+        theirs = events.stream(other.events, "sp-zuid-1")
         assert await anext(mine) == b": connected\n\n"
         assert await anext(theirs) == b": connected\n\n"
         await other.after_commit.apply([Tell("sp-zuid-1", "offer", {"assignment_id": "a"})])

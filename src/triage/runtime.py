@@ -18,7 +18,7 @@ from triage.clock import Clock, SystemClock
 from triage.config import Settings
 from triage.effects import AfterCommit
 from triage.intake.service import Intake
-from triage.notify.events import Publisher
+from triage.notify.events import EventHub, Publisher
 from triage.queue.enqueue import Enqueuer
 from triage.queue.keys import Keys
 from triage.region import Region, load_region
@@ -42,8 +42,10 @@ class Runtime:
     enqueuer: Enqueuer
     throttle: Throttle
     intake: Intake
+    events: EventHub  # the people's open event streams, on one Redis connection
 
     async def close(self) -> None:
+        await self.events.stop()
         await self.throttle.stop()
         await self.enqueuer.stop()
         with contextlib.suppress(Exception):
@@ -55,6 +57,9 @@ _REDIS_OPTIONS: dict[str, Any] = {
     "socket_timeout": 2.0, "socket_connect_timeout": 2.0, "health_check_interval": 30,
     "max_connections": 64,
 }  # fmt: skip
+#: How long a command waits for one of the ``max_connections`` when all are in use,
+#: before it fails as if Redis were down: a burst waits its turn instead of failing.
+_REDIS_POOL_WAIT_SECONDS = 2.0
 #: ``redis+sentinel://[:password@]host:port[,host:port...]/<master name>[/<db>]``: the
 #: master that Redis Sentinel names, followed through a fail-over.
 SENTINEL_SCHEME = "redis+sentinel"
@@ -64,7 +69,9 @@ def redis_client(url: str) -> aioredis.Redis:
     """A client for a plain Redis URL, or for the current master behind Redis Sentinel."""
     parts = urllib.parse.urlsplit(url)
     if parts.scheme != SENTINEL_SCHEME:
-        return aioredis.Redis.from_url(url, **_REDIS_OPTIONS)
+        return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(
+            url, timeout=_REDIS_POOL_WAIT_SECONDS, **_REDIS_OPTIONS
+        ))  # fmt: skip
     hosts, master, db = sentinel_target(url)
     password = urllib.parse.unquote(parts.password) if parts.password else None
     sentinel = Sentinel(  # type: ignore[no-untyped-call]
@@ -138,4 +145,5 @@ async def open_runtime(
             max_wait=settings.intake_max_wait_seconds,
             retry_after=settings.retry_after_seconds,
         ),
+        events=EventHub(client, keys),
     )

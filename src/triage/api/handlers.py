@@ -508,7 +508,7 @@ async def get_my_events(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-store",
         "X-Request-ID": request[REQUEST_ID],
     })  # fmt: skip
-    frames = events.stream(runtime.redis, runtime.keys, principal.name, request.app[STOPPING])
+    frames = events.stream(runtime.events, principal.name, request.app[STOPPING])
     try:
         first = await anext(frames)  # subscribed before the stream starts
         await response.prepare(request)

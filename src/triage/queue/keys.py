@@ -63,6 +63,12 @@ class Keys:
         """A user's event channel, named by a digest: Redis holds no usernames."""
         return f"{self.prefix}:events:{hashlib.sha256(user.encode()).hexdigest()[:32]}"
 
+    def events_pattern(self) -> str:
+        """Every user's event channel of this deployment, as a PSUBSCRIBE pattern. The
+        prefix has no glob characters nor ':' (checked above): it matches no other
+        deployment's channels."""
+        return f"{self.prefix}:events:*"
+
 
 async def forget(client: aioredis.Redis, keys: Keys) -> int:
     """Delete every key under ``keys``' prefix (and nothing else on the server): what
