@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 import asyncpg
+import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
@@ -17,6 +18,8 @@ from helpers import TEST_CLOCK, count, melding_body, migrated_database, own_runt
 from triage.app import create_app
 from triage.auth.accounts import add_client
 from triage.config import Settings
+from triage.intake.service import Submitted
+from triage.problems import Problem
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -165,8 +168,54 @@ async def test_fewer_than_a_batch_are_never_refused_however_long_they_wait(
     assert [a.status for a in answers] == [201] * 45
 
 
+async def test_what_waited_past_the_bound_for_a_writer_is_refused_when_one_comes(
+    intake: Intake,
+) -> None:
+    """Taken in before the wait grew (admit() let them in) but left waiting for a writer
+    past the bound (here: the database stopped writing): refused when a writer comes for
+    them, not written and answered late. The batches being written are answered.
+
+    Submitted to the intake itself, not over HTTP: the test needs all of them in before
+    the bound has passed, quicker than its client opens connections."""
+    runtime = intake.runtime
+    principal = await runtime.authenticator.authenticate(
+        intake.headers["Authorization"].removeprefix("Bearer ")
+    )
+    assert principal is not None
+    shed_before = _shed()
+    blocker = await asyncpg.connect(intake.database_url)
+    lock = blocker.transaction()
+    await lock.start()
+    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")
+    bodies = [melding_body() for _ in range(400)]
+
+    async def submit(body: dict[str, Any]) -> Submitted:
+        melding = runtime.intake.parse(orjson.dumps(body))
+        return await runtime.intake.submit(
+            melding, principal, request_id="overload-test", endpoint="POST /api/v1/meldingen"
+        )
+
+    try:
+        answers = [asyncio.create_task(submit(body)) for body in bodies]
+        await asyncio.sleep(0)
+        assert runtime.intake.held() == len(bodies)  # all taken in at once
+        await asyncio.sleep(2 * MAX_WAIT)
+    finally:
+        await lock.rollback()
+        await blocker.close()
+    outcomes = await asyncio.gather(*answers, return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, Problem)]
+    assert refused
+    assert all(p.status == 503 and p.type.endswith("/overloaded") for p in refused)
+    assert _shed() - shed_before == len(refused)
+    # the batches being written when the database came back: answered, not refused
+    assert sum(1 for o in outcomes if isinstance(o, Submitted)) >= 48
+    for body, outcome in zip(bodies, outcomes, strict=True):  # every 201 stored, no 503
+        assert await intake.stored(body) == (1 if isinstance(outcome, Submitted) else 0)
+
+
 def test_the_bound_is_a_positive_number_of_seconds() -> None:
-    assert Settings().intake_max_wait_seconds == 0.1
+    assert Settings().intake_max_wait_seconds == 0.05
     assert Settings(intake_max_wait_seconds="0.25").intake_max_wait_seconds == 0.25
     for bad in ("0", "-1", "11", "soon"):
         with pytest.raises(ValidationError, match="intake_max_wait_seconds"):

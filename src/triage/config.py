@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 RECEIVED_AT_MAX_AGE_DAYS = 30
 #: How long the meldingen an API process holds may have waited before it refuses new ones,
 #: unless configured otherwise (docs/design.md, "Admission").
-INTAKE_MAX_WAIT_SECONDS = 0.1
+INTAKE_MAX_WAIT_SECONDS = 0.05
 
 
 class Settings(BaseSettings):

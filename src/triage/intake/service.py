@@ -297,6 +297,25 @@ class Intake:
             oldest = first if oldest is None else min(oldest, first)
         return 0.0 if oldest is None else time.monotonic() - oldest
 
+    def _refuse_late(self, batch: list[_Pending]) -> list[_Pending]:
+        """What of ``batch`` is still to be written: the meldingen that waited longer than
+        the bound for a writer are refused (503 with Retry-After, nothing stored) when this
+        process holds more than a batch besides them. admit() bounds the wait of what it
+        takes in by the wait of what it holds; a pause of the process (a slow batch, the
+        machine busy with other work) can still let the oldest wait past the bound. Written
+        now, they would be answered later than a source waits for; refused, they are
+        retried when the queue is short again. The meldingen still held are answered in
+        time. Fewer than a batch are never refused, as in admit()."""
+        if self.held() <= _MAX_BATCH:
+            return batch
+        now = time.monotonic()
+        late = [p for p in batch if now - p.taken_at > self._max_wait]
+        if not late:
+            return batch
+        metrics.INTAKE_SHED.inc(len(late))
+        _fail(late, overloaded(self._retry_after))
+        return [p for p in batch if not p.future.done()]
+
     def _prepare(
         self, melding: MeldingIn, principal: Principal, *, request_id: str, endpoint: str
     ) -> _Prepared:
@@ -347,6 +366,7 @@ class Intake:
         while self._pending:
             batch = [self._pending.popleft() for _ in range(min(_MAX_BATCH, len(self._pending)))]
             batch = [p for p in batch if not p.future.done()]  # the caller went away
+            batch = self._refuse_late(batch)
             if not batch:
                 continue
             self._writing[writer] = (min(p.taken_at for p in batch), len(batch))
