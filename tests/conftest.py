@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import TEST_CLOCK, Tokens, migrated_database
+from helpers import TEST_CLOCK, Tokens, migrated_database, owner_url
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.config import Settings
@@ -69,6 +69,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 async def database_url(servers: dict[str, str]) -> AsyncIterator[str]:
     async with migrated_database(servers["admin_url"], "triage_test") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def owner_database_url(database_url: str, servers: dict[str, str]) -> str:
+    """The session's database as its owner: for a test that changes the schema."""
+    return owner_url(database_url, servers["admin_url"])
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from triage.config import Settings
 from triage.queue.keys import Keys, forget
 from triage.runtime import Runtime, open_runtime
 from triage.store.migrate import migrate
+from triage.store.roles import with_user
 from triage.vocabulary import Source
 
 #: The session's clock: the system's, shifted by ``TRIAGE_TEST_CLOCK_SHIFT_DAYS`` (CI runs
@@ -95,20 +97,31 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def migrated_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
-    """A database of its own on the test server, migrated; dropped afterwards."""
+    """A database of its own on the test server, migrated by its owner (the server's
+    admin), and a role of its own for the service, as in a deployment: the URL given is
+    the service's. Both dropped afterwards; ``owner_url`` gives the owner's."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    role = f"{name}_service"
     admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
         base, _, query = admin_url.partition("?")  # DSNs here are URLs with a path or ?host=
         url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
         conn = await asyncpg.connect(url)
-        await migrate(conn)
+        await migrate(conn, service_role=role)
         await conn.close()
-        yield url
+        yield with_user(url, role)
         await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE "{role}"')
     finally:
         await admin.close()
+
+
+def owner_url(service_url: str, admin_url: str) -> str:
+    """A test database's URL as its owner (the server's admin), from the service's."""
+    admin = urllib.parse.urlsplit(admin_url)
+    return urllib.parse.urlunsplit(urllib.parse.urlsplit(service_url)._replace(netloc=admin.netloc))
 
 
 async def until_up(http: aiohttp.ClientSession, url: str) -> None:
@@ -125,13 +138,16 @@ async def until_up(http: aiohttp.ClientSession, url: str) -> None:
 
 
 class OwnServers(NamedTuple):
-    database_url: str
+    database_url: str  # the service's role
+    migration_database_url: str  # the schema's owner
     redis_url: str
     redis_prefix: str
 
     def env(self) -> dict[str, str]:
         """The settings that point a process started by the test at them."""
-        return {"TRIAGE_DATABASE_URL": self.database_url, "TRIAGE_REDIS_URL": self.redis_url,
+        return {"TRIAGE_DATABASE_URL": self.database_url,
+                "TRIAGE_MIGRATION_DATABASE_URL": self.migration_database_url,
+                "TRIAGE_REDIS_URL": self.redis_url,
                 "TRIAGE_REDIS_PREFIX": self.redis_prefix}  # fmt: skip
 
 
@@ -143,7 +159,8 @@ async def own_servers(servers: dict[str, str], name: str) -> AsyncIterator[OwnSe
     client = aioredis.from_url(servers["redis_url"])
     try:
         async with migrated_database(servers["admin_url"], name) as url:
-            yield OwnServers(url, servers["redis_url"], prefix)
+            owner = owner_url(url, servers["admin_url"])
+            yield OwnServers(url, owner, servers["redis_url"], prefix)
     finally:
         await forget(client, Keys(prefix))
         await client.aclose()

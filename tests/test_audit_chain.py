@@ -10,23 +10,35 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncpg
 import pytest
 
-from helpers import TEST_CLOCK, migrated_database
+from helpers import TEST_CLOCK, migrated_database, owner_url
 from triage.audit.seal import seal, verify
+from triage.store.roles import audit_exposed
 
 REPO = Path(__file__).resolve().parents[1]
 
 
+class Audited(NamedTuple):
+    url: str  # the service's role
+    pool: asyncpg.Pool  # the service's role: adds to the audit, reads it, nothing more
+    superuser: asyncpg.Pool  # the server's admin, who owns the schema
+
+
 @pytest.fixture
-async def audited(servers: dict[str, str]) -> AsyncIterator[tuple[str, asyncpg.Pool]]:
+async def audited(servers: dict[str, str]) -> AsyncIterator[Audited]:
     async with migrated_database(servers["admin_url"], "triage_audit_chain") as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+        superuser = await asyncpg.create_pool(
+            owner_url(url, servers["admin_url"]), min_size=1, max_size=1
+        )
         try:
-            yield url, pool
+            yield Audited(url, pool, superuser)
         finally:
+            await superuser.close()
             await pool.close()
 
 
@@ -57,9 +69,9 @@ def _cli_verify(url: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_a_sealed_log_verifies_and_a_change_or_deletion_is_named(
-    audited: tuple[str, asyncpg.Pool],
+    audited: Audited,
 ) -> None:
-    url, pool = audited
+    url, pool, superuser = audited
     ids = await _write(pool, 2500)
     passes = []
     while (sealed := await seal(pool)) != 0:
@@ -71,7 +83,9 @@ async def test_a_sealed_log_verifies_and_a_change_or_deletion_is_named(
     assert intact.sealed == 2500
 
     changed = ids[1234]
-    await _as_superuser(pool, f"UPDATE audit_log SET actor_role = 'admin' WHERE id = {changed}")
+    await _as_superuser(
+        superuser, f"UPDATE audit_log SET actor_role = 'admin' WHERE id = {changed}"
+    )
     async with pool.acquire() as conn:
         found = await verify(conn, TEST_CLOCK.now())
     assert found.sealed == 1234
@@ -80,10 +94,12 @@ async def test_a_sealed_log_verifies_and_a_change_or_deletion_is_named(
         changed,
         "the row was changed after it was sealed",
     )
-    await _as_superuser(pool, f"UPDATE audit_log SET actor_role = 'operator' WHERE id = {changed}")
+    await _as_superuser(
+        superuser, f"UPDATE audit_log SET actor_role = 'operator' WHERE id = {changed}"
+    )
 
     deleted = ids[2000]
-    await _as_superuser(pool, f"DELETE FROM audit_log WHERE id = {deleted}")
+    await _as_superuser(superuser, f"DELETE FROM audit_log WHERE id = {deleted}")
     async with pool.acquire() as conn:
         found = await verify(conn, TEST_CLOCK.now())
     assert found.first_break is not None
@@ -92,7 +108,7 @@ async def test_a_sealed_log_verifies_and_a_change_or_deletion_is_named(
         "the row is missing (deleted)",
     )
     # Its seal deleted too: the sequence has a gap.
-    await _as_superuser(pool, f"DELETE FROM audit_seal WHERE audit_id = {deleted}")
+    await _as_superuser(superuser, f"DELETE FROM audit_seal WHERE audit_id = {deleted}")
     async with pool.acquire() as conn:
         found = await verify(conn, TEST_CLOCK.now())
     assert found.first_break is not None
@@ -103,9 +119,9 @@ async def test_a_sealed_log_verifies_and_a_change_or_deletion_is_named(
 
 
 async def test_rows_left_unsealed_count_as_a_break_once_a_minute_has_passed(
-    audited: tuple[str, asyncpg.Pool],
+    audited: Audited,
 ) -> None:
-    url, pool = audited
+    url, pool, _ = audited
     await _write(pool, 3)
     assert await seal(pool) == 3
     [fresh] = await _write(pool, 1, minutes_ago=0)
@@ -121,11 +137,33 @@ async def test_rows_left_unsealed_count_as_a_break_once_a_minute_has_passed(
     assert "4 rows sealed" in result.stdout
 
 
-async def test_the_service_role_cannot_change_a_seal(audited: tuple[str, asyncpg.Pool]) -> None:
-    _, pool = audited
+async def test_the_service_role_can_only_add_to_the_audit_and_read_it(audited: Audited) -> None:
+    """What the service's database role may do to the audit: INSERT and SELECT. It cannot
+    change, remove or empty entries or seals, nor get past the triggers: it does not own
+    the tables, so it cannot disable them, drop them or skip them."""
+    _, pool, superuser = audited
     await _write(pool, 2)
     await seal(pool)
-    for statement in ("UPDATE audit_seal SET chain = chain", "DELETE FROM audit_seal",
-                      "TRUNCATE audit_seal"):  # fmt: skip
+    assert await pool.fetchval("SELECT count(*) FROM audit_log") == 2
+    for table in ("audit_log", "audit_seal"):
+        for statement in (
+            f"UPDATE {table} SET audit_id = audit_id"
+            if table == "audit_seal"
+            else f"UPDATE {table} SET action = 'x'",
+            f"DELETE FROM {table}",
+            f"TRUNCATE {table}",
+            f"ALTER TABLE {table} DISABLE TRIGGER USER",
+            f"DROP TABLE {table} CASCADE",
+        ):
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await pool.execute(statement)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        await pool.execute("SET session_replication_role = replica")  # skip the triggers
+    async with pool.acquire() as conn:
+        assert await audit_exposed(conn) == []
+    # The owner may (it could disable the triggers): the service says so when it runs as it.
+    async with superuser.acquire() as conn:
+        assert "owns the audit table" in await audit_exposed(conn)
+        # and its triggers still refuse a plain change
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="audit_seal is append-only"):
-            await pool.execute(statement)
+            await conn.execute("DELETE FROM audit_seal")

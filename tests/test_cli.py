@@ -9,11 +9,14 @@ import uuid
 
 import asyncpg
 
+from helpers import migrated_database, owner_url
 from triage.auth.tokens import hash_token
 
 
-def triage(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TRIAGE_DATABASE_URL": database_url}
+def triage(
+    database_url: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TRIAGE_DATABASE_URL": database_url, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "triage", *args],
         capture_output=True,
@@ -59,3 +62,30 @@ def test_migrate_twice_is_a_no_op(database_url: str) -> None:
     result = triage(database_url, "migrate")
     assert result.returncode == 0, result.stderr
     assert "applied 0 migration(s)" in result.stdout
+
+
+async def test_migrate_as_the_owner_grants_the_service_role_and_says_what_it_may(
+    servers: dict[str, str],
+) -> None:
+    async with migrated_database(servers["admin_url"], "triage_cli_roles") as service:
+        owner = owner_url(service, servers["admin_url"])
+        conn = await asyncpg.connect(owner)
+        try:  # as if the service's role were new: granted nothing yet
+            role = await conn.fetchval("SELECT usename FROM pg_user WHERE usename LIKE "
+                                       "'triage_cli_roles%'")  # fmt: skip
+            await conn.execute(f'REVOKE ALL ON ALL TABLES IN SCHEMA public FROM "{role}"')
+        finally:
+            await conn.close()
+        denied = triage(service, "audit", "verify")
+        assert denied.returncode != 0
+        result = triage(service, "migrate", env={"TRIAGE_MIGRATION_DATABASE_URL": owner})
+        assert result.returncode == 0, result.stderr
+        assert f"the service's role {role} reads and writes the data, and may only add " in (
+            result.stdout
+        )
+        assert triage(service, "audit", "verify").returncode == 0
+        # Run as the owner itself, the service is told that its audit is not protected.
+        alone = triage(owner, "migrate")
+        assert alone.returncode == 0, alone.stderr
+        assert "owns the audit table" in alone.stdout
+        assert "append-only by courtesy only" in alone.stdout

@@ -54,6 +54,7 @@ from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import hypothesis
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import HealthCheck
@@ -67,7 +68,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from helpers import TEST_CLOCK, melding_body, migrated_database, own_runtime
+from helpers import TEST_CLOCK, melding_body, migrated_database, own_runtime, owner_url
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.clock import FrozenClock
@@ -190,6 +191,7 @@ class World:
         url = await self.stack.enter_async_context(
             migrated_database(servers["admin_url"], "triage_model")
         )
+        self.owner_url = owner_url(url, servers["admin_url"])
         self.runtime = await self.stack.enter_async_context(
             own_runtime(settings, url, servers["redis_url"], "model", self.clock)
         )
@@ -232,12 +234,15 @@ class World:
         """Empty tables and keys, the clock at the next ``start``, a fresh worker."""
         rt = self.runtime
         await rt.enqueuer.flush()
-        async with rt.pool.acquire() as conn:
-            # The audit log refuses deletes by trigger, and foreign keys would ask for an
-            # order: neither fires for a replica's session. This database is the test's own.
+        # The audit log refuses deletes (by privilege and by trigger), and foreign keys
+        # would ask for an order: as the owner, in a replica's session, neither applies.
+        # This database is the test's own.
+        conn = await asyncpg.connect(self.owner_url)
+        try:
             await conn.execute("SET session_replication_role = replica")
             await conn.execute("; ".join(f'DELETE FROM "{t}"' for t in self.tables))
-            await conn.execute("SET session_replication_role = DEFAULT")
+        finally:
+            await conn.close()
         await forget(rt.redis, rt.keys)
         weekday, hour, minute = start
         local = (self.clock.now() + timedelta(days=1)).astimezone(AMS)

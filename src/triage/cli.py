@@ -32,6 +32,7 @@ log = structlog.get_logger("triage.cli")
 
 @contextlib.asynccontextmanager
 async def _connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """The database as the service's role."""
     servers = start_missing(settings.data_dir, settings.database_url, None, redis=False)
     try:
         conn = await asyncpg.connect(servers.database_url)
@@ -66,13 +67,34 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _migrate(settings: Settings) -> int:
     from triage.store.migrate import migrate
+    from triage.store.roles import audit_exposed
 
-    async with _connection(settings) as conn:
-        applied = await migrate(conn)
+    servers = start_missing(settings.data_dir, settings.database_url, None, redis=False,
+                            migration_database_url=settings.migration_database_url)  # fmt: skip
+    try:
+        service = await asyncpg.connect(servers.database_url)
+        owner = await asyncpg.connect(servers.migration_database_url)
+        try:
+            role: str = await service.fetchval("SELECT current_user")
+            applied = await migrate(owner, service_role=role)
+            exposed = await audit_exposed(service)
+        finally:
+            await owner.close()
+            await service.close()
+    finally:
+        servers.stop()
     print(
         f"applied {len(applied)} migration(s)"
         + "".join(f"\n  {m.version:04d}_{m.name}" for m in applied)
     )
+    if exposed:
+        print(f"warning: the service's role {role} {' and '.join(exposed)}: its audit is "
+              "append-only by courtesy only. Give the service a role of its own "
+              "(TRIAGE_DATABASE_URL) and the schema's owner TRIAGE_MIGRATION_DATABASE_URL; "
+              "docs/deploy.md, 'Database roles'.")  # fmt: skip
+    else:
+        print(f"the service's role {role} reads and writes the data, and may only add to "
+              "the audit and read it")  # fmt: skip
     return 0
 
 
@@ -234,7 +256,8 @@ async def _background(settings: Settings, job: str) -> int:
     from triage.runtime import open_runtime
     from triage.tasks import cancel_and_wait
 
-    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url,
+                            migration_database_url=settings.migration_database_url)  # fmt: skip
     try:
         runtime = await open_runtime(settings, str(servers.database_url), str(servers.redis_url))
         loop_of = worker_for(runtime) if job == "worker" else deliverer_for(runtime)
@@ -283,7 +306,8 @@ async def _reconcile(settings: Settings) -> int:
     from triage.runtime import redis_client
     from triage.store.db import create_pool
 
-    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url,
+                            migration_database_url=settings.migration_database_url)  # fmt: skip
     try:
         pool = await create_pool(str(servers.database_url), settings)
         client = redis_client(str(servers.redis_url))

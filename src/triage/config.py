@@ -20,7 +20,14 @@ class Settings(BaseSettings):
 
     database_url: str | None = Field(
         default=None,
-        description="PostgreSQL DSN. Unset: an embedded PostgreSQL under data_dir is started.",
+        description="PostgreSQL DSN of the service's role (it may only add to the audit and "
+        "read it). Unset: an embedded PostgreSQL under data_dir is started.",
+    )
+    migration_database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL DSN of the schema's owner, for `triage migrate` and `serve "
+        "--migrate`; they grant the service's role what it needs. Unset: database_url (one "
+        "role, and the service warns that its audit is append-only by courtesy only).",
     )
     redis_url: str | None = Field(
         default=None,

@@ -29,9 +29,14 @@ from typing import Any
 
 import structlog
 
+from triage.store.roles import with_user
+
 log = structlog.get_logger(__name__)
 
 DATABASE = "triage"
+#: The role the service connects to the embedded database as (roles.py); its
+#: superuser owns the schema and runs the migrations.
+SERVICE_ROLE = "triage_service"
 #: The longest Unix socket path Linux and macOS accept (sun_path, less its NUL).
 _SOCKET_PATH_MAX = 103
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -39,7 +44,8 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 @dataclass
 class EmbeddedServers:
-    database_url: str | None = None
+    database_url: str | None = None  # the service's role
+    migration_database_url: str | None = None  # the schema's owner
     redis_url: str | None = None
     _postgres: Any = None
     _redis: EmbeddedRedis | None = None
@@ -99,6 +105,16 @@ def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
     uri: str = server.get_uri(DATABASE)
     log.info("embedded_postgres_started", data_dir=str(pgdata))
     return uri
+
+
+def service_url(servers: EmbeddedServers) -> str:
+    """The embedded database as the service's role, made the first time."""
+    assert servers._postgres is not None
+    assert servers.migration_database_url is not None
+    exists = servers._postgres.psql(f"SELECT 1 FROM pg_roles WHERE rolname = '{SERVICE_ROLE}';")
+    if "(1 row)" not in exists:
+        servers._postgres.psql(f"CREATE ROLE {SERVICE_ROLE} LOGIN;")
+    return with_user(servers.migration_database_url, SERVICE_ROLE)
 
 
 def _forget_dead_users(pgdata: Path) -> None:
@@ -257,12 +273,24 @@ def start_redis(data_dir: Path, servers: EmbeddedServers) -> str:
 
 
 def start_missing(
-    data_dir: Path, database_url: str | None, redis_url: str | None, *, redis: bool = True
+    data_dir: Path,
+    database_url: str | None,
+    redis_url: str | None,
+    *,
+    redis: bool = True,
+    migration_database_url: str | None = None,
 ) -> EmbeddedServers:
-    """Start an embedded server for each URL that is not configured (Redis only if needed)."""
+    """Start an embedded server for each URL that is not configured (Redis only if
+    needed). The embedded PostgreSQL has both roles: its superuser owns the schema, and
+    the service connects as ``SERVICE_ROLE``."""
     servers = EmbeddedServers()
     try:
-        servers.database_url = database_url or start_postgres(data_dir, servers)
+        if database_url is not None:
+            servers.database_url = database_url
+            servers.migration_database_url = migration_database_url or database_url
+        else:
+            servers.migration_database_url = start_postgres(data_dir, servers)
+            servers.database_url = service_url(servers)
         if redis:
             servers.redis_url = redis_url or start_redis(data_dir, servers)
     except BaseException:

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import redis.asyncio as aioredis
+import structlog
 from redis.asyncio.sentinel import Sentinel
 
 from triage.auth.throttle import Throttle
@@ -19,12 +20,16 @@ from triage.config import Settings
 from triage.effects import AfterCommit
 from triage.intake.service import Intake
 from triage.notify.events import EventHub, Publisher
+from triage.observability import metrics
 from triage.queue.enqueue import Enqueuer
 from triage.queue.keys import Keys
 from triage.region import Region, load_region
 from triage.routing.network import NetworkConfig, load_network
 from triage.scoring import Rules, load_rules
-from triage.store.db import create_pool
+from triage.store.db import create_pool, is_unavailable
+from triage.store.roles import audit_exposed
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -51,6 +56,27 @@ class Runtime:
         with contextlib.suppress(Exception):
             await self.redis.aclose()
         await self.pool.close()
+
+
+async def _check_audit_role(pool: asyncpg.Pool) -> None:
+    """Say at start when the audit is append-only by courtesy only (roles.py). With
+    PostgreSQL down the service starts all the same (it answers 503 until it is back),
+    and says that it could not check."""
+    try:
+        async with pool.acquire() as conn:
+            exposed = await audit_exposed(conn)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("audit_role_not_checked", error=type(exc).__name__)
+        return
+    metrics.AUDIT_APPEND_ONLY.set(0 if exposed else 1)
+    if exposed:
+        log.warning(
+            "audit_not_append_only", role_could=", ".join(exposed),
+            fix="run the service as a role of its own; set TRIAGE_MIGRATION_DATABASE_URL "
+            "to the owner's and run triage migrate",
+        )  # fmt: skip
 
 
 _REDIS_OPTIONS: dict[str, Any] = {
@@ -109,6 +135,7 @@ async def open_runtime(
     network = load_network(settings.network_file, region, frozenset(rules.signals))
     clock = clock or SystemClock()
     pool = await create_pool(database_url, settings)
+    await _check_audit_role(pool)
     client = redis_client(redis_url)
     keys = Keys(settings.redis_prefix)
     enqueuer = Enqueuer(client, keys)

@@ -57,13 +57,14 @@ def serve(settings: Settings, *, migrate: bool, demo: bool) -> int:
     # Ctrl-C, so that what has started is stopped again, not orphaned.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
-    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url)
+    servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url,
+                            migration_database_url=settings.migration_database_url)  # fmt: skip
     assert servers.database_url is not None
     assert servers.redis_url is not None
     try:
         tokens: dict[str, str] = {}
         if migrate or demo:
-            tokens = asyncio.run(_prepare(settings, servers.database_url, demo=demo))
+            tokens = asyncio.run(_prepare(settings, servers, demo=demo))
         banner = _banner(settings, tokens, servers)
 
         def listening() -> None:
@@ -117,21 +118,24 @@ def port_problem(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on port {port} on {host} ({exc.strerror}); {choose}"
 
 
-async def _prepare(settings: Settings, database_url: str, demo: bool) -> dict[str, str]:
+async def _prepare(settings: Settings, servers: EmbeddedServers, demo: bool) -> dict[str, str]:
     from triage.clock import SystemClock
     from triage.demo import ensure_demo_credentials
     from triage.region import load_region
     from triage.routing.network import load_network
     from triage.scoring import load_rules
     from triage.store.migrate import migrate
+    from triage.store.roles import service_role
 
     # Refuse bad configuration before anything starts listening.
     region = load_region(settings.region_file)
     rules = load_rules(settings.scoring_rules_file)
     load_network(settings.network_file, region, frozenset(rules.signals))
-    conn = await asyncpg.connect(database_url)
+    assert servers.database_url is not None
+    assert servers.migration_database_url is not None
+    conn = await asyncpg.connect(servers.migration_database_url)  # as the schema's owner
     try:
-        await migrate(conn)
+        await migrate(conn, service_role=await service_role(servers.database_url))
         if demo:
             return await ensure_demo_credentials(conn, settings.data_dir, SystemClock())
         return {}

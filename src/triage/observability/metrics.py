@@ -215,6 +215,13 @@ WEBHOOK_DEAD_LETTERS = Gauge(
     ["organisation"],
     multiprocess_mode="mostrecent",
 )
+AUDIT_APPEND_ONLY = Gauge(
+    "triage_audit_append_only",
+    "1 when the service's database role may only add to the audit and read it; 0 when it "
+    "could change or remove entries (it owns the table, is a superuser, or was granted "
+    "more): the log says why, docs/deploy.md, 'Database roles', what to do.",
+    multiprocess_mode="min",
+)
 DEPENDENCY_UP = Gauge(
     "triage_dependency_up",
     "1 when the dependency answered the last readiness check, else 0.",

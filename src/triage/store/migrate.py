@@ -15,6 +15,8 @@ from importlib import resources
 import asyncpg
 import structlog
 
+from triage.store.roles import grant_service
+
 log = structlog.get_logger(__name__)
 
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -67,12 +69,22 @@ def available_migrations() -> list[Migration]:
     return found
 
 
+async def _create_if_missing(conn: asyncpg.Connection, table: str, create: str) -> None:
+    """Not CREATE TABLE IF NOT EXISTS: that asks for the right to create in the schema
+    even when the table is there, and the service's role, which may run ``triage
+    migrate`` to find that nothing is left to do, has no such right."""
+    if await conn.fetchval("SELECT to_regclass($1)", table) is None:
+        await conn.execute(create)
+
+
 async def _apply_repeatables(conn: asyncpg.Connection) -> list[Migration]:
-    await conn.execute(
-        """CREATE TABLE IF NOT EXISTS schema_repeatables (
+    await _create_if_missing(
+        conn,
+        "schema_repeatables",
+        """CREATE TABLE schema_repeatables (
                name       text PRIMARY KEY,
                checksum   text NOT NULL,
-               applied_at timestamptz NOT NULL DEFAULT now())"""
+               applied_at timestamptz NOT NULL DEFAULT now())""",
     )
     done = {
         r["name"]: r["checksum"]
@@ -95,17 +107,21 @@ async def _apply_repeatables(conn: asyncpg.Connection) -> list[Migration]:
     return applied
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
-    """Apply what is missing; return the migrations applied now."""
+async def migrate(conn: asyncpg.Connection, service_role: str | None = None) -> list[Migration]:
+    """Apply what is missing, as the schema's owner; return the migrations applied now.
+    With ``service_role`` (another role than the owner), grant it what the service needs
+    and no more (``roles.py``)."""
     applied_now: list[Migration] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
-        await conn.execute(
-            """CREATE TABLE IF NOT EXISTS schema_migrations (
+        await _create_if_missing(
+            conn,
+            "schema_migrations",
+            """CREATE TABLE schema_migrations (
                    version    integer PRIMARY KEY,
                    name       text NOT NULL,
                    checksum   text NOT NULL,
-                   applied_at timestamptz NOT NULL DEFAULT now())"""
+                   applied_at timestamptz NOT NULL DEFAULT now())""",
         )
         rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
         done = {r["version"]: r for r in rows}
@@ -129,6 +145,15 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
             log.info("migration_applied", version=migration.version, migration=migration.name)
             applied_now.append(migration)
         applied_now += await _apply_repeatables(conn)
+        if service_role is not None and service_role != await conn.fetchval("SELECT current_user"):
+            await grant_service(conn, service_role)
+    except asyncpg.InsufficientPrivilegeError as exc:
+        role = await conn.fetchval("SELECT current_user")
+        raise MigrationError(
+            f"role {role} may not change the schema ({exc}); run the migrations as the "
+            "schema's owner: set TRIAGE_MIGRATION_DATABASE_URL to its DSN "
+            "(docs/deploy.md, 'Database roles')"
+        ) from exc
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied_now
