@@ -20,10 +20,11 @@ from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.audit import denied
+from triage.auth.policy import caller_of
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics
-from triage.problems import Problem, unauthorized, unavailable
+from triage.problems import Problem, forbidden, unauthorized, unavailable
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import Runtime
 from triage.store.db import is_unavailable
@@ -124,6 +125,9 @@ async def _authenticate(request: web.Request, route: str) -> None:
             raise unauthorized("the token is unknown or disabled")
     runtime.throttle.refuse_flood(principal)
     request[PRINCIPAL] = principal
+    policy = _POLICIES.get(("GET" if request.method == "HEAD" else request.method, route))
+    if policy is not None and not policy.permits(principal):  # before the body is read
+        raise forbidden(f"this is for {policy.who()}; you are {caller_of(principal)}")
 
 
 def _problem_response(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:
@@ -158,6 +162,8 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
 BACKGROUND_STOP_SECONDS = 2.0
 
 _PUBLIC = {op.path for op in OPERATIONS if op.public} | {"/api/openapi.json", "/api/docs"}
+#: Who may call each operation (auth/policy.py), by method and route.
+_POLICIES = {(op.method, op.path): op.policy for op in OPERATIONS if op.policy is not None}
 
 
 async def _openapi(_request: web.Request) -> web.Response:

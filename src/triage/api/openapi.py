@@ -9,6 +9,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from triage import __version__
 from triage.api.operations import ID_NUMBER, OPERATIONS
+from triage.auth.policy import CALLERS
 
 _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
@@ -102,8 +103,9 @@ def build_openapi() -> dict[str, Any]:
             "operationId": op.handler.__name__,
             "responses": responses,
         }
-        if op.roles:
-            entry["description"] = f"Who may call it: {op.roles}."
+        if op.policy is not None:
+            entry["description"] = f"Who may call it: {op.policy.describe()}"
+            entry["x-callers"] = [c for c in CALLERS if c in op.policy.callers]
         params = [seg[1:-1] for seg in op.path.split("/") if seg.startswith("{")]
         parameters: list[dict[str, Any]] = [
             {"name": p, "in": "path", "required": True,

@@ -14,6 +14,18 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from triage.api import handlers as h
+from triage.auth.policy import (
+    ANSWERERS,
+    ANYONE,
+    CASE_WORK,
+    CLIENT,
+    EDITORS,
+    OPS,
+    PEOPLE,
+    STAFF,
+    Policy,
+    allow,
+)
 from triage.cases import control as c
 from triage.cases.handover import HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
@@ -33,6 +45,7 @@ from triage.reporting.kpi import KpiOut
 from triage.request_body import ID_MAX
 from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
+from triage.vocabulary import UserRole
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,7 +61,9 @@ class Operation:
     responses: dict[int, type[BaseModel] | tuple[type[BaseModel], ...] | None]
     request: type[BaseModel] | None = None
     public: bool = False
-    roles: str = ""
+    #: Who may call it (enforced in the pipeline before the body is read) and what of the
+    #: data they reach; None only for public operations.
+    policy: Policy | None = None
     errors: tuple[int, ...] = field(default=(401, 403))
     #: Query parameters: name -> (description, JSON schema).
     query: tuple[tuple[str, str, dict[str, object]], ...] = ()
@@ -60,9 +75,12 @@ class Operation:
     stream: bool = False
 
 
-_EDITORS = "operator and cit: all; coordinator: their gebied"
-_ANSWERERS = "specialists and coordinators, for offers made to them"
-_STAFF = "operator and cit: all; coordinator and specialist: their gebied"
+U = UserRole
+_ROSTER = allow(U.coordinator, scope="Their own gebied's roster.")
+_METRICS = allow(U.ops, U.admin,
+                 scope="Counts only (anyone when TRIAGE_METRICS_OPEN=true).")  # fmt: skip
+_CONTACT = allow(U.specialist, U.coordinator, scope="The one who accepted the melding.")
+_TAKING_OVER = allow(U.specialist, U.coordinator, scope="The colleague proposed.")
 #: A numeric id (roster changes, webhooks: bigint columns), as handlers._whole_number reads it.
 ID_NUMBER: dict[str, object] = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
 
@@ -81,144 +99,149 @@ OPERATIONS: tuple[Operation, ...] = (
         "Submit a melding or adviesvraag (idempotent on source + external_id)", "meldingen",
         {201: (MeldingAccepted, MeldingReceipt), 200: (MeldingAccepted, MeldingReceipt)},
         request=MeldingIn,
-        roles="API clients (as their own source; they get a MeldingReceipt); users with "
-        "role operator or cit (MeldingAccepted)",
+        policy=allow(CLIENT, U.operator, U.cit,
+                     scope="API clients: as their own source, and they get a MeldingReceipt; "
+                     "operator and cit: for any source (MeldingAccepted)."),
         errors=(400, 401, 403, 409, 413, 415, 422, 503),
     ),
     Operation(
         "GET", "/api/v1/meldingen/{melding_id}", h.get_melding,
         "Read a melding with its personal data (audited)", "meldingen",
         {200: (MeldingOut, MeldingAsSent)},
-        roles="operator and cit: all; coordinator and specialist: their gebied; "
-        "API clients: meldingen they submitted, as sent (MeldingAsSent)",
+        policy=allow(CLIENT, U.operator, U.cit, U.coordinator, U.specialist,
+                     scope="Operator and cit: the region; coordinator and specialist: their "
+                     "gebied; API clients: the meldingen they submitted, as sent "
+                     "(MeldingAsSent)."),
         errors=(401, 403, 404, 503),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/urgency", h.post_urgency,
         "Set a melding's urgency level by hand, with a reason (audited; the queue follows)",
         "meldingen", {200: UrgencyOverrideOut}, request=UrgencyOverrideIn,
-        roles=_EDITORS, errors=(400, 401, 403, 404, 413, 415, 422, 503),
+        policy=EDITORS, errors=(400, 401, 403, 404, 413, 415, 422, 503),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/link", h.post_link,
         "Move a melding to the household's open case (with a reason; audited; a "
         "herhaalmelding found this way is raised and re-queued)", "cases",
-        {200: c.CaseChangeOut}, request=c.LinkIn, roles=_EDITORS, errors=_CHANGE_ERRORS,
+        {200: c.CaseChangeOut}, request=c.LinkIn, policy=EDITORS, errors=_CHANGE_ERRORS,
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/unlink", h.post_unlink,
         "Take a melding out of its case into a case of its own (with a reason; audited)",
-        "cases", {200: c.CaseChangeOut}, request=c.UnlinkIn, roles=_EDITORS,
+        "cases", {200: c.CaseChangeOut}, request=c.UnlinkIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/review", h.post_review,
         "Settle a possible duplicate: confirm (merge the cases) or reject (keep apart)",
-        "cases", {200: c.CaseChangeOut}, request=c.ReviewDecisionIn, roles=_EDITORS,
+        "cases", {200: c.CaseChangeOut}, request=c.ReviewDecisionIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
     ),
     Operation(
         "GET", "/api/v1/reviews", h.get_reviews,
         "Possible duplicates waiting for an operator, oldest first (ids and reasons only)",
-        "cases", {200: c.ReviewsOut}, roles=_EDITORS, errors=(400, 401, 403, 422, 503),
+        "cases", {200: c.ReviewsOut}, policy=EDITORS, errors=(400, 401, 403, 422, 503),
         query=(_limit(100, 500),),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/merge", h.post_merge,
         "Merge this case into another open case of the same household (history kept; "
         "audited; the queue follows)", "cases",
-        {200: c.CaseChangeOut}, request=c.MergeIn, roles=_EDITORS, errors=_CHANGE_ERRORS,
+        {200: c.CaseChangeOut}, request=c.MergeIn, policy=EDITORS, errors=_CHANGE_ERRORS,
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/close", h.post_close,
         "Close a case whose meldingen have all been taken up (with a reason; audited)",
-        "cases", {200: c.CaseChangeOut}, request=c.CloseIn, roles=_EDITORS,
+        "cases", {200: c.CaseChangeOut}, request=c.CloseIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
     ),
     Operation(
         "GET", "/api/v1/me/assignments", h.get_my_assignments,
         "My open offers and accepted meldingen, earliest deadline first (ids and reasons)",
-        "dispatch", {200: a.AssignmentsOut}, roles=_ANSWERERS, errors=(401, 403, 503),
+        "dispatch", {200: a.AssignmentsOut}, policy=ANSWERERS, errors=(401, 403, 503),
     ),
     Operation(
         "GET", "/api/v1/me/events", h.get_my_events,
         "Server-sent events for me: offer, reassigned, escalation (ids and links only; "
         "best effort: fetch /api/v1/me/assignments on (re)connect)", "dispatch",
-        {200: None}, roles="any user", errors=(401, 403), stream=True,
+        {200: None}, policy=PEOPLE, errors=(401, 403), stream=True,
     ),
     Operation(
         "POST", "/api/v1/assignments/{assignment_id}/accept", h.post_accept,
         "Accept an offer made to me (the first to accept a case's melding leads the case)",
-        "dispatch", {200: a.AnswerOut}, roles=_ANSWERERS, errors=(401, 403, 404, 409, 503),
+        "dispatch", {200: a.AnswerOut}, policy=ANSWERERS, errors=(401, 403, 404, 409, 503),
     ),
     Operation(
         "POST", "/api/v1/assignments/{assignment_id}/decline", h.post_decline,
         "Decline an offer made to me, with a reason; it goes to the next candidate",
-        "dispatch", {200: a.AnswerOut}, request=a.DeclineIn, roles=_ANSWERERS,
+        "dispatch", {200: a.AnswerOut}, request=a.DeclineIn, policy=ANSWERERS,
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/first-contact", h.post_first_contact,
         "Record first contact with the household (meets the 24-72 h norm for the melding)",
-        "dispatch", {200: a.ContactOut}, roles="the specialist who accepted the melding",
+        "dispatch", {200: a.ContactOut}, policy=_CONTACT,
         errors=(401, 403, 409, 503),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/reassign", h.post_reassign,
         "Give a melding to a named specialist: the current offer or assignment ends "
         "(reason kept; audited)", "dispatch", {200: m.ReassignedOut}, request=m.ReassignIn,
-        roles=_EDITORS, errors=_CHANGE_ERRORS,
+        policy=EDITORS, errors=_CHANGE_ERRORS,
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/gebied", h.post_move_gebied,
         "Hand a melding not yet accepted (queued, offered or escalated) to another gebied's "
         "team: an open offer is withdrawn and its specialist told (reason kept; audited)",
-        "dispatch", {200: m.MovedOut}, request=m.GebiedIn, roles=_EDITORS,
+        "dispatch", {200: m.MovedOut}, request=m.GebiedIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
     ),
     Operation(
         "GET", "/api/v1/gebieden/{gebied}/on-duty", h.get_on_duty,
         "Who is on duty now in a gebied, the regional backup and the coordinators",
-        "dispatch", {200: v.OnDutyOut}, roles=_STAFF, errors=(401, 403, 404),
+        "dispatch", {200: v.OnDutyOut}, policy=STAFF, errors=(401, 403, 404),
         code_params=("gebied",),
     ),
     Operation(
         "GET", "/api/v1/gebieden/{gebied}/queue", h.get_gebied_queue,
         "What waits in a gebied, in dispatch order, with the current offer (ids only)",
-        "dispatch", {200: v.QueueOut}, roles=_STAFF, errors=(401, 403, 404, 422, 503),
+        "dispatch", {200: v.QueueOut}, policy=STAFF, errors=(401, 403, 404, 422, 503),
         code_params=("gebied",), query=(_limit(200, 1000),),
     ),
     Operation(
         "GET", "/api/v1/gebieden/{gebied}/roster-changes", h.get_roster_changes,
         "Roster changes made through the API for a gebied, running or to come",
-        "dispatch", {200: rc.RosterChangesOut}, roles=_STAFF, errors=(401, 403, 404, 503),
+        "dispatch", {200: rc.RosterChangesOut}, policy=STAFF, errors=(401, 403, 404, 503),
         code_params=("gebied",),
     ),
     Operation(
         "POST", "/api/v1/gebieden/{gebied}/roster-changes", h.post_roster_change,
         "Mark someone absent, add an extra shift or record a swap (with a reason; audited)",
         "dispatch", {201: rc.RosterChangeRef}, request=rc.RosterChangeIn,
-        roles="the gebied's coordinator", errors=(400, 401, 403, 404, 413, 415, 422, 503),
+        policy=_ROSTER, errors=(400, 401, 403, 404, 413, 415, 422, 503),
         code_params=("gebied",),
     ),
     Operation(
         "POST", "/api/v1/gebieden/{gebied}/roster-changes/{change_id}/withdraw",
         h.post_roster_withdraw, "Withdraw a roster change (audited)", "dispatch",
-        {200: rc.RosterChangeRef}, roles="the gebied's coordinator",
+        {200: rc.RosterChangeRef}, policy=_ROSTER,
         errors=(401, 403, 404, 409, 422, 503), code_params=("gebied",),
         number_params=("change_id",),
     ),
     Operation(
         "GET", "/api/v1/escalations", h.get_escalations,
         "The last day's escalations (at risk, breached), newest first, and case milestones overdue",
-        "dispatch", {200: v.EscalationsOut}, roles=_STAFF, errors=(401, 403, 422, 503),
+        "dispatch", {200: v.EscalationsOut}, policy=STAFF, errors=(401, 403, 422, 503),
         query=(_limit(100, 500),),
     ),
     Operation(
         "GET", "/api/v1/kpi", h.get_kpi,
         "The process indicators (24-72-7-30-100-180) per gebied over a period: counts and "
         "shares, no personal data", "reporting", {200: KpiOut},
-        roles="coordinator: their gebied; operator, cit and admin: the region",
+        policy=allow(U.operator, U.cit, U.coordinator, U.admin,
+                     scope="Coordinator: their gebied; operator, cit and admin: the region. "
+                     "Counts and shares only."),
         errors=(401, 403, 422, 503),
         query=(
             ("from", "First local date (default: 30 days before until); 2000 to 2999.",
@@ -231,54 +254,54 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET", "/api/v1/webhooks/dead-letters", h.get_dead_letters,
         "Webhook deliveries that failed every attempt, newest first", "operations",
-        {200: w.DeadLettersOut}, roles="ops and admin", errors=(401, 403, 422, 503),
+        {200: w.DeadLettersOut}, policy=OPS, errors=(401, 403, 422, 503),
         query=(("webhook_id", "Only this webhook's.", ID_NUMBER), _limit(100, 1000)),
     ),
     Operation(
         "POST", "/api/v1/webhooks/dead-letters/replay", h.post_replay,
         "Deliver dead letters again from their first attempt, by id or all of a webhook "
         "(audited); the answer lists those replayed", "operations", {200: w.ReplayedOut},
-        request=w.ReplayIn, roles="ops and admin", errors=(400, 401, 403, 413, 415, 422, 503),
+        request=w.ReplayIn, policy=OPS, errors=(400, 401, 403, 413, 415, 422, 503),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/milestones/{kind}/done", h.post_milestone_done,
         "Mark a case milestone done: plan, outreach, handover or evaluation (audited)",
         "cases", {200: MilestoneOut}, request=MilestoneDoneIn,
-        roles="the case's lead; a coordinator of its gebied",
+        policy=CASE_WORK,
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), code_params=("kind",),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/handover", h.post_handover,
         "Propose a colleague as the case's lead; the lead stays until they accept (audited)",
         "cases", {200: HandoverOut}, request=HandoverIn,
-        roles="the case's lead; a coordinator of its gebied",
+        policy=CASE_WORK,
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/handover/accept", h.post_handover_accept,
         "Accept the lead of a case proposed to me (warm handover; audited)", "cases",
-        {200: HandoverOut}, roles="the proposed colleague", errors=(401, 403, 404, 409, 503),
+        {200: HandoverOut}, policy=_TAKING_OVER, errors=(401, 403, 404, 409, 503),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,
         "Read a household's case with its meldingen and persons (audited)", "cases",
-        {200: CaseOut}, roles="operator and cit: all; coordinator and specialist: their gebied",
+        {200: CaseOut}, policy=STAFF,
         errors=(401, 403, 404, 503),
     ),
     Operation(
         "GET", "/api/v1/vocabulary/signals", h.get_vocabulary,
         "The signal codes and categories a melding may carry", "reference",
-        {200: h.VocabularyOut}, roles="any authenticated caller",
+        {200: h.VocabularyOut}, policy=ANYONE,
     ),
     Operation(
         "GET", "/api/v1/gebieden", h.get_gebieden,
         "The region's gebieden (for the gebied hint)", "reference",
-        {200: h.RegionOut}, roles="any authenticated caller",
+        {200: h.RegionOut}, policy=ANYONE,
     ),
     Operation("GET", "/healthz", h.healthz, "The process is alive", "operations",
               {200: h.Health}, public=True, errors=()),
     Operation("GET", "/readyz", h.readyz, "PostgreSQL and Redis are reachable", "operations",
               {200: h.Readiness, 503: h.Readiness}, public=True, errors=()),
     Operation("GET", "/metrics", h.get_metrics, "Prometheus metrics", "operations",
-              {200: None}, roles="ops and admin (or anyone when TRIAGE_METRICS_OPEN=true)"),
+              {200: None}, policy=_METRICS),
 )  # fmt: skip

@@ -1,8 +1,8 @@
-"""The authenticated caller and what it may do.
+"""The authenticated caller and what of the data it reaches.
 
-Authorisation lives here, in one place, as small predicates the handlers call; need-to-know
-(a specialist sees their gebied, a client its own meldingen) is expressed as a scope that
-the SQL applies, so a row outside it is never fetched at all.
+Who may call an operation at all is its policy (``policy.py``), enforced before the
+handler runs. Need-to-know (a specialist sees their gebied, a client its own meldingen) is
+expressed here as a scope that the SQL applies, so a row outside it is never fetched.
 """
 
 from __future__ import annotations
