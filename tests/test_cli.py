@@ -53,8 +53,16 @@ def test_users_add_requires_a_gebied_for_specialists(database_url: str) -> None:
     )
     assert result.returncode == 2
     assert "--gebied" in result.stderr
-    ok = triage(database_url, "users", "add", f"u-{uuid.uuid4().hex[:8]}", "--role", "specialist",
-                "--gebied", "oost")  # fmt: skip
+    # A gebied's specialist is someone of its network in the network file.
+    stranger = triage(database_url, "users", "add", f"u-{uuid.uuid4().hex[:8]}", "--role",
+                      "specialist", "--gebied", "oost")  # fmt: skip
+    assert stranger.returncode == 2
+    assert "not in the network of oost" in stranger.stderr
+    elsewhere = triage(database_url, "users", "add", "sp-langstraat-7", "--role", "specialist",
+                       "--gebied", "oost")  # fmt: skip
+    assert elsewhere.returncode == 2
+    ok = triage(database_url, "users", "add", "sp-langstraat-7", "--role", "specialist",
+                "--gebied", "langstraat")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
 
 

@@ -618,6 +618,15 @@ async def _roster_changes_followed(
     ).status == 403
     stranger = {**body, "specialist": "sp-tilburg-1"}
     assert (await client.post(url, json=stranger, headers=coordinator)).status == 422
+    # An extra shift: for someone of the gebied's network or the regional backup, not a
+    # colleague of another gebied (whose own coordinator changes their roster).
+    extra = {**body, "kind": "extra", "gebied": GEBIED, "specialist": "sp-tilburg-1"}
+    refused = await client.post(url, json=extra, headers=coordinator)
+    assert refused.status == 422
+    assert "another gebied" in (await refused.json())["errors"][0]["detail"]
+    backup = runtime.network.backup.members[0]
+    lent = await client.post(url, json={**extra, "specialist": backup}, headers=coordinator)
+    assert lent.status == 201, await lent.text()
     backwards = {**body, "end": "2026-11-22T00:00"}
     assert (await client.post(url, json=backwards, headers=coordinator)).status == 422
     made = await client.post(url, json=body, headers=coordinator)

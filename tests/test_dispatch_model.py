@@ -545,13 +545,15 @@ class DispatchModel(RuleBasedStateMachine):
     )
     def roster_change(self, kind: str, gebied: str, pick: int, hours: int) -> None:
         """The gebied's coordinator marks someone of its network absent, or adds an extra
-        shift in the gebied for anyone of the networks, from now."""
+        shift in the gebied for someone of its network or the regional backup, from now."""
         self.step(self._roster_change(kind, gebied, pick, hours), "roster_change")
 
     async def _roster_change(self, kind: str, gebied: str, pick: int, hours: int) -> None:
         network = NETWORK.network_of(gebied)
         assert network is not None
-        people = [*network.members, *network.coordinators] if kind == "absent" else PEOPLE
+        people = [*network.members, *network.coordinators]
+        if kind == "extra":  # or of the regional backup, which serves every gebied
+            people += [*NETWORK.backup.members, *NETWORK.backup.coordinators]
         person = people[pick % len(people)]
         now = self.clock.now()
         body = {"kind": kind, "specialist": person, "start": now.isoformat(),

@@ -123,11 +123,7 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
 
     now = SystemClock().now()
     if args.action == "add" and args.gebied is not None:
-        from triage.region import load_region
-
-        known = load_region(settings.region_file).gebied_codes
-        if args.gebied not in known:
-            raise accounts.AccountError(f"unknown gebied; known: {', '.join(known)}")
+        _in_network(settings, args.username, UserRole(args.role), args.gebied)
     async with _connection(settings) as conn:
         if args.action == "add":
             issued = await accounts.add_user(
@@ -141,6 +137,28 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     print(f'user "{issued.name}" ({issued.id})')
     print(f"token (shown once, store it now): {issued.token}")
     return 0
+
+
+def _in_network(settings: Settings, username: str, role: UserRole, gebied: str) -> None:
+    """A gebied's specialist or coordinator works there by the network file: routing
+    offers to them by its rosters, and need-to-know follows it. An account for someone
+    who is not in it would read the gebied's cases and never be offered one."""
+    from triage.auth.accounts import AccountError
+    from triage.region import REGIONAL_POOL
+
+    network = _network(settings, None)
+    known = [*network.networks, REGIONAL_POOL]
+    if gebied not in known:
+        raise AccountError(f"unknown gebied; known: {', '.join(known)}")
+    if role not in (UserRole.specialist, UserRole.coordinator):
+        return
+    team = network.network_of(gebied)
+    people = {*team.members, *team.coordinators} if team is not None else set()
+    if username not in people:
+        raise AccountError(
+            f'"{username}" is not in the network of {gebied} in the network file; add them '
+            "there (with their roster) first, then make their account with the same id"
+        )
 
 
 def _network(settings: Settings, path: Path | None) -> NetworkConfig:

@@ -112,8 +112,15 @@ def _checked(config: NetworkConfig, network: str, body: RosterChangeIn, now: dat
     members = config.network_of(network)
     own = {*members.members, *members.coordinators} if members else set()
     if body.kind == "extra":
-        if body.specialist not in config.by_id:
-            raise invalid([FieldError("/specialist", "not in the networks")])
+        # Someone of the gebied's network, or of the regional backup, which serves every
+        # gebied; a colleague of another gebied is added by their own coordinator (in
+        # the network file), whose roster it also changes.
+        backup = {*config.backup.members, *config.backup.coordinators}
+        if body.specialist not in own | backup:
+            raise invalid([FieldError(
+                "/specialist", f"not in the network of {network} nor the regional backup; "
+                "a colleague of another gebied is added by their own coordinator",
+            )])  # fmt: skip
         if body.gebied != network:
             raise invalid([FieldError("/gebied", "an extra shift is in your own gebied")])
     elif body.specialist not in own:
