@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import urllib.parse
@@ -179,3 +180,15 @@ async def own_runtime(
     finally:
         await forget(runtime.redis, runtime.keys)
         await runtime.close()
+
+
+async def next_event(stream: aiohttp.ClientResponse) -> tuple[str, dict[str, Any]]:
+    """The next server-sent event of an open ``/me/events`` stream: (event, data)."""
+    event = ""
+    while True:
+        line = (await asyncio.wait_for(stream.content.readline(), timeout=5)).decode()
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ").strip()
+        elif line.startswith("data: "):
+            data: dict[str, Any] = json.loads(line.removeprefix("data: "))
+            return event, data

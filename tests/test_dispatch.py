@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 
-from helpers import TEST_CLOCK, Tokens, melding_body
+from helpers import TEST_CLOCK, Tokens, melding_body, next_event
 from triage.auth.accounts import add_user
 from triage.cases.milestones import count_overdue, escalate_overdue, overdue_in_scope
 from triage.clock import FrozenClock
@@ -660,21 +660,12 @@ async def test_offers_and_escalations_reach_the_person_as_server_sent_events(
     assert stream.status == 200
     assert stream.headers["Content-Type"].startswith("text/event-stream")
 
-    async def next_event() -> tuple[str, dict[str, Any]]:
-        event = ""
-        while True:
-            line = (await asyncio.wait_for(stream.content.readline(), timeout=5)).decode()
-            if line.startswith("event: "):
-                event = line.removeprefix("event: ").strip()
-            elif line.startswith("data: "):
-                return event, json.loads(line.removeprefix("data: "))
-
     assert (await stream.content.readline()).startswith(b": connected")
     resp = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/reassign",
                              json={"to": target, "reason": "Kent het gezin al."},
                              headers=tokens.user("operator"))  # fmt: skip
     assert resp.status == 200
-    event, data = await next_event()
+    event, data = await next_event(stream)
     assert event == "offer"
     assert data["melding_id"] == melding["melding_id"]
     assert set(data) == {"event", "assignment_id", "melding_id", "tier", "link"}  # ids only
@@ -691,7 +682,7 @@ async def test_offers_and_escalations_reach_the_person_as_server_sent_events(
                           timedelta(hours=72))  # fmt: skip
     await runtime.after_commit.apply(done.effects)
     for _ in range(100):  # other meldingen of the gebied may be escalated in the same round
-        event, data = await next_event()
+        event, data = await next_event(stream)
         if data["melding_id"] == late["melding_id"]:
             break
     assert (event, data["kind"]) == ("escalation", "at_risk")

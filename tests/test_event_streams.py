@@ -8,7 +8,6 @@ the next reconcile instead of its queue."""
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
@@ -18,7 +17,7 @@ import redis.exceptions
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from helpers import TEST_CLOCK, Tokens, free_port, melding_body
+from helpers import TEST_CLOCK, Tokens, free_port, melding_body, next_event
 from triage.auth.accounts import add_user
 from triage.notify import events
 from triage.notify.events import EventHub, Publisher
@@ -36,16 +35,6 @@ async def _open(client: TestClient[Any, Any], token: str) -> ClientResponse:
     assert stream.status == 200
     assert (await stream.content.readline()).startswith(b": connected")
     return stream
-
-
-async def _next_event(stream: ClientResponse) -> tuple[str, dict[str, Any]]:
-    event = ""
-    while True:
-        line = (await asyncio.wait_for(stream.content.readline(), timeout=5)).decode()
-        if line.startswith("event: "):
-            event = line.removeprefix("event: ").strip()
-        elif line.startswith("data: "):
-            return event, json.loads(line.removeprefix("data: "))
 
 
 async def test_ninety_open_streams_leave_redis_to_the_intake_and_each_hears_its_own(
@@ -77,10 +66,10 @@ async def test_ninety_open_streams_leave_redis_to_the_intake_and_each_hears_its_
         await runtime.after_commit._publisher.publish_many([
             (first, "offer", {"melding_id": "one"}), (last, "offer", {"melding_id": "two"}),
         ])  # fmt: skip
-        assert (await _next_event(streams[0]))[1]["melding_id"] == "one"
-        assert (await _next_event(streams[-1]))[1]["melding_id"] == "two"
+        assert (await next_event(streams[0]))[1]["melding_id"] == "one"
+        assert (await next_event(streams[-1]))[1]["melding_id"] == "two"
         await runtime.after_commit._publisher.publish_many([(names[1], "offer", {"n": 3})])
-        assert (await _next_event(streams[1]))[1]["n"] == 3
+        assert (await next_event(streams[1]))[1]["n"] == 3
     finally:
         for stream in streams:
             stream.close()
