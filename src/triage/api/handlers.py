@@ -16,7 +16,7 @@ from triage.api import strict_json
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
-from triage.cases.read import read_case, read_melding
+from triage.cases.read import ACCESS_REASON_HEADER, break_glass, read_case, read_melding
 from triage.dispatch import answers, manual, views
 from triage.effects import Done
 from triage.intake.receipt import as_sent, receipt
@@ -156,6 +156,21 @@ def _uuid_param(request: web.Request, name: str) -> UUID:
         raise not_found(f"{name} is not a valid id") from None
 
 
+def access_reason(request: web.Request) -> str | None:
+    """Why a specialist reads what is not their work (break the glass), as stated in the
+    ``Triage-Access-Reason`` header: 10 to 500 characters of text."""
+    given = request.headers.get(ACCESS_REASON_HEADER)
+    if given is None:
+        return None
+    reason = " ".join(given.split())
+    if not 10 <= len(reason) <= 500 or not reason.isprintable():
+        raise invalid([FieldError(
+            f"header {ACCESS_REASON_HEADER}",
+            "a reason is 10 to 500 characters of text: why you need to read this",
+        )])  # fmt: skip
+    return reason
+
+
 async def get_melding(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     melding_id = _uuid_param(request, "melding_id")
@@ -167,6 +182,7 @@ async def get_melding(request: web.Request) -> web.Response:
             now=runtime.clock.now(),
             endpoint=endpoint_of(request),
             request_id=request[REQUEST_ID],
+            reason=access_reason(request),
         )
     if found is None:
         raise not_found("no melding with this id that you may see")
@@ -186,6 +202,7 @@ async def get_case(request: web.Request) -> web.Response:
             now=runtime.clock.now(),
             endpoint=endpoint_of(request),
             request_id=request[REQUEST_ID],
+            reason=access_reason(request),
         )
     if found is None:
         raise not_found("no case with this id that you may see")
@@ -382,6 +399,15 @@ async def get_escalations(request: web.Request) -> web.Response:
     limit = _limit(request, default=100, most=500)
     async with connection(request) as conn:
         found = await views.escalations(conn, scope, runtime.clock.now(), limit)
+    return json_response(found)
+
+
+async def get_break_glass(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    limit = _limit(request, default=100, most=1000)
+    async with connection(request) as conn:
+        found = await break_glass(conn, principal_of(request), now=runtime.clock.now(),
+                                  limit=limit)  # fmt: skip
     return json_response(found)
 
 

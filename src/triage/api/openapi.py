@@ -117,6 +117,10 @@ def build_openapi() -> dict[str, Any]:
             {"name": name, "in": "query", "required": False, "description": text,
              "schema": schema}
             for name, text, schema in op.query
+        ] + [
+            {"name": name, "in": "header", "required": False, "description": text,
+             "schema": schema}
+            for name, text, schema in op.headers
         ]  # fmt: skip
         if parameters:
             entry["parameters"] = parameters

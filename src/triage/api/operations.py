@@ -29,6 +29,7 @@ from triage.auth.policy import (
 from triage.cases import control as c
 from triage.cases.handover import HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
+from triage.cases.read import ACCESS_REASON_HEADER, BreakGlassListOut
 from triage.dispatch import answers as a
 from triage.dispatch import manual as m
 from triage.dispatch import views as v
@@ -67,6 +68,8 @@ class Operation:
     errors: tuple[int, ...] = field(default=(401, 403))
     #: Query parameters: name -> (description, JSON schema).
     query: tuple[tuple[str, str, dict[str, object]], ...] = ()
+    #: Request headers it reads beyond authentication, as for query.
+    headers: tuple[tuple[str, str, dict[str, object]], ...] = ()
     #: Path parameters that are codes, not ids (the rest are UUIDs).
     code_params: tuple[str, ...] = ()
     #: Path parameters that are numeric ids (bigint columns), not UUIDs.
@@ -80,6 +83,20 @@ _ROSTER = allow(U.coordinator, scope="Their own gebied's roster.")
 _METRICS = allow(U.ops, U.admin,
                  scope="Counts only (anyone when TRIAGE_METRICS_OPEN=true).")  # fmt: skip
 _CONTACT = allow(U.specialist, U.coordinator, scope="The one who accepted the melding.")
+#: The header of a specialist's reason to read what is not their work (break the glass).
+_REASON = ((ACCESS_REASON_HEADER,
+            "A specialist's reason to read what is not offered to, assigned to or led by "
+            "them in their gebied (audited, listed for the coordinator).",
+            {"type": "string", "minLength": 10, "maxLength": 500}),)  # fmt: skip
+_CASE_READERS = allow(
+    U.operator,
+    U.cit,
+    U.coordinator,
+    U.specialist,
+    scope="Operator and cit: the region; coordinator: their gebied; specialist: what they "
+    "are offered, assigned or lead, and the rest of their gebied with a reason in the "
+    "Triage-Access-Reason header (audited; listed for the coordinator).",
+)
 _TAKING_OVER = allow(U.specialist, U.coordinator, scope="The colleague proposed.")
 #: A numeric id (roster changes, webhooks: bigint columns), as handlers._whole_number reads it.
 ID_NUMBER: dict[str, object] = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
@@ -109,10 +126,12 @@ OPERATIONS: tuple[Operation, ...] = (
         "Read a melding with its personal data (audited)", "meldingen",
         {200: (MeldingOut, MeldingAsSent)},
         policy=allow(CLIENT, U.operator, U.cit, U.coordinator, U.specialist,
-                     scope="Operator and cit: the region; coordinator and specialist: their "
-                     "gebied; API clients: the meldingen they submitted, as sent "
-                     "(MeldingAsSent)."),
-        errors=(401, 403, 404, 503),
+                     scope="Operator and cit: the region; coordinator: their gebied; "
+                     "specialist: what they are offered, assigned or lead, and the rest "
+                     "of their gebied with a reason in the Triage-Access-Reason header "
+                     "(audited; listed for the coordinator); API clients: the meldingen "
+                     "they submitted, as sent (MeldingAsSent)."),
+        errors=(401, 403, 404, 422, 503), headers=_REASON,
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/urgency", h.post_urgency,
@@ -236,6 +255,15 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(_limit(100, 500),),
     ),
     Operation(
+        "GET", "/api/v1/break-glass", h.get_break_glass,
+        "Reads of meldingen and cases that took a stated reason (break the glass), the "
+        "last 30 days, newest first: who, when, what and why", "cases",
+        {200: BreakGlassListOut},
+        policy=allow(U.coordinator, U.admin,
+                     scope="Coordinator: reads in their gebied; admin: the region."),
+        errors=(401, 403, 422, 503), query=(_limit(100, 1000),),
+    ),
+    Operation(
         "GET", "/api/v1/kpi", h.get_kpi,
         "The process indicators (24-72-7-30-100-180) per gebied over a period: counts and "
         "shares, no personal data", "reporting", {200: KpiOut},
@@ -285,8 +313,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,
         "Read a household's case with its meldingen and persons (audited)", "cases",
-        {200: CaseOut}, policy=STAFF,
-        errors=(401, 403, 404, 503),
+        {200: CaseOut}, policy=_CASE_READERS,
+        errors=(401, 403, 404, 422, 503), headers=_REASON,
     ),
     Operation(
         "GET", "/api/v1/vocabulary/signals", h.get_vocabulary,

@@ -38,6 +38,10 @@ class ReadScope:
     everything: bool = False
     gebied: str | None = None
     client_id: UUID | None = None
+    #: A specialist: of personal data, what they are offered, assigned or lead (wherever
+    #: it is), and the rest of ``gebied`` only with a stated reason (break the glass).
+    #: Lists without personal data (the queue, who is on duty) show them the gebied.
+    worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +68,10 @@ class Principal:
             return ReadScope(client_id=self.id)
         if self.role in _REGION_READERS:
             return ReadScope(everything=True)
-        if self.role in _GEBIED_READERS and self.gebied is not None:
+        if self.role == UserRole.coordinator and self.gebied is not None:
             return ReadScope(gebied=self.gebied)
+        if self.role == UserRole.specialist and self.gebied is not None:
+            return ReadScope(gebied=self.gebied, worker=self.name)
         return None
 
     def change_scope(self) -> ReadScope | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
 from triage.cases.milestones import milestone_out
@@ -13,8 +14,11 @@ from triage.intake.models import AddressOut, CaseOut, MeldingOut, OfferOut, Pers
 from triage.intake.service import accepted_from_row
 from triage.problems import forbidden
 from triage.store.sql import load_queries
+from triage.vocabulary import UserRole
 
 _Q = load_queries("triage.cases", "cases.sql")
+#: The header in which a specialist states why they read what is not their work.
+ACCESS_REASON_HEADER = "Triage-Access-Reason"
 
 
 def _scope(principal: Principal) -> ReadScope:
@@ -34,6 +38,21 @@ def _address(row: asyncpg.Record) -> AddressOut:
     )
 
 
+async def _not_their_work(
+    conn: asyncpg.Connection, scope: ReadScope, melding_id: UUID | None, case_id: UUID | None
+) -> None:
+    """A specialist could not read it: when it lies in their gebied, a 403 that says how
+    (a reason); else nothing, and the caller answers 404 as if there were none."""
+    if scope.worker is None:
+        return
+    if await conn.fetchval(_Q["in_gebied_not_their_work"], melding_id, case_id, scope.gebied):
+        raise forbidden(
+            "this is not offered to you, assigned to you or led by you; to read it all the "
+            f"same, state why in the {ACCESS_REASON_HEADER} header (10-500 characters): the "
+            "read is audited with your reason and listed for your coordinator"
+        )
+
+
 async def read_melding(
     conn: asyncpg.Connection,
     melding_id: UUID,
@@ -42,7 +61,10 @@ async def read_melding(
     now: datetime,
     endpoint: str,
     request_id: str,
+    reason: str | None = None,
 ) -> MeldingOut | None:
+    """The melding in ``principal``'s scope, or None; ``reason``: why a specialist reads
+    one that is not their work (break the glass)."""
     scope = _scope(principal)
     row = await conn.fetchrow(
         _Q["read_melding"],
@@ -56,8 +78,12 @@ async def read_melding(
         principal.role,
         endpoint,
         request_id,
+        scope.worker,
+        reason,
     )
     if row is None:
+        if reason is None:
+            await _not_their_work(conn, scope, melding_id, None)
         return None
     accepted = accepted_from_row(row)
     return MeldingOut(
@@ -86,7 +112,9 @@ async def read_case(
     now: datetime,
     endpoint: str,
     request_id: str,
+    reason: str | None = None,
 ) -> CaseOut | None:
+    """The case in ``principal``'s scope, or None; ``reason`` as for read_melding."""
     scope = _scope(principal)
     if scope.client_id is not None:
         raise forbidden(
@@ -103,8 +131,12 @@ async def read_case(
         principal.role,
         endpoint,
         request_id,
+        scope.worker,
+        reason,
     )
     if row is None:
+        if reason is None:
+            await _not_their_work(conn, scope, None, case_id)
         return None
     return CaseOut(
         case_id=row["id"],
@@ -122,3 +154,35 @@ async def read_case(
         changes=row["changes"],
         milestones=[milestone_out(m, now) for m in row["milestones"]],
     )
+
+
+class BreakGlassOut(BaseModel):
+    at: datetime
+    action: str = Field(description="melding.read.break_glass or case.read.break_glass")
+    melding_id: UUID | None
+    case_id: UUID | None
+    actor: str = Field(description="Who read it (their id in the network file)")
+    actor_role: str
+    reason: str
+
+
+class BreakGlassListOut(BaseModel):
+    reads: list[BreakGlassOut]
+
+
+#: How far back the list of reads with a reason goes.
+BREAK_GLASS_DAYS = 30
+
+
+async def break_glass(
+    conn: asyncpg.Connection, principal: Principal, *, now: datetime, limit: int
+) -> BreakGlassListOut:
+    """The reads that took a stated reason in the last 30 days: a coordinator sees those
+    of their gebied, an admin the region's."""
+    gebied = None if principal.role == UserRole.admin else principal.gebied
+    if gebied is None and principal.role != UserRole.admin:
+        raise forbidden("a coordinator sees the reads of their own gebied")
+    rows = await conn.fetch(
+        _Q["break_glass"], gebied, now - timedelta(days=BREAK_GLASS_DAYS), limit
+    )
+    return BreakGlassListOut(reads=[BreakGlassOut.model_validate(dict(r)) for r in rows])
