@@ -113,9 +113,9 @@ async def migrated_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
         await migrate(conn, service_role=role)
         await conn.close()
         yield with_user(url, role)
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-        await admin.execute(f'DROP ROLE "{role}"')
-    finally:
+    finally:  # a failing test leaves neither behind
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
         await admin.close()
 
 
