@@ -95,9 +95,10 @@ async def test_a_specialist_reads_their_work_and_the_rest_of_the_gebied_with_a_r
         ("melding.read.break_glass", REASON), ("case.read.break_glass", REASON),
     ]  # fmt: skip
     # A reason that says nothing is refused, naming the header.
-    short = await client.get(melding_url, headers=_auth(colleague, "want"))
-    assert short.status == 422
-    assert ACCESS_REASON_HEADER in await short.text()
+    for empty in ("want", "aaaaaaaaaaaa", "\u2800" * 12):  # nothing said, or blank
+        short = await client.get(melding_url, headers=_auth(colleague, empty))
+        assert short.status == 422
+        assert ACCESS_REASON_HEADER in await short.text()
 
     # The coordinator sees who read what, when and why; another gebied's does not.
     listed = await client.get("/api/v1/break-glass", headers=_auth(people["co-langstraat"]))
@@ -115,6 +116,16 @@ async def test_a_specialist_reads_their_work_and_the_rest_of_the_gebied_with_a_r
         assert (await client.get(url, headers=_auth(colleague))).status == 200
         assert (await client.get(url, headers=_auth(mine))).status == 403
 
+    # Accepted, the colleague leads the case; given back by hand, they no longer read it.
+    offers = await (await client.get("/api/v1/me/assignments", headers=_auth(colleague))).json()
+    [offer] = [a for a in offers["assignments"] if a["melding_id"] == melding["melding_id"]]
+    accept = f"/api/v1/assignments/{offer['assignment_id']}/accept"
+    assert (await client.post(accept, headers=_auth(colleague))).status == 200
+    await _reassign(client, tokens, melding["melding_id"], "sp-langstraat-5")
+    for url in (melding_url, case_url):
+        assert (await client.get(url, headers=_auth(mine))).status == 200
+        assert (await client.get(url, headers=_auth(colleague))).status == 403
+
 
 async def test_a_case_follows_its_meldingen_to_another_gebied(
     client: Client, tokens: Tokens, runtime: Runtime
@@ -128,9 +139,25 @@ async def test_a_case_follows_its_meldingen_to_another_gebied(
                                   gebied="tilburg")).token  # fmt: skip
     assert (await client.get(case_url, headers=_auth(people["co-langstraat"]))).status == 200
     assert (await client.get(case_url, headers=_auth(tilburg))).status == 404
+    reader = _auth(people["sp-langstraat-5"], REASON)
+    assert (await client.get(case_url, headers=reader)).status == 200
     moved = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/gebied",
                               json={"gebied": "tilburg", "reason": "Woont sinds kort in Tilburg."},
                               headers=tokens.user("operator"))  # fmt: skip
     assert moved.status == 200, await moved.text()
     assert (await client.get(case_url, headers=_auth(tilburg))).status == 200
     assert (await client.get(case_url, headers=_auth(people["co-langstraat"]))).status == 404
+    # and so does who may change it (its only melding left Langstraat)
+    case_gebied = await runtime.pool.fetchval(
+        "SELECT gebied FROM cases WHERE id = $1", UUID(melding["case_id"])
+    )
+    assert case_gebied == "tilburg"
+
+    # The glass was broken in Langstraat: listed there, whatever became of the case since.
+    def read_of(listing: dict[str, Any]) -> list[dict[str, Any]]:
+        return [r for r in listing["reads"] if r["case_id"] == melding["case_id"]]
+
+    here = await client.get("/api/v1/break-glass", headers=_auth(people["co-langstraat"]))
+    assert [r["reason"] for r in read_of(await here.json())] == [REASON]
+    there = await client.get("/api/v1/break-glass", headers=_auth(tilburg))
+    assert read_of(await there.json()) == []

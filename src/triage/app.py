@@ -126,6 +126,8 @@ async def _authenticate(request: web.Request, route: str) -> None:
     runtime.throttle.refuse_flood(principal)
     request[PRINCIPAL] = principal
     policy = _POLICIES.get(("GET" if request.method == "HEAD" else request.method, route))
+    # Every operation that is not public has a policy (Operation checks it): no policy
+    # here means no operation, and the router answers 404.
     if policy is not None and not policy.permits(principal):  # before the body is read
         raise forbidden(f"this is for {policy.who()}; you are {caller_of(principal)}")
 

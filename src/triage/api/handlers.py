@@ -163,10 +163,17 @@ def access_reason(request: web.Request) -> str | None:
     if given is None:
         return None
     reason = " ".join(given.split())
-    if not 10 <= len(reason) <= 500 or not reason.isprintable():
+    words = [w for w in reason.split() if sum(c.isalnum() for c in w) >= 2]
+    if (
+        not 10 <= len(reason) <= 500
+        or not reason.isprintable()
+        or len(words) < 3
+        or sum(c.isalnum() for c in reason) < 10
+    ):
         raise invalid([FieldError(
             f"header {ACCESS_REASON_HEADER}",
-            "a reason is 10 to 500 characters of text: why you need to read this",
+            "a reason is 10 to 500 characters, at least three words: why you need to read "
+            "this (your coordinator reads it)",
         )])  # fmt: skip
     return reason
 

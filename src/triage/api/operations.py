@@ -77,6 +77,10 @@ class Operation:
     #: Answers with a stream that stays open (server-sent events): no HEAD.
     stream: bool = False
 
+    def __post_init__(self) -> None:
+        if (self.policy is None) != self.public:
+            raise ValueError(f"{self.method} {self.path}: public, or a policy; not both")
+
 
 U = UserRole
 _ROSTER = allow(U.coordinator, scope="Their own gebied's roster.")
@@ -259,8 +263,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "Reads of meldingen and cases that took a stated reason (break the glass), the "
         "last 30 days, newest first: who, when, what and why", "cases",
         {200: BreakGlassListOut},
-        policy=allow(U.coordinator, U.admin,
-                     scope="Coordinator: reads in their gebied; admin: the region."),
+        policy=allow(U.coordinator, scope="The reads in their gebied."),
         errors=(401, 403, 422, 503), query=(_limit(100, 1000),),
     ),
     Operation(

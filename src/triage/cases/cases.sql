@@ -2,15 +2,16 @@
 -- The scope ($2 everything, $3 gebied, $4 submitting client, $11 the specialist whose
 -- work it must be, $12 their reason to read it all the same) is applied here, so a row
 -- outside it is never fetched; the read is audited in the same statement, as breaking
--- the glass when only the reason let it through.
+-- the glass when only the reason let it through (with the reader's gebied, whose
+-- coordinator is shown it). A specialist's work: an offer out to them or accepted by
+-- them on a melding of the case. A case's lead has that (a handover moves it along);
+-- one whose melding was given to someone else by hand no longer does.
 WITH found AS (
     SELECT meldingen.*,
-           $11::text IS NOT NULL AND (
-               EXISTS (SELECT 1 FROM assignments a JOIN meldingen o ON o.id = a.melding_id
-                        WHERE o.case_id = meldingen.case_id AND a.specialist = $11
-                          AND a.state IN ('offered', 'accepted'))
-               OR EXISTS (SELECT 1 FROM cases c
-                           WHERE c.id = meldingen.case_id AND c.lead = $11)
+           $11::text IS NOT NULL AND EXISTS (
+               SELECT 1 FROM assignments a JOIN meldingen o ON o.id = a.melding_id
+                WHERE o.case_id = meldingen.case_id AND a.specialist = $11
+                  AND a.state IN ('offered', 'accepted')
            ) AS their_work
       FROM meldingen
      WHERE id = $1
@@ -20,12 +21,13 @@ WITH found AS (
         OR (gebied = $3 AND ($11::text IS NULL OR $12::text IS NOT NULL))
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
-                           endpoint, request_id, reason)
+                           endpoint, request_id, reason, gebied)
     SELECT $5, $6, $7, $8,
            CASE WHEN $11::text IS NOT NULL AND NOT m.their_work
                 THEN 'melding.read.break_glass' ELSE 'melding.read' END,
            m.id, m.case_id, $9, $10,
-           CASE WHEN $11::text IS NOT NULL AND NOT m.their_work THEN $12 END
+           CASE WHEN $11::text IS NOT NULL AND NOT m.their_work THEN $12 END,
+           CASE WHEN $11::text IS NOT NULL AND NOT m.their_work THEN $3 END
       FROM m
 )
 SELECT m.*,
@@ -52,11 +54,10 @@ WITH found AS (
     SELECT c.id, c.household_id, c.status, c.gebied, c.opened_at, c.closed_at,
            c.merged_into, c.previous_case_id, c.lead, h.postcode, h.huisnummer,
            h.toevoeging, h.straat, h.woonplaats,
-           $10::text IS NOT NULL AND (
-               c.lead IS NOT DISTINCT FROM $10  -- no lead yet: NULL, which is not false
-               OR EXISTS (SELECT 1 FROM assignments a JOIN meldingen o ON o.id = a.melding_id
-                           WHERE o.case_id = c.id AND a.specialist = $10
-                             AND a.state IN ('offered', 'accepted'))
+           $10::text IS NOT NULL AND EXISTS (
+               SELECT 1 FROM assignments a JOIN meldingen o ON o.id = a.melding_id
+                WHERE o.case_id = c.id AND a.specialist = $10
+                  AND a.state IN ('offered', 'accepted')
            ) AS their_work,
            CASE WHEN EXISTS (SELECT 1 FROM meldingen o WHERE o.case_id = c.id)
                 THEN EXISTS (SELECT 1 FROM meldingen o WHERE o.case_id = c.id AND o.gebied = $3)
@@ -69,12 +70,13 @@ WITH found AS (
      WHERE $2 OR their_work OR (in_gebied AND ($10::text IS NULL OR $11::text IS NOT NULL))
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, case_id, endpoint,
-                           request_id, reason)
+                           request_id, reason, gebied)
     SELECT $4, $5, $6, $7,
            CASE WHEN $10::text IS NOT NULL AND NOT c.their_work
                 THEN 'case.read.break_glass' ELSE 'case.read' END,
            c.id, $8, $9,
-           CASE WHEN $10::text IS NOT NULL AND NOT c.their_work THEN $11 END
+           CASE WHEN $10::text IS NOT NULL AND NOT c.their_work THEN $11 END,
+           CASE WHEN $10::text IS NOT NULL AND NOT c.their_work THEN $3 END
       FROM c
 )
 SELECT c.*,
@@ -116,17 +118,13 @@ SELECT EXISTS (SELECT 1 FROM meldingen WHERE id = $1 AND gebied = $3)
                   AND NOT EXISTS (SELECT 1 FROM meldingen o WHERE o.case_id = c.id));
 
 -- name: break_glass
--- Reads that took a stated reason, newest first, of meldingen and cases in gebied $1 (all
--- when NULL) since $2: who, when, what and why.
+-- Reads that took a stated reason in gebied $1 (the reader's, when they read) since $2,
+-- newest first: who, when, what and why.
 SELECT a.at, a.action, a.melding_id, a.case_id, a.reason, a.actor_role,
        coalesce(u.username, a.actor_id::text) AS actor
   FROM audit_log a
   LEFT JOIN users u ON u.id = a.actor_id
  WHERE a.action IN ('melding.read.break_glass', 'case.read.break_glass')
-   AND a.at >= $2
-   AND ($1::text IS NULL
-        OR EXISTS (SELECT 1 FROM meldingen m
-                    WHERE (m.id = a.melding_id OR m.case_id = a.case_id) AND m.gebied = $1)
-        OR EXISTS (SELECT 1 FROM cases c WHERE c.id = a.case_id AND c.gebied = $1))
+   AND a.gebied = $1 AND a.at >= $2
  ORDER BY a.at DESC
  LIMIT $3;

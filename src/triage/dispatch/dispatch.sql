@@ -355,6 +355,14 @@ WITH withdrawn AS (
     UPDATE meldingen SET gebied = $2, status = 'queued', escalated_until = NULL
      WHERE id = $1 AND status IN ('queued', 'offered', 'escalated')
  RETURNING id, case_id
+), case_moved AS (
+    -- Its case goes along when no other melding of it stays in the case's gebied: who may
+    -- change, hand over and mark the case (its gebied's coordinator) follows who reads it.
+    UPDATE cases c SET gebied = $2
+      FROM moved m
+     WHERE c.id = m.case_id AND c.gebied <> $2
+       AND NOT EXISTS (SELECT 1 FROM meldingen o
+                        WHERE o.case_id = c.id AND o.id <> m.id AND o.gebied = c.gebied)
 ), audit AS (
     -- The move, and the offer it withdrew, each with the melding: its trail explains why
     -- it is queued again (the endpoint says whether by hand or with the case it joined).
