@@ -634,6 +634,10 @@ async def _roster_changes_followed(
     change_id = (await made.json())["id"]
     listed = await (await client.get(url, headers=tokens.user("operator"))).json()
     assert change_id in [c["id"] for c in listed["changes"]]
+    # Why someone is absent (it may be their health) is for their coordinator alone.
+    assert {c["reason"] for c in listed["changes"]} == {None}
+    own = await (await client.get(url, headers=coordinator)).json()
+    assert "Ziek gemeld." in {c["reason"] for c in own["changes"]}
 
     worker = _worker(runtime, FrozenClock(MONDAY_10))
     assert absent not in {d.specialist for d in await worker.duties(MONDAY_10)

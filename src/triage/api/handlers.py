@@ -364,7 +364,8 @@ async def get_roster_changes(request: web.Request) -> web.Response:
     views.staff_scope(principal_of(request), gebied)
     rows = await roster_changes.current(runtime.pool, runtime.clock.now())
     mine = [r for r in rows if r.network == gebied]
-    return json_response(roster_changes.RosterChangesOut(changes=mine))
+    seen = roster_changes.as_seen_by(mine, principal_of(request), gebied)
+    return json_response(roster_changes.RosterChangesOut(changes=seen))
 
 
 async def post_roster_change(request: web.Request) -> web.Response:

@@ -60,13 +60,25 @@ class RosterChangeOut(BaseModel):
     end: datetime
     gebied: str | None
     replaced_by: str | None
-    reason: str
+    reason: str | None = Field(
+        description="Why; shown to the gebied's coordinator only (an absence's reason may "
+        "be about someone's health)."
+    )
     created_by: str
     created_at: datetime
 
 
 class RosterChangesOut(BaseModel):
     changes: list[RosterChangeOut]
+
+
+def as_seen_by(
+    changes: list[RosterChangeOut], principal: Principal, network: str
+) -> list[RosterChangeOut]:
+    """A gebied's changes for ``principal``: the reasons for its coordinator alone."""
+    if principal.role == UserRole.coordinator and principal.gebied == network:
+        return changes
+    return [change.model_copy(update={"reason": None}) for change in changes]
 
 
 def _coordinator_of(principal: Principal, network: str) -> None:
