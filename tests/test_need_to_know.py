@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp.test_utils import TestClient
+from prometheus_client import REGISTRY
 
 from helpers import TEST_CLOCK, Tokens, melding_body
 from triage.auth.accounts import add_user
@@ -21,6 +22,11 @@ from triage.vocabulary import UserRole
 Client = TestClient[Any, Any]
 GEBIED = "langstraat"  # other test modules leave it alone
 REASON = "De moeder belde de crisisdienst; ik ben de enige die nu dienst heeft."
+
+
+def _glass_count() -> float:
+    value = REGISTRY.get_sample_value("triage_break_glass_reads_total", {"gebied": GEBIED})
+    return value or 0.0
 
 
 def _auth(token: str, reason: str | None = None) -> dict[str, str]:
@@ -83,9 +89,12 @@ async def test_a_specialist_reads_their_work_and_the_rest_of_the_gebied_with_a_r
         assert (await client.get(url, headers=_auth(mine))).status == 200
         assert (await client.get(url, headers=_auth(colleague))).status == 403
 
-    # The colleague states why: read, audited as breaking the glass, with the reason.
+    # The colleague states why: read, audited as breaking the glass, with the reason, and
+    # counted for the alert on many such reads in a gebied.
+    counted = _glass_count()
     for url in (melding_url, case_url):
         assert (await client.get(url, headers=_auth(colleague, REASON))).status == 200
+    assert _glass_count() == counted + 2
     rows = await runtime.pool.fetch(
         "SELECT action, reason FROM audit_log WHERE actor_id = (SELECT id FROM users"
         " WHERE username = 'sp-langstraat-6') AND (melding_id = $1 OR case_id = $2) ORDER BY id",

@@ -12,6 +12,7 @@ from triage.auth.principal import Principal, ReadScope
 from triage.cases.milestones import milestone_out
 from triage.intake.models import AddressOut, CaseOut, MeldingOut, OfferOut, PersonOut
 from triage.intake.service import accepted_from_row
+from triage.observability import metrics
 from triage.problems import forbidden
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
@@ -53,6 +54,11 @@ async def _not_their_work(
         )
 
 
+def _count_glass(scope: ReadScope, row: asyncpg.Record) -> None:
+    if scope.worker is not None and not row["their_work"]:
+        metrics.BREAK_GLASS_READS.labels(scope.gebied or "").inc()
+
+
 async def read_melding(
     conn: asyncpg.Connection,
     melding_id: UUID,
@@ -85,6 +91,7 @@ async def read_melding(
         if reason is None:
             await _not_their_work(conn, scope, melding_id, None)
         return None
+    _count_glass(scope, row)
     accepted = accepted_from_row(row)
     return MeldingOut(
         **accepted.model_dump(),
@@ -138,6 +145,7 @@ async def read_case(
         if reason is None:
             await _not_their_work(conn, scope, None, case_id)
         return None
+    _count_glass(scope, row)
     return CaseOut(
         case_id=row["id"],
         household_id=row["household_id"],

@@ -215,6 +215,12 @@ WEBHOOK_DEAD_LETTERS = Gauge(
     ["organisation"],
     multiprocess_mode="mostrecent",
 )
+BREAK_GLASS_READS = Counter(
+    "triage_break_glass_reads_total",
+    "Reads by a specialist of a melding or case of their gebied that is not their work, "
+    "with a stated reason (audited; GET /api/v1/break-glass lists them), by gebied.",
+    ["gebied"],
+)
 AUDIT_APPEND_ONLY = Gauge(
     "triage_audit_append_only",
     "1 when the service's database role may only add to the audit and read it; 0 when it "
