@@ -28,6 +28,7 @@ from helpers import TEST_CLOCK, melding_body
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.config import Settings
+from triage.embedded import pgserver_for
 from triage.queue.keys import forget
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import open_runtime, redis_client
@@ -46,10 +47,9 @@ class OwnPostgres:
     """A pgserver PostgreSQL that can be stopped (immediately, like a crash) and restarted."""
 
     def __init__(self, pgdata: Path) -> None:
-        import pgserver
         from pgserver import _commands
 
-        self._server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+        self._server = pgserver_for(pgdata)  # patient with a busy machine
         self._pg_ctl = _commands.pg_ctl
         self.pgdata = pgdata
         self.uri: str = self._server.get_uri()

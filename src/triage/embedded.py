@@ -37,6 +37,8 @@ DATABASE = "triage"
 #: The role the service connects to the embedded database as (roles.py); its
 #: superuser owns the schema and runs the migrations.
 SERVICE_ROLE = "triage_service"
+#: How often pgserver is asked to start PostgreSQL before its timeout counts.
+_PGSERVER_ATTEMPTS = 3
 #: The longest Unix socket path Linux and macOS accept (sun_path, less its NUL).
 _SOCKET_PATH_MAX = 103
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -90,14 +92,10 @@ def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
     # Should the runtime directory still not do (another user may write to a parent),
     # pgserver warns and falls back to /tmp: that works, so the warning is not the user's.
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-    import pgserver  # the embedded default only; a configured deployment never imports it
-
     pgdata = (data_dir / "postgres").resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     _forget_dead_users(pgdata)
-    server = pgserver.get_server(  # type: ignore[attr-defined]
-        pgdata, cleanup_mode="stop"
-    )
+    server = pgserver_for(pgdata)
     servers._postgres = server
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}';")
     if "(1 row)" not in exists:
@@ -105,6 +103,24 @@ def start_postgres(data_dir: Path, servers: EmbeddedServers) -> str:
     uri: str = server.get_uri(DATABASE)
     log.info("embedded_postgres_started", data_dir=str(pgdata))
     return uri
+
+
+def pgserver_for(pgdata: Path) -> Any:
+    """pgserver's server for ``pgdata``, started if it is not running. pgserver gives
+    PostgreSQL 10 s to start and then raises, though the server goes on starting: on a
+    busy machine (a first start runs initdb too) it is then asked again, and finds it."""
+    import pgserver  # the embedded default only; a configured deployment never imports it
+
+    attempt = 1
+    while True:
+        try:
+            return pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+        except subprocess.TimeoutExpired:
+            if attempt == _PGSERVER_ATTEMPTS:
+                raise
+            attempt += 1
+            log.warning("embedded_postgres_slow_to_start", data_dir=str(pgdata))
+            time.sleep(2)
 
 
 def service_url(servers: EmbeddedServers) -> str:
