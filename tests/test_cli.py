@@ -62,8 +62,13 @@ def test_users_add_requires_a_gebied_for_specialists(database_url: str) -> None:
                        "--gebied", "oost")  # fmt: skip
     assert elsewhere.returncode == 2
     ok = triage(database_url, "users", "add", "sp-langstraat-7", "--role", "specialist",
-                "--gebied", "langstraat")  # fmt: skip
+                "--gebied", "langstraat", "--expires", "7")  # fmt: skip
     assert ok.returncode == 0, ok.stderr
+    assert "valid until " in ok.stdout
+    never = triage(database_url, "users", "add", "sp-langstraat-7", "--role", "specialist",
+                   "--gebied", "langstraat", "--expires", "0")  # fmt: skip
+    assert never.returncode == 2
+    assert "from 1 to 365" in never.stderr
 
 
 def test_migrate_twice_is_a_no_op(database_url: str) -> None:

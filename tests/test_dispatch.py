@@ -51,7 +51,8 @@ async def staff(runtime: Runtime) -> dict[str, str]:
             + [(c, UserRole.coordinator, GEBIED) for c in network.coordinators]
             + [(m, UserRole.specialist, "regio") for m in backup.members]
         ):
-            tokens[sid] = (await add_user(conn, sid, role, MONDAY_10, gebied=gebied)).token
+            issued = await add_user(conn, sid, role, TEST_CLOCK.now(), gebied=gebied)
+            tokens[sid] = issued.token
     return tokens
 
 

@@ -199,10 +199,13 @@ class World:
         app.cleanup_ctx.clear()  # own_runtime closes the runtime
         self.client = await self.stack.enter_async_context(TestClient(TestServer(app)))
         now = self.clock.now()
+        # The model's clock runs ahead example after example: tokens for as long.
+        forever = timedelta(days=3650)
         async with self.runtime.pool.acquire() as conn:
             token = (await add_client(conn, "model-cit", Source.cit, now)).token
             self.headers["cit"] = {"Authorization": f"Bearer {token}"}
-            token = (await add_user(conn, "model-operator", UserRole.operator, now)).token
+            token = (await add_user(conn, "model-operator", UserRole.operator, now,
+                                    valid_for=forever)).token  # fmt: skip
             self.headers["operator"] = {"Authorization": f"Bearer {token}"}
             for gebied in GEBIEDEN:
                 network = NETWORK.network_of(gebied)
@@ -211,10 +214,12 @@ class World:
                     *((m, UserRole.specialist) for m in network.members),
                     *((c, UserRole.coordinator) for c in network.coordinators),
                 ]:
-                    made = await add_user(conn, person, role, now, gebied=gebied)  # fmt: skip
+                    made = await add_user(conn, person, role, now, gebied=gebied,
+                                          valid_for=forever)  # fmt: skip
                     self.headers[person] = {"Authorization": f"Bearer {made.token}"}
             for person in NETWORK.last_resort:
-                made = await add_user(conn, person, UserRole.coordinator, now, gebied=REGIONAL_POOL)
+                made = await add_user(conn, person, UserRole.coordinator, now,
+                                      gebied=REGIONAL_POOL, valid_for=forever)  # fmt: skip
                 self.headers[person] = {"Authorization": f"Bearer {made.token}"}
             # What an example writes, emptied before the next: the tables the migrations
             # left empty (a row they seed stays), so not the accounts made above.

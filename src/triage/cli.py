@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 
+from triage.auth.accounts import USER_TOKEN_DAYS
 from triage.config import Settings
 from triage.embedded import start_missing
 from triage.observability.logging import configure as configure_logging
@@ -129,6 +130,7 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
             issued = await accounts.add_user(
                 conn, args.username, UserRole(args.role), now,
                 display_name=args.display_name, gebied=args.gebied,
+                valid_for=timedelta(days=args.expires),
             )  # fmt: skip
         else:
             await accounts.disable_user(conn, args.username, now)
@@ -136,7 +138,17 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
             return 0
     print(f'user "{issued.name}" ({issued.id})')
     print(f"token (shown once, store it now): {issued.token}")
+    assert issued.expires_at is not None
+    print(f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC, or until the user is "
+          "disabled (triage users disable)")  # fmt: skip
     return 0
+
+
+def _token_days(given: str) -> int:
+    days = int(given) if given.isascii() and given.isdigit() else 0
+    if not 1 <= days <= 365:
+        raise argparse.ArgumentTypeError("a whole number of days from 1 to 365")
+    return days
 
 
 def _in_network(settings: Settings, username: str, role: UserRole, gebied: str) -> None:
@@ -373,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     uadd.add_argument("--role", required=True, choices=[r.value for r in UserRole])
     uadd.add_argument("--gebied", help="required for specialists and coordinators")
     uadd.add_argument("--display-name")
+    uadd.add_argument(
+        "--expires", type=_token_days, default=USER_TOKEN_DAYS, metavar="DAYS",
+        help=f"days until the token expires (1-365, default {USER_TOKEN_DAYS})",
+    )  # fmt: skip
     usub.add_parser("disable", help="disable a user").add_argument("username")
 
     config = sub.add_parser("config", help="configuration files")

@@ -55,7 +55,10 @@ async def ensure_demo_credentials(
     tokens: dict[str, str] = {}
     for account in DEMO_ACCOUNTS:
         token = stored.get(account.key)
-        if token and await conn.fetchrow(_Q["principal_by_token_hash"], hash_token(token)):
+        valid = token and await conn.fetchrow(
+            _Q["principal_by_token_hash"], hash_token(token), clock.now()
+        )
+        if token and valid:
             tokens[account.key] = token
             continue
         if account.source is not None:

@@ -158,7 +158,7 @@ async def open_runtime(
         rules=rules,
         network=network,
         clock=clock,
-        authenticator=TokenAuthenticator(pool, settings.auth_cache_seconds),
+        authenticator=TokenAuthenticator(pool, settings.auth_cache_seconds, clock),
         enqueuer=enqueuer,
         throttle=throttle,
         intake=Intake(

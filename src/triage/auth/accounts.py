@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -14,6 +14,8 @@ from triage.store.sql import load_queries
 from triage.vocabulary import Source, UserRole
 
 _Q = load_queries("triage.auth", "auth.sql")
+#: How long a person's API token is valid unless said otherwise (``--expires``).
+USER_TOKEN_DAYS = 30
 
 
 class AccountError(Exception):
@@ -25,6 +27,7 @@ class IssuedToken:
     id: UUID
     name: str
     token: str
+    expires_at: datetime | None = None  # a person's; a source system's does not expire
 
 
 async def add_client(
@@ -60,11 +63,14 @@ async def add_user(
     *,
     display_name: str | None = None,
     gebied: str | None = None,
+    valid_for: timedelta = timedelta(days=USER_TOKEN_DAYS),
 ) -> IssuedToken:
-    """Create the user, or update it and issue a new token when it exists."""
+    """Create the user, or update it and issue a new token when it exists; the token
+    expires after ``valid_for``."""
     if role in (UserRole.specialist, UserRole.coordinator) and gebied is None:
         raise AccountError(f"a {role.value} works in one gebied: give --gebied")
     token = new_token()
+    expires_at = now + valid_for
     user_id = await conn.fetchval(
         _Q["upsert_user"],
         uuid7(),
@@ -74,8 +80,9 @@ async def add_user(
         gebied,
         hash_token(token),
         now,
+        expires_at,
     )
-    return IssuedToken(user_id, username, token)
+    return IssuedToken(user_id, username, token, expires_at)
 
 
 async def disable_client(conn: asyncpg.Connection, name: str, now: datetime) -> None:

@@ -2,12 +2,14 @@
 
 Tokens are 256 random bits, so a plain SHA-256 is enough to make a stolen table useless:
 there is nothing to brute-force (a password hash such as argon2 is for low-entropy secrets
-and would cost milliseconds on every request). Verified tokens are cached briefly so a
-request needs no extra database round trip; ``auth_cache_seconds`` bounds how long a
-disabled token may keep working. When a token's entry runs out, the requests that carry
-it meanwhile share one lookup: a source sending a thousand meldingen a second would
-otherwise send as many lookups to the database at that moment (measured: the pool's
-connections taken from the intake for half a second).
+and would cost milliseconds on every request). A source system's verified token is
+cached briefly so its requests, hundreds a second, need no extra database round trip;
+``auth_cache_seconds`` bounds how long a disabled client's token may keep working. A
+person's token is looked up on every request (a person makes a few a minute): it stops
+working the moment they are disabled or it expires. When a token's entry runs out, the
+requests that carry it meanwhile share one lookup: a source sending a thousand meldingen
+a second would otherwise send as many lookups to the database at that moment (measured:
+the pool's connections taken from the intake for half a second).
 
 OIDC fits beside this: another authenticator that verifies a JWT against the issuer's
 JWKS and maps its ``sub`` to ``users.oidc_subject``, returning the same ``Principal``.
@@ -24,6 +26,7 @@ from typing import Protocol
 import asyncpg
 
 from triage.auth.principal import Principal
+from triage.clock import Clock
 from triage.store.sql import load_queries
 from triage.vocabulary import Source
 
@@ -56,9 +59,10 @@ class Authenticator(Protocol):
 
 
 class TokenAuthenticator:
-    def __init__(self, pool: asyncpg.Pool, cache_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, cache_seconds: float, clock: Clock) -> None:
         self._pool = pool
         self._ttl = cache_seconds
+        self._clock = clock
         self._cache: dict[bytes, tuple[float, Principal]] = {}
         self._lookups: dict[bytes, asyncio.Future[Principal | None]] = {}
 
@@ -86,7 +90,7 @@ class TokenAuthenticator:
 
     async def _look_up(self, digest: bytes) -> Principal | None:
         now = time.monotonic()
-        row = await self._pool.fetchrow(_Q["principal_by_token_hash"], digest)
+        row = await self._pool.fetchrow(_Q["principal_by_token_hash"], digest, self._clock.now())
         if row is None:
             self._cache.pop(digest, None)
             return None
@@ -98,7 +102,7 @@ class TokenAuthenticator:
             source=Source(row["source"]) if row["source"] else None,
             gebied=row["gebied"],
         )
-        if self._ttl > 0:
+        if self._ttl > 0 and principal.kind == "client":  # a person's: never (docstring)
             if len(self._cache) >= _CACHE_LIMIT:
                 self._cache.clear()
             self._cache[digest] = (now + self._ttl, principal)
