@@ -116,6 +116,14 @@ async def test_a_specialist_reads_their_work_and_the_rest_of_the_gebied_with_a_r
     assert {(r["action"], r["reason"]) for r in reads} >= {
         ("melding.read.break_glass", REASON), ("case.read.break_glass", REASON),
     }  # fmt: skip
+    # Page by page, newest first: no read is buried under a thousand others.
+    first = await client.get("/api/v1/break-glass?limit=1", headers=_auth(people["co-langstraat"]))
+    [newest] = (await first.json())["reads"]
+    rest = await client.get(f"/api/v1/break-glass?limit=1000&before={newest['id']}",
+                            headers=_auth(people["co-langstraat"]))  # fmt: skip
+    older = (await rest.json())["reads"]
+    assert all(r["id"] < newest["id"] for r in older)
+    assert {r["id"] for r in reads} <= {newest["id"], *(r["id"] for r in older)}
     other = await client.get("/api/v1/break-glass", headers=tokens.user("coordinator-tilburg"))
     assert all(r["actor"] != "sp-langstraat-6" for r in (await other.json())["reads"])
 

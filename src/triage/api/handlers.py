@@ -413,9 +413,11 @@ async def get_escalations(request: web.Request) -> web.Response:
 async def get_break_glass(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     limit = _limit(request, default=100, most=1000)
+    raw = request.query.get("before")
+    before = None if raw is None else _whole_number(raw, "before", most=ID_MAX)
     async with connection(request) as conn:
         found = await break_glass(conn, principal_of(request), now=runtime.clock.now(),
-                                  limit=limit)  # fmt: skip
+                                  limit=limit, before=before)  # fmt: skip
     return json_response(found)
 
 

@@ -264,7 +264,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "last 30 days, newest first: who, when, what and why", "cases",
         {200: BreakGlassListOut},
         policy=allow(U.coordinator, scope="The reads in their gebied."),
-        errors=(401, 403, 422, 503), query=(_limit(100, 1000),),
+        errors=(401, 403, 422, 503),
+        query=(_limit(100, 1000),
+               ("before", "Only entries before this one (the last id of the page before).",
+                ID_NUMBER)),
     ),
     Operation(
         "GET", "/api/v1/kpi", h.get_kpi,

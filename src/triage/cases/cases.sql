@@ -119,12 +119,12 @@ SELECT EXISTS (SELECT 1 FROM meldingen WHERE id = $1 AND gebied = $3)
 
 -- name: break_glass
 -- Reads that took a stated reason in gebied $1 (the reader's, when they read) since $2,
--- newest first: who, when, what and why.
-SELECT a.at, a.action, a.melding_id, a.case_id, a.reason, a.actor_role,
+-- newest first, before audit entry $4 if given (the next page): who, when, what and why.
+SELECT a.id, a.at, a.action, a.melding_id, a.case_id, a.reason, a.actor_role,
        coalesce(u.username, a.actor_id::text) AS actor
   FROM audit_log a
   LEFT JOIN users u ON u.id = a.actor_id
  WHERE a.action IN ('melding.read.break_glass', 'case.read.break_glass')
-   AND a.gebied = $1 AND a.at >= $2
- ORDER BY a.at DESC
+   AND a.gebied = $1 AND a.at >= $2 AND ($4::bigint IS NULL OR a.id < $4)
+ ORDER BY a.id DESC
  LIMIT $3;

@@ -165,6 +165,7 @@ async def read_case(
 
 
 class BreakGlassOut(BaseModel):
+    id: int = Field(description="The audit entry; the next page is ?before=<the last id>")
     at: datetime
     action: str = Field(description="melding.read.break_glass or case.read.break_glass")
     melding_id: UUID | None
@@ -183,13 +184,22 @@ BREAK_GLASS_DAYS = 30
 
 
 async def break_glass(
-    conn: asyncpg.Connection, principal: Principal, *, now: datetime, limit: int
+    conn: asyncpg.Connection,
+    principal: Principal,
+    *,
+    now: datetime,
+    limit: int,
+    before: int | None = None,
 ) -> BreakGlassListOut:
     """The reads that took a stated reason in the coordinator's gebied (the reader's, when
     they read) in the last 30 days. Not the admin's: a reason may name people."""
     if principal.role != UserRole.coordinator or principal.gebied is None:
         raise forbidden("a coordinator sees the reads of their own gebied")
     rows = await conn.fetch(
-        _Q["break_glass"], principal.gebied, now - timedelta(days=BREAK_GLASS_DAYS), limit
+        _Q["break_glass"],
+        principal.gebied,
+        now - timedelta(days=BREAK_GLASS_DAYS),
+        limit,
+        before,
     )
     return BreakGlassListOut(reads=[BreakGlassOut.model_validate(dict(r)) for r in rows])
