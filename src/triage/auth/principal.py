@@ -19,8 +19,8 @@ ActorKind = Literal["client", "user"]
 _INTAKE_ROLES = frozenset({UserRole.operator, UserRole.cit})
 #: Users who may read every melding and case in the region.
 _REGION_READERS = frozenset({UserRole.operator, UserRole.cit})
-#: Users who may read meldingen and cases of their own gebied only.
-_GEBIED_READERS = frozenset({UserRole.coordinator, UserRole.specialist})
+#: Users of a gebied's network: they answer offers, lead cases, mark milestones.
+_NETWORK_ROLES = frozenset({UserRole.coordinator, UserRole.specialist})
 #: Users who run the service: metrics, webhook dead letters.
 _OPS_ROLES = frozenset({UserRole.ops, UserRole.admin})
 #: Users who correct the machine's judgement (urgency, which case a melding belongs to):
@@ -57,10 +57,6 @@ class Principal:
         if self.kind == "client":
             return self.source == source
         return self.role in _INTAKE_ROLES
-
-    @property
-    def may_submit(self) -> bool:
-        return self.kind == "client" or self.role in _INTAKE_ROLES
 
     def read_scope(self) -> ReadScope | None:
         """None: this principal may not read personal data at all."""
@@ -102,4 +98,4 @@ class Principal:
     @property
     def in_network(self) -> bool:
         """A specialist or coordinator: answers offers, leads cases, marks milestones."""
-        return self.kind == "user" and self.role in _GEBIED_READERS
+        return self.kind == "user" and self.role in _NETWORK_ROLES

@@ -16,18 +16,16 @@ WITH found AS (
       FROM meldingen
      WHERE id = $1
 ), m AS (
-    SELECT * FROM found
+    SELECT *, $11::text IS NOT NULL AND NOT their_work AS broke_glass FROM found
      WHERE $2 OR submitted_by_client = $4 OR their_work
         OR (gebied = $3 AND ($11::text IS NULL OR $12::text IS NOT NULL))
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
                            endpoint, request_id, reason, gebied)
     SELECT $5, $6, $7, $8,
-           CASE WHEN $11::text IS NOT NULL AND NOT m.their_work
-                THEN 'melding.read.break_glass' ELSE 'melding.read' END,
+           CASE WHEN m.broke_glass THEN 'melding.read.break_glass' ELSE 'melding.read' END,
            m.id, m.case_id, $9, $10,
-           CASE WHEN $11::text IS NOT NULL AND NOT m.their_work THEN $12 END,
-           CASE WHEN $11::text IS NOT NULL AND NOT m.their_work THEN $3 END
+           CASE WHEN m.broke_glass THEN $12 END, CASE WHEN m.broke_glass THEN $3 END
       FROM m
 )
 SELECT m.*,
@@ -66,17 +64,15 @@ WITH found AS (
       JOIN households h ON h.id = c.household_id
      WHERE c.id = $1
 ), c AS (
-    SELECT * FROM found
+    SELECT *, $10::text IS NOT NULL AND NOT their_work AS broke_glass FROM found
      WHERE $2 OR their_work OR (in_gebied AND ($10::text IS NULL OR $11::text IS NOT NULL))
 ), audit AS (
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, case_id, endpoint,
                            request_id, reason, gebied)
     SELECT $4, $5, $6, $7,
-           CASE WHEN $10::text IS NOT NULL AND NOT c.their_work
-                THEN 'case.read.break_glass' ELSE 'case.read' END,
+           CASE WHEN c.broke_glass THEN 'case.read.break_glass' ELSE 'case.read' END,
            c.id, $8, $9,
-           CASE WHEN $10::text IS NOT NULL AND NOT c.their_work THEN $11 END,
-           CASE WHEN $10::text IS NOT NULL AND NOT c.their_work THEN $3 END
+           CASE WHEN c.broke_glass THEN $11 END, CASE WHEN c.broke_glass THEN $3 END
       FROM c
 )
 SELECT c.*,

@@ -48,14 +48,14 @@ async def _not_their_work(
         return
     if await conn.fetchval(_Q["in_gebied_not_their_work"], melding_id, case_id, scope.gebied):
         raise forbidden(
-            "this is not offered to you, assigned to you or led by you; to read it all the "
-            f"same, state why in the {ACCESS_REASON_HEADER} header (10-500 characters): the "
-            "read is audited with your reason and listed for your coordinator"
+            "this is not offered to you or accepted by you; to read it all the same, state "
+            f"why in the {ACCESS_REASON_HEADER} header (10-500 characters, three words or "
+            "more): the read is audited with your reason and listed for your coordinator"
         )
 
 
 def _count_glass(scope: ReadScope, row: asyncpg.Record) -> None:
-    if scope.worker is not None and not row["their_work"]:
+    if row["broke_glass"]:  # as the read's own statement audited it
         metrics.BREAK_GLASS_READS.labels(scope.gebied or "").inc()
 
 
