@@ -239,6 +239,34 @@ async def _audit(_args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+async def _retention(args: argparse.Namespace, settings: Settings) -> int:
+    """``triage retention``: erase what the region's term says is kept too long, or with
+    ``--dry-run`` list it (at most ``--limit`` cases)."""
+    from triage.clock import SystemClock
+    from triage.privacy.retention import due, erase_due
+    from triage.region import load_region
+
+    term = load_region(settings.region_file).retention
+    now = SystemClock().now()
+    async with _connection(settings) as conn:
+        if args.dry_run:
+            listed = await due(conn, term, now, args.limit)
+            first = f" (the first {args.limit})" if len(listed) == args.limit else ""
+            print(f"{len(listed)} case(s) closed more than {term.closed_case_days} days ago "
+                  f"would be erased{first}:")  # fmt: skip
+            for d in listed:
+                print(f"  {d.case_id}  {d.gebied:<12} closed {d.closed_at:%Y-%m-%d}  "
+                      f"{d.meldingen} melding(en), {d.persons} person row(s)")  # fmt: skip
+            return 0
+        erased = await erase_due(conn, term, now)
+    if erased is None:
+        print("another process is erasing now; nothing done", file=sys.stderr)
+        return 1
+    print(f"erased {erased.cases} case(s): {erased.meldingen} melding(en), "
+          f"{erased.persons} person row(s)")  # fmt: skip
+    return 0
+
+
 async def _report(args: argparse.Namespace, settings: Settings) -> int:
     """The process indicators on the command line: a table, or JSON with --json."""
     from triage.clock import SystemClock
@@ -411,9 +439,21 @@ def build_parser() -> argparse.ArgumentParser:
     hsub.add_parser("list", help="webhooks with their pending and dead deliveries")
     hsub.add_parser("disable", help="stop a webhook").add_argument("id", type=int)
 
+    _add_record_parsers(sub)
+    return parser
+
+
+def _add_record_parsers(sub: Any) -> None:
+    """The commands about what is kept: the audit, retention, the process indicators."""
     audit = sub.add_parser("audit", help="the audit log")
     asub = audit.add_subparsers(dest="action", required=True)
     asub.add_parser("verify", help="check the audit log's hash chain; name the first break")
+
+    retention = sub.add_parser(
+        "retention", help="erase personal data of cases closed longer than the region's term"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="list what would go")
+    retention.add_argument("--limit", type=int, default=1000, help="cases listed (dry run)")
 
     report = sub.add_parser("report", help="the process indicators per gebied (counts only)")
     report.add_argument(
@@ -427,7 +467,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--gebied", help="one gebied only")
     report.add_argument("--json", action="store_true", help="JSON, as GET /api/v1/kpi")
-    return parser
 
 
 #: The commands that run in an event loop, by name.
@@ -440,6 +479,7 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[An
     "webhooks": _webhooks,
     "report": _report,
     "audit": _audit,
+    "retention": _retention,
     "reconcile": lambda _args, settings: _reconcile(settings),
 }
 

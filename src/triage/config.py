@@ -131,3 +131,9 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often the queue reconciler checks what to repair."
     )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How often a worker erases the personal data of cases closed longer than "
+        "the region's retention term (one worker of the deployment at a time).",
+    )

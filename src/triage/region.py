@@ -62,6 +62,19 @@ class Gebied(BaseModel):
         return codes
 
 
+class Retention(BaseModel):
+    """How long personal data of a closed case is kept (privacy/retention.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    closed_case_days: int = Field(
+        default=1825, ge=180, le=36500,
+        description="Personal data of a case closed this many days ago is erased (people, "
+        "addresses, summaries, free text); what the process indicators count is kept. At "
+        "least 180 days: the urgency of a new melding looks back that far at closed cases.",
+    )  # fmt: skip
+    batch: int = Field(default=200, ge=1, le=10_000, description="Cases erased per transaction.")
+
+
 class Region(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     code: Slug
@@ -74,6 +87,7 @@ class Region(BaseModel):
         "level reflects the household's history (an earlier crisis raises it), so naming "
         "a source here discloses that to it; by default no source sees it.",
     )
+    retention: Retention = Field(default_factory=Retention)
 
     @model_validator(mode="after")
     def _no_overlaps(self) -> Region:

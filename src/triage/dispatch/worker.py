@@ -42,6 +42,7 @@ from triage.dispatch.offer import offer
 from triage.dispatch.watchdog import Watchdog
 from triage.effects import AfterCommit, enqueue
 from triage.observability import health, metrics
+from triage.privacy.retention import RetentionJob
 from triage.queue.claim import Claimer
 from triage.queue.keys import Keys
 from triage.region import REGIONAL_POOL
@@ -75,6 +76,7 @@ class Worker:
         longest_window: timedelta = timedelta(hours=72),
         watchdog: Watchdog | None = None,
         keys: Keys | None = None,
+        retention: RetentionJob | None = None,
     ) -> None:
         self._pool = pool
         self._claimer = claimer
@@ -91,14 +93,17 @@ class Worker:
         self._duties: tuple[datetime, list[Duty], set[str]] | None = None
         self._watchdog = watchdog
         self._keys = keys
+        self._retention = retention
 
     async def run(self) -> None:
         """Offer, keep the timers and (one worker of the deployment at a time) the
-        watchdog, side by side: a timer pass (a few statements every few seconds) does
-        not hold up the offers that arrive meanwhile."""
+        watchdog and the retention term, side by side: a timer pass (a few statements
+        every few seconds) does not hold up the offers that arrive meanwhile."""
         loops = [self._offer_loop(), self._timer_loop()]
         if self._watchdog is not None:
             loops.append(self._watchdog.run())
+        if self._retention is not None:
+            loops.append(self._retention.run())
         if self._keys is not None:
             loops.append(self.follow_rosters(self._keys))
         await asyncio.gather(*loops)
@@ -266,4 +271,6 @@ def worker_for(runtime: Runtime) -> Worker:
         watchdog=Watchdog(runtime.pool, runtime.redis, runtime.keys, runtime.after_commit,
                           runtime.clock),
         keys=runtime.keys,
+        retention=RetentionJob(runtime.pool, runtime.region.retention, runtime.clock,
+                               runtime.settings.retention_interval_seconds),
     )  # fmt: skip

@@ -168,6 +168,10 @@ INTAKE_SHED = Counter(
     "Meldingen refused at once (503, nothing stored) because the API process already held "
     "more than it could store within TRIAGE_INTAKE_MAX_WAIT_SECONDS; the source retries.",
 )
+RETENTION_ERASED = Counter(
+    "triage_retention_erased_cases_total",
+    "Closed cases whose personal data was erased when the region's retention term ran out.",
+)
 INVARIANT_REPAIRS = Counter(
     "triage_invariant_repairs_total",
     "Meldingen the watchdog found waiting silently, and put back in line, by what was wrong "
