@@ -70,7 +70,7 @@ async def test_each_caller_is_refused_or_let_through_as_declared(
         )
         async with client.request(
             op.method, path, headers=_headers(tokens, caller),
-            **({"json": {}} if op.method == "POST" else {}),
+            **({"json": {}} if op.method in ("POST", "PATCH") else {}),
         ) as resp:  # fmt: skip
             status = resp.status
             body = await resp.json() if status == 403 else None

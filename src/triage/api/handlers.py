@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from triage.api import strict_json
+from triage.api.headers import page_policy
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
@@ -22,6 +23,7 @@ from triage.effects import Done
 from triage.intake.receipt import as_sent, receipt
 from triage.notify import events, webhooks
 from triage.observability import health, metrics
+from triage.privacy import correction, inzage
 from triage.problems import FieldError, Problem, invalid, not_found
 from triage.region import REGIONAL_POOL
 from triage.reporting import kpi
@@ -391,6 +393,31 @@ async def post_roster_withdraw(request: web.Request) -> web.Response:
             **_request_context(request),
         )  # fmt: skip
     return await answered(request, done)
+
+
+async def post_inzage(request: web.Request) -> web.Response:
+    """Everything held about a person: JSON, or the page to read and print when the
+    caller asks for ``text/html``."""
+    whom = await json_body(request, inzage.InzageIn.model_validate_json)
+    async with connection(request) as conn:
+        found = await inzage.export(conn, whom, principal_of(request), **_request_context(request))
+    if "text/html" in request.headers.get("Accept", ""):
+        html = inzage.page(found)
+        return web.Response(text=html, content_type="text/html",
+                            headers={"Content-Security-Policy": page_policy(html)})  # fmt: skip
+    return json_response(found)
+
+
+async def patch_person(request: web.Request) -> web.Response:
+    person_id = _uuid_param(request, "person_id")
+    context = {"now": request.app[RUNTIME].clock.now()}
+    body = await json_body(
+        request, lambda raw: correction.CorrectionIn.model_validate_json(raw, context=context)
+    )
+    async with connection(request) as conn:
+        corrected = await correction.correct(conn, person_id, body, principal_of(request),
+                                             **_request_context(request))  # fmt: skip
+    return json_response(corrected)
 
 
 async def get_gebied_queue(request: web.Request) -> web.Response:

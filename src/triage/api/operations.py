@@ -42,6 +42,8 @@ from triage.intake.models import (
     MeldingReceipt,
 )
 from triage.notify import webhooks as w
+from triage.privacy.correction import CorrectionIn, PersonOut
+from triage.privacy.inzage import InzageIn, InzageOut
 from triage.reporting.kpi import KpiOut
 from triage.request_body import ID_MAX
 from triage.routing import roster_changes as rc
@@ -268,6 +270,24 @@ OPERATIONS: tuple[Operation, ...] = (
         query=(_limit(100, 1000),
                ("before", "Only entries before this one (the last id of the page before).",
                 ID_NUMBER)),
+    ),
+    Operation(
+        "POST", "/api/v1/inzage", h.post_inzage,
+        "Everything held about one person (AVG art. 15), found by BSN or by surname, first "
+        "name and birth date exactly: their records with corrections, the meldingen they "
+        "are in, the cases, offers, and which roles did what when. JSON, or a page to read "
+        "and print with Accept: text/html. Audited per melding with the reason.", "privacy",
+        {200: InzageOut}, request=InzageIn,
+        policy=allow(U.admin, scope="One person's data, for their request; audited."),
+        errors=(400, 401, 403, 413, 415, 422, 503),
+    ),
+    Operation(
+        "PATCH", "/api/v1/persons/{person_id}", h.patch_person,
+        "Correct a person's data (AVG art. 16): the old value is kept with the reason, and "
+        "recognition finds the household by the corrected data only", "privacy",
+        {200: PersonOut}, request=CorrectionIn,
+        policy=allow(U.admin, scope="One person's data, on their request; audited."),
+        errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
     ),
     Operation(
         "GET", "/api/v1/kpi", h.get_kpi,

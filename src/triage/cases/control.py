@@ -172,6 +172,51 @@ def _stored(row: asyncpg.Record) -> _Stored:
     )  # fmt: skip
 
 
+async def lock_cases(
+    conn: asyncpg.Connection, case_ids: Sequence[UUID], more_keys: Sequence[str] = ()
+) -> dict[UUID, asyncpg.Record]:
+    """The cases, locked as a change to their households must lock them: first the
+    advisory locks of their blocking keys and of ``more_keys`` (keys the change may give
+    them), the ones the intake takes, so that no intake decides against these cases
+    meanwhile; then the case rows. Cases that do not exist are left out."""
+    keys = [r["key"] for r in await conn.fetch(_Q["case_keys"], list(case_ids))]
+    await conn.fetchval(_Q["advisory_locks"], list(lock_keys([*keys, *more_keys])))
+    return {r["id"]: r for r in await conn.fetch(_Q["lock_cases"], list(case_ids))}
+
+
+async def case_contents(
+    conn: asyncpg.Connection, case_ids: Sequence[UUID]
+) -> dict[UUID, list[_Stored]]:
+    by_case: dict[UUID, list[_Stored]] = {c: [] for c in case_ids}
+    for row in await conn.fetch(_Q["case_meldingen"], list(case_ids)):
+        by_case[row["case_id"]].append(_stored(row))
+    return by_case
+
+
+async def rebuild_profiles(
+    conn: asyncpg.Connection, cases: dict[UUID, tuple[asyncpg.Record, list[_Stored]]]
+) -> None:
+    """Profile and keys of each case (locked: ``lock_cases``) from the meldingen it holds,
+    so that recognition afterwards sees the households as they are now."""
+    keys: list[str] = []
+    owners: list[UUID] = []
+    households: list[UUID] = []
+    open_flags: list[bool] = []
+    for case_id, (case, meldingen) in cases.items():
+        profile = build_profile([m.facts for m in meldingen])
+        await conn.execute(
+            _Q["set_profile"], case_id, profile.persons, profile.addresses, profile.recent,
+            profile.earlier_crisis,
+        )  # fmt: skip
+        for key in sorted(profile.keys):
+            keys.append(key)
+            owners.append(case_id)
+            households.append(case["household_id"])
+            open_flags.append(case["status"] == "open")
+    await conn.execute(_Q["drop_keys"], list(cases))
+    await conn.execute(_Q["add_keys"], keys, owners, households, open_flags)
+
+
 _MAY_CHANGE_ROLES = "operators, CIT and coordinators (in their gebied)"
 
 
@@ -211,9 +256,7 @@ class _Change:
 
     async def lock(self, case_ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:
         """Lock the cases (404 for one that does not exist or is out of scope)."""
-        keys = [r["key"] for r in await self.conn.fetch(_Q["case_keys"], list(case_ids))]
-        await self.conn.fetchval(_Q["advisory_locks"], list(lock_keys(keys)))
-        rows = {r["id"]: r for r in await self.conn.fetch(_Q["lock_cases"], list(case_ids))}
+        rows = await lock_cases(self.conn, case_ids)
         for case_id in case_ids:
             row = rows.get(case_id)
             if row is None or not self.in_scope(row["gebied"]):
@@ -228,10 +271,7 @@ class _Change:
         return row
 
     async def contents(self, case_ids: Sequence[UUID]) -> dict[UUID, list[_Stored]]:
-        by_case: dict[UUID, list[_Stored]] = {c: [] for c in case_ids}
-        for row in await self.conn.fetch(_Q["case_meldingen"], list(case_ids)):
-            by_case[row["case_id"]].append(_stored(row))
-        return by_case
+        return await case_contents(self.conn, case_ids)
 
     async def move(self, meldingen: Sequence[_Stored], case: asyncpg.Record) -> None:
         ids = [m.facts.id for m in meldingen]
@@ -240,23 +280,7 @@ class _Change:
 
     async def rebuild(self, cases: dict[UUID, tuple[asyncpg.Record, list[_Stored]]]) -> None:
         """Profile and keys of each case from the meldingen it now holds."""
-        keys: list[str] = []
-        owners: list[UUID] = []
-        households: list[UUID] = []
-        open_flags: list[bool] = []
-        for case_id, (case, meldingen) in cases.items():
-            profile = build_profile([m.facts for m in meldingen])
-            await self.conn.execute(
-                _Q["set_profile"], case_id, profile.persons, profile.addresses, profile.recent,
-                profile.earlier_crisis,
-            )  # fmt: skip
-            for key in sorted(profile.keys):
-                keys.append(key)
-                owners.append(case_id)
-                households.append(case["household_id"])
-                open_flags.append(case["status"] == "open")
-        await self.conn.execute(_Q["drop_keys"], list(cases))
-        await self.conn.execute(_Q["add_keys"], keys, owners, households, open_flags)
+        await rebuild_profiles(self.conn, cases)
 
     async def close(self, case_id: UUID, merged_into: UUID | None) -> None:
         await self.conn.execute(_Q["close_case"], case_id, self.ctx.now, merged_into)
