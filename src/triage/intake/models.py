@@ -37,6 +37,20 @@ from triage.vocabulary import Category, Kind, Level, PersonRole, Source
 
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 
+
+def _bsn(value: str) -> str:
+    digits = value.replace(" ", "").replace(".", "")
+    if not bsn_is_valid(digits):
+        raise ValueError("not a valid BSN: 9 digits that pass the elfproef (11-check)")
+    return digits.zfill(9)
+
+
+#: A burgerservicenummer as people write it (spaces, dots), checked by the elfproef and
+#: kept as its nine digits.
+Bsn = Annotated[
+    str, AfterValidator(_bsn), Field(description="Burgerservicenummer; must pass the elfproef.")
+]
+
 #: How far a source's clock may run ahead of ours before received_at is refused.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -140,23 +154,11 @@ class AddressIn(RequestBody):
 
 class PersonIn(RequestBody):
     role: PersonRole
-    bsn: str | None = Field(
-        default=None, description="Burgerservicenummer; must pass the elfproef."
-    )
+    bsn: Bsn | None = None
     voornaam: ShortText | None = None
     tussenvoegsel: str | None = Field(default=None, max_length=20)
     achternaam: ShortText | None = None
     geboortedatum: date | None = None
-
-    @field_validator("bsn")
-    @classmethod
-    def _bsn(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        digits = value.replace(" ", "").replace(".", "")
-        if not bsn_is_valid(digits):
-            raise ValueError("not a valid BSN: 9 digits that pass the elfproef (11-check)")
-        return digits.zfill(9)
 
     @field_validator("geboortedatum")
     @classmethod

@@ -19,8 +19,7 @@ from triage.auth.principal import Principal
 from triage.cases.control import case_contents, lock_cases, rebuild_profiles
 from triage.households.keys import stored_keys
 from triage.households.match import Person
-from triage.households.normalise import bsn_is_valid
-from triage.intake.models import ShortText
+from triage.intake.models import Bsn, ShortText
 from triage.problems import conflict, not_found
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries
@@ -32,7 +31,7 @@ FIELDS = ("bsn", "voornaam", "tussenvoegsel", "achternaam", "geboortedatum")
 class CorrectionIn(RequestBody):
     """The fields to correct (a field given as null is cleared; one left out stays)."""
 
-    bsn: str | None = Field(default=None, description="Burgerservicenummer (elfproef).")
+    bsn: Bsn | None = None
     voornaam: ShortText | None = None
     tussenvoegsel: str | None = Field(default=None, max_length=20)
     achternaam: ShortText | None = None
@@ -41,16 +40,6 @@ class CorrectionIn(RequestBody):
         min_length=5, max_length=1000,
         description="Why, e.g. the request's reference; kept with the old value.",
     )  # fmt: skip
-
-    @field_validator("bsn")
-    @classmethod
-    def _bsn(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        digits = value.replace(" ", "").replace(".", "")
-        if not bsn_is_valid(digits):
-            raise ValueError("not a valid BSN: 9 digits that pass the elfproef (11-check)")
-        return digits.zfill(9)
 
     @field_validator("geboortedatum")
     @classmethod

@@ -20,11 +20,10 @@ from uuid import UUID
 
 import asyncpg
 import jinja2
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from triage.auth.principal import Principal
-from triage.households.normalise import bsn_is_valid
-from triage.intake.models import ShortText
+from triage.intake.models import Bsn, ShortText
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries
 
@@ -38,7 +37,7 @@ _PAGES = jinja2.Environment(
 class InzageIn(RequestBody):
     """Whom the request is about: a BSN, or surname, first name and birth date."""
 
-    bsn: str | None = Field(default=None, description="Burgerservicenummer (elfproef).")
+    bsn: Bsn | None = None
     achternaam: ShortText | None = None
     voornaam: ShortText | None = None
     geboortedatum: date | None = None
@@ -47,16 +46,6 @@ class InzageIn(RequestBody):
         description="The request's reference and who asked, e.g. 'Inzageverzoek IZ-2026-0042 "
         "van betrokkene'; kept in the audit with each melding disclosed.",
     )  # fmt: skip
-
-    @field_validator("bsn")
-    @classmethod
-    def _bsn(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        digits = value.replace(" ", "").replace(".", "")
-        if not bsn_is_valid(digits):
-            raise ValueError("not a valid BSN: 9 digits that pass the elfproef (11-check)")
-        return digits.zfill(9)
 
     @model_validator(mode="after")
     def _whom(self) -> InzageIn:
