@@ -16,10 +16,11 @@ from aiohttp import web
 
 from triage.api.handlers import MAX_BODY, route_of
 from triage.api.headers import allowed, options, page_policy, secure
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
+from triage.api.keys import ON_BEHALF_OF, ORIGIN, PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.audit import denied
+from triage.audit.context import ON_BEHALF_HEADER, on_behalf_of
 from triage.auth.policy import caller_of
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
@@ -130,6 +131,12 @@ async def _authenticate(request: web.Request, route: str) -> None:
     # here means no operation, and the router answers 404.
     if policy is not None and not policy.permits(principal):  # before the body is read
         raise forbidden(f"this is for {policy.who()}; you are {caller_of(principal)}")
+    origin = await runtime.throttle.origin(runtime.throttle.address(request))
+    if origin is not None:
+        request[ORIGIN] = origin
+    behalf = request.headers.get(ON_BEHALF_HEADER)
+    if behalf is not None:
+        request[ON_BEHALF_OF] = on_behalf_of(behalf, principal)
 
 
 def _problem_response(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date
 from typing import Any, TypeVar
 from uuid import UUID
@@ -14,7 +15,16 @@ from pydantic_core import ErrorDetails
 
 from triage.api import strict_json
 from triage.api.headers import page_policy
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
+from triage.api.keys import (
+    ON_BEHALF_OF,
+    ORIGIN,
+    PRINCIPAL,
+    REQUEST_ID,
+    RUNTIME,
+    SOURCE,
+    STOPPING,
+)
+from triage.audit import context as audit_context
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import ACCESS_REASON_HEADER, break_glass, read_case, read_melding
@@ -63,10 +73,15 @@ def endpoint_of(request: web.Request) -> str:
     return f"{request.method} {route_of(request)}"
 
 
-def connection(request: web.Request) -> Any:
-    """A pooled connection for this request (waits at most the configured time)."""
+@contextlib.asynccontextmanager
+async def connection(request: web.Request) -> AsyncIterator[Any]:
+    """A pooled connection for this request (waits at most the configured time), told the
+    request's origin and on whose behalf, which its audit entries take (audit/context.py)."""
     runtime = request.app[RUNTIME]
-    return runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout)
+    async with runtime.pool.acquire(timeout=runtime.settings.db_acquire_timeout) as conn:
+        await audit_context.tell(conn, request[REQUEST_ID], request.get(ORIGIN),
+                                 request.get(ON_BEHALF_OF))  # fmt: skip
+        yield conn
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -136,6 +151,8 @@ async def post_melding(request: web.Request) -> web.Response:
         principal_of(request),
         request_id=request[REQUEST_ID],
         endpoint=endpoint_of(request),
+        origin=request.get(ORIGIN),
+        on_behalf_of=request.get(ON_BEHALF_OF),
     )
     accepted = submitted.accepted
     answer: BaseModel = accepted

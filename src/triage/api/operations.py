@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from triage.api import handlers as h
+from triage.audit.context import ON_BEHALF_HEADER
 from triage.auth.policy import (
     ANSWERERS,
     ANYONE,
@@ -94,6 +95,13 @@ _REASON = ((ACCESS_REASON_HEADER,
             "A specialist's reason to read what is not offered to, assigned to or led by "
             "them in their gebied (audited, listed for the coordinator).",
             {"type": "string", "minLength": 10, "maxLength": 500}),)  # fmt: skip
+#: The header of a source system that acts for a person of its own (NEN 7513: on whose
+#: behalf), kept in the audit.
+_BEHALF: tuple[tuple[str, str, dict[str, object]], ...] = ((ON_BEHALF_HEADER,
+            "API clients: the id of the person at the source this request is made for "
+            "(a staff number or account name, never a name or BSN); kept in the audit. "
+            "People act for themselves: for them it is refused.",
+            {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$"}),)  # fmt: skip
 _CASE_READERS = allow(
     U.operator,
     U.cit,
@@ -125,7 +133,7 @@ OPERATIONS: tuple[Operation, ...] = (
         policy=allow(CLIENT, U.operator, U.cit,
                      scope="API clients: as their own source, and they get a MeldingReceipt; "
                      "operator and cit: for any source (MeldingAccepted)."),
-        errors=(400, 401, 403, 409, 413, 415, 422, 503),
+        errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=_BEHALF,
     ),
     Operation(
         "GET", "/api/v1/meldingen/{melding_id}", h.get_melding,
@@ -137,7 +145,7 @@ OPERATIONS: tuple[Operation, ...] = (
                      "of their gebied with a reason in the Triage-Access-Reason header "
                      "(audited; listed for the coordinator); API clients: the meldingen "
                      "they submitted, as sent (MeldingAsSent)."),
-        errors=(401, 403, 404, 422, 503), headers=_REASON,
+        errors=(401, 403, 404, 422, 503), headers=(*_REASON, *_BEHALF),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/urgency", h.post_urgency,

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
+from triage.api.keys import ON_BEHALF_OF, PRINCIPAL, REQUEST_ID, RUNTIME
 from triage.store.sql import load_queries
 
 _Q = load_queries("triage.audit", "denied.sql")
@@ -44,6 +44,7 @@ async def record(request: web.Request, route: str, status: int) -> None:
             f"access.denied.{status}", _uuid(request.match_info.get("melding_id")),
             _uuid(request.match_info.get("case_id")),
             f"{request.method} {route}", request[REQUEST_ID], origin,
+            request.get(ON_BEHALF_OF),
         )  # fmt: skip
 
 

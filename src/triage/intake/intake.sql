@@ -32,8 +32,10 @@ SELECT m.source, m.external_id, m.id, m.request_hash, m.case_id, m.status, m.geb
 -- Meldingen sent again, answered from what was stored, or refused (result 'denied': sent
 -- by another client of the source, or with another body): audited before the answer.
 INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
-                       endpoint, request_id, result)
-SELECT $1, kind, actor, role, 'melding.replay', melding, case_id, endpoint, request_id, result
+                       endpoint, request_id, result, origin, on_behalf_of)
+SELECT $1, kind, actor, role, 'melding.replay', melding, case_id, endpoint, request_id, result,
+       origin, on_behalf_of
   FROM unnest($2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::uuid[], $7::text[],
-              $8::text[], $9::text[])
-    AS r (kind, actor, role, melding, case_id, endpoint, request_id, result);
+              $8::text[], $9::text[], $10::text[], $11::text[])
+    AS r (kind, actor, role, melding, case_id, endpoint, request_id, result, origin,
+          on_behalf_of);

@@ -97,10 +97,10 @@ BEGIN
     ON CONFLICT (key, case_id) DO NOTHING;
 
     INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
-                           endpoint, request_id)
+                           endpoint, request_id, origin, on_behalf_of)
     VALUES (p_now, m->>'actor_kind', COALESCE((m->>'client_id')::uuid, (m->>'user_id')::uuid),
             m->>'actor_role', 'melding.create', (m->>'id')::uuid, v_case,
-            m->>'endpoint', m->>'request_id');
+            m->>'endpoint', m->>'request_id', m->>'origin', m->>'on_behalf_of');
     RETURN 'stored';
 END
 $$;

@@ -177,6 +177,8 @@ class _Prepared:
     locks: tuple[int, ...]  # advisory-lock keys of the identifying blocking keys
     request_id: str
     endpoint: str
+    origin: str | None  # the keyed digest of the sender's address (audit/context.py)
+    on_behalf_of: str | None  # the person at the source its system acts for
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +249,14 @@ class Intake:
         return MeldingIn.model_validate_json(body, context=context)
 
     async def submit(
-        self, melding: MeldingIn, principal: Principal, *, request_id: str, endpoint: str
+        self,
+        melding: MeldingIn,
+        principal: Principal,
+        *,
+        request_id: str,
+        endpoint: str,
+        origin: str | None = None,
+        on_behalf_of: str | None = None,
     ) -> Submitted:
         """Store ``melding`` (or find it stored before) and return only after the commit."""
         if not principal.may_submit_as(melding.source):
@@ -258,7 +267,14 @@ class Intake:
             )
         self.admit()
         pending = _Pending(
-            self._prepare(melding, principal, request_id=request_id, endpoint=endpoint),
+            self._prepare(
+                melding,
+                principal,
+                request_id=request_id,
+                endpoint=endpoint,
+                origin=origin,
+                on_behalf_of=on_behalf_of,
+            ),
             asyncio.get_running_loop().create_future(),
             time.monotonic(),
         )
@@ -317,7 +333,14 @@ class Intake:
         return [p for p in batch if not p.future.done()]
 
     def _prepare(
-        self, melding: MeldingIn, principal: Principal, *, request_id: str, endpoint: str
+        self,
+        melding: MeldingIn,
+        principal: Principal,
+        *,
+        request_id: str,
+        endpoint: str,
+        origin: str | None,
+        on_behalf_of: str | None,
     ) -> _Prepared:
         address = melding.address
         number = address.number_and_addition() if address is not None else None
@@ -351,6 +374,8 @@ class Intake:
             locks=lock_keys(keys),
             request_id=request_id,
             endpoint=endpoint,
+            origin=origin,
+            on_behalf_of=on_behalf_of,
         )
 
     # -- the batch writer ----------------------------------------------------------------
@@ -608,6 +633,8 @@ async def _audit_replays(
         [p.prepared.endpoint for p, _, _ in answers],
         [p.prepared.request_id for p, _, _ in answers],
         [None if problem is None else "denied" for _, _, problem in answers],
+        [p.prepared.origin for p, _, _ in answers],
+        [p.prepared.on_behalf_of for p, _, _ in answers],
     )  # fmt: skip
 
 
@@ -704,6 +731,8 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "profile_recent": {"received_at": melding.received_at, "level": urgency.level.value},
         "endpoint": prepared.endpoint,
         "request_id": prepared.request_id,
+        "origin": prepared.origin,
+        "on_behalf_of": prepared.on_behalf_of,
     }
 
 
