@@ -136,7 +136,7 @@ async def _authenticate(request: web.Request, route: str) -> None:
         request[ORIGIN] = origin
     behalf = request.headers.get(ON_BEHALF_HEADER)
     if behalf is not None:
-        request[ON_BEHALF_OF] = on_behalf_of(behalf, principal)
+        request[ON_BEHALF_OF] = on_behalf_of(behalf)
 
 
 def _problem_response(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:

@@ -79,7 +79,8 @@ def build_openapi() -> dict[str, Any]:
                 {"application/json": {"schema": schemas_of[0] if len(schemas_of) == 1
                                       else {"oneOf": schemas_of}}}
                 if schemas_of
-                else {"text/plain": {"schema": {"type": "string"}}}
+                else {"text/event-stream" if op.stream else "text/plain":
+                      {"schema": {"type": "string"}}}
             )  # fmt: skip
             responses[str(status)] = {
                 "description": " or ".join(m.__name__ for m in _models(answer)) or "OK",

@@ -98,9 +98,9 @@ _REASON = ((ACCESS_REASON_HEADER,
 #: The header of a source system that acts for a person of its own (NEN 7513: on whose
 #: behalf), kept in the audit.
 _BEHALF: tuple[tuple[str, str, dict[str, object]], ...] = ((ON_BEHALF_HEADER,
-            "API clients: the id of the person at the source this request is made for "
-            "(a staff number or account name, never a name or BSN); kept in the audit. "
-            "People act for themselves: for them it is refused.",
+            "The id of the person this request is made for, kept in the audit: for an API "
+            "client the person at the source (a staff number or account name), for a "
+            "person a colleague they act for. Never a name or a BSN.",
             {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._@:-]{0,63}$"}),)  # fmt: skip
 _CASE_READERS = allow(
     U.operator,

@@ -3,9 +3,9 @@ source system acting for a person of its own, on whose behalf (NEN 7513).
 
 The origin is the keyed digest of the caller's address (the rate limiter's, never the
 address itself). On whose behalf comes from the ``Triage-On-Behalf-Of`` header: the id
-of the person at the source for whom its system acts (a staff number or account name).
-People using the service act for themselves; for them the header is refused rather than
-ignored, so that an integration that sends it learns it is not recorded.
+of the person the caller acts for: for a source system, the person at the source (a
+staff number or account name); for a person using the service, a colleague they act for
+(a desk operator entering what a specialist phoned in, say), by their account name.
 
 ``tell`` gives both to the request's connection as session settings with the request
 id; the audit table's trigger copies them into each entry of that request (migration
@@ -18,7 +18,6 @@ import re
 
 import asyncpg
 
-from triage.auth.principal import Principal
 from triage.households.normalise import bsn_is_valid
 from triage.problems import FieldError, invalid
 
@@ -30,16 +29,12 @@ _TELL = (
 )
 
 
-def on_behalf_of(given: str, principal: Principal) -> str:
+def on_behalf_of(given: str) -> str:
     """The header's value, checked (422 naming the header, without echoing it)."""
-    pointer = f"header {ON_BEHALF_HEADER}"
-    if principal.kind != "client":
-        why = "people act on their own behalf: only a source system names the person it acts for"
-        raise invalid([FieldError(pointer, why)])
     if not _ID.fullmatch(given) or bsn_is_valid(given):
-        why = ("the id of the person at the source: 1 to 64 letters, digits and . _ @ : - "
+        why = ("the id of the person acted for: 1 to 64 letters, digits and . _ @ : - "
                "(never a name or a BSN)")  # fmt: skip
-        raise invalid([FieldError(pointer, why)])
+        raise invalid([FieldError(f"header {ON_BEHALF_HEADER}", why)])
     return given
 
 
