@@ -288,19 +288,19 @@ async def test_a_boolean_or_a_fraction_is_not_a_number(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:
     headers = tokens.client(Source.politie)
-    for number in (True, False, 12.0, 12.5):
+    for number in (True, False, 12.5):
         body = melding_body()
         body["address"]["huisnummer"] = number
         problem = await _problem(await client.post(URL, json=body, headers=headers))
         assert _pointers(problem) == {"/address/huisnummer"}, number
         assert await _stored(runtime, body["external_id"]) == 0
-    for number in (12, "12", "12-a", "12 B"):
+    for number in (12, 12.0, "12", "12-a", "12 B"):  # JSON does not tell 12 from 12.0
         body = melding_body()
         body["address"]["huisnummer"] = number
         resp = await client.post(URL, json=body, headers=headers)
         assert resp.status == 201, (number, await resp.text())
     replay = "/api/v1/webhooks/dead-letters/replay"
-    for number in (True, 1.0):
+    for number in (True, 1.5):
         resp = await client.post(replay, json={"webhook_id": number}, headers=tokens.user("ops"))
         assert _pointers(await _problem(resp)) == {"/webhook_id"}, number
 

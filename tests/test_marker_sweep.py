@@ -120,7 +120,7 @@ async def test_marker_strings_reach_no_log_redis_metric_or_error_body(
         assert resp.status == 201, text
         melding_id = (await resp.json())["melding_id"]
         # Invalid bodies carrying the markers: a bad value, an unknown key named by one, a
-        # wrong type, a bad BSN, a postcode without a number; and a bad header.
+        # wrong type, a bad BSN, a postcode that is none; and a bad header.
         for bad in (
             {**body, "external_id": f"T-{uuid.uuid4()}", "category": m["note"]},
             {**body, "external_id": f"T-{uuid.uuid4()}", m["key"]: m["summary"]},
@@ -129,7 +129,7 @@ async def test_marker_strings_reach_no_log_redis_metric_or_error_body(
             {**body, "external_id": f"T-{uuid.uuid4()}",
              "persons": [{**person, "bsn": "123456789"}]},
             {**body, "external_id": f"T-{uuid.uuid4()}",
-             "address": {"postcode": postcode, "straat": m["straat"]}},
+             "address": {"postcode": "0123 " + m["straat"][:4], "straat": m["straat"]}},
         ):  # fmt: skip
             resp, _ = await sweep.call("POST", "/api/v1/meldingen", json=bad, headers=police)
             assert resp.status == 422

@@ -36,6 +36,7 @@ _REQUEST_ID = re.compile(r"[0-9A-Fa-f]{16,64}")
 _INTAKE_PATH = "/api/v1/meldingen"
 #: The loops this process runs beside the API (reconciler, worker, deliverer).
 _BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])
+_DOCUMENT = web.AppKey("openapi", bytes)
 
 
 def problem_response(problem: Problem, request: web.Request) -> web.Response:
@@ -175,8 +176,8 @@ _PUBLIC = {op.path for op in OPERATIONS if op.public} | {"/api/openapi.json", "/
 _POLICIES = {(op.method, op.path): op.policy for op in OPERATIONS if op.policy is not None}
 
 
-async def _openapi(_request: web.Request) -> web.Response:
-    return web.Response(body=orjson.dumps(_OPENAPI), content_type="application/json")
+async def _openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[_DOCUMENT], content_type="application/json")
 
 
 _DOCS = resources.files("triage.api").joinpath("docs.html").read_text("utf-8")
@@ -188,9 +189,6 @@ async def _docs(_request: web.Request) -> web.Response:
                         headers={"Content-Security-Policy": _DOCS_POLICY})  # fmt: skip
 
 
-_OPENAPI = build_openapi()
-
-
 def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     """The application; ``background`` runs the queue reconciler (and, unless
     ``dispatch_in_api`` is off, a dispatch worker and a webhook deliverer) in this
@@ -200,6 +198,10 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         client_max_size=MAX_BODY,
     )
     app[RUNTIME] = runtime
+    # The document lists this configuration's signal codes and gebieden.
+    app[_DOCUMENT] = orjson.dumps(build_openapi(
+        signals=sorted(runtime.rules.signals), gebieden=runtime.region.gebied_codes
+    ))  # fmt: skip
     app[STOPPING] = asyncio.Event()
     app[_BACKGROUND] = []
     app.on_response_prepare.append(secure)

@@ -27,7 +27,13 @@ from triage.api.keys import (
 from triage.audit import context as audit_context
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
-from triage.cases.read import ACCESS_REASON_HEADER, break_glass, read_case, read_melding
+from triage.cases.read import (
+    ACCESS_REASON_HEADER,
+    break_glass,
+    read_case,
+    read_melding,
+    reason_is_valid,
+)
 from triage.dispatch import answers, manual, views
 from triage.effects import Done
 from triage.intake.receipt import as_sent, receipt
@@ -181,20 +187,13 @@ def access_reason(request: web.Request) -> str | None:
     given = request.headers.get(ACCESS_REASON_HEADER)
     if given is None:
         return None
-    reason = " ".join(given.split())
-    words = [w for w in reason.split() if sum(c.isalnum() for c in w) >= 2]
-    if (
-        not 10 <= len(reason) <= 500
-        or not reason.isprintable()
-        or len(words) < 3
-        or sum(c.isalnum() for c in reason) < 10
-    ):
+    if not reason_is_valid(given):
         raise invalid([FieldError(
             f"header {ACCESS_REASON_HEADER}",
             "a reason is 10 to 500 characters, at least three words: why you need to read "
             "this (your coordinator reads it)",
         )])  # fmt: skip
-    return reason
+    return " ".join(given.split())
 
 
 async def get_melding(request: web.Request) -> web.Response:

@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from pydantic.json_schema import (
+    GenerateJsonSchema,
+    JsonSchemaMode,
+    JsonSchemaValue,
+    models_json_schema,
+)
+from pydantic_core import core_schema
 
 from triage import __version__
 from triage.api.operations import ID_NUMBER, OPERATIONS
 from triage.auth.policy import CALLERS
+from triage.region import REGIONAL_POOL
+from triage.request_body import SHAPED, VOCABULARY, text_pattern
 
 _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
@@ -59,15 +67,51 @@ def _models(
     return answer if isinstance(answer, tuple) else (answer,)
 
 
-def build_openapi() -> dict[str, Any]:
+class _Schema(GenerateJsonSchema):
+    """Request strings say what the service takes: a string without a shape of its own
+    (a pattern, a format, a list of values) gets the pattern of text the database can
+    store, with its least length counted as the service counts it, after stripping."""
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        found = super().str_schema(schema)
+        if self.mode == "validation" and not {"pattern", "format", "enum", "const"} & found.keys():
+            found["pattern"] = text_pattern(schema.get("min_length") or 0, schema.get("max_length"))
+            found.pop("maxLength", None)  # in the pattern, counted after stripping
+        return found
+
+
+def _fill_vocabulary(node: Any, lists: dict[str, list[str]]) -> None:
+    """Give each string marked with VOCABULARY the configuration's codes as its enum; and
+    drop the maxLength of a shaped string, whose pattern bounds what the service counts
+    (the stripped value), as a maxLength would count surrounding whitespace too."""
+    if isinstance(node, dict):
+        if str(node.get("pattern", "")).startswith(SHAPED):
+            node.pop("maxLength", None)
+        kind = node.pop(VOCABULARY, None)
+        if kind is not None:  # on the string itself, or beside the null it may also be
+            strings = [b for b in node.get("anyOf", []) if b.get("type") == "string"] or [node]
+            for string in strings:
+                string["enum"] = lists[kind]
+                string.pop("pattern", None)
+        for value in node.values():
+            _fill_vocabulary(value, lists)
+    elif isinstance(node, list):
+        for value in node:
+            _fill_vocabulary(value, lists)
+
+
+def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for op in OPERATIONS:
         if op.request is not None:
             models.append((op.request, "validation"))
         models += [(m, "serialization") for answer in op.responses.values()
                    for m in _models(answer)]  # fmt: skip
-    keys, defs = models_json_schema(list(dict.fromkeys(models)), ref_template=_REF)
+    keys, defs = models_json_schema(
+        list(dict.fromkeys(models)), ref_template=_REF, schema_generator=_Schema
+    )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
+
     schemas["Problem"] = PROBLEM_SCHEMA
 
     paths: dict[str, dict[str, Any]] = {}
@@ -134,6 +178,10 @@ def build_openapi() -> dict[str, Any]:
             entry["security"] = []
         paths.setdefault(op.path, {})[op.method.lower()] = entry
 
+    lists = {"signals": signals, "gebieden": gebieden,
+             "gebieden_and_pool": [*gebieden, REGIONAL_POOL]}  # fmt: skip
+    _fill_vocabulary(schemas, lists)
+    _fill_vocabulary(paths, lists)
     return {
         "openapi": "3.1.0",
         "info": {

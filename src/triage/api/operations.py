@@ -30,7 +30,7 @@ from triage.auth.policy import (
 from triage.cases import control as c
 from triage.cases.handover import HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
-from triage.cases.read import ACCESS_REASON_HEADER, BreakGlassListOut
+from triage.cases.read import ACCESS_REASON_HEADER, ACCESS_REASON_PATTERN, BreakGlassListOut
 from triage.dispatch import answers as a
 from triage.dispatch import manual as m
 from triage.dispatch import views as v
@@ -46,7 +46,7 @@ from triage.notify import webhooks as w
 from triage.privacy.correction import CorrectionIn, PersonOut
 from triage.privacy.inzage import InzageIn, InzageOut
 from triage.reporting.kpi import KpiOut
-from triage.request_body import ID_MAX
+from triage.request_body import ID_MAX, VOCABULARY
 from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
 from triage.vocabulary import UserRole
@@ -94,7 +94,8 @@ _CONTACT = allow(U.specialist, U.coordinator, scope="The one who accepted the me
 _REASON = ((ACCESS_REASON_HEADER,
             "A specialist's reason to read what is not offered to, assigned to or led by "
             "them in their gebied (audited, listed for the coordinator).",
-            {"type": "string", "minLength": 10, "maxLength": 500}),)  # fmt: skip
+            {"type": "string", "minLength": 10, "maxLength": 500,
+             "pattern": ACCESS_REASON_PATTERN}),)  # fmt: skip
 #: The header of a source system that acts for a person of its own (NEN 7513: on whose
 #: behalf), kept in the audit.
 _BEHALF: tuple[tuple[str, str, dict[str, object]], ...] = ((ON_BEHALF_HEADER,
@@ -310,7 +311,8 @@ OPERATIONS: tuple[Operation, ...] = (
              {"type": "string", "format": "date"}),
             ("until", "Day after the last (default: tomorrow); 2000 to 2999.",
              {"type": "string", "format": "date"}),
-            ("gebied", "One gebied only.", {"type": "string"}),
+            ("gebied", "One gebied only (or the regio pool).",
+             {"type": "string", VOCABULARY: "gebieden_and_pool"}),
         ),
     ),
     Operation(

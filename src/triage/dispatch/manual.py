@@ -23,7 +23,7 @@ from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
 from triage.problems import FieldError, conflict, forbidden, invalid, not_found
-from triage.request_body import RequestBody
+from triage.request_body import VOCABULARY, RequestBody
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -37,7 +37,8 @@ class ReassignIn(RequestBody):
 
 
 class GebiedIn(RequestBody):
-    gebied: str = Field(min_length=1, max_length=40)
+    gebied: str = Field(min_length=1, max_length=40,
+                        json_schema_extra={VOCABULARY: "gebieden_and_pool"})  # fmt: skip
     reason: str = Field(min_length=5, max_length=1000)
 
 
@@ -77,7 +78,7 @@ async def reassign(
 ) -> Done[ReassignedOut]:
     everything, gebied = _steering(principal)
     if change.to not in config.by_id:
-        raise invalid([FieldError("/to", "not a specialist or coordinator of the networks")])
+        raise not_found("no specialist or coordinator with this id in the networks")
     async with conn.transaction():
         await conn.execute(_Q["lock_active"], melding_id)
         row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)

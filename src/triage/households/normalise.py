@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-_POSTCODE = re.compile(r"^\s*([1-9]\d{3})\s*([A-Za-z]{2})\s*$")
+# ASCII digits only: "\d" alone also takes "٥٠٣٨", which int() reads as 5038.
+_POSTCODE = re.compile(r"^\s*([1-9]\d{3})\s*([A-Za-z]{2})\s*$", re.ASCII)
 _TOEVOEGING_JUNK = re.compile(r"[\s\-/.,]+")
 # Postcode letter pairs PostNL never issues (SA, SD, SS: historical reasons).
 _UNUSED_LETTERS = frozenset({"SA", "SD", "SS"})
@@ -33,7 +34,7 @@ def normalise_toevoeging(raw: str | None) -> str:
     return _TOEVOEGING_JUNK.sub("", raw).upper()
 
 
-_HUISNUMMER = re.compile(r"^\s*(\d{1,5})\s*[-/ ]?\s*([A-Za-z0-9\- ]{0,8})\s*$")
+_HUISNUMMER = re.compile(r"^\s*(\d{1,5}) ?[-/ ]? ?([A-Za-z0-9\- ]{0,8})\s*$", re.ASCII)
 
 
 def split_huisnummer(raw: str) -> tuple[int, str] | None:
@@ -51,7 +52,7 @@ def address_key(postcode: str, huisnummer: int, toevoeging: str) -> str:
 
 def bsn_is_valid(bsn: str) -> bool:
     """The elfproef (11-check) for a BSN of 9 digits (8 digits get a leading zero)."""
-    if not bsn.isdigit() or len(bsn) not in (8, 9):
+    if not (bsn.isascii() and bsn.isdigit()) or len(bsn) not in (8, 9):  # not "١٢٣..."
         return False
     digits = [int(d) for d in bsn.zfill(9)]
     total = sum(d * w for d, w in zip(digits[:8], range(9, 1, -1), strict=True)) - digits[8]

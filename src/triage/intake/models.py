@@ -21,7 +21,6 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 
 from triage.cases.milestones import MilestoneOut
@@ -32,7 +31,7 @@ from triage.households.normalise import (
     normalise_toevoeging,
     split_huisnummer,
 )
-from triage.request_body import RequestBody
+from triage.request_body import VOCABULARY, RequestBody, shaped, whole
 from triage.vocabulary import Category, Kind, Level, PersonRole, Source
 
 ShortText = Annotated[str, Field(min_length=1, max_length=100)]
@@ -48,7 +47,13 @@ def _bsn(value: str) -> str:
 #: A burgerservicenummer as people write it (spaces, dots), checked by the elfproef and
 #: kept as its nine digits.
 Bsn = Annotated[
-    str, AfterValidator(_bsn), Field(description="Burgerservicenummer; must pass the elfproef.")
+    str,
+    AfterValidator(_bsn),
+    Field(
+        json_schema_extra={"pattern": shaped(r"[ .]*(?:[0-9][ .]*){8,9}")},
+        description="Burgerservicenummer: 8 or 9 digits (spaces and dots allowed between "
+        "them) that pass the elfproef.",
+    ),
 ]
 
 #: How far a source's clock may run ahead of ours before received_at is refused.
@@ -81,17 +86,34 @@ def _known_signal(value: str, info: ValidationInfo) -> str:
     return value
 
 
-SignalCode = Annotated[str, Field(max_length=40), AfterValidator(_known_signal)]
+SignalCode = Annotated[
+    str,
+    Field(max_length=40, json_schema_extra={VOCABULARY: "signals"}),
+    AfterValidator(_known_signal),
+]
+#: A house number as text (households/normalise.py, split_huisnummer): 1 to 5 digits that
+#: are not all 0, then an optional addition (at most 16 characters, under the 20 allowed).
+_HOUSE_NUMBER = shaped(
+    "(?:[1-9][0-9]{0,4}|0[1-9][0-9]{0,3}|00[1-9][0-9]{0,2}|000[1-9][0-9]?|0000[1-9])"
+    " ?[-/ ]? ?[A-Za-z0-9 -]{0,8}"
+)
 _HUISNUMMER = 'give a number, optionally with its addition, such as 12 or "12-a"'
 
 
 class AddressIn(RequestBody):
     """Where the household lives. People without a fixed address give only ``woonplaats``."""
 
-    postcode: str | None = Field(default=None, max_length=10, examples=["5038 AB"])
+    postcode: str | None = Field(
+        default=None, max_length=10, examples=["5038 AB"],
+        # Four digits, not starting with 0, and two letters that PostNL issues (not SA, SD
+        # or SS): households/normalise.py.
+        json_schema_extra={"pattern": shaped(
+            "[1-9][0-9]{3}[ \t\n\r\x0b\x0c]{0,4}(?:[A-RT-Za-rt-z][A-Za-z]|[Ss][B-CE-RT-Zb-ce-rt-z])"
+        )},
+    )  # fmt: skip
     huisnummer: (
         Annotated[int, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": 99999})]
-        | Annotated[str, Field(max_length=20)]
+        | Annotated[str, Field(max_length=20, json_schema_extra={"pattern": _HOUSE_NUMBER})]
         | None
     ) = Field(default=None, description='A number, or a number with addition such as "12-a".')
     toevoeging: str | None = Field(default=None, max_length=10)
@@ -111,7 +133,8 @@ class AddressIn(RequestBody):
     @field_validator("huisnummer", mode="before")
     @classmethod
     def _number_or_text(cls, value: object) -> object:
-        # Not true (read as 1 when lax), not 12.0: a whole number or a string.
+        # Not true (read as 1 when lax), not 12.5: a whole number (12.0 is 12) or a string.
+        value = whole(value)
         if value is None or type(value) in (int, str):
             return value
         raise ValueError(_HUISNUMMER)
@@ -128,14 +151,6 @@ class AddressIn(RequestBody):
         if split_huisnummer(value) is None:
             raise ValueError(_HUISNUMMER)
         return value
-
-    @model_validator(mode="after")
-    def _complete(self) -> AddressIn:
-        if (self.postcode is None) != (self.huisnummer is None):
-            raise ValueError("postcode and huisnummer go together: give both, or neither")
-        if self.postcode is None and not self.woonplaats:
-            raise ValueError("an address needs postcode and huisnummer, or at least woonplaats")
-        return self
 
     def number_and_addition(self) -> tuple[int, str] | None:
         """House number and normalised addition (``"12-a"`` -> ``(12, "A")``)."""
@@ -195,6 +210,7 @@ class MeldingIn(RequestBody):
     signals: list[SignalCode] = Field(
         default_factory=list,
         max_length=40,
+        json_schema_extra={"uniqueItems": True},
         description="Codes from GET /api/v1/vocabulary/signals.",
     )
     summary: str = Field(default="", max_length=4000)
@@ -205,6 +221,7 @@ class MeldingIn(RequestBody):
     gebied: str | None = Field(
         default=None,
         max_length=40,
+        json_schema_extra={VOCABULARY: "gebieden"},
         validation_alias=AliasChoices("gebied_hint", "gebied"),
         description="A gebied hint, for people without an address (see GET "
         "/api/v1/gebieden). Formerly `gebied`, which is still accepted.",
@@ -248,16 +265,6 @@ class MeldingIn(RequestBody):
         if len(set(value)) != len(value):
             raise ValueError("each signal code may appear once")
         return value
-
-    @model_validator(mode="after")
-    def _placeable(self) -> MeldingIn:
-        has_place = self.address is not None or self.gebied is not None
-        if not has_place:
-            raise ValueError(
-                "give an address, or for people without a fixed address a woonplaats "
-                "(address.woonplaats) or a gebied hint (gebied_hint)"
-            )
-        return self
 
 
 class ReasonOut(BaseModel):

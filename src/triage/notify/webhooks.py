@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.problems import FieldError, forbidden, invalid
-from triage.request_body import ID_MAX, RequestBody
+from triage.request_body import ID_MAX, RequestBody, WholeNumber
 from triage.store.sql import load_queries
 
 _Q = load_queries("triage.notify", "webhooks.sql")
@@ -140,7 +140,7 @@ class ReplayIn(RequestBody):
         default=None, min_length=1, max_length=1000,
         description="The dead letters to deliver again; or give webhook_id for all of one.",
     )  # fmt: skip
-    webhook_id: int | None = Field(
+    webhook_id: WholeNumber | None = Field(
         default=None, ge=1, le=ID_MAX, description="Every dead letter of a webhook."
     )
 
