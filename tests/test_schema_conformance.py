@@ -17,6 +17,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,9 +91,11 @@ async def _schemathesis(
     ]  # fmt: skip
     run_env = {**os.environ, "SCHEMATHESIS_HOOKS": "schema_hooks",
                "PYTHONPATH": str(REPO / "tests"), **env}  # fmt: skip
-    done = await asyncio.to_thread(
-        subprocess.run, command, env=run_env, capture_output=True, text=True, timeout=900
-    )
+    with tempfile.TemporaryDirectory() as scratch:  # it keeps a cache where it runs
+        done = await asyncio.to_thread(
+            subprocess.run, command, env=run_env, cwd=scratch, capture_output=True, text=True,
+            timeout=900,
+        )  # fmt: skip
     return done.returncode, done.stdout + done.stderr
 
 
