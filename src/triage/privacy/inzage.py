@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from triage.auth.principal import Principal
 from triage.intake.models import Bsn, ShortText
+from triage.privacy.correction import CorrectionOut, PersonOut
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries
 
@@ -55,26 +56,6 @@ class InzageIn(RequestBody):
         if self.bsn is not None and any(v is not None for v in by_name):
             raise ValueError("give bsn or the name and birth date, not both")
         return self
-
-
-class CorrectionOut(BaseModel):
-    at: datetime
-    field: str
-    old_value: str | None
-    new_value: str | None
-    reason: str
-
-
-class PersonRecord(BaseModel):
-    person_id: UUID
-    melding_id: UUID
-    role: str
-    bsn: str | None
-    voornaam: str | None
-    tussenvoegsel: str | None
-    achternaam: str | None
-    geboortedatum: date | None
-    corrections: list[CorrectionOut]
 
 
 class OfferRecord(BaseModel):
@@ -123,7 +104,7 @@ class AccessRecord(BaseModel):
 class InzageOut(BaseModel):
     made_at: datetime
     reason: str
-    persons: list[PersonRecord]
+    persons: list[PersonOut]
     meldingen: list[MeldingRecord]
     cases: list[CaseRecord]
     access: list[AccessRecord] = Field(
@@ -187,11 +168,12 @@ async def export(
             _Q["audit"], now, principal.id, principal.role, [m.melding_id for m in meldingen],
             [m.case_id for m in meldingen], endpoint, request_id, whom.reason,
         )  # fmt: skip
+    case_of = {m.melding_id: m.case_id for m in meldingen}
     persons = [
-        PersonRecord(person_id=r["id"], melding_id=r["melding_id"], role=r["role"], bsn=r["bsn"],
-                     voornaam=r["voornaam"], tussenvoegsel=r["tussenvoegsel"],
-                     achternaam=r["achternaam"], geboortedatum=r["geboortedatum"],
-                     corrections=corrections[r["id"]])
+        PersonOut(person_id=r["id"], melding_id=r["melding_id"], case_id=case_of[r["melding_id"]],
+                  role=r["role"], bsn=r["bsn"], voornaam=r["voornaam"],
+                  tussenvoegsel=r["tussenvoegsel"], achternaam=r["achternaam"],
+                  geboortedatum=r["geboortedatum"], corrections=corrections[r["id"]])
         for r in rows
     ]  # fmt: skip
     return InzageOut(made_at=now, reason=whom.reason, persons=persons, meldingen=meldingen,
