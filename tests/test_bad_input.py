@@ -110,7 +110,7 @@ async def test_every_request_body_refuses_text_the_database_cannot_store(
     client: Client, tokens: Tokens
 ) -> None:
     """Reasons and notes of every endpoint with a body, checked before anything is done."""
-    bodies = [op for op in OPERATIONS if op.request is not None and op.path != URL]
+    bodies = [op for op in OPERATIONS if op.request is not None and op.path != URL and not op.form]
     assert len(bodies) >= 12
     for op in bodies:
         url = _example_path(op.path)

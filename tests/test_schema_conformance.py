@@ -65,7 +65,10 @@ async def service(servers: dict[str, str], tmp_path_factory: pytest.TempPathFact
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
         env.update(own.env(), TRIAGE_PORT=str(port), TRIAGE_DATA_DIR=str(logs),
                    TRIAGE_CLIENT_REQUESTS_PER_SECOND="100000",
-                   TRIAGE_USER_REQUESTS_PER_SECOND="100000")  # fmt: skip
+                   TRIAGE_USER_REQUESTS_PER_SECOND="100000",
+                   # Its logins fail by the hundred from one address (tests/test_sessions.py
+                   # checks that limit).
+                   TRIAGE_AUTH_FAILURES_PER_MINUTE="1000000")  # fmt: skip
         serve = _serve(env, logs)
         try:
             url = f"http://127.0.0.1:{port}"

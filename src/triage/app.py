@@ -7,7 +7,9 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from importlib import resources
+from urllib.parse import urlsplit
 
 import orjson
 import redis.exceptions
@@ -21,7 +23,9 @@ from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.audit import denied
 from triage.audit.context import ON_BEHALF_HEADER, on_behalf_of
+from triage.auth import sessions
 from triage.auth.policy import caller_of
+from triage.auth.principal import Principal
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics
@@ -112,19 +116,11 @@ async def _authenticate(request: web.Request, route: str) -> None:
     if route in _PUBLIC or (route == "/metrics" and runtime.settings.metrics_open):
         return  # credentials, even stale ones, are not looked at: nothing here needs them
     header = request.headers.get("Authorization", "")
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() != "bearer" or not credentials:
-        raise unauthorized("send Authorization: Bearer <token>")
-    token = credentials.strip()
-    principal = runtime.authenticator.cached(token)
-    if principal is None:  # a lookup: refused first to an address that keeps guessing,
-        address = runtime.throttle.address(request)  # unless it joins one under way
-        if not runtime.authenticator.looking_up(token):
-            await runtime.throttle.refuse_guesser(address)
-        principal = await runtime.authenticator.authenticate(token)
-        if principal is None:
-            await runtime.throttle.failed(address)
-            raise unauthorized("the token is unknown or disabled")
+    session_id = request.cookies.get(sessions.COOKIE)
+    if not header and session_id:
+        principal = await _session(request, session_id)
+    else:
+        principal = await _bearer(request, header)
     runtime.throttle.refuse_flood(principal)
     request[PRINCIPAL] = principal
     policy = _POLICIES.get(("GET" if request.method == "HEAD" else request.method, route))
@@ -138,6 +134,53 @@ async def _authenticate(request: web.Request, route: str) -> None:
     behalf = request.headers.get(ON_BEHALF_HEADER)
     if behalf is not None:
         request[ON_BEHALF_OF] = on_behalf_of(behalf)
+
+
+async def _bearer(request: web.Request, header: str) -> Principal:
+    runtime = request.app[RUNTIME]
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        raise unauthorized("send Authorization: Bearer <token>, or log in (POST /auth/login)")
+    token = credentials.strip()
+    principal = runtime.authenticator.cached(token)
+    if principal is None:  # a lookup: refused first to an address that keeps guessing,
+        address = runtime.throttle.address(request)  # unless it joins one under way
+        if not runtime.authenticator.looking_up(token):
+            await runtime.throttle.refuse_guesser(address)
+        principal = await runtime.authenticator.authenticate(token)
+        if principal is None:
+            await runtime.throttle.failed(address)
+            raise unauthorized("the token is unknown or disabled")
+    return principal
+
+
+#: Methods that change something: with a session cookie, only from this service's pages.
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _session(request: web.Request, session_id: str) -> Principal:
+    """The person of a browser session. A change through a session must come from a page
+    of this service (a cross-site request could otherwise act with the person's cookie;
+    SameSite=Strict keeps the cookie off those, and this is the second line)."""
+    runtime = request.app[RUNTIME]
+    if request.method not in _SAFE:
+        fetched_from = request.headers.get("Sec-Fetch-Site", "same-origin")
+        origin = request.headers.get("Origin")
+        if fetched_from not in ("same-origin", "none") or (
+            origin is not None and urlsplit(origin).netloc != request.host
+        ):
+            raise forbidden("a change through a session comes from this service's own pages")
+    address = runtime.throttle.address(request)
+    await runtime.throttle.refuse_guesser(address)
+    settings = runtime.settings
+    principal = await sessions.principal_of(
+        runtime.pool, session_id, runtime.clock.now(),
+        idle=timedelta(minutes=settings.session_idle_minutes),
+    )  # fmt: skip
+    if principal is None:
+        await runtime.throttle.failed(address)
+        raise unauthorized("the session has ended; log in again (POST /auth/login)")
+    return principal
 
 
 def _problem_response(request: web.Request, exc: Exception, request_id: str) -> web.StreamResponse:

@@ -125,18 +125,28 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     now = SystemClock().now()
     if args.action == "add" and args.gebied is not None:
         _in_network(settings, args.username, UserRole(args.role), args.gebied)
+    # Read before anything else: a password on the command line would be in the shell's
+    # history and in every process listing.
+    password = (
+        sys.stdin.readline().rstrip("\r\n")
+        if args.action == "add" and args.password_stdin
+        else None
+    )
     async with _connection(settings) as conn:
         if args.action == "add":
             issued = await accounts.add_user(
                 conn, args.username, UserRole(args.role), now,
                 display_name=args.display_name, gebied=args.gebied,
-                valid_for=timedelta(days=args.expires),
+                valid_for=timedelta(days=args.expires), password=password,
             )  # fmt: skip
         else:
             await accounts.disable_user(conn, args.username, now)
             print(f'user "{args.username}" is disabled')
             return 0
     print(f'user "{issued.name}" ({issued.id})')
+    if issued.token is None:
+        print("password set: log in at POST /auth/login (a token, if they had one, is kept)")
+        return 0
     print(f"token (shown once, store it now): {issued.token}")
     assert issued.expires_at is not None
     print(f"valid until {issued.expires_at:%Y-%m-%d %H:%M} UTC, or until the user is "
@@ -416,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     uadd.add_argument(
         "--expires", type=_token_days, default=USER_TOKEN_DAYS, metavar="DAYS",
         help=f"days until the token expires (1-365, default {USER_TOKEN_DAYS})",
+    )  # fmt: skip
+    uadd.add_argument(
+        "--password-stdin", action="store_true",
+        help="read a password (12 characters or more) from the first line of stdin; no token",
     )  # fmt: skip
     usub.add_parser("disable", help="disable a user").add_argument("username")
 

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=16, ge=1)
     db_acquire_timeout: float = Field(default=2.0, gt=0)
     db_command_timeout: float = Field(default=10.0, gt=0)
+    session_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60,
+        description="A person's browser session ends after this long without a request.",
+    )  # fmt: skip
+    session_hours: int = Field(
+        default=12, ge=1, le=7 * 24,
+        description="A session ends this long after login whatever happens: a shift and "
+        "its handover.",
+    )  # fmt: skip
     auth_cache_seconds: float = Field(
         default=30.0,
         ge=0,

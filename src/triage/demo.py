@@ -73,6 +73,7 @@ async def ensure_demo_credentials(
             issued = await add_user(
                 conn, account.key, account.role, clock.now(), gebied=account.gebied
             )
+        assert issued.token is not None  # issued without a password: a token
         tokens[account.key] = issued.token
     data_dir.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -25,6 +25,7 @@ from triage.api.keys import (
     STOPPING,
 )
 from triage.audit import context as audit_context
+from triage.auth import sessions
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import (
@@ -40,7 +41,7 @@ from triage.intake.receipt import as_sent, receipt
 from triage.notify import events, webhooks
 from triage.observability import health, metrics
 from triage.privacy import correction, inzage
-from triage.problems import FieldError, Problem, invalid, not_found
+from triage.problems import FieldError, Problem, invalid, not_found, unauthorized
 from triage.region import REGIONAL_POOL
 from triage.reporting import kpi
 from triage.request_body import ID_MAX
@@ -409,6 +410,62 @@ async def post_roster_withdraw(request: web.Request) -> web.Response:
             **_request_context(request),
         )  # fmt: skip
     return await answered(request, done)
+
+
+async def post_login(request: web.Request) -> web.Response:
+    """A session for a person with a username and password, in an HttpOnly cookie."""
+    runtime = request.app[RUNTIME]
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise Problem(415, "Unsupported media type",
+                      "send username and password as form fields "
+                      "(application/x-www-form-urlencoded)")  # fmt: skip
+    form = await request.post()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    try:
+        given = sessions.LoginIn.model_validate(
+            {k: fields.get(k) for k in ("username", "password")}
+        )
+    except ValidationError as exc:
+        raise invalid(field_errors(exc)) from None
+    address = runtime.throttle.address(request)
+    account = f"login:{given.username}"  # kept in Redis as a keyed digest, as addresses are
+    await runtime.throttle.refuse_guesser(address)
+    await runtime.throttle.refuse_guesser(account)
+    settings, now = runtime.settings, runtime.clock.now()
+    started = await sessions.log_in(
+        runtime.pool, given, now, timedelta(hours=settings.session_hours),
+        audit=(endpoint_of(request), request[REQUEST_ID],
+               await runtime.throttle.origin(address)),
+    )  # fmt: skip
+    if started is None:
+        await runtime.throttle.failed(address)
+        await runtime.throttle.failed(account)
+        raise unauthorized("the username or the password is not right")
+    principal = started.principal
+    response = json_response(sessions.SessionOut(
+        username=principal.name, role=principal.role, gebied=principal.gebied,
+        expires_at=started.expires_at,
+    ))  # fmt: skip
+    response.set_cookie(
+        sessions.COOKIE, started.cookie, httponly=True, secure=True, samesite="Strict",
+        path="/", max_age=settings.session_hours * 3600,
+    )  # fmt: skip
+    return response
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    """The session ends (if there is one) and its cookie is cleared."""
+    runtime = request.app[RUNTIME]
+    session_id = request.cookies.get(sessions.COOKIE)
+    if session_id:
+        await sessions.log_out(
+            runtime.pool, session_id, runtime.clock.now(),
+            audit=(endpoint_of(request), request[REQUEST_ID], request.get(ORIGIN)),
+        )  # fmt: skip
+    response = web.Response(status=204)
+    response.del_cookie(sessions.COOKIE, path="/", secure=True, httponly=True,
+                        samesite="Strict")  # fmt: skip
+    return response
 
 
 async def post_inzage(request: web.Request) -> web.Response:

@@ -31,6 +31,7 @@ _ERROR_TEXT = {
     422: "Invalid fields, each named by JSON pointer (also a key given twice in its object, "
     "or text with a NUL character or an unpaired surrogate), or a melding with a value the "
     "database refused (type .../unstorable, no errors); nothing was stored",
+    429: "Too many requests, or too many failed logins or token checks; see Retry-After",
     503: "A dependency is unreachable; nothing was stored; see Retry-After",
 }
 
@@ -128,9 +129,10 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
             )  # fmt: skip
             responses[str(status)] = {
                 "description": " or ".join(m.__name__ for m in _models(answer)) or "OK",
-                "content": content,
+                **({} if status == 204 else {"content": content}),
             }
-        for status in op.errors:
+        # Any caller may be told to slow down (throttle.py), public operations aside.
+        for status in (*op.errors, *(() if op.public else (429,))):
             responses.setdefault(
                 str(status),
                 {
@@ -170,9 +172,10 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
         if parameters:
             entry["parameters"] = parameters
         if op.request is not None:
+            media = "application/x-www-form-urlencoded" if op.form else "application/json"
             entry["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": keys[(op.request, "validation")]}},
+                "content": {media: {"schema": keys[(op.request, "validation")]}},
             }
         if op.public:
             entry["security"] = []

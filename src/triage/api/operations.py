@@ -27,6 +27,7 @@ from triage.auth.policy import (
     Policy,
     allow,
 )
+from triage.auth.sessions import LoginIn, SessionOut
 from triage.cases import control as c
 from triage.cases.handover import HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
@@ -79,6 +80,8 @@ class Operation:
     number_params: tuple[str, ...] = ()
     #: Answers with a stream that stays open (server-sent events): no HEAD.
     stream: bool = False
+    #: The body as form fields (application/x-www-form-urlencoded), not JSON.
+    form: bool = False
 
     def __post_init__(self) -> None:
         if (self.policy is None) != self.public:
@@ -126,6 +129,20 @@ def _limit(default: int, most: int) -> tuple[str, str, dict[str, object]]:
 _CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "POST", "/auth/login", h.post_login,
+        "Log in with a username and password (form fields): a session in an HttpOnly, "
+        "SameSite=Strict, Secure cookie, ended by logout, by disabling the user, after "
+        "TRIAGE_SESSION_IDLE_MINUTES without a request and TRIAGE_SESSION_HOURS after "
+        "login. Failed attempts per address and per username are limited (429).", "auth",
+        {200: SessionOut}, request=LoginIn, form=True, public=True,
+        errors=(400, 401, 413, 415, 422, 429, 503),
+    ),
+    Operation(
+        "POST", "/auth/logout", h.post_logout,
+        "End the session of this browser and clear its cookie", "auth", {204: None},
+        public=True, errors=(),
+    ),
     Operation(
         "POST", "/api/v1/meldingen", h.post_melding,
         "Submit a melding or adviesvraag (idempotent on source + external_id)", "meldingen",

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
+from triage.auth.passwords import WeakPassword, hash_password
 from triage.auth.tokens import hash_token, new_token
 from triage.ids import uuid7
 from triage.store.sql import load_queries
@@ -26,7 +27,7 @@ class AccountError(Exception):
 class IssuedToken:
     id: UUID
     name: str
-    token: str
+    token: str | None  # None: a person who logs in with a password
     expires_at: datetime | None = None  # a person's; a source system's does not expire
 
 
@@ -64,12 +65,18 @@ async def add_user(
     display_name: str | None = None,
     gebied: str | None = None,
     valid_for: timedelta = timedelta(days=USER_TOKEN_DAYS),
+    password: str | None = None,
 ) -> IssuedToken:
-    """Create the user, or update it and issue a new token when it exists; the token
+    """Create the user, or update it when it exists. With ``password`` it logs in with
+    that (its token, if it has one, stays as it is); without, it gets a new token that
     expires after ``valid_for``."""
     if role in (UserRole.specialist, UserRole.coordinator) and gebied is None:
         raise AccountError(f"a {role.value} works in one gebied: give --gebied")
-    token = new_token()
+    try:
+        password_hash = None if password is None else await hash_password(password)
+    except WeakPassword as exc:
+        raise AccountError(str(exc)) from None
+    token = new_token() if password is None else None
     expires_at = now + valid_for
     user_id = await conn.fetchval(
         _Q["upsert_user"],
@@ -78,11 +85,12 @@ async def add_user(
         display_name or username,
         role.value,
         gebied,
-        hash_token(token),
+        hash_token(token) if token else None,
         now,
-        expires_at,
+        expires_at if token else None,
+        password_hash,
     )
-    return IssuedToken(user_id, username, token, expires_at)
+    return IssuedToken(user_id, username, token, expires_at if token else None)
 
 
 async def disable_client(conn: asyncpg.Connection, name: str, now: datetime) -> None:

@@ -1,0 +1,50 @@
+"""People's passwords: argon2id (argon2-cffi's defaults, RFC 9106's second profile:
+64 MiB, 3 passes), about 0.1 s of one core per hash, so hashing runs in a thread and never
+on the event loop. An unknown user costs the same time as a wrong password (a hash of a
+password nobody has is checked instead), so the answer's time does not tell which
+usernames exist."""
+
+from __future__ import annotations
+
+import asyncio
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+MIN_LENGTH = 12
+MAX_LENGTH = 1024  # a longer one is not a password but an attempt to cost us time
+_HASHER = PasswordHasher()
+_NOBODY = _HASHER.hash("no user has this password; it only costs the same time")
+
+
+class WeakPassword(ValueError):
+    pass
+
+
+def check(password: str) -> None:
+    """Raise WeakPassword with what is wrong: too short, too long, only spaces."""
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH or not password.strip():
+        raise WeakPassword(
+            f"a password has {MIN_LENGTH} to {MAX_LENGTH} characters; a sentence of a few "
+            "words is easy to remember and hard to guess"
+        )
+
+
+async def hash_password(password: str) -> str:
+    check(password)
+    return await asyncio.to_thread(_HASHER.hash, password)
+
+
+async def verify(stored: str | None, password: str) -> bool:
+    """Whether ``password`` is the one ``stored`` was made from (None: the user has no
+    password; the same time is spent)."""
+    if len(password) > MAX_LENGTH:
+        return False
+    return await asyncio.to_thread(_verify, stored or _NOBODY, password, stored is not None)
+
+
+def _verify(stored: str, password: str, real: bool) -> bool:
+    try:
+        return _HASHER.verify(stored, password) and real
+    except (VerificationError, InvalidHashError):
+        return False

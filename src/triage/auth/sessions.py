@@ -1,0 +1,104 @@
+"""Sessions for people in a browser: ``POST /auth/login`` with a username and password
+starts one, an HttpOnly, SameSite=Strict, Secure cookie carries its id, ``POST
+/auth/logout`` ends it. The id is 256 random bits, stored as its SHA-256 (as tokens are).
+
+A session ends at logout, the moment its person is disabled, after ``idle`` without a
+request, and at ``lasts`` after login, whichever comes first; each is checked in the one
+lookup a request makes (no cache: a person makes a few requests a minute). Its last use
+is written at most once a minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from pydantic import BaseModel, Field, field_validator
+
+from triage.auth.passwords import MAX_LENGTH, verify
+from triage.auth.principal import Principal
+from triage.store.sql import load_queries
+
+COOKIE = "triage_session"
+_Q = load_queries("triage.auth", "sessions.sql")
+_TOUCH_EVERY = timedelta(minutes=1)
+
+
+class LoginIn(BaseModel):
+    """Form fields of ``POST /auth/login``."""
+
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=MAX_LENGTH)
+
+    @field_validator("username", "password")
+    @classmethod
+    def _storable(cls, value: str) -> str:
+        # Form fields do not pass the JSON check (api/strict_json.py); the database
+        # cannot take a NUL, so it is refused here, as it is in every JSON body.
+        if "\x00" in value:
+            raise ValueError("contains a NUL character (%00); send the text without it")
+        return value
+
+
+class SessionOut(BaseModel):
+    username: str
+    role: str
+    gebied: str | None
+    expires_at: datetime = Field(description="The session ends then at the latest.")
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    cookie: str  # the session id, for the cookie only
+    principal: Principal
+    expires_at: datetime
+
+
+def _digest(session_id: str) -> bytes:
+    return hashlib.sha256(session_id.encode()).digest()
+
+
+async def log_in(
+    pool: asyncpg.Pool, given: LoginIn, now: datetime, lasts: timedelta, *, audit: Audit
+) -> Started | None:
+    """A new session when the password is the user's; None otherwise (an unknown user,
+    a disabled one, one without a password: the same answer, in the same time)."""
+    row = await pool.fetchrow(_Q["login_user"], given.username)
+    if not await verify(row["password_hash"] if row else None, given.password) or row is None:
+        return None
+    session_id = secrets.token_urlsafe(32)
+    expires_at = now + lasts
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_Q["start"], _digest(session_id), row["id"], now, expires_at)
+        await conn.execute(_Q["audit"], now, row["id"], "auth.login", *audit)
+    found = await principal_of(pool, session_id, now, idle=lasts)
+    assert found is not None  # just started
+    return Started(session_id, found, expires_at)
+
+
+async def principal_of(
+    pool: asyncpg.Pool, session_id: str, now: datetime, *, idle: timedelta
+) -> Principal | None:
+    """The person of a live session, or None."""
+    digest = _digest(session_id)
+    row = await pool.fetchrow(_Q["principal"], digest, now, idle)
+    if row is None:
+        return None
+    if now - row["last_seen_at"] >= _TOUCH_EVERY:
+        await pool.execute(_Q["touch"], digest, now)
+    return Principal(kind="user", id=row["id"], name=row["username"], role=row["role"],
+                     gebied=row["gebied"])  # fmt: skip
+
+
+async def log_out(pool: asyncpg.Pool, session_id: str, now: datetime, *, audit: Audit) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        user_id = await conn.fetchval(_Q["end"], _digest(session_id), now)
+        if user_id is not None:
+            await conn.execute(_Q["audit"], now, user_id, "auth.logout", *audit)
+
+
+#: (endpoint, request id, origin) of the request, for its audit entry.
+Audit = tuple[str, str, str | None]
