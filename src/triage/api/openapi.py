@@ -81,7 +81,7 @@ class _Schema(GenerateJsonSchema):
         return found
 
 
-def _fill_vocabulary(node: Any, lists: dict[str, list[str]]) -> None:
+def _finish_strings(node: Any, lists: dict[str, list[str]]) -> None:
     """Give each string marked with VOCABULARY the configuration's codes as its enum; and
     drop the maxLength of a shaped string, whose pattern bounds what the service counts
     (the stripped value), as a maxLength would count surrounding whitespace too."""
@@ -95,10 +95,10 @@ def _fill_vocabulary(node: Any, lists: dict[str, list[str]]) -> None:
                 string["enum"] = lists[kind]
                 string.pop("pattern", None)
         for value in node.values():
-            _fill_vocabulary(value, lists)
+            _finish_strings(value, lists)
     elif isinstance(node, list):
         for value in node:
-            _fill_vocabulary(value, lists)
+            _finish_strings(value, lists)
 
 
 def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
@@ -112,7 +112,6 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
         list(dict.fromkeys(models)), ref_template=_REF, schema_generator=_Schema
     )
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
-
     schemas["Problem"] = PROBLEM_SCHEMA
 
     paths: dict[str, dict[str, Any]] = {}
@@ -183,8 +182,8 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
 
     lists = {"signals": signals, "gebieden": gebieden,
              "gebieden_and_pool": [*gebieden, REGIONAL_POOL]}  # fmt: skip
-    _fill_vocabulary(schemas, lists)
-    _fill_vocabulary(paths, lists)
+    _finish_strings(schemas, lists)
+    _finish_strings(paths, lists)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -25,6 +25,8 @@ from triage.store.sql import load_queries
 COOKIE = "triage_session"
 _Q = load_queries("triage.auth", "sessions.sql")
 _TOUCH_EVERY = timedelta(minutes=1)
+#: (endpoint, request id, origin) of the request, for its audit entry.
+Audit = tuple[str, str, str | None]
 
 
 class LoginIn(BaseModel):
@@ -74,9 +76,7 @@ async def log_in(
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(_Q["start"], _digest(session_id), row["id"], now, expires_at)
         await conn.execute(_Q["audit"], now, row["id"], "auth.login", *audit)
-    found = await principal_of(pool, session_id, now, idle=lasts)
-    assert found is not None  # just started
-    return Started(session_id, found, expires_at)
+    return Started(session_id, _principal(row), expires_at)
 
 
 async def principal_of(
@@ -89,6 +89,10 @@ async def principal_of(
         return None
     if now - row["last_seen_at"] >= _TOUCH_EVERY:
         await pool.execute(_Q["touch"], digest, now)
+    return _principal(row)
+
+
+def _principal(row: asyncpg.Record) -> Principal:
     return Principal(kind="user", id=row["id"], name=row["username"], role=row["role"],
                      gebied=row["gebied"])  # fmt: skip
 
@@ -98,7 +102,3 @@ async def log_out(pool: asyncpg.Pool, session_id: str, now: datetime, *, audit: 
         user_id = await conn.fetchval(_Q["end"], _digest(session_id), now)
         if user_id is not None:
             await conn.execute(_Q["audit"], now, user_id, "auth.logout", *audit)
-
-
-#: (endpoint, request id, origin) of the request, for its audit entry.
-Audit = tuple[str, str, str | None]

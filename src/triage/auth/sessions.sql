@@ -1,6 +1,7 @@
 -- name: login_user
 -- Who logs in with this username, and their password's hash (NULL: none set).
-SELECT id, password_hash FROM users WHERE username = $1 AND disabled_at IS NULL;
+SELECT id, username, role, gebied, password_hash
+  FROM users WHERE username = $1 AND disabled_at IS NULL;
 
 -- name: start
 INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at)
@@ -20,9 +21,6 @@ UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1 AND ended_at IS NULL;
 
 -- name: end
 UPDATE sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL RETURNING user_id;
-
--- name: set_password
-UPDATE users SET password_hash = $2 WHERE username = $1 RETURNING id;
 
 -- name: audit
 -- Logging in and out, in the audit with who, when and from where.

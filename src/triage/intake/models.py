@@ -76,6 +76,21 @@ def _context(info: ValidationInfo) -> IntakeContext | None:
     return info.context if isinstance(info.context, IntakeContext) else None
 
 
+def _plausible_birth(value: date, info: ValidationInfo) -> date:
+    if value.year < 1900:
+        raise ValueError("a birth date before 1900 is not plausible")
+    # Today is the latest: from the intake's context, or a correction's ({"now": ...}).
+    ctx = _context(info)
+    now = ctx.now if ctx is not None else (info.context or {}).get("now")
+    if now is not None and value > now.date():
+        raise ValueError("a birth date cannot lie in the future")
+    return value
+
+
+#: A birth date: from 1900, and not after today when the validation knows today.
+BirthDate = Annotated[date, AfterValidator(_plausible_birth)]
+
+
 def _known_signal(value: str, info: ValidationInfo) -> str:
     ctx = _context(info)
     if ctx is not None and value not in ctx.signals:
@@ -173,19 +188,7 @@ class PersonIn(RequestBody):
     voornaam: ShortText | None = None
     tussenvoegsel: str | None = Field(default=None, max_length=20)
     achternaam: ShortText | None = None
-    geboortedatum: date | None = None
-
-    @field_validator("geboortedatum")
-    @classmethod
-    def _plausible(cls, value: date | None, info: ValidationInfo) -> date | None:
-        if value is None:
-            return None
-        if value.year < 1900:
-            raise ValueError("a birth date before 1900 is not plausible")
-        ctx = _context(info)
-        if ctx is not None and value > ctx.now.date():
-            raise ValueError("a birth date cannot lie in the future")
-        return value
+    geboortedatum: BirthDate | None = None
 
 
 class MeldingIn(RequestBody):

@@ -9,17 +9,16 @@ the intake's locks, so that recognition no longer finds the household by the wro
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from triage.auth.principal import Principal
 from triage.cases.control import case_contents, lock_cases, rebuild_profiles
 from triage.households.keys import stored_keys
 from triage.households.match import Person
-from triage.intake.models import Bsn, ShortText
+from triage.intake.models import BirthDate, Bsn, ShortText
 from triage.problems import conflict, not_found
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries
@@ -35,30 +34,17 @@ class CorrectionIn(RequestBody):
     voornaam: ShortText | None = None
     tussenvoegsel: str | None = Field(default=None, max_length=20)
     achternaam: ShortText | None = None
-    geboortedatum: date | None = None
+    geboortedatum: BirthDate | None = None
     reason: str = Field(
         min_length=5, max_length=1000,
         description="Why, e.g. the request's reference; kept with the old value.",
     )  # fmt: skip
-
-    @field_validator("geboortedatum")
-    @classmethod
-    def _plausible(cls, value: date | None, info: ValidationInfo) -> date | None:
-        if value is not None and not date(1900, 1, 1) <= value <= _today(info):
-            raise ValueError("a birth date from 1900 to today")
-        return value
 
     @model_validator(mode="after")
     def _something(self) -> CorrectionIn:
         if not self.model_fields_set & set(FIELDS):
             raise ValueError(f"name at least one field to correct: {', '.join(FIELDS)}")
         return self
-
-
-def _today(info: ValidationInfo) -> date:
-    context: dict[str, Any] = info.context or {}
-    now: datetime | None = context.get("now")
-    return now.date() if now is not None else date.max
 
 
 class CorrectionOut(BaseModel):
