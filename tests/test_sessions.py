@@ -62,6 +62,11 @@ async def test_a_person_logs_in_works_and_logs_out(client: Client, runtime: Runt
     assert [r["action"] for r in actions] == ["auth.login", "melding.create", "melding.read"]
 
     assert (await client.post("/auth/logout", headers=cookie)).status == 204
+    origins = await runtime.pool.fetch(
+        "SELECT a.action, a.origin FROM audit_log a JOIN users u ON u.id = a.actor_id "
+        "WHERE u.username = $1 AND a.action LIKE 'auth.%' ORDER BY a.id", username)  # fmt: skip
+    assert [r["action"] for r in origins] == ["auth.login", "auth.logout"]
+    assert all(r["origin"] and len(r["origin"]) == 32 for r in origins)  # keyed digests
     ended = await client.get(f"/api/v1/meldingen/{melding_id}", headers=cookie)
     assert ended.status == 401
     assert "log in again" in (await ended.json())["detail"]
