@@ -99,12 +99,20 @@ async def _schemathesis(
     ]  # fmt: skip
     run_env = {**os.environ, "SCHEMATHESIS_HOOKS": "schema_hooks",
                "PYTHONPATH": str(REPO / "tests"), **env}  # fmt: skip
-    with tempfile.TemporaryDirectory() as scratch:  # it keeps a cache where it runs
-        done = await asyncio.to_thread(
-            subprocess.run, command, env=run_env, cwd=scratch, capture_output=True, text=True,
-            timeout=900,
-        )  # fmt: skip
-    return done.returncode, done.stdout + done.stderr
+    for _ in range(2):
+        with tempfile.TemporaryDirectory() as scratch:  # it keeps a cache where it runs
+            done = await asyncio.to_thread(
+                subprocess.run, command, env=run_env, cwd=scratch, capture_output=True,
+                text=True, timeout=900,
+            )  # fmt: skip
+        report = done.stdout + done.stderr
+        # CPython 3.11's ast module sometimes fails inside Schemathesis's own generation
+        # ("AST constructor recursion depth mismatch", an interpreter bug, seen in about
+        # one run in ten): that run says nothing about the service, so it runs again once.
+        # Any failure it found besides is reported as it is.
+        if not (_INTERPRETER_BUG in report and "\n- ST" not in report):
+            break
+    return done.returncode, report
 
 
 async def test_the_schema_holds_for_a_source_system(service: Service) -> None:
@@ -128,6 +136,9 @@ async def test_the_schema_holds_for_staff(service: Service) -> None:
     code, report = await _schemathesis(service, service.staff_token, EXAMPLES * 2 // 5)
     assert code == 0, report[-20000:]
     print(f"as the desk: {_summary(report)}")  # pytest -s
+
+
+_INTERPRETER_BUG = "AST constructor recursion depth mismatch"
 
 
 def _summary(report: str) -> str:
