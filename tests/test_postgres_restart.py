@@ -185,7 +185,10 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
             await asyncio.to_thread(own_postgres.crash)
             await asyncio.sleep(0.5)
             await asyncio.to_thread(own_postgres.start)
-        for _ in range(50):  # within a few rounds of PostgreSQL being back
+        # PostgreSQL's own recovery takes what it takes (seconds on a busy machine, seen
+        # over ten); what is tested is what the reconciler does once it is back.
+        await _accepting(own_postgres.uri, within=60.0)
+        for _ in range(25):  # within a few rounds of PostgreSQL being back
             if await runtime.redis.zscore(queue, melding["melding_id"]) is not None:
                 break
             await asyncio.sleep(0.2)
@@ -196,6 +199,19 @@ async def test_a_melding_whose_offer_a_crash_took_is_queued_again_at_once(
             await reconciler
         await forget(runtime.redis, runtime.keys)
         await runtime.close()
+
+
+async def _accepting(uri: str, within: float) -> None:
+    """Wait until PostgreSQL takes connections again (its crash recovery done)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await (await asyncpg.connect(uri, timeout=2)).close()
+            return
+        except (OSError, asyncpg.PostgresError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 async def _stored(own_postgres: OwnPostgres) -> list[asyncpg.Record]:

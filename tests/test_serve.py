@@ -216,6 +216,7 @@ async def test_the_banners_commands_work_pasted_into_a_shell(
             banner = await asyncio.to_thread(_banner, tmp_path, serve)
             async with aiohttp.ClientSession() as http:
                 await until_up(http, f"http://127.0.0.1:{port}/healthz")
+                logged_in = await _demo_logins(http, f"http://127.0.0.1:{port}", banner)
             paste = banner.split("(paste into a shell in this directory):\n")[1]
             paste = paste.split("\nPosting")[0]
             assert "<" not in paste  # <melding_id> was a redirect to bash
@@ -227,6 +228,10 @@ async def test_the_banners_commands_work_pasted_into_a_shell(
         finally:
             serve.terminate()
             serve.wait()
+    # Every demo person logs in with the password printed, in the role described.
+    assert logged_in == {"demo-operator": "operator", "demo-cit": "cit",
+                         "sp-tilburg-1": "specialist", "co-tilburg": "coordinator",
+                         "demo-ops": "ops", "demo-admin": "admin"}  # fmt: skip
     read, said = shell.stdout.rstrip("\n").rsplit("\n", 1)
     melding = json.loads(read)
     assert said == f"MELDING_ID={melding['melding_id']}"
@@ -249,6 +254,20 @@ async def _running_after(procs: list[psutil.Process], seconds: float) -> list[ps
         if not running or time.monotonic() > deadline:
             return running
         await asyncio.sleep(0.01)
+
+
+async def _demo_logins(http: aiohttp.ClientSession, base: str, banner: str) -> dict[str, str]:
+    """Log in as each account the banner prints a password for: username -> role."""
+    roles, username = {}, ""
+    for line in banner.splitlines():
+        if line.startswith("  ") and not line.startswith("    "):
+            username = line.split()[0]
+        elif line.startswith("    password "):
+            form = {"username": username, "password": line.split()[1]}
+            async with http.post(f"{base}/auth/login", data=form) as resp:
+                assert resp.status == 200, await resp.text()
+                roles[username] = (await resp.json())["role"]
+    return roles
 
 
 def _banner(logs: Path, proc: subprocess.Popen[bytes]) -> str:

@@ -23,7 +23,7 @@ from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
 from triage.audit import denied
 from triage.audit.context import ON_BEHALF_HEADER, on_behalf_of
-from triage.auth import sessions
+from triage.auth import oidc, sessions
 from triage.auth.policy import caller_of
 from triage.auth.principal import Principal
 from triage.dispatch.worker import worker_for
@@ -142,6 +142,8 @@ async def _bearer(request: web.Request, header: str) -> Principal:
     if scheme.lower() != "bearer" or not credentials:
         raise unauthorized("send Authorization: Bearer <token>, or log in (POST /auth/login)")
     token = credentials.strip()
+    if runtime.oidc is not None and oidc.looks_like_jwt(token):
+        return await _provider_bearer(request, runtime.oidc, token)
     principal = runtime.authenticator.cached(token)
     if principal is None:  # a lookup: refused first to an address that keeps guessing,
         address = runtime.throttle.address(request)  # unless it joins one under way
@@ -151,6 +153,22 @@ async def _bearer(request: web.Request, header: str) -> Principal:
         if principal is None:
             await runtime.throttle.failed(address)
             raise unauthorized("the token is unknown or disabled")
+    return principal
+
+
+async def _provider_bearer(request: web.Request, provider: oidc.Provider, token: str) -> Principal:
+    """A person's JWT from the identity provider, checked on every request against its
+    keys; their account here is looked up (and brought in line with the claims), so
+    that disabling it ends their access at once."""
+    runtime = request.app[RUNTIME]
+    address = runtime.throttle.address(request)
+    await runtime.throttle.refuse_guesser(address)
+    try:
+        who = provider.identity(await provider.claims(token, provider.audience))
+        principal = await oidc.account(runtime.pool, who, runtime.clock.now())
+    except oidc.Refused as exc:
+        await runtime.throttle.failed(address)
+        raise exc.problem() from None
     return principal
 
 
@@ -196,6 +214,9 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
         problem = unavailable("PostgreSQL", retry_after)
     elif isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
         problem = unavailable("Redis", retry_after)
+    elif isinstance(exc, oidc.ProviderUnavailable):
+        log.warning("identity_provider_unavailable", reason=str(exc))
+        problem = unavailable("The identity provider", retry_after)
     else:
         log.error("unhandled_error", request_id=request_id, exc_info=exc)
         problem = Problem(500, "Internal error", "an unexpected error; nothing was stored")

@@ -162,25 +162,9 @@ def _token_days(given: str) -> int:
 
 
 def _in_network(settings: Settings, username: str, role: UserRole, gebied: str) -> None:
-    """A gebied's specialist or coordinator works there by the network file: routing
-    offers to them by its rosters, and need-to-know follows it. An account for someone
-    who is not in it would read the gebied's cases and never be offered one."""
-    from triage.auth.accounts import AccountError
-    from triage.region import REGIONAL_POOL
+    from triage.auth.accounts import check_network
 
-    network = _network(settings, None)
-    known = [*network.networks, REGIONAL_POOL]
-    if gebied not in known:
-        raise AccountError(f"unknown gebied; known: {', '.join(known)}")
-    if role not in (UserRole.specialist, UserRole.coordinator):
-        return
-    team = network.network_of(gebied)
-    people = {*team.members, *team.coordinators} if team is not None else set()
-    if username not in people:
-        raise AccountError(
-            f'"{username}" is not in the network of {gebied} in the network file; add them '
-            "there (with their roster) first, then make their account with the same id"
-        )
+    check_network(_network(settings, None), username, role, gebied)
 
 
 def _network(settings: Settings, path: Path | None) -> NetworkConfig:
@@ -196,6 +180,7 @@ def _network(settings: Settings, path: Path | None) -> NetworkConfig:
 
 
 def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
+    from triage.auth.oidc import load_oidc
     from triage.region import load_region
     from triage.scoring import load_rules
 
@@ -203,7 +188,7 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
         return _network(settings, path)
 
     loaders: dict[str, Callable[[Path], object]] = {
-        "region": load_region, "rules": load_rules, "network": network,
+        "region": load_region, "rules": load_rules, "network": network, "oidc": load_oidc,
     }  # fmt: skip
     loaders[args.kind](Path(args.file))
     print(f"{args.file}: valid {args.kind} file")
@@ -437,7 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub2 = config.add_subparsers(dest="action", required=True)
     check = csub2.add_parser("check", help="validate a region, rules or network file")
     check.add_argument("file")
-    check.add_argument("--kind", choices=["region", "rules", "network"], default="region")
+    check.add_argument("--kind", choices=["region", "rules", "network", "oidc"],
+                       default="region")  # fmt: skip
 
     sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
     sub.add_parser("worker", help="run a dispatch worker (offers queued meldingen)")

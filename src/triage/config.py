@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: How far back a melding's received_at may lie unless configured otherwise.
@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=16, ge=1)
     db_acquire_timeout: float = Field(default=2.0, gt=0)
     db_command_timeout: float = Field(default=10.0, gt=0)
+    oidc_file: Path | None = Field(
+        default=None,
+        description="The identity provider (OpenID Connect) people log in with, YAML "
+        "(docs/deploy.md, 'Identity provider'); unset: passwords and tokens only.",
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="This service's client secret at the identity provider."
+    )
     session_idle_minutes: int = Field(
         default=30, ge=1, le=24 * 60,
         description="A person's browser session ends after this long without a request.",

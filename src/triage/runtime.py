@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.asyncio.sentinel import Sentinel
 
+from triage.auth.oidc import Provider, load_oidc
 from triage.auth.throttle import Throttle
 from triage.auth.tokens import Authenticator, TokenAuthenticator
 from triage.clock import Clock, SystemClock
@@ -43,13 +44,16 @@ class Runtime:
     rules: Rules
     network: NetworkConfig
     clock: Clock
-    authenticator: Authenticator  # bearer tokens today; an OIDC/JWT one fits the same seam
+    authenticator: Authenticator  # the service's own bearer tokens
     enqueuer: Enqueuer
     throttle: Throttle
     intake: Intake
     events: EventHub  # the people's open event streams, on one Redis connection
+    oidc: Provider | None = None  # the identity provider, when one is configured
 
     async def close(self) -> None:
+        if self.oidc is not None:
+            await self.oidc.close()
         await self.events.stop()
         await self.throttle.stop()
         await self.enqueuer.stop()
@@ -133,7 +137,10 @@ async def open_runtime(
     region = load_region(settings.region_file)
     rules = load_rules(settings.scoring_rules_file)
     network = load_network(settings.network_file, region, frozenset(rules.signals))
+    oidc = load_oidc(settings.oidc_file) if settings.oidc_file is not None else None
+    secret = settings.oidc_client_secret
     clock = clock or SystemClock()
+    provider: Provider | None = None
     pool = await create_pool(database_url, settings)
     await _check_audit_role(pool)
     client = redis_client(redis_url)
@@ -148,6 +155,9 @@ async def open_runtime(
         user_rate=settings.user_requests_per_second, trusted_proxies=settings.trusted_proxies,
     )  # fmt: skip
     throttle.start()
+    if oidc is not None:
+        provider = Provider(oidc, secret.get_secret_value() if secret else None,
+                            network=network, redis=client, keys=keys)  # fmt: skip
     return Runtime(
         settings=settings,
         pool=pool,
@@ -173,4 +183,5 @@ async def open_runtime(
             retry_after=settings.retry_after_seconds,
         ),
         events=EventHub(client, keys),
+        oidc=provider,
     )

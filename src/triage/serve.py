@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
@@ -37,6 +37,9 @@ from triage.config import Settings
 from triage.embedded import EmbeddedServers, start_missing
 from triage.observability.logging import configure as configure_logging
 from triage.process import install_uvloop, settle_heap
+
+if TYPE_CHECKING:
+    from triage.demo import DemoCredentials
 
 log = structlog.get_logger("triage.serve")
 
@@ -62,10 +65,10 @@ def serve(settings: Settings, *, migrate: bool, demo: bool) -> int:
     assert servers.database_url is not None
     assert servers.redis_url is not None
     try:
-        tokens: dict[str, str] = {}
+        credentials = None
         if migrate or demo:
-            tokens = asyncio.run(_prepare(settings, servers, demo=demo))
-        banner = _banner(settings, tokens, servers)
+            credentials = asyncio.run(_prepare(settings, servers, demo=demo))
+        banner = _banner(settings, credentials, servers)
 
         def listening() -> None:
             print(banner, flush=True)
@@ -118,7 +121,9 @@ def port_problem(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on port {port} on {host} ({exc.strerror}); {choose}"
 
 
-async def _prepare(settings: Settings, servers: EmbeddedServers, demo: bool) -> dict[str, str]:
+async def _prepare(
+    settings: Settings, servers: EmbeddedServers, demo: bool
+) -> DemoCredentials | None:
     from triage.clock import SystemClock
     from triage.demo import ensure_demo_credentials
     from triage.region import load_region
@@ -138,7 +143,7 @@ async def _prepare(settings: Settings, servers: EmbeddedServers, demo: bool) -> 
         await migrate(conn, service_role=await service_role(servers.database_url))
         if demo:
             return await ensure_demo_credentials(conn, settings.data_dir, SystemClock())
-        return {}
+        return None
     finally:
         await conn.close()
 
@@ -280,7 +285,9 @@ def _stop_children(children: list[Any]) -> None:
             child.join()
 
 
-def _banner(settings: Settings, tokens: dict[str, str], servers: EmbeddedServers) -> str:
+def _banner(
+    settings: Settings, credentials: DemoCredentials | None, servers: EmbeddedServers
+) -> str:
     from triage.demo import DEMO_ACCOUNTS, try_it
 
     base = f"http://{settings.host}:{settings.port}"
@@ -300,11 +307,20 @@ def _banner(settings: Settings, tokens: dict[str, str], servers: EmbeddedServers
             else "TRIAGE_REDIS_URL"
         ),
     ]
-    if tokens:
-        lines += ["", f"Demo credentials (also in {settings.data_dir / 'demo-credentials.json'}):"]
+    if credentials is not None:
+        lines += [
+            "",
+            f"Demo accounts (also in {settings.data_dir / 'demo-credentials.json'}): a person "
+            f"logs in with username and password (POST {base}/auth/login), a script sends "
+            "the token (Authorization: Bearer ...)",
+        ]
         for account in DEMO_ACCOUNTS:
-            lines.append(f"  {account.key:<18} {tokens[account.key]}   {account.description}")
-        lines += try_it(base, tokens, settings.data_dir)
+            password = credentials.passwords.get(account.key)
+            lines.append(f"  {account.key:<14} {account.description}")
+            if password is not None:
+                lines.append(f"    password {password}")
+            lines.append(f"    token    {credentials.tokens[account.key]}")
+        lines += try_it(base, credentials, settings.data_dir)
     lines += [
         "",
         "Ctrl-C stops the service" + (" and its embedded servers." if servers.started else "."),

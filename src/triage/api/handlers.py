@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import html
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -25,7 +27,7 @@ from triage.api.keys import (
     STOPPING,
 )
 from triage.audit import context as audit_context
-from triage.auth import sessions
+from triage.auth import oidc, sessions
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones
 from triage.cases.read import (
@@ -41,7 +43,13 @@ from triage.intake.receipt import as_sent, receipt
 from triage.notify import events, webhooks
 from triage.observability import health, metrics
 from triage.privacy import correction, inzage
-from triage.problems import FieldError, Problem, invalid, not_found, unauthorized
+from triage.problems import (
+    FieldError,
+    Problem,
+    invalid,
+    not_found,
+    unauthorized,
+)
 from triage.region import REGIONAL_POOL
 from triage.reporting import kpi
 from triage.request_body import ID_MAX
@@ -445,10 +453,82 @@ async def post_login(request: web.Request) -> web.Response:
         username=principal.name, role=principal.role, gebied=principal.gebied,
         expires_at=started.expires_at,
     ))  # fmt: skip
+    _set_session_cookie(response, started, settings.session_hours)
+    return response
+
+
+def _set_session_cookie(response: web.Response, started: sessions.Started, hours: int) -> None:
     response.set_cookie(
         sessions.COOKIE, started.cookie, httponly=True, secure=True, samesite="Strict",
-        path="/", max_age=settings.session_hours * 3600,
+        path="/", max_age=hours * 3600,
     )  # fmt: skip
+
+
+def _provider(request: web.Request) -> oidc.Provider:
+    provider = request.app[RUNTIME].oidc
+    if provider is None:
+        raise not_found("no identity provider is configured (TRIAGE_OIDC_FILE); log in "
+                        "with a username and password at POST /auth/login")  # fmt: skip
+    return provider
+
+
+#: Where the provider sends the person back.
+OIDC_CALLBACK = "/auth/oidc/callback"
+
+
+async def get_oidc_login(request: web.Request) -> web.Response:
+    """To the identity provider, with PKCE, a state bound to this browser and a nonce."""
+    provider = _provider(request)
+    redirect_uri = provider.config.redirect_url or str(
+        request.url.with_path(OIDC_CALLBACK).with_query(None)
+    )
+    state, url = await provider.begin(redirect_uri)
+    response = web.Response(status=302, headers={"Location": url})
+    # Lax, not Strict: the provider's redirect back is a navigation from another site,
+    # on which a Strict cookie would not come along.
+    response.set_cookie(oidc.FLOW_COOKIE, state, httponly=True, secure=True, samesite="Lax",
+                        path=OIDC_CALLBACK, max_age=oidc.FLOW_SECONDS)  # fmt: skip
+    return response
+
+
+async def get_oidc_callback(request: web.Request) -> web.Response:
+    """Back from the identity provider: the code for an ID token, the token checked, the
+    person's account brought in line with its claims, and a session started."""
+    runtime = request.app[RUNTIME]
+    provider = _provider(request)
+    state, code = request.query.get("state", ""), request.query.get("code", "")
+    bound = request.cookies.get(oidc.FLOW_COOKIE, "")
+    if not state or not bound or not secrets.compare_digest(state, bound):
+        raise Problem(400, "Login not started here",
+                      "this login was not started in this browser, or took longer than ten "
+                      "minutes; start again at /auth/oidc/login")  # fmt: skip
+    if not code:  # the provider sends error=... instead; its text is not repeated
+        raise unauthorized("the identity provider did not log you in; start again at "
+                           "/auth/oidc/login")  # fmt: skip
+    address = runtime.throttle.address(request)
+    await runtime.throttle.refuse_guesser(address)
+    now = runtime.clock.now()
+    try:
+        principal = await oidc.account(runtime.pool, await provider.finish(state, code), now)
+    except oidc.Refused as exc:
+        await runtime.throttle.failed(address)
+        raise exc.problem() from None
+    hours = runtime.settings.session_hours
+    started = await sessions.start(runtime.pool, principal, now, timedelta(hours=hours),
+                                   audit=await _session_audit(request))  # fmt: skip
+    # A page that moves on to the start page, not a redirect: the browser would not send
+    # the new SameSite=Strict cookie on a redirect that a navigation from the provider's
+    # site began. No script: the refresh is markup, which the CSP allows.
+    page = (
+        '<!doctype html><html lang="nl"><head><meta charset="utf-8">'
+        '<meta http-equiv="refresh" content="0;url=/"><title>Ingelogd</title></head>'
+        f"<body><p>Ingelogd als {html.escape(principal.name)}. "
+        '<a href="/">Verder</a></p></body></html>'
+    )
+    response = web.Response(text=page, content_type="text/html")
+    _set_session_cookie(response, started, hours)
+    response.del_cookie(oidc.FLOW_COOKIE, path=OIDC_CALLBACK, secure=True, httponly=True,
+                        samesite="Lax")  # fmt: skip
     return response
 
 

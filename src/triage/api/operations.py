@@ -144,6 +144,22 @@ OPERATIONS: tuple[Operation, ...] = (
         public=True, errors=(),
     ),
     Operation(
+        "GET", "/auth/oidc/login", h.get_oidc_login,
+        "Log in at the region's identity provider (OpenID Connect, Authorization Code with "
+        "PKCE): a redirect there, with a state bound to this browser by a cookie. 404 when "
+        "no provider is configured.", "auth", {302: None}, public=True, errors=(404, 503),
+    ),
+    Operation(
+        "GET", "/auth/oidc/callback", h.get_oidc_callback,
+        "Where the identity provider sends the person back: the code is exchanged for an ID "
+        "token, checked (signature by the provider's JWKS, issuer, audience, expiry, "
+        "nonce), role and gebied are taken from its claims, and a session starts as with "
+        "a password (a page that moves on to /).", "auth", {200: None}, public=True,
+        errors=(400, 401, 403, 404, 429, 503),
+        query=(("code", "The provider's authorization code.", {"type": "string"}),
+               ("state", "The state this login started with.", {"type": "string"})),
+    ),
+    Operation(
         "POST", "/api/v1/meldingen", h.post_melding,
         "Submit a melding or adviesvraag (idempotent on source + external_id)", "meldingen",
         {201: (MeldingAccepted, MeldingReceipt), 200: (MeldingAccepted, MeldingReceipt)},

@@ -9,8 +9,11 @@ from uuid import UUID
 import asyncpg
 
 from triage.auth.passwords import WeakPassword, hash_password
+from triage.auth.principal import Principal
 from triage.auth.tokens import hash_token, new_token
 from triage.ids import uuid7
+from triage.region import REGIONAL_POOL
+from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
 from triage.vocabulary import Source, UserRole
 
@@ -101,3 +104,58 @@ async def disable_client(conn: asyncpg.Connection, name: str, now: datetime) -> 
 async def disable_user(conn: asyncpg.Connection, username: str, now: datetime) -> None:
     if await conn.fetchval(_Q["disable_user"], username, now) is None:
         raise AccountError(f'no active user named "{username}"')
+
+
+def check_network(network: NetworkConfig, username: str, role: UserRole, gebied: str) -> None:
+    """A gebied's specialist or coordinator works there by the network file: routing
+    offers to them by its rosters, and need-to-know follows it. An account for someone
+    who is not in it would read the gebied's cases and never be offered one. The same
+    rule holds for an account made on the command line and one that the identity
+    provider's claims make (auth/oidc.py)."""
+    known = [*network.networks, REGIONAL_POOL]
+    if gebied not in known:
+        raise AccountError(f"unknown gebied; known: {', '.join(known)}")
+    if role not in (UserRole.specialist, UserRole.coordinator):
+        return
+    team = network.network_of(gebied)
+    people = {*team.members, *team.coordinators} if team is not None else set()
+    if username not in people:
+        raise AccountError(
+            f'"{username}" is not in the network of {gebied} in the network file; add them '
+            "there (with their roster) first, then make their account with the same id"
+        )
+
+
+async def provider_person(
+    pool: asyncpg.Pool,
+    subject: str,
+    *,
+    username: str,
+    role: UserRole,
+    gebied: str | None,
+    now: datetime,
+) -> Principal | None:
+    """The account of a person whom the identity provider vouches for, made at their
+    first login and brought in line with the provider's claims whenever they differ (the
+    provider is where their role and gebied are kept). None: the account is disabled
+    here, which wins over the provider at once."""
+    row = await pool.fetchrow(_Q["provider_user"], subject)
+    if row is None or (row["username"], row["role"], row["gebied"]) != (
+        username,
+        role.value,
+        gebied,
+    ):
+        try:
+            row = await pool.fetchrow(
+                _Q["upsert_provider_user"], uuid7(), username, role.value, gebied, now, subject
+            )
+        except asyncpg.UniqueViolationError:
+            raise AccountError(
+                f'the username "{username}" belongs to another account of this service; '
+                "an admin renames or disables that one first"
+            ) from None
+    assert row is not None
+    if row["disabled_at"] is not None:
+        return None
+    return Principal(kind="user", id=row["id"], name=row["username"], role=row["role"],
+                     gebied=row["gebied"])  # fmt: skip

@@ -45,3 +45,22 @@ SELECT id FROM disabled;
 
 -- name: client_exists
 SELECT EXISTS (SELECT 1 FROM api_clients WHERE name = $1);
+
+-- name: provider_user
+-- A person the identity provider vouches for, by the provider's subject (auth/oidc.py).
+SELECT id, username, role, gebied, disabled_at FROM users WHERE oidc_subject = $1;
+
+-- name: upsert_provider_user
+-- Made at the first login; afterwards the provider's username, role and gebied replace
+-- ours (it is where they are kept). A disabled account stays disabled.
+INSERT INTO users (id, username, display_name, role, gebied, created_at, oidc_subject)
+VALUES ($1, $2, $2, $3, $4, $5, $6)
+ON CONFLICT (oidc_subject) DO UPDATE
+   SET username = EXCLUDED.username, display_name = EXCLUDED.username,
+       role = EXCLUDED.role, gebied = EXCLUDED.gebied
+RETURNING id, username, role, gebied, disabled_at;
+
+-- name: password_of
+-- The hash of a person's password (NULL: none, or no such person): the demo checks that
+-- the password it keeps is still the account's.
+SELECT password_hash FROM users WHERE username = $1;

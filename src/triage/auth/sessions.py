@@ -71,12 +71,20 @@ async def log_in(
     row = await pool.fetchrow(_Q["login_user"], given.username)
     if not await verify(row["password_hash"] if row else None, given.password) or row is None:
         return None
+    return await start(pool, _principal(row), now, lasts, audit=audit)
+
+
+async def start(
+    pool: asyncpg.Pool, principal: Principal, now: datetime, lasts: timedelta, *, audit: Audit
+) -> Started:
+    """A session for a person who proved who they are (a password, the identity
+    provider), audited as a login."""
     session_id = secrets.token_urlsafe(32)
     expires_at = now + lasts
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(_Q["start"], _digest(session_id), row["id"], now, expires_at)
-        await conn.execute(_Q["audit"], now, row["id"], "auth.login", *audit)
-    return Started(session_id, _principal(row), expires_at)
+        await conn.execute(_Q["start"], _digest(session_id), principal.id, now, expires_at)
+        await conn.execute(_Q["audit"], now, principal.id, "auth.login", *audit)
+    return Started(session_id, principal, expires_at)
 
 
 async def principal_of(
