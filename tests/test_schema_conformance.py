@@ -3,7 +3,8 @@
 all of its checks against the real service in a process of its own, on PostgreSQL and
 Redis: no 500, only documented statuses, content types and headers, answers that match
 their schemas, every valid request accepted and every invalid one refused. Once as a
-source system's API client, once as staff (a desk operator).
+source system's API client with its token, once as staff (a desk operator) in the
+session that logging in with a password gives.
 
 The intake's relative and arithmetic rules, which JSON Schema cannot state, are applied to
 the bodies it generates as valid (tests/schema_hooks.py), so that those reach the
@@ -29,19 +30,21 @@ import pytest
 
 from helpers import free_port, own_servers, until_up
 from triage.auth.accounts import add_client, add_user
+from triage.auth.sessions import COOKIE
 from triage.vocabulary import Source, UserRole
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = int(os.environ.get("TRIAGE_SCHEMA_EXAMPLES", "100"))
 #: Fixed, so that a run in CI is the run that passed here; another by the variable.
 SEED = os.environ.get("TRIAGE_SCHEMA_SEED", "20261127")
+STAFF_PASSWORD = "een zin voor het schema"
 
 
 class Service(NamedTuple):
     url: str
     database_url: str
     client_token: str
-    staff_token: str
+    staff_session: str
 
 
 def _serve(env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
@@ -59,7 +62,7 @@ async def service(servers: dict[str, str], tmp_path_factory: pytest.TempPathFact
         conn = await asyncpg.connect(own.database_url)
         now = datetime.now(UTC)  # the service runs on the real clock
         client = await add_client(conn, "schema-politie", Source.politie, now)
-        staff = await add_user(conn, "schema-desk", UserRole.operator, now)
+        await add_user(conn, "schema-desk", UserRole.operator, now, password=STAFF_PASSWORD)
         await conn.close()
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
@@ -74,7 +77,11 @@ async def service(servers: dict[str, str], tmp_path_factory: pytest.TempPathFact
             url = f"http://127.0.0.1:{port}"
             async with aiohttp.ClientSession() as http:
                 await until_up(http, f"{url}/readyz")
-            yield Service(url, own.database_url, client.token, staff.token)
+                form = {"username": "schema-desk", "password": STAFF_PASSWORD}
+                async with http.post(f"{url}/auth/login", data=form) as resp:
+                    assert resp.status == 200, await resp.text()
+                    session = resp.cookies[COOKIE].value
+            yield Service(url, own.database_url, client.token, session)
         finally:
             serve.terminate()
             try:
@@ -86,16 +93,17 @@ async def service(servers: dict[str, str], tmp_path_factory: pytest.TempPathFact
 
 
 async def _schemathesis(
-    service: Service, token: str, examples: int, *select: str, **env: str
+    service: Service, credentials: str, examples: int, *select: str, **env: str
 ) -> tuple[int, str]:
-    """One run of Schemathesis's command line with every check; its exit code and report."""
+    """One run of Schemathesis's command line with every check, sending ``credentials``
+    (a header) with each request; its exit code and report."""
     command = [
         str(Path(sys.executable).with_name("st")),
         "--config-file", str(REPO / "tests" / "schemathesis.toml"),
         "run", f"{service.url}/api/openapi.json",
         "--checks", "all", "--phases", "examples,coverage,fuzzing",
         "--max-examples", str(examples), "--seed", SEED, "--workers", "2",
-        "-H", f"Authorization: Bearer {token}", "--no-color", *select,
+        "-H", credentials, "--no-color", *select,
     ]  # fmt: skip
     run_env = {**os.environ, "SCHEMATHESIS_HOOKS": "schema_hooks",
                "PYTHONPATH": str(REPO / "tests"), **env}  # fmt: skip
@@ -119,7 +127,8 @@ async def test_the_schema_holds_for_a_source_system(service: Service) -> None:
     # Its own operations: every other one refuses it before reading anything, which
     # tests/test_authorisation.py checks for every operation and caller.
     code, report = await _schemathesis(
-        service, service.client_token, EXAMPLES, "--include-path-regex", "^/api/v1/meldingen",
+        service, f"Authorization: Bearer {service.client_token}", EXAMPLES,
+        "--include-path-regex", "^/api/v1/meldingen",
         TRIAGE_SCHEMA_SOURCE=Source.politie.value,
     )  # fmt: skip
     assert code == 0, report[-20000:]
@@ -132,8 +141,13 @@ async def test_the_schema_holds_for_a_source_system(service: Service) -> None:
     print(f"as a source: {_summary(report)}; {stored} intake bodies stored")  # pytest -s
 
 
-async def test_the_schema_holds_for_staff(service: Service) -> None:
-    code, report = await _schemathesis(service, service.staff_token, EXAMPLES * 2 // 5)
+async def test_the_schema_holds_for_staff_in_a_session(service: Service) -> None:
+    # Every operation but logout, which would end the session the run works in
+    # (tests/test_sessions.py tests it).
+    code, report = await _schemathesis(
+        service, f"Cookie: {COOKIE}={service.staff_session}", EXAMPLES * 2 // 5,
+        "--exclude-path", "/auth/logout",
+    )  # fmt: skip
     assert code == 0, report[-20000:]
     print(f"as the desk: {_summary(report)}")  # pytest -s
 

@@ -166,3 +166,18 @@ async def test_a_weak_password_is_refused_with_what_to_do(runtime: Runtime) -> N
             with pytest.raises(AccountError, match="12 to 1024 characters"):
                 await add_user(conn, f"weak-{uuid.uuid4().hex[:6]}", UserRole.operator,
                                TEST_CLOCK.now(), password=weak)  # fmt: skip
+
+
+async def test_a_bad_authorization_header_is_refused_even_beside_a_live_session(
+    client: Client, runtime: Runtime
+) -> None:
+    """The credentials a caller sends are the ones checked: a wrong or empty bearer
+    token is not passed over for a session cookie that came along."""
+    resp = await _login(client, await _person(runtime))
+    client.session.cookie_jar.clear()
+    cookie = _session(resp)
+    assert (await client.get("/api/v1/escalations", headers=cookie)).status == 200
+    for header in ("", "Bearer trg_niet-geldig", "Basic eA=="):
+        refused = await client.get("/api/v1/escalations",
+                                   headers={**cookie, "Authorization": header})  # fmt: skip
+        assert refused.status == 401, header

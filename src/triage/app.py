@@ -115,12 +115,14 @@ async def _authenticate(request: web.Request, route: str) -> None:
     runtime = request.app[RUNTIME]
     if route in _PUBLIC or (route == "/metrics" and runtime.settings.metrics_open):
         return  # credentials, even stale ones, are not looked at: nothing here needs them
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get("Authorization")
     session_id = request.cookies.get(sessions.COOKIE)
-    if not header and session_id:
+    # An Authorization header, even an empty one, is what the caller authenticates with:
+    # a bad one is refused, never passed over for a cookie that came along.
+    if header is None and session_id:
         principal = await _session(request, session_id)
     else:
-        principal = await _bearer(request, header)
+        principal = await _bearer(request, header or "")
     runtime.throttle.refuse_flood(principal)
     request[PRINCIPAL] = principal
     policy = _POLICIES.get(("GET" if request.method == "HEAD" else request.method, route))

@@ -16,6 +16,7 @@ from pydantic_core import core_schema
 from triage import __version__
 from triage.api.operations import ID_NUMBER, OPERATIONS
 from triage.auth.policy import CALLERS
+from triage.auth.sessions import COOKIE as SESSION_COOKIE
 from triage.region import REGIONAL_POOL
 from triage.request_body import SHAPED, VOCABULARY, text_pattern
 
@@ -194,7 +195,22 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A source system's token, a person's API token (both "
+                    "trg_...), or a person's JWT from the identity provider.",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": SESSION_COOKIE,
+                    "description": "A person's browser session: the cookie that POST "
+                    "/auth/login or the identity provider's login sets. A change made "
+                    "through it must come from this service's own pages.",
+                },
+            },
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"session": []}],
     }
