@@ -181,3 +181,19 @@ async def test_a_bad_authorization_header_is_refused_even_beside_a_live_session(
         refused = await client.get("/api/v1/escalations",
                                    headers={**cookie, "Authorization": header})  # fmt: skip
         assert refused.status == 401, header
+
+
+async def test_a_login_posted_from_another_site_is_refused(
+    client: Client, runtime: Runtime
+) -> None:
+    """Login CSRF: another site's form would log the person's browser into an account of
+    the attacker's choosing, where what they then enter is the attacker's to read."""
+    username = await _person(runtime)
+    form = {"username": username, "password": PASSWORD}
+    for elsewhere in ({"Sec-Fetch-Site": "cross-site"}, {"Sec-Fetch-Site": "same-site"},
+                      {"Origin": "https://elders.example"}):  # fmt: skip
+        refused = await client.post("/auth/login", data=form, headers=elsewhere)
+        assert refused.status == 403, elsewhere
+        assert COOKIE not in refused.cookies
+    own_page = {"Sec-Fetch-Site": "same-origin", "Origin": f"http://{client.host}:{client.port}"}
+    assert (await client.post("/auth/login", data=form, headers=own_page)).status == 200

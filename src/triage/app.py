@@ -9,7 +9,6 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from importlib import resources
-from urllib.parse import urlsplit
 
 import orjson
 import redis.exceptions
@@ -17,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from triage.api.handlers import MAX_BODY, route_of
-from triage.api.headers import allowed, options, page_policy, secure
+from triage.api.headers import allowed, from_elsewhere, options, page_policy, secure
 from triage.api.keys import ON_BEHALF_OF, ORIGIN, PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
@@ -183,13 +182,8 @@ async def _session(request: web.Request, session_id: str) -> Principal:
     of this service (a cross-site request could otherwise act with the person's cookie;
     SameSite=Strict keeps the cookie off those, and this is the second line)."""
     runtime = request.app[RUNTIME]
-    if request.method not in _SAFE:
-        fetched_from = request.headers.get("Sec-Fetch-Site", "same-origin")
-        origin = request.headers.get("Origin")
-        if fetched_from not in ("same-origin", "none") or (
-            origin is not None and urlsplit(origin).netloc != request.host
-        ):
-            raise forbidden("a change through a session comes from this service's own pages")
+    if request.method not in _SAFE and from_elsewhere(request):
+        raise forbidden("a change through a session comes from this service's own pages")
     address = runtime.throttle.address(request)
     await runtime.throttle.refuse_guesser(address)
     settings = runtime.settings

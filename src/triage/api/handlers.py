@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from triage.api import strict_json
-from triage.api.headers import page_policy
+from triage.api.headers import from_elsewhere, page_policy
 from triage.api.keys import (
     ON_BEHALF_OF,
     ORIGIN,
@@ -46,6 +46,7 @@ from triage.privacy import correction, inzage
 from triage.problems import (
     FieldError,
     Problem,
+    forbidden,
     invalid,
     not_found,
     unauthorized,
@@ -423,6 +424,8 @@ async def post_roster_withdraw(request: web.Request) -> web.Response:
 async def post_login(request: web.Request) -> web.Response:
     """A session for a person with a username and password, in an HttpOnly cookie."""
     runtime = request.app[RUNTIME]
+    if from_elsewhere(request):  # login CSRF: into the attacker's account, unnoticed
+        raise forbidden("log in on this service's own login page")
     if request.content_type != "application/x-www-form-urlencoded":
         raise Problem(415, "Unsupported media type",
                       "send username and password as form fields "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -59,3 +60,15 @@ def options(methods: frozenset[str]) -> web.Response:
     """The answer to OPTIONS on a path: which methods it takes (no CORS: the console is
     served from the same origin)."""
     return web.Response(status=204, headers={"Allow": ", ".join(sorted(methods))})
+
+
+def from_elsewhere(request: web.Request) -> bool:
+    """Whether a browser sent this request from another site's page: a form or script
+    there that would act with the person's cookie (or log them in as someone else:
+    login CSRF). Browsers say where a request comes from (``Sec-Fetch-Site``, and
+    ``Origin`` on a POST); a script that sends neither is not a browser's page."""
+    fetched_from = request.headers.get("Sec-Fetch-Site", "same-origin")
+    origin = request.headers.get("Origin")
+    return fetched_from not in ("same-origin", "none") or (
+        origin is not None and urlsplit(origin).netloc != request.host
+    )
