@@ -10,6 +10,7 @@ authorization request carried, or the token endpoint refuses.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -26,6 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 import werkzeug.serving
+from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from joserfc import jwt
 from joserfc.jwk import RSAKey
@@ -222,7 +224,8 @@ async def test_a_specialist_logs_in_at_the_provider_with_pkce_into_a_session(
     assert asked["redirect_uri"][0].endswith("/auth/oidc/callback")
     flow = start.cookies[FLOW_COOKIE]
     assert (flow["httponly"], flow["secure"], flow["samesite"]) == (True, True, "Lax")
-    assert flow.value == asked["state"][0]
+    assert flow.value.split(".")[0] == asked["state"][0]  # state, verifier, nonce
+    assert asked["prompt"] == ["login"]  # a shared desk: the provider asks again
 
     back = await _authorize(start.headers["Location"], sub)
     oidc_client.session.cookie_jar.clear()
@@ -243,7 +246,8 @@ async def test_a_specialist_logs_in_at_the_provider_with_pkce_into_a_session(
         "SELECT id, role, gebied, oidc_subject, password_hash, token_hash FROM users "
         "WHERE username = $1", sub)  # fmt: skip
     assert row is not None
-    assert (row["role"], row["gebied"], row["oidc_subject"]) == ("specialist", "zuid", sub)
+    assert (row["role"], row["gebied"]) == ("specialist", "zuid")
+    assert row["oidc_subject"] == f"{issuer} {sub}"  # a sub is unique at one issuer only
     assert (row["password_hash"], row["token_hash"]) == (None, None)
     login = await oidc_runtime.pool.fetchrow(
         "SELECT action, endpoint, origin FROM audit_log WHERE actor_id = $1 ORDER BY id "
@@ -253,8 +257,19 @@ async def test_a_specialist_logs_in_at_the_provider_with_pkce_into_a_session(
     assert login["origin"] is not None
 
     again = await oidc_client.get("/auth/oidc/callback", params=back, headers=bound)
-    assert again.status == 401  # a state is used once
+    assert again.status == 401  # a code is good once
     assert "start again" in (await again.json())["detail"]
+
+    # Renamed at the provider to a colleague's name in the network file: still themself.
+    await _claims(issuer, sub, {"preferred_username": "sp-zuid-1",
+                                "groups": "crisisdienst-specialist", "gebied": "zuid"})  # fmt: skip
+    renamed = await _browser_login(oidc_client, sub)
+    assert renamed.status == 200, await renamed.text()
+    assert "Ingelogd als sp-zuid-4." in await renamed.text()
+    taken = await oidc_runtime.pool.fetchval(
+        "SELECT count(*) FROM users WHERE username = 'sp-zuid-1' AND oidc_subject = $1",
+        f"{issuer} {sub}")  # fmt: skip
+    assert taken == 0
 
 
 async def test_a_callback_not_started_in_this_browser_or_with_a_wrong_verifier_fails(
@@ -271,14 +286,12 @@ async def test_a_callback_not_started_in_this_browser_or_with_a_wrong_verifier_f
         refused = await oidc_client.get("/auth/oidc/callback", params=back, headers=cookie)
         assert refused.status == 400
         assert COOKIE not in refused.cookies
-    # The verifier kept for this flow is not the one its challenge was made from: the
+    # The verifier in the flow's cookie is not the one its challenge was made from: the
     # provider refuses the code, and so does the service.
-    key = oidc_runtime.keys.login_flow(hashlib.sha256(back["state"].encode()).hexdigest())
-    flow = json.loads(await oidc_runtime.redis.get(key))
-    await oidc_runtime.redis.set(key, json.dumps({**flow, "verifier": "x" * 64}), ex=60)
+    state, _, nonce = start.cookies[FLOW_COOKIE].value.split(".")
     wrong = await oidc_client.get(
         "/auth/oidc/callback", params=back,
-        headers={"Cookie": f"{FLOW_COOKIE}={start.cookies[FLOW_COOKIE].value}"},
+        headers={"Cookie": f"{FLOW_COOKIE}={state}.{'x' * 64}.{nonce}"},
     )  # fmt: skip
     assert wrong.status == 401
     assert COOKIE not in wrong.cookies
@@ -319,12 +332,13 @@ async def test_a_script_brings_the_providers_jwt_and_is_checked_on_every_request
 ) -> None:  # fmt: skip
     issuer, _ = idp
     sub = "co-zuid"
+    subject = f"{issuer} {sub}"
     await _claims(issuer, sub, {"groups": ["crisisdienst-coordinator"], "gebied": "zuid"})
     token = await _id_token(issuer, sub)
     queue = await oidc_client.get("/api/v1/gebieden/zuid/queue", headers=_bearer(token))
     assert queue.status == 200, await queue.text()
     row = await oidc_runtime.pool.fetchrow(
-        "SELECT role, gebied FROM users WHERE oidc_subject = $1", sub)  # fmt: skip
+        "SELECT role, gebied FROM users WHERE oidc_subject = $1", subject)  # fmt: skip
     assert row is not None
     assert (row["role"], row["gebied"]) == ("coordinator", "zuid")
 
@@ -350,15 +364,27 @@ async def test_a_script_brings_the_providers_jwt_and_is_checked_on_every_request
     assert "expired" in (await expired.json())["detail"]
     monkeypatch.undo()
 
-    # The provider moves them: the next token's claims change the account.
+    # The provider moves them: the next token's claims change the account, end its
+    # sessions (what they may see changed), and are audited. The older token, valid
+    # still, does not set it back.
+    browser = await _browser_login(oidc_client, sub)
+    session = {"Cookie": f"{COOKIE}={browser.cookies[COOKIE].value}"}
+    assert (await oidc_client.get("/api/v1/escalations", headers=session)).status == 200
+    await asyncio.sleep(1.1)  # claims are ordered by their iat, in whole seconds
     await _claims(issuer, sub, {"groups": ["crisisdienst-desk"]})
     moved = await _id_token(issuer, sub)
-    assert (await oidc_client.get("/api/v1/gebieden/zuid/queue",
-                                  headers=_bearer(moved))).status == 200  # fmt: skip
-    row = await oidc_runtime.pool.fetchrow(
-        "SELECT role, gebied FROM users WHERE oidc_subject = $1", sub)  # fmt: skip
-    assert row is not None
-    assert (row["role"], row["gebied"]) == ("operator", None)
+    for bearer in (moved, token):
+        answer = await oidc_client.get("/api/v1/gebieden/zuid/queue", headers=_bearer(bearer))
+        assert answer.status == 200, await answer.text()
+        row = await oidc_runtime.pool.fetchrow(
+            "SELECT id, role, gebied FROM users WHERE oidc_subject = $1", subject)  # fmt: skip
+        assert row is not None
+        assert (row["role"], row["gebied"]) == ("operator", None)
+    assert (await oidc_client.get("/api/v1/escalations", headers=session)).status == 401
+    changes = await oidc_runtime.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor_id = $1 "
+        "AND action = 'account.provider_change'", row["id"])  # fmt: skip
+    assert changes == 1
 
     # Disabled here: refused at once, whatever the provider's token says.
     async with oidc_runtime.pool.acquire() as conn:
@@ -366,3 +392,53 @@ async def test_a_script_brings_the_providers_jwt_and_is_checked_on_every_request
     gone = await oidc_client.get("/api/v1/gebieden/zuid/queue", headers=_bearer(moved))
     assert gone.status == 403
     assert "disabled" in (await gone.json())["detail"]
+
+
+async def test_odd_input_at_the_callback_is_refused_not_a_500(oidc_client: Client) -> None:
+    for state in ("é", "x" * 5000):
+        answer = await oidc_client.get(
+            "/auth/oidc/callback", params={"state": state, "code": "c"},
+            headers={"Cookie": f"{FLOW_COOKIE}=a.b.c"},
+        )  # fmt: skip
+        assert answer.status == 400, await answer.text()
+
+
+async def test_a_provider_that_answers_wrongly_is_a_503_and_is_not_asked_again_at_once(
+    settings: Settings, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A provider whose key set is broken (no "keys"): 503 with Retry-After, and the next
+    requests within half a minute do not go to it (each would wait for it in turn)."""
+    asked: list[str] = []
+
+    async def discovery(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        base = f"http://localhost:{request.url.port}"
+        return web.json_response({
+            "issuer": base, "authorization_endpoint": f"{base}/authorize",
+            "token_endpoint": f"{base}/token", "jwks_uri": f"{base}/jwks",
+        })  # fmt: skip
+
+    async def jwks(request: web.Request) -> web.Response:
+        asked.append(request.path)
+        return web.json_response({"sleutels": []})
+
+    app = web.Application()
+    app.router.add_get("/.well-known/openid-configuration", discovery)
+    app.router.add_get("/jwks", jwks)
+    async with TestServer(app, host="localhost") as broken:
+        config = tmp_path / "oidc.yaml"
+        config.write_text(json.dumps({
+            "issuer": f"http://localhost:{broken.port}", "client_id": CLIENT_ID,
+            "role": {"values": GROUPS},
+        }))  # fmt: skip
+        own = settings.model_copy(update={"oidc_file": config})
+        async with own_runtime(own, database_url, redis_url, "oidc-broken") as runtime:
+            service = create_app(runtime, background=False)
+            service.cleanup_ctx.clear()
+            async with TestClient(TestServer(service)) as client:
+                token = _b64(b'{"alg":"RS256","kid":"k"}') + "." + _b64(b"{}") + ".c2ln"
+                for _ in range(3):
+                    answer = await client.get("/api/v1/escalations", headers=_bearer(token))
+                    assert answer.status == 503, await answer.text()
+                    assert answer.headers["Retry-After"]
+    assert asked == ["/.well-known/openid-configuration", "/jwks"]

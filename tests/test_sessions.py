@@ -197,3 +197,10 @@ async def test_a_login_posted_from_another_site_is_refused(
         assert COOKIE not in refused.cookies
     own_page = {"Sec-Fetch-Site": "same-origin", "Origin": f"http://{client.host}:{client.port}"}
     assert (await client.post("/auth/login", data=form, headers=own_page)).status == 200
+
+
+async def test_an_origin_that_is_no_url_is_another_sites(client: Client, runtime: Runtime) -> None:
+    form = {"username": await _person(runtime), "password": PASSWORD}
+    for origin in ("http://[x", "null", "HTTP://elders.example"):
+        answer = await client.post("/auth/login", data=form, headers={"Origin": origin})
+        assert answer.status == 403, (origin, await answer.text())

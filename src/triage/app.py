@@ -15,7 +15,7 @@ import redis.exceptions
 import structlog
 from aiohttp import web
 
-from triage.api.handlers import MAX_BODY, route_of
+from triage.api.handlers import MAX_BODY, endpoint_of, route_of
 from triage.api.headers import allowed, from_elsewhere, options, page_policy, secure
 from triage.api.keys import ON_BEHALF_OF, ORIGIN, PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
@@ -164,9 +164,12 @@ async def _provider_bearer(request: web.Request, provider: oidc.Provider, token:
     runtime = request.app[RUNTIME]
     address = runtime.throttle.address(request)
     await runtime.throttle.refuse_guesser(address)
+    origin = await runtime.throttle.origin(address)
     try:
         who = provider.identity(await provider.claims(token, provider.audience))
-        principal = await oidc.account(runtime.pool, who, runtime.clock.now())
+        principal = await provider.account(runtime.pool, who, runtime.clock.now(),
+                                           audit=(endpoint_of(request), request[REQUEST_ID],
+                                                  origin))  # fmt: skip
     except oidc.Refused as exc:
         await runtime.throttle.failed(address)
         raise exc.problem() from None
@@ -212,7 +215,10 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
         problem = unavailable("Redis", retry_after)
     elif isinstance(exc, oidc.ProviderUnavailable):
         log.warning("identity_provider_unavailable", reason=str(exc))
-        problem = unavailable("The identity provider", retry_after)
+        problem = Problem(503, "Service unavailable",
+                          f"the identity provider is not reachable; try again in {retry_after} "
+                          "s (a login: start again at /auth/oidc/login)",
+                          headers={"Retry-After": str(retry_after)})  # fmt: skip
     else:
         log.error("unhandled_error", request_id=request_id, exc_info=exc)
         problem = Problem(500, "Internal error", "an unexpected error; nothing was stored")

@@ -157,7 +157,7 @@ async def open_runtime(
     throttle.start()
     if oidc is not None:
         provider = Provider(oidc, secret.get_secret_value() if secret else None,
-                            network=network, redis=client, keys=keys)  # fmt: skip
+                            network=network)  # fmt: skip
     return Runtime(
         settings=settings,
         pool=pool,

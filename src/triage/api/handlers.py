@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import html
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -479,18 +478,21 @@ def _provider(request: web.Request) -> oidc.Provider:
 OIDC_CALLBACK = "/auth/oidc/callback"
 
 
+def _redirect_uri(request: web.Request, provider: oidc.Provider) -> str:
+    return provider.config.redirect_url or str(
+        request.url.with_path(OIDC_CALLBACK).with_query(None)
+    )
+
+
 async def get_oidc_login(request: web.Request) -> web.Response:
     """To the identity provider, with PKCE, a state bound to this browser and a nonce."""
     provider = _provider(request)
-    redirect_uri = provider.config.redirect_url or str(
-        request.url.with_path(OIDC_CALLBACK).with_query(None)
-    )
-    state, url = await provider.begin(redirect_uri)
+    flow, url = await provider.begin(_redirect_uri(request, provider))
     response = web.Response(status=302, headers={"Location": url})
     # Lax, not Strict: the provider's redirect back is a navigation from another site,
     # on which a Strict cookie would not come along.
-    response.set_cookie(oidc.FLOW_COOKIE, state, httponly=True, secure=True, samesite="Lax",
-                        path=OIDC_CALLBACK, max_age=oidc.FLOW_SECONDS)  # fmt: skip
+    response.set_cookie(oidc.FLOW_COOKIE, flow, httponly=True, secure=True, samesite="Lax",
+                        path="/", max_age=oidc.FLOW_SECONDS)  # fmt: skip
     return response
 
 
@@ -500,11 +502,9 @@ async def get_oidc_callback(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     provider = _provider(request)
     state, code = request.query.get("state", ""), request.query.get("code", "")
-    bound = request.cookies.get(oidc.FLOW_COOKIE, "")
-    if not state or not bound or not secrets.compare_digest(state, bound):
-        raise Problem(400, "Login not started here",
-                      "this login was not started in this browser, or took longer than ten "
-                      "minutes; start again at /auth/oidc/login")  # fmt: skip
+    flow = request.cookies.get(oidc.FLOW_COOKIE)
+    if not state or flow is None:
+        raise oidc.Refused(oidc.NOT_STARTED_HERE, 400).problem()
     if not code:  # the provider sends error=... instead; its text is not repeated
         raise unauthorized("the identity provider did not log you in; start again at "
                            "/auth/oidc/login")  # fmt: skip
@@ -512,7 +512,9 @@ async def get_oidc_callback(request: web.Request) -> web.Response:
     await runtime.throttle.refuse_guesser(address)
     now = runtime.clock.now()
     try:
-        principal = await oidc.account(runtime.pool, await provider.finish(state, code), now)
+        who = await provider.finish(flow, state, code, _redirect_uri(request, provider))
+        principal = await provider.account(runtime.pool, who, now,
+                                           audit=await _session_audit(request))  # fmt: skip
     except oidc.Refused as exc:
         await runtime.throttle.failed(address)
         raise exc.problem() from None
@@ -530,7 +532,7 @@ async def get_oidc_callback(request: web.Request) -> web.Response:
     )
     response = web.Response(text=page, content_type="text/html")
     _set_session_cookie(response, started, hours)
-    response.del_cookie(oidc.FLOW_COOKIE, path=OIDC_CALLBACK, secure=True, httponly=True,
+    response.del_cookie(oidc.FLOW_COOKIE, path="/", secure=True, httponly=True,
                         samesite="Lax")  # fmt: skip
     return response
 

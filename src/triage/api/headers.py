@@ -69,6 +69,11 @@ def from_elsewhere(request: web.Request) -> bool:
     ``Origin`` on a POST); a script that sends neither is not a browser's page."""
     fetched_from = request.headers.get("Sec-Fetch-Site", "same-origin")
     origin = request.headers.get("Origin")
-    return fetched_from not in ("same-origin", "none") or (
-        origin is not None and urlsplit(origin).netloc != request.host
-    )
+    if fetched_from not in ("same-origin", "none"):
+        return True
+    if origin is None:
+        return False
+    try:
+        return urlsplit(origin).netloc.lower() != request.host.lower()
+    except ValueError:  # no URL at all ("http://[x"): not one of our pages
+        return True

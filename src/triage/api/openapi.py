@@ -23,7 +23,8 @@ from triage.request_body import SHAPED, VOCABULARY, text_pattern
 _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
     400: "Malformed JSON (RFC 8259 in UTF-8; no NaN or Infinity)",
-    401: "Missing, unknown or disabled bearer token",
+    401: "Missing, unknown, expired or disabled credentials (a bearer token, a JWT of the "
+    "identity provider, or a session)",
     403: "The caller may not do this",
     404: "Not found, or not within the caller's scope",
     409: "The idempotency key was used for a different melding",
@@ -127,16 +128,25 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
                 else {"text/event-stream" if op.stream else "text/plain":
                       {"schema": {"type": "string"}}}
             )  # fmt: skip
+            if op.page:
+                content = {"text/html": {"schema": {"type": "string"}}}
+            if status == 302:
+                responses["302"] = {
+                    "description": "To the place in Location",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                }
+                continue
             responses[str(status)] = {
                 "description": " or ".join(m.__name__ for m in _models(answer)) or "OK",
                 **({} if status == 204 else {"content": content}),
             }
         # Any caller may be told to slow down (throttle.py), public operations aside.
+        texts = {**_ERROR_TEXT, **dict(op.error_texts)}
         for status in (*op.errors, *(() if op.public else (429,))):
             responses.setdefault(
                 str(status),
                 {
-                    "description": _ERROR_TEXT[status],
+                    "description": texts[status],
                     "content": {
                         "application/problem+json": {
                             "schema": {"$ref": _REF.format(model="Problem")}

@@ -82,6 +82,10 @@ class Operation:
     stream: bool = False
     #: The body as form fields (application/x-www-form-urlencoded), not JSON.
     form: bool = False
+    #: Answers with a page (text/html) for a person's browser, not JSON.
+    page: bool = False
+    #: What an error status means here, where the general text (openapi.py) is not it.
+    error_texts: tuple[tuple[int, str], ...] = ()
 
     def __post_init__(self) -> None:
         if (self.policy is None) != self.public:
@@ -136,7 +140,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "TRIAGE_SESSION_IDLE_MINUTES without a request and TRIAGE_SESSION_HOURS after "
         "login. Failed attempts per address and per username are limited (429).", "auth",
         {200: SessionOut}, request=LoginIn, form=True, public=True,
-        errors=(400, 401, 413, 415, 422, 429, 503),
+        errors=(400, 401, 403, 413, 415, 422, 429, 503),
+        error_texts=((400, "The form could not be read"),
+                     (403, "Posted from another site's page (login CSRF)")),
     ),
     Operation(
         "POST", "/auth/logout", h.post_logout,
@@ -148,14 +154,22 @@ OPERATIONS: tuple[Operation, ...] = (
         "Log in at the region's identity provider (OpenID Connect, Authorization Code with "
         "PKCE): a redirect there, with a state bound to this browser by a cookie. 404 when "
         "no provider is configured.", "auth", {302: None}, public=True, errors=(404, 503),
+        error_texts=((404, "No identity provider is configured"),),
     ),
     Operation(
         "GET", "/auth/oidc/callback", h.get_oidc_callback,
         "Where the identity provider sends the person back: the code is exchanged for an ID "
         "token, checked (signature by the provider's JWKS, issuer, audience, expiry, "
         "nonce), role and gebied are taken from its claims, and a session starts as with "
-        "a password (a page that moves on to /).", "auth", {200: None}, public=True,
+        "a password (a page that moves on to /).", "auth", {200: None}, public=True, page=True,
         errors=(400, 401, 403, 404, 429, 503),
+        error_texts=((400, "The login was not started in this browser (no or another flow "
+                           "cookie): start again"),
+                     (401, "The provider did not log the person in, or did not take the "
+                           "code, or its ID token is not valid"),
+                     (403, "The claims give no role here, the network file does not list "
+                           "the person, or the account is disabled here"),
+                     (404, "No identity provider is configured")),
         query=(("code", "The provider's authorization code.", {"type": "string"}),
                ("state", "The state this login started with.", {"type": "string"})),
     ),

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
+import structlog
 
 from triage.auth.passwords import WeakPassword, hash_password
 from triage.auth.principal import Principal
@@ -18,6 +19,7 @@ from triage.store.sql import load_queries
 from triage.vocabulary import Source, UserRole
 
 _Q = load_queries("triage.auth", "auth.sql")
+log = structlog.get_logger(__name__)
 #: How long a person's API token is valid unless said otherwise (``--expires``).
 USER_TOKEN_DAYS = 30
 
@@ -133,27 +135,45 @@ async def provider_person(
     username: str,
     role: UserRole,
     gebied: str | None,
+    issued_at: datetime,
     now: datetime,
+    network: NetworkConfig,
+    audit: tuple[str, str, str | None],
 ) -> Principal | None:
     """The account of a person whom the identity provider vouches for, made at their
-    first login and brought in line with the provider's claims whenever they differ (the
-    provider is where their role and gebied are kept). None: the account is disabled
-    here, which wins over the provider at once."""
+    first login. Its username stays that of the first login: a name changed at the
+    provider (where people may be able to change it themselves) takes over nobody's
+    account or place in the network file. Role and gebied follow the provider's claims,
+    the newest issued ones only: an older token, still valid, cannot set back what a
+    newer one said. A change ends the person's sessions and is audited (``audit``:
+    endpoint, request id, origin). None: the account is disabled here, which wins over
+    the provider at once."""
     row = await pool.fetchrow(_Q["provider_user"], subject)
-    if row is None or (row["username"], row["role"], row["gebied"]) != (
-        username,
-        role.value,
-        gebied,
-    ):
-        try:
-            row = await pool.fetchrow(
-                _Q["upsert_provider_user"], uuid7(), username, role.value, gebied, now, subject
-            )
-        except asyncpg.UniqueViolationError:
-            raise AccountError(
-                f'the username "{username}" belongs to another account of this service; '
-                "an admin renames or disables that one first"
-            ) from None
+    if row is not None and row["username"] != username:
+        log.warning("oidc_username_differs", user_id=str(row["id"]))
+    known = username if row is None else row["username"]
+    if gebied is not None:
+        check_network(network, known, role, gebied)
+    if row is None or (row["role"], row["gebied"]) != (role.value, gebied):
+        async with pool.acquire() as conn, conn.transaction():
+            try:
+                changed = await conn.fetchrow(
+                    _Q["upsert_provider_user"], uuid7(), username, role.value, gebied, now,
+                    subject, issued_at,
+                )  # fmt: skip
+            except asyncpg.UniqueViolationError:
+                raise AccountError(
+                    f'the username "{username}" belongs to another account of this '
+                    "service; an admin renames or disables that one first"
+                ) from None
+            if changed is None:  # older claims than the account's: it keeps the newer
+                row = await conn.fetchrow(_Q["provider_user"], subject)
+            else:
+                if row is not None:
+                    await conn.execute(_Q["end_sessions"], changed["id"], now)
+                    await conn.execute(_Q["audit_account"], now, changed["id"],
+                                       "account.provider_change", *audit)  # fmt: skip
+                row = changed
     assert row is not None
     if row["disabled_at"] is not None:
         return None

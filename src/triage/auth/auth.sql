@@ -47,19 +47,32 @@ SELECT id FROM disabled;
 SELECT EXISTS (SELECT 1 FROM api_clients WHERE name = $1);
 
 -- name: provider_user
--- A person the identity provider vouches for, by the provider's subject (auth/oidc.py).
+-- A person the identity provider vouches for, by its issuer and subject (auth/oidc.py).
 SELECT id, username, role, gebied, disabled_at FROM users WHERE oidc_subject = $1;
 
 -- name: upsert_provider_user
--- Made at the first login; afterwards the provider's username, role and gebied replace
--- ours (it is where they are kept). A disabled account stays disabled.
-INSERT INTO users (id, username, display_name, role, gebied, created_at, oidc_subject)
-VALUES ($1, $2, $2, $3, $4, $5, $6)
+-- Made at the first login; afterwards the provider's role and gebied replace ours (it is
+-- where they are kept), from claims issued ($7) no earlier than those applied before;
+-- nothing is returned for older ones. The username stays that of the first login. A
+-- disabled account stays disabled.
+INSERT INTO users (id, username, display_name, role, gebied, created_at, oidc_subject,
+                   oidc_claims_at)
+VALUES ($1, $2, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (oidc_subject) DO UPDATE
-   SET username = EXCLUDED.username, display_name = EXCLUDED.username,
-       role = EXCLUDED.role, gebied = EXCLUDED.gebied
+   SET role = EXCLUDED.role, gebied = EXCLUDED.gebied,
+       oidc_claims_at = EXCLUDED.oidc_claims_at
+ WHERE users.oidc_claims_at IS NULL OR users.oidc_claims_at <= EXCLUDED.oidc_claims_at
 RETURNING id, username, role, gebied, disabled_at;
 
+-- name: end_sessions
+-- A person's role or gebied changed: their sessions end, as when they are disabled.
+UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL;
+
+-- name: audit_account
+-- A change to a person's account that changes what they may see, in the audit.
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, endpoint, request_id,
+                       origin)
+SELECT $1, 'user', u.id, u.role, $3, $4, $5, $6 FROM users u WHERE u.id = $2;
 -- name: password_of
 -- The hash of a person's password (NULL: none, or no such person): the demo checks that
 -- the password it keeps is still the account's.

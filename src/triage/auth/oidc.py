@@ -2,21 +2,26 @@
 
 Two ways in, one account each:
 
-- **In a browser**, the Authorization Code flow with PKCE (S256), a state bound to the
-  browser by a cookie and a nonce bound to the ID token. ``GET /auth/oidc/login`` sends
-  the person to the provider; it sends them back to ``GET /auth/oidc/callback``, where
-  the code is exchanged for an ID token, the token is checked, and a session starts as
-  it does with a password (auth/sessions.py).
+- **In a browser**, the Authorization Code flow with PKCE (S256), a state and a nonce.
+  ``GET /auth/oidc/login`` puts the three in a cookie of the browser that starts the
+  login (nothing is stored here: a flood of login starts costs the service nothing) and
+  sends the person to the provider; it sends them back to ``GET /auth/oidc/callback``,
+  which takes the state only from that browser's cookie, exchanges the code with the
+  verifier, checks the ID token, and starts a session as a password does
+  (auth/sessions.py). A code is good once, at the provider.
 - **From a script or another system acting for a person**, ``Authorization: Bearer``
   with a JWT that the provider signed for this service's audience, checked against the
   provider's published keys (JWKS) on every request.
 
 The provider's claims say who the person is: a username, a role (a claim's values mapped
 to this service's roles by configuration) and, for a gebied's network, the gebied.
-Every such person has an account here all the same (accounts.provider_person), kept in
-line with the claims: the audit names them, need-to-know works as for everyone, the
+Every such person has an account here all the same (accounts.provider_person), found by
+the issuer and subject: the audit names them, need-to-know works as for everyone, the
 network file's rule holds (a specialist is in their gebied's network), and disabling the
-account here ends their access at once, whatever the provider says.
+account here ends their access at once, whatever the provider says. The username is the
+one of the first login (a name changed at the provider takes over nobody's); role and
+gebied follow the newest claims seen (an older token cannot set back what a newer one
+said), and a change ends the person's sessions.
 
 joserfc (the JOSE library of the Authlib project) checks keys, signatures and claims.
 The flow is two HTTP calls besides discovery, made with aiohttp, which the service has
@@ -28,44 +33,50 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 import asyncpg
-import redis.asyncio as aioredis
 import structlog
 from joserfc import jws, jwt
 from joserfc.errors import ExpiredTokenError, InvalidClaimError, JoseError, MissingClaimError
 from joserfc.jwk import KeySet
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from triage.auth.accounts import AccountError, check_network, provider_person
+from triage.auth.accounts import AccountError, provider_person
 from triage.auth.principal import Principal
+from triage.auth.sessions import Audit
 from triage.problems import Problem, forbidden, unauthorized
-from triage.queue.keys import Keys
 from triage.routing.network import NetworkConfig
 from triage.vocabulary import UserRole
 from triage.yamlconfig import load_model
 
 log = structlog.get_logger(__name__)
 
-#: The cookie that binds a login under way to the browser that started it (its state).
-FLOW_COOKIE = "triage_login_flow"
+#: The cookie of a login under way: its state, PKCE verifier and nonce, in the browser
+#: that started it. ``__Host-``: only this host can set it (not a sibling subdomain).
+FLOW_COOKIE = "__Host-triage_login_flow"
 #: How long a person has at the provider before the login must start again.
 FLOW_SECONDS = 600
+NOT_STARTED_HERE = ("this login was not started in this browser, or took longer than ten "
+                    "minutes; start again at /auth/oidc/login")  # fmt: skip
 #: A key the provider's set does not hold makes the service fetch the set again, at most
 #: this often: tokens with made-up key ids cannot make it hammer the provider.
 _KEYS_REFETCH_SECONDS = 60.0
-#: The discovery document is fetched again after this long (endpoints rarely move).
+#: The discovery document and the keys are fetched again after this long: endpoints
+#: rarely move, and a key the provider withdrew must stop being trusted.
 _METADATA_SECONDS = 3600.0
+_KEYS_MAX_AGE_SECONDS = 3600.0
+#: After the provider failed to answer, requests that need it fail at once for this long
+#: (503) instead of each waiting for the provider in turn.
+_DOWN_SECONDS = 30.0
 _HTTP_TIMEOUT = aiohttp.ClientTimeout(total=5)
 
 #: Asymmetric signatures only: a shared-secret (HS*) or unsigned ("none") token is never
@@ -121,6 +132,12 @@ class OidcConfig(BaseModel):
     leeway_seconds: int = Field(
         default=60, ge=0, le=300, description="Clock difference allowed with the provider."
     )
+    reauthenticate: bool = Field(
+        default=True,
+        description="Ask the provider to have the person log in again at every login "
+        "here (prompt=login): at a shared desk, the next person does not log in as the one "
+        "before because the provider still knew them.",
+    )
 
     @field_validator("issuer", "redirect_url")
     @classmethod
@@ -158,6 +175,8 @@ class Refused(Exception):
         self.status = status
 
     def problem(self) -> Problem:
+        if self.status == 400:
+            return Problem(400, "Login not started here", str(self))
         return (unauthorized if self.status == 401 else forbidden)(str(self))
 
 
@@ -167,14 +186,11 @@ class ProviderUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    subject: str
+    subject: str  # the issuer and the provider's subject: unique across issuers
     username: str
     role: UserRole
     gebied: str | None
-
-
-def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode()).hexdigest()
+    issued_at: datetime  # of the claims: newer ones win
 
 
 def code_challenge(verifier: str) -> str:
@@ -196,15 +212,11 @@ class Provider:
         client_secret: str | None,
         *,
         network: NetworkConfig,
-        redis: aioredis.Redis,
-        keys: Keys,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._secret = client_secret
         self._network = network
-        self._redis = redis
-        self._keys = keys
         # Token times are the provider's wall clock against ours (never a shifted test
         # clock); injectable for the tests of expiry.
         self._wall = wall
@@ -212,6 +224,7 @@ class Provider:
         self._metadata: tuple[float, dict[str, Any]] | None = None
         self._key_set: KeySet | None = None
         self._keys_at = float("-inf")
+        self._down_until = float("-inf")
         self._metadata_lock = asyncio.Lock()
         self._keys_lock = asyncio.Lock()
 
@@ -228,16 +241,24 @@ class Provider:
             self._http = aiohttp.ClientSession(timeout=_HTTP_TIMEOUT)
         return self._http
 
+    def _check_up(self) -> None:
+        if time.monotonic() < self._down_until:
+            raise ProviderUnavailable("it failed a moment ago")
+
+    def _went_down(self, why: str) -> ProviderUnavailable:
+        self._down_until = time.monotonic() + _DOWN_SECONDS
+        return ProviderUnavailable(why)
+
     async def _get_json(self, url: str) -> dict[str, Any]:
         try:
-            async with self._session().get(url) as response:
+            async with self._session().get(url, allow_redirects=False) as response:
                 if response.status != 200:
-                    raise ProviderUnavailable(f"{url} answered {response.status}")
+                    raise self._went_down(f"{url} answered {response.status}")
                 found = await response.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ProviderUnavailable(f"{url}: {type(exc).__name__}") from exc
+            raise self._went_down(f"{url}: {type(exc).__name__}") from exc
         if not isinstance(found, dict):
-            raise ProviderUnavailable(f"{url} did not answer with a JSON object")
+            raise self._went_down(f"{url} did not answer with a JSON object")
         return found
 
     async def metadata(self) -> dict[str, Any]:
@@ -245,37 +266,52 @@ class Provider:
         cached = self._metadata
         if cached is not None and time.monotonic() - cached[0] < _METADATA_SECONDS:
             return cached[1]
+        self._check_up()
         async with self._metadata_lock:
             if self._metadata is not None and self._metadata is not cached:
                 return self._metadata[1]
+            self._check_up()  # the one before us found it down
             found = await self._get_json(
                 self.config.issuer.rstrip("/") + "/.well-known/openid-configuration"
             )
             if found.get("issuer") != self.config.issuer:
-                raise ProviderUnavailable("the discovery document names another issuer")
+                raise self._went_down("the discovery document names another issuer")
             for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
                 if not isinstance(found.get(name), str):
-                    raise ProviderUnavailable(f"the discovery document has no {name}")
+                    raise self._went_down(f"the discovery document has no {name}")
             self._metadata = (time.monotonic(), found)
             return found
 
-    async def _keys_for(self, kid: str | None) -> KeySet:
-        """The provider's keys; fetched again when a token names a key they lack (the
-        provider rotated its keys), at most once a minute."""
+    async def _keys_for(self, kid: str | None, *, again: bool = False) -> KeySet:
+        """The provider's keys: fetched again when they are an hour old, and when a token
+        names a key they lack or fails on them (``again``: the provider rotated its keys),
+        the latter at most once a minute."""
         key_set = self._key_set
-        if key_set is not None and (kid is None or _holds(key_set, kid)):
+        age = time.monotonic() - self._keys_at
+        if (
+            key_set is not None
+            and age < _KEYS_MAX_AGE_SECONDS
+            and not again
+            and (kid is None or _holds(key_set, kid))
+        ):
             return key_set
         async with self._keys_lock:
-            if self._key_set is not None and (
-                (kid is not None and _holds(self._key_set, kid))
-                or time.monotonic() - self._keys_at < _KEYS_REFETCH_SECONDS
+            age = time.monotonic() - self._keys_at
+            if (
+                self._key_set is not None
+                and age < _KEYS_MAX_AGE_SECONDS
+                and (
+                    age < _KEYS_REFETCH_SECONDS
+                    or (not again and (kid is None or _holds(self._key_set, kid)))
+                )
             ):
                 return self._key_set
+            self._check_up()
             document = await self._get_json((await self.metadata())["jwks_uri"])
             try:
                 self._key_set = KeySet.import_key_set(document)  # type: ignore[arg-type]
-            except (JoseError, ValueError, TypeError) as exc:
-                raise ProviderUnavailable("the provider's JWKS could not be read") from exc
+            except Exception as exc:  # whatever a malformed document makes joserfc raise
+                raise self._went_down("the provider's JWKS could not be read") from exc
             self._keys_at = time.monotonic()
             return self._key_set
 
@@ -284,13 +320,18 @@ class Provider:
         try:
             header = jws.extract_compact(token.encode()).headers()
         except (JoseError, ValueError, UnicodeError):
-            raise Refused("the bearer token is not a JWT of the identity provider") from None
-        kid = header.get("kid")
-        key_set = await self._keys_for(kid if isinstance(kid, str) else None)
+            raise Refused("the token is not a JWT of the identity provider") from None
+        kid = header.get("kid") if isinstance(header.get("kid"), str) else None
+        algorithms = list(self.config.algorithms)
         try:
-            decoded = jwt.decode(token, key_set, algorithms=list(self.config.algorithms))
+            decoded = jwt.decode(token, await self._keys_for(kid), algorithms=algorithms)
         except (JoseError, ValueError):
-            raise Refused("the token is not signed by the identity provider's keys") from None
+            try:  # perhaps signed with a key the provider has since added
+                decoded = jwt.decode(token, await self._keys_for(kid, again=True),
+                                     algorithms=algorithms)  # fmt: skip
+            except (JoseError, ValueError):
+                raise Refused("the token is not signed by the identity provider's keys") \
+                    from None  # fmt: skip
         expected: dict[str, Any] = {
             "iss": {"essential": True, "value": self.config.issuer},
             "aud": {"essential": True, "value": audience},
@@ -307,18 +348,14 @@ class Provider:
         except ExpiredTokenError:
             raise Refused("the token has expired; get a new one from the identity provider") \
                 from None  # fmt: skip
-        except (MissingClaimError, InvalidClaimError) as exc:
-            raise Refused(f"the token's {exc.claim} claim is not one this service takes") \
+        except MissingClaimError as exc:
+            raise Refused(f"the token has no {exc.claim} claim") from None
+        except InvalidClaimError as exc:
+            hint = "; check the clocks" if exc.claim in ("nbf", "iat") else ""
+            raise Refused(f"the token's {exc.claim} claim is not one this service takes{hint}") \
                 from None  # fmt: skip
         except JoseError:
-            raise Refused("the token is not valid yet; check the clocks") from None
-        audiences = decoded.claims["aud"]
-        if (
-            isinstance(audiences, list)
-            and len(audiences) > 1
-            and (decoded.claims.get("azp") != self.config.client_id)
-        ):
-            raise Refused("the token's azp claim is not this service's client") from None
+            raise Refused("the token's claims are not valid") from None
         return decoded.claims
 
     def identity(self, claims: dict[str, Any]) -> Identity:
@@ -329,7 +366,7 @@ class Provider:
         if (
             not isinstance(username, str)
             or not 1 <= len(username) <= 100
-            or (not username.isprintable())
+            or not username.isprintable()
         ):
             raise Refused(f"the identity provider sent no usable {config.username_claim} "
                           "claim (1-100 printable characters)", 403)  # fmt: skip
@@ -343,58 +380,77 @@ class Provider:
                           "identity provider's administrator grants exactly one", 403)  # fmt: skip
         role = roles.pop()
         gebied = claims.get(config.gebied_claim) if role in _NETWORK_ROLES else None
-        if role in _NETWORK_ROLES:
-            if not isinstance(gebied, str):
-                raise Refused(f"a {role.value} works in one gebied: the identity provider "
-                              f"sent no {config.gebied_claim} claim", 403)  # fmt: skip
-            try:
-                check_network(self._network, username, role, gebied)
-            except AccountError as exc:
-                raise Refused(str(exc), 403) from None
-        return Identity(str(claims["sub"]), username, role, gebied)
+        if role in _NETWORK_ROLES and not isinstance(gebied, str):
+            raise Refused(f"a {role.value} works in one gebied: the identity provider "
+                          f"sent no {config.gebied_claim} claim", 403)  # fmt: skip
+        issued = claims.get("iat")
+        issued_at = datetime.fromtimestamp(
+            issued if isinstance(issued, int | float) else self._wall(), UTC
+        )
+        return Identity(f"{config.issuer} {claims['sub']}", username, role, gebied, issued_at)
+
+    async def account(
+        self, pool: asyncpg.Pool, who: Identity, now: datetime, *, audit: Audit
+    ) -> Principal:
+        """The account here of a person the provider vouches for; Refused (403) when the
+        network file does not list them where the claims put them, when it is disabled
+        here, or when its username is another account's."""
+        try:
+            principal = await provider_person(
+                pool, who.subject, username=who.username, role=who.role, gebied=who.gebied,
+                issued_at=who.issued_at, now=now, network=self._network, audit=audit,
+            )  # fmt: skip
+        except AccountError as exc:
+            raise Refused(str(exc), 403) from None
+        if principal is None:
+            raise Refused("this account is disabled here; an admin of this service enables it",
+                          403)  # fmt: skip
+        return principal
 
     async def begin(self, redirect_uri: str) -> tuple[str, str]:
-        """A login at the provider: (state, for the browser's cookie; where to send it)."""
+        """A login at the provider: (the flow, for the browser's cookie; where to send it)."""
         endpoint = (await self.metadata())["authorization_endpoint"]
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(48)  # 64 characters: RFC 7636 asks 43-128
         nonce = secrets.token_urlsafe(24)
-        flow = {"verifier": verifier, "nonce": nonce, "redirect_uri": redirect_uri}
-        await self._redis.set(self._keys.login_flow(_digest(state)), json.dumps(flow),
-                              ex=FLOW_SECONDS)  # fmt: skip
-        query = urlencode({
+        asked = {
             "response_type": "code", "client_id": self.config.client_id,
             "redirect_uri": redirect_uri, "scope": " ".join(self.config.scopes),
             "state": state, "nonce": nonce,
             "code_challenge": code_challenge(verifier), "code_challenge_method": "S256",
-        })  # fmt: skip
-        return state, f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
-
-    async def finish(self, state: str, code: str) -> Identity:
-        """The person a login that came back with ``code`` names. A state is used once."""
-        raw = await self._redis.getdel(self._keys.login_flow(_digest(state)))
-        if raw is None:
-            raise Refused("this login was not started here, was used already or took longer "
-                          "than ten minutes; start again at /auth/oidc/login")  # fmt: skip
-        flow = json.loads(raw)
-        form = {
-            "grant_type": "authorization_code", "code": code,
-            "redirect_uri": flow["redirect_uri"], "code_verifier": flow["verifier"],
-            "client_id": self.config.client_id,
         }  # fmt: skip
-        # client_secret_basic, its parts form-encoded first (RFC 6749, 2.3.1); without a
-        # secret, a public client that PKCE alone protects.
+        if self.config.reauthenticate:
+            asked["prompt"] = "login"
+        query = urlencode(asked)
+        return f"{state}.{verifier}.{nonce}", f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+    async def finish(self, flow: str, state: str, code: str, redirect_uri: str) -> Identity:
+        """The person a login that came back with ``state`` and ``code`` names; ``flow``
+        is the cookie of the browser it came back to."""
+        parts = flow.split(".")
+        if len(parts) != 3 or not secrets.compare_digest(parts[0].encode(), state.encode()):
+            raise Refused(NOT_STARTED_HERE, 400)
+        _, verifier, nonce = parts
+        form = {
+            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        }  # fmt: skip
         headers = {}
-        if self._secret is not None:
+        if self._secret is None:  # a public client, which PKCE alone protects
+            form["client_id"] = self.config.client_id
+        else:  # client_secret_basic, its parts form-encoded first (RFC 6749, 2.3.1)
             pair = f"{quote(self.config.client_id, safe='')}:{quote(self._secret, safe='')}"
             headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
         endpoint = (await self.metadata())["token_endpoint"]
         try:
-            async with self._session().post(endpoint, data=form, headers=headers) as response:
-                answer = await response.json(content_type=None)
+            async with self._session().post(endpoint, data=form, headers=headers,
+                                             allow_redirects=False) as response:  # fmt: skip
                 status = response.status
+                answer = await response.json(content_type=None) if status < 500 else None
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise ProviderUnavailable(f"token endpoint: {type(exc).__name__}") from exc
+            raise self._went_down(f"token endpoint: {type(exc).__name__}") from exc
+        if status >= 500:
+            raise self._went_down(f"token endpoint answered {status}")
         if status != 200 or not isinstance(answer, dict):
             error = answer.get("error") if isinstance(answer, dict) else None
             named = error if isinstance(error, str) and error.isidentifier() else None
@@ -404,20 +460,15 @@ class Provider:
         id_token = answer.get("id_token")
         if not isinstance(id_token, str):
             raise Refused("the identity provider sent no ID token; is the openid scope on?")
-        return self.identity(await self.claims(id_token, self.config.client_id, flow["nonce"]))
-
-
-async def account(pool: asyncpg.Pool, who: Identity, now: datetime) -> Principal:
-    """The account here of a person the provider vouches for; Refused (403) when it is
-    disabled here or its username is another account's."""
-    try:
-        principal = await provider_person(pool, who.subject, username=who.username,
-                                          role=who.role, gebied=who.gebied, now=now)  # fmt: skip
-    except AccountError as exc:
-        raise Refused(str(exc), 403) from None
-    if principal is None:
-        raise Refused("this account is disabled here; an admin of this service enables it", 403)
-    return principal
+        claims = await self.claims(id_token, self.config.client_id, nonce)
+        audiences = claims["aud"]
+        if (
+            isinstance(audiences, list)
+            and len(audiences) > 1
+            and (claims.get("azp") != self.config.client_id)
+        ):
+            raise Refused("the ID token's azp claim is not this service's client")
+        return self.identity(claims)
 
 
 def _holds(key_set: KeySet, kid: str) -> bool:

@@ -22,7 +22,9 @@ from triage.auth.passwords import MAX_LENGTH, verify
 from triage.auth.principal import Principal
 from triage.store.sql import load_queries
 
-COOKIE = "triage_session"
+#: ``__Host-``: only this host can set it, with Secure and Path=/ (not a sibling
+#: subdomain, which could otherwise plant a session of its choosing).
+COOKIE = "__Host-triage_session"
 _Q = load_queries("triage.auth", "sessions.sql")
 _TOUCH_EVERY = timedelta(minutes=1)
 #: (endpoint, request id, origin) of the request, for its audit entry.

@@ -54,11 +54,6 @@ class Keys:
         workers recompute who is on duty at once."""
         return f"{self.prefix}:rosters"
 
-    def login_flow(self, digest: str) -> str:
-        """A login at the identity provider under way (auth/oidc.py), by the digest of its
-        state: the PKCE verifier and the nonce, for ten minutes."""
-        return f"{self.prefix}:login-flow:{digest}"
-
     def throttle(self, what: str) -> str:
         """A rate limiter's counter (auth/throttle.py): ``what`` is an id or a keyed
         digest, never an address or a name."""
