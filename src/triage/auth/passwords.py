@@ -7,6 +7,7 @@ usernames exist."""
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -14,7 +15,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 MIN_LENGTH = 12
 MAX_LENGTH = 1024  # a longer one is not a password but an attempt to cost us time
 _HASHER = PasswordHasher()
-_NOBODY = _HASHER.hash("no user has this password; it only costs the same time")
+
+
+@functools.cache
+def _nobody() -> str:
+    """A hash of a password nobody has, made at the first login (not when the module is
+    imported: that would cost each process a hash's time at start, logins or not)."""
+    return _HASHER.hash("no user has this password; it only costs the same time")
 
 
 class WeakPassword(ValueError):
@@ -40,11 +47,11 @@ async def verify(stored: str | None, password: str) -> bool:
     password; the same time is spent)."""
     if len(password) > MAX_LENGTH:
         return False
-    return await asyncio.to_thread(_verify, stored or _NOBODY, password, stored is not None)
+    return await asyncio.to_thread(_verify, stored, password)
 
 
-def _verify(stored: str, password: str, real: bool) -> bool:
+def _verify(stored: str | None, password: str) -> bool:
     try:
-        return _HASHER.verify(stored, password) and real
+        return _HASHER.verify(stored or _nobody(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
