@@ -132,6 +132,12 @@ def _limit(default: int, most: int) -> tuple[str, str, dict[str, object]]:
 
 _CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
+
+def _conflict(text: str) -> tuple[tuple[int, str], ...]:
+    """What a 409 means for this operation: the state that does not allow it."""
+    return ((409, text),)
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "POST", "/auth/login", h.post_login,
@@ -182,6 +188,10 @@ OPERATIONS: tuple[Operation, ...] = (
                      scope="API clients: as their own source, and they get a MeldingReceipt; "
                      "operator and cit: for any source (MeldingAccepted)."),
         errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=_BEHALF,
+        error_texts=_conflict(
+            "This source and external_id were stored before, by another client of the source "
+            "or with another body; the answer names no id"
+        ),
     ),
     Operation(
         "GET", "/api/v1/meldingen/{melding_id}", h.get_melding,
@@ -206,18 +216,27 @@ OPERATIONS: tuple[Operation, ...] = (
         "Move a melding to the household's open case (with a reason; audited; a "
         "herhaalmelding found this way is raised and re-queued)", "cases",
         {200: c.CaseChangeOut}, request=c.LinkIn, policy=EDITORS, errors=_CHANGE_ERRORS,
+        error_texts=_conflict(
+            "The melding is in this case already, the case is closed, or the melding moved "
+            "meanwhile"
+        ),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/unlink", h.post_unlink,
         "Take a melding out of its case into a case of its own (with a reason; audited)",
         "cases", {200: c.CaseChangeOut}, request=c.UnlinkIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
+        error_texts=_conflict("The melding is the only one of its case, or it moved meanwhile"),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/review", h.post_review,
         "Settle a possible duplicate: confirm (merge the cases) or reject (keep apart)",
         "cases", {200: c.CaseChangeOut}, request=c.ReviewDecisionIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
+        error_texts=_conflict(
+            "The melding was not sent to review, its review was settled already, or the case "
+            "to compare with has been closed since"
+        ),
     ),
     Operation(
         "GET", "/api/v1/reviews", h.get_reviews,
@@ -230,12 +249,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "Merge this case into another open case of the same household (history kept; "
         "audited; the queue follows)", "cases",
         {200: c.CaseChangeOut}, request=c.MergeIn, policy=EDITORS, errors=_CHANGE_ERRORS,
+        error_texts=_conflict("A case cannot be merged into itself, and only open cases are "
+                              "merged"),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/close", h.post_close,
         "Close a case whose meldingen have all been taken up (with a reason; audited)",
         "cases", {200: c.CaseChangeOut}, request=c.CloseIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
+        error_texts=_conflict("The case is closed already, or meldingen of it still wait for "
+                              "first contact"),
     ),
     Operation(
         "GET", "/api/v1/me/assignments", h.get_my_assignments,
@@ -252,24 +275,29 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/v1/assignments/{assignment_id}/accept", h.post_accept,
         "Accept an offer made to me (the first to accept a case's melding leads the case)",
         "dispatch", {200: a.AnswerOut}, policy=ANSWERERS, errors=(401, 403, 404, 409, 503),
+        error_texts=_conflict("The offer is answered, expired or withdrawn already"),
     ),
     Operation(
         "POST", "/api/v1/assignments/{assignment_id}/decline", h.post_decline,
         "Decline an offer made to me, with a reason; it goes to the next candidate",
         "dispatch", {200: a.AnswerOut}, request=a.DeclineIn, policy=ANSWERERS,
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        error_texts=_conflict("The offer is answered, expired or withdrawn already"),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/first-contact", h.post_first_contact,
         "Record first contact with the household (meets the 24-72 h norm for the melding)",
         "dispatch", {200: a.ContactOut}, policy=_CONTACT,
         errors=(401, 403, 409, 503),
+        error_texts=_conflict("First contact is recorded once, by the specialist who accepted "
+                              "the melding"),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/reassign", h.post_reassign,
         "Give a melding to a named specialist: the current offer or assignment ends "
         "(reason kept; audited)", "dispatch", {200: m.ReassignedOut}, request=m.ReassignIn,
         policy=EDITORS, errors=_CHANGE_ERRORS,
+        error_texts=_conflict("The melding is no longer dispatched, or the person has it already"),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/gebied", h.post_move_gebied,
@@ -277,6 +305,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "team: an open offer is withdrawn and its specialist told (reason kept; audited)",
         "dispatch", {200: m.MovedOut}, request=m.GebiedIn, policy=EDITORS,
         errors=_CHANGE_ERRORS,
+        error_texts=_conflict("The melding is no longer dispatched, or is in that gebied already"),
     ),
     Operation(
         "GET", "/api/v1/gebieden/{gebied}/on-duty", h.get_on_duty,
@@ -309,6 +338,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: rc.RosterChangeRef}, policy=_ROSTER,
         errors=(401, 403, 404, 409, 422, 503), code_params=("gebied",),
         number_params=("change_id",),
+        error_texts=_conflict("No current change with this id in the gebied's roster"),
     ),
     Operation(
         "GET", "/api/v1/escalations", h.get_escalations,
@@ -344,6 +374,7 @@ OPERATIONS: tuple[Operation, ...] = (
         {200: PersonOut}, request=CorrectionIn,
         policy=allow(U.admin, scope="One person's data, on their request; audited."),
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        error_texts=_conflict("The person holds these values already; nothing to correct"),
     ),
     Operation(
         "GET", "/api/v1/kpi", h.get_kpi,
@@ -380,6 +411,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "cases", {200: MilestoneOut}, request=MilestoneDoneIn,
         policy=CASE_WORK,
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503), code_params=("kind",),
+        error_texts=_conflict(
+            "No open milestone of this kind on a case the caller leads or coordinates (it "
+            "starts with the first contact and is marked done once)"
+        ),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/handover", h.post_handover,
@@ -387,11 +422,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "cases", {200: HandoverOut}, request=HandoverIn,
         policy=CASE_WORK,
         errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        error_texts=_conflict(
+            "A handover of this case is proposed already, or the caller neither leads the "
+            "open case nor coordinates its gebied"
+        ),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/handover/accept", h.post_handover_accept,
         "Accept the lead of a case proposed to me (warm handover; audited)", "cases",
         {200: HandoverOut}, policy=_TAKING_OVER, errors=(401, 403, 404, 409, 503),
+        error_texts=_conflict("No handover of this case is proposed to the caller"),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,
