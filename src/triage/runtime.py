@@ -137,10 +137,12 @@ async def open_runtime(
     region = load_region(settings.region_file)
     rules = load_rules(settings.scoring_rules_file)
     network = load_network(settings.network_file, region, frozenset(rules.signals))
-    oidc = load_oidc(settings.oidc_file) if settings.oidc_file is not None else None
     secret = settings.oidc_client_secret
+    provider = None if settings.oidc_file is None else Provider(
+        load_oidc(settings.oidc_file), secret.get_secret_value() if secret else None,
+        network=network,
+    )  # fmt: skip
     clock = clock or SystemClock()
-    provider: Provider | None = None
     pool = await create_pool(database_url, settings)
     await _check_audit_role(pool)
     client = redis_client(redis_url)
@@ -155,9 +157,6 @@ async def open_runtime(
         user_rate=settings.user_requests_per_second, trusted_proxies=settings.trusted_proxies,
     )  # fmt: skip
     throttle.start()
-    if oidc is not None:
-        provider = Provider(oidc, secret.get_secret_value() if secret else None,
-                            network=network)  # fmt: skip
     return Runtime(
         settings=settings,
         pool=pool,

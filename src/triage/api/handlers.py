@@ -510,17 +510,16 @@ async def get_oidc_callback(request: web.Request) -> web.Response:
                            "/auth/oidc/login")  # fmt: skip
     address = runtime.throttle.address(request)
     await runtime.throttle.refuse_guesser(address)
-    now = runtime.clock.now()
+    now, audit = runtime.clock.now(), await _session_audit(request)
     try:
         who = await provider.finish(flow, state, code, _redirect_uri(request, provider))
-        principal = await provider.account(runtime.pool, who, now,
-                                           audit=await _session_audit(request))  # fmt: skip
+        principal = await provider.account(runtime.pool, who, now, audit=audit)
     except oidc.Refused as exc:
         await runtime.throttle.failed(address)
         raise exc.problem() from None
     hours = runtime.settings.session_hours
     started = await sessions.start(runtime.pool, principal, now, timedelta(hours=hours),
-                                   audit=await _session_audit(request))  # fmt: skip
+                                   audit=audit)  # fmt: skip
     # A page that moves on to the start page, not a redirect: the browser would not send
     # the new SameSite=Strict cookie on a redirect that a navigation from the provider's
     # site began. No script: the refresh is markup, which the CSP allows.

@@ -9,8 +9,9 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from triage.auth import sessions
 from triage.auth.passwords import WeakPassword, hash_password
-from triage.auth.principal import Principal
+from triage.auth.principal import Principal, person
 from triage.auth.tokens import hash_token, new_token
 from triage.ids import uuid7
 from triage.region import REGIONAL_POOL
@@ -138,7 +139,7 @@ async def provider_person(
     issued_at: datetime,
     now: datetime,
     network: NetworkConfig,
-    audit: tuple[str, str, str | None],
+    audit: sessions.Audit,
 ) -> Principal | None:
     """The account of a person whom the identity provider vouches for, made at their
     first login. Its username stays that of the first login: a name changed at the
@@ -170,12 +171,11 @@ async def provider_person(
                 row = await conn.fetchrow(_Q["provider_user"], subject)
             else:
                 if row is not None:
-                    await conn.execute(_Q["end_sessions"], changed["id"], now)
-                    await conn.execute(_Q["audit_account"], now, changed["id"],
-                                       "account.provider_change", *audit)  # fmt: skip
+                    await sessions.end_all(conn, changed["id"], now)
+                    await sessions.audited(conn, now, changed["id"], "account.provider_change",
+                                           audit)  # fmt: skip
                 row = changed
     assert row is not None
     if row["disabled_at"] is not None:
         return None
-    return Principal(kind="user", id=row["id"], name=row["username"], role=row["role"],
-                     gebied=row["gebied"])  # fmt: skip
+    return person(row)

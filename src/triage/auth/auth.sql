@@ -64,15 +64,6 @@ ON CONFLICT (oidc_subject) DO UPDATE
  WHERE users.oidc_claims_at IS NULL OR users.oidc_claims_at <= EXCLUDED.oidc_claims_at
 RETURNING id, username, role, gebied, disabled_at;
 
--- name: end_sessions
--- A person's role or gebied changed: their sessions end, as when they are disabled.
-UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL;
-
--- name: audit_account
--- A change to a person's account that changes what they may see, in the audit.
-INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, endpoint, request_id,
-                       origin)
-SELECT $1, 'user', u.id, u.role, $3, $4, $5, $6 FROM users u WHERE u.id = $2;
 -- name: password_of
 -- The hash of a person's password (NULL: none, or no such person): the demo checks that
 -- the password it keeps is still the account's.

@@ -282,30 +282,29 @@ class Provider:
             self._metadata = (time.monotonic(), found)
             return found
 
+    def _current_keys(self, kid: str | None, again: bool) -> KeySet | None:
+        """The keys held, unless they must be fetched again: an hour old, or (at most once
+        a minute) lacking the token's key id or failing its signature."""
+        age = time.monotonic() - self._keys_at
+        if self._key_set is None or age >= _KEYS_MAX_AGE_SECONDS:
+            return None
+        if age < _KEYS_REFETCH_SECONDS or (
+            not again and (kid is None or _holds(self._key_set, kid))
+        ):
+            return self._key_set
+        return None
+
     async def _keys_for(self, kid: str | None, *, again: bool = False) -> KeySet:
         """The provider's keys: fetched again when they are an hour old, and when a token
         names a key they lack or fails on them (``again``: the provider rotated its keys),
         the latter at most once a minute."""
-        key_set = self._key_set
-        age = time.monotonic() - self._keys_at
-        if (
-            key_set is not None
-            and age < _KEYS_MAX_AGE_SECONDS
-            and not again
-            and (kid is None or _holds(key_set, kid))
-        ):
-            return key_set
+        current = self._current_keys(kid, again)
+        if current is not None:
+            return current
         async with self._keys_lock:
-            age = time.monotonic() - self._keys_at
-            if (
-                self._key_set is not None
-                and age < _KEYS_MAX_AGE_SECONDS
-                and (
-                    age < _KEYS_REFETCH_SECONDS
-                    or (not again and (kid is None or _holds(self._key_set, kid)))
-                )
-            ):
-                return self._key_set
+            current = self._current_keys(kid, again)  # fetched while this one waited
+            if current is not None:
+                return current
             self._check_up()
             document = await self._get_json((await self.metadata())["jwks_uri"])
             try:

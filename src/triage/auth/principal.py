@@ -7,8 +7,9 @@ expressed here as a scope that the SQL applies, so a row outside it is never fet
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from triage.vocabulary import Source, UserRole
@@ -99,3 +100,9 @@ class Principal:
     def in_network(self) -> bool:
         """A specialist or coordinator: answers offers, leads cases, marks milestones."""
         return self.kind == "user" and self.role in _NETWORK_ROLES
+
+
+def person(row: Mapping[str, Any]) -> Principal:
+    """The principal of a person from their ``users`` row (id, username, role, gebied)."""
+    return Principal(kind="user", id=row["id"], name=row["username"], role=row["role"],
+                     gebied=row["gebied"])  # fmt: skip

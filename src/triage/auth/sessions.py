@@ -14,12 +14,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import asyncpg
 from pydantic import BaseModel, Field, field_validator
 
 from triage.auth.passwords import MAX_LENGTH, verify
-from triage.auth.principal import Principal
+from triage.auth.principal import Principal, person
 from triage.store.sql import load_queries
 
 #: ``__Host-``: only this host can set it, with Secure and Path=/ (not a sibling
@@ -73,7 +74,7 @@ async def log_in(
     row = await pool.fetchrow(_Q["login_user"], given.username)
     if not await verify(row["password_hash"] if row else None, given.password) or row is None:
         return None
-    return await start(pool, _principal(row), now, lasts, audit=audit)
+    return await start(pool, person(row), now, lasts, audit=audit)
 
 
 async def start(
@@ -85,7 +86,7 @@ async def start(
     expires_at = now + lasts
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(_Q["start"], _digest(session_id), principal.id, now, expires_at)
-        await conn.execute(_Q["audit"], now, principal.id, "auth.login", *audit)
+        await audited(conn, now, principal.id, "auth.login", audit)
     return Started(session_id, principal, expires_at)
 
 
@@ -99,16 +100,24 @@ async def principal_of(
         return None
     if now - row["last_seen_at"] >= _TOUCH_EVERY:
         await pool.execute(_Q["touch"], digest, now)
-    return _principal(row)
-
-
-def _principal(row: asyncpg.Record) -> Principal:
-    return Principal(kind="user", id=row["id"], name=row["username"], role=row["role"],
-                     gebied=row["gebied"])  # fmt: skip
+    return person(row)
 
 
 async def log_out(pool: asyncpg.Pool, session_id: str, now: datetime, *, audit: Audit) -> None:
     async with pool.acquire() as conn, conn.transaction():
         user_id = await conn.fetchval(_Q["end"], _digest(session_id), now)
         if user_id is not None:
-            await conn.execute(_Q["audit"], now, user_id, "auth.logout", *audit)
+            await audited(conn, now, user_id, "auth.logout", audit)
+
+
+async def end_all(conn: asyncpg.Connection, user_id: UUID, now: datetime) -> None:
+    """Every open session of the person ends (what they may see has changed)."""
+    await conn.execute(_Q["end_all"], user_id, now)
+
+
+async def audited(
+    conn: asyncpg.Connection, now: datetime, user_id: UUID, action: str, audit: Audit
+) -> None:
+    """An entry for something done to or by a person's account: a login, a logout, a
+    change that the identity provider's claims made."""
+    await conn.execute(_Q["audit"], now, user_id, action, *audit)

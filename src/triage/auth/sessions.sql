@@ -22,8 +22,13 @@ UPDATE sessions SET last_seen_at = $2 WHERE id_hash = $1 AND ended_at IS NULL;
 -- name: end
 UPDATE sessions SET ended_at = $2 WHERE id_hash = $1 AND ended_at IS NULL RETURNING user_id;
 
+-- name: end_all
+-- A person's role or gebied changed: their sessions end, as when they are disabled.
+UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL;
+
 -- name: audit
--- Logging in and out, in the audit with who, when and from where.
+-- Logging in and out, and changes to an account that change what its person may see, in
+-- the audit with who, when and from where.
 INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, endpoint, request_id,
                        origin)
 SELECT $1, 'user', u.id, u.role, $3, $4, $5, $6 FROM users u WHERE u.id = $2;
