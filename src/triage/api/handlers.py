@@ -311,10 +311,10 @@ async def get_reviews(request: web.Request) -> web.Response:
 
 def _limit(request: web.Request, *, default: int, most: int) -> int:
     raw = request.query.get("limit")
-    return default if raw is None else _whole_number(raw, "limit", most=most)
+    return default if raw is None else whole_number(raw, "limit", most=most)
 
 
-def _whole_number(raw: str, name: str, *, most: int, what: str = "") -> int:
+def whole_number(raw: str, name: str, *, most: int, what: str = "") -> int:
     """A path or query parameter that is a number: ASCII digits only (``str.isdigit`` and
     ``int`` also take "²" and an Arabic-Indic 1), from 1 to ``most`` (an id: as far as
     its column goes); else a 422 naming the parameter, never a 500 from the database."""
@@ -410,7 +410,7 @@ async def post_roster_change(request: web.Request) -> web.Response:
 async def post_roster_withdraw(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     gebied = _gebied_param(request)
-    change_id = _whole_number(request.match_info["change_id"], "change_id", most=ID_MAX,
+    change_id = whole_number(request.match_info["change_id"], "change_id", most=ID_MAX,
                              what="a roster change's id: ")  # fmt: skip
     async with connection(request) as conn:
         done = await roster_changes.withdraw(
@@ -604,7 +604,7 @@ async def get_break_glass(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     limit = _limit(request, default=100, most=1000)
     raw = request.query.get("before")
-    before = None if raw is None else _whole_number(raw, "before", most=ID_MAX)
+    before = None if raw is None else whole_number(raw, "before", most=ID_MAX)
     async with connection(request) as conn:
         found = await break_glass(conn, principal_of(request), now=runtime.clock.now(),
                                   limit=limit, before=before)  # fmt: skip
@@ -646,7 +646,7 @@ async def get_kpi(request: web.Request) -> web.Response:
 
 async def get_dead_letters(request: web.Request) -> web.Response:
     raw = request.query.get("webhook_id")
-    webhook_id = None if raw is None else _whole_number(
+    webhook_id = None if raw is None else whole_number(
         raw, "webhook_id", most=ID_MAX, what="a webhook's id (triage webhooks list): "
     )  # fmt: skip
     limit = _limit(request, default=100, most=1000)

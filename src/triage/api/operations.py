@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from triage.api import handlers as h
+from triage.api import lists
 from triage.audit.context import ON_BEHALF_HEADER
 from triage.auth.policy import (
     ANSWERERS,
@@ -43,6 +44,9 @@ from triage.intake.models import (
     MeldingOut,
     MeldingReceipt,
 )
+from triage.lists.cases import CasesOut
+from triage.lists.households import HouseholdSearchIn, HouseholdSearchOut
+from triage.lists.werkvoorraad import WAITING, WerkvoorraadOut
 from triage.notify import webhooks as w
 from triage.privacy.correction import CorrectionIn, PersonOut
 from triage.privacy.inzage import InzageIn, InzageOut
@@ -50,7 +54,7 @@ from triage.reporting.kpi import KpiOut
 from triage.request_body import ID_MAX, VOCABULARY
 from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
-from triage.vocabulary import UserRole
+from triage.vocabulary import Level, Source, UserRole
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -130,6 +134,25 @@ def _limit(default: int, most: int) -> tuple[str, str, dict[str, object]]:
     return "limit", "How many, at most.", schema
 
 
+#: Who lists meldingen and cases: the desk and CIT the region, the network its gebied.
+_LISTERS = allow(U.operator, U.cit, U.coordinator, U.specialist,
+                 scope="Operator and cit: the region; coordinator and specialist: their "
+                 "gebied.")  # fmt: skip
+_CODE_LIST = "^[a-z0-9_-]{1,40}(,[a-z0-9_-]{1,40})*$"
+_AFTER = ("after", "Where the page starts: the 'next' of the page before.",
+          {"type": "string", "minLength": 1, "maxLength": 120})  # fmt: skip
+
+
+def _codes(name: str, text: str, allowed: tuple[str, ...]) -> tuple[str, str, dict[str, object]]:
+    """A comma-separated list of codes, as api/lists.py ``codes`` reads it."""
+    one = "(?:" + "|".join(allowed) + ")"
+    return name, text, {"type": "string", "pattern": f"^{one}(?:,{one}){{0,{len(allowed) - 1}}}$"}
+
+
+def _moment(name: str, text: str) -> tuple[str, str, dict[str, object]]:
+    return name, text, {"type": "string", "format": "date-time"}
+
+
 _CHANGE_ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 
@@ -192,6 +215,48 @@ OPERATIONS: tuple[Operation, ...] = (
             "This source and external_id were stored before, by another client of the source "
             "or with another body; the answer names no id"
         ),
+    ),
+    Operation(
+        "GET", "/api/v1/meldingen", lists.get_meldingen,
+        "The werkvoorraad: meldingen waiting for first contact, nearest deadline first, "
+        "one page at a time (ids, codes, times and staff ids: no personal data)",
+        "meldingen", {200: WerkvoorraadOut}, policy=_LISTERS,
+        errors=(401, 403, 422, 503),
+        query=(_codes("status", "Statuses, comma-separated (default: all four).", WAITING),
+               ("gebied", "Gebieden, comma-separated (a coordinator or specialist: their "
+                "own).", {"type": "string", "pattern": _CODE_LIST, "maxLength": 400}),
+               _codes("level", "Urgency levels, comma-separated.",
+                      tuple(x.value for x in Level if x != Level.advies)),
+               _codes("source", "Sources, comma-separated.", tuple(Source)),
+               _moment("received_from", "Received at or after (RFC 3339, with offset)."),
+               _moment("received_until", "Received before (RFC 3339, with offset)."),
+               ("review", "Only those whose recognition waits for an operator's review.",
+                {"type": "boolean"}),
+               _AFTER, _limit(50, 200)),
+        error_texts=((422, "A filter names an unknown code, a time without offset, or a "
+                           "cursor not given by this list"),),
+    ),
+    Operation(
+        "GET", "/api/v1/cases", lists.get_cases,
+        "Cases newest first, by gebied, status and lead (ids, codes and times: open one to "
+        "see its people)", "cases", {200: CasesOut}, policy=_LISTERS,
+        errors=(401, 403, 422, 503),
+        query=(("gebied", "One gebied (a coordinator or specialist: their own).",
+                {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$"}),
+               ("status", "open or closed.", {"type": "string", "enum": ["open", "closed"]}),
+               ("lead", "The staff id of the lead (casusregie), as in the network file.",
+                {"type": "string", "minLength": 1, "maxLength": 64}),
+               _AFTER, _limit(50, 200)),
+    ),
+    Operation(
+        "POST", "/api/v1/households/search", lists.post_household_search,
+        "Find a household's case by address, name (with or without birth date, spelled any "
+        "way recognition knows) or BSN. States its purpose; audited with the terms and what "
+        "it found. The terms go in the body, never in the address (logs keep addresses)",
+        "cases", {200: HouseholdSearchOut}, request=HouseholdSearchIn,
+        policy=allow(U.operator, U.cit, U.coordinator,
+                     scope="Operator and cit: the region; coordinator: their gebied."),
+        errors=(400, 401, 403, 413, 415, 422, 503),
     ),
     Operation(
         "GET", "/api/v1/meldingen/{melding_id}", h.get_melding,

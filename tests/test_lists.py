@@ -1,0 +1,238 @@
+"""Lists and searches (point 1 of the console): the werkvoorraad by deadline with filters
+and keyset pages, cases by gebied/status/lead, households by address, name and BSN through
+the recognition's keys, each search audited with its purpose and terms.
+
+On a database of its own, so that a list holds exactly what the test put in."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from helpers import TEST_CLOCK, fresh_bsn, melding_body, migrated_database, own_runtime
+from triage.app import create_app
+from triage.auth.accounts import add_client, add_user
+from triage.config import Settings
+from triage.runtime import Runtime
+from triage.vocabulary import Source, UserRole
+
+Client = TestClient[Any, Any]
+
+
+@dataclass
+class Desk:
+    client: Client
+    runtime: Runtime
+    auth: dict[str, dict[str, str]]
+
+    async def post(self, body: dict[str, Any], who: str = "operator") -> dict[str, Any]:
+        resp = await self.client.post("/api/v1/meldingen", json=body, headers=self.auth[who])
+        assert resp.status == 201, await resp.text()
+        answer: dict[str, Any] = await resp.json()
+        return answer
+
+    async def get(self, path: str, who: str = "operator", status: int = 200) -> Any:
+        resp = await self.client.get(path, headers=self.auth[who])
+        assert resp.status == status, await resp.text()
+        return await resp.json()
+
+    async def search(self, body: dict[str, Any], who: str = "operator", status: int = 200) -> Any:
+        resp = await self.client.post("/api/v1/households/search", json=body,
+                                      headers=self.auth[who])  # fmt: skip
+        assert resp.status == status, await resp.text()
+        return await resp.json()
+
+
+@pytest.fixture(scope="module")
+async def desk(settings: Settings, servers: dict[str, str], redis_url: str) -> AsyncIterator[Desk]:
+    async with (
+        migrated_database(servers["admin_url"], "triage_lists") as url,
+        own_runtime(settings, url, redis_url, "lists") as runtime,
+    ):
+        now = TEST_CLOCK.now()
+        auth: dict[str, dict[str, str]] = {}
+        async with runtime.pool.acquire() as conn:
+            client = await add_client(conn, "lists-politie", Source.politie, now)
+            auth["politie"] = {"Authorization": f"Bearer {client.token}"}
+            for name, role, gebied in (
+                ("operator", UserRole.operator, None),
+                ("co-tilburg", UserRole.coordinator, "tilburg"),
+                ("sp-tilburg-1", UserRole.specialist, "tilburg"),
+                ("admin", UserRole.admin, None),
+            ):
+                user = await add_user(conn, name, role, now, gebied=gebied)
+                auth[name] = {"Authorization": f"Bearer {user.token}"}
+        app = create_app(runtime, background=False)
+        app.cleanup_ctx.clear()  # own_runtime closes the runtime
+        async with TestClient(TestServer(app)) as test_client:
+            yield Desk(test_client, runtime, auth)
+
+
+def _at(minutes_ago: float) -> str:
+    return (TEST_CLOCK.now() - timedelta(minutes=minutes_ago)).replace(microsecond=0).isoformat()
+
+
+async def test_the_werkvoorraad_pages_by_deadline_and_filters(desk: Desk) -> None:
+    """Most urgent deadline first, pages that neither skip nor repeat, filters that hold,
+    and the gebied's network sees its own gebied only."""
+    crisis = await desk.post(melding_body(signals=["wapen", "geweld_nu"], received_at=_at(1)))
+    regular = await desk.post(melding_body(signals=[], category="overlast", received_at=_at(2)))
+    elsewhere = await desk.post(melding_body(
+        received_at=_at(3), address={"postcode": "4811 AA", "huisnummer": "3",
+                                     "woonplaats": "Breda"},
+    ))  # fmt: skip
+    assert crisis["urgency"]["level"] in ("crisis", "acuut")
+    ours = {crisis["melding_id"], regular["melding_id"], elsewhere["melding_id"]}
+
+    everything = await desk.get("/api/v1/meldingen")
+    rows = [r for r in everything["meldingen"] if r["melding_id"] in ours]
+    assert len(rows) == 3
+    deadlines = [r["respond_before"] for r in everything["meldingen"]]
+    assert deadlines == sorted(deadlines)
+    assert rows[0]["melding_id"] == crisis["melding_id"]
+    assert set(rows[0]) >= {"level", "gebied", "source", "status", "holder"}
+    assert "persons" not in rows[0] and "summary" not in rows[0]
+
+    seen: list[str] = []
+    page = await desk.get("/api/v1/meldingen?limit=1")
+    while True:
+        seen += [r["melding_id"] for r in page["meldingen"]]
+        if page["next"] is None:
+            break
+        page = await desk.get(f"/api/v1/meldingen?limit=1&after={page['next']}")
+    assert seen == [r["melding_id"] for r in everything["meldingen"]]
+
+    level = crisis["urgency"]["level"]
+    only = await desk.get(f"/api/v1/meldingen?level={level}&gebied={crisis['gebied']}")
+    assert crisis["melding_id"] in {r["melding_id"] for r in only["meldingen"]}
+    assert all(r["level"] == level and r["gebied"] == crisis["gebied"]
+               for r in only["meldingen"])  # fmt: skip
+    window = await desk.get("/api/v1/meldingen?received_from="
+                            + _at(2.5).replace("+", "%2B") + "&received_until="
+                            + _at(0).replace("+", "%2B"))  # fmt: skip
+    assert {r["melding_id"] for r in window["meldingen"]} & ours == {
+        crisis["melding_id"],
+        regular["melding_id"],
+    }
+    none = await desk.get("/api/v1/meldingen?source=veilig_thuis")
+    assert none["meldingen"] == []
+
+    tilburg = await desk.get("/api/v1/meldingen", who="co-tilburg")
+    assert {r["gebied"] for r in tilburg["meldingen"]} == {"tilburg"}
+    assert elsewhere["melding_id"] not in {r["melding_id"] for r in tilburg["meldingen"]}
+    await desk.get(f"/api/v1/meldingen?gebied={elsewhere['gebied']}", who="co-tilburg",
+                   status=403)  # fmt: skip
+    await desk.get("/api/v1/meldingen", who="politie", status=403)
+    await desk.get("/api/v1/meldingen", who="admin", status=403)
+    for bad in (
+        "level=urgent",
+        "status=contacted",
+        "received_from=2026-11-28T09:00:00",
+        "after=nonsense",
+        "limit=0",
+        "review=yes",
+    ):
+        problem = await desk.get(f"/api/v1/meldingen?{bad}", status=422)
+        assert problem["errors"][0]["pointer"] == "/" + bad.split("=")[0]
+
+
+async def test_cases_list_by_gebied_status_and_lead(desk: Desk) -> None:
+    made = await desk.post(melding_body(received_at=_at(5)))
+    listed = await desk.get("/api/v1/cases?status=open&gebied=tilburg")
+    row = next(c for c in listed["cases"] if c["case_id"] == made["case_id"])
+    assert row["waiting"] >= 1 and row["status"] == "open" and row["lead"] is None
+    opened = [c["opened_at"] for c in listed["cases"]]
+    assert opened == sorted(opened, reverse=True)
+    assert (await desk.get("/api/v1/cases?lead=nobody-leads-this"))["cases"] == []
+    mine = await desk.get("/api/v1/cases", who="sp-tilburg-1")
+    assert {c["gebied"] for c in mine["cases"]} == {"tilburg"}
+    await desk.get("/api/v1/cases?gebied=west", who="sp-tilburg-1", status=403)
+    await desk.get("/api/v1/cases?status=half", status=422)
+
+
+async def test_households_are_found_the_ways_recognition_knows(desk: Desk) -> None:
+    """By dwelling without its addition, by a surname spelled otherwise with or without
+    birth date, by tussenvoegsel written after the name, by BSN; each person once."""
+    bsn = fresh_bsn()
+    body = melding_body(received_at=_at(6), persons=[
+        {"role": "slachtoffer", "voornaam": "Sanne", "achternaam": "Jansen",
+         "geboortedatum": "1988-03-04", "bsn": bsn},
+        {"role": "pleger", "voornaam": "Kees", "tussenvoegsel": "van der",
+         "achternaam": "Berg", "geboortedatum": "1985-07-01"},
+    ])  # fmt: skip
+    body["address"]["huisnummer"] += "-b"
+    first = await desk.post(body)
+    again = melding_body(
+        received_at=_at(4), address=body["address"], source="politie",
+        persons=[{"role": "slachtoffer", "voornaam": "S.", "achternaam": "Janssen",
+                  "geboortedatum": "1988-03-04"}],
+    )  # fmt: skip
+    second = await desk.post(again)
+    assert second["case_id"] == first["case_id"]
+    postcode, number = body["address"]["postcode"], body["address"]["huisnummer"].split("-")[0]
+
+    def found(answer: dict[str, Any]) -> dict[str, Any]:
+        hits = [h for h in answer["households"] if h["case_id"] == first["case_id"]]
+        assert len(hits) == 1, answer
+        return hits[0]
+
+    by_address = found(await desk.search({"purpose": "koppelen",
+                                          "adres": {"postcode": postcode,
+                                                    "huisnummer": int(number)}}))  # fmt: skip
+    assert by_address["matched_on"] == ["adres"]
+    names = {p["naam"]: p for p in by_address["persons"]}
+    assert len(by_address["persons"]) == 2, by_address["persons"]
+    sanne = names.get("Sanne Jansen") or names["S. Janssen"]
+    assert sanne["times"] == 2 and sanne["bsn"] == bsn and sanne["variants"]
+    assert by_address["address"]["postcode"] == postcode.replace(" ", "")
+
+    born = found(
+        await desk.search(
+            {"purpose": "beoordelen", "achternaam": "Janssen", "geboortedatum": "1988-04-03"}
+        )
+    )  # day and month swapped
+    assert "naam en geboortedatum" in born["matched_on"]
+    found(await desk.search({"purpose": "beoordelen", "achternaam": "Berg, van der"}))
+    found(await desk.search({"purpose": "contact", "bsn": bsn}))
+    with_postcode = found(await desk.search({"purpose": "koppelen", "achternaam": "Jansen",
+                                             "adres": {"postcode": postcode}}))  # fmt: skip
+    assert with_postcode["matched_on"] == ["postcode en naam"]
+
+    nothing = await desk.search({"purpose": "koppelen", "bsn": fresh_bsn()})
+    assert nothing == {"households": [], "more": False}
+
+
+async def test_a_search_states_its_purpose_and_is_audited_with_its_terms(desk: Desk) -> None:
+    made = await desk.post(melding_body(received_at=_at(7)))
+    row = await desk.runtime.pool.fetchrow(
+        "SELECT postcode, huisnummer FROM meldingen WHERE id = $1", made["melding_id"]
+    )
+    postcode, number = row["postcode"], row["huisnummer"]
+    answer = await desk.search({"purpose": "overig", "toelichting": "Terugbelverzoek van de "
+                                "huisarts over dit adres", "adres": {"postcode": postcode,
+                                "huisnummer": number}})  # fmt: skip
+    assert [h["case_id"] for h in answer["households"]] == [made["case_id"]]
+    audit = await desk.runtime.pool.fetchrow(
+        "SELECT actor_role, reason, detail, endpoint FROM audit_log "
+        "WHERE action = 'household.search' ORDER BY id DESC LIMIT 1"
+    )
+    assert audit["actor_role"] == "operator"
+    assert audit["reason"].startswith("Anders: Terugbelverzoek")
+    assert audit["detail"]["terms"]["adres"]["postcode"] == postcode
+    assert audit["detail"]["found"] == [made["case_id"]]
+    assert audit["endpoint"] == "POST /api/v1/households/search"
+
+    problem = await desk.search({"purpose": "overig", "bsn": fresh_bsn()}, status=422)
+    assert "toelichting" in problem["errors"][0]["detail"]
+    await desk.search({"purpose": "koppelen"}, status=422)
+    await desk.search({"purpose": "koppelen", "bsn": "123456789"}, status=422)
+    await desk.search({"purpose": "koppelen", "bsn": fresh_bsn()}, who="sp-tilburg-1",
+                      status=403)  # fmt: skip
+    coordinator = await desk.search({"purpose": "koppelen", "adres": {"postcode": postcode,
+                                     "huisnummer": number}}, who="co-tilburg")  # fmt: skip
+    assert {h["gebied"] for h in coordinator["households"]} <= {"tilburg"}
