@@ -96,7 +96,8 @@ async def test_the_werkvoorraad_pages_by_deadline_and_filters(desk: Desk) -> Non
     assert deadlines == sorted(deadlines)
     assert rows[0]["melding_id"] == crisis["melding_id"]
     assert set(rows[0]) >= {"level", "gebied", "source", "status", "holder"}
-    assert "persons" not in rows[0] and "summary" not in rows[0]
+    assert "persons" not in rows[0]
+    assert "summary" not in rows[0]
 
     seen: list[str] = []
     page = await desk.get("/api/v1/meldingen?limit=1")
@@ -145,7 +146,9 @@ async def test_cases_list_by_gebied_status_and_lead(desk: Desk) -> None:
     made = await desk.post(melding_body(received_at=_at(5)))
     listed = await desk.get("/api/v1/cases?status=open&gebied=tilburg")
     row = next(c for c in listed["cases"] if c["case_id"] == made["case_id"])
-    assert row["waiting"] >= 1 and row["status"] == "open" and row["lead"] is None
+    assert row["waiting"] >= 1
+    assert row["status"] == "open"
+    assert row["lead"] is None
     opened = [c["opened_at"] for c in listed["cases"]]
     assert opened == sorted(opened, reverse=True)
     assert (await desk.get("/api/v1/cases?lead=nobody-leads-this"))["cases"] == []
@@ -188,7 +191,9 @@ async def test_households_are_found_the_ways_recognition_knows(desk: Desk) -> No
     names = {p["naam"]: p for p in by_address["persons"]}
     assert len(by_address["persons"]) == 2, by_address["persons"]
     sanne = names.get("Sanne Jansen") or names["S. Janssen"]
-    assert sanne["times"] == 2 and sanne["bsn"] == bsn and sanne["variants"]
+    assert sanne["times"] == 2
+    assert sanne["bsn"] == bsn
+    assert sanne["variants"]
     assert by_address["address"]["postcode"] == postcode.replace(" ", "")
 
     born = found(
