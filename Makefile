@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale bench-dispatch clean
+.PHONY: run test lint bench bench-scale bench-dispatch screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench-scale: $(STAMP)
 ## bench-dispatch: commit-to-offer latency with two workers, 500 queued, 200/s arriving
 bench-dispatch: $(STAMP)
 	$(BIN)/python loadtests/dispatch_bench.py
+
+## screenshots: every console page at phone and desktop width into docs/console
+## (needs Debian's chromium: apt-get install -y chromium)
+screenshots: $(STAMP)
+	TRIAGE_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/test_console_browser.py -k every_page
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ from triage.audit.context import ON_BEHALF_HEADER, on_behalf_of
 from triage.auth import oidc, sessions
 from triage.auth.policy import caller_of
 from triage.auth.principal import Principal
+from triage.console.pages import PAGES, error_page
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics
@@ -222,6 +223,8 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
     else:
         log.error("unhandled_error", request_id=request_id, exc_info=exc)
         problem = Problem(500, "Internal error", "an unexpected error; nothing was stored")
+    if route_of(request) in _PAGE_ROUTES and problem.status < 500:
+        return error_page(request, problem)
     if request.path == _INTAKE_PATH and request.method == "POST":
         reason = (
             problem.type.rsplit("/", 1)[-1]
@@ -237,9 +240,18 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
 #: ``serve.STOP_SECONDS``.
 BACKGROUND_STOP_SECONDS = 2.0
 
-_PUBLIC = {op.path for op in OPERATIONS if op.public} | {"/api/openapi.json", "/api/docs"}
-#: Who may call each operation (auth/policy.py), by method and route.
-_POLICIES = {(op.method, op.path): op.policy for op in OPERATIONS if op.policy is not None}
+_PUBLIC = (
+    {op.path for op in OPERATIONS if op.public}
+    | {page.path for page in PAGES if page.policy is None}
+    | {"/api/openapi.json", "/api/docs"}
+)
+#: Who may call each operation and open each page (auth/policy.py), by method and route.
+_POLICIES = {
+    **{(op.method, op.path): op.policy for op in OPERATIONS if op.policy is not None},
+    **{(page.method, page.path): page.policy for page in PAGES if page.policy is not None},
+}
+#: The console's routes: their refusals are pages (or the way to the login), not JSON.
+_PAGE_ROUTES = frozenset(page.path for page in PAGES)
 
 
 async def _openapi(request: web.Request) -> web.Response:
@@ -275,6 +287,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         app.router.add_route(op.method, op.path, op.handler)
         if op.method == "GET" and not op.stream:  # a stream would stay open for HEAD too
             app.router.add_route("HEAD", op.path, op.handler)
+    for page in PAGES:
+        app.router.add_route(page.method, page.path, page.handler)
     app.router.add_get("/api/openapi.json", _openapi)
     app.router.add_get("/api/docs", _docs)
 

@@ -62,7 +62,16 @@ class RostersChanged:
     """Who is on duty changed by hand: the workers recompute it at once."""
 
 
-Effect = Enqueue | Withdraw | Tell | RostersChanged
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """The melding changed as the werkvoorraad shows it (accepted, first contact) with
+    nothing else to follow: the open werkvoorraad pages are told. Enqueues, withdrawals
+    and events about a melding tell them anyway."""
+
+    melding_id: UUID
+
+
+Effect = Enqueue | Withdraw | Tell | RostersChanged | Changed
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -99,6 +108,7 @@ class AfterCommit:
     async def apply(self, effects: Iterable[Effect]) -> None:
         now = self._clock.now()
         tells = []
+        changed: list[str] = []
         rosters = False
         for effect in effects:
             if isinstance(effect, Enqueue):
@@ -107,10 +117,13 @@ class AfterCommit:
                 )
             elif isinstance(effect, Withdraw):
                 await self._enqueuer.withdraw(effect.gebied, effect.melding_id)
+                changed.append(str(effect.melding_id))
+            elif isinstance(effect, Changed):
+                changed.append(str(effect.melding_id))
             elif isinstance(effect, Tell):
                 tells.append((effect.person, effect.event, dict(effect.data)))
             else:
                 rosters = True
         if rosters:
             await self._publisher.rosters_changed()
-        await self._publisher.publish_many(tells)
+        await self._publisher.publish_many(tells, changed)

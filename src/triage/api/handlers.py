@@ -55,6 +55,7 @@ from triage.reporting import kpi
 from triage.request_body import ID_MAX
 from triage.routing import roster_changes
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
+from triage.vocabulary import UserRole
 
 MAX_BODY = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
@@ -366,7 +367,7 @@ async def post_first_contact(request: web.Request) -> web.Response:
             conn, melding_id, principal_of(request),
             **_request_context(request),
         )  # fmt: skip
-    return json_response(done)
+    return await answered(request, done)
 
 
 def _gebied_param(request: web.Request) -> str:
@@ -420,23 +421,45 @@ async def post_roster_withdraw(request: web.Request) -> web.Response:
     return await answered(request, done)
 
 
+async def form_of(request: web.Request, what: str) -> dict[str, str]:
+    """The fields of a posted form (application/x-www-form-urlencoded); 415 otherwise."""
+    if request.content_type != "application/x-www-form-urlencoded":
+        raise Problem(
+            415,
+            "Unsupported media type",
+            f"send {what} as form fields (application/x-www-form-urlencoded)",
+        )
+    form = await request.post()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
 async def post_login(request: web.Request) -> web.Response:
     """A session for a person with a username and password, in an HttpOnly cookie."""
     runtime = request.app[RUNTIME]
     if from_elsewhere(request):  # login CSRF: into the attacker's account, unnoticed
         raise forbidden("log in on this service's own login page")
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise Problem(415, "Unsupported media type",
-                      "send username and password as form fields "
-                      "(application/x-www-form-urlencoded)")  # fmt: skip
-    form = await request.post()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields = await form_of(request, "username and password")
     try:
         given = sessions.LoginIn.model_validate(
             {k: fields.get(k) for k in ("username", "password")}
         )
     except ValidationError as exc:
         raise invalid(field_errors(exc)) from None
+    started = await log_in(request, given)
+    settings = runtime.settings
+    principal = started.principal
+    response = json_response(sessions.SessionOut(
+        username=principal.name, role=principal.role, gebied=principal.gebied,
+        expires_at=started.expires_at,
+    ))  # fmt: skip
+    set_session_cookie(response, started, settings.session_hours)
+    return response
+
+
+async def log_in(request: web.Request, given: sessions.LoginIn) -> sessions.Started:
+    """A session for ``given``, failed attempts counted per address and per username (the
+    API's login and the console's login page alike); 401 when they are not right."""
+    runtime = request.app[RUNTIME]
     address = runtime.throttle.address(request)
     account = f"login:{given.username}"  # kept in Redis as a keyed digest, as addresses are
     await runtime.throttle.refuse_guesser(address)
@@ -450,16 +473,10 @@ async def post_login(request: web.Request) -> web.Response:
         await runtime.throttle.failed(address)
         await runtime.throttle.failed(account)
         raise unauthorized("the username or the password is not right")
-    principal = started.principal
-    response = json_response(sessions.SessionOut(
-        username=principal.name, role=principal.role, gebied=principal.gebied,
-        expires_at=started.expires_at,
-    ))  # fmt: skip
-    _set_session_cookie(response, started, settings.session_hours)
-    return response
+    return started
 
 
-def _set_session_cookie(response: web.Response, started: sessions.Started, hours: int) -> None:
+def set_session_cookie(response: web.StreamResponse, started: sessions.Started, hours: int) -> None:
     response.set_cookie(
         sessions.COOKIE, started.cookie, httponly=True, secure=True, samesite="Strict",
         path="/", max_age=hours * 3600,
@@ -530,7 +547,7 @@ async def get_oidc_callback(request: web.Request) -> web.Response:
         '<a href="/">Verder</a></p></body></html>'
     )
     response = web.Response(text=page, content_type="text/html")
-    _set_session_cookie(response, started, hours)
+    set_session_cookie(response, started, hours)
     response.del_cookie(oidc.FLOW_COOKIE, path="/", secure=True, httponly=True,
                         samesite="Lax")  # fmt: skip
     return response
@@ -732,7 +749,9 @@ async def get_my_events(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-store",
         "X-Request-ID": request[REQUEST_ID],
     })  # fmt: skip
-    frames = events.stream(runtime.events, principal.name, request.app[STOPPING])
+    # The desk, CIT and coordinators follow the werkvoorraad too (ids only).
+    board = principal.role in (UserRole.operator, UserRole.cit, UserRole.coordinator)
+    frames = events.stream(runtime.events, principal.name, request.app[STOPPING], board=board)
     try:
         first = await anext(frames)  # subscribed before the stream starts
         await response.prepare(request)

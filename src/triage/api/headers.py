@@ -21,7 +21,6 @@ _API_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form
 _FIXED = {
     "Server": "triage",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
 _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
@@ -45,6 +44,9 @@ async def secure(_request: web.Request, response: web.StreamResponse) -> None:
     headers = response.headers
     headers.update(_FIXED)
     headers.setdefault("Cache-Control", "no-store")
+    # The console's pages say same-origin: with no-referrer, a browser posts their forms
+    # with "Origin: null", which the CSRF check must refuse.
+    headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Content-Security-Policy", _API_POLICY)
 
 

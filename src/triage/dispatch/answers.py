@@ -16,7 +16,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
-from triage.effects import Done, Enqueue
+from triage.effects import Changed, Done, Enqueue
 from triage.observability import metrics
 from triage.problems import conflict, forbidden, not_found
 from triage.request_body import RequestBody
@@ -104,7 +104,7 @@ async def answer(
         level=Level(row["urgency_level"]), respond_before=row["respond_before"],
     )  # fmt: skip
     if decline is None:
-        return Done(answer)
+        return Done(answer, (Changed(answer.melding_id),))
     return Done(answer, (Enqueue(answer.gebied, answer.melding_id, answer.level,
                                  answer.respond_before),))  # fmt: skip
 
@@ -117,7 +117,7 @@ async def first_contact(
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> ContactOut:
+) -> Done[ContactOut]:
     me = _specialist(principal)
     done = await conn.fetchrow(_Q["first_contact"], melding_id, now, principal.id, endpoint,
                                request_id, me, principal.role)  # fmt: skip
@@ -125,7 +125,8 @@ async def first_contact(
         raise conflict("first contact is recorded by the specialist who accepted the melding, once")
     in_time = "true" if now <= done["respond_before"] else "false"
     metrics.FIRST_CONTACTS.labels(done["gebied"], done["urgency_level"], in_time).inc()
-    return ContactOut(melding_id=melding_id, status="contacted", first_contact_at=now)
+    return Done(ContactOut(melding_id=melding_id, status="contacted", first_contact_at=now),
+                (Changed(melding_id),))  # fmt: skip
 
 
 async def my_assignments(conn: asyncpg.Connection, principal: Principal) -> AssignmentsOut:

@@ -19,6 +19,7 @@ import orjson
 import redis.asyncio as aioredis
 import structlog
 
+from triage.queue.enqueue import board_message
 from triage.queue.keys import Keys
 from triage.tasks import cancel_and_wait, stop_if_asked
 
@@ -40,16 +41,22 @@ class Publisher:
     client: aioredis.Redis
     keys: Keys
 
-    async def publish_many(self, notices: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
-        """Several (user, event, data) in one round trip. Best effort: a Redis failure
+    async def publish_many(
+        self, notices: Sequence[tuple[str, str, dict[str, Any]]], changed: Sequence[str] = ()
+    ) -> None:
+        """Several (user, event, data) in one round trip, and the meldingen they are about
+        with those of ``changed`` on the werkvoorraad channel. Best effort: a Redis failure
         loses the events, not the change (clients read their assignments on reconnect)."""
-        if not notices:
+        if not notices and not changed:
             return
         pipe = self.client.pipeline(transaction=False)
         for user, event, data in notices:
             pipe.publish(
                 self.keys.events(user), orjson.dumps({"event": event, **data}, default=str)
             )
+        about = [*changed, *(str(d["melding_id"]) for _, _, d in notices if "melding_id" in d)]
+        if about:  # the open werkvoorraad pages
+            pipe.publish(self.keys.board(), board_message(dict.fromkeys(about)))
         try:
             await pipe.execute()
         except Exception as exc:
@@ -97,20 +104,25 @@ class EventHub:
         self._subscribed: asyncio.Future[None] | None = None
 
     @contextlib.asynccontextmanager
-    async def listen(self, user: str) -> AsyncIterator[asyncio.Queue[bytes | None]]:
-        """A queue of ``user``'s events (payloads), subscribed when this returns; None in
-        it means the stream must end and its client reconnect."""
+    async def listen(
+        self, user: str, *, board: bool = False
+    ) -> AsyncIterator[asyncio.Queue[bytes | None]]:
+        """A queue of ``user``'s events (payloads), and with ``board`` those of the
+        werkvoorraad channel, subscribed when this returns; None in it means the stream
+        must end and its client reconnect."""
         await self._subscribe()
-        channel = self._keys.events(user)
+        channels = [self._keys.events(user), *([self._keys.board()] if board else [])]
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.BACKLOG)
-        self._queues.setdefault(channel, set()).add(queue)
+        for channel in channels:
+            self._queues.setdefault(channel, set()).add(queue)
         try:
             yield queue
         finally:
-            listeners = self._queues.get(channel, set())
-            listeners.discard(queue)
-            if not listeners:
-                self._queues.pop(channel, None)
+            for channel in channels:
+                listeners = self._queues.get(channel, set())
+                listeners.discard(queue)
+                if not listeners:
+                    self._queues.pop(channel, None)
 
     async def stop(self) -> None:
         if self._reader is not None:
@@ -165,14 +177,14 @@ def _end(queue: asyncio.Queue[bytes | None]) -> None:
 
 
 async def stream(
-    hub: EventHub, user: str, stopping: asyncio.Event | None = None
+    hub: EventHub, user: str, stopping: asyncio.Event | None = None, *, board: bool = False
 ) -> AsyncGenerator[bytes, None]:
     """Server-sent event frames for ``user``, with keep-alive comments, until cancelled or
     ``stopping`` is set (this process is stopping): then a last frame asks the client to
     reconnect, which it does to another instance, and the stream ends (within a second:
     the wait for a message is a second at most)."""
     stopping = stopping or asyncio.Event()
-    async with hub.listen(user) as queue:
+    async with hub.listen(user, board=board) as queue:
         yield b": connected\n\n"
         idle = 0.0
         while not stopping.is_set():

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
+import orjson
 import redis.asyncio as aioredis
 import structlog
 
@@ -25,6 +27,11 @@ from triage.vocabulary import Level
 
 log = structlog.get_logger(__name__)
 _MAX_BATCH = 1000
+
+
+def board_message(melding_ids: Iterable[str]) -> bytes:
+    """What the werkvoorraad channel carries: which meldingen changed (ids only)."""
+    return orjson.dumps({"event": "werkvoorraad", "melding_ids": list(melding_ids)})
 
 
 class Enqueuer:
@@ -94,6 +101,8 @@ class Enqueuer:
             pipe.zadd(key, members)
         pipe.lpush(self._keys.wake, *["1"] * min(WAKE_TOKENS, len(batch)))
         pipe.ltrim(self._keys.wake, 0, WAKE_TOKENS - 1)
+        # The open werkvoorraad pages learn of them in the same round trip.
+        pipe.publish(self._keys.board(), board_message(member for _, member, _, _ in batch))
         try:
             await pipe.execute()
         except Exception as exc:  # Redis down: the reconciler restores these from PostgreSQL

@@ -1,0 +1,526 @@
+"""The console's pages and forms, one handler each, and the table that routes them.
+
+A page reads through the functions the API calls (the werkvoorraad, the audited reads of
+a melding and a case, the household search) and a form changes through the same commands
+(urgency override, link, review, answers, first contact), whose effects go to the one
+after-commit stage. A change answers 303 back to the page it came from, so a reload never
+posts twice; a refusal shows the page again with the reason, in the status the API gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+from urllib.parse import quote, urlencode
+from uuid import UUID
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from triage.api import handlers as h
+from triage.api import lists as api_lists
+from triage.api.headers import from_elsewhere
+from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
+from triage.auth import sessions
+from triage.auth.policy import ANSWERERS, EDITORS, PEOPLE, Policy, allow
+from triage.auth.principal import Principal
+from triage.cases import control
+from triage.cases.read import read_case, read_melding
+from triage.console.render import check_csrf, fragment, page
+from triage.dispatch import answers
+from triage.effects import Done
+from triage.lists import households
+from triage.lists.people import group
+from triage.lists.werkvoorraad import werkvoorraad
+from triage.problems import Problem, invalid, not_found
+from triage.scoring.override import UrgencyOverrideIn, override_urgency
+from triage.vocabulary import Level, UserRole
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+U = UserRole
+_DESK = allow(U.operator, U.cit, U.coordinator, scope="The region; a coordinator their gebied.")
+_READERS = allow(U.operator, U.cit, U.coordinator, U.specialist,
+                 scope="As GET /api/v1/meldingen/{id} and /cases/{id}.")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    path: str
+    handler: Handler
+    #: Who may open it (enforced by the pipeline, as for the API); None: anyone (login).
+    policy: Policy | None
+
+
+def _melding_id(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["melding_id"])
+    except ValueError:
+        raise not_found("no melding with this id") from None
+
+
+def _local(target: str | None) -> str:
+    """Where to go after login: a path of this service only (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _see_other(location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    fields = await h.form_of(request, "the form's fields")
+    check_csrf(request, fields)
+    return fields
+
+
+def _reason(fields: dict[str, str]) -> str:
+    return fields.get("reason", "").strip()
+
+
+# -- login and logout ---------------------------------------------------------------
+
+
+async def get_login(request: web.Request) -> web.Response:
+    return page(request, "login.html", next=_local(request.query.get("next")), error=None,
+                username="")  # fmt: skip
+
+
+async def post_login(request: web.Request) -> web.Response:
+    if from_elsewhere(request):
+        return page(request, "login.html", 403, next="/", username="",
+                    error="Log in op de inlogpagina van deze dienst zelf.")  # fmt: skip
+    fields = await h.form_of(request, "username and password")
+    target = _local(fields.get("next"))
+    username = fields.get("username", "")
+    try:
+        given = sessions.LoginIn.model_validate(
+            {k: fields.get(k) for k in ("username", "password")}
+        )
+        started = await h.log_in(request, given)
+    except ValidationError:
+        return page(request, "login.html", 422, next=target, username=username,
+                    error="Vul je gebruikersnaam en wachtwoord in.")  # fmt: skip
+    except Problem as problem:
+        text = ("Gebruikersnaam of wachtwoord klopt niet." if problem.status == 401
+                else "Te veel pogingen; wacht even en probeer het opnieuw."
+                if problem.status == 429 else problem.detail)  # fmt: skip
+        return page(request, "login.html", problem.status, next=target, username=username,
+                    error=text)  # fmt: skip
+    response = _see_other(target)
+    h.set_session_cookie(response, started, request.app[RUNTIME].settings.session_hours)
+    return response
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    await _form(request)
+    runtime = request.app[RUNTIME]
+    session_id = request.cookies.get(sessions.COOKIE)
+    if session_id:
+        audit = (h.endpoint_of(request), request[REQUEST_ID], None)
+        await sessions.log_out(runtime.pool, session_id, runtime.clock.now(), audit=audit)
+    response = _see_other("/login")
+    response.del_cookie(sessions.COOKIE, path="/", secure=True, httponly=True,
+                        samesite="Strict")  # fmt: skip
+    return response
+
+
+# -- start, werkvoorraad -------------------------------------------------------------
+
+
+async def get_start(request: web.Request) -> web.Response:
+    """The person's start page: the werkvoorraad at the desk, their own work for the
+    network, links for ops and admin."""
+    me: Principal = request[PRINCIPAL]
+    if me.role == U.specialist:
+        return await get_my_work(request)
+    if me.role in (U.operator, U.cit, U.coordinator):
+        return await get_werkvoorraad(request)
+    return page(request, "start.html")
+
+
+async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:
+    runtime = request.app[RUNTIME]
+    query = request.query
+    try:
+        wanted = api_lists.filter_of(query, runtime.region.gebied_codes)
+        async with h.connection(request) as conn:
+            found = await werkvoorraad(conn, request[PRINCIPAL], wanted,
+                                       after=query.get("after") or None,
+                                       limit=api_lists.limit_of(query))  # fmt: skip
+    except Problem as problem:
+        if problem.status not in (403, 422):
+            raise
+        return {"rows": [], "next": None}, problem
+    more = None
+    if found.next is not None:
+        more = "?" + urlencode({**{k: v for k, v in query.items() if k != "after"},
+                                "after": found.next})  # fmt: skip
+    return {"rows": found.meldingen, "next": more,
+            "names": _names(request), "now": runtime.clock.now()}, None  # fmt: skip
+
+
+def _names(request: web.Request) -> dict[str, str]:
+    network = request.app[RUNTIME].network
+    return {s.id: s.naam for s in network.specialists}
+
+
+async def get_werkvoorraad(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    listed, problem = await _rows(request)
+    return page(
+        request, "werkvoorraad.html", 200 if problem is None else problem.status,
+        problem=problem, query=dict(request.query), gebieden=runtime.region.gebied_codes,
+        levels=[x.value for x in Level if x != Level.advies], **listed,
+    )  # fmt: skip
+
+
+async def get_werkvoorraad_rows(request: web.Request) -> web.Response:
+    listed, problem = await _rows(request)
+    if problem is not None:
+        raise problem
+    return fragment("rows.html", **listed)
+
+
+# -- a melding ---------------------------------------------------------------------
+
+
+async def _melding_page(
+    request: web.Request, melding_id: UUID, *, status: int = 200, error: str | None = None,
+    done: str | None = None, hits: households.HouseholdSearchOut | None = None,
+) -> web.Response:  # fmt: skip
+    runtime = request.app[RUNTIME]
+    me: Principal = request[PRINCIPAL]
+    async with h.connection(request) as conn:
+        melding = await read_melding(conn, melding_id, me, now=runtime.clock.now(),
+                                     endpoint=h.endpoint_of(request),
+                                     request_id=request[REQUEST_ID])  # fmt: skip
+        if melding is None:
+            raise not_found("no melding with this id that you may see")
+        matched = None
+        if melding.dedup.matched_case_id:  # the evidence beside what it was weighed against
+            matched = await read_case(conn, melding.dedup.matched_case_id, me,
+                                      now=runtime.clock.now(),
+                                      endpoint=h.endpoint_of(request),
+                                      request_id=request[REQUEST_ID])  # fmt: skip
+    rules = runtime.rules
+    return page(
+        request, "melding.html", status, m=melding, matched=matched,
+        matched_people=group(matched.persons) if matched else [],
+        people=group(melding.persons), error=error, done=done, hits=hits,
+        signal_labels={code: s.label for code, s in rules.signals.items()},
+        category_labels={c.value: r.label for c, r in rules.categories.items()},
+        names=_names(request), may_edit=me.change_scope() is not None,
+        levels=[x.value for x in Level if x != Level.advies],
+        purposes=households.PURPOSES,
+    )  # fmt: skip
+
+
+async def get_melding(request: web.Request) -> web.Response:
+    done = request.query.get("gedaan")
+    return await _melding_page(request, _melding_id(request), done=done)
+
+
+async def _change(
+    request: web.Request,
+    melding_id: UUID,
+    run: Callable[[Any], Awaitable[Done[Any]]],
+    done: str,
+) -> web.Response:
+    """Run one change in a transaction of its own, hand its effects on, and go back to the
+    melding; a refusal shows the melding with its reason."""
+    try:
+        async with h.connection(request) as conn:
+            result = await run(conn)
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return await _melding_page(request, melding_id, status=problem.status,
+                                   error=_said(problem))  # fmt: skip
+    await request.app[RUNTIME].after_commit.apply(result.effects)
+    return _see_other(f"/meldingen/{melding_id}?gedaan={quote(done)}")
+
+
+def _said(problem: Problem) -> str:
+    errors = getattr(problem, "errors", None) or []
+    details = "; ".join(f"{e.pointer.strip('/') or 'formulier'}: {e.detail}" for e in errors)
+    return details or problem.detail
+
+
+def _parsed(model: Any, data: dict[str, Any]) -> Any:
+    """A form's fields read as the API reads the same body (JSON, strict)."""
+    try:
+        return model.model_validate_json(_json(data))
+    except ValidationError as exc:
+        raise invalid(h.field_errors(exc)) from None
+
+
+def _context(request: web.Request) -> control.ChangeContext:
+    runtime = request.app[RUNTIME]
+    return control.ChangeContext(
+        principal=request[PRINCIPAL], rules=runtime.rules, now=runtime.clock.now(),
+        endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
+    )  # fmt: skip
+
+
+async def post_urgency(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _melding_id(request)
+    fields = await _form(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        change = _parsed(UrgencyOverrideIn, {"level": fields.get("level", ""),
+                                             "reason": _reason(fields)})  # fmt: skip
+        done = await override_urgency(
+            conn, runtime.rules, melding_id, change, request[PRINCIPAL],
+            now=runtime.clock.now(),
+            answer_within_minutes=runtime.network.answer_within_minutes,
+            endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
+        )  # fmt: skip
+        if done is None:
+            raise not_found("no melding with this id that you may change")
+        return done
+
+    return await _change(request, melding_id, run, "urgentie")
+
+
+async def post_link(request: web.Request) -> web.Response:
+    melding_id = _melding_id(request)
+    fields = await _form(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        change = _parsed(control.LinkIn, {"case_id": fields.get("case_id", ""),
+                                          "reason": _reason(fields)})  # fmt: skip
+        return await control.link_melding(conn, melding_id, change, _context(request))
+
+    return await _change(request, melding_id, run, "gekoppeld")
+
+
+async def post_unlink(request: web.Request) -> web.Response:
+    melding_id = _melding_id(request)
+    fields = await _form(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        change = _parsed(control.UnlinkIn, {"reason": _reason(fields)})
+        return await control.unlink_melding(conn, melding_id, change, _context(request))
+
+    return await _change(request, melding_id, run, "ontkoppeld")
+
+
+async def post_review(request: web.Request) -> web.Response:
+    melding_id = _melding_id(request)
+    fields = await _form(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        change = _parsed(control.ReviewDecisionIn, {"decision": fields.get("decision", ""),
+                                                    "reason": _reason(fields)})  # fmt: skip
+        return await control.settle_review(conn, melding_id, change, _context(request))
+
+    return await _change(request, melding_id, run, "beoordeeld")
+
+
+async def post_find_case(request: web.Request) -> web.Response:
+    """The household search from a melding's page, to link it to the case found."""
+    runtime = request.app[RUNTIME]
+    melding_id = _melding_id(request)
+    fields = await _form(request)
+    try:
+        search = _search_terms(fields)
+        async with h.connection(request) as conn:
+            hits = await households.search_households(
+                conn, request[PRINCIPAL], search, now=runtime.clock.now(),
+                endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
+            )  # fmt: skip
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return await _melding_page(request, melding_id, status=problem.status,
+                                   error=_said(problem))  # fmt: skip
+    return await _melding_page(request, melding_id, hits=hits)
+
+
+def _search_terms(fields: dict[str, str]) -> households.HouseholdSearchIn:
+    """The search form's fields as the API's body (empty fields left out)."""
+    given = {k: v.strip() for k, v in fields.items() if v.strip()}
+    body: dict[str, Any] = {"purpose": given.get("purpose", "koppelen")}
+    for name in ("toelichting", "achternaam", "tussenvoegsel", "geboortedatum", "bsn"):
+        if name in given:
+            body[name] = given[name]
+    if "postcode" in given or "huisnummer" in given:
+        body["adres"] = {"postcode": given.get("postcode"), "huisnummer": given.get("huisnummer")}
+    search: households.HouseholdSearchIn = _parsed(households.HouseholdSearchIn, body)
+    return search
+
+
+def _json(body: dict[str, Any]) -> str:
+    return orjson.dumps(body).decode()
+
+
+# -- search, case --------------------------------------------------------------------
+
+
+async def get_search(request: web.Request) -> web.Response:
+    return page(request, "zoeken.html", hits=None, error=None, purposes=households.PURPOSES,
+                given={})  # fmt: skip
+
+
+async def post_search(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    fields = await _form(request)
+    try:
+        search = _search_terms(fields)
+        async with h.connection(request) as conn:
+            hits = await households.search_households(
+                conn, request[PRINCIPAL], search, now=runtime.clock.now(),
+                endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
+            )  # fmt: skip
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return page(request, "zoeken.html", problem.status, hits=None, error=_said(problem),
+                    purposes=households.PURPOSES, given=fields)  # fmt: skip
+    return page(request, "zoeken.html", hits=hits, error=None, purposes=households.PURPOSES,
+                given=fields)  # fmt: skip
+
+
+async def get_case(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    try:
+        case_id = UUID(request.match_info["case_id"])
+    except ValueError:
+        raise not_found("no case with this id") from None
+    async with h.connection(request) as conn:
+        case = await read_case(conn, case_id, request[PRINCIPAL], now=runtime.clock.now(),
+                               endpoint=h.endpoint_of(request),
+                               request_id=request[REQUEST_ID])  # fmt: skip
+    if case is None:
+        raise not_found("no case with this id that you may see")
+    return page(request, "casus.html", c=case, people=group(case.persons), names=_names(request))
+
+
+# -- my work (specialists) -----------------------------------------------------------
+
+
+async def get_my_work(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    async with h.connection(request) as conn:
+        mine = await answers.my_assignments(conn, request[PRINCIPAL])
+    return page(request, "mijn_werk.html", work=mine.assignments, now=runtime.clock.now(),
+                error=request.query.get("fout"), done=request.query.get("gedaan"))  # fmt: skip
+
+
+async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]],
+                     done: str) -> web.Response:  # fmt: skip
+    try:
+        async with h.connection(request) as conn:
+            result = await run(conn)
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return _see_other("/mijn-werk?" + urlencode({"fout": _said(problem)}))
+    await request.app[RUNTIME].after_commit.apply(result.effects)
+    return _see_other("/mijn-werk?" + urlencode({"gedaan": done}))
+
+
+def _assignment_id(request: web.Request) -> UUID:
+    try:
+        return UUID(request.match_info["assignment_id"])
+    except ValueError:
+        raise not_found("no offer with this id") from None
+
+
+async def post_accept(request: web.Request) -> web.Response:
+    await _form(request)
+    assignment_id = _assignment_id(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        return await answers.answer(conn, assignment_id, request[PRINCIPAL], decline=None,
+                                    **_ids(request))  # fmt: skip
+
+    return await _my_change(request, run, "aangenomen")
+
+
+async def post_decline(request: web.Request) -> web.Response:
+    fields = await _form(request)
+    assignment_id = _assignment_id(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        decline = _parsed(answers.DeclineIn, {"reason": _reason(fields)})
+        return await answers.answer(conn, assignment_id, request[PRINCIPAL], decline=decline,
+                                    **_ids(request))  # fmt: skip
+
+    return await _my_change(request, run, "afgewezen")
+
+
+async def post_first_contact(request: web.Request) -> web.Response:
+    await _form(request)
+    melding_id = _melding_id(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        return await answers.first_contact(conn, melding_id, request[PRINCIPAL], **_ids(request))
+
+    return await _my_change(request, run, "contact")
+
+
+def _ids(request: web.Request) -> dict[str, Any]:
+    runtime = request.app[RUNTIME]
+    return {"now": runtime.clock.now(), "endpoint": h.endpoint_of(request),
+            "request_id": request[REQUEST_ID]}  # fmt: skip
+
+
+# -- files ---------------------------------------------------------------------------
+
+_STATIC = resources.files("triage.console").joinpath("static")
+_FILES = {
+    "console.css": ("text/css", _STATIC.joinpath("console.css").read_bytes()),
+    "console.js": ("text/javascript", _STATIC.joinpath("console.js").read_bytes()),
+}
+
+
+async def get_static(request: web.Request) -> web.Response:
+    found = _FILES.get(request.match_info["name"])
+    if found is None:
+        raise not_found("no such file")
+    content_type, body = found
+    return web.Response(body=body, content_type=content_type,
+                        headers={"Cache-Control": "no-cache"})  # fmt: skip
+
+
+PAGES: tuple[Page, ...] = (
+    Page("GET", "/login", get_login, None),
+    Page("POST", "/login", post_login, None),
+    Page("GET", "/static/{name}", get_static, None),
+    Page("POST", "/logout", post_logout, PEOPLE),
+    Page("GET", "/", get_start, PEOPLE),
+    Page("GET", "/werkvoorraad", get_werkvoorraad, _READERS),
+    Page("GET", "/werkvoorraad/rijen", get_werkvoorraad_rows, _READERS),
+    Page("GET", "/meldingen/{melding_id}", get_melding, _READERS),
+    Page("POST", "/meldingen/{melding_id}/urgentie", post_urgency, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/koppelen", post_link, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/ontkoppelen", post_unlink, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/beoordelen", post_review, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/zoek-casus", post_find_case, _DESK),
+    Page("POST", "/meldingen/{melding_id}/contact", post_first_contact, ANSWERERS),
+    Page("GET", "/zoeken", get_search, _DESK),
+    Page("POST", "/zoeken", post_search, _DESK),
+    Page("GET", "/casussen/{case_id}", get_case, _READERS),
+    Page("GET", "/mijn-werk", get_my_work, ANSWERERS),
+    Page("POST", "/aanbod/{assignment_id}/aannemen", post_accept, ANSWERERS),
+    Page("POST", "/aanbod/{assignment_id}/afwijzen", post_decline, ANSWERERS),
+)
+
+
+def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
+    """A refusal on a page, as a page: to the login when there is no session."""
+    if problem.status == 401 and request.method == "GET":
+        return _see_other("/login?" + urlencode({"next": request.path_qs}))
+    if problem.status == 401:
+        return _see_other("/login")
+    response = page(request, "fout.html", problem.status, problem=problem)
+    response.headers.update(problem.headers)
+    return response

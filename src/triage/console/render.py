@@ -1,0 +1,97 @@
+"""Templates, the pages' security headers and the CSRF token of a session.
+
+The pages' policy allows script and style from this origin only (no inline script, no
+CDN): the one script and the one stylesheet are files served by the service. Forms carry a
+token derived from the session (a page of another site cannot know it) besides the
+Origin check that every change through a session passes (``app._session``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from aiohttp import web
+
+from triage.api.keys import PRINCIPAL
+from triage.auth import sessions
+from triage.problems import forbidden
+
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+#: A page's own headers: its policy, and a referrer policy under which the browser sends
+#: the Origin of its forms (with no-referrer, Chromium sends "Origin: null").
+PAGE_HEADERS = {"Content-Security-Policy": PAGE_POLICY, "Referrer-Policy": "same-origin"}
+_ZONE = ZoneInfo("Europe/Amsterdam")
+CSRF_FIELD = "csrf"
+
+LEVEL_LABEL = {"crisis": "Crisis", "acuut": "Acuut", "hoog": "Hoog", "regulier": "Regulier",
+               "advies": "Advies"}  # fmt: skip
+STATUS_LABEL = {
+    "queued": "Wacht op aanbod", "offered": "Aangeboden", "assigned": "Aangenomen",
+    "contacted": "Contact gehad", "advies": "Adviesvraag", "escalated": "Geëscaleerd",
+}  # fmt: skip
+OFFER_LABEL = {
+    "offered": "aangeboden", "accepted": "aangenomen", "declined": "afgewezen",
+    "expired": "verlopen", "reassigned": "overgedragen", "closed": "gesloten",
+    "withdrawn": "ingetrokken",
+}  # fmt: skip
+TIER_LABEL = {
+    "continuity": "kent het huishouden", "network": "netwerk van het gebied",
+    "backup": "regionale achtervang", "coordinator": "coördinator",
+    "operator": "door de desk toegewezen", "handover": "overdracht",
+}  # fmt: skip
+SOURCE_LABEL = {
+    "politie": "Politie", "cit": "CIT", "veilig_thuis": "Veilig Thuis", "wijkteam": "Wijkteam",
+    "meldpunt": "Meldpunt", "ggz": "GGZ", "huisarts": "Huisarts", "burger": "Burger",
+    "other": "Anders",
+}  # fmt: skip
+
+
+def _when(value: datetime | None, form: str = "%d-%m %H:%M") -> str:
+    return "" if value is None else value.astimezone(_ZONE).strftime(form)
+
+
+_ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
+_ENV.filters["when"] = _when
+_ENV.globals.update(LEVEL_LABEL=LEVEL_LABEL, STATUS_LABEL=STATUS_LABEL, SOURCE_LABEL=SOURCE_LABEL,
+                    OFFER_LABEL=OFFER_LABEL, TIER_LABEL=TIER_LABEL)  # fmt: skip
+
+
+def csrf_token(request: web.Request) -> str:
+    """The form token of this browser's session: a keyed digest of the session cookie."""
+    session_id = request.cookies.get(sessions.COOKIE, "")
+    return hmac.new(b"triage-console-form", session_id.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: web.Request, fields: dict[str, str]) -> None:
+    """A form posted without this session's token did not come from its pages."""
+    if not hmac.compare_digest(fields.get(CSRF_FIELD, ""), csrf_token(request)):
+        raise forbidden("this form was not sent from this service's page: reload it and send again")
+
+
+def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    """A page, rendered with the person's menu and the form token."""
+    html = _ENV.get_template(template).render(
+        me=request.get(PRINCIPAL), csrf=csrf_token(request), path=request.path,
+        **context,
+    )  # fmt: skip
+    return web.Response(text=html, status=status, content_type="text/html",
+                        headers=PAGE_HEADERS)  # fmt: skip
+
+
+def fragment(template: str, **context: Any) -> web.Response:
+    """Part of a page, for the script to put in place (the werkvoorraad's rows)."""
+    html = _ENV.get_template(template).render(**context)
+    return web.Response(text=html, content_type="text/html", headers=PAGE_HEADERS)

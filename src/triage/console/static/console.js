@@ -1,0 +1,84 @@
+// The console's live parts: the werkvoorraad follows changes as they happen, "Mijn werk"
+// shows a new offer at once (with a browser notification when allowed), and deadlines
+// count down. Every page works without this script; it only saves a reload.
+"use strict";
+
+(function () {
+  const status = document.getElementById("live-status");
+
+  function say(text) {
+    if (status) status.textContent = text;
+  }
+
+  // Time left until each deadline, in words a desk reads at a glance.
+  function countdown() {
+    const now = Date.now();
+    document.querySelectorAll("time.countdown").forEach(function (el) {
+      const left = Math.round((Date.parse(el.getAttribute("datetime")) - now) / 60000);
+      const span = Math.abs(left);
+      const text = span >= 120 ? Math.floor(span / 60) + " u " + (span % 60) + " min" : span + " min";
+      el.textContent = left < 0 ? "te laat: " + text : text;
+      el.classList.toggle("late", left < 0);
+      el.classList.toggle("soon", left >= 0 && left < 30);
+    });
+  }
+
+  function events(onEvent) {
+    const source = new EventSource("/api/v1/me/events");
+    source.onopen = function () { say("Live bijgewerkt."); };
+    source.onerror = function () { say("Verbinding met live-updates wordt hersteld…"); };
+    ["werkvoorraad", "offer", "offer_withdrawn", "offer_changed", "reassigned",
+     "escalation", "handover"].forEach(function (name) {
+      source.addEventListener(name, function (e) { onEvent(name, JSON.parse(e.data)); });
+    });
+    return source;
+  }
+
+  // The werkvoorraad: on a change, read the rows again (at most a few times a second).
+  const table = document.querySelector("[data-live-rows]");
+  if (table) {
+    let pending = null;
+    let busy = false;
+    const refresh = function () {
+      pending = null;
+      if (busy) { pending = setTimeout(refresh, 100); return; }
+      busy = true;
+      fetch(table.getAttribute("data-live-rows"), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
+        .then(function (html) {
+          const doc = new DOMParser().parseFromString("<table>" + html + "</table>", "text/html");
+          const rows = doc.getElementById("work-rows");
+          const old = document.getElementById("work-rows");
+          if (rows && old) { old.replaceWith(document.adoptNode(rows)); countdown(); }
+          say("Live bijgewerkt om " + new Date().toLocaleTimeString("nl-NL") + ".");
+        })
+        .catch(function () { say("Bijwerken mislukt; de pagina herladen helpt."); })
+        .finally(function () { busy = false; });
+    };
+    events(function (name) {
+      if (name === "werkvoorraad" && pending === null) pending = setTimeout(refresh, 150);
+    });
+  }
+
+  // My work: a new or withdrawn offer reloads the page unless the person is typing.
+  if (document.querySelector("[data-live-reload]")) {
+    const button = document.querySelector("button.notify");
+    if (button && "Notification" in window && Notification.permission === "default") {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        Notification.requestPermission().then(function () { button.hidden = true; });
+      });
+    }
+    events(function (name) {
+      if (name === "offer" && "Notification" in window && Notification.permission === "granted") {
+        new Notification("Nieuw aanbod", { body: "Er is een melding aan je aangeboden." });
+      }
+      const typing = document.activeElement && document.activeElement.tagName === "INPUT";
+      if (!typing) window.location.reload();
+      else say("Er is iets veranderd: herlaad de pagina als je klaar bent.");
+    });
+  }
+
+  countdown();
+  setInterval(countdown, 15000);
+})();

@@ -1,0 +1,307 @@
+"""The console in a real browser: Chromium (Debian's package) driven by Playwright against
+the service on a database and Redis prefix of its own.
+
+A source posts and the melding appears on an open werkvoorraad without reload; the
+operator opens it, reads reasons and candidates, overrides urgency and links a call to a
+case found by postcode; the specialist sees an offer arrive live, accepts it and records
+first contact; a specialist of another gebied is refused; the main flow works by keyboard
+alone; and axe-core finds no serious or critical violation on any page visited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from helpers import TEST_CLOCK, melding_body, migrated_database, own_runtime
+from triage.app import create_app
+from triage.auth.accounts import add_client, add_user
+from triage.config import Settings
+from triage.runtime import Runtime
+from triage.vocabulary import Source, UserRole
+
+playwright_api = pytest.importorskip("playwright.async_api")
+axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
+
+CHROMIUM = os.environ.get("TRIAGE_TEST_CHROMIUM", "/usr/bin/chromium")
+if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):  # CI installs it (.ci/run): its absence there is a failure
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)",
+                allow_module_level=True)  # fmt: skip
+
+PASSWORD = "correct horse battery staple 7"
+#: Chromium flags for this machine's closed network (no background calls home).
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+#: axe-core's impacts that fail the check.
+SERIOUS = {"serious", "critical"}
+
+
+@dataclass
+class Console:
+    base: str
+    runtime: Runtime
+    http: aiohttp.ClientSession
+    api: dict[str, dict[str, str]]
+    browser: Any
+    checked: dict[str, list[str]] = field(default_factory=dict)
+
+    async def post(self, body: dict[str, Any], who: str = "politie") -> dict[str, Any]:
+        async with self.http.post(f"{self.base}/api/v1/meldingen", json=body,
+                                  headers=self.api[who]) as resp:  # fmt: skip
+            assert resp.status == 201, await resp.text()
+            answer: dict[str, Any] = await resp.json()
+            return answer
+
+    async def page_as(self, username: str, *, width: int = 1280) -> Any:
+        context = await self.browser.new_context(viewport={"width": width, "height": 900},
+                                                 locale="nl-NL")  # fmt: skip
+        page = await context.new_page()
+        await page.goto(f"{self.base}/")
+        assert "/login" in page.url
+        await page.fill("#username", username)
+        await page.fill("#password", PASSWORD)
+        await page.click("form.stack button[type=submit]")
+        await page.wait_for_load_state()
+        assert "/login" not in page.url, await page.inner_text("main")
+        return page
+
+    async def accessible(self, page: Any, name: str) -> None:
+        """axe-core on the page as it is now: no serious or critical violation."""
+        results = await axe_module.Axe().run(page)
+        bad = [f"{v['id']}: {v['help']} ({len(v['nodes'])}x)"
+               for v in results.response["violations"] if v.get("impact") in SERIOUS]  # fmt: skip
+        self.checked[name] = bad
+        assert not bad, f"{name}: {bad}"
+
+
+@pytest.fixture(scope="module")
+async def console(
+    settings: Settings, servers: dict[str, str], redis_url: str
+) -> AsyncIterator[Console]:
+    async with (
+        migrated_database(servers["admin_url"], "triage_console") as url,
+        own_runtime(settings, url, redis_url, "console") as runtime,
+    ):
+        now = TEST_CLOCK.now()
+        api: dict[str, dict[str, str]] = {}
+        async with runtime.pool.acquire() as conn:
+            source = await add_client(conn, "console-politie", Source.politie, now)
+            api["politie"] = {"Authorization": f"Bearer {source.token}"}
+            desk = await add_user(conn, "desk-api", UserRole.operator, now)
+            api["desk"] = {"Authorization": f"Bearer {desk.token}"}
+            for name, role, gebied in (
+                ("operator-1", UserRole.operator, None),
+                ("sp-tilburg-1", UserRole.specialist, "tilburg"),
+                ("sp-oost-1", UserRole.specialist, "oost"),
+            ):
+                await add_user(conn, name, role, now, gebied=gebied, password=PASSWORD)
+        app = create_app(runtime, background=False)
+        app.cleanup_ctx.clear()  # own_runtime closes the runtime
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        async with (
+            aiohttp.ClientSession() as http,
+            playwright_api.async_playwright() as pw,
+        ):
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            try:
+                yield Console(f"http://127.0.0.1:{server.port}", runtime, http, api, browser)
+            finally:
+                await browser.close()
+                await server.close()
+
+
+async def test_login_refuses_a_wrong_password_and_is_accessible(console: Console) -> None:
+    context = await console.browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{console.base}/werkvoorraad")
+    assert page.url.endswith("/login?next=%2Fwerkvoorraad")
+    await console.accessible(page, "login")
+    await page.fill("#username", "operator-1")
+    await page.fill("#password", "not the password")
+    await page.click("form.stack button[type=submit]")
+    assert "klopt niet" in await page.inner_text("[role=alert]")
+    await context.close()
+
+
+async def test_a_new_melding_appears_live_and_the_operator_works_it(console: Console) -> None:
+    page = await console.page_as("operator-1")
+    await page.goto(f"{console.base}/")  # the start page of the desk: the werkvoorraad
+    assert await page.locator("h1").inner_text() == "Werkvoorraad"
+    await console.accessible(page, "werkvoorraad")
+
+    earlier = await console.post(melding_body(source="politie"), who="desk")
+    async with console.http.get(f"{console.base}/api/v1/meldingen/{earlier['melding_id']}",
+                                headers=console.api["desk"]) as resp:  # fmt: skip
+        address = (await resp.json())["address"]
+    # A call about the same family, from another address: a case of its own until linked.
+    body = melding_body(source="politie", signals=["geweld_nu", "kinderen_aanwezig"])
+    started = asyncio.get_running_loop().time()
+    call = await console.post(body)
+    row = page.locator(f"tr[data-melding-id='{call['melding_id']}']")
+    await row.wait_for(timeout=2000)  # live, without reload, within 2 s of its 201
+    assert asyncio.get_running_loop().time() - started < 2.5
+
+    await row.locator("a").click()
+    await page.wait_for_url(f"**/meldingen/{call['melding_id']}")
+    reasons = page.locator("table.reasons tbody tr")
+    assert await reasons.count() >= 2
+    assert "Herkenning" in await page.inner_text("#h-herkenning")
+    await console.accessible(page, "melding")
+
+    await page.select_option("#override-level", "crisis")
+    await page.fill("#override-reason", "Moeder belt opnieuw: partner is nu binnen.")
+    await page.click("form[aria-label='Urgentie aanpassen'] button")
+    await page.wait_for_url("**gedaan=urgentie")
+    assert await page.locator("h1 .badge").inner_text() == "Crisis"
+
+    await page.fill("#find-postcode", address["postcode"])
+    await page.fill("#find-number", str(address["huisnummer"]))
+    await page.click("form[aria-label='Casus zoeken'] button")
+    hit = page.locator(f"li[data-case-id='{earlier['case_id']}']")
+    await hit.wait_for()
+    await console.accessible(page, "melding met zoekresultaat")
+    await hit.locator("input[name=reason]").fill("Zelfde gezin, moeder belde vanaf werk.")
+    await hit.locator("button").click()
+    await page.wait_for_url("**gedaan=gekoppeld")
+    async with console.http.get(f"{console.base}/api/v1/meldingen/{call['melding_id']}",
+                                headers=console.api["desk"]) as resp:  # fmt: skip
+        linked = await resp.json()
+    assert linked["case_id"] == earlier["case_id"]
+    assert linked["urgency"]["level"] == "crisis"
+
+    await page.click("a[href^='/casussen/']")
+    await page.wait_for_url("**/casussen/*")
+    assert await page.locator("#h-meldingen + table tbody tr").count() == 2
+    await console.accessible(page, "casus")
+    await page.goto(f"{console.base}/zoeken")
+    await console.accessible(page, "zoeken")
+    await page.context.close()
+
+
+async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
+    console: Console,
+) -> None:
+    page = await console.page_as("sp-tilburg-1", width=390)  # a phone
+    assert await page.locator("h1").inner_text() == "Mijn werk"
+    await console.accessible(page, "mijn werk")
+    made = await console.post(melding_body(source="politie"), who="desk")
+    assert made["gebied"] == "tilburg"
+    async with console.http.post(
+        f"{console.base}/api/v1/meldingen/{made['melding_id']}/reassign",
+        json={"to": "sp-tilburg-1", "reason": "Zij kent het gezin al."},
+        headers=console.api["desk"],
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    card = page.locator(f"#offers li[data-melding-id='{made['melding_id']}']")
+    await card.wait_for(timeout=3000)  # the page follows the event, no reload by hand
+    await console.accessible(page, "mijn werk met aanbod")
+    await card.locator("button", has_text="Aannemen").click()
+    await page.wait_for_url("**gedaan=aangenomen")
+    accepted = page.locator(f"#accepted li[data-melding-id='{made['melding_id']}']")
+    await accepted.locator("button").click()
+    await page.wait_for_url("**gedaan=contact")
+    async with console.http.get(f"{console.base}/api/v1/meldingen/{made['melding_id']}",
+                                headers=console.api["desk"]) as resp:  # fmt: skip
+        assert (await resp.json())["status"] == "contacted"
+
+    other = await console.page_as("sp-oost-1")
+    answer = await other.goto(f"{console.base}/meldingen/{made['melding_id']}")
+    assert answer.status == 404
+    assert "no melding" in await other.inner_text("[role=alert]")
+    await other.context.close()
+    await page.context.close()
+
+
+async def test_the_main_flow_works_by_keyboard_alone(console: Console) -> None:
+    made = await console.post(melding_body(source="politie"))
+    context = await console.browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{console.base}/")
+    assert await page.evaluate("document.activeElement.id") == "username"  # autofocus
+    await page.keyboard.type("operator-1")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"{console.base}/")
+    await page.keyboard.press("Tab")  # the skip link first, then the menu
+    assert await page.evaluate("document.activeElement.className") == "skip"
+    link = page.locator(f"tr[data-melding-id='{made['melding_id']}'] a")
+    for _ in range(60):  # Tab through the menu and filters to the melding's link
+        await page.keyboard.press("Tab")
+        if await link.evaluate("el => el === document.activeElement"):
+            break
+    else:
+        raise AssertionError("the melding's link is not reached by Tab")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url(f"**/meldingen/{made['melding_id']}")
+    await page.focus("#override-level")
+    await page.keyboard.press("ArrowUp")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("Per toetsenbord bijgesteld na terugbellen.")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**gedaan=urgentie")
+    await context.close()
+
+
+#: Where ``make screenshots`` has the pages saved (docs/console); else a temporary folder.
+SHOTS = os.environ.get("TRIAGE_SCREENSHOTS")
+
+
+async def test_every_page_at_phone_and_desktop_width(
+    console: Console, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each page rendered at both widths, checked by axe-core, and saved as a picture:
+    into docs/console by ``make screenshots``, for the README."""
+    folder = SHOTS or str(tmp_path_factory.mktemp("screenshots"))
+    os.makedirs(folder, exist_ok=True)
+    earlier = await console.post(melding_body(source="politie"), who="desk")
+    made = await console.post(melding_body(
+        source="politie", signals=["geweld_nu", "kinderen_aanwezig"],
+        address=(await _address_of(console, earlier["melding_id"])),
+    ), who="desk")  # fmt: skip
+    async with console.http.post(
+        f"{console.base}/api/v1/meldingen/{made['melding_id']}/reassign",
+        json={"to": "sp-tilburg-1", "reason": "Zij kent het gezin al."},
+        headers=console.api["desk"],
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    pages = {
+        "operator-1": [("werkvoorraad", "/"),
+                       ("melding", f"/meldingen/{made['melding_id']}"),
+                       ("casus", f"/casussen/{made['case_id']}"), ("zoeken", "/zoeken")],
+        "sp-tilburg-1": [("mijn-werk", "/mijn-werk")],
+    }  # fmt: skip
+    for width, kind in ((1280, "desktop"), (390, "telefoon")):
+        context = await console.browser.new_context(viewport={"width": width, "height": 900})
+        login = await context.new_page()
+        await login.goto(f"{console.base}/login")
+        await login.screenshot(path=f"{folder}/login-{kind}.png", full_page=True)
+        await context.close()
+        for user, visits in pages.items():
+            page = await console.page_as(user, width=width)
+            for name, path in visits:
+                await page.goto(f"{console.base}{path}")
+                assert page.url == f"{console.base}{path}", name  # not sent to the login
+                await console.accessible(page, f"{name} ({kind})")
+                await page.screenshot(path=f"{folder}/{name}-{kind}.png", full_page=True)
+            await page.context.close()
+    saved = sorted(os.listdir(folder))
+    assert len([s for s in saved if s.endswith(".png")]) == 12, saved
+
+
+async def _address_of(console: Console, melding_id: str) -> dict[str, Any]:
+    async with console.http.get(f"{console.base}/api/v1/meldingen/{melding_id}",
+                                headers=console.api["desk"]) as resp:  # fmt: skip
+        address: dict[str, Any] = (await resp.json())["address"]
+    return {k: v for k, v in address.items() if v}
