@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -103,6 +104,7 @@ async def console(
                 ("operator-1", UserRole.operator, None),
                 ("sp-tilburg-1", UserRole.specialist, "tilburg"),
                 ("sp-oost-1", UserRole.specialist, "oost"),
+                ("co-tilburg", UserRole.coordinator, "tilburg"),
             ):
                 await add_user(conn, name, role, now, gebied=gebied, password=PASSWORD)
         app = create_app(runtime, background=False)
@@ -223,6 +225,34 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     await page.context.close()
 
 
+async def test_the_coordinator_marks_an_absence_and_the_on_duty_view_follows(
+    console: Console,
+) -> None:
+    page = await console.page_as("co-tilburg")
+    await page.goto(f"{console.base}/gebied")
+    await console.accessible(page, "gebied")
+    network = console.runtime.network
+    local = network.local(TEST_CLOCK.now()).replace(second=0, microsecond=0, tzinfo=None)
+    start, end = local - timedelta(minutes=5), local + timedelta(hours=2)
+    duty = page.locator("#on-duty li[data-specialist='sp-tilburg-7']")
+
+    async def change(kind: str, reason: str) -> None:
+        await page.select_option("#rc-kind", kind)
+        await page.select_option("#rc-who", "sp-tilburg-7")
+        await page.fill("#rc-start", start.isoformat(timespec="minutes"))
+        await page.fill("#rc-end", end.isoformat(timespec="minutes"))
+        await page.fill("#rc-reason", reason)
+        await page.click("form[aria-label='Roosterwijziging'] button")
+        await page.wait_for_url("**gedaan=roosterwijziging")
+
+    await change("extra", "Extra dienst wegens drukte in de wijk.")
+    assert await duty.count() == 1
+    await change("absent", "Ziek gemeld bij de coordinator.")
+    assert await duty.count() == 0
+    assert "afwezig" in await page.inner_text("tr[data-specialist='sp-tilburg-7']")
+    await page.context.close()
+
+
 async def test_the_main_flow_works_by_keyboard_alone(console: Console) -> None:
     made = await console.post(melding_body(source="politie"))
     context = await console.browser.new_context()
@@ -281,6 +311,7 @@ async def test_every_page_at_phone_and_desktop_width(
                        ("melding", f"/meldingen/{made['melding_id']}"),
                        ("casus", f"/casussen/{made['case_id']}"), ("zoeken", "/zoeken")],
         "sp-tilburg-1": [("mijn-werk", "/mijn-werk")],
+        "co-tilburg": [("gebied", "/gebied")],
     }  # fmt: skip
     for width, kind in ((1280, "desktop"), (390, "telefoon")):
         context = await console.browser.new_context(viewport={"width": width, "height": 900})
@@ -297,7 +328,7 @@ async def test_every_page_at_phone_and_desktop_width(
                 await page.screenshot(path=f"{folder}/{name}-{kind}.png", full_page=True)
             await page.context.close()
     saved = sorted(os.listdir(folder))
-    assert len([s for s in saved if s.endswith(".png")]) == 12, saved
+    assert len([s for s in saved if s.endswith(".png")]) == 14, saved
 
 
 async def _address_of(console: Console, melding_id: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from triage.audit.context import ON_BEHALF_HEADER, on_behalf_of
 from triage.auth import oidc, sessions
 from triage.auth.policy import caller_of
 from triage.auth.principal import Principal
-from triage.console.pages import PAGES, error_page
+from triage.console.routes import PAGES, error_page
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics

@@ -10,7 +10,6 @@ posts twice; a refusal shows the page again with the reason, in the status the A
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -25,7 +24,6 @@ from triage.api import lists as api_lists
 from triage.api.headers import from_elsewhere
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
 from triage.auth import sessions
-from triage.auth.policy import ANSWERERS, EDITORS, PEOPLE, Policy, allow
 from triage.auth.principal import Principal
 from triage.cases import control
 from triage.cases.read import read_case, read_melding
@@ -39,20 +37,7 @@ from triage.problems import Problem, invalid, not_found
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 from triage.vocabulary import Level, UserRole
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 U = UserRole
-_DESK = allow(U.operator, U.cit, U.coordinator, scope="The region; a coordinator their gebied.")
-_READERS = allow(U.operator, U.cit, U.coordinator, U.specialist,
-                 scope="As GET /api/v1/meldingen/{id} and /cases/{id}.")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Page:
-    method: str
-    path: str
-    handler: Handler
-    #: Who may open it (enforced by the pipeline, as for the API); None: anyone (login).
-    policy: Policy | None
 
 
 def _melding_id(request: web.Request) -> UUID:
@@ -69,11 +54,11 @@ def _local(target: str | None) -> str:
     return "/"
 
 
-def _see_other(location: str) -> web.Response:
+def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-async def _form(request: web.Request) -> dict[str, str]:
+async def form_fields(request: web.Request) -> dict[str, str]:
     fields = await h.form_of(request, "the form's fields")
     check_csrf(request, fields)
     return fields
@@ -112,19 +97,19 @@ async def post_login(request: web.Request) -> web.Response:
                 if problem.status == 429 else problem.detail)  # fmt: skip
         return page(request, "login.html", problem.status, next=target, username=username,
                     error=text)  # fmt: skip
-    response = _see_other(target)
+    response = see_other(target)
     h.set_session_cookie(response, started, request.app[RUNTIME].settings.session_hours)
     return response
 
 
 async def post_logout(request: web.Request) -> web.Response:
-    await _form(request)
+    await form_fields(request)
     runtime = request.app[RUNTIME]
     session_id = request.cookies.get(sessions.COOKIE)
     if session_id:
         audit = (h.endpoint_of(request), request[REQUEST_ID], None)
         await sessions.log_out(runtime.pool, session_id, runtime.clock.now(), audit=audit)
-    response = _see_other("/login")
+    response = see_other("/login")
     response.del_cookie(sessions.COOKIE, path="/", secure=True, httponly=True,
                         samesite="Strict")  # fmt: skip
     return response
@@ -241,18 +226,18 @@ async def _change(
         if problem.status >= 500:
             raise
         return await _melding_page(request, melding_id, status=problem.status,
-                                   error=_said(problem))  # fmt: skip
+                                   error=said(problem))  # fmt: skip
     await request.app[RUNTIME].after_commit.apply(result.effects)
-    return _see_other(f"/meldingen/{melding_id}?gedaan={quote(done)}")
+    return see_other(f"/meldingen/{melding_id}?gedaan={quote(done)}")
 
 
-def _said(problem: Problem) -> str:
+def said(problem: Problem) -> str:
     errors = getattr(problem, "errors", None) or []
     details = "; ".join(f"{e.pointer.strip('/') or 'formulier'}: {e.detail}" for e in errors)
     return details or problem.detail
 
 
-def _parsed(model: Any, data: dict[str, Any]) -> Any:
+def parsed(model: Any, data: dict[str, Any]) -> Any:
     """A form's fields read as the API reads the same body (JSON, strict)."""
     try:
         return model.model_validate_json(_json(data))
@@ -271,10 +256,10 @@ def _context(request: web.Request) -> control.ChangeContext:
 async def post_urgency(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     melding_id = _melding_id(request)
-    fields = await _form(request)
+    fields = await form_fields(request)
 
     async def run(conn: Any) -> Done[Any]:
-        change = _parsed(UrgencyOverrideIn, {"level": fields.get("level", ""),
+        change = parsed(UrgencyOverrideIn, {"level": fields.get("level", ""),
                                              "reason": _reason(fields)})  # fmt: skip
         done = await override_urgency(
             conn, runtime.rules, melding_id, change, request[PRINCIPAL],
@@ -291,10 +276,10 @@ async def post_urgency(request: web.Request) -> web.Response:
 
 async def post_link(request: web.Request) -> web.Response:
     melding_id = _melding_id(request)
-    fields = await _form(request)
+    fields = await form_fields(request)
 
     async def run(conn: Any) -> Done[Any]:
-        change = _parsed(control.LinkIn, {"case_id": fields.get("case_id", ""),
+        change = parsed(control.LinkIn, {"case_id": fields.get("case_id", ""),
                                           "reason": _reason(fields)})  # fmt: skip
         return await control.link_melding(conn, melding_id, change, _context(request))
 
@@ -303,10 +288,10 @@ async def post_link(request: web.Request) -> web.Response:
 
 async def post_unlink(request: web.Request) -> web.Response:
     melding_id = _melding_id(request)
-    fields = await _form(request)
+    fields = await form_fields(request)
 
     async def run(conn: Any) -> Done[Any]:
-        change = _parsed(control.UnlinkIn, {"reason": _reason(fields)})
+        change = parsed(control.UnlinkIn, {"reason": _reason(fields)})
         return await control.unlink_melding(conn, melding_id, change, _context(request))
 
     return await _change(request, melding_id, run, "ontkoppeld")
@@ -314,10 +299,10 @@ async def post_unlink(request: web.Request) -> web.Response:
 
 async def post_review(request: web.Request) -> web.Response:
     melding_id = _melding_id(request)
-    fields = await _form(request)
+    fields = await form_fields(request)
 
     async def run(conn: Any) -> Done[Any]:
-        change = _parsed(control.ReviewDecisionIn, {"decision": fields.get("decision", ""),
+        change = parsed(control.ReviewDecisionIn, {"decision": fields.get("decision", ""),
                                                     "reason": _reason(fields)})  # fmt: skip
         return await control.settle_review(conn, melding_id, change, _context(request))
 
@@ -328,7 +313,7 @@ async def post_find_case(request: web.Request) -> web.Response:
     """The household search from a melding's page, to link it to the case found."""
     runtime = request.app[RUNTIME]
     melding_id = _melding_id(request)
-    fields = await _form(request)
+    fields = await form_fields(request)
     try:
         search = _search_terms(fields)
         async with h.connection(request) as conn:
@@ -340,7 +325,7 @@ async def post_find_case(request: web.Request) -> web.Response:
         if problem.status >= 500:
             raise
         return await _melding_page(request, melding_id, status=problem.status,
-                                   error=_said(problem))  # fmt: skip
+                                   error=said(problem))  # fmt: skip
     return await _melding_page(request, melding_id, hits=hits)
 
 
@@ -353,7 +338,7 @@ def _search_terms(fields: dict[str, str]) -> households.HouseholdSearchIn:
             body[name] = given[name]
     if "postcode" in given or "huisnummer" in given:
         body["adres"] = {"postcode": given.get("postcode"), "huisnummer": given.get("huisnummer")}
-    search: households.HouseholdSearchIn = _parsed(households.HouseholdSearchIn, body)
+    search: households.HouseholdSearchIn = parsed(households.HouseholdSearchIn, body)
     return search
 
 
@@ -371,7 +356,7 @@ async def get_search(request: web.Request) -> web.Response:
 
 async def post_search(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    fields = await _form(request)
+    fields = await form_fields(request)
     try:
         search = _search_terms(fields)
         async with h.connection(request) as conn:
@@ -382,7 +367,7 @@ async def post_search(request: web.Request) -> web.Response:
     except Problem as problem:
         if problem.status >= 500:
             raise
-        return page(request, "zoeken.html", problem.status, hits=None, error=_said(problem),
+        return page(request, "zoeken.html", problem.status, hits=None, error=said(problem),
                     purposes=households.PURPOSES, given=fields)  # fmt: skip
     return page(request, "zoeken.html", hits=hits, error=None, purposes=households.PURPOSES,
                 given=fields)  # fmt: skip
@@ -422,9 +407,9 @@ async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[A
     except Problem as problem:
         if problem.status >= 500:
             raise
-        return _see_other("/mijn-werk?" + urlencode({"fout": _said(problem)}))
+        return see_other("/mijn-werk?" + urlencode({"fout": said(problem)}))
     await request.app[RUNTIME].after_commit.apply(result.effects)
-    return _see_other("/mijn-werk?" + urlencode({"gedaan": done}))
+    return see_other("/mijn-werk?" + urlencode({"gedaan": done}))
 
 
 def _assignment_id(request: web.Request) -> UUID:
@@ -435,7 +420,7 @@ def _assignment_id(request: web.Request) -> UUID:
 
 
 async def post_accept(request: web.Request) -> web.Response:
-    await _form(request)
+    await form_fields(request)
     assignment_id = _assignment_id(request)
 
     async def run(conn: Any) -> Done[Any]:
@@ -446,11 +431,11 @@ async def post_accept(request: web.Request) -> web.Response:
 
 
 async def post_decline(request: web.Request) -> web.Response:
-    fields = await _form(request)
+    fields = await form_fields(request)
     assignment_id = _assignment_id(request)
 
     async def run(conn: Any) -> Done[Any]:
-        decline = _parsed(answers.DeclineIn, {"reason": _reason(fields)})
+        decline = parsed(answers.DeclineIn, {"reason": _reason(fields)})
         return await answers.answer(conn, assignment_id, request[PRINCIPAL], decline=decline,
                                     **_ids(request))  # fmt: skip
 
@@ -458,7 +443,7 @@ async def post_decline(request: web.Request) -> web.Response:
 
 
 async def post_first_contact(request: web.Request) -> web.Response:
-    await _form(request)
+    await form_fields(request)
     melding_id = _melding_id(request)
 
     async def run(conn: Any) -> Done[Any]:
@@ -489,38 +474,3 @@ async def get_static(request: web.Request) -> web.Response:
     content_type, body = found
     return web.Response(body=body, content_type=content_type,
                         headers={"Cache-Control": "no-cache"})  # fmt: skip
-
-
-PAGES: tuple[Page, ...] = (
-    Page("GET", "/login", get_login, None),
-    Page("POST", "/login", post_login, None),
-    Page("GET", "/static/{name}", get_static, None),
-    Page("POST", "/logout", post_logout, PEOPLE),
-    Page("GET", "/", get_start, PEOPLE),
-    Page("GET", "/werkvoorraad", get_werkvoorraad, _READERS),
-    Page("GET", "/werkvoorraad/rijen", get_werkvoorraad_rows, _READERS),
-    Page("GET", "/meldingen/{melding_id}", get_melding, _READERS),
-    Page("POST", "/meldingen/{melding_id}/urgentie", post_urgency, EDITORS),
-    Page("POST", "/meldingen/{melding_id}/koppelen", post_link, EDITORS),
-    Page("POST", "/meldingen/{melding_id}/ontkoppelen", post_unlink, EDITORS),
-    Page("POST", "/meldingen/{melding_id}/beoordelen", post_review, EDITORS),
-    Page("POST", "/meldingen/{melding_id}/zoek-casus", post_find_case, _DESK),
-    Page("POST", "/meldingen/{melding_id}/contact", post_first_contact, ANSWERERS),
-    Page("GET", "/zoeken", get_search, _DESK),
-    Page("POST", "/zoeken", post_search, _DESK),
-    Page("GET", "/casussen/{case_id}", get_case, _READERS),
-    Page("GET", "/mijn-werk", get_my_work, ANSWERERS),
-    Page("POST", "/aanbod/{assignment_id}/aannemen", post_accept, ANSWERERS),
-    Page("POST", "/aanbod/{assignment_id}/afwijzen", post_decline, ANSWERERS),
-)
-
-
-def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
-    """A refusal on a page, as a page: to the login when there is no session."""
-    if problem.status == 401 and request.method == "GET":
-        return _see_other("/login?" + urlencode({"next": request.path_qs}))
-    if problem.status == 401:
-        return _see_other("/login")
-    response = page(request, "fout.html", problem.status, problem=problem)
-    response.headers.update(problem.headers)
-    return response

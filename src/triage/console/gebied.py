@@ -1,0 +1,185 @@
+"""The coordinator's page: a gebied's queue, who is on duty now and in the coming week,
+absences and extra shifts, escalations, and the process indicators per week.
+
+Reads and changes through the same functions as the API (``dispatch/views.py``,
+``routing/roster_changes.py``, ``reporting/kpi.py``); a roster change takes effect at once
+through the after-commit stage, as it does through the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from triage.api import handlers as h
+from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
+from triage.auth.principal import Principal
+from triage.console.pages import form_fields, parsed, said, see_other
+from triage.console.render import page
+from triage.dispatch import views
+from triage.problems import Problem, forbidden
+from triage.reporting import kpi
+from triage.routing import roster_changes
+from triage.routing.network import Change, NetworkConfig
+from triage.routing.roster import on_duty
+from triage.vocabulary import UserRole
+
+U = UserRole
+#: How many weeks of indicators the page charts.
+WEEKS = 6
+DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
+
+
+@dataclass(frozen=True, slots=True)
+class WeekRow:
+    """One person's hours on duty in the gebied, per day of the coming week."""
+
+    specialist: str
+    naam: str
+    days: list[str]  # "08-17", "22-24", "" (free), "afwezig"
+
+
+def _hours(hours: list[int]) -> str:
+    """Consecutive hours as ranges: [8..16] -> "08-17"."""
+    ranges: list[str] = []
+    start = previous = None
+    for hour in [*hours, None]:
+        if hour is not None and previous is not None and hour == previous + 1:
+            previous = hour
+            continue
+        if start is not None and previous is not None:
+            ranges.append(f"{start:02d}-{previous + 1:02d}")
+        start = previous = hour
+    return ", ".join(ranges)
+
+
+def week(
+    config: NetworkConfig, gebied: str, first: date, extra: list[Change]
+) -> tuple[list[date], list[WeekRow]]:
+    """Who is on duty in ``gebied`` each hour of the seven days from ``first`` (local),
+    sampled on the hour (shifts begin and end on the hour), with absences shown."""
+    days = [first + timedelta(days=i) for i in range(7)]
+    network = config.network_of(gebied)
+    people = list(dict.fromkeys([*(network.members if network else []),
+                                 *(network.coordinators if network else [])]))  # fmt: skip
+    hours: dict[str, list[list[int]]] = {p: [[] for _ in days] for p in people}
+    absent: dict[str, set[int]] = {p: set() for p in people}
+    for index, day in enumerate(days):
+        for hour in range(24):
+            at = config.day_start(day, datetime.min.time()) + timedelta(hours=hour)
+            for duty in on_duty(config, at, extra):
+                if duty.gebied == gebied:
+                    hours.setdefault(duty.specialist, [[] for _ in days])[index].append(hour)
+            for change in extra:
+                if change.kind == "absent" and change.start <= at < change.end:
+                    absent.setdefault(change.specialist, set()).add(index)
+    rows = []
+    for specialist, per_day in hours.items():
+        cells = ["afwezig" if i in absent.get(specialist, set()) and not per_day[i]
+                 else _hours(per_day[i]) for i in range(len(days))]  # fmt: skip
+        naam = config.by_id[specialist].naam if specialist in config.by_id else specialist
+        rows.append(WeekRow(specialist, naam, cells))
+    return days, rows
+
+
+def _gebied(request: web.Request) -> str:
+    """The coordinator's own gebied; the desk and CIT pick one (?gebied=)."""
+    me: Principal = request[PRINCIPAL]
+    region = request.app[RUNTIME].region
+    if me.role == U.coordinator:
+        return me.gebied or ""
+    asked = request.query.get("gebied") or region.gebied_codes[0]
+    if asked not in region.gebied_codes:
+        raise forbidden("not a gebied of the region")
+    return asked
+
+
+async def _page(request: web.Request, gebied: str, *, status: int = 200,
+                error: str | None = None) -> web.Response:  # fmt: skip
+    runtime = request.app[RUNTIME]
+    me: Principal = request[PRINCIPAL]
+    scope = views.staff_scope(me, gebied)
+    now = runtime.clock.now()
+    changes = await roster_changes.current(runtime.pool, now)
+    extra = roster_changes.as_changes(changes)
+    today = runtime.network.local(now).date()
+    days, rows = week(runtime.network, gebied, today, extra)
+    everything, kpi_gebied = kpi.scope_of(me, gebied)
+    monday = today - timedelta(days=today.weekday())
+    async with h.connection(request) as conn:
+        queue = await views.gebied_queue(conn, gebied, 50)
+        escalated = await views.escalations(conn, scope, now, 50)
+        weeks = []
+        for back in range(WEEKS - 1, -1, -1):
+            start = monday - timedelta(weeks=back)
+            found = await kpi.compute(conn, start, start + timedelta(days=7), now,
+                                      zone=runtime.network.zone, everything=everything,
+                                      gebied=kpi_gebied)  # fmt: skip
+            weeks.append((start, found.total))
+    mine = [c for c in changes if c.network == gebied]
+    network = runtime.network.network_of(gebied)
+    staff = sorted({*(network.members if network else []),
+                    *(network.coordinators if network else [])})  # fmt: skip
+    return page(
+        request, "gebied.html", status, gebied=gebied, error=error,
+        done=request.query.get("gedaan"),
+        on_duty=views.on_duty_now(runtime.network, gebied, now, extra),
+        days=days, day_names=DAYS, rows=rows, queue=queue.meldingen,
+        escalations=escalated.escalations, overdue=escalated.milestones_overdue,
+        changes=roster_changes.as_seen_by(mine, me, gebied), staff=staff,
+        names={s.id: s.naam for s in runtime.network.specialists}, weeks=weeks,
+        may_change=me.role == U.coordinator, gebieden=runtime.region.gebied_codes,
+        today=today,
+    )  # fmt: skip
+
+
+async def get_gebied(request: web.Request) -> web.Response:
+    return await _page(request, _gebied(request))
+
+
+async def post_roster_change(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = _gebied(request)
+    fields = await form_fields(request)
+    try:
+        body = parsed(roster_changes.RosterChangeIn, {
+            "kind": fields.get("kind", ""), "specialist": fields.get("specialist", ""),
+            "start": fields.get("start", ""), "end": fields.get("end", ""),
+            "reason": fields.get("reason", "").strip(),
+            **({"gebied": gebied} if fields.get("kind") == "extra" else {}),
+        })  # fmt: skip
+        async with h.connection(request) as conn:
+            done = await roster_changes.add_change(
+                conn, runtime.network, gebied, body, request[PRINCIPAL],
+                now=runtime.clock.now(), endpoint=h.endpoint_of(request),
+                request_id=request[REQUEST_ID],
+            )  # fmt: skip
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return await _page(request, gebied, status=problem.status, error=said(problem))
+    await runtime.after_commit.apply(done.effects)
+    return see_other("/gebied?" + urlencode({"gedaan": "roosterwijziging"}))
+
+
+async def post_roster_withdraw(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    gebied = _gebied(request)
+    await form_fields(request)
+    change_id = h.whole_number(request.match_info["change_id"], "change_id", most=2**63 - 1)
+    try:
+        async with h.connection(request) as conn:
+            done = await roster_changes.withdraw(
+                conn, runtime.network, gebied, change_id, request[PRINCIPAL],
+                now=runtime.clock.now(), endpoint=h.endpoint_of(request),
+                request_id=request[REQUEST_ID],
+            )  # fmt: skip
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return await _page(request, gebied, status=problem.status, error=said(problem))
+    await runtime.after_commit.apply(done.effects)
+    return see_other("/gebied?" + urlencode({"gedaan": "ingetrokken"}))

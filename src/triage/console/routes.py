@@ -1,0 +1,74 @@
+"""The console's routes: each page and form with who may open or send it (enforced by
+the pipeline, as the API's policies are), and how a refusal shows on a page."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from triage.auth.policy import ANSWERERS, EDITORS, PEOPLE, Policy, allow
+from triage.console import gebied as g
+from triage.console import pages as p
+from triage.console import render
+from triage.problems import Problem
+from triage.vocabulary import UserRole
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+U = UserRole
+_DESK = allow(U.operator, U.cit, U.coordinator, scope="The region; a coordinator their gebied.")
+_READERS = allow(U.operator, U.cit, U.coordinator, U.specialist,
+                 scope="As GET /api/v1/meldingen/{id} and /cases/{id}.")  # fmt: skip
+_GEBIED = allow(U.operator, U.cit, U.coordinator, scope="A coordinator their own gebied.")
+_ROSTER = allow(U.coordinator, scope="Their own gebied's roster.")
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    path: str
+    handler: Handler
+    #: Who may open it (enforced by the pipeline, as for the API); None: anyone (login).
+    policy: Policy | None
+
+
+PAGES: tuple[Page, ...] = (
+    Page("GET", "/login", p.get_login, None),
+    Page("POST", "/login", p.post_login, None),
+    Page("GET", "/static/{name}", p.get_static, None),
+    Page("POST", "/logout", p.post_logout, PEOPLE),
+    Page("GET", "/", p.get_start, PEOPLE),
+    Page("GET", "/werkvoorraad", p.get_werkvoorraad, _READERS),
+    Page("GET", "/werkvoorraad/rijen", p.get_werkvoorraad_rows, _READERS),
+    Page("GET", "/meldingen/{melding_id}", p.get_melding, _READERS),
+    Page("POST", "/meldingen/{melding_id}/urgentie", p.post_urgency, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/koppelen", p.post_link, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/ontkoppelen", p.post_unlink, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/beoordelen", p.post_review, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/zoek-casus", p.post_find_case, _DESK),
+    Page("POST", "/meldingen/{melding_id}/contact", p.post_first_contact, ANSWERERS),
+    Page("GET", "/zoeken", p.get_search, _DESK),
+    Page("POST", "/zoeken", p.post_search, _DESK),
+    Page("GET", "/casussen/{case_id}", p.get_case, _READERS),
+    Page("GET", "/mijn-werk", p.get_my_work, ANSWERERS),
+    Page("POST", "/aanbod/{assignment_id}/aannemen", p.post_accept, ANSWERERS),
+    Page("POST", "/aanbod/{assignment_id}/afwijzen", p.post_decline, ANSWERERS),
+    Page("GET", "/gebied", g.get_gebied, _GEBIED),
+    Page("POST", "/gebied/roosterwijzigingen", g.post_roster_change, _ROSTER),
+    Page(
+        "POST", "/gebied/roosterwijzigingen/{change_id}/intrekken", g.post_roster_withdraw, _ROSTER
+    ),
+)
+
+
+def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
+    """A refusal on a page, as a page: to the login when there is no session."""
+    if problem.status == 401 and request.method == "GET":
+        return p.see_other("/login?" + urlencode({"next": request.path_qs}))
+    if problem.status == 401:
+        return p.see_other("/login")
+    response = render.page(request, "fout.html", problem.status, problem=problem)
+    response.headers.update(problem.headers)
+    return response
