@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -225,6 +226,40 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     await page.context.close()
 
 
+async def test_the_desk_takes_a_call_in_the_new_melding_form(console: Console) -> None:
+    """The gebied follows the postcode as it is typed; a field the API refuses is marked
+    beside the field; the melding stored is the desk's own source's."""
+    page = await console.page_as("operator-1")
+    await page.click("a[href='/nieuwe-melding']")
+    await page.wait_for_url("**/nieuwe-melding")
+    await console.accessible(page, "nieuwe melding")
+    await page.select_option("#f-category", "huiselijk_geweld")
+    await page.fill("#f-summary", "Buurvrouw belt: geschreeuw, kinderen huilen. (Fictief.)")
+    await page.check("input[name=signals][value=geweld_nu]")
+    await page.fill("#f-postcode", "5038 AB")
+    await page.locator("#gebied-hint", has_text="tilburg").wait_for(timeout=3000)
+    await page.fill("#f-huisnummer", "12")
+    await page.fill("#f-p0_voornaam", "Sanne")
+    await page.fill("#f-p0_achternaam", "Verbeek")
+    await page.fill("#f-p0_bsn", "123456789")  # fails the elfproef
+    await page.click("form[aria-label='Nieuwe melding'] button[type=submit]")
+    error = page.locator("#e-p0_bsn")
+    assert "elfproef" in await error.inner_text()
+    assert await page.get_attribute("#f-p0_bsn", "aria-invalid") == "true"
+    assert await page.is_checked("input[name=signals][value=geweld_nu]")  # kept
+    await console.accessible(page, "nieuwe melding met fouten")
+    await page.fill("#f-p0_bsn", "")
+    await page.click("form[aria-label='Nieuwe melding'] button[type=submit]")
+    await page.wait_for_url("**gedaan=opgeslagen")
+    melding_id = page.url.split("/meldingen/")[1].split("?")[0]
+    stored = await console.runtime.pool.fetchrow(
+        "SELECT source, gebied, signals FROM meldingen WHERE id = $1", uuid.UUID(melding_id)
+    )
+    assert (stored["source"], stored["gebied"]) == ("meldpunt", "tilburg")
+    assert stored["signals"] == ["geweld_nu"]
+    await page.context.close()
+
+
 async def test_the_coordinator_marks_an_absence_and_the_on_duty_view_follows(
     console: Console,
 ) -> None:
@@ -307,7 +342,7 @@ async def test_every_page_at_phone_and_desktop_width(
     ) as resp:
         assert resp.status == 200, await resp.text()
     pages = {
-        "operator-1": [("werkvoorraad", "/"),
+        "operator-1": [("werkvoorraad", "/"), ("nieuwe-melding", "/nieuwe-melding"),
                        ("melding", f"/meldingen/{made['melding_id']}"),
                        ("casus", f"/casussen/{made['case_id']}"), ("zoeken", "/zoeken")],
         "sp-tilburg-1": [("mijn-werk", "/mijn-werk")],
@@ -328,7 +363,7 @@ async def test_every_page_at_phone_and_desktop_width(
                 await page.screenshot(path=f"{folder}/{name}-{kind}.png", full_page=True)
             await page.context.close()
     saved = sorted(os.listdir(folder))
-    assert len([s for s in saved if s.endswith(".png")]) == 14, saved
+    assert len([s for s in saved if s.endswith(".png")]) == 16, saved
 
 
 async def _address_of(console: Console, melding_id: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from triage.auth.policy import ANSWERERS, EDITORS, PEOPLE, Policy, allow
 from triage.console import gebied as g
+from triage.console import intake as i
 from triage.console import pages as p
 from triage.console import render
 from triage.problems import Problem
@@ -22,6 +23,7 @@ _DESK = allow(U.operator, U.cit, U.coordinator, scope="The region; a coordinator
 _READERS = allow(U.operator, U.cit, U.coordinator, U.specialist,
                  scope="As GET /api/v1/meldingen/{id} and /cases/{id}.")  # fmt: skip
 _GEBIED = allow(U.operator, U.cit, U.coordinator, scope="A coordinator their own gebied.")
+_INTAKE = allow(U.operator, U.cit, scope="As POST /api/v1/meldingen for a person.")
 _ROSTER = allow(U.coordinator, scope="Their own gebied's roster.")
 
 
@@ -55,6 +57,9 @@ PAGES: tuple[Page, ...] = (
     Page("GET", "/mijn-werk", p.get_my_work, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/aannemen", p.post_accept, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/afwijzen", p.post_decline, ANSWERERS),
+    Page("GET", "/nieuwe-melding", i.get_new, _INTAKE),
+    Page("POST", "/nieuwe-melding", i.post_new, _INTAKE),
+    Page("GET", "/nieuwe-melding/gebied", i.get_gebied_hint, _INTAKE),
     Page("GET", "/gebied", g.get_gebied, _GEBIED),
     Page("POST", "/gebied/roosterwijzigingen", g.post_roster_change, _ROSTER),
     Page(

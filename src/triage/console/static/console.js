@@ -79,6 +79,33 @@
     });
   }
 
+  // The new melding's form: the gebied that the postcode (else the woonplaats) gives, as
+  // it is typed.
+  const hint = document.getElementById("gebied-hint");
+  if (hint) {
+    let timer = null;
+    const look = function () {
+      const form = hint.closest("form");
+      const query = new URLSearchParams({
+        postcode: form.elements.postcode.value, woonplaats: form.elements.woonplaats.value,
+      });
+      fetch("/nieuwe-melding/gebied?" + query.toString(), { credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (found) {
+          hint.textContent = found.gebied
+            ? "Gebied: " + found.gebied + (found.note ? ". " + found.note : "")
+            : (found.note || "Het gebied volgt uit de postcode.");
+        })
+        .catch(function () { /* the service decides on submit anyway */ });
+    };
+    document.querySelectorAll("[data-gebied-hint]").forEach(function (input) {
+      input.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(look, 250);
+      });
+    });
+  }
+
   countdown();
   setInterval(countdown, 15000);
 })();

@@ -1,0 +1,145 @@
+"""The desk's phone: a new melding typed in while the caller is on the line.
+
+The form becomes the same JSON body a source system sends and goes through the same
+parse and intake (``runtime.intake``): the same checks, the same recognition and scoring,
+the same audit. The form carries an external id made when it was opened, so sending it
+twice (a double click, a reload) stores one melding, as a source's retry does. Field
+errors come back beside the fields the API names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import uuid4
+
+import orjson
+from aiohttp import web
+from pydantic import ValidationError
+
+from triage.api import handlers as h
+from triage.api import strict_json
+from triage.api.keys import ORIGIN, PRINCIPAL, REQUEST_ID, RUNTIME
+from triage.auth.principal import Principal
+from triage.console.pages import form_fields, see_other
+from triage.console.render import page
+from triage.households.normalise import normalise_postcode
+from triage.problems import FieldError, Problem
+from triage.region import REGIONAL_POOL
+from triage.routing.gebied import OUTSIDE
+from triage.vocabulary import Category, Kind, PersonRole, Source, UserRole
+
+#: Person rows on the form; an empty row is left out.
+PERSON_ROWS = 4
+_PERSON_FIELDS = ("role", "voornaam", "tussenvoegsel", "achternaam", "geboortedatum", "bsn")
+_ADDRESS_FIELDS = ("postcode", "huisnummer", "toevoeging", "straat", "woonplaats")
+
+
+def own_source(me: Principal) -> Source:
+    """The desk's own source: CIT takes calls as the CIT, the desk as the meldpunt."""
+    return Source.cit if me.role == UserRole.cit else Source.meldpunt
+
+
+def _form_page(
+    request: web.Request,
+    given: dict[str, str],
+    errors: list[FieldError],
+    status: int = 200,
+    checked: list[str] | None = None,
+) -> web.Response:
+    runtime = request.app[RUNTIME]
+    rules = runtime.rules
+    by_field: dict[str, str] = {}
+    for error in errors:
+        by_field.setdefault(error.pointer.strip("/").replace("/", "."), error.detail)
+    local = runtime.network.local(runtime.clock.now())
+    return page(
+        request, "nieuwe_melding.html", status, given=given, errors=by_field,
+        problems=errors, external_id=given.get("external_id") or f"TEL-{uuid4().hex[:16]}",
+        received_at=given.get("received_at") or local.strftime("%Y-%m-%dT%H:%M"),
+        own=own_source(request[PRINCIPAL]).value, sources=list(Source),
+        kinds=list(Kind), categories=[(c.value, rules.categories[c].label) for c in Category],
+        signals=[(code, s.label, s.description) for code, s in rules.signals.items()],
+        roles=list(PersonRole), rows=range(PERSON_ROWS), checked=checked or [],
+    )  # fmt: skip
+
+
+async def get_new(request: web.Request) -> web.Response:
+    return _form_page(request, {}, [])
+
+
+def _body(fields: dict[str, str], signals: list[str], zone: Any) -> dict[str, Any]:
+    """The API's body from the form's fields (empty ones left out)."""
+    given = {k: v.strip() for k, v in fields.items()}
+    received = given.get("received_at", "")
+    try:  # the form's local time (datetime-local) with the region's offset
+        at = datetime.fromisoformat(received)
+        received = (at if at.tzinfo else at.replace(tzinfo=zone)).isoformat()
+    except ValueError:
+        pass  # the parse names the field
+    address = {k: given[k] for k in _ADDRESS_FIELDS if given.get(k)}
+    persons = []
+    for row in range(PERSON_ROWS):
+        person = {k: given.get(f"p{row}_{k}", "") for k in _PERSON_FIELDS}
+        if any(person[k] for k in _PERSON_FIELDS if k != "role"):
+            persons.append({k: v for k, v in person.items() if v})
+    return {
+        "source": given.get("source", ""), "external_id": given.get("external_id", ""),
+        "received_at": received, "kind": given.get("kind", ""),
+        "category": given.get("category", ""), "signals": signals,
+        "summary": given.get("summary", ""), "address": address or None, "persons": persons,
+    }  # fmt: skip
+
+
+def _person_pointer(error: FieldError) -> FieldError:
+    """``/persons/1/bsn`` is the field ``p1_bsn`` of the form; ``/address/x`` is ``x``."""
+    parts = error.pointer.strip("/").split("/")
+    if len(parts) >= 3 and parts[0] == "persons":
+        return FieldError(f"/p{parts[1]}_{parts[2]}", error.detail)
+    if len(parts) >= 2 and parts[0] == "address":
+        return FieldError(f"/{parts[1]}", error.detail)
+    return error
+
+
+async def post_new(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    fields = await form_fields(request)
+    form = await request.post()
+    signals = [v for v in form.getall("signals", []) if isinstance(v, str)]
+    raw = orjson.dumps(_body(fields, signals, runtime.network.zone))
+    try:
+        strict_json.check(raw)
+        runtime.intake.admit()
+        melding = runtime.intake.parse(raw)
+    except ValidationError as exc:
+        errors = [_person_pointer(e) for e in h.field_errors(exc)]
+        return _form_page(request, fields, errors, 422, signals)
+    except Problem as problem:
+        if problem.status >= 500 and problem.status != 503:
+            raise
+        errors = [_person_pointer(e) for e in getattr(problem, "errors", None) or []]
+        return _form_page(request, fields, errors or [FieldError("", problem.detail)],
+                          problem.status, signals)  # fmt: skip
+    submitted = await runtime.intake.submit(
+        melding, request[PRINCIPAL], request_id=request[REQUEST_ID],
+        endpoint=h.endpoint_of(request), origin=request.get(ORIGIN), on_behalf_of=None,
+    )  # fmt: skip
+    done = "opgeslagen" if submitted.created else "al eerder opgeslagen"
+    return see_other(f"/meldingen/{submitted.accepted.melding_id}?gedaan={done.replace(' ', '+')}")
+
+
+async def get_gebied_hint(request: web.Request) -> web.Response:
+    """The gebied a postcode (else a woonplaats) puts a melding in, for the form as it is
+    typed: reference data, no personal data kept."""
+    region = request.app[RUNTIME].region
+    postcode = normalise_postcode(request.query.get("postcode", ""))
+    place = request.query.get("woonplaats", "").strip()
+    if postcode:
+        found = region.gebied_for_postcode(postcode)
+        answer = {"gebied": found or REGIONAL_POOL, "note": None if found else OUTSIDE}
+    elif place:
+        found = region.gebied_for_place(place)
+        answer = {"gebied": found, "note": None if found else "Woonplaats niet bekend in de regio."}
+    else:
+        answer = {"gebied": None, "note": None}
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
