@@ -212,11 +212,16 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     await card.locator("button", has_text="Aannemen").click()
     await page.wait_for_url("**gedaan=aangenomen")
     accepted = page.locator(f"#accepted li[data-melding-id='{made['melding_id']}']")
+    await accepted.locator("select[name=channel]").select_option("huisbezoek")
+    await accepted.locator("input[name=note]").fill("Moeder thuis getroffen, afspraak morgen.")
     await accepted.locator("button").click()
     await page.wait_for_url("**gedaan=contact")
     async with console.http.get(f"{console.base}/api/v1/meldingen/{made['melding_id']}",
                                 headers=console.api["desk"]) as resp:  # fmt: skip
-        assert (await resp.json())["status"] == "contacted"
+        contacted = await resp.json()
+    assert contacted["status"] == "contacted"
+    assert contacted["first_contact_channel"] == "huisbezoek"
+    assert contacted["first_contact_note"] == "Moeder thuis getroffen, afspraak morgen."
 
     other = await console.page_as("sp-oost-1")
     answer = await other.goto(f"{console.base}/meldingen/{made['melding_id']}")

@@ -362,9 +362,12 @@ async def post_decline(request: web.Request) -> web.Response:
 
 async def post_first_contact(request: web.Request) -> web.Response:
     melding_id = _uuid_param(request, "melding_id")
+    contact = None  # no body: by phone, now
+    if request.body_exists:
+        contact = await json_body(request, answers.FirstContactIn.model_validate_json)
     async with connection(request) as conn:
         done = await answers.first_contact(
-            conn, melding_id, principal_of(request),
+            conn, melding_id, principal_of(request), contact,
             **_request_context(request),
         )  # fmt: skip
     return await answered(request, done)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -14,6 +15,7 @@ from pydantic.json_schema import (
 from pydantic_core import core_schema
 
 from triage import __version__
+from triage.api.examples import request_examples
 from triage.api.operations import ID_NUMBER, OPERATIONS
 from triage.auth.policy import CALLERS
 from triage.auth.sessions import COOKIE as SESSION_COOKIE
@@ -21,6 +23,27 @@ from triage.region import REGIONAL_POOL
 from triage.request_body import SHAPED, VOCABULARY, text_pattern
 
 _REF = "#/components/schemas/{model}"
+#: The operations' tags, in the order the documentation page lists them, each with what
+#: it groups (the page's table of contents).
+TAGS: tuple[tuple[str, str], ...] = (
+    ("auth", "Logging in and out. A password login or the region's identity provider "
+     "starts a browser session (a cookie, sent with every request from then on); source "
+     "systems and people with an API token send it as a bearer token instead."),
+    ("meldingen", "Meldingen and adviesvragen: intake from source systems and the desk, "
+     "the werkvoorraad, reading one with its personal data, and its urgency set by hand."),
+    ("cases", "Households' cases: finding one, linking and unlinking meldingen, settling "
+     "possible duplicates, merging, closing, milestones, the lead's handover, and the reads "
+     "that took a stated reason (break the glass)."),
+    ("dispatch", "Who takes a melding up: offers and their answers, first contact, "
+     "reassigning, moving to another gebied, who is on duty, the queues, roster changes "
+     "and escalations."),
+    ("reference", "The codes a melding may carry: signals and gebieden."),
+    ("reporting", "The process indicators per gebied: counts and shares, no personal data."),
+    ("privacy", "The rights of the people in the meldingen (AVG): everything held about "
+     "one person (inzage), and corrections."),
+    ("operations", "For those who run the service: health, readiness, metrics, and "
+     "webhook deliveries that failed."),
+)  # fmt: skip
 _ERROR_TEXT = {
     400: "Malformed JSON (RFC 8259 in UTF-8; no NaN or Infinity)",
     401: "Missing, unknown, expired or disabled credentials (a bearer token, a JWT of the "
@@ -103,7 +126,13 @@ def _finish_strings(node: Any, lists: dict[str, list[str]]) -> None:
             _finish_strings(value, lists)
 
 
-def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
+def build_openapi(
+    *, signals: list[str], gebieden: list[str], now: datetime | None = None
+) -> dict[str, Any]:
+    """The document for a configuration's signal codes and gebieden; ``now`` (the
+    service's clock) dates the examples of bodies that must be recent."""
+    examples = request_examples(signals=signals, gebieden=gebieden,
+                                now=now or datetime.now(UTC))  # fmt: skip
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = []
     for op in OPERATIONS:
         if op.request is not None:
@@ -184,9 +213,12 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
         if op.request is not None:
             media = "application/x-www-form-urlencoded" if op.form else "application/json"
             entry["requestBody"] = {
-                "required": True,
+                "required": not op.request_optional,
                 "content": {media: {"schema": keys[(op.request, "validation")]}},
             }
+            example = examples.get(op.request)
+            if example is not None:
+                entry["requestBody"]["content"][media]["example"] = example
         if op.public:
             entry["security"] = []
         paths.setdefault(op.path, {})[op.method.lower()] = entry
@@ -202,6 +234,7 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
             "version": __version__,
             "description": "Triage and dispatch of meldingen for crisis intake desks.",
         },
+        "tags": [{"name": name, "description": text} for name, text in TAGS],
         "paths": paths,
         "components": {
             "schemas": schemas,
@@ -218,7 +251,10 @@ def build_openapi(*, signals: list[str], gebieden: list[str]) -> dict[str, Any]:
                     "name": SESSION_COOKIE,
                     "description": "A person's browser session: the cookie that POST "
                     "/auth/login or the identity provider's login sets. A change made "
-                    "through it must come from this service's own pages.",
+                    "through it must come from this service's own pages. On the "
+                    "documentation page (/api/docs), log in first (POST /auth/login, or "
+                    "the console): the browser then sends the cookie with every try; "
+                    "there is nothing to fill in here.",
                 },
             },
         },

@@ -69,6 +69,8 @@ class Operation:
     #: Per status, the answer's model; several when it depends on who asks (oneOf).
     responses: dict[int, type[BaseModel] | tuple[type[BaseModel], ...] | None]
     request: type[BaseModel] | None = None
+    #: The body may be left out (the operation has defaults for all of it).
+    request_optional: bool = False
     public: bool = False
     #: Who may call it (enforced in the pipeline before the body is read) and what of the
     #: data they reach; None only for public operations.
@@ -353,9 +355,10 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/first-contact", h.post_first_contact,
-        "Record first contact with the household (meets the 24-72 h norm for the melding)",
-        "dispatch", {200: a.ContactOut}, policy=_CONTACT,
-        errors=(401, 403, 409, 503),
+        "Record first contact with the household (meets the 24-72 h norm for the melding): "
+        "when, how and a note; without a body, by phone now",
+        "dispatch", {200: a.ContactOut}, request=a.FirstContactIn, request_optional=True,
+        policy=_CONTACT, errors=(400, 401, 403, 409, 413, 415, 422, 503),
         error_texts=_conflict("First contact is recorded once, by the specialist who accepted "
                               "the melding"),
     ),

@@ -130,6 +130,8 @@ async def read_melding(
         gebied_hint=row["gebied_hint"],
         persons=[PersonOut.model_validate(p) for p in row["persons"]],
         first_contact_at=row["first_contact_at"],
+        first_contact_channel=row["first_contact_channel"],
+        first_contact_note=row["first_contact_note"],
         offers=[OfferOut.model_validate(o) for o in row["offers"]],
     )
 

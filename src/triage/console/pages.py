@@ -10,6 +10,7 @@ posts twice; a refusal shows the page again with the reason, in the status the A
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -395,7 +396,9 @@ async def get_my_work(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     async with h.connection(request) as conn:
         mine = await answers.my_assignments(conn, request[PRINCIPAL])
+    local = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT%H:%M")
     return page(request, "mijn_werk.html", work=mine.assignments, now=runtime.clock.now(),
+                local_now=local,
                 error=request.query.get("fout"), done=request.query.get("gedaan"))  # fmt: skip
 
 
@@ -443,11 +446,23 @@ async def post_decline(request: web.Request) -> web.Response:
 
 
 async def post_first_contact(request: web.Request) -> web.Response:
-    await form_fields(request)
+    fields = await form_fields(request)
     melding_id = _melding_id(request)
+    zone = request.app[RUNTIME].network.zone
 
     async def run(conn: Any) -> Done[Any]:
-        return await answers.first_contact(conn, melding_id, request[PRINCIPAL], **_ids(request))
+        body: dict[str, Any] = {"channel": fields.get("channel", "telefoon")}
+        if fields.get("at"):  # the form's local time, with the region's offset
+            try:
+                at = datetime.fromisoformat(fields["at"])
+                body["at"] = (at if at.tzinfo else at.replace(tzinfo=zone)).isoformat()
+            except ValueError:
+                body["at"] = fields["at"]  # the parse names it
+        if fields.get("note", "").strip():
+            body["note"] = fields["note"]
+        contact = parsed(answers.FirstContactIn, body)
+        return await answers.first_contact(conn, melding_id, request[PRINCIPAL], contact,
+                                           **_ids(request))  # fmt: skip
 
     return await _my_change(request, run, "contact")
 

@@ -13,12 +13,13 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 from triage.auth.principal import Principal
 from triage.effects import Changed, Done, Enqueue
+from triage.intake.models import CLOCK_SKEW
 from triage.observability import metrics
-from triage.problems import conflict, forbidden, not_found
+from triage.problems import FieldError, conflict, forbidden, invalid, not_found
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -59,10 +60,41 @@ class AssignmentsOut(BaseModel):
     assignments: list[AssignmentOut]
 
 
+Channel = Literal["telefoon", "huisbezoek", "video", "op_locatie", "anders"]
+
+
+class FirstContactIn(RequestBody):
+    """How first contact went; without a body it is by phone, now."""
+
+    at: AwareDatetime | None = Field(
+        default=None, strict=False,
+        description="When contact was made (RFC 3339 with offset), if earlier than now: "
+        "not before the melding was received, not in the future. The milestones run from it.",
+    )  # fmt: skip
+    channel: Channel = Field(default="telefoon", description="How the household was reached.")
+    note: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="For colleagues; erased with the case (retention).",
+    )
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: object) -> object:
+        # Lax above only to take the string: not a number of seconds, not a date alone.
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                "give an RFC 3339 timestamp with offset, e.g. 2026-11-22T21:15:00+01:00"
+            )
+        return value
+
+
 class ContactOut(BaseModel):
     melding_id: UUID
     status: Literal["contacted"]
     first_contact_at: datetime
+    channel: Channel
 
 
 def _specialist(principal: Principal) -> str:
@@ -113,20 +145,28 @@ async def first_contact(
     conn: asyncpg.Connection,
     melding_id: UUID,
     principal: Principal,
+    contact: FirstContactIn | None = None,
     *,
     now: datetime,
     endpoint: str,
     request_id: str,
 ) -> Done[ContactOut]:
     me = _specialist(principal)
+    contact = contact or FirstContactIn()
+    at = contact.at or now
+    if at > now + CLOCK_SKEW:
+        raise invalid([FieldError("/at", "contact cannot be recorded ahead of time")])
     done = await conn.fetchrow(_Q["first_contact"], melding_id, now, principal.id, endpoint,
-                               request_id, me, principal.role)  # fmt: skip
+                               request_id, me, principal.role, at, contact.channel,
+                               contact.note)  # fmt: skip
     if done is None:
-        raise conflict("first contact is recorded by the specialist who accepted the melding, once")
-    in_time = "true" if now <= done["respond_before"] else "false"
+        raise conflict("first contact is recorded once, by the specialist who accepted the "
+                       "melding, and not before it was received")  # fmt: skip
+    in_time = "true" if at <= done["respond_before"] else "false"
     metrics.FIRST_CONTACTS.labels(done["gebied"], done["urgency_level"], in_time).inc()
-    return Done(ContactOut(melding_id=melding_id, status="contacted", first_contact_at=now),
-                (Changed(melding_id),))  # fmt: skip
+    answer = ContactOut(melding_id=melding_id, status="contacted", first_contact_at=at,
+                        channel=contact.channel)  # fmt: skip
+    return Done(answer, (Changed(melding_id),))
 
 
 async def my_assignments(conn: asyncpg.Connection, principal: Principal) -> AssignmentsOut:

@@ -199,9 +199,13 @@ SELECT $2, 'user', $3, $7, 'assignment.decline', melding_id, case_id, $4, $5
   FROM answered;
 
 -- name: first_contact
+-- At $2 (now, the audit's time) the specialist $6 records contact made at $8 (not before
+-- the melding was received), by channel $9, with note $10; the trajectory's milestones
+-- run from the contact itself.
 WITH contacted AS (
-    UPDATE meldingen SET status = 'contacted', first_contact_at = $2
-     WHERE id = $1 AND status = 'assigned'
+    UPDATE meldingen SET status = 'contacted', first_contact_at = $8,
+                         first_contact_channel = $9, first_contact_note = $10
+     WHERE id = $1 AND status = 'assigned' AND received_at <= $8
        AND EXISTS (SELECT 1 FROM assignments
                     WHERE melding_id = $1 AND state = 'accepted' AND specialist = $6)
  RETURNING id, case_id
@@ -214,7 +218,7 @@ WITH contacted AS (
 ), milestones AS (
     -- The case's first first contact starts its trajectory (later ones change nothing).
     INSERT INTO case_milestones (case_id, kind, due_at)
-    SELECT c.case_id, k.kind, $2 + make_interval(days => k.days)
+    SELECT c.case_id, k.kind, $8 + make_interval(days => k.days)
       FROM contacted c
      CROSS JOIN (VALUES ('plan', 7), ('outreach', 30), ('handover', 100),
                         ('evaluation', 180)) AS k(kind, days)

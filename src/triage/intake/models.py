@@ -381,6 +381,8 @@ class MeldingOut(MeldingAccepted, SentContent):
     received_at: datetime
     created_at: datetime
     first_contact_at: datetime | None
+    first_contact_channel: str | None = Field(description="How: telefoon, huisbezoek, ...")
+    first_contact_note: str | None
     offers: list[OfferOut] = Field(description="Dispatch decisions, oldest first.")
 
 
