@@ -106,6 +106,7 @@ async def console(
                 ("sp-tilburg-1", UserRole.specialist, "tilburg"),
                 ("sp-oost-1", UserRole.specialist, "oost"),
                 ("co-tilburg", UserRole.coordinator, "tilburg"),
+                ("admin-1", UserRole.admin, None),
             ):
                 await add_user(conn, name, role, now, gebied=gebied, password=PASSWORD)
         app = create_app(runtime, background=False)
@@ -293,6 +294,59 @@ async def test_the_coordinator_marks_an_absence_and_the_on_duty_view_follows(
     await page.context.close()
 
 
+async def test_the_admin_manages_sources_and_people(console: Console) -> None:
+    """A source's token is shown once and works; a new one replaces it; a person added
+    and disabled can no longer log in; each change is audited with the admin."""
+    page = await console.page_as("admin-1")
+    assert page.url.endswith("/beheer")
+    await console.accessible(page, "beheer")
+    await page.fill("#c-name", "politie-midden")
+    await page.select_option("#c-source", "politie")
+    await page.click("form[aria-label='Bron toevoegen'] button")
+    token = await page.locator("#issued code").inner_text()
+    headers = {"Authorization": f"Bearer {token}"}
+    async with console.http.post(f"{console.base}/api/v1/meldingen", json=melding_body(),
+                                 headers=headers) as resp:  # fmt: skip
+        assert resp.status == 201, await resp.text()
+    await page.goto(f"{console.base}/beheer")
+    await page.click("tr[data-client='politie-midden'] button:has-text('Nieuwe token')")
+    renewed = await page.locator("#issued code").inner_text()
+    assert renewed != token
+    async with console.http.post(f"{console.base}/api/v1/meldingen", json=melding_body(),
+                                 headers=headers) as resp:  # fmt: skip
+        assert resp.status == 401
+
+    await page.goto(f"{console.base}/beheer")
+    await page.fill("#u-name", "operator-tijdelijk")
+    await page.select_option("#u-role", "operator")
+    await page.fill("#u-password", PASSWORD)
+    await page.click("form[aria-label='Gebruiker toevoegen'] button")
+    await page.wait_for_url("**gedaan=gebruiker+aangemaakt")
+    signed_in = await console.page_as("operator-tijdelijk")  # asserts the login works
+    await signed_in.context.close()
+    await page.click("tr[data-username='operator-tijdelijk'] button")
+    await page.wait_for_url("**gedaan=gebruiker+uitgeschakeld")
+    other = await console.browser.new_context()
+    login = await other.new_page()
+    await login.goto(f"{console.base}/login")
+    await login.fill("#username", "operator-tijdelijk")
+    await login.fill("#password", PASSWORD)
+    await login.click("form.stack button[type=submit]")
+    assert "/login" in login.url
+    await other.close()
+    actions = await console.runtime.pool.fetch(
+        "SELECT action, detail FROM audit_log WHERE action LIKE 'client.%' "
+        "OR action LIKE 'account.%' ORDER BY id"
+    )
+    assert [(a["action"], a["detail"]) for a in actions if a["detail"]] == [
+        ("client.create", {"client": "politie-midden"}),
+        ("client.rotate", {"client": "politie-midden"}),
+        ("account.create", {"username": "operator-tijdelijk", "role": "operator"}),
+        ("account.disable", {"username": "operator-tijdelijk"}),
+    ]
+    await page.context.close()
+
+
 async def test_the_main_flow_works_by_keyboard_alone(console: Console) -> None:
     made = await console.post(melding_body(source="politie"))
     context = await console.browser.new_context()
@@ -352,6 +406,7 @@ async def test_every_page_at_phone_and_desktop_width(
                        ("casus", f"/casussen/{made['case_id']}"), ("zoeken", "/zoeken")],
         "sp-tilburg-1": [("mijn-werk", "/mijn-werk")],
         "co-tilburg": [("gebied", "/gebied")],
+        "admin-1": [("beheer", "/beheer")],
     }  # fmt: skip
     for width, kind in ((1280, "desktop"), (390, "telefoon")):
         context = await console.browser.new_context(viewport={"width": width, "height": 900})
@@ -368,7 +423,7 @@ async def test_every_page_at_phone_and_desktop_width(
                 await page.screenshot(path=f"{folder}/{name}-{kind}.png", full_page=True)
             await page.context.close()
     saved = sorted(os.listdir(folder))
-    assert len([s for s in saved if s.endswith(".png")]) == 16, saved
+    assert len([s for s in saved if s.endswith(".png")]) == 18, saved
 
 
 async def _address_of(console: Console, melding_id: str) -> dict[str, Any]:

@@ -179,3 +179,25 @@ async def provider_person(
     if row["disabled_at"] is not None:
         return None
     return person(row)
+
+
+async def listed_users(conn: asyncpg.Connection, now: datetime) -> list[asyncpg.Record]:
+    """Every account, how it logs in (password, token, identity provider); no secrets."""
+    return list(await conn.fetch(_Q["list_users"], now))
+
+
+async def listed_clients(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return list(await conn.fetch(_Q["list_clients"]))
+
+
+async def user_exists(conn: asyncpg.Connection, username: str) -> bool:
+    return bool(await conn.fetchval(_Q["user_exists"], username))
+
+
+async def audit_change(
+    conn: asyncpg.Connection, actor: Principal, action: str, whom: dict[str, str], *,
+    now: datetime, endpoint: str, request_id: str,
+) -> None:  # fmt: skip
+    """An account made, disabled or given a new token by an admin, in the audit log."""
+    await conn.execute(_Q["audit_account"], now, actor.id, actor.role, action, whom, endpoint,
+                       request_id)  # fmt: skip

@@ -68,3 +68,26 @@ RETURNING id, username, role, gebied, disabled_at;
 -- The hash of a person's password (NULL: none, or no such person): the demo checks that
 -- the password it keeps is still the account's.
 SELECT password_hash FROM users WHERE username = $1;
+
+-- name: list_users
+-- The accounts for the admin's page: how each logs in, never a secret or its digest.
+SELECT username, display_name, role, gebied, created_at, disabled_at,
+       password_hash IS NOT NULL AS has_password,
+       token_hash IS NOT NULL AND token_expires_at > $1 AS has_token,
+       oidc_subject IS NOT NULL AS via_provider
+  FROM users
+ ORDER BY disabled_at IS NOT NULL, role, username;
+
+-- name: list_clients
+SELECT name, source, created_at, disabled_at FROM api_clients
+ ORDER BY disabled_at IS NOT NULL, source, name;
+
+-- name: user_exists
+SELECT EXISTS (SELECT 1 FROM users WHERE username = $1);
+
+-- name: audit_account
+-- An account changed by an admin through the console: who, what, and whose account
+-- ($5: the username or client name, no secret).
+INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, endpoint, request_id,
+                       detail)
+VALUES ($1, 'user', $2, $3, $4, $6, $7, $5);

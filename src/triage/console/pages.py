@@ -121,13 +121,13 @@ async def post_logout(request: web.Request) -> web.Response:
 
 async def get_start(request: web.Request) -> web.Response:
     """The person's start page: the werkvoorraad at the desk, their own work for the
-    network, links for ops and admin."""
+    network, beheer for ops and admin."""
     me: Principal = request[PRINCIPAL]
     if me.role == U.specialist:
         return await get_my_work(request)
     if me.role in (U.operator, U.cit, U.coordinator):
         return await get_werkvoorraad(request)
-    return page(request, "start.html")
+    return see_other("/beheer")  # ops and admin
 
 
 async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:

@@ -9,7 +9,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from triage.auth.policy import ANSWERERS, EDITORS, PEOPLE, Policy, allow
+from triage.auth.policy import ANSWERERS, EDITORS, OPS, PEOPLE, Policy, allow
+from triage.console import beheer as b
 from triage.console import gebied as g
 from triage.console import intake as i
 from triage.console import pages as p
@@ -24,6 +25,7 @@ _READERS = allow(U.operator, U.cit, U.coordinator, U.specialist,
                  scope="As GET /api/v1/meldingen/{id} and /cases/{id}.")  # fmt: skip
 _GEBIED = allow(U.operator, U.cit, U.coordinator, scope="A coordinator their own gebied.")
 _INTAKE = allow(U.operator, U.cit, scope="As POST /api/v1/meldingen for a person.")
+_ADMIN = allow(U.admin, scope="Every account.")
 _ROSTER = allow(U.coordinator, scope="Their own gebied's roster.")
 
 
@@ -60,6 +62,13 @@ PAGES: tuple[Page, ...] = (
     Page("GET", "/nieuwe-melding", i.get_new, _INTAKE),
     Page("POST", "/nieuwe-melding", i.post_new, _INTAKE),
     Page("GET", "/nieuwe-melding/gebied", i.get_gebied_hint, _INTAKE),
+    Page("GET", "/beheer", b.get_beheer, OPS),
+    Page("POST", "/beheer/gebruikers", b.post_add_user, _ADMIN),
+    Page("POST", "/beheer/gebruikers/uitschakelen", b.post_disable_user, _ADMIN),
+    Page("POST", "/beheer/bronnen", b.post_add_client, _ADMIN),
+    Page("POST", "/beheer/bronnen/vernieuwen", b.post_rotate_client, _ADMIN),
+    Page("POST", "/beheer/bronnen/uitschakelen", b.post_disable_client, _ADMIN),
+    Page("POST", "/beheer/dode-brieven/opnieuw", b.post_replay, OPS),
     Page("GET", "/gebied", g.get_gebied, _GEBIED),
     Page("POST", "/gebied/roosterwijzigingen", g.post_roster_change, _ROSTER),
     Page(
