@@ -107,6 +107,7 @@ async def console(
                 ("sp-oost-1", UserRole.specialist, "oost"),
                 ("co-tilburg", UserRole.coordinator, "tilburg"),
                 ("admin-1", UserRole.admin, None),
+                ("sp-tilburg-2", UserRole.specialist, "tilburg"),
             ):
                 await add_user(conn, name, role, now, gebied=gebied, password=PASSWORD)
         app = create_app(runtime, background=False)
@@ -292,6 +293,69 @@ async def test_the_coordinator_marks_an_absence_and_the_on_duty_view_follows(
     assert await duty.count() == 0
     assert "afwezig" in await page.inner_text("tr[data-specialist='sp-tilburg-7']")
     await page.context.close()
+
+
+async def test_a_case_is_worked_in_the_console(console: Console) -> None:
+    """The desk gives a melding to a specialist by hand and moves another to a gebied;
+    the lead marks a milestone, hands the case over warmly, the colleague takes it over,
+    and the desk closes it."""
+    desk = await console.page_as("operator-1")
+    made = await console.post(melding_body(source="politie"), who="desk")
+    await desk.goto(f"{console.base}/meldingen/{made['melding_id']}")
+    await desk.select_option("#reassign-to", "sp-tilburg-1")
+    await desk.fill("#reassign-reason", "Zij kent het gezin van eerder.")
+    await desk.click("form[aria-label='Toewijzen'] button")
+    await desk.wait_for_url("**gedaan=toegewezen")
+    assert "Gerrit Uphus" in await desk.inner_text("#h-aanbod + table")
+    moving = await console.post(melding_body(source="politie"), who="desk")
+    await desk.goto(f"{console.base}/meldingen/{moving['melding_id']}")
+    await desk.select_option("#move-gebied", "oost")
+    await desk.fill("#move-reason", "Gezin woont sinds kort in Oosterhout.")
+    await desk.click("form[aria-label='Ander gebied'] button")
+    await desk.wait_for_url("**gedaan=naar*")
+    moved = await console.runtime.pool.fetchval(
+        "SELECT gebied FROM meldingen WHERE id = $1", uuid.UUID(moving["melding_id"])
+    )
+    assert moved == "oost"
+
+    lead = await console.page_as("sp-tilburg-1")
+    offer = lead.locator(f"#offers li[data-melding-id='{made['melding_id']}']")
+    await offer.locator("button", has_text="Aannemen").click()
+    await lead.wait_for_url("**gedaan=aangenomen")
+    await lead.locator(f"#accepted li[data-melding-id='{made['melding_id']}'] button").click()
+    await lead.wait_for_url("**gedaan=contact")
+    await lead.click(f"#my-cases li[data-case-id='{made['case_id']}'] a")
+    await lead.wait_for_url(f"**/casussen/{made['case_id']}")
+    await console.accessible(lead, "casus van de regie")
+    await lead.fill("#ms-note-plan", "Plan met moeder opgesteld.")
+    await lead.click("tr[data-milestone='plan'] button")
+    await lead.wait_for_url("**gedaan=mijlpaal")
+    assert "Plan met moeder opgesteld." in await lead.inner_text("tr[data-milestone='plan']")
+    await lead.select_option("#handover-to", "sp-tilburg-2")
+    await lead.fill("#handover-reason", "Ik ga met verlof; Amelia neemt het over.")
+    await lead.click("form[aria-label='Overdracht voorstellen'] button")
+    await lead.wait_for_url("**gedaan=overdracht*")
+
+    colleague = await console.page_as("sp-tilburg-2")
+    await colleague.goto(
+        f"{console.base}/casussen/{made['case_id']}",
+    )
+    await colleague.click("button:has-text('Casusregie overnemen')")
+    await colleague.wait_for_url("**gedaan=casusregie*")
+    assert (
+        await console.runtime.pool.fetchval(
+            "SELECT lead FROM cases WHERE id = $1", uuid.UUID(made["case_id"])
+        )
+        == "sp-tilburg-2"
+    )
+
+    await desk.goto(f"{console.base}/casussen/{made['case_id']}")
+    await desk.fill("#close-reason", "Hulp loopt via het wijkteam; crisis voorbij.")
+    await desk.click("form[aria-label='Casus sluiten'] button")
+    await desk.wait_for_url("**gedaan=gesloten")
+    assert "gesloten" in await desk.inner_text("dl.facts")
+    for page in (desk, lead, colleague):
+        await page.context.close()
 
 
 async def test_the_admin_manages_sources_and_people(console: Console) -> None:

@@ -4,15 +4,20 @@
 -- outside it is never fetched; the read is audited in the same statement, as breaking
 -- the glass when only the reason let it through (with the reader's gebied, whose
 -- coordinator is shown it). A specialist's work: an offer out to them or accepted by
--- them on a melding of the case. A case's lead has that (a handover moves it along);
--- one whose melding was given to someone else by hand no longer does.
+-- them on a melding of the case, or the case's lead proposed to them (a warm handover:
+-- they read it before they take it over). A case's lead has that (a handover moves it
+-- along); one whose melding was given to someone else by hand no longer does.
 WITH found AS (
     SELECT meldingen.*,
-           $11::text IS NOT NULL AND EXISTS (
+           $11::text IS NOT NULL AND (EXISTS (
                SELECT 1 FROM assignments a JOIN meldingen o ON o.id = a.melding_id
                 WHERE o.case_id = meldingen.case_id AND a.specialist = $11
                   AND a.state IN ('offered', 'accepted')
-           ) AS their_work
+           ) OR EXISTS (
+               SELECT 1 FROM case_handovers ho
+                WHERE ho.case_id = meldingen.case_id AND ho.state = 'open'
+                  AND ho.to_lead = $11
+           )) AS their_work
       FROM meldingen
      WHERE id = $1
 ), m AS (
@@ -52,11 +57,14 @@ WITH found AS (
     SELECT c.id, c.household_id, c.status, c.gebied, c.opened_at, c.closed_at,
            c.merged_into, c.previous_case_id, c.lead, h.postcode, h.huisnummer,
            h.toevoeging, h.straat, h.woonplaats,
-           $10::text IS NOT NULL AND EXISTS (
+           $10::text IS NOT NULL AND (EXISTS (
                SELECT 1 FROM assignments a JOIN meldingen o ON o.id = a.melding_id
                 WHERE o.case_id = c.id AND a.specialist = $10
                   AND a.state IN ('offered', 'accepted')
-           ) AS their_work,
+           ) OR EXISTS (
+               SELECT 1 FROM case_handovers ho
+                WHERE ho.case_id = c.id AND ho.state = 'open' AND ho.to_lead = $10
+           )) AS their_work,
            CASE WHEN EXISTS (SELECT 1 FROM meldingen o WHERE o.case_id = c.id)
                 THEN EXISTS (SELECT 1 FROM meldingen o WHERE o.case_id = c.id AND o.gebied = $3)
                 ELSE c.gebied = $3 END AS in_gebied
@@ -124,3 +132,26 @@ SELECT a.id, a.at, a.action, a.melding_id, a.case_id, a.reason, a.actor_role,
    AND a.gebied = $1 AND a.at >= $2 AND ($4::bigint IS NULL OR a.id < $4)
  ORDER BY a.id DESC
  LIMIT $3;
+
+-- name: audit_trail
+-- Who read or changed melding $1, oldest first (at most $2): for the people working it,
+-- after their own read of the melding was allowed (and audited).
+SELECT a.at, a.action, a.actor_role, a.reason,
+       coalesce(u.username, c.name, a.actor_kind) AS actor
+  FROM audit_log a
+  LEFT JOIN users u ON a.actor_kind = 'user' AND u.id = a.actor_id
+  LEFT JOIN api_clients c ON a.actor_kind = 'client' AND c.id = a.actor_id
+ WHERE a.melding_id = $1
+ ORDER BY a.id
+ LIMIT $2;
+
+-- name: open_handover
+SELECT to_lead, from_lead, requested_by, requested_at, reason
+  FROM case_handovers WHERE case_id = $1 AND state = 'open';
+
+-- name: handovers_to
+-- Cases whose lead is proposed to $1 (a warm handover waits for them to take it over).
+SELECT h.case_id, h.from_lead, h.requested_by, h.requested_at, h.reason, c.gebied
+  FROM case_handovers h JOIN cases c ON c.id = h.case_id
+ WHERE h.to_lead = $1 AND h.state = 'open'
+ ORDER BY h.requested_at;

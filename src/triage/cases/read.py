@@ -228,3 +228,49 @@ async def break_glass(
         before,
     )
     return BreakGlassListOut(reads=[BreakGlassOut.model_validate(dict(r)) for r in rows])
+
+
+class AuditEntryOut(BaseModel):
+    at: datetime
+    action: str
+    actor: str = Field(description="A username, a source system's name, or system.")
+    actor_role: str
+    reason: str | None
+
+
+async def audit_trail(
+    conn: asyncpg.Connection, melding_id: UUID, limit: int = 200
+) -> list[AuditEntryOut]:
+    """Who read or changed the melding. Call only once the reader's own read of it was
+    allowed: this checks no scope."""
+    rows = await conn.fetch(_Q["audit_trail"], melding_id, limit)
+    return [AuditEntryOut.model_validate(dict(r)) for r in rows]
+
+
+class OpenHandoverOut(BaseModel):
+    to_lead: str
+    from_lead: str | None
+    requested_by: str
+    requested_at: datetime
+    reason: str
+
+
+async def open_handover(conn: asyncpg.Connection, case_id: UUID) -> OpenHandoverOut | None:
+    """The case's proposed handover, if one waits (call after the case's read)."""
+    row = await conn.fetchrow(_Q["open_handover"], case_id)
+    return None if row is None else OpenHandoverOut.model_validate(dict(row))
+
+
+class HandoverToMeOut(BaseModel):
+    case_id: UUID
+    from_lead: str | None
+    requested_by: str
+    requested_at: datetime
+    reason: str
+    gebied: str
+
+
+async def handovers_to(conn: asyncpg.Connection, person: str) -> list[HandoverToMeOut]:
+    """The cases proposed to ``person`` to lead, oldest proposal first."""
+    rows = await conn.fetch(_Q["handovers_to"], person)
+    return [HandoverToMeOut.model_validate(dict(r)) for r in rows]

@@ -26,15 +26,23 @@ from triage.api.headers import from_elsewhere
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
 from triage.auth import sessions
 from triage.auth.principal import Principal
-from triage.cases import control
-from triage.cases.read import read_case, read_melding
+from triage.cases import control, handover, milestones
+from triage.cases.read import (
+    audit_trail,
+    handovers_to,
+    open_handover,
+    read_case,
+    read_melding,
+)
 from triage.console.render import check_csrf, fragment, page
-from triage.dispatch import answers
+from triage.dispatch import answers, manual
 from triage.effects import Done
+from triage.lists import cases as case_list
 from triage.lists import households
 from triage.lists.people import group
 from triage.lists.werkvoorraad import werkvoorraad
 from triage.problems import Problem, invalid, not_found
+from triage.region import REGIONAL_POOL
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 from triage.vocabulary import Level, UserRole
 
@@ -194,6 +202,7 @@ async def _melding_page(
                                       now=runtime.clock.now(),
                                       endpoint=h.endpoint_of(request),
                                       request_id=request[REQUEST_ID])  # fmt: skip
+        trail = await audit_trail(conn, melding_id)
     rules = runtime.rules
     return page(
         request, "melding.html", status, m=melding, matched=matched,
@@ -203,8 +212,19 @@ async def _melding_page(
         category_labels={c.value: r.label for c, r in rules.categories.items()},
         names=_names(request), may_edit=me.change_scope() is not None,
         levels=[x.value for x in Level if x != Level.advies],
-        purposes=households.PURPOSES,
+        purposes=households.PURPOSES, trail=trail, staff=_staff_of(request, melding.gebied),
+        gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL],
     )  # fmt: skip
+
+
+def _staff_of(request: web.Request, gebied: str) -> list[tuple[str, str]]:
+    """Who a melding of ``gebied`` can be given to by hand: its network, then the backup."""
+    network = request.app[RUNTIME].network
+    team = network.network_of(gebied)
+    ids = [*(team.members if team else []), *(team.coordinators if team else []),
+           *network.backup.members, *network.backup.coordinators]  # fmt: skip
+    names = _names(request)
+    return [(i, names.get(i, i)) for i in dict.fromkeys(ids)]
 
 
 async def get_melding(request: web.Request) -> web.Response:
@@ -310,6 +330,35 @@ async def post_review(request: web.Request) -> web.Response:
     return await _change(request, melding_id, run, "beoordeeld")
 
 
+async def post_reassign(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _melding_id(request)
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        change = parsed(manual.ReassignIn, {"to": fields.get("to", ""),
+                                            "reason": _reason(fields)})  # fmt: skip
+        return await manual.reassign(conn, runtime.network, melding_id, change,
+                                     request[PRINCIPAL], **_ids(request))  # fmt: skip
+
+    return await _change(request, melding_id, run, "toegewezen")
+
+
+async def post_move(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    melding_id = _melding_id(request)
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        change = parsed(manual.GebiedIn, {"gebied": fields.get("gebied", ""),
+                                          "reason": _reason(fields)})  # fmt: skip
+        return await manual.move_gebied(conn, [*runtime.region.gebied_codes, REGIONAL_POOL],
+                                        melding_id, change, request[PRINCIPAL],
+                                        **_ids(request))  # fmt: skip
+
+    return await _change(request, melding_id, run, "naar ander gebied")
+
+
 async def post_find_case(request: web.Request) -> web.Response:
     """The household search from a melding's page, to link it to the case found."""
     runtime = request.app[RUNTIME]
@@ -374,19 +423,108 @@ async def post_search(request: web.Request) -> web.Response:
                 given=fields)  # fmt: skip
 
 
-async def get_case(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+def _case_id(request: web.Request) -> UUID:
     try:
-        case_id = UUID(request.match_info["case_id"])
+        return UUID(request.match_info["case_id"])
     except ValueError:
         raise not_found("no case with this id") from None
+
+
+async def _case_page(request: web.Request, case_id: UUID, *, status: int = 200,
+                     error: str | None = None) -> web.Response:  # fmt: skip
+    runtime = request.app[RUNTIME]
+    me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        case = await read_case(conn, case_id, request[PRINCIPAL], now=runtime.clock.now(),
+        case = await read_case(conn, case_id, me, now=runtime.clock.now(),
                                endpoint=h.endpoint_of(request),
                                request_id=request[REQUEST_ID])  # fmt: skip
-    if case is None:
-        raise not_found("no case with this id that you may see")
-    return page(request, "casus.html", c=case, people=group(case.persons), names=_names(request))
+        if case is None:
+            raise not_found("no case with this id that you may see")
+        proposed = await open_handover(conn, case_id)
+    in_network = me.role in (U.specialist, U.coordinator)
+    leads = case.lead == me.name or me.role == U.coordinator
+    return page(
+        request, "casus.html", status, c=case, people=group(case.persons),
+        names=_names(request), handover=proposed, error=error,
+        done=request.query.get("gedaan"), may_mark=in_network and leads,
+        may_hand_over=in_network and leads and case.status == "open",
+        may_take=proposed is not None and proposed.to_lead == me.name,
+        may_close=me.change_scope() is not None and case.status == "open",
+        colleagues=_staff_of(request, case.gebied), milestone_kinds=milestones.KINDS,
+    )  # fmt: skip
+
+
+async def get_case(request: web.Request) -> web.Response:
+    return await _case_page(request, _case_id(request))
+
+
+async def _case_change(
+    request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]], done: str
+) -> web.Response:
+    """As ``_change``, for a case: back to the case, or the case with the refusal."""
+    case_id = _case_id(request)
+    try:
+        async with h.connection(request) as conn:
+            result = await run(conn)
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return await _case_page(request, case_id, status=problem.status, error=said(problem))
+    await request.app[RUNTIME].after_commit.apply(result.effects)
+    return see_other(f"/casussen/{case_id}?gedaan={quote(done)}")
+
+
+async def post_milestone(request: web.Request) -> web.Response:
+    case_id = _case_id(request)
+    kind = request.match_info["kind"]
+    if kind not in milestones.KINDS:
+        raise not_found(f"milestones are {', '.join(milestones.KINDS)}")
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        note = fields.get("note", "").strip()
+        body = parsed(milestones.MilestoneDoneIn, {"note": note} if note else {})
+        return Done(await milestones.mark_done(conn, case_id, kind, body, request[PRINCIPAL],
+                                               **_ids(request)))  # fmt: skip
+
+    return await _case_change(request, run, "mijlpaal")
+
+
+async def post_handover(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    case_id = _case_id(request)
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        body = parsed(handover.HandoverIn, {"to": fields.get("to", ""),
+                                            "reason": _reason(fields)})  # fmt: skip
+        return Done(await handover.propose(conn, runtime.network, case_id, body,
+                                           request[PRINCIPAL], **_ids(request)))  # fmt: skip
+
+    return await _case_change(request, run, "overdracht voorgesteld")
+
+
+async def post_take_over(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    case_id = _case_id(request)
+    await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        return await handover.accept(conn, runtime.network, case_id, request[PRINCIPAL],
+                                     **_ids(request))  # fmt: skip
+
+    return await _case_change(request, run, "casusregie overgenomen")
+
+
+async def post_close(request: web.Request) -> web.Response:
+    case_id = _case_id(request)
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        body = parsed(control.CloseIn, {"reason": _reason(fields)})
+        return await control.close_case(conn, case_id, body, _context(request))
+
+    return await _case_change(request, run, "gesloten")
 
 
 # -- my work (specialists) -----------------------------------------------------------
@@ -394,10 +532,14 @@ async def get_case(request: web.Request) -> web.Response:
 
 async def get_my_work(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
+    me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        mine = await answers.my_assignments(conn, request[PRINCIPAL])
+        mine = await answers.my_assignments(conn, me)
+        led = await case_list.cases(conn, me, status="open", lead=me.name, limit=50)
+        proposed = await handovers_to(conn, me.name)
     local = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT%H:%M")
     return page(request, "mijn_werk.html", work=mine.assignments, now=runtime.clock.now(),
+                cases=led.cases, proposed=proposed,
                 local_now=local,
                 error=request.query.get("fout"), done=request.query.get("gedaan"))  # fmt: skip
 

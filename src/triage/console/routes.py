@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from triage.auth.policy import ANSWERERS, EDITORS, OPS, PEOPLE, Policy, allow
+from triage.auth.policy import ANSWERERS, CASE_WORK, EDITORS, OPS, PEOPLE, Policy, allow
 from triage.console import beheer as b
 from triage.console import gebied as g
 from triage.console import intake as i
@@ -56,6 +56,12 @@ PAGES: tuple[Page, ...] = (
     Page("GET", "/zoeken", p.get_search, _DESK),
     Page("POST", "/zoeken", p.post_search, _DESK),
     Page("GET", "/casussen/{case_id}", p.get_case, _READERS),
+    Page("POST", "/casussen/{case_id}/mijlpalen/{kind}", p.post_milestone, CASE_WORK),
+    Page("POST", "/casussen/{case_id}/overdracht", p.post_handover, CASE_WORK),
+    Page("POST", "/casussen/{case_id}/overnemen", p.post_take_over, CASE_WORK),
+    Page("POST", "/casussen/{case_id}/sluiten", p.post_close, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/toewijzen", p.post_reassign, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/gebied", p.post_move, EDITORS),
     Page("GET", "/mijn-werk", p.get_my_work, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/aannemen", p.post_accept, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/afwijzen", p.post_decline, ANSWERERS),
