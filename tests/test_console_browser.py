@@ -44,6 +44,19 @@ PASSWORD = "correct horse battery staple 7"
 #: Chromium flags for this machine's closed network (no background calls home).
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+#: A browser where notifications are allowed, whose notifications are kept in the tab's
+#: session storage for the test to read.
+NOTIFICATIONS_SEEN = """
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title) {
+    const seen = JSON.parse(sessionStorage.getItem("notified") || "[]");
+    seen.push(title);
+    sessionStorage.setItem("notified", JSON.stringify(seen));
+  }
+};
+"""
 #: axe-core's impacts that fail the check.
 SERIOUS = {"serious", "critical"}
 
@@ -200,6 +213,9 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     page = await console.page_as("sp-tilburg-1", width=390)  # a phone
     assert await page.locator("h1").inner_text() == "Mijn werk"
     await console.accessible(page, "mijn werk")
+    # Notifications allowed: the page's calls are recorded (the page reloads after one).
+    await page.add_init_script(NOTIFICATIONS_SEEN)
+    await page.reload()
     made = await console.post(melding_body(source="politie"), who="desk")
     assert made["gebied"] == "tilburg"
     async with console.http.post(
@@ -210,6 +226,8 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
         assert resp.status == 200, await resp.text()
     card = page.locator(f"#offers li[data-melding-id='{made['melding_id']}']")
     await card.wait_for(timeout=3000)  # the page follows the event, no reload by hand
+    shown = await page.evaluate("JSON.parse(sessionStorage.getItem('notified') || '[]')")
+    assert shown == ["Nieuw aanbod"]
     await console.accessible(page, "mijn werk met aanbod")
     await card.locator("button", has_text="Aannemen").click()
     await page.wait_for_url("**gedaan=aangenomen")
