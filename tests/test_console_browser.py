@@ -285,6 +285,26 @@ async def test_the_desk_takes_a_call_in_the_new_melding_form(console: Console) -
     await page.context.close()
 
 
+async def test_a_form_sent_twice_stores_one_melding(console: Console) -> None:
+    page = await console.page_as("operator-1")
+    await page.goto(f"{console.base}/nieuwe-melding")
+    await page.fill("#f-summary", "Tweemaal verstuurd. (Fictief.)")
+    await page.fill("#f-woonplaats", "Tilburg")
+    statuses = await page.evaluate("""async () => {
+        const form = document.querySelector("form[aria-label='Nieuwe melding']");
+        const send = () => fetch(form.action, {method: "POST", redirect: "manual",
+                                               body: new URLSearchParams(new FormData(form))});
+        return [(await send()).type, (await send()).type];
+    }""")
+    assert statuses == ["opaqueredirect", "opaqueredirect"]  # 303 both times
+    external_id = await page.get_attribute("input[name=external_id]", "value")
+    stored = await console.runtime.pool.fetchval(
+        "SELECT count(*) FROM meldingen WHERE external_id = $1", external_id
+    )
+    assert stored == 1
+    await page.context.close()
+
+
 async def test_the_coordinator_marks_an_absence_and_the_on_duty_view_follows(
     console: Console,
 ) -> None:

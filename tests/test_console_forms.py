@@ -1,0 +1,113 @@
+"""The console's pages without a browser: who may open them, what a refusal looks like,
+the form token and the Origin check on every form, the pages' security headers.
+(The pages' behaviour in a real browser: test_console_browser.py.)"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from helpers import TEST_CLOCK, Tokens, melding_body
+from triage.auth.accounts import add_user
+from triage.auth.sessions import COOKIE
+from triage.runtime import Runtime
+from triage.vocabulary import Source, UserRole
+
+Client = TestClient[Any, Any]
+PASSWORD = "console forms password 12"  # noqa: S105 - a test account's
+
+
+async def _session(client: Client, runtime: Runtime, role: UserRole) -> dict[str, str]:
+    name = f"console-{role.value}-{uuid.uuid4().hex[:6]}"
+    gebied = "tilburg" if role in (UserRole.specialist, UserRole.coordinator) else None
+    async with runtime.pool.acquire() as conn:
+        await add_user(conn, name, role, TEST_CLOCK.now(), gebied=gebied, password=PASSWORD)
+    resp = await client.post("/login", data={"username": name, "password": PASSWORD},
+                             allow_redirects=False)  # fmt: skip
+    assert resp.status == 303, await resp.text()
+    client.session.cookie_jar.clear()  # the test sends the cookie itself
+    return {"Cookie": f"{COOKIE}={resp.cookies[COOKIE].value}"}
+
+
+def _token(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+async def test_pages_send_people_to_the_login_and_refuse_other_roles_as_a_page(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    resp = await client.get("/werkvoorraad?level=crisis", allow_redirects=False)
+    assert resp.status == 303
+    assert resp.headers["Location"] == "/login?next=%2Fwerkvoorraad%3Flevel%3Dcrisis"
+    login = await client.get("/login?next=//elsewhere.example/")
+    assert 'name="next" value="/"' in await login.text()  # never another site
+
+    ops = await _session(client, runtime, UserRole.ops)
+    refused = await client.get("/werkvoorraad", headers=ops)
+    assert refused.status == 403
+    assert refused.content_type == "text/html"
+    assert "this is for" in await refused.text()
+    source = await client.get("/", headers=tokens.client(Source.politie))
+    assert source.status == 403
+
+    desk = await _session(client, runtime, UserRole.operator)
+    page = await client.get("/", headers=desk)
+    assert page.status == 200
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+    assert page.headers["Referrer-Policy"] == "same-origin"
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+async def test_every_form_needs_the_sessions_token_and_this_services_origin(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    made = await client.post("/api/v1/meldingen", json=melding_body(),
+                             headers=tokens.user("operator"))  # fmt: skip
+    melding_id, before = (await made.json())["melding_id"], (await made.json())["urgency"]["level"]
+    assert before != "crisis"
+    desk = await _session(client, runtime, UserRole.operator)
+    page = await client.get(f"/meldingen/{melding_id}", headers=desk)
+    assert page.status == 200
+    token = _token(await page.text())
+    form = {"level": "crisis", "reason": "Moeder belt opnieuw, partner binnen."}
+    url = f"/meldingen/{melding_id}/urgentie"
+
+    no_token = await client.post(url, data=form, headers=desk, allow_redirects=False)
+    assert no_token.status == 403
+    other = await _session(client, runtime, UserRole.operator)  # another session's token
+    wrong = await client.post(url, data={**form, "csrf": token}, headers=other,
+                              allow_redirects=False)  # fmt: skip
+    assert wrong.status == 403
+    elsewhere = await client.post(
+        url,
+        data={**form, "csrf": token},
+        allow_redirects=False,
+        headers={**desk, "Origin": "https://elsewhere.example"},
+    )
+    assert elsewhere.status == 403
+    level = await runtime.pool.fetchval(
+        "SELECT urgency_level FROM meldingen WHERE id = $1", uuid.UUID(melding_id)
+    )
+    assert level == before  # nothing changed by the refused forms
+
+    done = await client.post(url, data={**form, "csrf": token}, headers=desk,
+                             allow_redirects=False)  # fmt: skip
+    assert done.status == 303
+    assert done.headers["Location"] == f"/meldingen/{melding_id}?gedaan=urgentie"
+    assert (
+        await runtime.pool.fetchval(
+            "SELECT urgency_level FROM meldingen WHERE id = $1", uuid.UUID(melding_id)
+        )
+        == "crisis"
+    )
+
+    rows = await client.get("/werkvoorraad/rijen?limit=200", headers=desk)
+    assert rows.status == 200
+    assert (await rows.text()).startswith('<tbody id="work-rows">')
