@@ -17,7 +17,7 @@ from triage.runtime import Runtime
 from triage.vocabulary import Source, UserRole
 
 Client = TestClient[Any, Any]
-PASSWORD = "console forms password 12"  # noqa: S105 - a test account's
+PASSWORD = "console forms password 12"
 
 
 async def _session(client: Client, runtime: Runtime, role: UserRole) -> dict[str, str]:
