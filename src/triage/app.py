@@ -8,15 +8,15 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from importlib import resources
 
 import orjson
 import redis.exceptions
 import structlog
 from aiohttp import web
 
+from triage.api import docs
 from triage.api.handlers import MAX_BODY, endpoint_of, route_of
-from triage.api.headers import allowed, from_elsewhere, options, page_policy, secure
+from triage.api.headers import allowed, from_elsewhere, options, secure
 from triage.api.keys import ON_BEHALF_OF, ORIGIN, PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
 from triage.api.openapi import build_openapi
 from triage.api.operations import OPERATIONS, Handler
@@ -243,7 +243,8 @@ BACKGROUND_STOP_SECONDS = 2.0
 _PUBLIC = (
     {op.path for op in OPERATIONS if op.public}
     | {page.path for page in PAGES if page.policy is None}
-    | {"/api/openapi.json", "/api/docs"}
+    | {"/api/openapi.json"}
+    | docs.PATHS  # the documentation page and its files (api/docs.py)
 )
 #: Who may call each operation and open each page (auth/policy.py), by method and route.
 _POLICIES = {
@@ -258,15 +259,6 @@ async def _openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[_DOCUMENT], content_type="application/json")
 
 
-_DOCS = resources.files("triage.api").joinpath("docs.html").read_text("utf-8")
-_DOCS_POLICY = page_policy(_DOCS)
-
-
-async def _docs(_request: web.Request) -> web.Response:
-    return web.Response(text=_DOCS, content_type="text/html",
-                        headers={"Content-Security-Policy": _DOCS_POLICY})  # fmt: skip
-
-
 def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     """The application; ``background`` runs the queue reconciler (and, unless
     ``dispatch_in_api`` is off, a dispatch worker and a webhook deliverer) in this
@@ -276,9 +268,11 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         client_max_size=MAX_BODY,
     )
     app[RUNTIME] = runtime
-    # The document lists this configuration's signal codes and gebieden.
+    # The document lists this configuration's signal codes and gebieden; its examples are
+    # dated by the service's clock.
     app[_DOCUMENT] = orjson.dumps(build_openapi(
-        signals=sorted(runtime.rules.signals), gebieden=runtime.region.gebied_codes
+        signals=sorted(runtime.rules.signals), gebieden=runtime.region.gebied_codes,
+        now=runtime.clock.now(),
     ))  # fmt: skip
     app[STOPPING] = asyncio.Event()
     app[_BACKGROUND] = []
@@ -290,7 +284,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
     for page in PAGES:
         app.router.add_route(page.method, page.path, page.handler)
     app.router.add_get("/api/openapi.json", _openapi)
-    app.router.add_get("/api/docs", _docs)
+    docs.add_routes(app.router)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks = app[_BACKGROUND]

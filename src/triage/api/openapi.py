@@ -149,10 +149,12 @@ def build_openapi(
     for op in OPERATIONS:
         responses: dict[str, Any] = {}
         for status, answer in op.responses.items():
+            # Several models when the answer depends on who asks: anyOf, not oneOf, as
+            # the answer models are open (a MeldingOut is a MeldingAsSent too).
             schemas_of = [keys[(m, "serialization")] for m in _models(answer)]
             content = (
                 {"application/json": {"schema": schemas_of[0] if len(schemas_of) == 1
-                                      else {"oneOf": schemas_of}}}
+                                      else {"anyOf": schemas_of}}}
                 if schemas_of
                 else {"text/event-stream" if op.stream else "text/plain":
                       {"schema": {"type": "string"}}}

@@ -35,8 +35,11 @@ Audit = tuple[str, str, str | None]
 class LoginIn(BaseModel):
     """Form fields of ``POST /auth/login``."""
 
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=MAX_LENGTH)
+    # The examples fill the documentation page's form (Swagger UI takes a form field's
+    # example from its property, not from the body's).
+    username: str = Field(min_length=1, max_length=100, examples=["desk-anna"])
+    password: str = Field(min_length=1, max_length=MAX_LENGTH,
+                          examples=["een lange zin als wachtwoord"])  # fmt: skip
 
     @field_validator("username", "password")
     @classmethod
