@@ -7,6 +7,7 @@ they are valid for the service too (and reach recognition, scoring and the datab
 - A BSN passes the elfproef (an arithmetic check over its digits): a generated BSN of the
   schema's shape becomes nine digits with the check digit that makes it pass.
 - A birth date lies between 1900 and today: one outside becomes the nearest end.
+  (The BSN and birth date of a household search likewise.)
 - A source sends each melding with an id of its own (``external_id``): a generated one
   gets a unique suffix, or every body after the first would be a replay of another (409).
 - An API client submits as its own source (``TRIAGE_SCHEMA_SOURCE``): that is
@@ -43,6 +44,9 @@ def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
     """Every case of every phase (the documented examples too) just before it is sent."""
     if case.method.upper() == "POST" and case.path == "/api/v1/meldingen":
         make_real(case.body)
+    search = case.method.upper() == "POST" and case.path == "/api/v1/households/search"
+    if search and isinstance(case.body, dict):  # its BSN and birth date: the rules below
+        _real_person(case.body)
 
 
 def make_real(body: Any) -> None:
@@ -60,18 +64,22 @@ def make_real(body: Any) -> None:
         body["source"] = source
     persons = body.get("persons")
     for person in persons if isinstance(persons, list) else []:
-        if not isinstance(person, dict):
-            continue
-        bsn = person.get("bsn")
-        if isinstance(bsn, str) and _BSN.fullmatch(_strip(bsn)):
-            person["bsn"] = _passing(re.sub(r"[ .]", "", _strip(bsn)).zfill(9))
-        born = person.get("geboortedatum")
-        if isinstance(born, str):
-            try:
-                day = date.fromisoformat(born)
-            except ValueError:
-                continue
-            person["geboortedatum"] = min(max(day, date(1900, 1, 1)), date.today()).isoformat()
+        if isinstance(person, dict):
+            _real_person(person)
+
+
+def _real_person(person: dict[str, Any]) -> None:
+    """A BSN that passes the elfproef, a birth date from 1900 to today (in place)."""
+    bsn = person.get("bsn")
+    if isinstance(bsn, str) and _BSN.fullmatch(_strip(bsn)):
+        person["bsn"] = _passing(re.sub(r"[ .]", "", _strip(bsn)).zfill(9))
+    born = person.get("geboortedatum")
+    if isinstance(born, str):
+        try:
+            day = date.fromisoformat(born)
+        except ValueError:
+            return
+        person["geboortedatum"] = min(max(day, date(1900, 1, 1)), date.today()).isoformat()
 
 
 def _strip(text: str) -> str:

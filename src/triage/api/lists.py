@@ -6,6 +6,7 @@ The console's pages read the same parameters with the same functions (``filter_o
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -28,8 +29,11 @@ from triage.problems import FieldError, invalid
 from triage.region import REGIONAL_POOL
 from triage.vocabulary import Level, Source
 
-#: The earliest and latest time a window may name (beyond, the arithmetic on it fails).
+#: The earliest and latest time a window's bound takes.
 _TIMES = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2999, 12, 31, tzinfo=UTC))
+#: A staff id as the network file writes them (routing/network.py, StaffId).
+STAFF_ID = "^[a-z][a-z0-9.-]{1,63}$"
+_STAFF_ID = re.compile(STAFF_ID, re.ASCII)
 #: Page sizes: what a page shows unless asked, and the most it shows.
 PAGE, MOST = 50, 200
 
@@ -56,10 +60,12 @@ def moment(query: Mapping[str, str], name: str) -> datetime | None:
         at = datetime.fromisoformat(raw)
     except ValueError:
         at = None
-    if at is None or at.tzinfo is None or not _TIMES[0] <= at <= _TIMES[1]:
+    if at is None or at.tzinfo is None:
         raise invalid([FieldError(f"/{name}", "a time with its offset, such as "
-                                  "2026-11-28T09:00:00+01:00, from 2000 to 2999")])  # fmt: skip
-    return at
+                                  "2026-11-28T09:00:00+01:00")])  # fmt: skip
+    # Nothing lies outside these years: a bound beyond them is the same as them (and a
+    # time near year 1 or 9999 would not survive the conversion to UTC).
+    return min(max(at, _TIMES[0]), _TIMES[1])
 
 
 def limit_of(query: Mapping[str, str]) -> int:
@@ -72,9 +78,8 @@ def filter_of(query: Mapping[str, str], gebieden: list[str]) -> Filter:
     review = query.get("review")
     if review not in (None, "", "true", "false"):
         raise invalid([FieldError("/review", "true (only those a review waits for) or false")])
+    # A window that ends before it starts holds nothing (not an error: a list).
     received_from, received_until = moment(query, "received_from"), moment(query, "received_until")
-    if received_from and received_until and received_until <= received_from:
-        raise invalid([FieldError("/received_until", "after received_from")])
     return Filter(
         statuses=codes(query, "status", list(WAITING)) or WAITING,
         gebieden=codes(query, "gebied", [*gebieden, REGIONAL_POOL]),
@@ -95,8 +100,9 @@ def cases_query(query: Mapping[str, str], gebieden: list[str]) -> dict[str, Any]
     if status is not None and len(status) > 1:
         raise invalid([FieldError("/status", "open or closed")])
     lead = query.get("lead") or None
-    if lead is not None and (len(lead) > 64 or not lead.isprintable()):
-        raise invalid([FieldError("/lead", "a staff id of the network file")])
+    if lead is not None and _STAFF_ID.fullmatch(lead) is None:
+        raise invalid([FieldError("/lead", "a staff id of the network file, such as "
+                                  "sp-tilburg-1")])  # fmt: skip
     return {
         "gebied": gebied[0] if gebied else None, "status": status[0] if status else None,
         "lead": lead, "after": query.get("after") or None,

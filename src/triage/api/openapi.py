@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,8 @@ from triage.region import REGIONAL_POOL
 from triage.request_body import SHAPED, VOCABULARY, text_pattern
 
 _REF = "#/components/schemas/{model}"
+#: A vocabulary kind with this suffix: a comma-separated list of its codes (a query).
+LIST_OF = "_list"
 #: The operations' tags, in the order the documentation page lists them, each with what
 #: it groups (the page's table of contents).
 TAGS: tuple[tuple[str, str], ...] = (
@@ -114,7 +117,11 @@ def _finish_strings(node: Any, lists: dict[str, list[str]]) -> None:
         if str(node.get("pattern", "")).startswith(SHAPED):
             node.pop("maxLength", None)
         kind = node.pop(VOCABULARY, None)
-        if kind is not None:  # on the string itself, or beside the null it may also be
+        if kind is not None and kind.endswith(LIST_OF):  # codes separated by commas
+            codes = lists[kind.removesuffix(LIST_OF)]
+            one = "(?:" + "|".join(map(re.escape, codes)) + ")"
+            node["pattern"] = f"^{one}(?:,{one}){{0,{len(codes) - 1}}}$"
+        elif kind is not None:  # on the string itself, or beside the null it may also be
             strings = [b for b in node.get("anyOf", []) if b.get("type") == "string"] or [node]
             for string in strings:
                 string["enum"] = lists[kind]

@@ -45,6 +45,7 @@ from triage.intake.models import (
     MeldingReceipt,
 )
 from triage.lists.cases import CasesOut
+from triage.lists.cursor import PATTERN as CURSOR
 from triage.lists.households import HouseholdSearchIn, HouseholdSearchOut
 from triage.lists.werkvoorraad import WAITING, WerkvoorraadOut
 from triage.notify import webhooks as w
@@ -140,9 +141,10 @@ def _limit(default: int, most: int) -> tuple[str, str, dict[str, object]]:
 _LISTERS = allow(U.operator, U.cit, U.coordinator, U.specialist,
                  scope="Operator and cit: the region; coordinator and specialist: their "
                  "gebied.")  # fmt: skip
-_CODE_LIST = "^[a-z0-9_-]{1,40}(,[a-z0-9_-]{1,40})*$"
-_AFTER = ("after", "Where the page starts: the 'next' of the page before.",
-          {"type": "string", "minLength": 1, "maxLength": 120})  # fmt: skip
+_AFTER: tuple[str, str, dict[str, object]] = (
+    "after", "Where the page starts: the 'next' of the page before.",
+    {"type": "string", "pattern": CURSOR},
+)  # fmt: skip
 
 
 def _codes(name: str, text: str, allowed: tuple[str, ...]) -> tuple[str, str, dict[str, object]]:
@@ -226,7 +228,7 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(401, 403, 422, 503),
         query=(_codes("status", "Statuses, comma-separated (default: all four).", WAITING),
                ("gebied", "Gebieden, comma-separated (a coordinator or specialist: their "
-                "own).", {"type": "string", "pattern": _CODE_LIST, "maxLength": 400}),
+                "own).", {"type": "string", VOCABULARY: "gebieden_and_pool_list"}),
                _codes("level", "Urgency levels, comma-separated.",
                       tuple(x.value for x in Level if x != Level.advies)),
                _codes("source", "Sources, comma-separated.", tuple(Source)),
@@ -244,10 +246,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "see its people)", "cases", {200: CasesOut}, policy=_LISTERS,
         errors=(401, 403, 422, 503),
         query=(("gebied", "One gebied (a coordinator or specialist: their own).",
-                {"type": "string", "pattern": "^[a-z0-9_-]{1,40}$"}),
+                {"type": "string", VOCABULARY: "gebieden_and_pool"}),
                ("status", "open or closed.", {"type": "string", "enum": ["open", "closed"]}),
                ("lead", "The staff id of the lead (casusregie), as in the network file.",
-                {"type": "string", "minLength": 1, "maxLength": 64}),
+                {"type": "string", "pattern": lists.STAFF_ID}),
                _AFTER, _limit(50, 200)),
     ),
     Operation(

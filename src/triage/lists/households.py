@@ -15,7 +15,7 @@ from enum import StrEnum
 from uuid import UUID
 
 import asyncpg
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from triage.auth.principal import Principal
 from triage.households.keys import lookup_keys
@@ -60,6 +60,25 @@ MATCHED_ON = {
 class HouseholdSearchIn(RequestBody):
     """Search terms and why. An address (postcode and number), a surname (with or without
     birth date or postcode), or a BSN; several together narrow nothing, they add up."""
+
+    # The two rules of _something_to_find, for the API document (JSON Schema 2020-12).
+    model_config = ConfigDict(
+        **RequestBody.model_config,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["adres"], "properties": {"adres": {
+                    "type": "object", "required": ["postcode", "huisnummer"],
+                    "properties": {"postcode": {"type": "string"},
+                                   "huisnummer": {"type": ["integer", "string"]}},
+                }}},
+                {"required": ["achternaam"], "properties": {"achternaam": {"type": "string"}}},
+                {"required": ["bsn"], "properties": {"bsn": {"type": "string"}}},
+            ],
+            "if": {"required": ["purpose"], "properties": {"purpose": {"const": "overig"}}},
+            "then": {"required": ["toelichting"],
+                     "properties": {"toelichting": {"type": "string"}}},
+        },
+    )  # fmt: skip
 
     purpose: Purpose = Field(description="Why you search: kept in the audit with the terms.")
     toelichting: str | None = Field(
