@@ -4,8 +4,10 @@ Every response, streams included (``on_response_prepare`` runs for those too): n
 (answers hold personal data, and a shared computer's browser or a proxy must not keep
 them), no MIME sniffing, no referrer, no framing, a content security policy that lets a
 JSON answer do nothing in a browser, and a ``Server`` without versions (an attacker's
-first look is for a known hole in a given aiohttp). The API documentation page gets a
-policy of its own: its inline script and style by hash, and fetches to this origin.
+first look is for a known hole in a given aiohttp). Pages set their own policy and
+referrer policy: the console's and the API documentation's script and style from this
+origin only (console/render.py, api/docs.py), the printable inzage its inline style by
+hash (``page_policy``).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class Operation:
     handler: Handler
     summary: str
     tag: str
-    #: Per status, the answer's model; several when it depends on who asks (oneOf).
+    #: Per status, the answer's model; several when it depends on who asks (anyOf).
     responses: dict[int, type[BaseModel] | tuple[type[BaseModel], ...] | None]
     request: type[BaseModel] | None = None
     #: The body may be left out (the operation has defaults for all of it).
