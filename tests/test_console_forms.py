@@ -44,8 +44,9 @@ async def test_pages_send_people_to_the_login_and_refuse_other_roles_as_a_page(
     resp = await client.get("/werkvoorraad?level=crisis", allow_redirects=False)
     assert resp.status == 303
     assert resp.headers["Location"] == "/login?next=%2Fwerkvoorraad%3Flevel%3Dcrisis"
-    login = await client.get("/login?next=//elsewhere.example/")
-    assert 'name="next" value="/"' in await login.text()  # never another site
+    for elsewhere in ("//elsewhere.example/", "/%09/elsewhere.example/", "/\\elsewhere"):
+        login = await client.get("/login", params={"next": elsewhere.replace("%09", "\t")})
+        assert 'name="next" value="/"' in await login.text(), elsewhere  # not another site
 
     ops = await _session(client, runtime, UserRole.ops)
     refused = await client.get("/werkvoorraad", headers=ops)

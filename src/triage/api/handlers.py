@@ -470,7 +470,7 @@ async def log_in(request: web.Request, given: sessions.LoginIn) -> sessions.Star
     settings, now = runtime.settings, runtime.clock.now()
     started = await sessions.log_in(
         runtime.pool, given, now, timedelta(hours=settings.session_hours),
-        audit=await _session_audit(request),
+        audit=await session_audit(request),
     )  # fmt: skip
     if started is None:
         await runtime.throttle.failed(address)
@@ -530,7 +530,7 @@ async def get_oidc_callback(request: web.Request) -> web.Response:
                            "/auth/oidc/login")  # fmt: skip
     address = runtime.throttle.address(request)
     await runtime.throttle.refuse_guesser(address)
-    now, audit = runtime.clock.now(), await _session_audit(request)
+    now, audit = runtime.clock.now(), await session_audit(request)
     try:
         who = await provider.finish(flow, state, code, _redirect_uri(request, provider))
         principal = await provider.account(runtime.pool, who, now, audit=audit)
@@ -556,7 +556,7 @@ async def get_oidc_callback(request: web.Request) -> web.Response:
     return response
 
 
-async def _session_audit(request: web.Request) -> sessions.Audit:
+async def session_audit(request: web.Request) -> sessions.Audit:
     """Endpoint, request id and origin for the audit entry of a login or logout. These
     routes are public, so the pipeline did not note the origin: it is made here."""
     throttle = request.app[RUNTIME].throttle
@@ -570,7 +570,7 @@ async def post_logout(request: web.Request) -> web.Response:
     session_id = request.cookies.get(sessions.COOKIE)
     if session_id:
         await sessions.log_out(
-            runtime.pool, session_id, runtime.clock.now(), audit=await _session_audit(request)
+            runtime.pool, session_id, runtime.clock.now(), audit=await session_audit(request)
         )
     response = web.Response(status=204)
     response.del_cookie(sessions.COOKIE, path="/", secure=True, httponly=True,

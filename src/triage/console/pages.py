@@ -1,4 +1,4 @@
-"""The console's pages and forms, one handler each, and the table that routes them.
+"""The console's pages and forms, one handler each (routed by ``routes.py``).
 
 A page reads through the functions the API calls (the werkvoorraad, the audited reads of
 a melding and a case, the household search) and a form changes through the same commands
@@ -57,8 +57,17 @@ def _melding_id(request: web.Request) -> UUID:
 
 
 def _local(target: str | None) -> str:
-    """Where to go after login: a path of this service only (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    """Where to go after login: a path of this service only, never another site. Not
+    "//host", not "/\\host", and no whitespace or control characters: browsers drop a
+    tab or newline from a URL, and "/<tab>/host" would become "//host"."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and target.isprintable()
+        and not any(c.isspace() for c in target)
+    ):
         return target
     return "/"
 
@@ -116,8 +125,8 @@ async def post_logout(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     session_id = request.cookies.get(sessions.COOKIE)
     if session_id:
-        audit = (h.endpoint_of(request), request[REQUEST_ID], None)
-        await sessions.log_out(runtime.pool, session_id, runtime.clock.now(), audit=audit)
+        await sessions.log_out(runtime.pool, session_id, runtime.clock.now(),
+                               audit=await h.session_audit(request))  # fmt: skip
     response = see_other("/login")
     response.del_cookie(sessions.COOKIE, path="/", secure=True, httponly=True,
                         samesite="Strict")  # fmt: skip
