@@ -109,6 +109,12 @@ async def test_every_form_needs_the_sessions_token_and_this_services_origin(
         == "crisis"
     )
 
+    said = await client.get(f"/meldingen/{melding_id}?gedaan=urgentie", headers=desk)
+    assert "Gedaan: urgentie." in await said.text()
+    planted = await client.get(f"/meldingen/{melding_id}?gedaan=Bel+direct+0900-1234",
+                               headers=desk)  # fmt: skip
+    assert "0900-1234" not in await planted.text()  # a link cannot make a page say things
+
     rows = await client.get("/werkvoorraad/rijen?limit=200", headers=desk)
     assert rows.status == 200
     assert (await rows.text()).startswith('<tbody id="work-rows">')

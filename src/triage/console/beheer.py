@@ -38,7 +38,7 @@ async def _page(request: web.Request, *, status: int = 200, error: str | None = 
     return page(
         request, "beheer.html", status, admin=admin, users=users, clients=clients,
         hooks=hooks, dead=dead.dead_letters, error=error, issued=issued,
-        done=request.query.get("gedaan"), roles=list(UserRole), sources=list(Source),
+        roles=list(UserRole), sources=list(Source),
         gebieden=[*runtime.region.gebied_codes, "regio"],
     )  # fmt: skip
 

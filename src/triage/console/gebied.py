@@ -125,7 +125,6 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
                     *(network.coordinators if network else [])})  # fmt: skip
     return page(
         request, "gebied.html", status, gebied=gebied, error=error,
-        done=request.query.get("gedaan"),
         on_duty=views.on_duty_now(runtime.network, gebied, now, extra),
         days=days, day_names=DAYS, rows=rows, queue=queue.meldingen,
         escalations=escalated.escalations, overdue=escalated.milestones_overdue,

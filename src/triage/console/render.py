@@ -81,11 +81,23 @@ def check_csrf(request: web.Request, fields: dict[str, str]) -> None:
         raise forbidden("this form was not sent from this service's page: reload it and send again")
 
 
+#: What a form's answer may say was done (``?gedaan=``): these words only, so that a link
+#: cannot make a page say something of its own.
+DONE = frozenset({
+    "urgentie", "gekoppeld", "ontkoppeld", "beoordeeld", "toegewezen", "naar ander gebied",
+    "opgeslagen", "al eerder opgeslagen", "mijlpaal", "overdracht voorgesteld",
+    "casusregie overgenomen", "gesloten", "aangenomen", "afgewezen", "contact",
+    "roosterwijziging", "ingetrokken", "gebruiker aangemaakt", "gebruiker uitgeschakeld",
+    "token vernieuwd", "bron uitgeschakeld", "opnieuw verstuurd",
+})  # fmt: skip
+
+
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    """A page, rendered with the person's menu and the form token."""
+    """A page, rendered with the person's menu, the form token and what was done."""
+    said = request.query.get("gedaan")
     html = _ENV.get_template(template).render(
         me=request.get(PRINCIPAL), csrf=csrf_token(request), path=request.path,
-        **context,
+        done=said if said in DONE and status < 400 else None, **context,
     )  # fmt: skip
     return web.Response(text=html, status=status, content_type="text/html",
                         headers=PAGE_HEADERS)  # fmt: skip
