@@ -80,6 +80,9 @@ async def test_every_form_needs_the_sessions_token_and_this_services_origin(
     form = {"level": "crisis", "reason": "Moeder belt opnieuw, partner binnen."}
     url = f"/meldingen/{melding_id}/urgentie"
 
+    nul = await client.post(url, data={**form, "reason": "Na\x00am", "csrf": token},
+                            headers=desk)  # fmt: skip
+    assert nul.status == 422  # refused as the API refuses it, not a failed write
     no_token = await client.post(url, data=form, headers=desk, allow_redirects=False)
     assert no_token.status == 403
     other = await _session(client, runtime, UserRole.operator)  # another session's token

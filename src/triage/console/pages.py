@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from triage.api import handlers as h
 from triage.api import lists as api_lists
+from triage.api import strict_json
 from triage.api.headers import from_elsewhere
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
 from triage.auth import sessions
@@ -271,9 +272,12 @@ def said(problem: Problem) -> str:
 
 
 def parsed(model: Any, data: dict[str, Any]) -> Any:
-    """A form's fields read as the API reads the same body (JSON, strict)."""
+    """A form's fields read as the API reads the same body (JSON, strict; text the
+    database cannot store, such as NUL, refused with the field named)."""
+    raw = orjson.dumps(data)
+    strict_json.check(raw)
     try:
-        return model.model_validate_json(_json(data))
+        return model.model_validate_json(raw)
     except ValidationError as exc:
         raise invalid(h.field_errors(exc)) from None
 
@@ -402,10 +406,6 @@ def _search_terms(fields: dict[str, str]) -> households.HouseholdSearchIn:
         body["adres"] = {"postcode": given.get("postcode"), "huisnummer": given.get("huisnummer")}
     search: households.HouseholdSearchIn = parsed(households.HouseholdSearchIn, body)
     return search
-
-
-def _json(body: dict[str, Any]) -> str:
-    return orjson.dumps(body).decode()
 
 
 # -- search, case --------------------------------------------------------------------
