@@ -59,6 +59,10 @@ async def test_a_closed_case_past_the_term_loses_its_personal_data_and_keeps_its
                 persons=[_person(_name(), bsn=bsn)]))  # fmt: skip
             kept = await _post(client, auth, melding_body(
                 kind="adviesvraag", persons=[_person(_name(), bsn=fresh_bsn())]))  # fmt: skip
+            noted = await client.post(f"/api/v1/cases/{old['case_id']}/notes",
+                                      json={"text": "Buurvrouw MARKER-ERASE teruggebeld."},
+                                      headers=auth)  # fmt: skip
+            assert noted.status == 201, await noted.text()
             closed = await client.post(f"/api/v1/cases/{old['case_id']}/close",
                                        json={"reason": "Advies gegeven, afgerond."},
                                        headers=auth)  # fmt: skip
@@ -98,6 +102,8 @@ async def test_a_closed_case_past_the_term_loses_its_personal_data_and_keeps_its
             assert gone["urgency_level"] == "advies"
             assert gone["gebied"]
             assert gone["received_at"]
+            assert await conn.fetchval("SELECT count(*) FROM case_notes WHERE case_id = $1",
+                                       uuid.UUID(old["case_id"])) == 0  # fmt: skip
             for sql in (
                 "SELECT count(*) FROM persons WHERE melding_id = $1",
                 "SELECT count(*) FROM meldingen WHERE id = $1 AND summary LIKE '%MARKER%'",

@@ -21,6 +21,7 @@ from triage.auth.sessions import LoginIn
 from triage.cases import control as c
 from triage.cases.handover import HandoverIn
 from triage.cases.milestones import MilestoneDoneIn
+from triage.cases.notes import NoteIn
 from triage.dispatch import answers as a
 from triage.dispatch import manual as m
 from triage.intake.models import MeldingIn
@@ -111,6 +112,7 @@ def request_examples(
             "reason": "Twee casussen voor hetzelfde huishouden.",
         },
         c.CloseIn: {"reason": "Alle meldingen opgepakt; de hulp loopt via het wijkteam."},
+        NoteIn: {"text": "Moeder gebeld: afspraak huisbezoek donderdag met het wijkteam."},
         a.DeclineIn: {"reason": "Mijn caseload is deze week vol."},
         a.FirstContactIn: {
             "channel": "huisbezoek",

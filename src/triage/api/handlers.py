@@ -28,7 +28,7 @@ from triage.api.keys import (
 from triage.audit import context as audit_context
 from triage.auth import oidc, sessions
 from triage.auth.principal import Principal
-from triage.cases import control, handover, milestones
+from triage.cases import control, handover, milestones, notes
 from triage.cases.read import (
     ACCESS_REASON_HEADER,
     break_glass,
@@ -695,6 +695,15 @@ async def post_milestone_done(request: web.Request) -> web.Response:
             **_request_context(request),
         )  # fmt: skip
     return json_response(found)
+
+
+async def post_note(request: web.Request) -> web.Response:
+    case_id = _uuid_param(request, "case_id")
+    note = await json_body(request, notes.NoteIn.model_validate_json)
+    async with connection(request) as conn:
+        found = await notes.add_note(conn, case_id, note, principal_of(request),
+                                     **_request_context(request))  # fmt: skip
+    return json_response(found, 201)
 
 
 async def post_handover(request: web.Request) -> web.Response:

@@ -32,6 +32,7 @@ from triage.auth.sessions import LoginIn, SessionOut
 from triage.cases import control as c
 from triage.cases.handover import HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
+from triage.cases.notes import NoteIn, NoteOut
 from triage.cases.read import ACCESS_REASON_HEADER, ACCESS_REASON_PATTERN, BreakGlassListOut
 from triage.dispatch import answers as a
 from triage.dispatch import manual as m
@@ -504,6 +505,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "Accept the lead of a case proposed to me (warm handover; audited)", "cases",
         {200: HandoverOut}, policy=_TAKING_OVER, errors=(401, 403, 404, 409, 503),
         error_texts=_conflict("No handover of this case is proposed to the caller"),
+    ),
+    Operation(
+        "POST", "/api/v1/cases/{case_id}/notes", h.post_note,
+        "Add a note to an open case, for the people working it (audited; erased with the "
+        "case)", "cases", {201: NoteOut}, request=NoteIn,
+        policy=allow(U.operator, U.cit, U.coordinator, U.specialist,
+                     scope="Operator and cit: the region; coordinator: their gebied; "
+                     "specialist: the cases they lead."),
+        errors=(400, 401, 403, 404, 413, 415, 422, 503),
+        error_texts=((404, "No open case with this id that you may write in"),),
     ),
     Operation(
         "GET", "/api/v1/cases/{case_id}", h.get_case,

@@ -109,7 +109,12 @@ SELECT c.*,
                    'kind', ms.kind, 'due_at', ms.due_at, 'done_at', ms.done_at,
                    'done_by', ms.done_by, 'note', ms.note) ORDER BY ms.due_at), '[]'::json)
           FROM case_milestones ms
-         WHERE ms.case_id = c.id) AS milestones
+         WHERE ms.case_id = c.id) AS milestones,
+       (SELECT coalesce(json_agg(json_build_object(
+                   'id', n.id, 'case_id', n.case_id, 'at', n.at, 'author', n.author,
+                   'author_role', n.author_role, 'text', n.text) ORDER BY n.at), '[]'::json)
+          FROM case_notes n
+         WHERE n.case_id = c.id) AS notes
   FROM c;
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
 from triage.cases.milestones import milestone_out
+from triage.cases.notes import NoteOut
 from triage.intake.models import AddressOut, CaseOut, MeldingOut, OfferOut, PersonOut
 from triage.intake.service import accepted_from_row
 from triage.observability import metrics
@@ -186,6 +187,7 @@ async def read_case(
         persons=[PersonOut.model_validate(p) for p in row["persons"]],
         changes=row["changes"],
         milestones=[milestone_out(m, now) for m in row["milestones"]],
+        notes=[NoteOut.model_validate(n) for n in row["notes"]],
     )
 
 

@@ -27,7 +27,7 @@ from triage.api.headers import from_elsewhere
 from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
 from triage.auth import sessions
 from triage.auth.principal import Principal
-from triage.cases import control, handover, milestones
+from triage.cases import control, handover, milestones, notes
 from triage.cases.read import (
     audit_trail,
     handovers_to,
@@ -462,6 +462,7 @@ async def _case_page(request: web.Request, case_id: UUID, *, status: int = 200,
         may_hand_over=in_network and leads and case.status == "open",
         may_take=proposed is not None and proposed.to_lead == me.name,
         may_close=me.change_scope() is not None and case.status == "open",
+        may_note=case.status == "open" and (me.change_scope() is not None or case.lead == me.name),
         colleagues=_staff_of(request, case.gebied), milestone_kinds=milestones.KINDS,
     )  # fmt: skip
 
@@ -526,6 +527,18 @@ async def post_take_over(request: web.Request) -> web.Response:
                                      **_ids(request))  # fmt: skip
 
     return await _case_change(request, run, "casusregie overgenomen")
+
+
+async def post_note(request: web.Request) -> web.Response:
+    case_id = _case_id(request)
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        body = parsed(notes.NoteIn, {"text": fields.get("text", "").strip()})
+        return Done(await notes.add_note(conn, case_id, body, request[PRINCIPAL],
+                                         **_ids(request)))  # fmt: skip
+
+    return await _case_change(request, run, "notitie")
 
 
 async def post_close(request: web.Request) -> web.Response:

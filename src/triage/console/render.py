@@ -88,7 +88,7 @@ DONE = frozenset({
     "opgeslagen", "al eerder opgeslagen", "mijlpaal", "overdracht voorgesteld",
     "casusregie overgenomen", "gesloten", "aangenomen", "afgewezen", "contact",
     "roosterwijziging", "ingetrokken", "gebruiker aangemaakt", "gebruiker uitgeschakeld",
-    "token vernieuwd", "bron uitgeschakeld", "opnieuw verstuurd",
+    "token vernieuwd", "bron uitgeschakeld", "opnieuw verstuurd", "notitie",
 })  # fmt: skip
 
 

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from triage.cases.milestones import MilestoneOut
+from triage.cases.notes import NoteOut
 from triage.config import RECEIVED_AT_MAX_AGE_DAYS
 from triage.households.normalise import (
     bsn_is_valid,
@@ -455,3 +456,4 @@ class CaseOut(BaseModel):
     milestones: list[MilestoneOut] = Field(
         description="Plan, outreach, handover, evaluation: due from the first contact."
     )
+    notes: list[NoteOut] = Field(default_factory=list, description="Notes, oldest first.")

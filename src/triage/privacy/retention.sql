@@ -55,6 +55,8 @@ WITH m AS (
      WHERE case_id = ANY ($1::uuid[]) RETURNING 1
 ), ms AS (
     UPDATE case_milestones SET note = NULL WHERE case_id = ANY ($1::uuid[]) RETURNING 1
+), cn AS (
+    DELETE FROM case_notes WHERE case_id = ANY ($1::uuid[]) RETURNING 1
 ), k AS (
     DELETE FROM match_keys WHERE case_id = ANY ($1::uuid[]) RETURNING 1
 ), hh AS (
