@@ -14,7 +14,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
-from triage.lists import cursor
+from triage.lists import cursor, planned
 from triage.problems import forbidden
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -67,7 +67,7 @@ async def cases(
     """One page of cases in ``principal``'s scope, newest first."""
     in_gebied = _gebied(principal, gebied)
     at, last = cursor.decode(after)
-    rows = await conn.fetch(_Q["cases"], at, last, in_gebied, status, lead, limit + 1)
+    rows = await planned.fetch(conn, _Q["cases"], at, last, in_gebied, status, lead, limit + 1)
     page = [
         CaseRow(
             case_id=r["id"], household_id=r["household_id"], status=r["status"],

@@ -22,6 +22,7 @@ from triage.households.keys import lookup_keys
 from triage.households.match import Person
 from triage.households.normalise import address_key
 from triage.intake.models import AddressIn, AddressOut, BirthDate, Bsn, PersonOut, ShortText
+from triage.lists import planned
 from triage.lists.people import PersonSeen, group
 from triage.problems import forbidden
 from triage.request_body import RequestBody
@@ -179,7 +180,7 @@ async def search_households(
     gebied = None if principal.role != UserRole.coordinator else principal.gebied
     exact, name_prefix, address_prefix = _keys(search)
     async with conn.transaction():
-        rows = await conn.fetch(_Q["households"], exact, name_prefix, gebied, MOST + 1,
+        rows = await planned.fetch(conn, _Q["households"], exact, name_prefix, gebied, MOST + 1,
                                 address_prefix)  # fmt: skip
         found = [str(r["id"]) for r in rows[:MOST]]
         await conn.execute(

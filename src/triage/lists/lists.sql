@@ -16,7 +16,10 @@ SELECT m.id, m.received_at, m.source, m.kind, m.category, m.urgency_level,
    AND ($4::text[] IS NULL OR m.gebied = ANY($4))
    AND ($5::text[] IS NULL OR m.urgency_level = ANY($5))
    AND ($6::text[] IS NULL OR m.source = ANY($6))
-   AND ($7::timestamptz IS NULL OR m.received_at >= $7)
+   -- A deadline never lies before the receipt (received_at plus a norm), so a window's
+   -- start bounds the deadline too, and the index walk starts there instead of at the
+   -- oldest waiting melding.
+   AND ($7::timestamptz IS NULL OR (m.received_at >= $7 AND m.respond_before >= $7))
    AND ($8::timestamptz IS NULL OR m.received_at < $8)
    AND (NOT $10::boolean OR (m.dedup_decision = 'review' AND m.review_outcome IS NULL))
  ORDER BY m.respond_before, m.id

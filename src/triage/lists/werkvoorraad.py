@@ -16,7 +16,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
-from triage.lists import cursor
+from triage.lists import cursor, planned
 from triage.problems import forbidden
 from triage.store.sql import load_queries
 from triage.vocabulary import Level, Source
@@ -88,8 +88,8 @@ async def werkvoorraad(
     """One page of the werkvoorraad in ``principal``'s scope, after cursor ``after``."""
     gebieden = _gebieden(principal, wanted.gebieden)
     at, last = cursor.decode(after)
-    rows = await conn.fetch(
-        _Q["werkvoorraad"], at, last, list(wanted.statuses),
+    rows = await planned.fetch(
+        conn, _Q["werkvoorraad"], at, last, list(wanted.statuses),
         None if gebieden is None else list(gebieden),
         None if wanted.levels is None else [str(x) for x in wanted.levels],
         None if wanted.sources is None else [str(x) for x in wanted.sources],
