@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale bench-dispatch screenshots clean
+.PHONY: run test lint bench bench-scale bench-dispatch bench-console screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-scale: $(STAMP)
 ## bench-dispatch: commit-to-offer latency with two workers, 500 queued, 200/s arriving
 bench-dispatch: $(STAMP)
 	$(BIN)/python loadtests/dispatch_bench.py
+
+## bench-console: werkvoorraad and household search at scale; the live werkvoorraad in Chromium
+bench-console: $(STAMP)
+	$(BIN)/python loadtests/console_bench.py
 
 ## screenshots: every console page at phone and desktop width into docs/console
 ## (needs Debian's chromium: apt-get install -y chromium)
