@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import urllib.parse
 import uuid
@@ -15,6 +16,7 @@ from typing import Any, NamedTuple
 
 import aiohttp
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
 from triage.clock import Clock, ShiftedClock
@@ -192,3 +194,22 @@ async def next_event(stream: aiohttp.ClientResponse) -> tuple[str, dict[str, Any
         elif line.startswith("data: "):
             data: dict[str, Any] = json.loads(line.removeprefix("data: "))
             return event, data
+
+
+#: Debian's Chromium, which the browser tests drive through Playwright (its own browser
+#: download is not reachable here).
+CHROMIUM = os.environ.get("TRIAGE_TEST_CHROMIUM", "/usr/bin/chromium")
+#: Chromium flags for this machine's closed network (no background calls home).
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+def need_chromium() -> None:
+    """Skip the calling test module without Chromium; in CI, which installs it
+    (.ci/run), its absence is a failure."""
+    if shutil.which(CHROMIUM) or os.path.exists(CHROMIUM):
+        return
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)",
+                allow_module_level=True)  # fmt: skip

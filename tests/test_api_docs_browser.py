@@ -8,8 +8,6 @@ logged in, a change (a POST) included.
 
 from __future__ import annotations
 
-import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp.test_utils import TestClient
 
-from helpers import TEST_CLOCK, Tokens
+from helpers import CHROMIUM, FLAGS, TEST_CLOCK, Tokens, need_chromium
 from triage.api.openapi import TAGS
 from triage.api.operations import OPERATIONS
 from triage.auth.accounts import add_user
@@ -27,16 +25,8 @@ from triage.vocabulary import UserRole
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM = os.environ.get("TRIAGE_TEST_CHROMIUM", "/usr/bin/chromium")
-if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-    if os.environ.get("CI"):  # CI installs it (.ci/run): its absence there is a failure
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)",
-                allow_module_level=True)  # fmt: skip
+need_chromium()
 
-#: Chromium flags for this machine's closed network (no background calls home).
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 PASSWORD = "een zin voor de documentatie"
 #: How long Swagger UI may take to fetch and render the document.
 RENDERED_MS = 30_000

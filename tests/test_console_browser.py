@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,7 +22,15 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from helpers import TEST_CLOCK, melding_body, migrated_database, own_runtime
+from helpers import (
+    CHROMIUM,
+    FLAGS,
+    TEST_CLOCK,
+    melding_body,
+    migrated_database,
+    need_chromium,
+    own_runtime,
+)
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.config import Settings
@@ -33,17 +40,9 @@ from triage.vocabulary import Source, UserRole
 playwright_api = pytest.importorskip("playwright.async_api")
 axe_module = pytest.importorskip("axe_playwright_python.async_playwright")
 
-CHROMIUM = os.environ.get("TRIAGE_TEST_CHROMIUM", "/usr/bin/chromium")
-if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-    if os.environ.get("CI"):  # CI installs it (.ci/run): its absence there is a failure
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)",
-                allow_module_level=True)  # fmt: skip
+need_chromium()
 
 PASSWORD = "correct horse battery staple 7"
-#: Chromium flags for this machine's closed network (no background calls home).
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 #: A browser where notifications are allowed, whose notifications are kept in the tab's
 #: session storage for the test to read.
 NOTIFICATIONS_SEEN = """

@@ -311,39 +311,39 @@ async def post_urgency(request: web.Request) -> web.Response:
     return await _change(request, melding_id, run, "urgentie")
 
 
-async def post_link(request: web.Request) -> web.Response:
+async def _correction(
+    request: web.Request, model: Any, body: Callable[[dict[str, str]], dict[str, Any]],
+    command: Callable[..., Awaitable[Done[Any]]], done: str,
+) -> web.Response:  # fmt: skip
+    """A correction of the melding's case (link, unlink, review) from its form's fields."""
     melding_id = _melding_id(request)
     fields = await form_fields(request)
 
     async def run(conn: Any) -> Done[Any]:
-        change = parsed(control.LinkIn, {"case_id": fields.get("case_id", ""),
-                                          "reason": _reason(fields)})  # fmt: skip
-        return await control.link_melding(conn, melding_id, change, _context(request))
+        return await command(conn, melding_id, parsed(model, body(fields)), _context(request))
 
-    return await _change(request, melding_id, run, "gekoppeld")
+    return await _change(request, melding_id, run, done)
+
+
+async def post_link(request: web.Request) -> web.Response:
+    return await _correction(
+        request, control.LinkIn,
+        lambda f: {"case_id": f.get("case_id", ""), "reason": _reason(f)},
+        control.link_melding, "gekoppeld",
+    )  # fmt: skip
 
 
 async def post_unlink(request: web.Request) -> web.Response:
-    melding_id = _melding_id(request)
-    fields = await form_fields(request)
-
-    async def run(conn: Any) -> Done[Any]:
-        change = parsed(control.UnlinkIn, {"reason": _reason(fields)})
-        return await control.unlink_melding(conn, melding_id, change, _context(request))
-
-    return await _change(request, melding_id, run, "ontkoppeld")
+    return await _correction(request, control.UnlinkIn, lambda f: {"reason": _reason(f)},
+                             control.unlink_melding, "ontkoppeld")  # fmt: skip
 
 
 async def post_review(request: web.Request) -> web.Response:
-    melding_id = _melding_id(request)
-    fields = await form_fields(request)
-
-    async def run(conn: Any) -> Done[Any]:
-        change = parsed(control.ReviewDecisionIn, {"decision": fields.get("decision", ""),
-                                                    "reason": _reason(fields)})  # fmt: skip
-        return await control.settle_review(conn, melding_id, change, _context(request))
-
-    return await _change(request, melding_id, run, "beoordeeld")
+    return await _correction(
+        request, control.ReviewDecisionIn,
+        lambda f: {"decision": f.get("decision", ""), "reason": _reason(f)},
+        control.settle_review, "beoordeeld",
+    )  # fmt: skip
 
 
 async def post_reassign(request: web.Request) -> web.Response:
