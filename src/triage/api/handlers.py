@@ -274,7 +274,7 @@ async def _case_change(
     target = _uuid_param(request, param)
     parsed = await json_body(request, body.model_validate_json)
     ctx = control.ChangeContext(
-        principal=principal_of(request), rules=runtime.rules, **_request_context(request)
+        principal=principal_of(request), rules=runtime.rules, **request_context(request)
     )
     async with connection(request) as conn:
         done = await change(conn, target, parsed, ctx)
@@ -327,7 +327,7 @@ def whole_number(raw: str, name: str, *, most: int, what: str = "") -> int:
     return number
 
 
-def _request_context(request: web.Request) -> dict[str, Any]:
+def request_context(request: web.Request) -> dict[str, Any]:
     """When, through which endpoint and in which request a change is made (for the audit)."""
     runtime = request.app[RUNTIME]
     return {
@@ -347,7 +347,7 @@ async def _answer(request: web.Request, decline: answers.DeclineIn | None) -> we
     async with connection(request) as conn:
         done = await answers.answer(
             conn, assignment_id, principal_of(request), decline=decline,
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return await answered(request, done)
 
@@ -368,7 +368,7 @@ async def post_first_contact(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         done = await answers.first_contact(
             conn, melding_id, principal_of(request), contact,
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return await answered(request, done)
 
@@ -406,7 +406,7 @@ async def post_roster_change(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         done = await roster_changes.add_change(
             conn, runtime.network, gebied, body, principal_of(request),
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return await answered(request, done, 201)
 
@@ -419,7 +419,7 @@ async def post_roster_withdraw(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         done = await roster_changes.withdraw(
             conn, runtime.network, gebied, change_id, principal_of(request),
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return await answered(request, done)
 
@@ -583,7 +583,7 @@ async def post_inzage(request: web.Request) -> web.Response:
     caller asks for ``text/html``."""
     whom = await json_body(request, inzage.InzageIn.model_validate_json)
     async with connection(request) as conn:
-        found = await inzage.export(conn, whom, principal_of(request), **_request_context(request))
+        found = await inzage.export(conn, whom, principal_of(request), **request_context(request))
     if "text/html" in request.headers.get("Accept", ""):
         html = inzage.page(found)
         return web.Response(text=html, content_type="text/html",
@@ -599,7 +599,7 @@ async def patch_person(request: web.Request) -> web.Response:
     )
     async with connection(request) as conn:
         corrected = await correction.correct(conn, person_id, body, principal_of(request),
-                                             **_request_context(request))  # fmt: skip
+                                             **request_context(request))  # fmt: skip
     return json_response(corrected)
 
 
@@ -679,7 +679,7 @@ async def post_replay(request: web.Request) -> web.Response:
     body = await json_body(request, webhooks.ReplayIn.model_validate_json)
     async with connection(request) as conn:
         done = await webhooks.replay(conn, body, principal_of(request),
-                                     **_request_context(request))  # fmt: skip
+                                     **request_context(request))  # fmt: skip
     return json_response(done)
 
 
@@ -692,7 +692,7 @@ async def post_milestone_done(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         found = await milestones.mark_done(
             conn, case_id, kind, done, principal_of(request),
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return json_response(found)
 
@@ -702,7 +702,7 @@ async def post_note(request: web.Request) -> web.Response:
     note = await json_body(request, notes.NoteIn.model_validate_json)
     async with connection(request) as conn:
         found = await notes.add_note(conn, case_id, note, principal_of(request),
-                                     **_request_context(request))  # fmt: skip
+                                     **request_context(request))  # fmt: skip
     return json_response(found, 201)
 
 
@@ -713,7 +713,7 @@ async def post_handover(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         found = await handover.propose(
             conn, runtime.network, case_id, change, principal_of(request),
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return json_response(found)
 
@@ -724,7 +724,7 @@ async def post_handover_accept(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         done = await handover.accept(
             conn, runtime.network, case_id, principal_of(request),
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return await answered(request, done)
 
@@ -736,7 +736,7 @@ async def post_reassign(request: web.Request) -> web.Response:
     async with connection(request) as conn:
         done = await manual.reassign(
             conn, runtime.network, melding_id, change, principal_of(request),
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return await answered(request, done)
 
@@ -749,7 +749,7 @@ async def post_move_gebied(request: web.Request) -> web.Response:
         done = await manual.move_gebied(
             conn, [*runtime.region.gebied_codes, REGIONAL_POOL], melding_id, change,
             principal_of(request),
-            **_request_context(request),
+            **request_context(request),
         )  # fmt: skip
     return await answered(request, done)
 

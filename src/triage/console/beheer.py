@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from triage.api import handlers as h
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
+from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth import accounts
 from triage.auth.principal import Principal
 from triage.console.pages import form_fields, parsed, said, see_other
@@ -55,10 +55,8 @@ def _admin(request: web.Request) -> Principal:
 
 
 async def _audit(request: web.Request, action: str, whom: dict[str, str], conn: Any) -> None:
-    runtime = request.app[RUNTIME]
     await accounts.audit_change(conn, request[PRINCIPAL], action, whom,
-                                now=runtime.clock.now(), endpoint=h.endpoint_of(request),
-                                request_id=request[REQUEST_ID])  # fmt: skip
+                                **h.request_context(request))  # fmt: skip
 
 
 async def _account_change(request: web.Request, change: Any, done: str) -> web.Response:
@@ -171,14 +169,12 @@ async def post_disable_client(request: web.Request) -> web.Response:
 
 
 async def post_replay(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     fields = await form_fields(request)
     try:
         body = parsed(webhooks.ReplayIn, {"webhook_id": int(fields.get("webhook_id") or 0)})
         async with h.connection(request) as conn:
-            await webhooks.replay(conn, body, request[PRINCIPAL], now=runtime.clock.now(),
-                                  endpoint=h.endpoint_of(request),
-                                  request_id=request[REQUEST_ID])  # fmt: skip
+            await webhooks.replay(conn, body, request[PRINCIPAL],
+                                  **h.request_context(request))  # fmt: skip
     except (Problem, ValueError) as exc:
         text = said(exc) if isinstance(exc, Problem) else "webhook: a whole number"
         return await _page(request, status=422, error=text)

@@ -8,20 +8,24 @@ through the after-commit stage, as it does through the API.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
 from triage.api import handlers as h
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
+from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth.principal import Principal
 from triage.console.pages import form_fields, parsed, said, see_other
 from triage.console.render import page
 from triage.dispatch import views
+from triage.effects import Done
 from triage.problems import Problem, forbidden
 from triage.reporting import kpi
+from triage.request_body import ID_MAX
 from triage.routing import roster_changes
 from triage.routing.network import Change, NetworkConfig
 from triage.routing.roster import on_duty
@@ -139,46 +143,49 @@ async def get_gebied(request: web.Request) -> web.Response:
     return await _page(request, _gebied(request))
 
 
+async def _roster(
+    request: web.Request, gebied: str, run: Callable[[Any], Awaitable[Done[Any]]], done: str
+) -> web.Response:
+    """A roster change of ``gebied`` in its transaction; its effects (offers withdrawn,
+    the workers told) follow at once; a refusal shows the page with its reason."""
+    try:
+        async with h.connection(request) as conn:
+            result = await run(conn)
+    except Problem as problem:
+        if problem.status >= 500:
+            raise
+        return await _page(request, gebied, status=problem.status, error=said(problem))
+    await request.app[RUNTIME].after_commit.apply(result.effects)
+    return see_other("/gebied?" + urlencode({"gedaan": done}))
+
+
 async def post_roster_change(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+    network = request.app[RUNTIME].network
     gebied = _gebied(request)
     fields = await form_fields(request)
-    try:
+
+    async def run(conn: Any) -> Done[Any]:
         body = parsed(roster_changes.RosterChangeIn, {
             "kind": fields.get("kind", ""), "specialist": fields.get("specialist", ""),
             "start": fields.get("start", ""), "end": fields.get("end", ""),
             "reason": fields.get("reason", "").strip(),
             **({"gebied": gebied} if fields.get("kind") == "extra" else {}),
         })  # fmt: skip
-        async with h.connection(request) as conn:
-            done = await roster_changes.add_change(
-                conn, runtime.network, gebied, body, request[PRINCIPAL],
-                now=runtime.clock.now(), endpoint=h.endpoint_of(request),
-                request_id=request[REQUEST_ID],
-            )  # fmt: skip
-    except Problem as problem:
-        if problem.status >= 500:
-            raise
-        return await _page(request, gebied, status=problem.status, error=said(problem))
-    await runtime.after_commit.apply(done.effects)
-    return see_other("/gebied?" + urlencode({"gedaan": "roosterwijziging"}))
+        return await roster_changes.add_change(conn, network, gebied, body, request[PRINCIPAL],
+                                               **h.request_context(request))  # fmt: skip
+
+    return await _roster(request, gebied, run, "roosterwijziging")
 
 
 async def post_roster_withdraw(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
+    network = request.app[RUNTIME].network
     gebied = _gebied(request)
     await form_fields(request)
-    change_id = h.whole_number(request.match_info["change_id"], "change_id", most=2**63 - 1)
-    try:
-        async with h.connection(request) as conn:
-            done = await roster_changes.withdraw(
-                conn, runtime.network, gebied, change_id, request[PRINCIPAL],
-                now=runtime.clock.now(), endpoint=h.endpoint_of(request),
-                request_id=request[REQUEST_ID],
-            )  # fmt: skip
-    except Problem as problem:
-        if problem.status >= 500:
-            raise
-        return await _page(request, gebied, status=problem.status, error=said(problem))
-    await runtime.after_commit.apply(done.effects)
-    return see_other("/gebied?" + urlencode({"gedaan": "ingetrokken"}))
+    change_id = h.whole_number(request.match_info["change_id"], "change_id", most=ID_MAX)
+
+    async def run(conn: Any) -> Done[Any]:
+        return await roster_changes.withdraw(conn, network, gebied, change_id,
+                                             request[PRINCIPAL],
+                                             **h.request_context(request))  # fmt: skip
+
+    return await _roster(request, gebied, run, "ingetrokken")

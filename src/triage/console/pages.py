@@ -24,7 +24,7 @@ from triage.api import handlers as h
 from triage.api import lists as api_lists
 from triage.api import strict_json
 from triage.api.headers import from_elsewhere
-from triage.api.keys import PRINCIPAL, REQUEST_ID, RUNTIME
+from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth import sessions
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones, notes
@@ -201,18 +201,14 @@ async def _melding_page(
     runtime = request.app[RUNTIME]
     me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        melding = await read_melding(conn, melding_id, me, now=runtime.clock.now(),
-                                     endpoint=h.endpoint_of(request),
-                                     request_id=request[REQUEST_ID])  # fmt: skip
+        melding = await read_melding(conn, melding_id, me, **h.request_context(request))
         if melding is None:
             raise not_found("no melding with this id that you may see")
         matched = None
         if melding.dedup.matched_case_id:  # the evidence beside what it was weighed against
             try:
                 matched = await read_case(conn, melding.dedup.matched_case_id, me,
-                                          now=runtime.clock.now(),
-                                          endpoint=h.endpoint_of(request),
-                                          request_id=request[REQUEST_ID])  # fmt: skip
+                                          **h.request_context(request))  # fmt: skip
             except Problem as refused:  # a specialist's: not theirs to read without reason
                 if refused.status != 403:
                     raise
@@ -283,11 +279,8 @@ def parsed(model: Any, data: dict[str, Any]) -> Any:
 
 
 def _context(request: web.Request) -> control.ChangeContext:
-    runtime = request.app[RUNTIME]
-    return control.ChangeContext(
-        principal=request[PRINCIPAL], rules=runtime.rules, now=runtime.clock.now(),
-        endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
-    )  # fmt: skip
+    return control.ChangeContext(principal=request[PRINCIPAL], rules=request.app[RUNTIME].rules,
+                                 **h.request_context(request))  # fmt: skip
 
 
 async def post_urgency(request: web.Request) -> web.Response:
@@ -300,9 +293,8 @@ async def post_urgency(request: web.Request) -> web.Response:
                                              "reason": _reason(fields)})  # fmt: skip
         done = await override_urgency(
             conn, runtime.rules, melding_id, change, request[PRINCIPAL],
-            now=runtime.clock.now(),
             answer_within_minutes=runtime.network.answer_within_minutes,
-            endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
+            **h.request_context(request),
         )  # fmt: skip
         if done is None:
             raise not_found("no melding with this id that you may change")
@@ -355,7 +347,7 @@ async def post_reassign(request: web.Request) -> web.Response:
         change = parsed(manual.ReassignIn, {"to": fields.get("to", ""),
                                             "reason": _reason(fields)})  # fmt: skip
         return await manual.reassign(conn, runtime.network, melding_id, change,
-                                     request[PRINCIPAL], **_ids(request))  # fmt: skip
+                                     request[PRINCIPAL], **h.request_context(request))  # fmt: skip
 
     return await _change(request, melding_id, run, "toegewezen")
 
@@ -370,29 +362,31 @@ async def post_move(request: web.Request) -> web.Response:
                                           "reason": _reason(fields)})  # fmt: skip
         return await manual.move_gebied(conn, [*runtime.region.gebied_codes, REGIONAL_POOL],
                                         melding_id, change, request[PRINCIPAL],
-                                        **_ids(request))  # fmt: skip
+                                        **h.request_context(request))  # fmt: skip
 
     return await _change(request, melding_id, run, "naar ander gebied")
 
 
 async def post_find_case(request: web.Request) -> web.Response:
     """The household search from a melding's page, to link it to the case found."""
-    runtime = request.app[RUNTIME]
     melding_id = _melding_id(request)
     fields = await form_fields(request)
     try:
-        search = _search_terms(fields)
-        async with h.connection(request) as conn:
-            hits = await households.search_households(
-                conn, request[PRINCIPAL], search, now=runtime.clock.now(),
-                endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
-            )  # fmt: skip
+        hits = await _searched(request, fields)
     except Problem as problem:
         if problem.status >= 500:
             raise
         return await _melding_page(request, melding_id, status=problem.status,
                                    error=said(problem))  # fmt: skip
     return await _melding_page(request, melding_id, hits=hits)
+
+
+async def _searched(request: web.Request, fields: dict[str, str]) -> households.HouseholdSearchOut:
+    """The household search of a form (the search page's, or a melding's to link it)."""
+    search = _search_terms(fields)
+    async with h.connection(request) as conn:
+        return await households.search_households(conn, request[PRINCIPAL], search,
+                                                  **h.request_context(request))  # fmt: skip
 
 
 def _search_terms(fields: dict[str, str]) -> households.HouseholdSearchIn:
@@ -417,15 +411,9 @@ async def get_search(request: web.Request) -> web.Response:
 
 
 async def post_search(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
     fields = await form_fields(request)
     try:
-        search = _search_terms(fields)
-        async with h.connection(request) as conn:
-            hits = await households.search_households(
-                conn, request[PRINCIPAL], search, now=runtime.clock.now(),
-                endpoint=h.endpoint_of(request), request_id=request[REQUEST_ID],
-            )  # fmt: skip
+        hits = await _searched(request, fields)
     except Problem as problem:
         if problem.status >= 500:
             raise
@@ -444,12 +432,9 @@ def _case_id(request: web.Request) -> UUID:
 
 async def _case_page(request: web.Request, case_id: UUID, *, status: int = 200,
                      error: str | None = None) -> web.Response:  # fmt: skip
-    runtime = request.app[RUNTIME]
     me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        case = await read_case(conn, case_id, me, now=runtime.clock.now(),
-                               endpoint=h.endpoint_of(request),
-                               request_id=request[REQUEST_ID])  # fmt: skip
+        case = await read_case(conn, case_id, me, **h.request_context(request))
         if case is None:
             raise not_found("no case with this id that you may see")
         proposed = await open_handover(conn, case_id)
@@ -498,7 +483,7 @@ async def post_milestone(request: web.Request) -> web.Response:
         note = fields.get("note", "").strip()
         body = parsed(milestones.MilestoneDoneIn, {"note": note} if note else {})
         return Done(await milestones.mark_done(conn, case_id, kind, body, request[PRINCIPAL],
-                                               **_ids(request)))  # fmt: skip
+                                               **h.request_context(request)))  # fmt: skip
 
     return await _case_change(request, run, "mijlpaal")
 
@@ -511,8 +496,10 @@ async def post_handover(request: web.Request) -> web.Response:
     async def run(conn: Any) -> Done[Any]:
         body = parsed(handover.HandoverIn, {"to": fields.get("to", ""),
                                             "reason": _reason(fields)})  # fmt: skip
-        return Done(await handover.propose(conn, runtime.network, case_id, body,
-                                           request[PRINCIPAL], **_ids(request)))  # fmt: skip
+        proposed = await handover.propose(
+            conn, runtime.network, case_id, body, request[PRINCIPAL], **h.request_context(request)
+        )
+        return Done(proposed)
 
     return await _case_change(request, run, "overdracht voorgesteld")
 
@@ -524,7 +511,7 @@ async def post_take_over(request: web.Request) -> web.Response:
 
     async def run(conn: Any) -> Done[Any]:
         return await handover.accept(conn, runtime.network, case_id, request[PRINCIPAL],
-                                     **_ids(request))  # fmt: skip
+                                     **h.request_context(request))  # fmt: skip
 
     return await _case_change(request, run, "casusregie overgenomen")
 
@@ -536,7 +523,7 @@ async def post_note(request: web.Request) -> web.Response:
     async def run(conn: Any) -> Done[Any]:
         body = parsed(notes.NoteIn, {"text": fields.get("text", "").strip()})
         return Done(await notes.add_note(conn, case_id, body, request[PRINCIPAL],
-                                         **_ids(request)))  # fmt: skip
+                                         **h.request_context(request)))  # fmt: skip
 
     return await _case_change(request, run, "notitie")
 
@@ -600,7 +587,7 @@ async def post_accept(request: web.Request) -> web.Response:
 
     async def run(conn: Any) -> Done[Any]:
         return await answers.answer(conn, assignment_id, request[PRINCIPAL], decline=None,
-                                    **_ids(request))  # fmt: skip
+                                    **h.request_context(request))  # fmt: skip
 
     return await _my_change(request, run, "aangenomen")
 
@@ -612,7 +599,7 @@ async def post_decline(request: web.Request) -> web.Response:
     async def run(conn: Any) -> Done[Any]:
         decline = parsed(answers.DeclineIn, {"reason": _reason(fields)})
         return await answers.answer(conn, assignment_id, request[PRINCIPAL], decline=decline,
-                                    **_ids(request))  # fmt: skip
+                                    **h.request_context(request))  # fmt: skip
 
     return await _my_change(request, run, "afgewezen")
 
@@ -634,15 +621,9 @@ async def post_first_contact(request: web.Request) -> web.Response:
             body["note"] = fields["note"]
         contact = parsed(answers.FirstContactIn, body)
         return await answers.first_contact(conn, melding_id, request[PRINCIPAL], contact,
-                                           **_ids(request))  # fmt: skip
+                                           **h.request_context(request))  # fmt: skip
 
     return await _my_change(request, run, "contact")
-
-
-def _ids(request: web.Request) -> dict[str, Any]:
-    runtime = request.app[RUNTIME]
-    return {"now": runtime.clock.now(), "endpoint": h.endpoint_of(request),
-            "request_id": request[REQUEST_ID]}  # fmt: skip
 
 
 # -- files ---------------------------------------------------------------------------
