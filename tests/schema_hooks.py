@@ -26,8 +26,25 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import schemathesis
+from hypothesis.internal import lambda_sources
 
 from triage.vocabulary import Source
+
+_describe_lambda = lambda_sources.lambda_description
+
+
+def _lambda_description(f: Any) -> str:
+    """Hypothesis names each filter by parsing its lambda's source for a repr. CPython 3.11
+    sometimes fails inside that parse ("AST constructor recursion depth mismatch", an
+    interpreter bug, seen in about one run in ten): the run then stops with a runtime
+    error that says nothing about the service. A name is only a name: use a plain one."""
+    try:
+        return _describe_lambda(f)
+    except SystemError:
+        return "lambda: <unknown>"
+
+
+lambda_sources.lambda_description = _lambda_description
 
 _BSN = re.compile(r"[ .]*(?:[0-9][ .]*){8,9}")
 _SOURCES = {s.value for s in Source}
