@@ -10,8 +10,9 @@ import shutil
 import socket
 import urllib.parse
 import uuid
+import zlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import aiohttp
@@ -79,6 +80,38 @@ def melding_body(**overrides: Any) -> dict[str, Any]:
 async def count(pool: asyncpg.Pool, sql: str, *args: Any) -> int:
     value = await pool.fetchval(sql, *args)
     return int(value)
+
+
+def household_name() -> str:
+    """A surname no other test uses and like none of theirs: households must not meet
+    across tests. Random letters throughout: names sharing a prefix ("Test...") look
+    alike to recognition (Jaro-Winkler weighs a common start)."""
+    rnd = uuid.uuid4().int
+    letters = "bcdfghjklmnpqrstvwxz"
+    vowels = "aeiou"
+    name = "".join(
+        (letters if i % 2 == 0 else vowels)[rnd // 20**i % (20 if i % 2 == 0 else 5)]
+        for i in range(10)
+    )
+    return name.capitalize()
+
+
+def born_of(name: str) -> str:
+    """A birth date of its own for the household ``name`` (ISO): people of different test
+    households must not share a first name and birth date either (recognition looks
+    people up by the first name's sound with the birth date)."""
+    day = date(1950, 1, 1) + timedelta(days=zlib.crc32(name.encode()) % 20000)
+    return day.isoformat()
+
+
+def another_month(iso: str) -> str:
+    """The date (ISO) with its month written wrong in both digits, same year and day."""
+    for month in (10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 9):
+        typed = f"{iso[:5]}{month:02d}{iso[7:]}"
+        if all(a != b for a, b in zip(typed[5:7], iso[5:7], strict=True)):
+            with contextlib.suppress(ValueError):
+                return date.fromisoformat(typed).isoformat()
+    raise AssertionError(f"no other month for {iso}")
 
 
 def fresh_bsn() -> str:

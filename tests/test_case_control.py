@@ -9,7 +9,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from helpers import TEST_CLOCK, Tokens, fresh_bsn, melding_body
+from helpers import TEST_CLOCK, Tokens, another_month, born_of, fresh_bsn, melding_body
+from helpers import household_name as _name
 from triage.queue.priority import priority
 from triage.runtime import Runtime
 from triage.vocabulary import Level
@@ -20,19 +21,13 @@ CASES = "/api/v1/cases"
 REASON = "Zelfde gezin, bevestigd met de wijkagent."
 
 
-def _name() -> str:
-    import uuid
-
-    return "Test" + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
-
-
 def _at(hours_ago: float) -> str:
     return (TEST_CLOCK.now() - timedelta(hours=hours_ago)).replace(microsecond=0).isoformat()
 
 
 def _person(name: str, **overrides: Any) -> dict[str, Any]:
     return {"role": "betrokkene", "voornaam": "Sanne", "achternaam": name,
-            "geboortedatum": "1990-04-17", **overrides}  # fmt: skip
+            "geboortedatum": born_of(name), **overrides}  # fmt: skip
 
 
 async def _post(client: Client, tokens: Tokens, body: dict[str, Any]) -> dict[str, Any]:
@@ -132,8 +127,10 @@ async def test_unlinking_gives_the_melding_a_case_of_its_own(
     bsn = fresh_bsn()
     first = melding_body(persons=[_person(_name(), bsn=bsn)])
     first_out = await _post(client, tokens, first)
-    # Someone else at the same dwelling: linked by the address.
-    lodger = _person(_name(), voornaam="Joost", geboortedatum="1971-01-09", bsn=fresh_bsn())
+    # Another member of the family at the same dwelling (the address and the family
+    # name): linked.
+    name = first["persons"][0]["achternaam"]
+    lodger = _person(name, voornaam="Joost", geboortedatum="1971-01-09", bsn=fresh_bsn())
     second_out = await _post(
         client, tokens, melding_body(address=first["address"], persons=[lodger])
     )
@@ -236,8 +233,11 @@ async def _review_pair(client: Client, tokens: Tokens) -> tuple[dict[str, Any], 
     vague = await _post(
         client,
         tokens,
+        # The surname, an initial that fits, the month of the birth date mistyped, the
+        # place: maybe the same person.
         melding_body(
-            address={"woonplaats": "Tilburg"}, persons=[_person(name, voornaam="Marloes")]
+            address={"woonplaats": "Tilburg"},
+            persons=[_person(name, voornaam="S.", geboortedatum=another_month(born_of(name)))],
         ),
     )
     assert vague["dedup"]["decision"] == "review"
@@ -293,10 +293,10 @@ async def test_a_closed_case_is_history_for_the_next_one(
     assert waiting.status == 409  # its melding still waits for first contact
     assert "wait for first contact" in (await waiting.json())["detail"]
 
-    bsn = fresh_bsn()
+    bsn, name = fresh_bsn(), _name()
     advies = await _post(client, tokens, melding_body(
         kind="adviesvraag", address={"woonplaats": "Oisterwijk"},
-        persons=[_person(_name(), bsn=bsn)]))  # fmt: skip
+        persons=[_person(name, bsn=bsn)]))  # fmt: skip
     url = f"{CASES}/{advies['case_id']}/close"
     closed = await _change(client, tokens, url, {"reason": "Advies gegeven, afgerond."})
     assert closed.status == 200, await closed.text()
@@ -307,8 +307,7 @@ async def test_a_closed_case_is_history_for_the_next_one(
     assert still is False  # kept as history, no longer a link target
 
     back = await _post(client, tokens, melding_body(
-        address={"woonplaats": "Oisterwijk"},
-        persons=[_person(_name(), bsn=bsn)]))  # fmt: skip
+        address={"woonplaats": "Oisterwijk"}, persons=[_person(name, bsn=bsn)]))  # fmt: skip
     assert back["case_id"] != advies["case_id"]
     assert back["dedup"]["decision"] == "new_case"
     assert "historie.afgesloten_casus" in [r["rule"] for r in back["urgency"]["reasons"]]

@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Address, Candidate, Person, decide
+from triage.households.match import Address, Candidate, Outcome, Person, decide, score_candidate
+from triage.households.model import load_model
 from triage.households.names import first_name, sound, surname_core, swapped
 
 SANNE = {"voornaam": "Sanne", "tussenvoegsel": "van der", "achternaam": "Berg",
@@ -21,8 +22,15 @@ def person(**overrides: object) -> Person:
 
 
 def address(postcode: str | None = "5038AB", number: int | None = 12, add: str = "",
-            place: str = "tilburg") -> Address:  # fmt: skip
-    return Address(postcode, number, add, place)
+            place: str = "tilburg", street: str = "") -> Address:  # fmt: skip
+    return Address(postcode, number, add, place, street)
+
+
+WEIGHTS = load_model().weights()
+
+
+def decide_(persons: list[Person], at: Address, candidates: list[Candidate]) -> Outcome:
+    return decide(persons, at, candidates, WEIGHTS)
 
 
 def case(persons: list[Person], addresses: list[Address], open_: bool = True) -> Candidate:
@@ -53,22 +61,22 @@ def test_apartments_12a_and_12b_stay_apart() -> None:
     family_a = case([person()], [address(add="A")])
     other = person(voornaam="Ahmed", achternaam="Yilmaz", tussenvoegsel=None,
                    geboortedatum=date(1980, 1, 1), bsn=None)  # fmt: skip
-    assert decide([other], address(add="B"), [family_a]).decision == "new_case"
+    assert decide_([other], address(add="B"), [family_a]).decision == "new_case"
     # Even relatives with the same surname in the other flat are another household.
     cousin = person(voornaam="Mark", geboortedatum=date(1985, 6, 6), bsn=None)
-    assert decide([cousin], address(add="B"), [family_a]).decision == "new_case"
+    assert decide_([cousin], address(add="B"), [family_a]).decision == "new_case"
 
 
 def test_neighbours_with_one_surname_stay_apart() -> None:
     at_12 = case([person()], [address()])
     neighbour = person(voornaam="Kees", geboortedatum=date(1960, 2, 2), bsn=None)
-    assert decide([neighbour], address(number=14), [at_12]).decision == "new_case"
+    assert decide_([neighbour], address(number=14), [at_12]).decision == "new_case"
 
 
 def test_a_matching_bsn_at_a_new_address_links() -> None:
     before_move = case([person()], [address()])
     moved = person(voornaam="S.", geboortedatum=None)  # initial only, no birth date
-    outcome = decide([moved], address(postcode="5041KL", number=3), [before_move])
+    outcome = decide_([moved], address(postcode="5041KL", number=3), [before_move])
     assert outcome.decision == "linked"
     assert outcome.best_open is not None
     assert "persoon: BSN gelijk" in outcome.best_open.reasons
@@ -87,28 +95,72 @@ def test_a_matching_bsn_at_a_new_address_links() -> None:
 )
 def test_variants_of_one_person_link_without_an_address(variant: dict[str, object]) -> None:
     known = case([person()], [address(postcode=None, number=None, place="tilburg")])
-    outcome = decide([person(**variant)], address(postcode=None, number=None), [known])
+    outcome = decide_([person(**variant)], address(postcode=None, number=None), [known])
     assert outcome.decision == "linked", outcome
 
 
-def test_another_member_of_the_household_at_the_same_dwelling_links() -> None:
+def test_a_member_with_the_family_surname_at_the_same_dwelling_links() -> None:
     household = case([person()], [address()])
-    grandmother = person(voornaam="Truus", achternaam="Smit", tussenvoegsel=None,
-                         geboortedatum=date(1945, 9, 9), bsn=None)  # fmt: skip
-    assert decide([grandmother], address(), [household]).decision == "linked"
+    child = person(voornaam="Mila", geboortedatum=date(2015, 2, 2), bsn=None)
+    assert decide_([child], address(), [household]).decision == "linked"
+
+
+def test_the_address_alone_does_not_link() -> None:
+    # Someone who agrees with nobody of the case on anything: a new tenant, a room let
+    # out, or the partner the case does not know yet. A person decides, not the address.
+    household = case([person()], [address()])
+    stranger = person(voornaam="Truus", achternaam="Smit", tussenvoegsel=None,
+                      geboortedatum=date(1945, 9, 9), bsn=None)  # fmt: skip
+    outcome = decide_([stranger], address(), [household])
+    assert outcome.decision != "linked"
+    assert outcome.history_from is None  # nor does its history count
+
+
+def test_a_street_that_differs_at_one_postcode_and_number_counts_against() -> None:
+    at_home = case([person()], [address(street="kerkstraat")])
+    same = decide_([person(bsn=None)], address(street="kerkstraat"), [at_home])
+    other = decide_([person(bsn=None)], address(street="molenweg"), [at_home])
+    assert same.best_open is not None
+    assert other.best_open is not None
+    assert other.best_open.score < same.best_open.score
+    assert ("address", "dwelling_other_street") in {
+        (c.field, c.level) for c in other.best_open.contributions
+    }
+
+
+def test_several_households_at_one_dwelling_weigh_the_dwelling_less() -> None:
+    known = case([person()], [address()])
+    one = score_candidate([person(bsn=None)], address(), known, WEIGHTS)
+    care_home = score_candidate([person(bsn=None)], address(), known, WEIGHTS,
+                                households_here=8)  # fmt: skip
+    assert care_home.score == pytest.approx(one.score - 3)  # log2(8)
+
+
+def test_the_waterfall_adds_up_to_the_score() -> None:
+    known = case([person(), person(voornaam="Mila", geboortedatum=date(2015, 2, 2), bsn=None)],
+                 [address()])  # fmt: skip
+    found = score_candidate([person(bsn=None, voornaam="S.")], address(), known, WEIGHTS)
+    assert sum(c.weight for c in found.contributions) == pytest.approx(found.score)
+    assert all(c.text for c in found.contributions)
+
+
+def test_a_common_surname_agreeing_says_less_than_a_rare_one() -> None:
+    common = WEIGHTS.exact_name("surname", "jong")
+    rare = WEIGHTS.exact_name("surname", "oudenallen-not-in-the-table")
+    assert common <= rare
 
 
 def test_a_different_bsn_is_strong_evidence_of_a_different_person() -> None:
     household = case([person()], [address(postcode=None, number=None)])
     namesake = person(bsn="123456782")  # same name and birth date, another BSN
-    assert decide([namesake], address(postcode=None, number=None), [household]).decision != (
+    assert decide_([namesake], address(postcode=None, number=None), [household]).decision != (
         "linked"
     )
 
 
 def test_only_open_cases_are_linked_a_closed_one_is_history() -> None:
     closed = case([person()], [address()], open_=False)
-    outcome = decide([person()], address(), [closed])
+    outcome = decide_([person()], address(), [closed])
     assert outcome.decision == "new_case"
     assert outcome.history_from is not None
     assert outcome.history_from.candidate is closed
@@ -121,3 +173,18 @@ def test_lookup_keys_find_what_a_mistake_stored() -> None:
         [person(voornaam="Berg", achternaam="Sanne", tussenvoegsel=None)], None, None
     )
     assert set(stored_swapped_names) & set(lookup_keys([person()], None, None))
+
+
+def test_keys_find_a_surname_typo_and_a_birth_date_typo() -> None:
+    stored = set(stored_keys([person()], None, None))
+    # "Berg" -> "Burg" changes the surname's sound: the first name with the birth date
+    # still finds it.
+    assert stored & set(lookup_keys([person(achternaam="Burg", bsn=None)], None, None))
+    # One digit of the birth date wrong: the surname's sound with the birth year finds it.
+    assert stored & set(lookup_keys([person(geboortedatum=date(1991, 4, 8), bsn=None)],
+                                    None, None))  # fmt: skip
+
+
+def test_a_mistyped_postcode_letter_still_finds_the_dwelling() -> None:
+    stored = set(stored_keys([], "5038AB", "5038AB|12|"))
+    assert stored & set(lookup_keys([], "5038AX", "5038AX|12|"))

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp.test_utils import TestClient
 
-from helpers import TEST_CLOCK, Tokens, count, melding_body
+from helpers import TEST_CLOCK, Tokens, count, household_name, melding_body
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -361,7 +361,7 @@ def _person(**overrides: Any) -> dict[str, Any]:
 async def test_the_household_is_recognised_by_bsn_at_a_new_address(
     client: Client, tokens: Tokens
 ) -> None:
-    name = uuid_name()
+    name = household_name()
     first = melding_body(persons=[_person(achternaam=name)])
     moved = melding_body(
         source="veilig_thuis",
@@ -378,7 +378,7 @@ async def test_the_household_is_recognised_by_bsn_at_a_new_address(
 async def test_spellings_of_one_new_household_at_the_same_instant_make_one_case(
     client: Client, tokens: Tokens
 ) -> None:
-    name = uuid_name()
+    name = household_name()
     bsn = "123456782"
     spellings = [
         {"achternaam": f"{name}, van der", "bsn": bsn},
@@ -395,12 +395,13 @@ async def test_spellings_of_one_new_household_at_the_same_instant_make_one_case(
 async def test_a_possible_match_goes_to_review_and_is_queued_under_its_own_case(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:
-    name = uuid_name()
+    name = household_name()
     known = melding_body(persons=[_person(achternaam=name, bsn=None)])
-    # Same surname and birth date, another first name, no address: maybe the same person.
+    # The surname, an initial that fits, the month of the birth date mistyped, the place:
+    # maybe the same person.
     vague = melding_body(
         address={"woonplaats": "Tilburg"},
-        persons=[_person(achternaam=name, bsn=None, voornaam="Marloes")],
+        persons=[_person(achternaam=name, bsn=None, voornaam="F.", geboortedatum="1987-03-02")],
     )
     first = await (await post(client, tokens, known)).json()
     second = await (await post(client, tokens, vague)).json()
@@ -408,18 +409,19 @@ async def test_a_possible_match_goes_to_review_and_is_queued_under_its_own_case(
     assert second["dedup"]["matched_case_id"] == first["case_id"]
     assert second["case_id"] != first["case_id"]
     assert second["status"] == "queued"
+    # Scored without the candidate's history until a person confirms it is theirs.
+    assert not [r for r in second["urgency"]["reasons"] if r["rule"].startswith("historie.")]
+    # The evidence as a waterfall that adds up to the score, with the model that decided.
+    steps = second["dedup"]["contributions"]
+    assert steps
+    assert abs(sum(s["weight"] for s in steps) - second["dedup"]["score"]) < 0.05
+    assert second["dedup"]["model"]
+    assert 0 < second["dedup"]["probability"] < 1
     await runtime.enqueuer.flush()
     assert (
         await runtime.redis.zscore(runtime.keys.queue(second["gebied"]), second["melding_id"])
         is not None
     )
-
-
-def uuid_name() -> str:
-    """A surname no other test uses (households must not meet across tests)."""
-    import uuid
-
-    return "Test" + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
 
 
 async def test_an_operator_sets_urgency_by_hand_with_a_reason(

@@ -11,7 +11,16 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import TEST_CLOCK, Tokens, fresh_bsn, melding_body, own_runtime, own_servers
+from helpers import (
+    TEST_CLOCK,
+    Tokens,
+    born_of,
+    fresh_bsn,
+    melding_body,
+    own_runtime,
+    own_servers,
+)
+from helpers import household_name as _name
 from triage.app import create_app
 from triage.auth.accounts import add_user
 from triage.config import Settings
@@ -25,13 +34,9 @@ MELDINGEN = "/api/v1/meldingen"
 REASON = "Inzageverzoek IZ-2026-0042 van betrokkene"
 
 
-def _name() -> str:
-    return "Test" + uuid.uuid4().hex[:8].translate(str.maketrans("0123456789", "ghijklmnop"))
-
-
 def _person(name: str, **overrides: Any) -> dict[str, Any]:
     return {"role": "betrokkene", "voornaam": "Sanne", "achternaam": name,
-            "geboortedatum": "1990-04-17", **overrides}  # fmt: skip
+            "geboortedatum": born_of(name), **overrides}  # fmt: skip
 
 
 async def _post(client: Client, auth: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
@@ -155,11 +160,11 @@ async def test_an_admin_exports_everything_held_about_a_person(
         uuid.UUID(posted["melding_id"]), REASON) == 1  # fmt: skip
 
     by_name = await client.post("/api/v1/inzage", headers=admin, json={
-        "achternaam": name.upper(), "voornaam": "sanne", "geboortedatum": "1990-04-17",
+        "achternaam": name.upper(), "voornaam": "sanne", "geboortedatum": born_of(name),
         "reason": REASON})  # fmt: skip
     assert [p["bsn"] for p in (await by_name.json())["persons"]] == [bsn]
     near = await client.post("/api/v1/inzage", headers=admin, json={
-        "achternaam": name, "voornaam": "Sana", "geboortedatum": "1990-04-17",
+        "achternaam": name, "voornaam": "Sana", "geboortedatum": born_of(name),
         "reason": REASON})  # fmt: skip
     assert (await near.json())["persons"] == []  # a near match is not the person
 
@@ -190,8 +195,8 @@ async def test_an_admin_corrects_a_person_and_recognition_follows(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:
     wrong, right, name = fresh_bsn(), fresh_bsn(), _name()
-    posted = await _post(client, tokens.user("operator"),
-                         melding_body(persons=[_person(name, bsn=wrong)]))  # fmt: skip
+    posted_body = melding_body(persons=[_person(name, bsn=wrong)])
+    posted = await _post(client, tokens.user("operator"), posted_body)
     admin = tokens.user("admin")
     found = await (await client.post("/api/v1/inzage", json={"bsn": wrong, "reason": REASON},
                                      headers=admin)).json()  # fmt: skip
@@ -211,12 +216,14 @@ async def test_an_admin_corrects_a_person_and_recognition_follows(
         "SELECT count(*) FROM audit_log WHERE action = 'person.correct' AND melding_id = $1",
         uuid.UUID(posted["melding_id"])) == 1  # fmt: skip
 
-    # Recognition follows: the right BSN finds the household, the wrong one no longer does.
+    # Recognition follows: at the household's address, the right BSN finds it, the wrong
+    # one no longer does (another BSN is another person: the address alone links nobody).
+    home = posted_body["address"]
     again = await _post(client, tokens.user("operator"), melding_body(
-        persons=[{"role": "betrokkene", "bsn": right}]))  # fmt: skip
+        address=home, persons=[{"role": "betrokkene", "bsn": right}]))  # fmt: skip
     assert again["case_id"] == posted["case_id"]
     stranger = await _post(client, tokens.user("operator"), melding_body(
-        persons=[{"role": "betrokkene", "bsn": wrong}]))  # fmt: skip
+        address=home, persons=[{"role": "betrokkene", "bsn": wrong}]))  # fmt: skip
     assert stranger["case_id"] != posted["case_id"]
 
     same = await client.patch(url, headers=admin, json={"bsn": right, "reason": "Nog eens."})

@@ -262,6 +262,42 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _recognition(args: argparse.Namespace, settings: Settings) -> int:
+    """``triage recognition train``: estimate the model from the region's meldingen and
+    write it; ``describe``: print a model's levels and weights."""
+    from triage.households.model import dump_model, load_model
+    from triage.households.train import describe, read_records, train
+
+    start = load_model(args.start or settings.recognition_model_file)
+    if args.action == "describe":
+        print("\n".join(describe(start)))
+        return 0
+    from triage.clock import SystemClock
+    from triage.store.db import init_connection
+
+    now = SystemClock().now()
+    async with _connection(settings) as conn:
+        await init_connection(conn)
+        records = await read_records(conn, now - timedelta(days=args.days), args.limit, now=now)
+    if len(records) < _TRAIN_AT_LEAST:
+        print(f"triage: only {len(records)} meldingen in the last {args.days} days; at least "
+              f"{_TRAIN_AT_LEAST} are needed to estimate anything (use --days)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    model, seen = train(records, start, described_as=args.describe, now=now, seed=args.seed)
+    args.out.write_bytes(dump_model(model))
+    print(f"{seen.meldingen} meldingen, {seen.candidate_pairs} candidate pairs "
+          f"({seen.skipped_keys} keys too common), {seen.random_pairs} random pairs, "
+          f"{seen.patterns} patterns, {seen.iterations} EM rounds")  # fmt: skip
+    print("\n".join(describe(model)))
+    print(f"written to {args.out}; use it with TRIAGE_RECOGNITION_MODEL_FILE={args.out}")
+    return 0
+
+
+#: Fewer meldingen than this give no estimate worth using.
+_TRAIN_AT_LEAST = 500
+
+
 async def _report(args: argparse.Namespace, settings: Settings) -> int:
     """The process indicators on the command line: a table, or JSON with --json."""
     from triage.clock import SystemClock
@@ -425,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", choices=["region", "rules", "network", "oidc"],
                        default="region")  # fmt: skip
 
+    _add_recognition_parsers(sub)
     sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
     sub.add_parser("worker", help="run a dispatch worker (offers queued meldingen)")
     sub.add_parser("deliver", help="run a webhook deliverer (sends, retries, dead-letters)")
@@ -441,6 +478,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_record_parsers(sub)
     return parser
+
+
+def _add_recognition_parsers(sub: Any) -> None:
+    recognition = sub.add_parser("recognition", help="the household recognition model")
+    rsub = recognition.add_subparsers(dest="action", required=True)
+    rtrain = rsub.add_parser(
+        "train", help="estimate the model from the region's own meldingen (no labels needed)"
+    )
+    rtrain.add_argument("--out", type=Path, required=True, help="where to write the model")
+    rtrain.add_argument("--days", type=int, default=730, help="meldingen of the last N days")
+    rtrain.add_argument("--limit", type=int, default=500_000, help="at most this many")
+    rtrain.add_argument("--seed", type=int, default=1, help="of the random pairs")
+    rtrain.add_argument("--describe", default="de eigen meldingen van de regio",
+                        help="what it was trained on, kept in the model")  # fmt: skip
+    rtrain.add_argument("--from", dest="start", type=Path,
+                        help="the model to start from and take thresholds of "
+                        "(default: the configured one)")  # fmt: skip
+    rdescribe = rsub.add_parser("describe", help="print a model's levels and weights")
+    rdescribe.add_argument("--from", dest="start", type=Path,
+                           help="a model file (default: the configured one)")  # fmt: skip
 
 
 def _add_record_parsers(sub: Any) -> None:
@@ -478,6 +535,7 @@ _ASYNC_COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], Coroutine[An
     "deliver": lambda _args, settings: _background(settings, "deliver"),
     "webhooks": _webhooks,
     "report": _report,
+    "recognition": _recognition,
     "audit": _audit,
     "retention": _retention,
     "reconcile": lambda _args, settings: _reconcile(settings),

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     scoring_rules_file: Path | None = Field(
         default=None, description="Scoring rules YAML; unset: the packaged rules."
     )
+    recognition_model_file: Path | None = Field(
+        default=None,
+        description="Household recognition model (triage recognition train); unset: the "
+        "packaged model, trained on the synthetic set.",
+    )
     network_file: Path | None = Field(
         default=None,
         description="Specialist networks and rosters YAML; unset: the demo region's.",

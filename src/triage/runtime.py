@@ -19,6 +19,7 @@ from triage.auth.tokens import Authenticator, TokenAuthenticator
 from triage.clock import Clock, SystemClock
 from triage.config import Settings
 from triage.effects import AfterCommit
+from triage.households.model import load_model as load_recognition_model
 from triage.intake.service import Intake
 from triage.notify.events import EventHub, Publisher
 from triage.observability import metrics
@@ -136,6 +137,7 @@ async def open_runtime(
     """Open connections; configuration errors surface here, before the port opens."""
     region = load_region(settings.region_file)
     rules = load_rules(settings.scoring_rules_file)
+    recognition = load_recognition_model(settings.recognition_model_file)
     network = load_network(settings.network_file, region, frozenset(rules.signals))
     secret = settings.oidc_client_secret
     provider = None if settings.oidc_file is None else Provider(
@@ -174,6 +176,7 @@ async def open_runtime(
             pool,
             region=region,
             rules=rules,
+            recognition=recognition,
             clock=clock,
             after_commit=after_commit,
             acquire_timeout=settings.db_acquire_timeout,

@@ -163,7 +163,8 @@ def _stored(row: asyncpg.Record) -> _Stored:
         facts=MeldingFacts(
             id=row["id"], received_at=row["received_at"], level=row["urgency_level"],
             postcode=row["postcode"], huisnummer=row["huisnummer"],
-            toevoeging=row["toevoeging"], woonplaats=row["woonplaats"], persons=persons,
+            toevoeging=row["toevoeging"], straat=row["straat"], woonplaats=row["woonplaats"],
+            persons=persons,
         ),
         case_id=row["case_id"], status=row["status"], kind=Kind(row["kind"]),
         category=Category(row["category"]), signals=list(row["signals"]),

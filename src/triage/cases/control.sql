@@ -35,7 +35,7 @@ SELECT id, household_id, status, gebied, merged_into
 -- Every melding of the given cases with what the profile and a re-scoring need.
 SELECT m.id, m.case_id, m.received_at, m.urgency_level, m.urgency_score, m.urgency_reasons,
        m.respond_before, m.status, m.kind, m.category, m.signals, m.gebied, m.postcode,
-       m.huisnummer, m.toevoeging, m.woonplaats,
+       m.huisnummer, m.toevoeging, m.straat, m.woonplaats,
        (SELECT coalesce(json_agg(json_build_object(
                    'bsn', p.bsn, 'voornaam', p.voornaam, 'tussenvoegsel', p.tussenvoegsel,
                    'achternaam', p.achternaam, 'geboortedatum', p.geboortedatum)

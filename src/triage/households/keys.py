@@ -6,13 +6,22 @@ per person and looked up in every variant a source might have written, so that w
 stay small while lookups tolerate mistakes:
 
 - ``a:`` the dwelling (normalised postcode, number, addition);
+- ``d:`` the postcode's digits with number and addition (its letters mistyped);
 - ``b:`` a BSN;
 - ``n:`` surname sound with birth date; looked up also with day and month swapped and
   with the first name in the surname's place (names swapped by the source);
+- ``f:`` first-name sound with birth date (the surname mistyped, or changed by marriage);
+  looked up also with day and month swapped and with the surname in its place;
+- ``y:`` surname sound with birth year (day or month mistyped);
 - ``p:`` postcode with surname sound (a birth date missing or mistyped).
 
-The identifying stored keys are also the advisory-lock keys that serialise two intakes
-about one new household (and an intake with an operator changing the household's case).
+How many true pairs these find (blocking recall) is measured by the benchmarks
+(``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
+than the model's ``key_cap`` is too common to say anything and finds none of them.
+
+The identifying stored keys (dwelling, BSN, surname sound with birth date) are also the
+advisory-lock keys that serialise two intakes about one new household (and an intake with
+an operator changing the household's case), and the ones the store re-checks.
 """
 
 from __future__ import annotations
@@ -31,11 +40,15 @@ def stored_keys(
     keys: set[str] = set()
     if address_key:
         keys.add(f"a:{address_key}")
+        keys.add(f"d:{address_key[:4]}{address_key[6:]}")  # "5038AB|12|A" -> "5038|12|A"
     for person in persons:
         if person.bsn:
             keys.add(f"b:{person.bsn}")
         if person.core and person.born is not None:
             keys.add(f"n:{person.core_sound}|{person.born.isoformat()}")
+            keys.add(f"y:{person.core_sound}|{person.born.year}")
+        if len(person.first) > 1 and person.born is not None:
+            keys.add(f"f:{person.first_sound}|{person.born.isoformat()}")
         if person.core and postcode:
             keys.add(f"p:{postcode}|{person.core_sound}")
     return sorted(keys)
@@ -57,7 +70,9 @@ def lookup_keys(
             s for n, s in ((person.core, person.core_sound), (person.first, person.first_sound))
             if len(n) > 1
         }  # fmt: skip
-        keys.update(f"n:{s}|{born.isoformat()}" for s in sounds for born in dates)
+        for s in sounds:
+            keys.update(f"{kind}:{s}|{born.isoformat()}" for kind in "nf" for born in dates)
+            keys.add(f"y:{s}|{person.born.year}")
     return sorted(keys)
 
 
@@ -65,6 +80,11 @@ def lookup_keys(
 #: surname sound with birth date. Two meldingen about one new household share one of
 #: these in practice; locking every key would hold hundreds of locks per batch.
 _LOCKED_KINDS = frozenset("abn")
+
+
+def identifying(keys: Iterable[str]) -> list[str]:
+    """The keys that serialise intakes and that the store re-checks."""
+    return [k for k in keys if k[0] in _LOCKED_KINDS]
 
 
 def lock_keys(keys: Iterable[str]) -> tuple[int, ...]:

@@ -13,6 +13,7 @@ synthetic set (``loadtests/dedup_eval.py``); see docs/design.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,29 +22,8 @@ from uuid import UUID
 
 from rapidfuzz.distance import JaroWinkler
 
+from triage.households.model import PERSON_FIELDS, Weights
 from triage.households.names import first_name, fold, is_initial, sound, surname_core, swapped
-
-# Evidence weights (log2-odds scale, rounded).
-W_BSN_AGREE, W_BSN_DISAGREE = 14.0, -14.0
-W_DOB_AGREE, W_DOB_SWAPPED, W_DOB_TYPO, W_DOB_DISAGREE = 6.0, 4.0, 1.5, -6.0
-W_SURNAME_AGREE, W_SURNAME_SOUND, W_SURNAME_CLOSE, W_SURNAME_DISAGREE = 4.0, 3.0, 2.0, -4.0
-W_FIRST_AGREE, W_FIRST_CLOSE, W_FIRST_INITIAL, W_FIRST_DISAGREE = 3.0, 2.0, 1.0, -3.0
-W_ADDRESS_SAME = 12.0  # the same dwelling: the household is who lives there
-W_ADDRESS_OTHER_UNIT = -10.0  # same building number, other addition: another household
-W_ADDRESS_NEIGHBOUR = -3.0  # same postcode, other number
-W_ADDRESS_ELSEWHERE = -2.0  # households move; a different address is weak evidence
-W_PLACE_SAME = 1.0
-W_NO_ADDRESS = 0.0
-#: At the same dwelling, names that do not match are most often another member of the
-#: household (the mother one day, a child the next), so they count against it this much
-#: at most.
-SAME_DWELLING_PERSON_FLOOR = -2.0
-#: Other members of the household that also match add this share of their evidence.
-EXTRA_PERSON_SHARE = 0.5
-EXTRA_PERSON_CAP = 12.0
-
-LINK_AT = 10.0
-REVIEW_AT = 6.0
 
 Decision = Literal["linked", "review", "new_case"]
 
@@ -104,6 +84,7 @@ class Address:
     huisnummer: int | None
     toevoeging: str
     place: str  # folded woonplaats, "" if unknown
+    street: str = ""  # folded straat, "" if unknown
 
 
 @dataclass
@@ -116,145 +97,311 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
+class Contribution:
+    """One step of the waterfall: a field's level and what it added to the match weight.
+    ``field`` is a compared field, or ``households_here`` (several households
+    at the dwelling), ``other_persons`` (more people of the melding found in the case)."""
+
+    field: str
+    level: str
+    weight: float
+
+    @property
+    def text(self) -> str:
+        return TEXTS.get((self.field, self.level), f"{self.field}: {self.level}")
+
+
+#: What each level means, for the operator.
+TEXTS: dict[tuple[str, str], str] = {
+    ("bsn", "exact"): "BSN gelijk",
+    ("bsn", "different"): "BSN verschilt",
+    ("born", "exact"): "geboortedatum gelijk",
+    ("born", "swapped"): "geboortedatum gelijk met dag en maand verwisseld",
+    ("born", "one_digit"): "geboortedatum wijkt één cijfer af",
+    ("born", "one_part"): "geboortedatum wijkt op één onderdeel af",
+    ("born", "different"): "geboortedatum verschilt",
+    ("surname", "exact"): "achternaam gelijk",
+    ("surname", "sound"): "achternaam klinkt gelijk",
+    ("surname", "close"): "achternaam bijna gelijk (tikfout)",
+    ("surname", "similar"): "achternaam lijkt erop",
+    ("surname", "different"): "achternaam verschilt",
+    ("first", "exact"): "voornaam gelijk",
+    ("first", "sound"): "voornaam klinkt gelijk",
+    ("first", "close"): "voornaam bijna gelijk (tikfout)",
+    ("first", "similar"): "voornaam lijkt erop",
+    ("first", "initial"): "voorletter past",
+    ("first", "different"): "voornaam verschilt",
+    ("names", "swapped"): "voornaam en achternaam verwisseld",
+    ("names", "two_people"): "een ander persoon (ander BSN): alleen de familienaam telt",
+    ("address", "dwelling"): "zelfde woning",
+    ("address", "dwelling_other_street"): "zelfde postcode en huisnummer, andere straat",
+    ("address", "other_unit"): "zelfde huisnummer, andere toevoeging (andere woning)",
+    ("address", "postcode_typo"): "zelfde huisnummer, postcode wijkt af (tikfout?)",
+    ("address", "neighbour"): "zelfde straat, ander huisnummer (buren)",
+    ("address", "pc4"): "zelfde wijk (postcodecijfers), ander adres",
+    ("address", "place"): "zelfde woonplaats",
+    ("address", "different"): "ander adres",
+    ("households_here", "several"): "meer huishoudens op dit adres",
+    ("other_persons", "found"): "meer personen van de melding in de casus",
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Scored:
     candidate: Candidate
+    #: The evidence: log2 of how much likelier these comparisons are for one household
+    #: than for two (the sum of the contributions). The thresholds apply to it.
     score: float
-    reasons: tuple[str, ...]
+    contributions: tuple[Contribution, ...]
+    #: No person of the melding agrees with any of the case's on any field both have:
+    #: the address would decide alone, which is not enough to link.
+    persons_disagree: bool = False
+    prior: float = 0.0  # log2 odds that a candidate is the household, before comparing
+
+    @property
+    def probability(self) -> float:
+        """The probability of one household: the evidence with the prior."""
+        return 1 / (1 + 2 ** -(self.score + self.prior))
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return tuple(
+            f"persoon: {c.text}" if c.field in PERSON_FIELDS or c.field == "names" else c.text
+            for c in self.contributions
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     decision: Decision
     best_open: Scored | None  # the open case linked to, or to review against
-    history_from: Scored | None  # whose history counts for urgency (open or closed case)
+    #: Whose history counts for urgency: the case linked to, or a closed case of the same
+    #: household. Never a case only possibly the same (review): until a person confirms
+    #: it, its history is someone else's.
+    history_from: Scored | None
+    others: tuple[Scored, ...] = ()  # the other candidates, best first
 
 
 def _jw(a: str, b: str) -> float:
     return float(JaroWinkler.similarity(a, b))
 
 
-def _dob(a: date, b: date) -> tuple[float, str]:
+def _born_level(a: date, b: date) -> str:
     if a == b:
-        return W_DOB_AGREE, "geboortedatum gelijk"
+        return "exact"
     if swapped(a) == b:
-        return W_DOB_SWAPPED, "geboortedatum gelijk met dag en maand verwisseld"
-    same = (a.year == b.year) + (a.month == b.month) + (a.day == b.day)
-    if same == 2:
-        return W_DOB_TYPO, "geboortedatum wijkt op één onderdeel af"
-    return W_DOB_DISAGREE, "geboortedatum verschilt"
+        return "swapped"
+    x, y = a.strftime("%Y%m%d"), b.strftime("%Y%m%d")
+    if sum(p != q for p, q in zip(x, y, strict=True)) == 1:
+        return "one_digit"
+    if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) == 2:
+        return "one_part"
+    return "different"
 
 
-def _surname(a: str, b: str, a_sound: str, b_sound: str) -> tuple[float, str]:
+def _name_level(a: str, b: str, a_sound: str, b_sound: str, *, first: bool) -> str:
     if a == b:
-        return W_SURNAME_AGREE, "achternaam gelijk"
+        return "exact"
+    if first and (is_initial(a) or is_initial(b)):
+        return "initial" if a[0] == b[0] else "different"
     if a_sound == b_sound:
-        return W_SURNAME_SOUND, "achternaam klinkt gelijk"
-    if _jw(a, b) >= 0.9:
-        return W_SURNAME_CLOSE, "achternaam bijna gelijk (tikfout)"
-    return W_SURNAME_DISAGREE, "achternaam verschilt"
+        return "sound"
+    similarity = _jw(a, b)
+    if similarity >= 0.92:
+        return "close"
+    if similarity >= 0.8:
+        return "similar"
+    return "different"
 
 
-def _first(a: str, b: str, a_sound: str, b_sound: str) -> tuple[float, str]:
-    if a == b:
-        return W_FIRST_AGREE, "voornaam gelijk"
-    if is_initial(a) or is_initial(b):
-        if a[0] == b[0]:
-            return W_FIRST_INITIAL, "voorletter past"
-        return W_FIRST_DISAGREE, "voorletter verschilt"
-    if a_sound == b_sound or _jw(a, b) >= 0.88:
-        return W_FIRST_CLOSE, "voornaam bijna gelijk"
-    return W_FIRST_DISAGREE, "voornaam verschilt"
+def _name_weight(w: Weights, field: Literal["surname", "first"], level: str, name: str) -> float:
+    if level == "exact":
+        # A common name agreeing says less; never less than sounding alike.
+        return max(w.exact_name(field, name), w.level[field]["sound"])
+    return w.level[field][level]
 
 
-def _names(a: Person, b: Person) -> tuple[float, list[str]]:
-    score, reasons = 0.0, list[str]()
+def _names(a: Person, b: Person, w: Weights) -> tuple[float, list[Contribution]]:
+    found = list[Contribution]()
     if a.core and b.core:
-        w, r = _surname(a.core, b.core, a.core_sound, b.core_sound)
-        score, reasons = score + w, [*reasons, r]
+        level = _name_level(a.core, b.core, a.core_sound, b.core_sound, first=False)
+        found.append(Contribution("surname", level, _name_weight(w, "surname", level, b.core)))
     if a.first and b.first:
-        w, r = _first(a.first, b.first, a.first_sound, b.first_sound)
-        score, reasons = score + w, [*reasons, r]
-    return score, reasons
+        level = _name_level(a.first, b.first, a.first_sound, b.first_sound, first=True)
+        found.append(Contribution("first", level, _name_weight(w, "first", level, b.first)))
+    return sum(c.weight for c in found), found
 
 
-def person_evidence(a: Person, b: Person) -> tuple[float, list[str]]:
-    """How strongly ``a`` and ``b`` are one person; positive is for, negative against."""
-    score, reasons = 0.0, list[str]()
+def _two_people(a: Person, b: Person, w: Weights, found: list[Contribution]
+                ) -> tuple[float, list[Contribution]]:  # fmt: skip
+    """``a`` and ``b`` are two people (another BSN): their birth dates and first names say
+    nothing about whether one is the other. Only the family name may still tie them to
+    one household (a child, a parent)."""
+    family = _names(Person(a.bsn, "", a.core, None, "", a.core_sound), b, w)[1]
+    found = [*found, *family, Contribution("names", "two_people", 0.0)]
+    return sum(c.weight for c in found), found
+
+
+def person_evidence(
+    a: Person, b: Person, w: Weights, *, as_compared: bool = False
+) -> tuple[float, list[Contribution]]:
+    """How strongly ``a`` and ``b`` are one person, or of one family: the sum of each
+    field's weight, with the field's level (a field one of them lacks adds nothing).
+    ``as_compared``: every field as it compared, also for two people (what training
+    counts: the levels' probabilities are of the comparisons themselves)."""
+    found = list[Contribution]()
     if a.bsn and b.bsn:
-        agree = a.bsn == b.bsn
-        score += W_BSN_AGREE if agree else W_BSN_DISAGREE
-        reasons.append("BSN gelijk" if agree else "BSN verschilt")
-    if a.born and b.born:
-        w, r = _dob(a.born, b.born)
-        score, reasons = score + w, [*reasons, r]
-    straight, straight_reasons = _names(a, b)
+        level = "exact" if a.bsn == b.bsn else "different"
+        found.append(Contribution("bsn", level, w.level["bsn"][level]))
+        if level == "different" and not as_compared:
+            return _two_people(a, b, w, found)
+    score, names = _names(a, b, w)
     # Sources sometimes swap first name and surname; compare crosswise as well (unless
     # both names agree already: crosswise cannot do better).
-    if a.first and a.core and straight < W_SURNAME_AGREE + W_FIRST_AGREE:
-        crossed, crossed_reasons = _names(
-            Person(a.bsn, a.core, a.first, a.born, a.core_sound, a.first_sound), b
-        )
-        if crossed > straight:
-            return score + crossed, [
-                *reasons, *crossed_reasons, "voornaam en achternaam verwisseld"
-            ]  # fmt: skip
-    return score + straight, [*reasons, *straight_reasons]
+    both_exact = len(names) == 2 and all(c.level == "exact" for c in names)
+    if a.first and a.core and not both_exact:
+        crossed_person = Person(a.bsn, a.core, a.first, a.born, a.core_sound, a.first_sound)
+        crossed, crossed_names = _names(crossed_person, b, w)
+        if crossed > score:
+            score, names = crossed, [*crossed_names, Contribution("names", "swapped", 0.0)]
+    if a.born and b.born:
+        level = _born_level(a.born, b.born)
+        found.append(Contribution("born", level, w.level["born"][level]))
+    found += names
+    return sum(c.weight for c in found), found
 
 
-def _address_evidence(a: Address, b: Address) -> tuple[float, str | None]:
+def address_level(a: Address, b: Address) -> str | None:
+    """How two addresses compare, or None when they cannot be compared."""
     if a.postcode and b.postcode and a.huisnummer and b.huisnummer:
-        if a.postcode == b.postcode and a.huisnummer == b.huisnummer:
-            if a.toevoeging == b.toevoeging:
-                return W_ADDRESS_SAME, "zelfde woning"
-            return W_ADDRESS_OTHER_UNIT, "zelfde huisnummer, andere toevoeging (andere woning)"
+        same_number = a.huisnummer == b.huisnummer and a.toevoeging == b.toevoeging
         if a.postcode == b.postcode:
-            return W_ADDRESS_NEIGHBOUR, "zelfde straat, ander huisnummer (buren)"
-        return W_ADDRESS_ELSEWHERE, "ander adres"
-    if a.place and a.place == b.place:
-        return W_PLACE_SAME, "zelfde woonplaats"
-    return W_NO_ADDRESS, None
+            if a.huisnummer != b.huisnummer:
+                return "neighbour"
+            if a.toevoeging != b.toevoeging:
+                return "other_unit"  # 12A is not 12B
+            if a.street and b.street and a.street != b.street and _jw(a.street, b.street) < 0.9:
+                return "dwelling_other_street"
+            return "dwelling"
+        # One number at a postcode that differs only in its letters, or on one street: a
+        # postcode written wrong (the letters follow the street). Not when both name a
+        # street and the streets differ: number 12 of another street in the same
+        # neighbourhood is another dwelling.
+        streets_differ = bool(a.street and b.street) and _jw(a.street, b.street) < 0.9
+        if (
+            same_number
+            and not streets_differ
+            and (
+                a.postcode[:4] == b.postcode[:4]
+                or (a.street and a.street == b.street and a.place == b.place)
+            )
+        ):
+            return "postcode_typo"
+        if a.postcode[:4] == b.postcode[:4]:
+            return "pc4"
+    if a.place and b.place:
+        return "place" if a.place == b.place else "different"
+    if a.postcode and b.postcode:
+        return "pc4" if a.postcode[:4] == b.postcode[:4] else "different"
+    return None
 
 
-def score_candidate(persons: Sequence[Person], address: Address, candidate: Candidate) -> Scored:
-    addr_score, addr_reason = max(
-        (_address_evidence(address, other) for other in candidate.addresses),
-        key=lambda e: e[0],
-        default=(0.0, None),
-    )
-    reasons = [addr_reason] if addr_reason else []
-    best_per_person: list[tuple[float, list[str]]] = []
+@dataclass(slots=True)
+class _People:
+    """The people of a melding against a case's: each one's best match, and whether any
+    pair of them agreed on anything they both have."""
+
+    best: list[tuple[float, list[Contribution]]] = field(default_factory=list)
+    compared: bool = False
+    agreed: bool = False
+
+
+def _compare_people(persons: Sequence[Person], others: Sequence[Person], w: Weights) -> _People:
+    people = _People()
     for person in persons:
-        pairs = [person_evidence(person, other) for other in candidate.persons]
-        if pairs:
-            best_per_person.append(max(pairs, key=lambda p: p[0]))
-    person_score = 0.0
-    if best_per_person:
-        best_per_person.sort(key=lambda p: p[0], reverse=True)
-        top, top_reasons = best_per_person[0]
-        extra = sum(score for score, _ in best_per_person[1:] if score > 0)
-        person_score = top + min(EXTRA_PERSON_CAP, EXTRA_PERSON_SHARE * extra)
-        if addr_score == W_ADDRESS_SAME:
-            person_score = max(person_score, SAME_DWELLING_PERSON_FLOOR)
-        reasons += [f"persoon: {r}" for r in top_reasons]
-    return Scored(candidate, addr_score + person_score, tuple(reasons))
+        best: tuple[float, list[Contribution]] | None = None
+        for other in others:
+            found = person_evidence(person, other, w)
+            for c in found[1]:
+                if c.field in PERSON_FIELDS:
+                    people.compared = True
+                    people.agreed |= c.level != "different"
+            if best is None or found[0] > best[0]:
+                best = found
+        if best is not None:
+            people.best.append(best)
+    return people
 
 
-def decide(persons: Sequence[Person], address: Address, candidates: Sequence[Candidate]) -> Outcome:
+def score_candidate(
+    persons: Sequence[Person],
+    address: Address,
+    candidate: Candidate,
+    w: Weights,
+    *,
+    households_here: int = 1,
+) -> Scored:
+    """The evidence for ``candidate``: the address, the best-matching person, and a
+    share of the other people of the melding that the case also knows."""
+    contributions: list[Contribution] = []
+    levels = [lv for other in candidate.addresses if (lv := address_level(address, other))]
+    if levels:
+        level = max(levels, key=lambda lv: w.level["address"][lv])
+        contributions.append(Contribution("address", level, w.level["address"][level]))
+        if households_here > 1 and level in ("dwelling", "dwelling_other_street"):
+            # Several open cases at one dwelling (rooms, a care home): the dwelling says
+            # that much less about which of them this is.
+            contributions.append(
+                Contribution("households_here", "several", -math.log2(households_here))
+            )
+    people = _compare_people(persons, candidate.persons, w)
+    best = sorted(people.best, key=lambda b: b[0], reverse=True)
+    if best:
+        contributions += best[0][1]
+        # Another person counts only as a match of their own: members of one family
+        # share a surname, so that alone would count the same evidence twice.
+        extra = sum(score for score, _ in best[1:] if score >= w.model.extra_person_at)
+        if extra:
+            share = min(w.model.extra_person_cap, w.model.extra_person_share * extra)
+            contributions.append(Contribution("other_persons", "found", share))
+    score = sum(c.weight for c in contributions)
+    disagree = people.compared and not people.agreed
+    return Scored(candidate, score, tuple(contributions), disagree, w.prior)
+
+
+def decide(
+    persons: Sequence[Person],
+    address: Address,
+    candidates: Sequence[Candidate],
+    w: Weights,
+    *,
+    households_here: int = 1,
+) -> Outcome:
     """Link to the best open case if the evidence is strong, send it to review if it is
-    middling, else open a new case; a closed case that matches gives its history."""
+    middling, else open a new case; a closed case that matches gives its history. No
+    link when the best-matching people disagree on everything they both have."""
     scored = sorted(
-        (score_candidate(persons, address, c) for c in candidates),
+        (score_candidate(persons, address, c, w, households_here=households_here)
+         for c in candidates),
         key=lambda s: s.score,
         reverse=True,
-    )
+    )  # fmt: skip
     best_open = next((s for s in scored if s.candidate.open), None)
     best_closed = next((s for s in scored if not s.candidate.open), None)
-    if best_open is not None and best_open.score >= LINK_AT:
-        return Outcome("linked", best_open, best_open)
-    if best_open is not None and best_open.score >= REVIEW_AT:
-        return Outcome("review", best_open, best_open)
-    closed_history = best_closed if best_closed and best_closed.score >= LINK_AT else None
-    return Outcome("new_case", None, closed_history)
+    others = tuple(s for s in scored if s is not best_open)
+    model = w.model
+    if best_open is not None and best_open.score >= model.link_at:
+        if not best_open.persons_disagree:
+            return Outcome("linked", best_open, best_open, others)
+        return Outcome("review", best_open, None, others)
+    if best_open is not None and best_open.score >= model.review_at:
+        return Outcome("review", best_open, None, others)
+    closed_history = (
+        best_closed
+        if best_closed and best_closed.score >= model.link_at and not best_closed.persons_disagree
+        else None
+    )
+    return Outcome("new_case", None, closed_history, others)
 
 
 def fold_place(place: str | None) -> str:

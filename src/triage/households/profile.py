@@ -43,6 +43,7 @@ class MeldingFacts:
     postcode: str | None
     huisnummer: int | None
     toevoeging: str
+    straat: str | None
     woonplaats: str | None
     persons: tuple[PersonFacts, ...]
 
@@ -76,7 +77,7 @@ def build_profile(meldingen: Sequence[MeldingFacts]) -> Profile:
                 profile.persons.append(entry)
         address = {
             "postcode": m.postcode, "huisnummer": m.huisnummer,
-            "toevoeging": m.toevoeging, "woonplaats": m.woonplaats,
+            "toevoeging": m.toevoeging, "straat": m.straat, "woonplaats": m.woonplaats,
         }  # fmt: skip
         if address not in profile.addresses and len(profile.addresses) < _MAX_ADDRESSES:
             profile.addresses.append(address)

@@ -21,14 +21,17 @@ DECLARE
     v_address  jsonb := jsonb_build_object('postcode', m->'postcode',
                                            'huisnummer', m->'huisnummer',
                                            'toevoeging', m->'toevoeging',
+                                           'straat', m->'straat',
                                            'woonplaats', m->'woonplaats');
 BEGIN
     IF EXISTS (SELECT 1 FROM meldingen
                 WHERE source = m->>'source' AND external_id = m->>'external_id') THEN
         RETURN 'duplicate';
     END IF;
-    -- The decision holds only if the open cases sharing a key with this melding are still
-    -- the ones Python saw (this statement sees what earlier lock holders committed).
+    -- The decision holds only if the open cases sharing an identifying key with this
+    -- melding (the dwelling, a BSN, a surname sound with birth date: the locked kinds)
+    -- are still the ones Python saw (this statement sees what earlier lock holders
+    -- committed).
     -- One index probe per key: OFFSET 0 keeps the planner from flattening the lateral
     -- subquery into a join that scans all of match_keys.
     SELECT coalesce(array_agg(DISTINCT x.case_id ORDER BY x.case_id), '{}')

@@ -289,15 +289,44 @@ class UrgencyOut(BaseModel):
 DedupDecision = Literal["linked", "review", "new_case"]
 
 
+class ContributionOut(BaseModel):
+    """One step of the match weight's waterfall."""
+
+    field: str = Field(
+        description="The field compared (bsn, born, surname, first, address), or "
+        "households_here (several households at the dwelling), other_persons (more people "
+        "of the melding found in the case), names (first name and surname swapped)."
+    )
+    level: str = Field(description="How it compared: exact, sound, close, different, ...")
+    text: str = Field(description="What that means, in Dutch.")
+    weight: float = Field(description="What it added to the match weight (log2 odds).")
+
+
 class DedupOut(BaseModel):
     decision: DedupDecision = Field(
         description="linked: joined the open case; review: possibly that case, queued under "
         "a case of its own until an operator decides; new_case: a household not seen open."
     )
     matched_case_id: UUID | None = Field(description="The case linked to, or to review against.")
-    score: float | None = Field(description="Evidence for that case (link at 10, review at 6).")
+    score: float | None = Field(
+        description="The evidence for that case: log2 of how much likelier the comparisons "
+        "are for one household than for two, the sum of the contributions. The model says "
+        "from which score a melding links and from which it goes to review."
+    )
+    probability: float | None = Field(
+        default=None,
+        description="The probability that it is that household: the score with the model's "
+        "prior (how often a candidate was the household in the meldingen it learned from).",
+    )
     method: str = Field(description="How the household was recognised.")
+    model: str | None = Field(
+        default=None, description="Version of the recognition model that decided."
+    )
     reasons: list[str] = Field(default_factory=list, description="The evidence, in Dutch.")
+    contributions: list[ContributionOut] = Field(
+        default_factory=list,
+        description="The waterfall: each field's level and what it added to the score.",
+    )
 
 
 MeldingStatus = Literal["queued", "offered", "assigned", "contacted", "advies", "escalated"]

@@ -39,11 +39,13 @@ from triage.auth.principal import Principal
 from triage.clock import Clock
 from triage.config import INTAKE_MAX_WAIT_SECONDS, RECEIVED_AT_MAX_AGE_DAYS
 from triage.effects import AfterCommit, Enqueue
-from triage.households.keys import lock_keys, lookup_keys, stored_keys
-from triage.households.match import Address, Candidate, Person, decide, fold_place
+from triage.households.keys import identifying, lock_keys, lookup_keys, stored_keys
+from triage.households.match import Address, Candidate, Outcome, Person, Scored, decide, fold_place
+from triage.households.model import Model
 from triage.households.normalise import address_key
 from triage.ids import uuid7
 from triage.intake.models import (
+    ContributionOut,
     DedupOut,
     IntakeContext,
     MeldingAccepted,
@@ -71,7 +73,9 @@ _MAX_ATTEMPTS = 5
 _MAX_BATCH = 48
 #: Batches in flight at once, each on its own pooled connection.
 _MAX_WRITERS = 4
-_DEDUP_METHOD = "blocking + weighted evidence (households/match.py)"
+_DEDUP_METHOD = "blocking + Fellegi-Sunter with learned weights (households/match.py)"
+#: Candidates whose waterfall is kept with the decision, best first.
+_CANDIDATES_KEPT = 5
 
 
 @dataclass
@@ -101,6 +105,8 @@ class _BatchState:
 
     cases_by_key: dict[str, set[UUID]] = field(default_factory=dict)
     candidates: dict[UUID, _CandidateCase] = field(default_factory=dict)
+    #: Keys shared by more cases than the model's cap: they find nobody (too common).
+    too_common: set[str] = field(default_factory=set)
 
     def remember(
         self,
@@ -137,6 +143,7 @@ def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
                 Address(
                     postcode=a["postcode"], huisnummer=a["huisnummer"],
                     toevoeging=a["toevoeging"] or "", place=fold_place(a["woonplaats"]),
+                    street=fold_place(a.get("straat")),
                 )
                 for a in row["match_addresses"]
             ],
@@ -191,7 +198,8 @@ class _Decision:
     new_case: bool
     new_household: bool
     previous_case_id: UUID | None
-    expected: tuple[UUID, ...]  # the open cases sharing a key, as seen when deciding
+    expected: tuple[UUID, ...]  # the open cases sharing a checked key, when deciding
+    checked: tuple[str, ...]  # the identifying keys the store checks again under the lock
     new_keys: tuple[str, ...]  # keys its case does not have yet
     status: str
     urgency: Urgency
@@ -215,6 +223,7 @@ class Intake:
         *,
         region: Region,
         rules: Rules,
+        recognition: Model,
         clock: Clock,
         after_commit: AfterCommit,
         acquire_timeout: float,
@@ -226,6 +235,8 @@ class Intake:
         self._acquire_timeout = acquire_timeout
         self._region = region
         self._rules = rules
+        self._recognition = recognition
+        self._weights = recognition.weights()
         self._clock = clock
         self._after_commit = after_commit
         self._received_at_max_age = received_at_max_age
@@ -368,6 +379,7 @@ class Intake:
                 huisnummer=number[0] if number else None,
                 toevoeging=number[1] if number else "",
                 place=fold_place(address.woonplaats if address else None),
+                street=fold_place(address.straat if address else None),
             ),
             keys=tuple(keys),
             lookup=tuple(lookup_keys(persons, postcode, key)),
@@ -467,8 +479,12 @@ class Intake:
         state = _BatchState()
         if not keys:
             return state
+        cap = self._recognition.key_cap
         for row in await conn.fetch(_Q["cases_by_keys"], keys):
             state.cases_by_key.setdefault(row["key"], set()).add(row["case_id"])
+        state.too_common = {k for k, cases in state.cases_by_key.items() if len(cases) > cap}
+        for key in state.too_common:
+            del state.cases_by_key[key]
         case_ids = sorted({c for cases in state.cases_by_key.values() for c in cases})
         if case_ids:
             for row in await conn.fetch(_Q["candidates"], case_ids):
@@ -481,10 +497,16 @@ class Intake:
         melding = prepared.melding
         candidate_ids = {c for k in prepared.lookup for c in state.cases_by_key.get(k, ())}
         candidates = [state.candidates[c] for c in sorted(candidate_ids) if c in state.candidates]
-        outcome = decide(prepared.persons, prepared.address, [c.match for c in candidates])
         by_id = {c.match.case_id: c for c in candidates}
-        # What the store re-checks under the lock: the open cases sharing a stored key.
-        sharing = {c for k in prepared.keys for c in state.cases_by_key.get(k, ())}
+        here = state.cases_by_key.get(f"a:{prepared.key}", ()) if prepared.key else ()
+        outcome = decide(
+            prepared.persons, prepared.address, [c.match for c in candidates], self._weights,
+            households_here=sum(1 for c in here if c in by_id and by_id[c].match.open),
+        )  # fmt: skip
+        # What the store re-checks under the lock: the open cases sharing an identifying
+        # key (not one too common to say anything: the store skips those too).
+        checked = tuple(k for k in identifying(prepared.keys) if k not in state.too_common)
+        sharing = {c for k in checked for c in state.cases_by_key.get(k, ())}
         expected = tuple(sorted(c for c in sharing if c in by_id and by_id[c].match.open))
         source = by_id[outcome.history_from.candidate.case_id] if outcome.history_from else None
         urgency = score_melding(
@@ -509,13 +531,7 @@ class Intake:
             new_case, new_household, previous = True, True, None
         new_keys = tuple(k for k in prepared.keys if case_id not in state.cases_by_key.get(k, ()))
         state.remember(prepared, case_id, household_id, new_case=new_case, level=urgency.level)
-        detail: dict[str, Any] = {
-            "method": _DEDUP_METHOD,
-            "reasons": list(best.reasons) if best else [],
-            "candidates": [{"case_id": str(c), "open": by_id[c].match.open} for c in sorted(by_id)],
-        }
-        if previous is not None:
-            detail["previous_case_id"] = str(previous)
+        detail = self._detail(outcome, previous)
         return _Decision(
             melding_id=uuid7(),
             case_id=case_id,
@@ -524,6 +540,7 @@ class Intake:
             new_household=new_household,
             previous_case_id=previous,
             expected=expected,
+            checked=checked,
             new_keys=new_keys,
             status="advies" if melding.kind is Kind.adviesvraag else "queued",
             urgency=urgency,
@@ -531,11 +548,39 @@ class Intake:
                 decision=outcome.decision,
                 matched_case_id=best.candidate.case_id if best else None,
                 score=round(best.score, 2) if best else None,
+                probability=_probability(best),
                 method=_DEDUP_METHOD,
+                model=self._recognition.version,
                 reasons=list(best.reasons) if best else [],
+                contributions=_waterfall(best),
             ),
             dedup_detail=detail,
         )
+
+    def _detail(self, outcome: Outcome, previous: UUID | None) -> dict[str, Any]:
+        """What the decision stores: the model, the reasons, and each candidate considered
+        with its match weight, best first, the best few with their waterfall."""
+        best = outcome.best_open
+        ranked = [s for s in (best, *outcome.others) if s is not None]
+        detail: dict[str, Any] = {
+            "method": _DEDUP_METHOD,
+            "model": self._recognition.version,
+            "reasons": list(best.reasons) if best else [],
+            "candidates": [
+                {
+                    "case_id": str(s.candidate.case_id), "open": s.candidate.open,
+                    "score": round(s.score, 2), "probability": _probability(s),
+                    **({"contributions": [c.model_dump() for c in _waterfall(s)]}
+                       if i < _CANDIDATES_KEPT else {}),
+                }
+                for i, s in enumerate(ranked)
+            ],
+        }  # fmt: skip
+        if outcome.history_from is not None:
+            detail["history_from"] = str(outcome.history_from.candidate.case_id)
+        if previous is not None:
+            detail["previous_case_id"] = str(previous)
+        return detail
 
     def _answer_stored(self, pending: _Pending) -> None:
         decision, prepared = pending.decision, pending.prepared
@@ -674,6 +719,19 @@ def _refusal(pending: _Pending, exc: Exception) -> Exception:
     return unstorable()
 
 
+def _probability(scored: Scored | None) -> float | None:
+    return None if scored is None else round(scored.probability, 4)
+
+
+def _waterfall(scored: Scored | None) -> list[ContributionOut]:
+    if scored is None:
+        return []
+    return [
+        ContributionOut(field=c.field, level=c.level, text=c.text, weight=round(c.weight, 2))
+        for c in scored.contributions
+    ]
+
+
 def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
     """One melding for intake_store_batch() (intake_functions.sql reads these keys)."""
     melding, principal = prepared.melding, prepared.principal
@@ -698,7 +756,7 @@ def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
         "gebied": prepared.gebied,
         "gebied_note": prepared.gebied_note,
         "address_key": prepared.key,
-        "keys": prepared.keys,
+        "keys": decision.checked,
         "new_keys": decision.new_keys,
         "expected": decision.expected,
         "new_case": decision.new_case,
@@ -765,11 +823,23 @@ def accepted_from_row(row: asyncpg.Record) -> MeldingAccepted:
             callback_required=row["callback_required"],
             rules_version=row["rules_version"],
         ),
-        dedup=DedupOut(
-            decision=row["dedup_decision"],
-            matched_case_id=row["dedup_matched_case_id"],
-            score=row["dedup_score"],
-            method=row["dedup_detail"]["method"],
-            reasons=row["dedup_detail"].get("reasons", []),
-        ),
+        dedup=_dedup_from(row),
+    )
+
+
+def _dedup_from(row: asyncpg.Record) -> DedupOut:
+    """The decision as answered when it was made, from what was stored with it."""
+    detail, matched = row["dedup_detail"], row["dedup_matched_case_id"]
+    chosen: dict[str, Any] = next(
+        (c for c in detail.get("candidates", ()) if matched and c["case_id"] == str(matched)), {}
+    )
+    return DedupOut(
+        decision=row["dedup_decision"],
+        matched_case_id=matched,
+        score=row["dedup_score"],
+        probability=chosen.get("probability"),
+        method=detail["method"],
+        model=detail.get("model"),
+        reasons=detail.get("reasons", []),
+        contributions=[ContributionOut(**c) for c in chosen.get("contributions", ())],
     )

@@ -17,7 +17,7 @@ def encode_json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
             typename, encoder=encode_json, decoder=orjson.loads, schema="pg_catalog"
@@ -44,7 +44,7 @@ async def create_pool(dsn: str, settings: Settings) -> asyncpg.Pool:
         min_size=0,
         max_size=settings.db_pool_max,
         command_timeout=settings.db_command_timeout,
-        init=_init_connection,
+        init=init_connection,
         reset=_reset_connection,
         # Statements are prepared per connection; the cache must survive pool churn.
         max_inactive_connection_lifetime=300,
