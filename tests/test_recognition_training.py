@@ -1,0 +1,173 @@
+"""The recognition model learned from meldingen without labels (households/train.py), and
+the command that does it for a region."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import date, timedelta
+from importlib import resources
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+
+from helpers import TEST_CLOCK, Tokens, household_name, melding_body, migrated_database
+from triage import cli
+from triage.households.match import Address, Person
+from triage.households.model import dump_model, load_model, parse_model
+from triage.households.train import Record, train
+from triage.runtime import Runtime
+from triage.vocabulary import Source
+from triage.yamlconfig import ConfigError
+
+_FIRST = [
+    "anna",
+    "bram",
+    "cor",
+    "daan",
+    "eva",
+    "fleur",
+    "gijs",
+    "hanna",
+    "ivo",
+    "joris",
+    "kim",
+    "lars",
+    "mila",
+    "noor",
+    "olaf",
+    "pien",
+    "ruben",
+    "sara",
+    "tim",
+    "vera",
+]
+_LETTERS = "ABCDEFGHJKLMNPRTUVWXYZ"
+
+
+def _records(households: int, seed: int) -> list[Record]:
+    """Households of two to four people, each reported two to four times by sources that
+    leave out or mistype a field now and then: a region's meldingen in miniature, with
+    the case each is in (as the service decided)."""
+    rng = random.Random(seed)
+    records = []
+    for h in range(households):
+        surname = "".join(rng.choice("bdfgklmnprstvz") + rng.choice("aeiou") for _ in range(4))
+        postcode = f"{rng.randint(1000, 9999)}{rng.choice(_LETTERS)}{rng.choice(_LETTERS)}"
+        number = rng.randint(1, 300)
+        people = [
+            (rng.choice(_FIRST), date(1950, 1, 1) + timedelta(days=rng.randrange(25000)),
+             f"{rng.randrange(10**9):09d}")
+            for _ in range(rng.randint(2, 4))
+        ]  # fmt: skip
+        for _ in range(rng.randint(2, 4)):
+            named = rng.sample(people, k=rng.randint(1, len(people)))
+            persons = tuple(
+                Person.of(
+                    bsn=bsn if rng.random() < 0.5 else None,
+                    voornaam=first if rng.random() > 0.1 else first[0],
+                    tussenvoegsel=None,
+                    achternaam=surname if rng.random() > 0.05 else surname[:-1] + "x",
+                    geboortedatum=born if rng.random() < 0.8 else None,
+                )
+                for first, born, bsn in named
+            )  # fmt: skip
+            at_home = rng.random() < 0.9
+            address = Address(postcode if at_home else None, number if at_home else None,
+                              "", "tilburg")  # fmt: skip
+            records.append(Record(persons, address, h))
+    rng.shuffle(records)
+    return records
+
+
+def _weight(model: Any, field: str, level: str) -> float:
+    return float(model.weights().level[field][level])
+
+
+def test_em_learns_what_agreement_means_from_unlabelled_meldingen() -> None:
+    start = load_model()
+    records = _records(400, seed=3)
+    model, seen = train(records, start, described_as="a test region", now=TEST_CLOCK.now(),
+                        random_pairs=20_000)  # fmt: skip
+    assert seen.meldingen == len(records)
+    assert seen.candidate_pairs > 500
+    # Identifiers agreeing are strong evidence, disagreeing surnames evidence against.
+    assert _weight(model, "bsn", "exact") > 8
+    assert _weight(model, "address", "dwelling") > 8
+    assert _weight(model, "born", "exact") > 5
+    assert _weight(model, "surname", "different") < 0
+    assert 0 < model.prior < 1
+    # What people fixed stays as they set it.
+    assert _weight(model, "address", "other_unit") == pytest.approx(
+        _weight(start, "address", "other_unit")
+    )
+    # Only names seen at least min_count times are written into the file.
+    surnames = model.term_frequencies["surname"]
+    assert all(share * sum(len(r.persons) for r in records) >= surnames.min_count - 1e-9
+               for share in surnames.names.values())  # fmt: skip
+    # Trained twice on the same meldingen with the same seed: the same model.
+    again, _ = train(records, start, described_as="a test region", now=TEST_CLOCK.now(),
+                     random_pairs=20_000)  # fmt: skip
+    assert again.version == model.version
+    assert parse_model(dump_model(model), "round trip").model_dump() == model.model_dump()
+
+
+def test_a_model_file_missing_a_level_is_refused_with_its_place() -> None:
+    body = load_model().model_dump(mode="json")
+    del body["fields"]["born"]["swapped"]
+    with pytest.raises(ConfigError) as refused:
+        parse_model(orjson.dumps(body), "region-model.json")
+    assert "fields.born" in str(refused.value)
+    assert "swapped" in str(refused.value)
+
+
+async def test_the_command_refuses_too_few_meldingen_and_audits_its_read(
+    servers: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    async with migrated_database(servers["admin_url"], "triage_train") as url:
+        monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
+        monkeypatch.setattr(cli, "configure_logging", lambda *_, **__: None)
+        out = tmp_path / "model.json"
+        # main() runs its own event loop: in a thread of its own here.
+        code = await asyncio.to_thread(cli.main, ["recognition", "train", "--out", str(out)])
+        assert code == 2
+        assert "at least 500 are needed" in capsys.readouterr().err
+        assert not out.exists()
+        conn = await asyncpg.connect(url)
+        try:
+            audited = await conn.fetchval(
+                "SELECT detail->>'meldingen' FROM audit_log WHERE action = 'recognition.train'"
+            )
+        finally:
+            await conn.close()
+        assert audited == "0"
+        described = await asyncio.to_thread(cli.main, ["recognition", "describe"])
+        assert described == 0
+        assert "address  dwelling" in capsys.readouterr().out
+
+
+async def test_cases_that_exist_get_the_new_keys_from_the_migration(
+    client: Any, tokens: Tokens, runtime: Runtime
+) -> None:
+    name = household_name()
+    body = melding_body(persons=[{"role": "slachtoffer", "voornaam": "Fenna",
+                                  "achternaam": name, "geboortedatum": "1984-05-06"}])  # fmt: skip
+    resp = await client.post("/api/v1/meldingen", json=body,
+                             headers=tokens.client(Source.politie))  # fmt: skip
+    assert resp.status == 201, await resp.text()
+    melding_id = uuid.UUID((await resp.json())["melding_id"])  # a source sees no case
+    case_id = await runtime.pool.fetchval("SELECT case_id FROM meldingen WHERE id = $1",
+                                          melding_id)  # fmt: skip
+    keys = "SELECT key FROM match_keys WHERE case_id = $1 AND key ~ '^[dfy]:' ORDER BY key"
+    written = [r["key"] for r in await runtime.pool.fetch(keys, case_id)]
+    assert len(written) == 3  # as the intake writes them for a new case
+    # A case from before the migration: without them. The migration gives them back.
+    await runtime.pool.execute("DELETE FROM match_keys WHERE case_id = $1 AND key ~ '^[dfy]:'",
+                               case_id)  # fmt: skip
+    migration = resources.files("triage.store.migrations").joinpath("0032_recognition_keys.sql")
+    await runtime.pool.execute(migration.read_text("utf-8"))
+    assert [r["key"] for r in await runtime.pool.fetch(keys, case_id)] == written
