@@ -75,7 +75,7 @@ _MAX_BATCH = 48
 _MAX_WRITERS = 4
 _DEDUP_METHOD = "blocking + Fellegi-Sunter with learned weights (households/match.py)"
 #: Candidates whose waterfall is kept with the decision, best first.
-_CANDIDATES_KEPT = 5
+_CANDIDATES_KEPT = 3
 
 
 @dataclass
@@ -570,8 +570,11 @@ class Intake:
                 {
                     "case_id": str(s.candidate.case_id), "open": s.candidate.open,
                     "score": round(s.score, 2), "probability": _probability(s),
-                    **({"contributions": [c.model_dump() for c in _waterfall(s)]}
-                       if i < _CANDIDATES_KEPT else {}),
+                    **({"contributions": [
+                        {"field": c.field, "level": c.level, "text": c.text,
+                         "weight": round(c.weight, 2)}
+                        for c in s.contributions
+                    ]} if i < _CANDIDATES_KEPT else {}),
                 }
                 for i, s in enumerate(ranked)
             ],
