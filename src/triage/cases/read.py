@@ -14,6 +14,7 @@ from triage.cases.milestones import milestone_out
 from triage.cases.notes import NoteOut
 from triage.intake.models import AddressOut, CaseOut, MeldingOut, OfferOut, PersonOut
 from triage.intake.service import accepted_from_row
+from triage.lists.people import group
 from triage.observability import metrics
 from triage.problems import forbidden
 from triage.store.sql import load_queries
@@ -172,6 +173,7 @@ async def read_case(
             await _not_their_work(conn, scope, None, case_id)
         return None
     _count_glass(scope, row)
+    persons = [PersonOut.model_validate(p) for p in row["persons"]]
     return CaseOut(
         case_id=row["id"],
         household_id=row["household_id"],
@@ -184,7 +186,8 @@ async def read_case(
         lead=row["lead"],
         address=_address(row),
         meldingen=row["meldingen"],
-        persons=[PersonOut.model_validate(p) for p in row["persons"]],
+        persons=persons,
+        people=group(persons),
         changes=row["changes"],
         milestones=[milestone_out(m, now) for m in row["milestones"]],
         notes=[NoteOut.model_validate(n) for n in row["notes"]],

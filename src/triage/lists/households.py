@@ -21,9 +21,17 @@ from triage.auth.principal import Principal
 from triage.households.keys import lookup_keys
 from triage.households.match import Person
 from triage.households.normalise import address_key
-from triage.intake.models import AddressIn, AddressOut, BirthDate, Bsn, PersonOut, ShortText
+from triage.intake.models import (
+    AddressIn,
+    AddressOut,
+    BirthDate,
+    Bsn,
+    PersonOut,
+    PersonSeen,
+    ShortText,
+)
 from triage.lists import planned
-from triage.lists.people import PersonSeen, group
+from triage.lists.people import group
 from triage.problems import forbidden
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries

@@ -11,24 +11,9 @@ two children of one family may share surname and initial.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
-
-from pydantic import BaseModel, Field
 
 from triage.households.match import Person
-from triage.intake.models import PersonOut
-from triage.vocabulary import PersonRole
-
-
-class PersonSeen(BaseModel):
-    """One person with every way they were written down."""
-
-    naam: str = Field(description="The name as most often written (the first of a tie).")
-    bsn: str | None
-    geboortedatum: date | None
-    roles: list[PersonRole] = Field(description="Every role they had, first seen first.")
-    variants: list[str] = Field(description="Other ways the name was written.")
-    times: int = Field(description="How many persons of the meldingen this one stands for.")
+from triage.intake.models import PersonOut, PersonSeen
 
 
 def display_name(p: PersonOut) -> str:
