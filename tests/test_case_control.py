@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from helpers import TEST_CLOCK, Tokens, another_month, born_of, fresh_bsn, melding_body
+from helpers import TEST_CLOCK, Tokens, born_of, day_mistyped, fresh_bsn, melding_body
 from helpers import household_name as _name
 from triage.queue.priority import priority
 from triage.runtime import Runtime
@@ -233,11 +233,11 @@ async def _review_pair(client: Client, tokens: Tokens) -> tuple[dict[str, Any], 
     vague = await _post(
         client,
         tokens,
-        # The surname, an initial that fits, the month of the birth date mistyped, the
+        # The surname, an initial that fits, a digit of the birth date mistyped, the
         # place: maybe the same person.
         melding_body(
             address={"woonplaats": "Tilburg"},
-            persons=[_person(name, voornaam="S.", geboortedatum=another_month(born_of(name)))],
+            persons=[_person(name, voornaam="S.", geboortedatum=day_mistyped(born_of(name)))],
         ),
     )
     assert vague["dedup"]["decision"] == "review"

@@ -145,9 +145,14 @@ def test_the_waterfall_adds_up_to_the_score() -> None:
 
 
 def test_a_common_surname_agreeing_says_less_than_a_rare_one() -> None:
-    common = WEIGHTS.exact_name("surname", "jong")
-    rare = WEIGHTS.exact_name("surname", "oudenallen-not-in-the-table")
-    assert common <= rare
+    shares = load_model().term_frequencies["surname"].names
+    common, rare = max(shares, key=shares.__getitem__), min(shares, key=shares.__getitem__)
+    assert WEIGHTS.exact_name("surname", common) < WEIGHTS.exact_name("surname", rare)
+    # A name the model has no frequency for weighs as a name on average.
+    assert (
+        WEIGHTS.exact_name("surname", "oudenallen-not-in-the-table")
+        == (WEIGHTS.level["surname"]["exact"])
+    )
 
 
 def test_a_different_bsn_is_strong_evidence_of_a_different_person() -> None:
@@ -188,3 +193,17 @@ def test_keys_find_a_surname_typo_and_a_birth_date_typo() -> None:
 def test_a_mistyped_postcode_letter_still_finds_the_dwelling() -> None:
     stored = set(stored_keys([], "5038AB", "5038AB|12|"))
     assert stored & set(lookup_keys([], "5038AX", "5038AX|12|"))
+
+
+@pytest.mark.parametrize(
+    ("other", "level"),
+    [(date(1991, 4, 3), "exact"), (date(1991, 3, 4), "swapped"), (date(1991, 4, 8), "one_digit"),
+     (date(1981, 4, 3), "one_digit"), (date(1991, 4, 23), "one_digit"),
+     (date(1991, 4, 27), "one_part"), (date(1919, 4, 3), "one_part"),
+     (date(1990, 5, 3), "different")],
+)  # fmt: skip
+def test_birth_dates_compare_by_how_they_were_mistyped(other: date, level: str) -> None:
+    known = case([person(bsn=None, voornaam="", achternaam="")], [address()])
+    found = score_candidate([person(bsn=None, voornaam="", achternaam="", geboortedatum=other)],
+                            address(postcode=None, number=None), known, WEIGHTS)  # fmt: skip
+    assert ("born", level) in {(c.field, c.level) for c in found.contributions}

@@ -162,11 +162,12 @@ async def test_cases_that_exist_get_the_new_keys_from_the_migration(
     melding_id = uuid.UUID((await resp.json())["melding_id"])  # a source sees no case
     case_id = await runtime.pool.fetchval("SELECT case_id FROM meldingen WHERE id = $1",
                                           melding_id)  # fmt: skip
-    keys = "SELECT key FROM match_keys WHERE case_id = $1 AND key ~ '^[dfy]:' ORDER BY key"
+    keys = "SELECT key FROM match_keys WHERE case_id = $1 AND key ~ '^[dfyg]:' ORDER BY key"
     written = [r["key"] for r in await runtime.pool.fetch(keys, case_id)]
-    assert len(written) == 3  # as the intake writes them for a new case
+    # d (postcode digits), f, y, g (birth date with the postcode's digits).
+    assert len(written) == 4, written
     # A case from before the migration: without them. The migration gives them back.
-    await runtime.pool.execute("DELETE FROM match_keys WHERE case_id = $1 AND key ~ '^[dfy]:'",
+    await runtime.pool.execute("DELETE FROM match_keys WHERE case_id = $1 AND key ~ '^[dfyg]:'",
                                case_id)  # fmt: skip
     migration = resources.files("triage.store.migrations").joinpath("0032_recognition_keys.sql")
     await runtime.pool.execute(migration.read_text("utf-8"))

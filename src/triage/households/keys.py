@@ -13,7 +13,9 @@ stay small while lookups tolerate mistakes:
 - ``f:`` first-name sound with birth date (the surname mistyped, or changed by marriage);
   looked up also with the surname in its place (names swapped by the source);
 - ``y:`` surname sound with birth year (day or month mistyped, or swapped);
-- ``p:`` postcode with surname sound (a birth date missing or mistyped).
+- ``p:`` postcode with surname sound (a birth date missing or mistyped);
+- ``g:`` birth date with the postcode's digits (both names mistyped or changed, the
+  birth date right).
 
 How many true pairs these find (blocking recall) is measured by the benchmarks
 (``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
@@ -51,6 +53,8 @@ def stored_keys(
             keys.add(f"f:{person.first_sound}|{person.born.isoformat()}")
         if person.core and postcode:
             keys.add(f"p:{postcode}|{person.core_sound}")
+        if person.born is not None and postcode:
+            keys.add(f"g:{person.born.isoformat()}|{postcode[:4]}")
     return sorted(keys)
 
 

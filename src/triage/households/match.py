@@ -156,12 +156,6 @@ class Scored:
     #: No person of the melding agrees with any of the case's on any field both have:
     #: the address would decide alone, which is not enough to link.
     persons_disagree: bool = False
-    prior: float = 0.0  # log2 odds that a candidate is the household, before comparing
-
-    @property
-    def probability(self) -> float:
-        """The probability of one household: the evidence with the prior."""
-        return 1 / (1 + 2 ** -(self.score + self.prior))
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -191,12 +185,17 @@ def _born_level(a: date, b: date) -> str:
         return "exact"
     if swapped(a) == b:
         return "swapped"
-    x, y = a.strftime("%Y%m%d"), b.strftime("%Y%m%d")
-    if sum(p != q for p, q in zip(x, y, strict=True)) == 1:
-        return "one_digit"
-    if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) == 2:
-        return "one_part"
-    return "different"
+    if (a.year == b.year) + (a.month == b.month) + (a.day == b.day) != 2:
+        return "different"
+    # One part differs (a digit mistyped lies within one part): in one digit, or more.
+    x, y = (a.year, b.year) if a.year != b.year else (
+        (a.month, b.month) if a.month != b.month else (a.day, b.day))  # fmt: skip
+    differing = 0
+    while x or y:
+        x, dx = divmod(x, 10)
+        y, dy = divmod(y, 10)
+        differing += dx != dy
+    return "one_digit" if differing == 1 else "one_part"
 
 
 def _name_level(a: str, b: str, a_sound: str, b_sound: str, *, first: bool) -> str:
@@ -214,32 +213,74 @@ def _name_level(a: str, b: str, a_sound: str, b_sound: str, *, first: bool) -> s
     return "different"
 
 
-def _name_weight(w: Weights, field: Literal["surname", "first"], level: str, name: str) -> float:
+#: One step of the evidence while comparing: (field, level, weight). Plain tuples in the
+#: inner loop (every pair of people of every candidate); Contributions for the winner.
+Step = tuple[str, str, float]
+_SWAPPED: Step = ("names", "swapped", 0.0)
+_TWO_PEOPLE: Step = ("names", "two_people", 0.0)
+
+
+def _name_step(w: Weights, field: Literal["surname", "first"], a: tuple[str, str],
+               b: tuple[str, str]) -> Step:  # fmt: skip
+    """``a`` and ``b`` are (name, sound)."""
+    level = _name_level(a[0], b[0], a[1], b[1], first=field == "first")
     if level == "exact":
         # A common name agreeing says less; never less than sounding alike.
-        return max(w.exact_name(field, name), w.level[field]["sound"])
-    return w.level[field][level]
+        return field, level, max(w.exact_name(field, b[0]), w.level[field]["sound"])
+    return field, level, w.level[field][level]
 
 
-def _names(a: Person, b: Person, w: Weights) -> tuple[float, list[Contribution]]:
-    found = list[Contribution]()
-    if a.core and b.core:
-        level = _name_level(a.core, b.core, a.core_sound, b.core_sound, first=False)
-        found.append(Contribution("surname", level, _name_weight(w, "surname", level, b.core)))
-    if a.first and b.first:
-        level = _name_level(a.first, b.first, a.first_sound, b.first_sound, first=True)
-        found.append(Contribution("first", level, _name_weight(w, "first", level, b.first)))
-    return sum(c.weight for c in found), found
+def _names(first: tuple[str, str], core: tuple[str, str], b: Person, w: Weights
+           ) -> tuple[float, list[Step]]:  # fmt: skip
+    """``first`` and ``core`` (surname) are (name, sound), compared with ``b``'s."""
+    found: list[Step] = []
+    score = 0.0
+    if core[0] and b.core:
+        step = _name_step(w, "surname", core, (b.core, b.core_sound))
+        found.append(step)
+        score += step[2]
+    if first[0] and b.first:
+        step = _name_step(w, "first", first, (b.first, b.first_sound))
+        found.append(step)
+        score += step[2]
+    return score, found
 
 
-def _two_people(a: Person, b: Person, w: Weights, found: list[Contribution]
-                ) -> tuple[float, list[Contribution]]:  # fmt: skip
-    """``a`` and ``b`` are two people (another BSN): their birth dates and first names say
-    nothing about whether one is the other. Only the family name may still tie them to
-    one household (a child, a parent)."""
-    family = _names(Person(a.bsn, "", a.core, None, "", a.core_sound), b, w)[1]
-    found = [*found, *family, Contribution("names", "two_people", 0.0)]
-    return sum(c.weight for c in found), found
+def _evidence(a: Person, b: Person, w: Weights, as_compared: bool) -> tuple[float, list[Step]]:
+    found: list[Step] = []
+    if a.bsn and b.bsn:
+        level = "exact" if a.bsn == b.bsn else "different"
+        found.append(("bsn", level, w.level["bsn"][level]))
+        if level == "different" and not as_compared:
+            # Two people: their birth dates and first names say nothing about whether one
+            # is the other. Only the family name may still tie them to one household.
+            family = _names(("", ""), (a.core, a.core_sound), b, w)[1]
+            found += [*family, _TWO_PEOPLE]
+            return sum(step[2] for step in found), found
+    first, core = (a.first, a.first_sound), (a.core, a.core_sound)
+    score, names = _names(first, core, b, w)
+    # Sources sometimes swap first name and surname; compare crosswise as well (unless
+    # both names agree already: crosswise cannot do better).
+    if (
+        a.first and a.core
+        and not (len(names) == 2 and names[0][1] == names[1][1] == "exact")
+        # Crosswise can only do better if a crossed pair may be alike: their sounds start
+        # alike (it skips the second comparison for nearly every pair of two people).
+        and ((b.first and a.core_sound[:1] == b.first_sound[:1])
+             or (b.core and a.first_sound[:1] == b.core_sound[:1]))
+    ):  # fmt: skip
+        crossed, crossed_names = _names(core, first, b, w)
+        if crossed > score:
+            score, names = crossed, [*crossed_names, _SWAPPED]
+    if a.born and b.born:
+        level = _born_level(a.born, b.born)
+        weight = w.level["born"][level]
+        found.append(("born", level, weight))
+        score += weight
+    if found and found[0][0] == "bsn":
+        score += found[0][2]
+    found += names
+    return score, found
 
 
 def person_evidence(
@@ -247,28 +288,11 @@ def person_evidence(
 ) -> tuple[float, list[Contribution]]:
     """How strongly ``a`` and ``b`` are one person, or of one family: the sum of each
     field's weight, with the field's level (a field one of them lacks adds nothing).
+    Two people with different BSNs are two people: only their family name counts.
     ``as_compared``: every field as it compared, also for two people (what training
     counts: the levels' probabilities are of the comparisons themselves)."""
-    found = list[Contribution]()
-    if a.bsn and b.bsn:
-        level = "exact" if a.bsn == b.bsn else "different"
-        found.append(Contribution("bsn", level, w.level["bsn"][level]))
-        if level == "different" and not as_compared:
-            return _two_people(a, b, w, found)
-    score, names = _names(a, b, w)
-    # Sources sometimes swap first name and surname; compare crosswise as well (unless
-    # both names agree already: crosswise cannot do better).
-    both_exact = len(names) == 2 and all(c.level == "exact" for c in names)
-    if a.first and a.core and not both_exact:
-        crossed_person = Person(a.bsn, a.core, a.first, a.born, a.core_sound, a.first_sound)
-        crossed, crossed_names = _names(crossed_person, b, w)
-        if crossed > score:
-            score, names = crossed, [*crossed_names, Contribution("names", "swapped", 0.0)]
-    if a.born and b.born:
-        level = _born_level(a.born, b.born)
-        found.append(Contribution("born", level, w.level["born"][level]))
-    found += names
-    return sum(c.weight for c in found), found
+    score, found = _evidence(a, b, w, as_compared)
+    return score, [Contribution(*step) for step in found]
 
 
 def address_level(a: Address, b: Address) -> str | None:
@@ -306,12 +330,15 @@ def address_level(a: Address, b: Address) -> str | None:
     return None
 
 
+_PERSON_FIELDS = frozenset(PERSON_FIELDS)
+
+
 @dataclass(slots=True)
 class _People:
     """The people of a melding against a case's: each one's best match, and whether any
     pair of them agreed on anything they both have."""
 
-    best: list[tuple[float, list[Contribution]]] = field(default_factory=list)
+    best: list[tuple[float, list[Step]]] = field(default_factory=list)
     compared: bool = False
     agreed: bool = False
 
@@ -319,13 +346,14 @@ class _People:
 def _compare_people(persons: Sequence[Person], others: Sequence[Person], w: Weights) -> _People:
     people = _People()
     for person in persons:
-        best: tuple[float, list[Contribution]] | None = None
+        best: tuple[float, list[Step]] | None = None
         for other in others:
-            found = person_evidence(person, other, w)
-            for c in found[1]:
-                if c.field in PERSON_FIELDS:
-                    people.compared = True
-                    people.agreed |= c.level != "different"
+            found = _evidence(person, other, w, False)
+            if not people.agreed:
+                for f, level, _ in found[1]:
+                    if f in _PERSON_FIELDS:
+                        people.compared = True
+                        people.agreed |= level != "different"
             if best is None or found[0] > best[0]:
                 best = found
         if best is not None:
@@ -357,7 +385,7 @@ def score_candidate(
     people = _compare_people(persons, candidate.persons, w)
     best = sorted(people.best, key=lambda b: b[0], reverse=True)
     if best:
-        contributions += best[0][1]
+        contributions += [Contribution(*step) for step in best[0][1]]
         # Another person counts only as a match of their own: members of one family
         # share a surname, so that alone would count the same evidence twice.
         extra = sum(score for score, _ in best[1:] if score >= w.model.extra_person_at)
@@ -366,7 +394,7 @@ def score_candidate(
             contributions.append(Contribution("other_persons", "found", share))
     score = sum(c.weight for c in contributions)
     disagree = people.compared and not people.agreed
-    return Scored(candidate, score, tuple(contributions), disagree, w.prior)
+    return Scored(candidate, score, tuple(contributions), disagree)
 
 
 def decide(

@@ -13,7 +13,7 @@ An exact surname or first name counts by how common the name is (term frequency)
 match on "de Jong" says less than one on "Oudenallen". ``term_frequencies`` holds the
 names seen at least ``min_count`` times (rarer names are not written into the file: it
 is shared with people who must not learn a region's rare surnames) with their share of
-all names; a name not in the table counts as rare as the rarest in it.
+all names; a name not in the table weighs as the level does (a name on average).
 
 The model is data, like the scoring rules: ``triage recognition train`` estimates it
 from a region's own meldingen (``train.py``); the packaged one was trained on the
@@ -133,20 +133,18 @@ class Weights:
             for f, levels in model.fields.items()
         }
         self._exact_m = {f: model.fields[f]["exact"].m for f in ("surname", "first")}
-        # A name not in the table is rarer than any in it: it counts as the rarest.
-        self._tf = {
-            f: (tf.names, min(tf.names.values()))
-            for f, tf in model.term_frequencies.items()
-            if tf.names
-        }
+        self._tf = {f: tf.names for f, tf in model.term_frequencies.items() if tf.names}
 
     def exact_name(self, field: Literal["surname", "first"], name: str) -> float:
         """An exact name's weight, adjusted for how common the name is: log2(m / share)."""
-        tf = self._tf.get(field)
-        if tf is None:
+        names = self._tf.get(field)
+        share = names.get(name) if names is not None else None
+        if share is None:
+            # Not in the table: seen fewer than min_count times where the model was
+            # trained, which says little about a region it was not trained on (the
+            # packaged model's names are synthetic). It weighs as a name on average.
             return self.level[field]["exact"]
-        names, rarest = tf
-        return math.log2(self._exact_m[field] / names.get(name, rarest))
+        return math.log2(self._exact_m[field] / share)
 
 
 def parse_model(data: bytes, source: str) -> Model:

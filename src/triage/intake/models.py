@@ -313,11 +313,6 @@ class DedupOut(BaseModel):
         "are for one household than for two, the sum of the contributions. The model says "
         "from which score a melding links and from which it goes to review."
     )
-    probability: float | None = Field(
-        default=None,
-        description="The probability that it is that household: the score with the model's "
-        "prior (how often a candidate was the household in the meldingen it learned from).",
-    )
     method: str = Field(description="How the household was recognised.")
     model: str | None = Field(
         default=None, description="Version of the recognition model that decided."
@@ -369,6 +364,17 @@ class PersonOut(BaseModel):
     tussenvoegsel: str | None
     achternaam: str | None
     geboortedatum: date | None
+
+
+class PersonSeen(BaseModel):
+    """One person with every way they were written down (lists/people.py groups them)."""
+
+    naam: str = Field(description="The name as most often written (the first of a tie).")
+    bsn: str | None
+    geboortedatum: date | None
+    roles: list[PersonRole] = Field(description="Every role they had, first seen first.")
+    variants: list[str] = Field(description="Other ways the name was written.")
+    times: int = Field(description="How many persons of the meldingen this one stands for.")
 
 
 class OfferOut(BaseModel):
@@ -480,7 +486,12 @@ class CaseOut(BaseModel):
     lead: str | None = Field(description="Who leads the case (casusregie), by staff id.")
     address: AddressOut
     meldingen: list[MeldingRef]
-    persons: list[PersonOut]
+    persons: list[PersonOut] = Field(description="Every person row of its meldingen.")
+    people: list[PersonSeen] = Field(
+        default_factory=list,
+        description="Each person once, with the ways they were written: the person rows "
+        "grouped by BSN, or by surname sound, first initial and birth date.",
+    )
     changes: list[CaseChangeRef] = Field(description="Corrections by hand, oldest first.")
     milestones: list[MilestoneOut] = Field(
         description="Plan, outreach, handover, evaluation: due from the first contact."

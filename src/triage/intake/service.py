@@ -40,7 +40,16 @@ from triage.clock import Clock
 from triage.config import INTAKE_MAX_WAIT_SECONDS, RECEIVED_AT_MAX_AGE_DAYS
 from triage.effects import AfterCommit, Enqueue
 from triage.households.keys import identifying, lock_keys, lookup_keys, stored_keys
-from triage.households.match import Address, Candidate, Outcome, Person, Scored, decide, fold_place
+from triage.households.match import (
+    Address,
+    Candidate,
+    Contribution,
+    Outcome,
+    Person,
+    Scored,
+    decide,
+    fold_place,
+)
 from triage.households.model import Model
 from triage.households.normalise import address_key
 from triage.ids import uuid7
@@ -364,6 +373,7 @@ class Intake:
             )
             for p in melding.persons
         )  # fmt: skip
+        place = fold_place(address.woonplaats if address else None)
         keys = stored_keys(persons, postcode, key)
         gebied, gebied_note = gebied_for(self._region, melding)
         return _Prepared(
@@ -378,7 +388,7 @@ class Intake:
                 postcode=postcode,
                 huisnummer=number[0] if number else None,
                 toevoeging=number[1] if number else "",
-                place=fold_place(address.woonplaats if address else None),
+                place=place,
                 street=fold_place(address.straat if address else None),
             ),
             keys=tuple(keys),
@@ -548,7 +558,6 @@ class Intake:
                 decision=outcome.decision,
                 matched_case_id=best.candidate.case_id if best else None,
                 score=round(best.score, 2) if best else None,
-                probability=_probability(best),
                 method=_DEDUP_METHOD,
                 model=self._recognition.version,
                 reasons=list(best.reasons) if best else [],
@@ -569,10 +578,9 @@ class Intake:
             "candidates": [
                 {
                     "case_id": str(s.candidate.case_id), "open": s.candidate.open,
-                    "score": round(s.score, 2), "probability": _probability(s),
+                    "score": round(s.score, 2),
                     **({"contributions": [
-                        {"field": c.field, "level": c.level, "text": c.text,
-                         "weight": round(c.weight, 2)}
+                        {"field": c.field, "level": c.level, "weight": round(c.weight, 2)}
                         for c in s.contributions
                     ]} if i < _CANDIDATES_KEPT else {}),
                 }
@@ -722,10 +730,6 @@ def _refusal(pending: _Pending, exc: Exception) -> Exception:
     return unstorable()
 
 
-def _probability(scored: Scored | None) -> float | None:
-    return None if scored is None else round(scored.probability, 4)
-
-
 def _waterfall(scored: Scored | None) -> list[ContributionOut]:
     if scored is None:
         return []
@@ -840,9 +844,11 @@ def _dedup_from(row: asyncpg.Record) -> DedupOut:
         decision=row["dedup_decision"],
         matched_case_id=matched,
         score=row["dedup_score"],
-        probability=chosen.get("probability"),
         method=detail["method"],
         model=detail.get("model"),
         reasons=detail.get("reasons", []),
-        contributions=[ContributionOut(**c) for c in chosen.get("contributions", ())],
+        contributions=[
+            ContributionOut(**c, text=Contribution(c["field"], c["level"], 0).text)
+            for c in chosen.get("contributions", ())
+        ],
     )
