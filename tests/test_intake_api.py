@@ -77,6 +77,12 @@ async def test_replay_returns_the_first_result_and_stores_nothing(
     assert again.status == 200
     assert await again.json() == await first.json()
     assert await stored(runtime, body["external_id"]) == 1
+    # A melding that joined a case answers its replay with the same score and waterfall
+    # (the score is stored as a real: 22.99 must not come back as 22.989999771118164).
+    joined = melding_body(address=body["address"], persons=body["persons"])
+    linked = await (await post(client, tokens, joined)).json()
+    assert linked["dedup"]["decision"] == "linked"
+    assert await (await post(client, tokens, joined)).json() == linked
 
 
 async def test_same_key_with_another_body_is_a_conflict(

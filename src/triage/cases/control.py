@@ -568,7 +568,8 @@ async def pending_reviews(conn: asyncpg.Connection, principal: Principal, limit:
             ReviewOut(
                 melding_id=r["melding_id"], case_id=r["case_id"],
                 candidate_case_id=r["candidate_case_id"], received_at=r["received_at"],
-                gebied=r["gebied"], level=Level(r["urgency_level"]), score=r["dedup_score"],
+                gebied=r["gebied"], level=Level(r["urgency_level"]),
+                score=None if r["dedup_score"] is None else round(r["dedup_score"], 2),
                 reasons=r["reasons"] or [],
             )
             for r in rows

@@ -843,7 +843,8 @@ def _dedup_from(row: asyncpg.Record) -> DedupOut:
     return DedupOut(
         decision=row["dedup_decision"],
         matched_case_id=matched,
-        score=row["dedup_score"],
+        # Stored as a real: rounded as it was answered (22.99, not 22.989999771118164).
+        score=None if row["dedup_score"] is None else round(row["dedup_score"], 2),
         method=detail["method"],
         model=detail.get("model"),
         reasons=detail.get("reasons", []),
