@@ -4,10 +4,11 @@ Fellegi-Sunter: for each field compared (BSN, birth date, surname, first name, a
 the comparison falls into one level (exact, sounding alike, a typo, different, ...), and
 each level has two probabilities: ``m``, that two records of one household compare like
 that, and ``u``, that two records of different households do. The level adds
-``log2(m / u)`` to the match weight; a field one of them lacks adds nothing. ``prior`` is
-the share of candidate pairs (records that share a blocking key) that are one household;
-``log2(prior / (1 - prior))`` starts every sum, so the weight is the log-odds of one
-household and ``2**w / (1 + 2**w)`` its probability.
+``log2(m / u)`` to the score; a field one of them lacks adds nothing. The score is the
+evidence (log2 of a Bayes factor) and the thresholds ``link_at`` and ``review_at`` apply
+to it. ``prior``, the share of candidate pairs (records that share a blocking key) that
+are one household, is what training estimates besides; it is not added to the score:
+it depends on how broad the blocking is, and would move every threshold with it.
 
 An exact surname or first name counts by how common the name is (term frequency): a
 match on "de Jong" says less than one on "Oudenallen". ``term_frequencies`` holds the
@@ -127,7 +128,6 @@ class Weights:
 
     def __init__(self, model: Model) -> None:
         self.model = model
-        self.prior = math.log2(model.prior / (1 - model.prior))
         self.level: dict[str, dict[str, float]] = {
             f: {lv: math.log2(p.m / p.u) for lv, p in levels.items()}
             for f, levels in model.fields.items()
