@@ -89,3 +89,25 @@ def test_config_check_checks_a_network_file_against_the_region(tmp_path: Path) -
     )  # fmt: skip
     assert result.returncode == 2
     assert f"line {_line_of(bad, '  noord:')}: networks.noord: is not a gebied" in result.stderr
+
+
+def test_every_data_file_the_package_reads_is_installed_with_it() -> None:
+    # The image installs the package, not the source tree (deploy/Dockerfile): a data
+    # file that package-data does not name is missing there (the recognition model was).
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"][
+        "package-data"
+    ]["triage"]
+    suffixes = {g.rsplit("*", 1)[1] for g in globs if "*" in g}
+    names = {g for g in globs if "*" not in g}
+    package = root / "src" / "triage"
+    data = [
+        p.relative_to(package)
+        for p in package.rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]
+    assert data  # the walk found the data files at all
+    left_out = [str(p) for p in data if p.suffix not in suffixes and p.name not in names]
+    assert not left_out, f"not in [tool.setuptools.package-data]: {left_out}"
