@@ -19,11 +19,11 @@ from aiohttp import web
 from triage.api import handlers as h
 from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth.principal import Principal
-from triage.console.pages import form_fields, parsed, said, see_other
+from triage.console.pages import apply_change, form_fields, parsed, said
 from triage.console.render import page
 from triage.dispatch import views
 from triage.effects import Done
-from triage.problems import Problem, forbidden
+from triage.problems import forbidden
 from triage.reporting import kpi
 from triage.request_body import ID_MAX
 from triage.routing import roster_changes
@@ -148,15 +148,11 @@ async def _roster(
 ) -> web.Response:
     """A roster change of ``gebied`` in its transaction; its effects (offers withdrawn,
     the workers told) follow at once; a refusal shows the page with its reason."""
-    try:
-        async with h.connection(request) as conn:
-            result = await run(conn)
-    except Problem as problem:
-        if problem.status >= 500:
-            raise
-        return await _page(request, gebied, status=problem.status, error=said(problem))
-    await request.app[RUNTIME].after_commit.apply(result.effects)
-    return see_other("/gebied?" + urlencode({"gedaan": done}))
+    return await apply_change(
+        request, run, then="/gebied?" + urlencode({"gedaan": done}),
+        refused=lambda problem: _page(request, gebied, status=problem.status,
+                                      error=said(problem)),
+    )  # fmt: skip
 
 
 async def post_roster_change(request: web.Request) -> web.Response:

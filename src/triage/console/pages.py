@@ -241,24 +241,38 @@ async def get_melding(request: web.Request) -> web.Response:
     return await _melding_page(request, _melding_id(request))
 
 
-async def _change(
+async def apply_change(
     request: web.Request,
-    melding_id: UUID,
     run: Callable[[Any], Awaitable[Done[Any]]],
-    done: str,
+    *,
+    refused: Callable[[Problem], Awaitable[web.Response]],
+    then: str,
 ) -> web.Response:
-    """Run one change in a transaction of its own, hand its effects on, and go back to the
-    melding; a refusal shows the melding with its reason."""
+    """Run one change in a transaction of its own, hand its effects on, and go to
+    ``then``; a refusal (4xx) shows the page ``refused`` makes with its reason."""
     try:
         async with h.connection(request) as conn:
             result = await run(conn)
     except Problem as problem:
         if problem.status >= 500:
             raise
-        return await _melding_page(request, melding_id, status=problem.status,
-                                   error=said(problem))  # fmt: skip
+        return await refused(problem)
     await request.app[RUNTIME].after_commit.apply(result.effects)
-    return see_other(f"/meldingen/{melding_id}?gedaan={quote(done)}")
+    return see_other(then)
+
+
+async def _change(
+    request: web.Request,
+    melding_id: UUID,
+    run: Callable[[Any], Awaitable[Done[Any]]],
+    done: str,
+) -> web.Response:
+    """One change of a melding: back to the melding, or the melding with the refusal."""
+    return await apply_change(
+        request, run, then=f"/meldingen/{melding_id}?gedaan={quote(done)}",
+        refused=lambda problem: _melding_page(request, melding_id, status=problem.status,
+                                              error=said(problem)),
+    )  # fmt: skip
 
 
 def said(problem: Problem) -> str:
@@ -461,15 +475,11 @@ async def _case_change(
 ) -> web.Response:
     """As ``_change``, for a case: back to the case, or the case with the refusal."""
     case_id = _case_id(request)
-    try:
-        async with h.connection(request) as conn:
-            result = await run(conn)
-    except Problem as problem:
-        if problem.status >= 500:
-            raise
-        return await _case_page(request, case_id, status=problem.status, error=said(problem))
-    await request.app[RUNTIME].after_commit.apply(result.effects)
-    return see_other(f"/casussen/{case_id}?gedaan={quote(done)}")
+    return await apply_change(
+        request, run, then=f"/casussen/{case_id}?gedaan={quote(done)}",
+        refused=lambda problem: _case_page(request, case_id, status=problem.status,
+                                           error=said(problem)),
+    )  # fmt: skip
 
 
 async def post_milestone(request: web.Request) -> web.Response:
