@@ -248,17 +248,18 @@ def _names(first: tuple[str, str], core: tuple[str, str], b: Person, w: Weights
 
 def _evidence(a: Person, b: Person, w: Weights, as_compared: bool) -> tuple[float, list[Step]]:
     found: list[Step] = []
+    score = 0.0
     if a.bsn and b.bsn:
         level = "exact" if a.bsn == b.bsn else "different"
-        found.append(("bsn", level, w.level["bsn"][level]))
+        score = w.level["bsn"][level]
+        found.append(("bsn", level, score))
         if level == "different" and not as_compared:
             # Two people: their birth dates and first names say nothing about whether one
             # is the other. Only the family name may still tie them to one household.
-            family = _names(("", ""), (a.core, a.core_sound), b, w)[1]
-            found += [*family, _TWO_PEOPLE]
-            return sum(step[2] for step in found), found
+            family_score, family = _names(("", ""), (a.core, a.core_sound), b, w)
+            return score + family_score, [*found, *family, _TWO_PEOPLE]
     first, core = (a.first, a.first_sound), (a.core, a.core_sound)
-    score, names = _names(first, core, b, w)
+    named, names = _names(first, core, b, w)
     # Sources sometimes swap first name and surname; compare crosswise as well (unless
     # both names agree already: crosswise cannot do better).
     if (
@@ -270,17 +271,14 @@ def _evidence(a: Person, b: Person, w: Weights, as_compared: bool) -> tuple[floa
              or (b.core and a.first_sound[:1] == b.core_sound[:1]))
     ):  # fmt: skip
         crossed, crossed_names = _names(core, first, b, w)
-        if crossed > score:
-            score, names = crossed, [*crossed_names, _SWAPPED]
+        if crossed > named:
+            named, names = crossed, [*crossed_names, _SWAPPED]
     if a.born and b.born:
         level = _born_level(a.born, b.born)
         weight = w.level["born"][level]
         found.append(("born", level, weight))
         score += weight
-    if found and found[0][0] == "bsn":
-        score += found[0][2]
-    found += names
-    return score, found
+    return score + named, [*found, *names]
 
 
 def person_evidence(
@@ -299,19 +297,20 @@ def address_level(a: Address, b: Address) -> str | None:
     """How two addresses compare, or None when they cannot be compared."""
     if a.postcode and b.postcode and a.huisnummer and b.huisnummer:
         same_number = a.huisnummer == b.huisnummer and a.toevoeging == b.toevoeging
+        if a.postcode == b.postcode and a.huisnummer != b.huisnummer:
+            return "neighbour"
+        if a.postcode == b.postcode and a.toevoeging != b.toevoeging:
+            return "other_unit"  # 12A is not 12B
+        # Both name a street, and not one street (a typo is "one street").
+        streets_differ = (
+            bool(a.street and b.street) and a.street != b.street and _jw(a.street, b.street) < 0.9
+        )
         if a.postcode == b.postcode:
-            if a.huisnummer != b.huisnummer:
-                return "neighbour"
-            if a.toevoeging != b.toevoeging:
-                return "other_unit"  # 12A is not 12B
-            if a.street and b.street and a.street != b.street and _jw(a.street, b.street) < 0.9:
-                return "dwelling_other_street"
-            return "dwelling"
+            return "dwelling_other_street" if streets_differ else "dwelling"
         # One number at a postcode that differs only in its letters, or on one street: a
-        # postcode written wrong (the letters follow the street). Not when both name a
-        # street and the streets differ: number 12 of another street in the same
-        # neighbourhood is another dwelling.
-        streets_differ = bool(a.street and b.street) and _jw(a.street, b.street) < 0.9
+        # postcode written wrong (the letters follow the street). Not when the streets
+        # differ: number 12 of another street in the same neighbourhood is another
+        # dwelling.
         if (
             same_number
             and not streets_differ

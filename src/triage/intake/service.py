@@ -541,7 +541,8 @@ class Intake:
             new_case, new_household, previous = True, True, None
         new_keys = tuple(k for k in prepared.keys if case_id not in state.cases_by_key.get(k, ()))
         state.remember(prepared, case_id, household_id, new_case=new_case, level=urgency.level)
-        detail = self._detail(outcome, previous)
+        reasons = list(best.reasons) if best else []
+        detail = self._detail(outcome, previous, reasons)
         return _Decision(
             melding_id=uuid7(),
             case_id=case_id,
@@ -560,21 +561,22 @@ class Intake:
                 score=round(best.score, 2) if best else None,
                 method=_DEDUP_METHOD,
                 model=self._recognition.version,
-                reasons=list(best.reasons) if best else [],
+                reasons=reasons,
                 contributions=_waterfall(best),
             ),
             dedup_detail=detail,
         )
 
-    def _detail(self, outcome: Outcome, previous: UUID | None) -> dict[str, Any]:
+    def _detail(
+        self, outcome: Outcome, previous: UUID | None, reasons: list[str]
+    ) -> dict[str, Any]:
         """What the decision stores: the model, the reasons, and each candidate considered
-        with its match weight, best first, the best few with their waterfall."""
-        best = outcome.best_open
-        ranked = [s for s in (best, *outcome.others) if s is not None]
+        with its score, best first, the best few with their waterfall."""
+        ranked = [s for s in (outcome.best_open, *outcome.others) if s is not None]
         detail: dict[str, Any] = {
             "method": _DEDUP_METHOD,
             "model": self._recognition.version,
-            "reasons": list(best.reasons) if best else [],
+            "reasons": reasons,
             "candidates": [
                 {
                     "case_id": str(s.candidate.case_id), "open": s.candidate.open,
