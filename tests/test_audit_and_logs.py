@@ -10,7 +10,9 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+import structlog
 from aiohttp.test_utils import TestClient
+from structlog.testing import capture_logs
 
 from helpers import Tokens, count, melding_body
 from triage.auth.principal import Principal
@@ -222,3 +224,23 @@ async def test_answers_are_audited_with_the_role_of_who_gave_them(
         ("assignment.accept", "coordinator"),
         ("melding.first_contact", "coordinator"),
     ]
+
+
+def test_a_logger_used_before_a_reconfiguration_follows_it() -> None:
+    """Loggers are cached on first use; one cached before ``configure`` is called again
+    (a test that captures the output, a CLI command) must write with the new settings and be
+    seen by ``capture_logs``, not keep the old processors: a stop's warning went missing so."""
+    log = structlog.get_logger("triage.test.reconfigured")
+    log.warning("first_use")  # cached here, under the session's configuration
+    stream = io.StringIO()
+    configure("json", "debug", stream=stream)
+    try:
+        log.info("after_reconfiguration")
+        with capture_logs() as captured:
+            log.warning("captured")
+    finally:
+        configure("console", "warning")
+    assert [json.loads(line)["event"] for line in stream.getvalue().splitlines()] == [
+        "after_reconfiguration"
+    ]
+    assert [e["event"] for e in captured] == ["captured"]

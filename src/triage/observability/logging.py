@@ -116,6 +116,11 @@ _SHARED: list[Any] = [
     redact,
 ]
 
+# One list for every ``configure``: a logger cached before a reconfiguration keeps the list
+# it was made with, so a new list would leave it writing with the old one (and structlog's
+# ``capture_logs``, which edits the configured list in place, would miss it).
+_PROCESSORS: list[Any] = [filter_level, *_SHARED, render]
+
 
 def configure(fmt: str = "json", level: str = "info", stream: Any = None) -> None:
     _Settings.threshold = _LEVELS[level.lower()]
@@ -128,7 +133,7 @@ def configure(fmt: str = "json", level: str = "info", stream: Any = None) -> Non
     # Our own log calls take structlog's direct path (no stdlib logging machinery); library
     # loggers go through the same processors via the stdlib handler below.
     structlog.configure(
-        processors=[filter_level, *_SHARED, render],
+        processors=_PROCESSORS,
         logger_factory=structlog.WriteLoggerFactory(file=_OUTPUT),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
