@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from datetime import date, timedelta
 from importlib import resources
 from typing import Any
@@ -13,13 +12,19 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import TEST_CLOCK, Tokens, household_name, melding_body, migrated_database
+from helpers import TEST_CLOCK, household_name, melding_body, migrated_database
 from triage import cli
+from triage.app import create_app
+from triage.auth.accounts import add_client
+from triage.config import Settings
 from triage.households.match import Address, Person
 from triage.households.model import dump_model, load_model, parse_model
+from triage.households.rekey import rekey
 from triage.households.train import Record, train
-from triage.runtime import Runtime
+from triage.queue.keys import forget
+from triage.runtime import Runtime, open_runtime
 from triage.vocabulary import Source
 from triage.yamlconfig import ConfigError
 
@@ -150,25 +155,64 @@ async def test_the_command_refuses_too_few_meldingen_and_audits_its_read(
         assert "address  dwelling" in capsys.readouterr().out
 
 
-async def test_cases_that_exist_get_the_new_keys_from_the_migration(
-    client: Any, tokens: Tokens, runtime: Runtime
+async def test_cases_that_exist_get_the_new_keys_from_the_migrations_and_rekey(
+    servers: dict[str, str], settings: Settings, redis_url: str
 ) -> None:
-    name = household_name()
-    body = melding_body(persons=[{"role": "slachtoffer", "voornaam": "Fenna",
-                                  "achternaam": name, "geboortedatum": "1984-05-06"}])  # fmt: skip
-    resp = await client.post("/api/v1/meldingen", json=body,
-                             headers=tokens.client(Source.politie))  # fmt: skip
-    assert resp.status == 201, await resp.text()
-    melding_id = uuid.UUID((await resp.json())["melding_id"])  # a source sees no case
-    case_id = await runtime.pool.fetchval("SELECT case_id FROM meldingen WHERE id = $1",
-                                          melding_id)  # fmt: skip
-    keys = "SELECT key FROM match_keys WHERE case_id = $1 AND key ~ '^[dfyg]:' ORDER BY key"
-    written = [r["key"] for r in await runtime.pool.fetch(keys, case_id)]
-    # d (postcode digits), f, y, g (birth date with the postcode's digits).
-    assert len(written) == 4, written
-    # A case from before the migration: without them. The migration gives them back.
-    await runtime.pool.execute("DELETE FROM match_keys WHERE case_id = $1 AND key ~ '^[dfyg]:'",
-                               case_id)  # fmt: skip
-    migration = resources.files("triage.store.migrations").joinpath("0032_recognition_keys.sql")
-    await runtime.pool.execute(migration.read_text("utf-8"))
-    assert [r["key"] for r in await runtime.pool.fetch(keys, case_id)] == written
+    """0032 and 0033 give existing cases the keys SQL can make (0033 also takes away the
+    kinds no longer used); ``rekey`` makes every key again from the meldingen, the street's
+    sound too. In a database of its own: rekey rebuilds every case there is."""
+    async with migrated_database(servers["admin_url"], "triage_rekey") as url:
+        conn = await asyncpg.connect(url)
+        token = (await add_client(conn, "rekey-test", Source.politie, TEST_CLOCK.now())).token
+        await conn.close()
+        own = settings.model_copy(update={"redis_prefix": f"{settings.redis_prefix}-rekey"})
+        runtime = await open_runtime(own, url, redis_url, clock=TEST_CLOCK)
+        try:
+            app = create_app(runtime, background=False)
+            app.cleanup_ctx.clear()  # the runtime outlives the app: closed below
+            async with TestClient(TestServer(app)) as client:
+                await _migrated_and_rekeyed(client, runtime, token)
+        finally:
+            await forget(runtime.redis, runtime.keys)
+            await runtime.close()
+
+
+async def _migrated_and_rekeyed(client: Any, runtime: Runtime, token: str) -> None:
+    person = {"role": "slachtoffer", "voornaam": "Fenna", "achternaam": household_name(),
+              "geboortedatum": "1984-05-06"}  # fmt: skip
+    at_home = melding_body(persons=[person])
+    at_home["address"]["straat"] = "Kerkstraat"
+    bodies = [at_home,
+              melding_body(persons=[{**person, "voornaam": "Jet", "geboortedatum": "1986-07-08"}],
+                           address={"woonplaats": " 's-Hertogenbosch"})]  # fmt: skip
+    for body in bodies:
+        resp = await client.post("/api/v1/meldingen", json=body,
+                                 headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert resp.status == 201, await resp.text()
+    keys = "SELECT key FROM match_keys ORDER BY key"
+    written = [r["key"] for r in await runtime.pool.fetch(keys)]
+    kinds = [k[0] for k in written]
+    # a (dwelling), s (street), b none, n, f and w (surname in the town) per person, p
+    # (postcode), g (birth date with the postcode's digits).
+    assert sorted(kinds) == ["a", "f", "f", "g", "n", "n", "p", "s", "w", "w"], written
+    assert any(k.endswith("|'s hertogenbosch") for k in written if k.startswith("w:"))
+    # Cases from before the migrations: the keys of the kinds they added missing (f, g
+    # by 0032; w by 0033; s by rekey), and a kind since taken away present.
+    await runtime.pool.execute("DELETE FROM match_keys WHERE key ~ '^[fgsw]:'")
+    await runtime.pool.execute(
+        "INSERT INTO match_keys (key, case_id, household_id, open) "
+        "SELECT 'y:' || substr(key, 3, length(key) - 8), case_id, household_id, open "
+        "FROM match_keys WHERE key LIKE 'n:%'"
+    )
+    for migration in ("0032_recognition_keys.sql", "0033_recognition_place_key.sql"):
+        sql = resources.files("triage.store.migrations").joinpath(migration)
+        await runtime.pool.execute(sql.read_text("utf-8"))
+    migrated = [r["key"] for r in await runtime.pool.fetch(keys)]
+    assert migrated == [k for k in written if not k.startswith("s:")]  # no sound in SQL
+    async with runtime.pool.acquire() as conn:
+        assert await rekey(conn, TEST_CLOCK.now(), page=1) == 2
+        audited = await conn.fetchval(
+            "SELECT detail->>'cases' FROM audit_log WHERE action = 'recognition.rekey'"
+        )
+    assert [r["key"] for r in await runtime.pool.fetch(keys)] == written
+    assert audited == "2"

@@ -264,18 +264,26 @@ async def _retention(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _recognition(args: argparse.Namespace, settings: Settings) -> int:
     """``triage recognition train``: estimate the model from the region's meldingen and
-    write it; ``describe``: print a model's levels and weights."""
+    write it; ``describe``: print a model's levels and weights; ``rekey``: make every
+    case's blocking keys again (after their definition changed)."""
+    from triage.clock import SystemClock
     from triage.households.model import dump_model, load_model
     from triage.households.train import describe, read_records, train
+    from triage.store.db import init_connection
 
+    now = SystemClock().now()
+    if args.action == "rekey":
+        from triage.households.rekey import rekey
+
+        async with _connection(settings) as conn:
+            await init_connection(conn)
+            cases = await rekey(conn, now)
+        print(f"{cases} case(s): profile and blocking keys made again from their meldingen")
+        return 0
     start = load_model(args.start or settings.recognition_model_file)
     if args.action == "describe":
         print("\n".join(describe(start)))
         return 0
-    from triage.clock import SystemClock
-    from triage.store.db import init_connection
-
-    now = SystemClock().now()
     async with _connection(settings) as conn:
         await init_connection(conn)
         records = await read_records(conn, now - timedelta(days=args.days), args.limit, now=now)
@@ -498,6 +506,10 @@ def _add_recognition_parsers(sub: Any) -> None:
     rdescribe = rsub.add_parser("describe", help="print a model's levels and weights")
     rdescribe.add_argument("--from", dest="start", type=Path,
                            help="a model file (default: the configured one)")  # fmt: skip
+    rsub.add_parser(
+        "rekey", help="make every case's profile and blocking keys again from its meldingen "
+        "(after an upgrade that changed the keys)"
+    )  # fmt: skip
 
 
 def _add_record_parsers(sub: Any) -> None:

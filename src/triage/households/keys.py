@@ -2,24 +2,38 @@
 
 A case's keys are stored in ``match_keys`` (one row per key); a new melding's candidates
 are the cases that share at least one key with it. Keys are stored in one canonical form
-per person and looked up in every variant a source might have written, so that writes
+per person and looked up in the variants a source might have written, so that writes
 stay small while lookups tolerate mistakes:
 
 - ``a:`` the dwelling (normalised postcode, number, addition);
-- ``d:`` the postcode's digits with number and addition (its letters mistyped);
+- ``s:`` the street's sound with number and addition (a postcode mistyped, the street
+  right);
 - ``b:`` a BSN;
-- ``n:`` surname sound with birth date; looked up also with day and month swapped and
-  with the first name in the surname's place (names swapped by the source);
+- ``n:`` surname sound with birth date; looked up also with day and month swapped, and
+  with the first name's sound in the surname's place (names swapped by the source: the
+  swapped melding's first name is the case's surname);
 - ``f:`` first-name sound with birth date (the surname mistyped, or changed by marriage);
-  looked up also with the surname in its place (names swapped by the source);
-- ``y:`` surname sound with birth year (day or month mistyped, or swapped);
 - ``p:`` postcode with surname sound (a birth date missing or mistyped);
 - ``g:`` birth date with the postcode's digits (both names mistyped or changed, the
-  birth date right).
+  birth date right, the same neighbourhood);
+- ``w:`` surname sound with the woonplaats, looked up only by a melding without postcode
+  and number (people without a fixed address, a report from the street): a surname in a
+  town would bring a melding with an address only namesakes from other addresses, and
+  cannot then tie two households with addresses in one town by their surname.
+
+Keys measured and left out (``loadtests/``): the surname sound with the birth year (0.04
+points of recall on both benchmarks, one stored key in six, most of the candidates that
+only cost time); the postcode's digits with the number (a postcode letter mistyped:
+number 12 of every street in the area, which is a candidate per street; the street with
+the number finds the same households); the birth date with the woonplaats (on FEBRL4 0.2
+points of recall more than with the postcode's digits, for half again as many
+candidates).
 
 How many true pairs these find (blocking recall) is measured by the benchmarks
 (``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
-than the model's ``key_cap`` is too common to say anything and finds none of them.
+than the model's ``key_cap`` is too common to say anything and finds none of them. Keys
+are made in Python (the sound keys cannot be made in SQL): after their definition
+changes, ``triage recognition rekey`` gives existing cases theirs.
 
 The identifying stored keys (dwelling, BSN, surname sound with birth date) are also the
 advisory-lock keys that serialise two intakes about one new household (and an intake with
@@ -31,52 +45,56 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 
-from triage.households.match import Person
-from triage.households.names import swapped
+from triage.households.match import Address, Person
+from triage.households.names import sound, swapped
+from triage.households.normalise import address_key
 
 
-def stored_keys(
-    persons: Sequence[Person], postcode: str | None, address_key: str | None
-) -> list[str]:
+def dwelling_key(address: Address) -> str | None:
+    """The dwelling's key without its ``a:`` (``5038AB|12|A``), or None without one."""
+    if address.postcode and address.huisnummer:
+        return address_key(address.postcode, address.huisnummer, address.toevoeging)
+    return None
+
+
+def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The keys written for a case, one canonical form per fact."""
     keys: set[str] = set()
-    if address_key:
-        keys.add(f"a:{address_key}")
-        keys.add(f"d:{address_key[:4]}{address_key[6:]}")  # "5038AB|12|A" -> "5038|12|A"
+    dwelling = dwelling_key(address)
+    if dwelling:
+        keys.add(f"a:{dwelling}")
+    if address.street and address.huisnummer:
+        keys.add(f"s:{sound(address.street)}|{address.huisnummer}|{address.toevoeging}")
+    place = address.place
     for person in persons:
         if person.bsn:
             keys.add(f"b:{person.bsn}")
         if person.core and person.born is not None:
             keys.add(f"n:{person.core_sound}|{person.born.isoformat()}")
-            keys.add(f"y:{person.core_sound}|{person.born.year}")
         if len(person.first) > 1 and person.born is not None:
             keys.add(f"f:{person.first_sound}|{person.born.isoformat()}")
-        if person.core and postcode:
-            keys.add(f"p:{postcode}|{person.core_sound}")
-        if person.born is not None and postcode:
-            keys.add(f"g:{person.born.isoformat()}|{postcode[:4]}")
+        if person.core and address.postcode:
+            keys.add(f"p:{address.postcode}|{person.core_sound}")
+        if person.born is not None and address.postcode:
+            keys.add(f"g:{person.born.isoformat()}|{address.postcode[:4]}")
+        if person.core and place:
+            keys.add(f"w:{person.core_sound}|{place}")
     return sorted(keys)
 
 
-def lookup_keys(
-    persons: Sequence[Person], postcode: str | None, address_key: str | None
-) -> list[str]:
+def lookup_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The stored keys plus the variants a mistake elsewhere would have produced."""
-    keys = set(stored_keys(persons, postcode, address_key))
+    keys = set(stored_keys(persons, address))
+    if dwelling_key(address):  # the surname in the town: only for a melding without one
+        keys = {k for k in keys if not k.startswith("w:")}
     for person in persons:
         if person.born is None:
             continue
-        dates = [person.born]
         other = swapped(person.born)
-        if other is not None:
-            dates.append(other)
-        sounds = {
-            s for n, s in ((person.core, person.core_sound), (person.first, person.first_sound))
-            if len(n) > 1
-        }  # fmt: skip
-        for s in sounds:
-            keys.update(f"n:{s}|{born.isoformat()}" for born in dates)
-            keys.add(f"f:{s}|{person.born.isoformat()}")
+        if person.core and other is not None:
+            keys.add(f"n:{person.core_sound}|{other.isoformat()}")
+        if len(person.first) > 1:
+            keys.add(f"n:{person.first_sound}|{person.born.isoformat()}")
     return sorted(keys)
 
 

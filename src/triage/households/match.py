@@ -87,6 +87,10 @@ class Address:
     street: str = ""  # folded straat, "" if unknown
 
 
+#: No address given: what keys and comparisons see of a person looked up on their own.
+NO_ADDRESS = Address(postcode=None, huisnummer=None, toevoeging="", place="")
+
+
 @dataclass
 class Candidate:
     case_id: UUID
@@ -156,6 +160,11 @@ class Scored:
     #: No person of the melding agrees with any of the case's on any field both have:
     #: the address would decide alone, which is not enough to link.
     persons_disagree: bool = False
+
+    @property
+    def at_dwelling(self) -> bool:
+        """The melding's address is this case's dwelling (postcode, number, addition)."""
+        return any(c.field == "address" and c.level == "dwelling" for c in self.contributions)
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -405,8 +414,9 @@ def decide(
     households_here: int = 1,
 ) -> Outcome:
     """Link to the best open case if the evidence is strong, send it to review if it is
-    middling, else open a new case; a closed case that matches gives its history. No
-    link when the best-matching people disagree on everything they both have."""
+    middling or if the melding is at the dwelling of one open case, else open a new case; a
+    closed case that matches gives its history. No link when the best-matching people
+    disagree on everything they both have."""
     scored = sorted(
         (score_candidate(persons, address, c, w, households_here=households_here)
          for c in candidates),
@@ -423,6 +433,13 @@ def decide(
         return Outcome("review", best_open, None, others)
     if best_open is not None and best_open.score >= model.review_at:
         return Outcome("review", best_open, None, others)
+    # At the dwelling of an open case, about people it does not know: a new partner, a
+    # housemate, or a new tenant. Not enough to link, too much to pass by in silence: the
+    # operator decides, with the case beside it. Not where several households live (rooms,
+    # a care home): there another person is another household.
+    here = next((s for s in scored if s.candidate.open and s.at_dwelling), None)
+    if here is not None and households_here == 1:
+        return Outcome("review", here, None, tuple(s for s in scored if s is not here))
     closed_history = (
         best_closed
         if best_closed and best_closed.score >= model.link_at and not best_closed.persons_disagree

@@ -15,8 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from triage.households.keys import stored_keys
-from triage.households.match import Person
-from triage.households.normalise import address_key
+from triage.households.match import Address, Person, fold_place
 from triage.scoring import HISTORY_WINDOW, History
 
 _MAX_PERSONS = 40
@@ -46,6 +45,13 @@ class MeldingFacts:
     straat: str | None
     woonplaats: str | None
     persons: tuple[PersonFacts, ...]
+
+    def address(self) -> Address:
+        """The address as recognition compares it."""
+        return Address(
+            postcode=self.postcode, huisnummer=self.huisnummer, toevoeging=self.toevoeging,
+            place=fold_place(self.woonplaats), street=fold_place(self.straat),
+        )  # fmt: skip
 
     def normal_persons(self) -> list[Person]:
         return [
@@ -83,12 +89,7 @@ def build_profile(meldingen: Sequence[MeldingFacts]) -> Profile:
             profile.addresses.append(address)
         profile.recent.append({"received_at": m.received_at.isoformat(), "level": m.level})
         profile.earlier_crisis |= m.level == "crisis"
-        key = (
-            address_key(m.postcode, m.huisnummer, m.toevoeging)
-            if m.postcode and m.huisnummer
-            else None
-        )
-        profile.keys.update(stored_keys(persons, m.postcode, key))
+        profile.keys.update(stored_keys(persons, m.address()))
     profile.recent = profile.recent[-_MAX_RECENT:]
     return profile
 

@@ -41,7 +41,6 @@ import asyncpg
 from triage.households.keys import lookup_keys, stored_keys
 from triage.households.match import Address, Person, address_level, fold_place, person_evidence
 from triage.households.model import LEVELS, LevelProbabilities, Model, TermFrequencies, Weights
-from triage.households.normalise import address_key
 from triage.ids import uuid7
 from triage.store.sql import load_queries
 
@@ -65,14 +64,7 @@ class Record:
     case: object = None  # the case it is in now, if any: pairs for u come from two cases
 
     def keys(self) -> tuple[list[str], list[str]]:
-        a = self.address
-        key = None
-        if a.postcode and a.huisnummer:
-            key = address_key(a.postcode, a.huisnummer, a.toevoeging)
-        return (
-            stored_keys(self.persons, a.postcode, key),
-            lookup_keys(self.persons, a.postcode, key),
-        )
+        return stored_keys(self.persons, self.address), lookup_keys(self.persons, self.address)
 
 
 @dataclass(frozen=True, slots=True)

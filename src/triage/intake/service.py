@@ -373,8 +373,14 @@ class Intake:
             )
             for p in melding.persons
         )  # fmt: skip
-        place = fold_place(address.woonplaats if address else None)
-        keys = stored_keys(persons, postcode, key)
+        compared = Address(
+            postcode=postcode,
+            huisnummer=number[0] if number else None,
+            toevoeging=number[1] if number else "",
+            place=fold_place(address.woonplaats if address else None),
+            street=fold_place(address.straat if address else None),
+        )
+        keys = stored_keys(persons, compared)
         gebied, gebied_note = gebied_for(self._region, melding)
         return _Prepared(
             melding=melding,
@@ -384,15 +390,9 @@ class Intake:
             gebied_note=gebied_note,
             key=key,
             persons=persons,
-            address=Address(
-                postcode=postcode,
-                huisnummer=number[0] if number else None,
-                toevoeging=number[1] if number else "",
-                place=place,
-                street=fold_place(address.straat if address else None),
-            ),
+            address=compared,
             keys=tuple(keys),
-            lookup=tuple(lookup_keys(persons, postcode, key)),
+            lookup=tuple(lookup_keys(persons, compared)),
             locks=lock_keys(keys),
             request_id=request_id,
             endpoint=endpoint,

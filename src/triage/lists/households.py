@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from triage.auth.principal import Principal
 from triage.households.keys import lookup_keys
-from triage.households.match import Person
+from triage.households.match import NO_ADDRESS, Person
 from triage.households.normalise import address_key
 from triage.intake.models import (
     AddressIn,
@@ -159,7 +159,7 @@ def _keys(search: HouseholdSearchIn) -> tuple[list[str], str | None, str | None]
                            geboortedatum=search.geboortedatum)  # fmt: skip
         if person.core_sound:
             if search.geboortedatum is not None:
-                exact += [k for k in lookup_keys([person], None, None) if k.startswith("n:")]
+                exact += [k for k in lookup_keys([person], NO_ADDRESS) if k.startswith("n:")]
             if postcode is not None:
                 exact.append(f"p:{postcode}|{person.core_sound}")
             if search.geboortedatum is None and postcode is None:

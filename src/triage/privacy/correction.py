@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, model_validator
 from triage.auth.principal import Principal
 from triage.cases.control import case_contents, lock_cases, rebuild_profiles
 from triage.households.keys import stored_keys
-from triage.households.match import Person
+from triage.households.match import NO_ADDRESS, Person
 from triage.intake.models import BirthDate, Bsn, ShortText
 from triage.problems import conflict, not_found
 from triage.request_body import RequestBody
@@ -89,7 +89,7 @@ async def correct(
             **body.model_dump(include=body.model_fields_set - {"reason"}),
         }
         corrected = Person.of(**wanted)
-        cases = await lock_cases(conn, [found["case_id"]], stored_keys([corrected], None, None))
+        cases = await lock_cases(conn, [found["case_id"]], stored_keys([corrected], NO_ADDRESS))
         before = await conn.fetchrow(_Q["person_locked"], person_id)
         if before is None:
             raise not_found("no person with this id (erased, or never held)")
