@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from dataclasses import replace
 from datetime import date, timedelta
 from importlib import resources
 from typing import Any
@@ -118,6 +119,22 @@ def test_em_learns_what_agreement_means_from_unlabelled_meldingen() -> None:
                      random_pairs=20_000)  # fmt: skip
     assert again.version == model.version
     assert parse_model(dump_model(model), "round trip").model_dump() == model.model_dump()
+
+
+def test_a_field_the_region_never_sends_keeps_what_the_start_model_knows() -> None:
+    """Sources that never send a BSN teach nothing about it: trained on them, a BSN that
+    matches must still weigh what it weighed (it was +0.9 once: u estimated as an even
+    split of nothing)."""
+    start = load_model()
+    records = [
+        Record(tuple(replace(p, bsn=None) for p in r.persons), r.address, r.case)
+        for r in _records(300, seed=5)
+    ]
+    model, _ = train(records, start, described_as="a region without BSNs",
+                     now=TEST_CLOCK.now(), random_pairs=20_000)  # fmt: skip
+    for level in ("exact", "different"):
+        assert _weight(model, "bsn", level) == pytest.approx(_weight(start, "bsn", level))
+    assert _weight(model, "born", "exact") != pytest.approx(_weight(start, "born", "exact"))
 
 
 def test_a_model_file_missing_a_level_is_refused_with_its_place() -> None:

@@ -148,13 +148,16 @@ def _shares(counts: Counter[str], levels: Sequence[str]) -> dict[str, float]:
     return {lv: (counts[lv] + _PSEUDO_COUNT) / total for lv in levels}
 
 
-def estimate_u(patterns: Counter[Pattern]) -> Probabilities:
+def estimate_u(patterns: Counter[Pattern], known: Probabilities) -> Probabilities:
+    """Each level's share among random pairs; a field no pair compared (a region whose
+    sources never send a BSN) keeps ``known``'s: nothing was learned about it, and an
+    even split would make a matching BSN worth almost nothing the day one arrives."""
     counts = {f: Counter[str]() for f in FIELDS}
     for p, c in patterns.items():
         for f, level in zip(FIELDS, p, strict=True):
             if level is not None:
                 counts[f][level] += c
-    return {f: _shares(counts[f], LEVELS[f]) for f in FIELDS}
+    return {f: _shares(counts[f], LEVELS[f]) if counts[f] else known[f] for f in FIELDS}
 
 
 def expectation_maximisation(
@@ -280,9 +283,14 @@ def train(
     m: Probabilities = {
         f: {lv: p.m for lv, p in levels.items()} for f, levels in start.fields.items()
     }
+    known_u: Probabilities = {
+        f: {lv: p.u for lv, p in levels.items()} for f, levels in start.fields.items()
+    }
     prior, iterations, distinct = start.prior, 0, 0
     for _ in range(rounds):
-        u = estimate_u(Counter(pattern(records[i], records[j], weights) for i, j in sample))
+        u = estimate_u(
+            Counter(pattern(records[i], records[j], weights) for i, j in sample), known_u
+        )
         patterns = {(i, j): pattern(records[i], records[j], weights) for i, j in pairs}
         m, used = _estimate_m(patterns, pairs, m, u, prior)
         # The prior among all candidate pairs, with m and u as learned.
