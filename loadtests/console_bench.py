@@ -64,14 +64,14 @@ import asyncpg
 import orjson
 import redis.asyncio as aioredis
 
-from intake_bench import _db_url, _free_port, add_server_options, prepare_database
+from intake_bench import _db_url, _free_port, add_server_options, prepare_database, token_of
 from scale_bench import LOADED_DB, load, quantile
 from triage.auth.accounts import add_user
 from triage.lists import cursor
 from triage.lists.households import HouseholdSearchIn, _keys
 from triage.queue.keys import Keys, forget
 from triage.queue.reconcile import reconcile_queues
-from triage.store.db import _init_connection
+from triage.store.db import init_connection
 from triage.store.migrate import migrate
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
@@ -384,7 +384,7 @@ async def run_series(
 async def bar_a(args: argparse.Namespace, url: str, seed: int) -> list[Series]:
     client = aioredis.Redis.from_url(args.redis_url)
     await forget(client, KEYS)
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=2, init=_init_connection)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2, init=init_connection)
     started = time.monotonic()
     await reconcile_queues(pool, client, KEYS)  # the queues as a running service has them
     await pool.close()
@@ -398,7 +398,7 @@ async def bar_a(args: argparse.Namespace, url: str, seed: int) -> list[Series]:
         "TRIAGE_USER_REQUESTS_PER_SECOND": "1000000",
     })  # fmt: skip
     try:
-        every = await series(conn, service.base, desk.token, args.requests, seed)
+        every = await series(conn, service.base, token_of(desk), args.requests, seed)
         await conn.close()
         headers = {"Authorization": f"Bearer {desk.token}"}
         connector = aiohttp.TCPConnector(limit=max(1, args.concurrency))

@@ -70,8 +70,8 @@ import orjson
 from intake_bench import PATH, _free_port, add_server_options, prepare_database, start_service
 from triage.config import RECEIVED_AT_MAX_AGE_DAYS
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Person
-from triage.households.normalise import address_key, normalise_postcode, split_huisnummer
+from triage.households.match import Address, Person, fold_place
+from triage.households.normalise import normalise_postcode, split_huisnummer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +89,13 @@ def _keys(melding: dict[str, Any]) -> tuple[set[str], set[str]]:
         if address.get("huisnummer") is not None
         else None
     )
-    key = address_key(postcode, *number) if postcode and number else None
+    compared = Address(
+        postcode=postcode,
+        huisnummer=number[0] if number else None,
+        toevoeging=number[1] if number else "",
+        place=fold_place(address.get("woonplaats")),
+        street=fold_place(address.get("straat")),
+    )
     persons = []
     for p in melding.get("persons", []):
         born = date.fromisoformat(p["geboortedatum"]) if p.get("geboortedatum") else None
@@ -102,7 +108,7 @@ def _keys(melding: dict[str, Any]) -> tuple[set[str], set[str]]:
                 geboortedatum=born,
             )
         )
-    return set(stored_keys(persons, postcode, key)), set(lookup_keys(persons, postcode, key))
+    return set(stored_keys(persons, compared)), set(lookup_keys(persons, compared))
 
 
 DATABASE = "triage_febrl_eval"
@@ -568,6 +574,7 @@ def run_splink(records: Sequence[Record], truth: set[Pair], seed: int) -> list[P
     state, which the service does not get): link_only A to B."""
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+    from splink.blocking_rule_library import CustomRule
 
     originals, duplicates = _frames(records)
     settings = SettingsCreator(
@@ -577,7 +584,7 @@ def run_splink(records: Sequence[Record], truth: set[Pair], seed: int) -> list[P
         # either, plus Splink's FEBRL4 rules for swapped names and the street.
         blocking_rules_to_generate_predictions=[
             *(block_on(column) for column in BLOCKS),
-            "l.given_name = r.surname and l.surname = r.given_name",
+            CustomRule("l.given_name = r.surname and l.surname = r.given_name"),
             block_on("street_number", "street"),
         ],
         comparisons=[

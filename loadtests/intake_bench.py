@@ -38,7 +38,7 @@ import orjson
 from dataset import MeldingFactory
 from openloop import Result, encode_post, run_open_loop
 from pgbench_intake import build_script
-from triage.auth.accounts import add_client
+from triage.auth.accounts import IssuedToken, add_client
 from triage.queue.keys import Keys, forget
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
@@ -71,6 +71,13 @@ def _db_url(admin_url: str, name: str) -> str:
     return base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
 
 
+def token_of(issued: IssuedToken) -> str:
+    """The token just issued (a client's or an API user's always has one)."""
+    if issued.token is None:
+        raise SystemExit(f"{issued.name}: no token was issued")
+    return issued.token
+
+
 async def prepare_database(admin_url: str, name: str) -> tuple[str, dict[str, str]]:
     admin = await asyncpg.connect(admin_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -82,7 +89,7 @@ async def prepare_database(admin_url: str, name: str) -> tuple[str, dict[str, st
     tokens = {}
     for source in Source:
         issued = await add_client(conn, f"bench-{source.value}", source, datetime.now(UTC))
-        tokens[source.value] = issued.token
+        tokens[source.value] = token_of(issued)
     await conn.close()
     return url, tokens
 

@@ -78,7 +78,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dataset import MeldingFactory
 from dispatch_bench import full_roster_file
-from intake_bench import PATH, _free_port, add_server_options, prepare_database
+from intake_bench import PATH, _free_port, add_server_options, prepare_database, token_of
 from openloop import Result, encode_post, run_open_loop
 from triage.auth.accounts import add_user
 from triage.queue.keys import Keys, forget
@@ -201,9 +201,9 @@ async def add_users(
         tokens = {}
         for person, (role, gebied) in people.items():
             issued = await add_user(conn, person, role, datetime.now(UTC), gebied=gebied)
-            tokens[person] = issued.token
+            tokens[person] = token_of(issued)
         ops = await add_user(conn, "mixed-load-ops", UserRole.ops, datetime.now(UTC))
-        return tokens, ops.token
+        return tokens, token_of(ops)
     finally:
         await conn.close()
 

@@ -54,16 +54,17 @@ from intake_bench import (
     payloads,
     prepare_database,
     start_service,
+    token_of,
 )
 from openloop import run_open_loop
 from triage.auth.accounts import rotate_client
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Person
+from triage.households.match import Address, Person, fold_place
 from triage.households.normalise import address_key
 from triage.queue.keys import forget
 from triage.queue.reconcile import reconcile_queues
 from triage.region import load_region
-from triage.store.db import _init_connection
+from triage.store.db import init_connection
 from triage.store.sql import load_queries
 
 HERE = Path(__file__).parent
@@ -129,7 +130,11 @@ async def load(conn: asyncpg.Connection, args: argparse.Namespace) -> None:
     done = 0
     started = time.monotonic()
     for chunk in _houses(args):
-        households, cases, meldingen, persons, keys = [], [], [], [], []
+        households: list[tuple[Any, ...]] = []
+        cases: list[tuple[Any, ...]] = []
+        meldingen: list[tuple[Any, ...]] = []
+        persons: list[tuple[Any, ...]] = []
+        keys: list[tuple[Any, ...]] = []
         for house in chunk:
             h = house.household
             n = counts[done]
@@ -151,14 +156,15 @@ async def load(conn: asyncpg.Connection, args: argparse.Namespace) -> None:
                 if entry not in profile_persons:
                     profile_persons.append(entry)
             address = {"postcode": h.postcode, "huisnummer": h.huisnummer,
-                       "toevoeging": h.toevoeging, "woonplaats": h.woonplaats}  # fmt: skip
+                       "toevoeging": h.toevoeging, "straat": h.straat,
+                       "woonplaats": h.woonplaats}  # fmt: skip
             recent = [{"received_at": t.isoformat(), "level": lv}
                       for t, lv in zip(times, levels, strict=True)][-60:]  # fmt: skip
             cases.append((house.case_id, house.id, "open" if house.open else "closed",
                            house.gebied, opened, closed, json.dumps(profile_persons),
                            json.dumps([address]), json.dumps(recent),
                            "crisis" in levels))  # fmt: skip
-            for key in stored_keys(house.normal, h.postcode, house.key):
+            for key in stored_keys(house.normal, _address(h)):
                 keys.append((key, house.case_id, house.id, house.open))
             for t, level in zip(times, levels, strict=True):
                 melding_id = uuid.uuid4()
@@ -247,7 +253,7 @@ async def measure(args: argparse.Namespace, db_url: str, tokens: dict[str, str],
                   households: list[Household], seed: int) -> dict[str, Any]:  # fmt: skip
     client = aioredis.Redis.from_url(args.redis_url)
     await forget(client, BENCH_KEYS)
-    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=_init_connection)
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=2, init=init_connection)
     await reconcile_queues(
         pool, client, BENCH_KEYS
     )  # the queues as a running service would have them
@@ -260,12 +266,12 @@ async def measure(args: argparse.Namespace, db_url: str, tokens: dict[str, str],
     factory.households = list(households)
     figures: dict[str, Any] = {}
     try:
-        warm = payloads(factory, 400, tokens, 0, port)
+        warm, _ = payloads(factory, 400, tokens, 0, port)
         await run_open_loop("127.0.0.1", port, warm, 100)
         offset = len(warm)
         for rate in args.rates:
             count = int(rate * args.duration)
-            requests = payloads(factory, count, tokens, offset, port)
+            requests, _ = payloads(factory, count, tokens, offset, port)
             offset += count
             before = _scrape(port)
             result = await run_open_loop("127.0.0.1", port, requests, rate)
@@ -300,10 +306,15 @@ def _keys(households: list[Household]) -> tuple[list[str], list[str]]:
                             achternaam=p["achternaam"],
                             geboortedatum=date.fromisoformat(p["geboortedatum"]))
                   for p in h.persons]  # fmt: skip
-        key = address_key(h.postcode, h.huisnummer, h.toevoeging)
-        lookup.update(lookup_keys(normal, h.postcode, key))
-        stored.update(stored_keys(normal, h.postcode, key))
+        lookup.update(lookup_keys(normal, _address(h)))
+        stored.update(stored_keys(normal, _address(h)))
     return sorted(lookup), sorted(stored)
+
+
+def _address(h: Household) -> Address:
+    """The household's address as the intake compares it."""
+    return Address(postcode=h.postcode, huisnummer=h.huisnummer, toevoeging=h.toevoeging,
+                   place=fold_place(h.woonplaats), street=fold_place(h.straat))  # fmt: skip
 
 
 async def plans(db_url: str, households: list[Household]) -> str:
@@ -358,7 +369,7 @@ async def main() -> None:
     if args.reuse:
         conn = await asyncpg.connect(loaded_url)
         tokens = {
-            row["source"]: (await rotate_client(conn, row["name"])).token
+            row["source"]: token_of(await rotate_client(conn, row["name"]))
             for row in await conn.fetch("SELECT name, source FROM api_clients")
         }
     else:
