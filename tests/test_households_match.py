@@ -8,7 +8,15 @@ from datetime import date
 import pytest
 
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Address, Candidate, Outcome, Person, decide, score_candidate
+from triage.households.match import (
+    NOT_ALONE,
+    Address,
+    Candidate,
+    Outcome,
+    Person,
+    decide,
+    score_candidate,
+)
 from triage.households.model import load_model
 from triage.households.names import first_name, sound, surname_core, swapped
 
@@ -116,6 +124,23 @@ def test_the_address_alone_does_not_link() -> None:
     assert outcome.best_open is not None
     assert outcome.best_open.candidate is household
     assert outcome.history_from is None  # nor does its history count
+
+
+def test_a_namesake_born_the_same_day_in_another_town_is_not_linked_on_its_own() -> None:
+    # Surname and birth date agree, the first names differ, the addresses are in other
+    # towns: as often a namesake as the same person. A person decides.
+    rare = {"achternaam": "Oudenallen", "tussenvoegsel": None, "bsn": None}
+    household = case([person(**rare)], [address()])
+    elsewhere = address(postcode="9711AB", number=3, place="groningen")
+    namesake = person(voornaam="Mirjam", **rare)
+    outcome = decide_([namesake], elsewhere, [household])
+    assert outcome.best_open is not None
+    assert outcome.best_open.score >= WEIGHTS.model.link_at  # the evidence alone would link
+    assert outcome.decision == "review"
+    assert outcome.best_open.reasons[-1] == NOT_ALONE["namesake_elsewhere"]
+    # The same in one town is a move within it, or a roepnaam: the evidence decides.
+    in_town = decide_([namesake], address(postcode="5017KL", number=3), [household])
+    assert in_town.decision == "linked"
 
 
 def test_a_stranger_where_several_households_live_is_another_household() -> None:

@@ -150,6 +150,14 @@ TEXTS: dict[tuple[str, str], str] = {
 }
 
 
+#: Why evidence strong enough to link did not link on its own: the operator reads it.
+NOT_ALONE = {
+    "persons_disagree": "geen automatische koppeling: geen persoon komt overeen, alleen het adres",
+    "namesake_elsewhere": "geen automatische koppeling: alleen achternaam en geboortedatum "
+    "gelijk, andere voornaam, andere woonplaats (een naamgenoot?)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Scored:
     candidate: Candidate
@@ -160,6 +168,15 @@ class Scored:
     #: No person of the melding agrees with any of the case's on any field both have:
     #: the address would decide alone, which is not enough to link.
     persons_disagree: bool = False
+    #: The best-matching person agrees on surname and birth date only, with another first
+    #: name, in another town: a namesake born the same day as often as the same person
+    #: (on the benchmarks' data every such link was wrong but for FEBRL's), so a person
+    #: decides.
+    namesake_elsewhere: bool = False
+
+    @property
+    def may_link(self) -> bool:
+        return not (self.persons_disagree or self.namesake_elsewhere)
 
     @property
     def at_dwelling(self) -> bool:
@@ -168,10 +185,15 @@ class Scored:
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        return tuple(
+        found = tuple(
             f"persoon: {c.text}" if c.field in PERSON_FIELDS or c.field == "names" else c.text
             for c in self.contributions
         )
+        if self.persons_disagree:
+            return (*found, NOT_ALONE["persons_disagree"])
+        if self.namesake_elsewhere:
+            return (*found, NOT_ALONE["namesake_elsewhere"])
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -402,7 +424,18 @@ def score_candidate(
             contributions.append(Contribution("other_persons", "found", share))
     score = sum(c.weight for c in contributions)
     disagree = people.compared and not people.agreed
-    return Scored(candidate, score, tuple(contributions), disagree)
+    elsewhere = bool(levels) and contributions[0].level == "different"
+    namesake = elsewhere and bool(best) and _namesake(best[0][1])
+    return Scored(candidate, score, tuple(contributions), disagree, namesake)
+
+
+def _namesake(steps: Sequence[Step]) -> bool:
+    """The comparison agrees on the surname and the birth date, the first names differ,
+    and nothing else was compared (no BSN)."""
+    levels = {f: level for f, level, _ in steps if f in _PERSON_FIELDS}
+    return levels.pop("surname", "different") != "different" and levels == {
+        "born": "exact", "first": "different"
+    }  # fmt: skip
 
 
 def decide(
@@ -428,7 +461,7 @@ def decide(
     others = tuple(s for s in scored if s is not best_open)
     model = w.model
     if best_open is not None and best_open.score >= model.link_at:
-        if not best_open.persons_disagree:
+        if best_open.may_link:
             return Outcome("linked", best_open, best_open, others)
         return Outcome("review", best_open, None, others)
     if best_open is not None and best_open.score >= model.review_at:
@@ -441,10 +474,9 @@ def decide(
     if here is not None and households_here == 1:
         return Outcome("review", here, None, tuple(s for s in scored if s is not here))
     closed_history = (
-        best_closed
-        if best_closed and best_closed.score >= model.link_at and not best_closed.persons_disagree
+        best_closed if best_closed and best_closed.score >= model.link_at and best_closed.may_link
         else None
-    )
+    )  # fmt: skip
     return Outcome("new_case", None, closed_history, others)
 
 
