@@ -229,14 +229,16 @@ async def test_a_coordinator_changes_only_their_gebied(client: Client, tokens: T
 
 async def _review_pair(client: Client, tokens: Tokens) -> tuple[dict[str, Any], dict[str, Any]]:
     name = _name()
-    known = await _post(client, tokens, melding_body(persons=[_person(name)]))
+    at_home = melding_body(persons=[_person(name)])
+    known = await _post(client, tokens, at_home)
+    next_door = {**at_home["address"], "huisnummer": str(int(at_home["address"]["huisnummer"]) + 2)}
     vague = await _post(
         client,
         tokens,
-        # The surname, an initial that fits, a digit of the birth date mistyped, the
-        # place: maybe the same person.
+        # The surname, an initial that fits, a digit of the birth date mistyped, next
+        # door: maybe the same person.
         melding_body(
-            address={"woonplaats": "Tilburg"},
+            address=next_door,
             persons=[_person(name, voornaam="S.", geboortedatum=day_mistyped(born_of(name)))],
         ),
     )

@@ -419,10 +419,11 @@ async def test_a_possible_match_goes_to_review_and_is_queued_under_its_own_case(
 ) -> None:
     name = household_name()
     known = melding_body(persons=[_person(achternaam=name, bsn=None)])
-    # The surname, an initial that fits, a digit of the birth date mistyped, the place:
+    next_door = {**known["address"], "huisnummer": str(int(known["address"]["huisnummer"]) + 2)}
+    # The surname, an initial that fits, a digit of the birth date mistyped, next door:
     # maybe the same person.
     vague = melding_body(
-        address={"woonplaats": "Tilburg"},
+        address=next_door,
         persons=[_person(achternaam=name, bsn=None, voornaam="F.", geboortedatum="1987-10-03")],
     )
     first = await (await post(client, tokens, known)).json()

@@ -16,10 +16,14 @@ stay small while lookups tolerate mistakes:
 - ``p:`` postcode with surname sound (a birth date missing or mistyped);
 - ``g:`` birth date with the postcode's digits (both names mistyped or changed, the
   birth date right, the same neighbourhood);
-- ``w:`` surname sound with the woonplaats, looked up only by a melding without postcode
-  and number (people without a fixed address, a report from the street): a surname in a
-  town would bring a melding with an address only namesakes from other addresses, and
-  cannot then tie two households with addresses in one town by their surname.
+- ``w:`` surname sound with the woonplaats, written and looked up only for a melding
+  without postcode and number (people without a fixed address, a report from the
+  street). Looked up by meldingen with an address it tripled the false links (namesakes
+  in one town); written for them too, so that a report from the street finds a household
+  known at its address when its birth date is mistyped and it has no BSN, it cost 5-8% of
+  intake capacity (a key per surname per town is a long list of cases in a common name's
+  index entry) for no recall on the benchmarks. Such a report is found by a BSN, or a name
+  with the birth date (also day and month swapped, also the names swapped).
 
 Keys measured and left out (``loadtests/``): the surname sound with the birth year (0.04
 points of recall on both benchmarks, one stored key in six, most of the candidates that
@@ -77,7 +81,7 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
             keys.add(f"p:{address.postcode}|{person.core_sound}")
         if person.born is not None and address.postcode:
             keys.add(f"g:{person.born.isoformat()}|{address.postcode[:4]}")
-        if person.core and place:
+        if person.core and place and not dwelling:
             keys.add(f"w:{person.core_sound}|{place}")
     return sorted(keys)
 
@@ -85,8 +89,6 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
 def lookup_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The stored keys plus the variants a mistake elsewhere would have produced."""
     keys = set(stored_keys(persons, address))
-    if dwelling_key(address):  # the surname in the town: only for a melding without one
-        keys = {k for k in keys if not k.startswith("w:")}
     for person in persons:
         if person.born is None:
             continue
