@@ -70,7 +70,7 @@ import orjson
 from intake_bench import PATH, _free_port, add_server_options, prepare_database, start_service
 from triage.config import RECEIVED_AT_MAX_AGE_DAYS
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Address, Person, fold_place
+from triage.households.match import Address, Person
 from triage.households.normalise import normalise_postcode, split_huisnummer
 
 if TYPE_CHECKING:
@@ -89,12 +89,12 @@ def _keys(melding: dict[str, Any]) -> tuple[set[str], set[str]]:
         if address.get("huisnummer") is not None
         else None
     )
-    compared = Address(
+    compared = Address.written(
         postcode=postcode,
         huisnummer=number[0] if number else None,
-        toevoeging=number[1] if number else "",
-        place=fold_place(address.get("woonplaats")),
-        street=fold_place(address.get("straat")),
+        toevoeging=number[1] if number else None,
+        woonplaats=address.get("woonplaats"),
+        straat=address.get("straat"),
     )
     persons = []
     for p in melding.get("persons", []):

@@ -59,7 +59,7 @@ from intake_bench import (
 from openloop import run_open_loop
 from triage.auth.accounts import rotate_client
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Address, Person, fold_place
+from triage.households.match import Address, Person
 from triage.households.normalise import address_key
 from triage.queue.keys import forget
 from triage.queue.reconcile import reconcile_queues
@@ -313,8 +313,9 @@ def _keys(households: list[Household]) -> tuple[list[str], list[str]]:
 
 def _address(h: Household) -> Address:
     """The household's address as the intake compares it."""
-    return Address(postcode=h.postcode, huisnummer=h.huisnummer, toevoeging=h.toevoeging,
-                   place=fold_place(h.woonplaats), street=fold_place(h.straat))  # fmt: skip
+    return Address.written(postcode=h.postcode, huisnummer=h.huisnummer,
+                           toevoeging=h.toevoeging, woonplaats=h.woonplaats,
+                           straat=h.straat)  # fmt: skip
 
 
 async def plans(db_url: str, households: list[Household]) -> str:

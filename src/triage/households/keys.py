@@ -88,7 +88,13 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
 
 def lookup_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The stored keys plus the variants a mistake elsewhere would have produced."""
-    keys = set(stored_keys(persons, address))
+    return sorted({*stored_keys(persons, address), *lookup_variants(persons)})
+
+
+def lookup_variants(persons: Sequence[Person]) -> set[str]:
+    """The keys a mistake elsewhere would have produced: a case written with day and month
+    swapped, or with first name and surname swapped."""
+    keys: set[str] = set()
     for person in persons:
         if person.born is None:
             continue
@@ -97,7 +103,7 @@ def lookup_keys(persons: Sequence[Person], address: Address) -> list[str]:
             keys.add(f"n:{person.core_sound}|{other.isoformat()}")
         if len(person.first) > 1:
             keys.add(f"n:{person.first_sound}|{person.born.isoformat()}")
-    return sorted(keys)
+    return keys
 
 
 #: Blocking keys that also serialise intakes (advisory locks): the dwelling, the BSN and

@@ -86,6 +86,20 @@ class Address:
     place: str  # folded woonplaats, "" if unknown
     street: str = ""  # folded straat, "" if unknown
 
+    @classmethod
+    def written(
+        cls,
+        *,
+        postcode: str | None,
+        huisnummer: int | None,
+        toevoeging: str | None,
+        woonplaats: str | None,
+        straat: str | None,
+    ) -> Address:
+        """An address as stored or sent (postcode normalised, number split), in the form
+        recognition compares: woonplaats and straat folded, no addition as ""."""
+        return cls(postcode, huisnummer, toevoeging or "", fold(woonplaats), fold(straat))
+
 
 #: No address given: what keys and comparisons see of a person looked up on their own.
 NO_ADDRESS = Address(postcode=None, huisnummer=None, toevoeging="", place="")
@@ -478,7 +492,3 @@ def decide(
         else None
     )  # fmt: skip
     return Outcome("new_case", None, closed_history, others)
-
-
-def fold_place(place: str | None) -> str:
-    return fold(place)

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from triage.households.keys import stored_keys
-from triage.households.match import Address, Person, fold_place
+from triage.households.match import Address, Person
 from triage.scoring import HISTORY_WINDOW, History
 
 _MAX_PERSONS = 40
@@ -48,9 +48,9 @@ class MeldingFacts:
 
     def address(self) -> Address:
         """The address as recognition compares it."""
-        return Address(
+        return Address.written(
             postcode=self.postcode, huisnummer=self.huisnummer, toevoeging=self.toevoeging,
-            place=fold_place(self.woonplaats), street=fold_place(self.straat),
+            woonplaats=self.woonplaats, straat=self.straat,
         )  # fmt: skip
 
     def normal_persons(self) -> list[Person]:

@@ -39,7 +39,7 @@ from typing import Any
 import asyncpg
 
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Address, Person, address_level, fold_place, person_evidence
+from triage.households.match import Address, Person, address_level, person_evidence
 from triage.households.model import LEVELS, LevelProbabilities, Model, TermFrequencies, Weights
 from triage.ids import uuid7
 from triage.store.sql import load_queries
@@ -392,9 +392,8 @@ def _record(row: asyncpg.Record) -> Record:
         )
         for p in row["persons"]
     )  # fmt: skip
-    address = Address(
-        postcode=row["postcode"], huisnummer=row["huisnummer"],
-        toevoeging=row["toevoeging"] or "", place=fold_place(row["woonplaats"]),
-        street=fold_place(row["straat"]),
+    address = Address.written(
+        postcode=row["postcode"], huisnummer=row["huisnummer"], toevoeging=row["toevoeging"],
+        woonplaats=row["woonplaats"], straat=row["straat"],
     )  # fmt: skip
     return Record(persons, address, row["case_id"])

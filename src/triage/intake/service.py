@@ -39,7 +39,13 @@ from triage.auth.principal import Principal
 from triage.clock import Clock
 from triage.config import INTAKE_MAX_WAIT_SECONDS, RECEIVED_AT_MAX_AGE_DAYS
 from triage.effects import AfterCommit, Enqueue
-from triage.households.keys import identifying, lock_keys, lookup_keys, stored_keys
+from triage.households.keys import (
+    dwelling_key,
+    identifying,
+    lock_keys,
+    lookup_variants,
+    stored_keys,
+)
 from triage.households.match import (
     Address,
     Candidate,
@@ -48,10 +54,8 @@ from triage.households.match import (
     Person,
     Scored,
     decide,
-    fold_place,
 )
 from triage.households.model import Model
-from triage.households.normalise import address_key
 from triage.ids import uuid7
 from triage.intake.models import (
     ContributionOut,
@@ -149,10 +153,10 @@ def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
             household_id=row["household_id"],
             open=row["open"],
             addresses=[
-                Address(
+                Address.written(
                     postcode=a["postcode"], huisnummer=a["huisnummer"],
-                    toevoeging=a["toevoeging"] or "", place=fold_place(a["woonplaats"]),
-                    street=fold_place(a.get("straat")),
+                    toevoeging=a["toevoeging"], woonplaats=a["woonplaats"],
+                    straat=a.get("straat"),
                 )
                 for a in row["match_addresses"]
             ],
@@ -365,7 +369,6 @@ class Intake:
         address = melding.address
         number = address.number_and_addition() if address is not None else None
         postcode = address.postcode if address is not None else None
-        key = address_key(postcode, *number) if postcode and number else None
         persons = tuple(
             Person.of(
                 bsn=p.bsn, voornaam=p.voornaam, tussenvoegsel=p.tussenvoegsel,
@@ -373,13 +376,14 @@ class Intake:
             )
             for p in melding.persons
         )  # fmt: skip
-        compared = Address(
+        compared = Address.written(
             postcode=postcode,
             huisnummer=number[0] if number else None,
-            toevoeging=number[1] if number else "",
-            place=fold_place(address.woonplaats if address else None),
-            street=fold_place(address.straat if address else None),
+            toevoeging=number[1] if number else None,
+            woonplaats=address.woonplaats if address else None,
+            straat=address.straat if address else None,
         )
+        key = dwelling_key(compared)
         keys = stored_keys(persons, compared)
         gebied, gebied_note = gebied_for(self._region, melding)
         return _Prepared(
@@ -392,7 +396,7 @@ class Intake:
             persons=persons,
             address=compared,
             keys=tuple(keys),
-            lookup=tuple(lookup_keys(persons, compared)),
+            lookup=tuple(sorted({*keys, *lookup_variants(persons)})),
             locks=lock_keys(keys),
             request_id=request_id,
             endpoint=endpoint,
