@@ -22,6 +22,7 @@ import asyncio
 import os
 import random
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -331,17 +332,40 @@ def _shares(linked: int, right: int, should: int, did: int) -> dict[str, float]:
 NAMED = "iemand eerder genoemd"
 
 
-async def evaluate(db_url: str, truth: dict[str, int], groups: dict[str, str]) -> dict[str, Any]:
+async def filed(db_url: str) -> list[asyncpg.Record]:
+    """Each melding's case and decision, in the order they were stored."""
     conn = await asyncpg.connect(db_url)
-    rows = await conn.fetch(
-        "SELECT external_id, case_id, dedup_decision, created_at FROM meldingen "
-        "WHERE external_id LIKE 'EVAL-%' ORDER BY created_at, id"
-    )
-    await conn.close()
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(
+            "SELECT external_id, case_id, dedup_decision FROM meldingen "
+            "WHERE external_id LIKE 'EVAL-%' ORDER BY created_at, id"
+        )
+        return rows
+    finally:
+        await conn.close()
+
+
+def _households(
+    rows: Sequence[Mapping[str, Any]], truth: dict[str, int]
+) -> dict[Any, Counter[int]]:
     case_household: dict[Any, Counter[int]] = {}
     for row in rows:
         case_household.setdefault(row["case_id"], Counter())[truth[row["external_id"]]] += 1
-    owner = {case: counts.most_common(1)[0][0] for case, counts in case_household.items()}
+    return case_household
+
+
+def owners(rows: Sequence[Mapping[str, Any]], truth: dict[str, int]) -> dict[Any, int]:
+    """Each case's household: the one most of its meldingen are about."""
+    return {c: n.most_common(1)[0][0] for c, n in _households(rows, truth).items()}
+
+
+def figures(
+    rows: Sequence[Mapping[str, Any]], truth: dict[str, int], groups: dict[str, str]
+) -> dict[str, Any]:
+    """Precision, recall and review share of the cases formed (``rows`` in stored order:
+    external_id, case_id, dedup_decision), overall and per group."""
+    case_household = _households(rows, truth)
+    owner = owners(rows, truth)
     seen: set[int] = set()
     decisions: Counter[str] = Counter()
     linked = linked_right = should_link = did_link = 0
@@ -430,7 +454,10 @@ async def main() -> None:
     finally:
         service.terminate()
         service.wait(timeout=20)
-    figures = await evaluate(db_url, truth, groups)
+    report(figures(await filed(db_url), truth, groups))
+
+
+def report(figures: dict[str, Any]) -> None:
     print(
         f"[dedup] {figures['meldingen']} meldingen about {figures['households']} households "
         f"formed {figures['cases']} cases; linked {figures['linked']}, review "

@@ -70,45 +70,17 @@ import orjson
 from intake_bench import PATH, _free_port, add_server_options, prepare_database, start_service
 from triage.config import RECEIVED_AT_MAX_AGE_DAYS
 from triage.households.keys import lookup_keys, stored_keys
-from triage.households.match import Address, Person
-from triage.households.normalise import normalise_postcode, split_huisnummer
+from triage.intake.models import MeldingIn
+from triage.intake.service import as_compared
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
 def _keys(melding: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """A melding's (stored, lookup) blocking keys, as the intake computes them.
-
-    The one place that knows the signatures of the key functions (they are changing):
-    keep it in step with ``_prepare`` in src/triage/intake/service.py."""
-    address = melding.get("address") or {}
-    postcode = normalise_postcode(address["postcode"]) if address.get("postcode") else None
-    number = (
-        split_huisnummer(str(address["huisnummer"]))
-        if address.get("huisnummer") is not None
-        else None
-    )
-    compared = Address.written(
-        postcode=postcode,
-        huisnummer=number[0] if number else None,
-        toevoeging=number[1] if number else None,
-        woonplaats=address.get("woonplaats"),
-        straat=address.get("straat"),
-    )
-    persons = []
-    for p in melding.get("persons", []):
-        born = date.fromisoformat(p["geboortedatum"]) if p.get("geboortedatum") else None
-        persons.append(
-            Person.of(
-                bsn=p.get("bsn"),
-                voornaam=p.get("voornaam"),
-                tussenvoegsel=p.get("tussenvoegsel"),
-                achternaam=p.get("achternaam"),
-                geboortedatum=born,
-            )
-        )
-    return set(stored_keys(persons, compared)), set(lookup_keys(persons, compared))
+    """A melding's (stored, lookup) blocking keys, as the intake computes them."""
+    persons, address = as_compared(MeldingIn.model_validate_json(orjson.dumps(melding)))
+    return set(stored_keys(persons, address)), set(lookup_keys(persons, address))
 
 
 DATABASE = "triage_febrl_eval"

@@ -146,6 +146,28 @@ class _BatchState:
         entry.recent.append((prepared.melding.received_at, level.value))
 
 
+def as_compared(melding: MeldingIn) -> tuple[tuple[Person, ...], Address]:
+    """The melding's people and address as recognition compares them (normalised, with
+    their sound keys): what its keys are made of and what candidates are scored on."""
+    address = melding.address
+    number = address.number_and_addition() if address is not None else None
+    persons = tuple(
+        Person.of(
+            bsn=p.bsn, voornaam=p.voornaam, tussenvoegsel=p.tussenvoegsel,
+            achternaam=p.achternaam, geboortedatum=p.geboortedatum,
+        )
+        for p in melding.persons
+    )  # fmt: skip
+    compared = Address.written(
+        postcode=address.postcode if address is not None else None,
+        huisnummer=number[0] if number else None,
+        toevoeging=number[1] if number else None,
+        woonplaats=address.woonplaats if address else None,
+        straat=address.straat if address else None,
+    )
+    return persons, compared
+
+
 def _candidate_from_row(row: asyncpg.Record) -> _CandidateCase:
     return _CandidateCase(
         match=Candidate(
@@ -366,23 +388,7 @@ class Intake:
         origin: str | None,
         on_behalf_of: str | None,
     ) -> _Prepared:
-        address = melding.address
-        number = address.number_and_addition() if address is not None else None
-        postcode = address.postcode if address is not None else None
-        persons = tuple(
-            Person.of(
-                bsn=p.bsn, voornaam=p.voornaam, tussenvoegsel=p.tussenvoegsel,
-                achternaam=p.achternaam, geboortedatum=p.geboortedatum,
-            )
-            for p in melding.persons
-        )  # fmt: skip
-        compared = Address.written(
-            postcode=postcode,
-            huisnummer=number[0] if number else None,
-            toevoeging=number[1] if number else None,
-            woonplaats=address.woonplaats if address else None,
-            straat=address.straat if address else None,
-        )
+        persons, compared = as_compared(melding)
         key = dwelling_key(compared)
         keys = stored_keys(persons, compared)
         gebied, gebied_note = gebied_for(self._region, melding)
