@@ -77,9 +77,16 @@ def _at(minutes_ago: float) -> str:
     return (TEST_CLOCK.now() - timedelta(minutes=minutes_ago)).replace(microsecond=0).isoformat()
 
 
-async def test_the_werkvoorraad_pages_by_deadline_and_filters(desk: Desk) -> None:
-    """Most urgent deadline first, pages that neither skip nor repeat, filters that hold,
+_RANK = {"crisis": 0, "acuut": 1, "hoog": 2, "regulier": 3}
+
+
+async def test_the_werkvoorraad_pages_by_urgency_and_deadline_and_filters(desk: Desk) -> None:
+    """Most urgent first, then nearest deadline (a regulier whose deadline comes first
+    still comes after a crisis), pages that neither skip nor repeat, filters that hold,
     and the gebied's network sees its own gebied only."""
+    # Received 71.5 hours ago: its 72 hours run out in half an hour, before the crisis's
+    # hour does; it still comes after it.
+    old = await desk.post(melding_body(signals=[], category="overlast", received_at=_at(4290)))
     crisis = await desk.post(melding_body(signals=["wapen", "geweld_nu"], received_at=_at(1)))
     regular = await desk.post(melding_body(signals=[], category="overlast", received_at=_at(2)))
     elsewhere = await desk.post(melding_body(
@@ -92,9 +99,14 @@ async def test_the_werkvoorraad_pages_by_deadline_and_filters(desk: Desk) -> Non
     everything = await desk.get("/api/v1/meldingen")
     rows = [r for r in everything["meldingen"] if r["melding_id"] in ours]
     assert len(rows) == 3
-    deadlines = [r["respond_before"] for r in everything["meldingen"]]
-    assert deadlines == sorted(deadlines)
+    order = [(_RANK[r["level"]], r["respond_before"]) for r in everything["meldingen"]]
+    assert order == sorted(order)
     assert rows[0]["melding_id"] == crisis["melding_id"]
+    assert old["urgency"]["level"] == "regulier"
+    listed = [r["melding_id"] for r in everything["meldingen"]]
+    deadline = {r["melding_id"]: r["respond_before"] for r in everything["meldingen"]}
+    assert deadline[old["melding_id"]] < deadline[crisis["melding_id"]]
+    assert listed.index(crisis["melding_id"]) < listed.index(old["melding_id"])
     assert set(rows[0]) >= {"level", "gebied", "source", "status", "holder"}
     assert "persons" not in rows[0]
     assert "summary" not in rows[0]

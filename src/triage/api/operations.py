@@ -47,6 +47,7 @@ from triage.intake.models import (
 )
 from triage.lists.cases import CasesOut
 from triage.lists.cursor import PATTERN as CURSOR
+from triage.lists.cursor import RANKED_PATTERN as RANKED_CURSOR
 from triage.lists.households import HouseholdSearchIn, HouseholdSearchOut
 from triage.lists.werkvoorraad import WAITING, WerkvoorraadOut
 from triage.notify import webhooks as w
@@ -223,8 +224,9 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET", "/api/v1/meldingen", lists.get_meldingen,
-        "The werkvoorraad: meldingen waiting for first contact, nearest deadline first, "
-        "one page at a time (ids, codes, times and staff ids: no personal data)",
+        "The werkvoorraad: meldingen waiting for first contact, most urgent first (crisis, "
+        "acuut, hoog, regulier), then nearest deadline, one page at a time (ids, codes, "
+        "times and staff ids: no personal data)",
         "meldingen", {200: WerkvoorraadOut}, policy=_LISTERS,
         errors=(401, 403, 422, 503),
         query=(_codes("status", "Statuses, comma-separated (default: all four).", WAITING),
@@ -237,7 +239,8 @@ OPERATIONS: tuple[Operation, ...] = (
                _moment("received_until", "Received before (RFC 3339, with offset)."),
                ("review", "Only those whose recognition waits for an operator's review.",
                 {"type": "boolean"}),
-               _AFTER, _limit(50, 200)),
+               (_AFTER[0], _AFTER[1], {"type": "string", "pattern": RANKED_CURSOR}),
+               _limit(50, 200)),
         error_texts=((422, "A filter names an unknown code, a time without offset, or a "
                            "cursor not given by this list"),),
     ),

@@ -18,12 +18,34 @@ from triage.problems import FieldError, invalid
 #: The shape of a cursor, as the API document states it.
 PATTERN = "^[0-9]{1,16}\\.[0-9a-f]{32}$"
 _SHAPE = re.compile(PATTERN, re.ASCII)
+#: A cursor of a list sorted by a rank first (the werkvoorraad: urgency): one digit more.
+RANKED_PATTERN = "^[0-9]\\.[0-9]{1,16}\\.[0-9a-f]{32}$"
+_RANKED = re.compile(RANKED_PATTERN, re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def encode(at: datetime, row_id: UUID) -> str:
     micros = (at - _EPOCH) // timedelta(microseconds=1)
     return f"{micros}.{row_id.hex}"
+
+
+def encode_ranked(rank: int, at: datetime, row_id: UUID) -> str:
+    return f"{rank}.{encode(at, row_id)}"
+
+
+def decode_ranked(
+    token: str | None, name: str = "after"
+) -> tuple[int | None, datetime | None, UUID | None]:
+    """The sort key a ranked cursor holds; (None, None, None) for the first page."""
+    if token is None:
+        return None, None, None
+    if _RANKED.fullmatch(token) is None:
+        raise invalid([FieldError(
+            f"/{name}", "not a cursor: pass the 'next' of the page before, as given"
+        )])  # fmt: skip
+    rank, _, rest = token.partition(".")
+    at, row_id = decode(rest, name)
+    return int(rank), at, row_id
 
 
 def decode(token: str | None, name: str = "after") -> tuple[datetime | None, UUID | None]:

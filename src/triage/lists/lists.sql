@@ -1,29 +1,32 @@
 -- name: werkvoorraad
--- Meldingen waiting for first contact, by deadline then id, after the cursor ($1 deadline,
--- $2 id); the status list literal lets the planner walk meldingen_werkvoorraad in order
--- and stop at the limit ($9), whatever the filters: statuses $3, gebieden $4, levels $5,
--- sources $6 (NULL: any), received from $7 until $8. With a review still open ($10).
+-- Meldingen waiting for first contact, most urgent first (urgency_rank, migration 0034),
+-- then by deadline and id, after the cursor ($1 rank, $2 deadline, $3 id); the status list
+-- literal lets the planner walk meldingen_werkvoorraad_urgent in order and stop at the
+-- limit ($10), whatever the filters: statuses $4, gebieden $5, levels $6, sources $7
+-- (NULL: any), received from $8 until $9. With a review still open ($11).
 SELECT m.id, m.received_at, m.source, m.kind, m.category, m.urgency_level,
-       m.urgency_score, m.gebied, m.status, m.respond_before, m.case_id,
-       m.escalated_until,
+       urgency_rank(m.urgency_level) AS rank, m.urgency_score, m.gebied, m.status,
+       m.respond_before, m.case_id, m.escalated_until,
        (m.dedup_decision = 'review' AND m.review_outcome IS NULL) AS review_pending,
        a.specialist AS holder, a.state AS holder_state, a.answer_before
   FROM meldingen m
   LEFT JOIN assignments a ON a.melding_id = m.id AND a.state IN ('offered', 'accepted')
  WHERE m.status IN ('queued', 'offered', 'assigned', 'escalated')
-   AND m.status = ANY($3::text[])
-   AND ($1::timestamptz IS NULL OR (m.respond_before, m.id) > ($1, $2::uuid))
-   AND ($4::text[] IS NULL OR m.gebied = ANY($4))
-   AND ($5::text[] IS NULL OR m.urgency_level = ANY($5))
-   AND ($6::text[] IS NULL OR m.source = ANY($6))
+   AND m.status = ANY($4::text[])
+   AND ($1::smallint IS NULL
+        OR (urgency_rank(m.urgency_level), m.respond_before, m.id) > ($1, $2::timestamptz,
+                                                                    $3::uuid))
+   AND ($5::text[] IS NULL OR m.gebied = ANY($5))
+   AND ($6::text[] IS NULL OR urgency_rank(m.urgency_level) = ANY(
+            ARRAY(SELECT urgency_rank(level) FROM unnest($6::text[]) AS level)))
+   AND ($7::text[] IS NULL OR m.source = ANY($7))
    -- A deadline never lies before the receipt (received_at plus a norm), so a window's
-   -- start bounds the deadline too, and the index walk starts there instead of at the
-   -- oldest waiting melding.
-   AND ($7::timestamptz IS NULL OR (m.received_at >= $7 AND m.respond_before >= $7))
-   AND ($8::timestamptz IS NULL OR m.received_at < $8)
-   AND (NOT $10::boolean OR (m.dedup_decision = 'review' AND m.review_outcome IS NULL))
- ORDER BY m.respond_before, m.id
- LIMIT $9;
+   -- start bounds the deadline too.
+   AND ($8::timestamptz IS NULL OR (m.received_at >= $8 AND m.respond_before >= $8))
+   AND ($9::timestamptz IS NULL OR m.received_at < $9)
+   AND (NOT $11::boolean OR (m.dedup_decision = 'review' AND m.review_outcome IS NULL))
+ ORDER BY urgency_rank(m.urgency_level), m.respond_before, m.id
+ LIMIT $10;
 
 -- name: cases
 -- Cases newest first (opened), after the cursor ($1 opened, $2 id), of gebied $3, status

@@ -1,4 +1,5 @@
-"""The werkvoorraad: meldingen waiting for first contact, nearest deadline first.
+"""The werkvoorraad: meldingen waiting for first contact, most urgent first, then nearest
+deadline (the order the dispatch queues offer in).
 
 Operators and CIT see the region, coordinators and specialists their gebied. Rows hold
 ids, codes, times and the staff id of who has it: no personal data, so a list is not
@@ -87,9 +88,9 @@ async def werkvoorraad(
 ) -> WerkvoorraadOut:
     """One page of the werkvoorraad in ``principal``'s scope, after cursor ``after``."""
     gebieden = _gebieden(principal, wanted.gebieden)
-    at, last = cursor.decode(after)
+    rank, at, last = cursor.decode_ranked(after)
     rows = await planned.fetch(
-        conn, _Q["werkvoorraad"], at, last, list(wanted.statuses),
+        conn, _Q["werkvoorraad"], rank, at, last, list(wanted.statuses),
         None if gebieden is None else list(gebieden),
         None if wanted.levels is None else [str(x) for x in wanted.levels],
         None if wanted.sources is None else [str(x) for x in wanted.sources],
@@ -110,5 +111,9 @@ async def werkvoorraad(
     more = len(rows) > limit
     return WerkvoorraadOut(
         meldingen=page,
-        next=cursor.encode(page[-1].respond_before, page[-1].melding_id) if more else None,
+        next=cursor.encode_ranked(
+            rows[limit - 1]["rank"], page[-1].respond_before, page[-1].melding_id
+        )
+        if more
+        else None,
     )
