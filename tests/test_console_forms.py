@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from helpers import TEST_CLOCK, Tokens, melding_body
+from helpers import TEST_CLOCK, Tokens, born_of, household_name, melding_body
 from triage.auth.accounts import add_user
 from triage.auth.sessions import COOKIE
 from triage.runtime import Runtime
@@ -121,3 +121,35 @@ async def test_every_form_needs_the_sessions_token_and_this_services_origin(
     rows = await client.get("/werkvoorraad/rijen?limit=200", headers=desk)
     assert rows.status == 200
     assert (await rows.text()).startswith('<tbody id="work-rows">')
+
+
+async def test_the_melding_page_shows_each_candidate_side_by_side_with_its_evidence(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """Recognition on the melding's page: every case weighed, the best with what each
+    field found and weighed, in columns side by side (the decision's candidates as
+    stored, as the API answers them)."""
+    name = household_name()
+    person = {"role": "slachtoffer", "voornaam": "Sanne", "achternaam": name,
+              "geboortedatum": born_of(name)}  # fmt: skip
+    body = melding_body(persons=[person])
+    first = await client.post("/api/v1/meldingen", json=body, headers=tokens.user("operator"))
+    body = {**body, "external_id": f"T-{uuid.uuid4().hex}"}
+    again = await client.post("/api/v1/meldingen", json=body, headers=tokens.user("operator"))
+    answered = await again.json()
+    case_id = (await first.json())["case_id"]
+    assert answered["case_id"] == case_id
+    candidates = answered["dedup"]["candidates"]
+    assert [c["case_id"] for c in candidates][:1] == [case_id]
+    assert {s["field"] for s in candidates[0]["contributions"]} >= {"address", "surname"}
+    read = await client.get(f"/api/v1/meldingen/{answered['melding_id']}",
+                            headers=tokens.user("operator"))  # fmt: skip
+    assert (await read.json())["dedup"]["candidates"] == candidates
+
+    desk = await _session(client, runtime, UserRole.operator)
+    page = await (await client.get(f"/meldingen/{answered['melding_id']}", headers=desk)).text()
+    table = page[page.index('aria-label="Kandidaten naast elkaar"') :]
+    table = table[: table.index("</table>")]
+    assert f'href="/casussen/{case_id}">gekoppelde casus</a>' in table
+    for label in ("Adres", "Achternaam", "Voornaam", "Score"):
+        assert f'<th scope="row">{label}</th>' in table

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ import orjson
 from aiohttp.test_utils import TestClient
 
 from helpers import TEST_CLOCK, Tokens, count, household_name, melding_body
+from triage.intake.service import dedup_out
 from triage.runtime import Runtime
 from triage.vocabulary import Source
 
@@ -563,3 +565,16 @@ async def test_an_address_outside_the_region_goes_to_the_crisis_service_with_a_r
             read = await client.get(f"/api/v1/meldingen/{answer['melding_id']}",
                                     headers=tokens.user("operator"))  # fmt: skip
             assert (await read.json())["gebied_note"] == answer["gebied_note"]
+
+
+def test_a_decision_stored_before_candidates_had_scores_still_reads() -> None:
+    """Meldingen decided before each candidate's score and waterfall were kept hold
+    candidates as {case_id, open}: they read with no score, not as an error."""
+    case_id = uuid.uuid4()
+    older = {"method": "blocking+fellegi-sunter", "reasons": [],
+             "candidates": [{"case_id": str(case_id), "open": True}]}  # fmt: skip
+    read = dedup_out("review", case_id, 12.5, older)
+    assert [(c.case_id, c.open, c.score, c.contributions) for c in read.candidates] == [
+        (case_id, True, None, [])
+    ]
+    assert read.contributions == []

@@ -38,6 +38,7 @@ from triage.cases.read import (
 from triage.console.render import check_csrf, fragment, page
 from triage.dispatch import answers, manual
 from triage.effects import Done
+from triage.intake.models import CandidateOut, ContributionOut, DedupOut
 from triage.lists import cases as case_list
 from triage.lists import households
 from triage.lists.people import group
@@ -214,8 +215,11 @@ async def _melding_page(
                     raise
         trail = await audit_trail(conn, melding_id)
     rules = runtime.rules
+    weighed, evidence = _evidence(melding.dedup)
     return page(
         request, "melding.html", status, m=melding, matched=matched,
+        weighed=weighed, evidence=evidence,
+        unweighed=[c for c in melding.dedup.candidates if not c.contributions],
         matched_people=group(matched.persons) if matched else [],
         people=group(melding.persons), error=error, hits=hits,
         signal_labels={code: s.label for code, s in rules.signals.items()},
@@ -225,6 +229,29 @@ async def _melding_page(
         purposes=households.PURPOSES, trail=trail, staff=_staff_of(request, melding.gebied),
         gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL],
     )  # fmt: skip
+
+
+#: The compared fields' names on the page, in the order they are shown.
+FIELD_LABELS = {
+    "address": "Adres", "households_here": "Huishoudens op het adres", "bsn": "BSN",
+    "born": "Geboortedatum", "surname": "Achternaam", "first": "Voornaam",
+    "names": "Namen verwisseld", "other_persons": "Meer personen",
+}  # fmt: skip
+
+Evidence = list[tuple[str, list[ContributionOut | None]]]
+
+
+def _evidence(dedup: DedupOut) -> tuple[list[CandidateOut], Evidence]:
+    """The candidates kept with their waterfall, side by side: per compared field, what
+    each one's comparison found and weighed (None where it compared nothing)."""
+    weighed = [c for c in dedup.candidates if c.contributions]
+    seen = {step.field for c in weighed for step in c.contributions}
+    fields = [f for f in FIELD_LABELS if f in seen] + sorted(seen - FIELD_LABELS.keys())
+    return weighed, [
+        (FIELD_LABELS.get(f, f), [next((s for s in c.contributions if s.field == f), None)
+                                  for c in weighed])
+        for f in fields
+    ]  # fmt: skip
 
 
 def _staff_of(request: web.Request, gebied: str) -> list[tuple[str, str]]:

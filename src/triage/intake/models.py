@@ -302,6 +302,21 @@ class ContributionOut(BaseModel):
     weight: float = Field(description="What it added to the match weight (log2 odds).")
 
 
+class CandidateOut(BaseModel):
+    """A case recognition weighed the melding against."""
+
+    case_id: UUID
+    open: bool = Field(description="Open; a closed case gives history only.")
+    score: float | None = Field(
+        description="The evidence for this case (as DedupOut.score); none for a decision "
+        "made before each candidate's score was kept."
+    )
+    contributions: list[ContributionOut] = Field(
+        default_factory=list,
+        description="The waterfall; kept for the best three candidates only.",
+    )
+
+
 class DedupOut(BaseModel):
     decision: DedupDecision = Field(
         description="linked: joined the open case; review: possibly that case, queued under "
@@ -321,6 +336,10 @@ class DedupOut(BaseModel):
     contributions: list[ContributionOut] = Field(
         default_factory=list,
         description="The waterfall: each field's level and what it added to the score.",
+    )
+    candidates: list[CandidateOut] = Field(
+        default_factory=list,
+        description="Every case weighed, best first (the matched one among them).",
     )
 
 

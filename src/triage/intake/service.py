@@ -52,12 +52,12 @@ from triage.households.match import (
     Contribution,
     Outcome,
     Person,
-    Scored,
     decide,
 )
 from triage.households.model import Model
 from triage.ids import uuid7
 from triage.intake.models import (
+    CandidateOut,
     ContributionOut,
     DedupOut,
     IntakeContext,
@@ -565,14 +565,11 @@ class Intake:
             new_keys=new_keys,
             status="advies" if melding.kind is Kind.adviesvraag else "queued",
             urgency=urgency,
-            dedup=DedupOut(
-                decision=outcome.decision,
-                matched_case_id=best.candidate.case_id if best else None,
-                score=round(best.score, 2) if best else None,
-                method=_DEDUP_METHOD,
-                model=self._recognition.version,
-                reasons=reasons,
-                contributions=_waterfall(best),
+            dedup=dedup_out(
+                outcome.decision,
+                best.candidate.case_id if best else None,
+                round(best.score, 2) if best else None,
+                detail,
             ),
             dedup_detail=detail,
         )
@@ -742,15 +739,6 @@ def _refusal(pending: _Pending, exc: Exception) -> Exception:
     return unstorable()
 
 
-def _waterfall(scored: Scored | None) -> list[ContributionOut]:
-    if scored is None:
-        return []
-    return [
-        ContributionOut(field=c.field, level=c.level, text=c.text, weight=round(c.weight, 2))
-        for c in scored.contributions
-    ]
-
-
 def _payload(prepared: _Prepared, decision: _Decision) -> dict[str, Any]:
     """One melding for intake_store_batch() (intake_functions.sql reads these keys)."""
     melding, principal = prepared.melding, prepared.principal
@@ -848,20 +836,35 @@ def accepted_from_row(row: asyncpg.Record) -> MeldingAccepted:
 
 def _dedup_from(row: asyncpg.Record) -> DedupOut:
     """The decision as answered when it was made, from what was stored with it."""
-    detail, matched = row["dedup_detail"], row["dedup_matched_case_id"]
-    chosen: dict[str, Any] = next(
-        (c for c in detail.get("candidates", ()) if matched and c["case_id"] == str(matched)), {}
-    )
+    # Stored as a real: rounded as it was answered (22.99, not 22.989999771118164).
+    score = None if row["dedup_score"] is None else round(row["dedup_score"], 2)
+    return dedup_out(row["dedup_decision"], row["dedup_matched_case_id"], score,
+                     row["dedup_detail"])  # fmt: skip
+
+
+def dedup_out(
+    decision: str, matched: UUID | None, score: float | None, detail: dict[str, Any]
+) -> DedupOut:
+    """The decision as answered: from what is stored with it (``dedup_detail``), so that
+    the answer at intake and every later read say the same."""
+    candidates = [
+        CandidateOut(
+            case_id=c["case_id"], open=c["open"], score=c.get("score"),
+            contributions=[
+                ContributionOut(**step, text=Contribution(step["field"], step["level"], 0).text)
+                for step in c.get("contributions", ())
+            ],
+        )
+        for c in detail.get("candidates", ())
+    ]  # fmt: skip
+    chosen = next((c for c in candidates if matched and c.case_id == matched), None)
     return DedupOut(
-        decision=row["dedup_decision"],
+        decision=decision,
         matched_case_id=matched,
-        # Stored as a real: rounded as it was answered (22.99, not 22.989999771118164).
-        score=None if row["dedup_score"] is None else round(row["dedup_score"], 2),
+        score=score,
         method=detail["method"],
         model=detail.get("model"),
         reasons=detail.get("reasons", []),
-        contributions=[
-            ContributionOut(**c, text=Contribution(c["field"], c["level"], 0).text)
-            for c in chosen.get("contributions", ())
-        ],
+        contributions=chosen.contributions if chosen else [],
+        candidates=candidates,
     )
