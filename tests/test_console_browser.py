@@ -163,11 +163,13 @@ async def test_a_new_melding_appears_live_and_the_operator_works_it(console: Con
         address = (await resp.json())["address"]
     # A call about the same family, from another address: a case of its own until linked.
     body = melding_body(source="politie", signals=["geweld_nu", "kinderen_aanwezig"])
+    await page.evaluate("window.kept = true")  # gone if the page is loaded again
     started = asyncio.get_running_loop().time()
     call = await console.post(body)
     row = page.locator(f"tr[data-melding-id='{call['melding_id']}']")
-    await row.wait_for(timeout=2000)  # live, without reload, within 2 s of its 201
+    await row.wait_for(timeout=2000)  # live, within 2 s of its 201
     assert asyncio.get_running_loop().time() - started < 2.5
+    assert await page.evaluate("window.kept === true")  # without a reload
 
     await row.locator("a").click()
     await page.wait_for_url(f"**/meldingen/{call['melding_id']}")
@@ -228,6 +230,26 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     shown = await page.evaluate("JSON.parse(sessionStorage.getItem('notified') || '[]')")
     assert shown == ["Nieuw aanbod"]
     await console.accessible(page, "mijn werk met aanbod")
+
+    # Someone typing a decline's reason is not reloaded under: a second offer waits
+    # until they leave the field.
+    await card.locator("input[name=reason]").fill("Ik ken")
+    await page.evaluate("window.kept = true")
+    second = await console.post(melding_body(source="politie"), who="desk")
+    async with console.http.post(
+        f"{console.base}/api/v1/meldingen/{second['melding_id']}/reassign",
+        json={"to": "sp-tilburg-1", "reason": "Zelfde wijk, zij heeft dienst."},
+        headers=console.api["desk"],
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    status = page.locator("#live-status")
+    await status.filter(has_text="zodra je dit veld verlaat").wait_for(timeout=3000)
+    assert await page.evaluate("window.kept === true")
+    await page.keyboard.press("Tab")  # to the decline button: done with the field
+    await page.locator(f"#offers li[data-melding-id='{second['melding_id']}']").wait_for(
+        timeout=3000
+    )
+    assert await page.evaluate("window.kept === undefined")  # reloaded, now
     await card.locator("button", has_text="Aannemen").click()
     await page.wait_for_url("**gedaan=aangenomen")
     accepted = page.locator(f"#accepted li[data-melding-id='{made['melding_id']}']")
@@ -329,6 +351,15 @@ async def test_the_coordinator_marks_an_absence_and_the_on_duty_view_follows(
     await change("absent", "Ziek gemeld bij de coordinator.")
     assert await duty.count() == 0
     assert "afwezig" in await page.inner_text("tr[data-specialist='sp-tilburg-7']")
+
+    # The coordinator's own work does not reload for every change in the gebied.
+    await page.goto(f"{console.base}/mijn-werk")
+    await page.locator("#live-status", has_text="Live").wait_for()
+    await page.evaluate("window.kept = true")
+    made = await console.post(melding_body(source="politie"), who="desk")
+    assert made["gebied"] == "tilburg"  # a werkvoorraad event for the gebied
+    await page.wait_for_timeout(1000)
+    assert await page.evaluate("window.kept === true")
     await page.context.close()
 
 

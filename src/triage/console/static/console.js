@@ -60,8 +60,32 @@
     });
   }
 
-  // My work: a new or withdrawn offer reloads the page unless the person is typing.
+  // My work: a change to my own offers, cases or handovers reloads the page, but never
+  // under someone filling in a field (a decline's reason, a first contact's note, a
+  // choice in a list): then once they leave it. The werkvoorraad's events (a coordinator
+  // also receives the gebied's) are not about this page.
+  const MINE = ["offer", "offer_withdrawn", "offer_changed", "reassigned", "escalation",
+                "handover"];
+  function filling() {
+    const el = document.activeElement;
+    return !!el && ["INPUT", "TEXTAREA", "SELECT"].indexOf(el.tagName) >= 0;
+  }
   if (document.querySelector("[data-live-reload]")) {
+    let stale = false;
+    let timer = null;
+    const reload = function () {
+      timer = null;
+      if (filling()) {
+        stale = true;
+        say("Er is iets veranderd: de pagina wordt bijgewerkt zodra je dit veld verlaat.");
+      } else {
+        window.location.reload();
+      }
+    };
+    document.addEventListener("focusout", function () {
+      // After the focus has moved: into another field is still filling in.
+      setTimeout(function () { if (stale && !filling()) window.location.reload(); }, 0);
+    });
     const button = document.querySelector("button.notify");
     if (button && "Notification" in window && Notification.permission === "default") {
       button.hidden = false;
@@ -70,12 +94,11 @@
       });
     }
     events(function (name) {
+      if (MINE.indexOf(name) < 0) return;
       if (name === "offer" && "Notification" in window && Notification.permission === "granted") {
         new Notification("Nieuw aanbod", { body: "Er is een melding aan je aangeboden." });
       }
-      const typing = document.activeElement && document.activeElement.tagName === "INPUT";
-      if (!typing) window.location.reload();
-      else say("Er is iets veranderd: herlaad de pagina als je klaar bent.");
+      if (timer === null) timer = setTimeout(reload, 200);  // one reload for a burst
     });
   }
 
