@@ -153,3 +153,28 @@ async def test_the_melding_page_shows_each_candidate_side_by_side_with_its_evide
     assert f'href="/casussen/{case_id}">gekoppelde casus</a>' in table
     for label in ("Adres", "Achternaam", "Voornaam", "Score"):
         assert f'<th scope="row">{label}</th>' in table
+
+
+async def test_a_call_taken_at_the_desk_is_the_desks_own_melding(
+    client: Client, runtime: Runtime
+) -> None:
+    """The new melding form posts as the desk's own source whatever it is sent: another
+    source's name (and its external ids) are not the desk's to use."""
+    desk = await _session(client, runtime, UserRole.operator)
+    form_page = await client.get("/nieuwe-melding", headers=desk)
+    assert 'name="source"' not in await form_page.text()
+    fields = {
+        "csrf": _token(await form_page.text()), "source": "politie",
+        "external_id": f"TEL-{uuid.uuid4().hex[:16]}", "kind": "melding",
+        "category": "huiselijk_geweld", "summary": "Buurvrouw belt. (Fictief.)",
+        "received_at": TEST_CLOCK.now().replace(tzinfo=None).isoformat(timespec="minutes"),
+        "postcode": "5038 AB", "huisnummer": "12", "p0_role": "slachtoffer",
+        "p0_achternaam": household_name(),
+    }  # fmt: skip
+    sent = await client.post("/nieuwe-melding", data=fields, allow_redirects=False,
+                             headers={**desk, "Origin": str(client.make_url(""))})  # fmt: skip
+    assert sent.status == 303, await sent.text()
+    stored = await runtime.pool.fetchval(
+        "SELECT source FROM meldingen WHERE external_id = $1", fields["external_id"]
+    )
+    assert stored == "meldpunt"

@@ -57,7 +57,7 @@ def _form_page(
         request, "nieuwe_melding.html", status, given=given, errors=by_field,
         problems=errors, external_id=given.get("external_id") or f"TEL-{uuid4().hex[:16]}",
         received_at=given.get("received_at") or local.strftime("%Y-%m-%dT%H:%M"),
-        own=own_source(request[PRINCIPAL]).value, sources=list(Source),
+        own=own_source(request[PRINCIPAL]).value,
         kinds=list(Kind), categories=[(c.value, rules.categories[c].label) for c in Category],
         signals=[(code, s.label, s.description) for code, s in rules.signals.items()],
         roles=list(PersonRole), rows=range(PERSON_ROWS), checked=checked or [],
@@ -68,8 +68,10 @@ async def get_new(request: web.Request) -> web.Response:
     return _form_page(request, {}, [])
 
 
-def _body(fields: dict[str, str], signals: list[str], zone: Any) -> dict[str, Any]:
-    """The API's body from the form's fields (empty ones left out)."""
+def _body(fields: dict[str, str], signals: list[str], zone: Any, source: Source) -> dict[str, Any]:
+    """The API's body from the form's fields (empty ones left out), as ``source``: the
+    desk's own, whatever the form sent (a call taken here is the desk's melding, and
+    another source's external ids are that source's to give)."""
     given = {k: v.strip() for k, v in fields.items()}
     received = given.get("received_at", "")
     try:  # the form's local time (datetime-local) with the region's offset
@@ -84,7 +86,7 @@ def _body(fields: dict[str, str], signals: list[str], zone: Any) -> dict[str, An
         if any(person[k] for k in _PERSON_FIELDS if k != "role"):
             persons.append({k: v for k, v in person.items() if v})
     return {
-        "source": given.get("source", ""), "external_id": given.get("external_id", ""),
+        "source": source.value, "external_id": given.get("external_id", ""),
         "received_at": received, "kind": given.get("kind", ""),
         "category": given.get("category", ""), "signals": signals,
         "summary": given.get("summary", ""), "address": address or None, "persons": persons,
@@ -106,7 +108,8 @@ async def post_new(request: web.Request) -> web.Response:
     fields = await form_fields(request)
     form = await request.post()
     signals = [v for v in form.getall("signals", []) if isinstance(v, str)]
-    raw = orjson.dumps(_body(fields, signals, runtime.network.zone))
+    raw = orjson.dumps(_body(fields, signals, runtime.network.zone,
+                             own_source(request[PRINCIPAL])))  # fmt: skip
     try:
         strict_json.check(raw)
         runtime.intake.admit()
