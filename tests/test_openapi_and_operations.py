@@ -113,6 +113,20 @@ async def test_each_operation_says_what_its_errors_mean_there(client: Client) ->
     link = doc["paths"]["/api/v1/meldingen/{melding_id}/link"]["post"]["responses"]
     assert link["409"]["description"].startswith("The melding is in this case already")
     assert link["404"]["description"] == "Not found, or not within the caller's scope"
+    # The general texts follow what the operation reads: only the intake's body can be
+    # refused by the database; a list without a body has parameters, not fields; the
+    # login reads form fields, not JSON.
+    for op in OPERATIONS:
+        text = doc["paths"][op.path][op.method.lower()]["responses"].get("422", {})
+        if "unstorable" in text.get("description", ""):
+            assert op.path == "/api/v1/meldingen", op.path
+    cases = doc["paths"]["/api/v1/cases"]["get"]["responses"]["422"]["description"]
+    assert cases.startswith("A path or query parameter is invalid")
+    login = doc["paths"]["/auth/login"]["post"]["responses"]
+    assert "form fields" in login["415"]["description"]
+    assert "JSON" not in login["422"]["description"]
+    intake = doc["paths"]["/api/v1/meldingen"]["post"]["responses"]["422"]["description"]
+    assert "unstorable" in intake
 
 
 class _Page(HTMLParser):

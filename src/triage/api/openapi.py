@@ -17,9 +17,10 @@ from pydantic_core import core_schema
 
 from triage import __version__
 from triage.api.examples import request_examples
-from triage.api.operations import ID_NUMBER, OPERATIONS
+from triage.api.operations import ID_NUMBER, OPERATIONS, Operation
 from triage.auth.policy import CALLERS
 from triage.auth.sessions import COOKIE as SESSION_COOKIE
+from triage.intake.models import MeldingIn
 from triage.region import REGIONAL_POOL
 from triage.request_body import SHAPED, VOCABULARY, text_pattern
 
@@ -57,11 +58,29 @@ _ERROR_TEXT = {
     413: "Body larger than 64 KiB",
     415: "Body is not application/json",
     422: "Invalid fields, each named by JSON pointer (also a key given twice in its object, "
-    "or text with a NUL character or an unpaired surrogate), or a melding with a value the "
-    "database refused (type .../unstorable, no errors); nothing was stored",
+    "or text with a NUL character or an unpaired surrogate); nothing was changed",
     429: "Too many requests, or too many failed logins or token checks; see Retry-After",
     503: "A dependency is unreachable; nothing was stored; see Retry-After",
 }
+
+
+def _shaped_texts(op: Operation) -> dict[int, str]:
+    """The general texts that depend on what the operation reads: no body (only its path
+    and query), form fields, or the intake's JSON body (which the database may refuse)."""
+    if op.form:
+        return {
+            415: "Body is not form fields (application/x-www-form-urlencoded)",
+            422: "Invalid form fields, each named by pointer (/username, ...); nothing was changed",
+        }
+    if op.request is None:
+        return {422: "A path or query parameter is invalid, named by pointer (/limit, ...); "
+                "nothing was changed"}  # fmt: skip
+    if op.request is MeldingIn:
+        return {422: _ERROR_TEXT[422].removesuffix("; nothing was changed") + ", or a "
+                "melding with a value the database refused (type .../unstorable, no "
+                "errors); nothing was stored"}  # fmt: skip
+    return {}
+
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -179,7 +198,7 @@ def build_openapi(
                 **({} if status == 204 else {"content": content}),
             }
         # Any caller may be told to slow down (throttle.py), public operations aside.
-        texts = {**_ERROR_TEXT, **dict(op.error_texts)}
+        texts = {**_ERROR_TEXT, **_shaped_texts(op), **dict(op.error_texts)}
         for status in (*op.errors, *(() if op.public else (429,))):
             responses.setdefault(
                 str(status),
