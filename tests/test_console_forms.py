@@ -178,3 +178,26 @@ async def test_a_call_taken_at_the_desk_is_the_desks_own_melding(
         "SELECT source FROM meldingen WHERE external_id = $1", fields["external_id"]
     )
     assert stored == "meldpunt"
+
+
+async def test_the_desk_closes_a_melding_from_its_page(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    made = await client.post("/api/v1/meldingen", json=melding_body(),
+                             headers=tokens.user("operator"))  # fmt: skip
+    melding_id = (await made.json())["melding_id"]
+    desk = await _session(client, runtime, UserRole.operator)
+    page = await client.get(f"/meldingen/{melding_id}", headers=desk)
+    html = await page.text()
+    assert 'aria-label="Afsluiten"' in html
+    form = {"csrf": _token(html), "outcome": "elders_belegd",
+            "reason": "Veilig Thuis heeft het gezin al in onderzoek."}  # fmt: skip
+    sent = await client.post(f"/meldingen/{melding_id}/afsluiten", data=form,
+                             allow_redirects=False,
+                             headers={**desk, "Origin": str(client.make_url(""))})  # fmt: skip
+    assert sent.status == 303, await sent.text()
+    assert sent.headers["Location"].endswith("gedaan=afgesloten")
+    after = await (await client.get(f"/meldingen/{melding_id}", headers=desk)).text()
+    assert 'id="h-afgesloten"' in after
+    assert "een andere organisatie heeft het opgepakt" in after
+    assert 'aria-label="Afsluiten"' not in after  # closed once

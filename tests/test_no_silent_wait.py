@@ -438,3 +438,71 @@ async def test_an_escalation_names_those_of_the_chain_who_are_not_absent(
     assert told == ["co-regio", "mvd-regio"]  # the gebied's coordinator is absent
     offered_to = {a["specialist"] for a in await service.assignments(melding_id)}
     assert "co-oost" not in offered_to
+
+
+async def test_a_melding_closed_by_hand_waits_nowhere_and_its_holder_is_told(
+    service: Service,
+) -> None:
+    """Closed before first contact (queued, offered or escalated): off the queue, its
+    offer ended, its holder told, no deadline or escalation running, out of the
+    werkvoorraad; the watchdog finds nothing to repair; closed once."""
+    rt, clock = service.runtime, service.clock
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, clock, interval=0)
+    queued, offered = await _post(service), await _post(service)
+    await service.drain()  # both offered: one taken back to the queue below
+    [holder] = [a["specialist"] for a in await service.assignments(offered)]
+    close = {"outcome": "dubbel", "reason": "Zelfde voorval als de melding van 14:02."}
+
+    stream = events.stream(rt.events, holder)
+    assert await anext(stream) == b": connected\n\n"
+    await asyncio.sleep(0.2)  # subscribed
+    closed = await service.client.post(f"/api/v1/meldingen/{offered}/close", json=close,
+                                       headers=service.headers["op"])  # fmt: skip
+    assert closed.status == 200, await closed.text()
+    answer = await closed.json()
+    assert (answer["status"], answer["outcome"], answer["ended_for"]) == (
+        "closed",
+        "dubbel",
+        holder,
+    )
+    told = await asyncio.wait_for(_next_event(stream, b"offer_withdrawn"), 5)
+    assert offered.encode() in told
+    await stream.aclose()
+    assert [a["state"] for a in await service.assignments(offered)] == ["closed"]
+
+    # One waiting on the queue again, then closed there.
+    await rt.pool.execute("UPDATE assignments SET state = 'expired', answered_at = $2"
+                          " WHERE melding_id = $1", UUID(queued), clock.now())  # fmt: skip
+    await rt.pool.execute("UPDATE meldingen SET status = 'queued' WHERE id = $1", UUID(queued))
+    await rt.redis.zadd(rt.keys.queue(GEBIED), {queued: 1.0})
+    closed = await service.client.post(f"/api/v1/meldingen/{queued}/close",
+                                       json={**close, "outcome": "geen_vervolg"},
+                                       headers=service.headers["co-oost"])  # fmt: skip
+    assert closed.status == 200, await closed.text()
+    await rt.enqueuer.flush()
+    assert await rt.redis.zscore(rt.keys.queue(GEBIED), queued) is None
+
+    again = await service.client.post(f"/api/v1/meldingen/{queued}/close", json=close,
+                                      headers=service.headers["op"])  # fmt: skip
+    assert again.status == 409
+    for melding_id in (queued, offered):
+        assert await service.status(melding_id) == "closed"
+    assert await watchdog.check() == Counter()
+    await service.drain()
+    assert [a["state"] for a in await service.assignments(offered)] == ["closed"]
+    clock.advance(timedelta(days=4))  # every deadline past: nothing waits to breach
+    assert await watchdog.check() == Counter()
+    listed = await service.client.get("/api/v1/meldingen", headers=service.headers["op"])
+    ids = {r["melding_id"] for r in (await listed.json())["meldingen"]}
+    assert not ids & {queued, offered}
+    read = await service.client.get(f"/api/v1/meldingen/{queued}", headers=service.headers["op"])
+    body = await read.json()
+    assert (body["status"], body["close_outcome"], body["closed_by"]) == (
+        "closed",
+        "geen_vervolg",
+        "co-oost",
+    )
+    trail = await rt.pool.fetch(
+        "SELECT action FROM audit_log WHERE melding_id = $1 ORDER BY id", UUID(offered)
+    )
+    assert [r["action"] for r in trail][-2:] == ["melding.close", "assignment.close"]

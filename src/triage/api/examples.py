@@ -123,6 +123,10 @@ def request_examples(
             "gebied": gebieden[0] if gebieden else "regio",
             "reason": "Het gezin is verhuisd naar dit gebied.",
         },
+        m.CloseIn: {
+            "outcome": "dubbel",
+            "reason": "Zelfde voorval als de melding van de politie van 14:02.",
+        },
         RosterChangeIn: {
             "kind": "absent",
             "specialist": _SPECIALIST,

@@ -754,6 +754,15 @@ async def post_move_gebied(request: web.Request) -> web.Response:
     return await answered(request, done)
 
 
+async def post_close_melding(request: web.Request) -> web.Response:
+    melding_id = _uuid_param(request, "melding_id")
+    change = await json_body(request, manual.CloseIn.model_validate_json)
+    async with connection(request) as conn:
+        done = await manual.close_melding(conn, melding_id, change, principal_of(request),
+                                          **request_context(request))  # fmt: skip
+    return await answered(request, done)
+
+
 async def get_my_events(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     principal = principal_of(request)  # a person: the operation's policy

@@ -384,6 +384,18 @@ OPERATIONS: tuple[Operation, ...] = (
         error_texts=_conflict("The melding is no longer dispatched, or is in that gebied already"),
     ),
     Operation(
+        "POST", "/api/v1/meldingen/{melding_id}/close", h.post_close_melding,
+        "Close a melding still waiting for first contact (queued, offered, accepted or "
+        "escalated) with an outcome and a reason: a second report of what a waiting melding "
+        "says, nothing to follow after triage, or taken on by another organisation. It "
+        "leaves the queue and the werkvoorraad; an offer or assignment ends and its "
+        "specialist is told (audited)",
+        "dispatch", {200: m.ClosedOut}, request=m.CloseIn, policy=EDITORS,
+        errors=_CHANGE_ERRORS,
+        error_texts=_conflict("The melding had first contact, is an adviesvraag, or is "
+                              "closed already"),
+    ),
+    Operation(
         "GET", "/api/v1/gebieden/{gebied}/on-duty", h.get_on_duty,
         "Who is on duty now in a gebied, the regional backup and the coordinators",
         "dispatch", {200: v.OnDutyOut}, policy=STAFF, errors=(401, 403, 404),

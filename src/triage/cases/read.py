@@ -134,6 +134,10 @@ async def read_melding(
         first_contact_at=row["first_contact_at"],
         first_contact_channel=row["first_contact_channel"],
         first_contact_note=row["first_contact_note"],
+        closed_at=row["closed_at"],
+        closed_by=row["closed_by"],
+        close_outcome=row["close_outcome"],
+        close_reason=row["close_reason"],
         offers=[OfferOut.model_validate(o) for o in row["offers"]],
     )
 

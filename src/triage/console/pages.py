@@ -227,6 +227,7 @@ async def _melding_page(
         names=_names(request), may_edit=me.change_scope() is not None,
         levels=[x.value for x in Level if x != Level.advies],
         purposes=households.PURPOSES, trail=trail, staff=_staff_of(request, melding.gebied),
+        close_outcomes=manual.CLOSE_OUTCOMES,
         gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL],
     )  # fmt: skip
 
@@ -406,6 +407,19 @@ async def post_move(request: web.Request) -> web.Response:
                                         **h.request_context(request))  # fmt: skip
 
     return await _change(request, melding_id, run, "naar ander gebied")
+
+
+async def post_close_melding(request: web.Request) -> web.Response:
+    melding_id = _melding_id(request)
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        change = parsed(manual.CloseIn, {"outcome": fields.get("outcome", ""),
+                                         "reason": _reason(fields)})  # fmt: skip
+        return await manual.close_melding(conn, melding_id, change, request[PRINCIPAL],
+                                          **h.request_context(request))  # fmt: skip
+
+    return await _change(request, melding_id, run, "afgesloten")
 
 
 async def post_find_case(request: web.Request) -> web.Response:

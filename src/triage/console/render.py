@@ -37,6 +37,7 @@ LEVEL_LABEL = {"crisis": "Crisis", "acuut": "Acuut", "hoog": "Hoog", "regulier":
 STATUS_LABEL = {
     "queued": "Wacht op aanbod", "offered": "Aangeboden", "assigned": "Aangenomen",
     "contacted": "Contact gehad", "advies": "Adviesvraag", "escalated": "Geëscaleerd",
+    "closed": "Afgesloten",
 }  # fmt: skip
 OFFER_LABEL = {
     "offered": "aangeboden", "accepted": "aangenomen", "declined": "afgewezen",
@@ -85,6 +86,7 @@ def check_csrf(request: web.Request, fields: dict[str, str]) -> None:
 #: cannot make a page say something of its own.
 DONE = frozenset({
     "urgentie", "gekoppeld", "ontkoppeld", "beoordeeld", "toegewezen", "naar ander gebied",
+    "afgesloten",
     "opgeslagen", "al eerder opgeslagen", "mijlpaal", "overdracht voorgesteld",
     "casusregie overgenomen", "gesloten", "aangenomen", "afgewezen", "contact",
     "roosterwijziging", "ingetrokken", "gebruiker aangemaakt", "gebruiker uitgeschakeld",

@@ -63,6 +63,7 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/casussen/{case_id}/notities", p.post_note, _READERS),
     Page("POST", "/meldingen/{melding_id}/toewijzen", p.post_reassign, EDITORS),
     Page("POST", "/meldingen/{melding_id}/gebied", p.post_move, EDITORS),
+    Page("POST", "/meldingen/{melding_id}/afsluiten", p.post_close_melding, EDITORS),
     Page("GET", "/mijn-werk", p.get_my_work, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/aannemen", p.post_accept, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/afwijzen", p.post_decline, ANSWERERS),

@@ -380,6 +380,33 @@ WITH withdrawn AS (
 SELECT (SELECT specialist FROM withdrawn) AS withdrawn_from,
        (SELECT id FROM withdrawn) AS assignment_id;
 
+-- name: close_melding
+-- A melding not contacted yet is closed by hand (outcome $3, reason $4, by $8): its open
+-- offer or accepted assignment ends ('closed'), an escalation ends; audited as the actor's
+-- ($5-$7) act. Returns who had it (to tell them) and whether they had accepted it.
+WITH ended AS (
+    UPDATE assignments a SET state = 'closed', answered_at = $2
+      FROM assignments before
+     WHERE a.melding_id = $1 AND a.state IN ('offered', 'accepted') AND before.id = a.id
+ RETURNING a.id, a.specialist, before.state AS was
+), closed AS (
+    UPDATE meldingen
+       SET status = 'closed', closed_at = $2, closed_by = $8, close_outcome = $3,
+           close_reason = $4, escalated_until = NULL
+     WHERE id = $1 AND status IN ('queued', 'offered', 'assigned', 'escalated')
+ RETURNING id, case_id
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
+                           endpoint, request_id)
+    SELECT $2, $5, $6, $7, a.action, c.id, c.case_id, $9, $10
+      FROM closed c
+     CROSS JOIN (SELECT 'melding.close' AS action
+                 UNION ALL SELECT 'assignment.close' FROM ended) AS a
+)
+SELECT (SELECT specialist FROM ended) AS specialist,
+       (SELECT id FROM ended) AS assignment_id,
+       (SELECT was FROM ended) AS was;
+
 -- name: queue_state
 -- What waits for an offer, by gebied and level (the meldingen_queued index).
 SELECT gebied, urgency_level, count(*) AS depth, min(created_at) AS oldest

@@ -11,6 +11,7 @@ after the commit (the answer's effects).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -18,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.dispatch.offer import offer_notice
-from triage.effects import Done, Effect, Enqueue, Tell, Withdraw
+from triage.effects import Changed, Done, Effect, Enqueue, Tell, Withdraw
 from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
@@ -190,3 +191,71 @@ async def move_to(
             "assignment_ids": [row["assignment_id"]], "link": "/api/v1/me/assignments",
         }))  # fmt: skip
     return effects
+
+
+#: Why a melding is closed before first contact (Dutch labels on the console).
+CloseOutcome = Literal["dubbel", "geen_vervolg", "elders_belegd"]
+CLOSE_OUTCOMES: dict[str, str] = {
+    "dubbel": "dubbele melding: een wachtende melding zegt dit al",
+    "geen_vervolg": "geen vervolg nodig na triage",
+    "elders_belegd": "een andere organisatie heeft het opgepakt",
+}
+
+
+class CloseIn(RequestBody):
+    outcome: CloseOutcome = Field(description="; ".join(
+        f"{code}: {text}" for code, text in CLOSE_OUTCOMES.items()
+    ))  # fmt: skip
+    reason: str = Field(min_length=5, max_length=1000)
+
+
+class ClosedOut(BaseModel):
+    melding_id: UUID
+    status: Literal["closed"]
+    outcome: CloseOutcome
+    closed_at: datetime
+    closed_by: str
+    ended_for: str | None = Field(description="Whose offer or assignment ended with it.")
+
+
+async def close_melding(
+    conn: asyncpg.Connection,
+    melding_id: UUID,
+    change: CloseIn,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> Done[ClosedOut]:
+    """Close a melding not contacted yet (queued, offered, accepted, escalated): it leaves
+    the queue and the werkvoorraad, its offer or assignment ends and its holder is told."""
+    everything, gebied = _steering(principal)
+    async with conn.transaction():
+        await conn.execute(_Q["lock_active"], melding_id)
+        row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
+        if row is None:
+            raise not_found("no melding with this id that you may steer")
+        if row["kind"] != "melding" or row["status"] not in _OPEN:
+            raise conflict(f"a melding that is {row['status']} is not closed by hand; only "
+                           "one still waiting for first contact is")  # fmt: skip
+        ended = await conn.fetchrow(
+            _Q["close_melding"], melding_id, now, change.outcome, change.reason,
+            principal.kind, principal.id, principal.role, principal.name, endpoint, request_id,
+        )  # fmt: skip
+    answer = ClosedOut(
+        melding_id=melding_id, status="closed", outcome=change.outcome, closed_at=now,
+        closed_by=principal.name, ended_for=ended["specialist"],
+    )  # fmt: skip
+    effects: list[Effect] = [Withdraw(row["gebied"], melding_id), Changed(melding_id)]
+    if ended["specialist"] is not None:
+        event = "offer_withdrawn" if ended["was"] == "offered" else "reassigned"
+        effects.append(Tell(ended["specialist"], event, {
+            "assignment_ids": [ended["assignment_id"]], "melding_id": melding_id,
+            "link": "/api/v1/me/assignments",
+        }))  # fmt: skip
+    return Done(answer, tuple(effects))
+
+
+#: A melding waiting for first contact: what may be closed by hand.
+_OPEN = ("queued", "offered", "assigned", "escalated")

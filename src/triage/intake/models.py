@@ -343,7 +343,9 @@ class DedupOut(BaseModel):
     )
 
 
-MeldingStatus = Literal["queued", "offered", "assigned", "contacted", "advies", "escalated"]
+MeldingStatus = Literal[
+    "queued", "offered", "assigned", "contacted", "advies", "escalated", "closed"
+]
 
 
 class MeldingAccepted(BaseModel):
@@ -354,8 +356,9 @@ class MeldingAccepted(BaseModel):
     status: MeldingStatus = Field(
         description="queued (waiting for an offer), offered, assigned (accepted), contacted "
         "(first contact made), advies (an adviesvraag: answered, not dispatched), or "
-        "escalated (nobody was left to offer it to: the coordinators are told by name). A "
-        "replay answers with the melding's status now."
+        "escalated (nobody was left to offer it to: the coordinators are told by name), or "
+        "closed (by hand before first contact, with an outcome). A replay answers with the "
+        "melding's status now."
     )
     gebied: str
     gebied_note: str | None = Field(
@@ -438,6 +441,12 @@ class MeldingOut(MeldingAccepted, SentContent):
     first_contact_at: datetime | None
     first_contact_channel: str | None = Field(description="How: telefoon, huisbezoek, ...")
     first_contact_note: str | None
+    closed_at: datetime | None = Field(default=None, description="Closed by hand, when.")
+    closed_by: str | None = Field(default=None, description="Who closed it (staff id).")
+    close_outcome: str | None = Field(
+        default=None, description="dubbel, geen_vervolg or elders_belegd."
+    )
+    close_reason: str | None = None
     offers: list[OfferOut] = Field(description="Dispatch decisions, oldest first.")
 
 
@@ -454,7 +463,9 @@ class MeldingReceipt(BaseModel):
     received_at: datetime
     status: MeldingStatus = Field(
         description="queued (waiting for an offer), offered, assigned (accepted), contacted "
-        "(first contact made), advies (an adviesvraag, not dispatched), or escalated."
+        "(first contact made), advies (an adviesvraag, not dispatched), escalated, or "
+        "closed (before first contact: a second report, nothing to follow, or taken on "
+        "elsewhere)."
     )
     urgency_level: Level | None = Field(
         default=None,

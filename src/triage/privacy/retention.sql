@@ -32,7 +32,7 @@ WITH m AS (
     UPDATE meldingen
        SET summary = '', external_id = 'gewist:' || id::text, request_hash = '\x'::bytea,
            postcode = NULL, huisnummer = NULL, toevoeging = '', straat = NULL,
-           woonplaats = NULL, gebied_note = NULL, first_contact_note = NULL,
+           woonplaats = NULL, gebied_note = NULL, first_contact_note = NULL, close_reason = NULL,
            dedup_detail = jsonb_build_object('method', dedup_detail->'method'),
            erased_at = $2
      WHERE case_id = ANY ($1::uuid[])

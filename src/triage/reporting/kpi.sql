@@ -1,12 +1,16 @@
 -- name: meldingen
 -- Per gebied, meldingen (not adviesvragen) received in [$1, $2): how many; first contact
 -- within the norm (by respond_before) of those whose deadline passed or that had first
--- contact by $3 (the others cannot be judged yet); herhaalmeldingen (the household had an
+-- contact by $3 (the others cannot be judged yet, and those closed by hand before first
+-- contact are not); herhaalmeldingen (the household had an
 -- open case, a melding in the last 30 days, or a case closed in the last 180 days); and
 -- escalated (at risk, breached) by melding. $4: everything, else gebied $5.
 SELECT m.gebied,
        count(*) AS meldingen,
-       count(*) FILTER (WHERE m.first_contact_at IS NOT NULL OR m.respond_before <= $3)
+       -- A melding closed by hand before first contact (a second report, nothing to
+       -- follow, taken on elsewhere) waits for no contact: it is not judged.
+       count(*) FILTER (WHERE m.first_contact_at IS NOT NULL
+                           OR (m.respond_before <= $3 AND m.status <> 'closed'))
            AS contact_due,
        count(*) FILTER (WHERE m.first_contact_at <= m.respond_before) AS contact_in_time,
        count(*) FILTER (WHERE m.urgency_reasons @> '[{"rule": "historie.open_casus"}]'
