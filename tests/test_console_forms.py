@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -201,3 +202,20 @@ async def test_the_desk_closes_a_melding_from_its_page(
     assert 'id="h-afgesloten"' in after
     assert "een andere organisatie heeft het opgepakt" in after
     assert 'aria-label="Afsluiten"' not in after  # closed once
+
+
+async def test_the_gebied_page_charts_the_indicators_per_week_or_month(
+    client: Client, runtime: Runtime
+) -> None:
+    coordinator = await _session(client, runtime, UserRole.coordinator)
+    weekly = await (await client.get("/gebied", headers=coordinator)).text()
+    monthly = await (await client.get("/gebied?periode=maand", headers=coordinator)).text()
+    for html in (weekly, monthly):
+        assert html.count('<figure class="chart">') == 5
+        assert 'role="img"' in html
+        assert '<desc id="chart-contact-d">' in html
+    today = runtime.network.local(TEST_CLOCK.now()).date()
+    assert f">{today.strftime('%m-%Y')}</text>" in monthly
+    monday = today - timedelta(days=today.weekday())
+    assert f">{monday.strftime('%d-%m')}</text>" in weekly
+    assert 'value="maand" selected' in monthly

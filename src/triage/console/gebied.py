@@ -33,7 +33,48 @@ from triage.vocabulary import UserRole
 
 U = UserRole
 #: How many weeks of indicators the page charts.
-WEEKS = 6
+#: The process indicators' periods on the page: the last six weeks or the last six
+#: months (a 7-day contact norm shows week to week; 100 and 180 days need months).
+PERIODS = {"week": "per week", "maand": "per maand"}
+SHOWN = 6
+
+
+#: The indicators charted, in the order of the case's milestones.
+INDICATORS = (
+    ("contact", "Contact binnen norm (24-72 u)", "first_contact_within_norm"),
+    ("plan", "Plan binnen 7 dagen", "plan_within_7_days"),
+    ("outreach", "Outreach tot dag 30", "outreach_to_day_30"),
+    ("overdracht", "Overdracht binnen 100 dagen", "handover_within_100_days"),
+    ("evaluatie", "Evaluatie op 180 dagen", "evaluation_by_180_days"),
+)
+
+
+def charts(
+    found: list[tuple[date, Any]], period: str
+) -> list[tuple[str, str, list[tuple[str, Any]]]]:
+    """Per indicator, its share per period (label, kpi.Share), oldest first."""
+    label = "%d-%m" if period == "week" else "%m-%Y"
+    return [
+        (key, title, [(start.strftime(label), getattr(k, name)) for start, k in found])
+        for key, title, name in INDICATORS
+    ]
+
+
+def periods(kind: str, today: date) -> list[tuple[date, date]]:
+    """The last ``SHOWN`` weeks (Monday to Monday) or months, oldest first, this one last."""
+    if kind == "maand":
+        first = today.replace(day=1)
+        starts: list[date] = []
+        for _ in range(SHOWN):
+            starts.insert(0, first)
+            first = (first - timedelta(days=1)).replace(day=1)
+        ends = [*starts[1:], (starts[-1] + timedelta(days=32)).replace(day=1)]
+        return list(zip(starts, ends, strict=True))
+    monday = today - timedelta(days=today.weekday())
+    return [(monday - timedelta(weeks=back), monday - timedelta(weeks=back - 1))
+            for back in range(SHOWN - 1, -1, -1)]  # fmt: skip
+
+
 DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
 
 
@@ -112,16 +153,16 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
     today = runtime.network.local(now).date()
     days, rows = week(runtime.network, gebied, today, extra)
     everything, kpi_gebied = kpi.scope_of(me, gebied)
-    monday = today - timedelta(days=today.weekday())
+    period = request.query.get("periode", "week")
+    if period not in PERIODS:
+        period = "week"
     async with h.connection(request) as conn:
         queue = await views.gebied_queue(conn, gebied, 50)
         escalated = await views.escalations(conn, scope, now, 50)
         weeks = []
-        for back in range(WEEKS - 1, -1, -1):
-            start = monday - timedelta(weeks=back)
-            found = await kpi.compute(conn, start, start + timedelta(days=7), now,
-                                      zone=runtime.network.zone, everything=everything,
-                                      gebied=kpi_gebied)  # fmt: skip
+        for start, end in periods(period, today):
+            found = await kpi.compute(conn, start, end, now, zone=runtime.network.zone,
+                                      everything=everything, gebied=kpi_gebied)  # fmt: skip
             weeks.append((start, found.total))
     mine = [c for c in changes if c.network == gebied]
     network = runtime.network.network_of(gebied)
@@ -135,7 +176,7 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
         changes=roster_changes.as_seen_by(mine, me, gebied), staff=staff,
         names={s.id: s.naam for s in runtime.network.specialists}, weeks=weeks,
         may_change=me.role == U.coordinator, gebieden=runtime.region.gebied_codes,
-        today=today,
+        today=today, period=period, periods=PERIODS, charts=charts(weeks, period),
     )  # fmt: skip
 
 
