@@ -496,22 +496,57 @@ async def test_the_main_flow_works_by_keyboard_alone(console: Console) -> None:
     await page.wait_for_url(f"{console.base}/")
     await page.keyboard.press("Tab")  # the skip link first, then the menu
     assert await page.evaluate("document.activeElement.className") == "skip"
-    link = page.locator(f"tr[data-melding-id='{made['melding_id']}'] a")
-    for _ in range(60):  # Tab through the menu and filters to the melding's link
-        await page.keyboard.press("Tab")
-        if await link.evaluate("el => el === document.activeElement"):
-            break
-    else:
-        raise AssertionError("the melding's link is not reached by Tab")
+    # Tab through the menu and filters to the melding's link
+    await _tab_to(page, page.locator(f"tr[data-melding-id='{made['melding_id']}'] a"))
     await page.keyboard.press("Enter")
     await page.wait_for_url(f"**/meldingen/{made['melding_id']}")
-    await page.focus("#override-level")
+    await _tab_to(page, page.locator("#override-level"))
     await page.keyboard.press("ArrowUp")
     await page.keyboard.press("Tab")
     await page.keyboard.type("Per toetsenbord bijgesteld na terugbellen.")
     await page.keyboard.press("Enter")
     await page.wait_for_url("**gedaan=urgentie")
     await context.close()
+
+
+async def _tab_to(page: Any, target: Any, presses: int = 80) -> None:
+    """Press Tab until ``target`` has the focus, as a person without a mouse would."""
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        if await target.evaluate("el => el === document.activeElement"):
+            return
+    raise AssertionError(f"not reached by Tab: {target}")
+
+
+async def test_the_specialist_works_an_offer_by_keyboard_alone(console: Console) -> None:
+    """On a phone's width: accept an offer and record first contact, keys only."""
+    made = await console.post(melding_body(source="politie"), who="desk")
+    async with console.http.post(
+        f"{console.base}/api/v1/meldingen/{made['melding_id']}/reassign",
+        json={"to": "sp-tilburg-2", "reason": "Zij heeft vandaag ruimte."},
+        headers=console.api["desk"],
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    page = await console.page_as("sp-tilburg-2", width=390)
+    card = page.locator(f"#offers li[data-melding-id='{made['melding_id']}']")
+    await _tab_to(page, card.locator("button", has_text="Aannemen"))
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**gedaan=aangenomen")
+    accepted = page.locator(f"#accepted li[data-melding-id='{made['melding_id']}']")
+    await _tab_to(page, accepted.locator("select[name=channel]"))
+    channel = await accepted.locator("select[name=channel]").input_value()
+    await page.keyboard.press("ArrowDown")  # another way of contact than the first
+    chosen = await accepted.locator("select[name=channel]").input_value()
+    assert chosen != channel
+    await _tab_to(page, accepted.locator("input[name=note]"), presses=5)
+    await page.keyboard.type("Telefonisch gesproken, huisbezoek morgen.")
+    await page.keyboard.press("Enter")
+    await page.wait_for_url("**gedaan=contact")
+    async with console.http.get(f"{console.base}/api/v1/meldingen/{made['melding_id']}",
+                                headers=console.api["desk"]) as resp:  # fmt: skip
+        contacted = await resp.json()
+    assert (contacted["status"], contacted["first_contact_channel"]) == ("contacted", chosen)
+    await page.context.close()
 
 
 #: Where ``make screenshots`` has the pages saved (docs/console); else a temporary folder.
@@ -548,6 +583,7 @@ async def test_every_page_at_phone_and_desktop_width(
         context = await console.browser.new_context(viewport={"width": width, "height": 900})
         login = await context.new_page()
         await login.goto(f"{console.base}/login")
+        await console.accessible(login, f"login ({kind})")
         await login.screenshot(path=f"{folder}/login-{kind}.png", full_page=True)
         await context.close()
         for user, visits in pages.items():
@@ -557,6 +593,11 @@ async def test_every_page_at_phone_and_desktop_width(
                 assert page.url == f"{console.base}{path}", name  # not sent to the login
                 await console.accessible(page, f"{name} ({kind})")
                 await page.screenshot(path=f"{folder}/{name}-{kind}.png", full_page=True)
+            if user == "operator-1":  # a refusal is a page too
+                answer = await page.goto(f"{console.base}/meldingen/{uuid.uuid4()}")
+                assert answer is not None
+                assert answer.status == 404
+                await console.accessible(page, f"foutpagina ({kind})")
             await page.context.close()
     saved = sorted(os.listdir(folder))
     assert len([s for s in saved if s.endswith(".png")]) == 18, saved

@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient
 from helpers import TEST_CLOCK, Tokens, born_of, household_name, melding_body
 from triage.auth.accounts import add_user
 from triage.auth.sessions import COOKIE
+from triage.console.routes import PAGES
 from triage.runtime import Runtime
 from triage.vocabulary import Source, UserRole
 
@@ -219,3 +220,25 @@ async def test_the_gebied_page_charts_the_indicators_per_week_or_month(
     monday = today - timedelta(days=today.weekday())
     assert f">{monday.strftime('%d-%m')}</text>" in weekly
     assert 'value="maand" selected' in monthly
+
+
+async def test_no_form_of_the_console_acts_without_the_sessions_token(
+    client: Client, runtime: Runtime
+) -> None:
+    """Every form (from the route table, so a new one is covered as it is added), sent
+    by a person its route admits but without the form's token, is refused before it
+    reads anything else."""
+    sessions: dict[str, dict[str, str]] = {}
+    posts = [r for r in PAGES if r.method == "POST" and r.policy is not None
+             and r.path != "/logout"]  # fmt: skip
+    assert len(posts) >= 20
+    for route in posts:
+        role = next(r for r in UserRole if r.value in route.policy.callers)
+        if role.value not in sessions:
+            sessions[role.value] = await _session(client, runtime, role)
+        path = re.sub(r"\{[a-z_]+_id\}", str(uuid.uuid4()), route.path)
+        path = path.replace("{kind}", "plan").replace("{change_id}", "1")
+        sent = await client.post(path, data={"reason": "zonder token verstuurd"},
+                                 headers=sessions[role.value], allow_redirects=False)  # fmt: skip
+        assert sent.status == 403, (route.path, sent.status)
+        assert "not sent from this service" in (await sent.text()).replace("&#39;", "'"), route.path
