@@ -67,14 +67,14 @@ import redis.asyncio as aioredis
 from intake_bench import _db_url, _free_port, add_server_options, prepare_database, token_of
 from scale_bench import LOADED_DB, load, quantile
 from triage.auth.accounts import add_user
-from triage.lists import cursor
+from triage.lists import werkvoorraad
 from triage.lists.households import HouseholdSearchIn, _keys
 from triage.queue.keys import Keys, forget
 from triage.queue.reconcile import reconcile_queues
 from triage.store.db import init_connection
 from triage.store.migrate import migrate
 from triage.store.sql import load_queries
-from triage.vocabulary import UserRole
+from triage.vocabulary import Level, Source, UserRole
 
 HERE = Path(__file__).parent
 LIVE_DB = "triage_console_bench"
@@ -90,7 +90,6 @@ ROWS = "document.querySelectorAll('tr[data-melding-id]').length"
 BAR_A_MS = 100.0
 BAR_B_S = 1.0
 _Q = load_queries("triage.lists", "lists.sql")
-_WAITING = ["queued", "offered", "assigned", "escalated"]
 _DURATION = re.compile(
     r"^triage_http_request_duration_seconds_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$"
 )
@@ -455,16 +454,17 @@ def print_table(every: list[Series], concurrency: int) -> None:
 def _werkvoorraad_args(path: str) -> list[Any]:
     """The werkvoorraad query's parameters for an API path, as werkvoorraad() passes them."""
     query = dict(x.split("=", 1) for x in path.partition("?")[2].split("&") if x)
-    at, last = cursor.decode(query.get("after"))
     received = query.get("received_from")
-    return [
-        at, last, _WAITING,
-        query["gebied"].split(",") if "gebied" in query else None,
-        query["level"].split(",") if "level" in query else None,
-        query["source"].split(",") if "source" in query else None,
-        datetime.fromisoformat(received.replace("%2B", "+")) if received else None,
-        None, 51, query.get("review") == "true",
-    ]  # fmt: skip
+    wanted = werkvoorraad.Filter(
+        gebieden=tuple(query["gebied"].split(",")) if "gebied" in query else None,
+        levels=tuple(Level(x) for x in query["level"].split(",")) if "level" in query else None,
+        sources=tuple(Source(x) for x in query["source"].split(",")) if "source" in query
+        else None,
+        received_from=datetime.fromisoformat(received.replace("%2B", "+")) if received
+        else None,
+        review=query.get("review") == "true",
+    )  # fmt: skip
+    return werkvoorraad.arguments(wanted.gebieden, wanted, query.get("after"), 51)
 
 
 async def plans(url: str, every: list[Series]) -> str:

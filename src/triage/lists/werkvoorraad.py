@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -78,6 +78,19 @@ def _gebieden(principal: Principal, asked: tuple[str, ...] | None) -> tuple[str,
     return (mine,)
 
 
+def arguments(
+    gebieden: tuple[str, ...] | None, wanted: Filter, after: str | None, limit: int
+) -> list[Any]:
+    """The werkvoorraad query's parameters (lists.sql), for ``gebieden`` (None: all)."""
+    rank, at, last = cursor.decode_ranked(after)
+    return [
+        rank, at, last, list(wanted.statuses), None if gebieden is None else list(gebieden),
+        None if wanted.levels is None else [str(x) for x in wanted.levels],
+        None if wanted.sources is None else [str(x) for x in wanted.sources],
+        wanted.received_from, wanted.received_until, limit, wanted.review,
+    ]  # fmt: skip
+
+
 async def werkvoorraad(
     conn: asyncpg.Connection,
     principal: Principal,
@@ -88,14 +101,8 @@ async def werkvoorraad(
 ) -> WerkvoorraadOut:
     """One page of the werkvoorraad in ``principal``'s scope, after cursor ``after``."""
     gebieden = _gebieden(principal, wanted.gebieden)
-    rank, at, last = cursor.decode_ranked(after)
-    rows = await planned.fetch(
-        conn, _Q["werkvoorraad"], rank, at, last, list(wanted.statuses),
-        None if gebieden is None else list(gebieden),
-        None if wanted.levels is None else [str(x) for x in wanted.levels],
-        None if wanted.sources is None else [str(x) for x in wanted.sources],
-        wanted.received_from, wanted.received_until, limit + 1, wanted.review,
-    )  # fmt: skip
+    rows = await planned.fetch(conn, _Q["werkvoorraad"],
+                               *arguments(gebieden, wanted, after, limit + 1))  # fmt: skip
     page = [
         WerkvoorraadRow(
             melding_id=r["id"], case_id=r["case_id"], received_at=r["received_at"],
