@@ -67,8 +67,8 @@ import redis.asyncio as aioredis
 from intake_bench import _db_url, _free_port, add_server_options, prepare_database, token_of
 from scale_bench import LOADED_DB, load, quantile
 from triage.auth.accounts import add_user
-from triage.lists import werkvoorraad
-from triage.lists.households import HouseholdSearchIn, _keys
+from triage.lists import households, werkvoorraad
+from triage.lists.households import HouseholdSearchIn
 from triage.queue.keys import Keys, forget
 from triage.queue.reconcile import reconcile_queues
 from triage.store.db import init_connection
@@ -478,10 +478,8 @@ async def plans(url: str, every: list[Series]) -> str:
         if method == "GET":
             sql, values = _Q["werkvoorraad"], _werkvoorraad_args(path)
         else:
-            exact, name_prefix, address_prefix = _keys(
-                HouseholdSearchIn.model_validate_json(orjson.dumps(body))
-            )
-            sql, values = _Q["households"], [exact, name_prefix, None, 26, address_prefix]
+            search = HouseholdSearchIn.model_validate_json(orjson.dumps(body))
+            sql, values = _Q["households"], households.arguments(search, None, 26)
         for _ in range(3):
             await conn.fetch(sql, *values)
         rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values)

@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from helpers import TEST_CLOCK, fresh_bsn, melding_body, migrated_database, own_runtime
+from helpers import (
+    TEST_CLOCK,
+    fresh_bsn,
+    household_name,
+    melding_body,
+    migrated_database,
+    own_runtime,
+)
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.config import Settings
@@ -222,6 +229,21 @@ async def test_households_are_found_the_ways_recognition_knows(desk: Desk) -> No
 
     nothing = await desk.search({"purpose": "koppelen", "bsn": fresh_bsn()})
     assert nothing == {"households": [], "more": False}
+
+
+async def test_someone_without_a_fixed_address_or_birth_date_is_found_by_surname(
+    desk: Desk,
+) -> None:
+    """Reported from the street, no birth date: the surname alone (spelled otherwise)
+    finds them, by their name with the woonplaats."""
+    name = household_name()
+    made = await desk.post(melding_body(
+        received_at=_at(3), address={"woonplaats": "Tilburg"},
+        persons=[{"role": "betrokkene", "voornaam": "Rik", "achternaam": name}],
+    ))  # fmt: skip
+    answer = await desk.search({"purpose": "koppelen", "achternaam": name.upper()})
+    [hit] = [h for h in answer["households"] if h["case_id"] == made["case_id"]]
+    assert hit["matched_on"] == ["naam en woonplaats (zonder vast adres)"]
 
 
 async def test_a_search_states_its_purpose_and_is_audited_with_its_terms(desk: Desk) -> None:

@@ -63,6 +63,7 @@ MATCHED_ON = {
     "b": "BSN",
     "n": "naam en geboortedatum",
     "p": "postcode en naam",
+    "w": "naam en woonplaats (zonder vast adres)",
 }
 
 
@@ -139,7 +140,8 @@ class HouseholdSearchOut(BaseModel):
 
 
 def _keys(search: HouseholdSearchIn) -> tuple[list[str], str | None, str | None]:
-    """Exact keys, a name prefix pattern and an address prefix pattern to look up."""
+    """Exact keys, a name prefix pattern and an address prefix pattern to look up (the
+    name pattern without its kind: 'n:' and 'w:' keys are both read by it)."""
     exact: list[str] = []
     name_prefix = address_prefix = None
     postcode = search.adres.postcode if search.adres else None
@@ -163,8 +165,14 @@ def _keys(search: HouseholdSearchIn) -> tuple[list[str], str | None, str | None]
             if postcode is not None:
                 exact.append(f"p:{postcode}|{person.core_sound}")
             if search.geboortedatum is None and postcode is None:
-                name_prefix = f"n:{person.core_sound}|%"
+                name_prefix = f"{person.core_sound}|%"
     return exact, name_prefix, address_prefix
+
+
+def arguments(search: HouseholdSearchIn, gebied: str | None, limit: int) -> list[object]:
+    """The households query's parameters (lists.sql) for ``search`` in ``gebied``."""
+    exact, name, address = _keys(search)
+    return [exact, name and f"n:{name}", gebied, limit, address, name and f"w:{name}"]
 
 
 def _terms(search: HouseholdSearchIn) -> dict[str, object]:
@@ -186,10 +194,8 @@ async def search_households(
     ):  # fmt: skip
         raise forbidden("households are searched by the desk, CIT and coordinators")
     gebied = None if principal.role != UserRole.coordinator else principal.gebied
-    exact, name_prefix, address_prefix = _keys(search)
     async with conn.transaction():
-        rows = await planned.fetch(conn, _Q["households"], exact, name_prefix, gebied, MOST + 1,
-                                address_prefix)  # fmt: skip
+        rows = await planned.fetch(conn, _Q["households"], *arguments(search, gebied, MOST + 1))
         found = [str(r["id"]) for r in rows[:MOST]]
         await conn.execute(
             _Q["audit_search"], now, principal.id, principal.role, endpoint,
