@@ -76,14 +76,14 @@ class Console:
             answer: dict[str, Any] = await resp.json()
             return answer
 
-    async def page_as(self, username: str, *, width: int = 1280) -> Any:
+    async def page_as(self, username: str, *, width: int = 1280, password: str = PASSWORD) -> Any:
         context = await self.browser.new_context(viewport={"width": width, "height": 900},
                                                  locale="nl-NL")  # fmt: skip
         page = await context.new_page()
         await page.goto(f"{self.base}/")
         assert "/login" in page.url
         await page.fill("#username", username)
-        await page.fill("#password", PASSWORD)
+        await page.fill("#password", password)
         await page.click("form.stack button[type=submit]")
         await page.wait_for_load_state()
         assert "/login" not in page.url, await page.inner_text("main")
@@ -470,6 +470,20 @@ async def test_the_admin_manages_sources_and_people(console: Console) -> None:
     await login.click("form.stack button[type=submit]")
     assert "/login" in login.url
     await other.close()
+
+    # Back, with a new password; then a new token instead (shown once, and it works).
+    await page.select_option("#r-name", "operator-tijdelijk")
+    await page.fill("#r-password", PASSWORD + " nieuw")
+    await page.click("form[aria-label='Toegang vernieuwen'] button")
+    await page.wait_for_url("**gedaan=toegang+vernieuwd")
+    again = await console.page_as("operator-tijdelijk", password=PASSWORD + " nieuw")
+    await again.context.close()
+    await page.select_option("#r-name", "operator-tijdelijk")
+    await page.click("form[aria-label='Toegang vernieuwen'] button")
+    issued = await page.locator("#issued code").inner_text()
+    async with console.http.get(f"{console.base}/api/v1/meldingen",
+                                headers={"Authorization": f"Bearer {issued}"}) as resp:  # fmt: skip
+        assert resp.status == 200, await resp.text()
     actions = await console.runtime.pool.fetch(
         "SELECT action, detail FROM audit_log WHERE action LIKE 'client.%' "
         "OR action LIKE 'account.%' ORDER BY id"
@@ -479,6 +493,8 @@ async def test_the_admin_manages_sources_and_people(console: Console) -> None:
         ("client.rotate", {"client": "politie-midden"}),
         ("account.create", {"username": "operator-tijdelijk", "role": "operator"}),
         ("account.disable", {"username": "operator-tijdelijk"}),
+        ("account.renew", {"username": "operator-tijdelijk", "way_in": "password"}),
+        ("account.renew", {"username": "operator-tijdelijk", "way_in": "token"}),
     ]
     await page.context.close()
 

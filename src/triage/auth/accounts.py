@@ -99,6 +99,28 @@ async def add_user(
     return IssuedToken(user_id, username, token, expires_at if token else None)
 
 
+async def renew_user(
+    conn: asyncpg.Connection, username: str, now: datetime, *, password: str | None = None
+) -> IssuedToken:
+    """A new way in for a person who lost theirs (or whose token was exposed): the
+    ``password`` given, else a new token (the old one stops); enabled again, and every
+    session they had ends. Refused for a person of the identity provider."""
+    try:
+        password_hash = None if password is None else await hash_password(password)
+    except WeakPassword as exc:
+        raise AccountError(str(exc)) from None
+    token = new_token() if password is None else None
+    expires_at = now + timedelta(days=USER_TOKEN_DAYS)
+    user_id = await conn.fetchval(_Q["renew_user"], username,
+                                  hash_token(token) if token else None, expires_at,
+                                  password_hash)  # fmt: skip
+    if user_id is None:
+        raise AccountError(f'no user named "{username}" that logs in here (one of the '
+                           "identity provider logs in there)")  # fmt: skip
+    await sessions.end_all(conn, user_id, now)
+    return IssuedToken(user_id, username, token, expires_at if token else None)
+
+
 async def disable_client(conn: asyncpg.Connection, name: str, now: datetime) -> None:
     if await conn.fetchval(_Q["disable_client"], name, now) is None:
         raise AccountError(f'no active API client named "{name}"')

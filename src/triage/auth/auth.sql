@@ -26,6 +26,18 @@ ON CONFLICT (username) DO UPDATE
        password_hash = COALESCE(EXCLUDED.password_hash, users.password_hash)
 RETURNING id;
 
+-- name: renew_user
+-- A person's way in made new by an admin: a new token ($2, expiring $3) or a new password
+-- hash ($4), and enabled again. Not for a person who logs in through the identity provider
+-- (the provider decides their way in). Their sessions end in the same transaction.
+UPDATE users
+   SET disabled_at = NULL,
+       token_hash = COALESCE($2, token_hash),
+       token_expires_at = CASE WHEN $2::text IS NULL THEN token_expires_at ELSE $3 END,
+       password_hash = COALESCE($4, password_hash)
+ WHERE username = $1 AND oidc_subject IS NULL
+RETURNING id;
+
 -- name: rotate_client_token
 UPDATE api_clients SET token_hash = $2, disabled_at = NULL WHERE name = $1 RETURNING id;
 

@@ -123,6 +123,24 @@ async def post_disable_user(request: web.Request) -> web.Response:
     return await _account_change(request, change, "gebruiker+uitgeschakeld")
 
 
+async def post_renew_user(request: web.Request) -> web.Response:
+    """A person's way in made new: the password typed, else a new token shown once."""
+    _admin(request)
+    fields = await form_fields(request)
+    username = fields.get("username", "")
+
+    async def change(conn: Any) -> dict[str, str] | None:
+        issued = await accounts.renew_user(conn, username, request.app[RUNTIME].clock.now(),
+                                           password=fields.get("password") or None)  # fmt: skip
+        how = "token" if issued.token else "password"
+        await _audit(request, "account.renew", {"username": username, "way_in": how}, conn)
+        if issued.token is None:
+            return None
+        return {"what": f"nieuw token van {username}", "token": issued.token}
+
+    return await _account_change(request, change, "toegang+vernieuwd")
+
+
 async def post_add_client(request: web.Request) -> web.Response:
     _admin(request)
     fields = await form_fields(request)

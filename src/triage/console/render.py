@@ -90,7 +90,7 @@ DONE = frozenset({
     "opgeslagen", "al eerder opgeslagen", "mijlpaal", "overdracht voorgesteld",
     "casusregie overgenomen", "gesloten", "aangenomen", "afgewezen", "contact",
     "roosterwijziging", "ingetrokken", "gebruiker aangemaakt", "gebruiker uitgeschakeld",
-    "token vernieuwd", "bron uitgeschakeld", "opnieuw verstuurd", "notitie",
+    "toegang vernieuwd", "token vernieuwd", "bron uitgeschakeld", "opnieuw verstuurd", "notitie",
 })  # fmt: skip
 
 

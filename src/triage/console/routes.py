@@ -73,6 +73,7 @@ PAGES: tuple[Page, ...] = (
     Page("GET", "/beheer", b.get_beheer, OPS),
     Page("POST", "/beheer/gebruikers", b.post_add_user, _ADMIN),
     Page("POST", "/beheer/gebruikers/uitschakelen", b.post_disable_user, _ADMIN),
+    Page("POST", "/beheer/gebruikers/vernieuwen", b.post_renew_user, _ADMIN),
     Page("POST", "/beheer/bronnen", b.post_add_client, _ADMIN),
     Page("POST", "/beheer/bronnen/vernieuwen", b.post_rotate_client, _ADMIN),
     Page("POST", "/beheer/bronnen/uitschakelen", b.post_disable_client, _ADMIN),
