@@ -242,3 +242,23 @@ async def test_no_form_of_the_console_acts_without_the_sessions_token(
                                  headers=sessions[role.value], allow_redirects=False)  # fmt: skip
         assert sent.status == 403, (route.path, sent.status)
         assert "not sent from this service" in (await sent.text()).replace("&#39;", "'"), route.path
+
+
+async def test_the_werkvoorraad_filters_on_when_a_melding_came_in(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    earlier = TEST_CLOCK.now() - timedelta(hours=30)
+    old = await client.post(
+        "/api/v1/meldingen", headers=tokens.user("operator"),
+        json=melding_body(received_at=earlier.replace(microsecond=0).isoformat()),
+    )  # fmt: skip
+    new = await client.post("/api/v1/meldingen", json=melding_body(),
+                            headers=tokens.user("operator"))  # fmt: skip
+    old_id, new_id = (await old.json())["melding_id"], (await new.json())["melding_id"]
+    desk = await _session(client, runtime, UserRole.operator)
+    day = await (await client.get("/werkvoorraad?ontvangen=24u&limit=200", headers=desk)).text()
+    assert f'data-melding-id="{new_id}"' in day
+    assert f'data-melding-id="{old_id}"' not in day
+    assert 'value="24u" selected' in day
+    week = await (await client.get("/werkvoorraad?ontvangen=7d&limit=200", headers=desk)).text()
+    assert f'data-melding-id="{old_id}"' in week

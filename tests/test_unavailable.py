@@ -69,6 +69,12 @@ async def test_database_down_answers_503_with_retry_after(
     assert ready.status == 503
     assert (await ready.json())["postgres"] == "unreachable"
     assert (await no_database.get("/healthz")).status == 200
+    # A person at the console gets a page that says so, with Retry-After, not JSON.
+    page = await no_database.post("/login", data={"username": "x", "password": "y" * 12})
+    assert page.status == 503
+    assert page.content_type == "text/html"
+    assert page.headers["Retry-After"] == "5"
+    assert "over 5 seconden opnieuw" in await page.text()
 
 
 async def test_redis_down_still_stores_and_the_reconciler_queues_it_later(

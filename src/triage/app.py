@@ -223,8 +223,13 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
     else:
         log.error("unhandled_error", request_id=request_id, exc_info=exc)
         problem = Problem(500, "Internal error", "an unexpected error; nothing was stored")
-    if route_of(request) in _PAGE_ROUTES and problem.status < 500:
-        return error_page(request, problem)
+    if route_of(request) in _PAGE_ROUTES:
+        # A person's browser gets a page, a failing dependency too (with Retry-After);
+        # should the page itself fail, the problem document still answers.
+        try:
+            return error_page(request, problem)
+        except Exception:  # the answer below is the fallback
+            log.exception("error_page_failed", request_id=request_id)
     if request.path == _INTAKE_PATH and request.method == "POST":
         reason = (
             problem.type.rsplit("/", 1)[-1]

@@ -9,8 +9,8 @@ posts twice; a refusal shows the page again with the reason, in the status the A
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -149,9 +149,19 @@ async def get_start(request: web.Request) -> web.Response:
     return see_other("/beheer")  # ops and admin
 
 
+#: The werkvoorraad page's "received within" choice: a window up to now (the API takes
+#: received_from as a time; a desk thinks in "the last hours").
+RECEIVED_WITHIN = {"1u": ("laatste uur", 1), "24u": ("laatste 24 uur", 24),
+                   "7d": ("laatste 7 dagen", 24 * 7)}  # fmt: skip
+
+
 async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:
     runtime = request.app[RUNTIME]
-    query = request.query
+    query: Mapping[str, str] = request.query
+    within = RECEIVED_WITHIN.get(query.get("ontvangen", ""))
+    if within is not None:
+        since = runtime.clock.now() - timedelta(hours=within[1])
+        query = {**query, "received_from": since.isoformat()}
     try:
         wanted = api_lists.filter_of(query, runtime.region.gebied_codes)
         async with h.connection(request) as conn:
@@ -164,7 +174,8 @@ async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:
         return {"rows": [], "next": None}, problem
     more = None
     if found.next is not None:
-        more = "?" + urlencode({**{k: v for k, v in query.items() if k != "after"},
+        asked = request.query
+        more = "?" + urlencode({**{k: v for k, v in asked.items() if k != "after"},
                                 "after": found.next})  # fmt: skip
     return {"rows": found.meldingen, "next": more,
             "names": _names(request), "now": runtime.clock.now()}, None  # fmt: skip
@@ -181,7 +192,8 @@ async def get_werkvoorraad(request: web.Request) -> web.Response:
     return page(
         request, "werkvoorraad.html", 200 if problem is None else problem.status,
         problem=problem, query=dict(request.query), gebieden=runtime.region.gebied_codes,
-        levels=[x.value for x in Level if x != Level.advies], **listed,
+        levels=[x.value for x in Level if x != Level.advies], within=RECEIVED_WITHIN,
+        **listed,
     )  # fmt: skip
 
 
