@@ -76,6 +76,13 @@ class Console:
             answer: dict[str, Any] = await resp.json()
             return answer
 
+    async def give(self, melding_id: str, to: str, reason: str) -> None:
+        """The desk gives the melding to ``to`` by hand: an offer to them at once."""
+        async with self.http.post(f"{self.base}/api/v1/meldingen/{melding_id}/reassign",
+                                  json={"to": to, "reason": reason},
+                                  headers=self.api["desk"]) as resp:  # fmt: skip
+            assert resp.status == 200, await resp.text()
+
     async def page_as(self, username: str, *, width: int = 1280, password: str = PASSWORD) -> Any:
         context = await self.browser.new_context(viewport={"width": width, "height": 900},
                                                  locale="nl-NL")  # fmt: skip
@@ -219,12 +226,7 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     await page.reload()
     made = await console.post(melding_body(source="politie"), who="desk")
     assert made["gebied"] == "tilburg"
-    async with console.http.post(
-        f"{console.base}/api/v1/meldingen/{made['melding_id']}/reassign",
-        json={"to": "sp-tilburg-1", "reason": "Zij kent het gezin al."},
-        headers=console.api["desk"],
-    ) as resp:
-        assert resp.status == 200, await resp.text()
+    await console.give(made["melding_id"], "sp-tilburg-1", "Zij kent het gezin al.")
     card = page.locator(f"#offers li[data-melding-id='{made['melding_id']}']")
     await card.wait_for(timeout=3000)  # the page follows the event, no reload by hand
     shown = await page.evaluate("JSON.parse(sessionStorage.getItem('notified') || '[]')")
@@ -236,12 +238,7 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     await card.locator("input[name=reason]").fill("Ik ken")
     await page.evaluate("window.kept = true")
     second = await console.post(melding_body(source="politie"), who="desk")
-    async with console.http.post(
-        f"{console.base}/api/v1/meldingen/{second['melding_id']}/reassign",
-        json={"to": "sp-tilburg-1", "reason": "Zelfde wijk, zij heeft dienst."},
-        headers=console.api["desk"],
-    ) as resp:
-        assert resp.status == 200, await resp.text()
+    await console.give(second["melding_id"], "sp-tilburg-1", "Zelfde wijk, zij heeft dienst.")
     status = page.locator("#live-status")
     await status.filter(has_text="zodra je dit veld verlaat").wait_for(timeout=3000)
     assert await page.evaluate("window.kept === true")
@@ -537,12 +534,7 @@ async def _tab_to(page: Any, target: Any, presses: int = 80) -> None:
 async def test_the_specialist_works_an_offer_by_keyboard_alone(console: Console) -> None:
     """On a phone's width: accept an offer and record first contact, keys only."""
     made = await console.post(melding_body(source="politie"), who="desk")
-    async with console.http.post(
-        f"{console.base}/api/v1/meldingen/{made['melding_id']}/reassign",
-        json={"to": "sp-tilburg-2", "reason": "Zij heeft vandaag ruimte."},
-        headers=console.api["desk"],
-    ) as resp:
-        assert resp.status == 200, await resp.text()
+    await console.give(made["melding_id"], "sp-tilburg-2", "Zij heeft vandaag ruimte.")
     page = await console.page_as("sp-tilburg-2", width=390)
     card = page.locator(f"#offers li[data-melding-id='{made['melding_id']}']")
     await _tab_to(page, card.locator("button", has_text="Aannemen"))
@@ -581,12 +573,7 @@ async def test_every_page_at_phone_and_desktop_width(
         source="politie", signals=["geweld_nu", "kinderen_aanwezig"],
         address=(await _address_of(console, earlier["melding_id"])),
     ), who="desk")  # fmt: skip
-    async with console.http.post(
-        f"{console.base}/api/v1/meldingen/{made['melding_id']}/reassign",
-        json={"to": "sp-tilburg-1", "reason": "Zij kent het gezin al."},
-        headers=console.api["desk"],
-    ) as resp:
-        assert resp.status == 200, await resp.text()
+    await console.give(made["melding_id"], "sp-tilburg-1", "Zij kent het gezin al.")
     pages = {
         "operator-1": [("werkvoorraad", "/"), ("nieuwe-melding", "/nieuwe-melding"),
                        ("melding", f"/meldingen/{made['melding_id']}"),
