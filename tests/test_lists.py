@@ -118,6 +118,22 @@ async def test_the_werkvoorraad_pages_by_urgency_and_deadline_and_filters(desk: 
     assert "persons" not in rows[0]
     assert "summary" not in rows[0]
 
+    # Or by deadline alone, whatever the level: the old regulier first; pages alike.
+    by_deadline = await desk.get("/api/v1/meldingen?order=deadline")
+    deadlines = [r["respond_before"] for r in by_deadline["meldingen"]]
+    assert deadlines == sorted(deadlines)
+    ids = [r["melding_id"] for r in by_deadline["meldingen"]]
+    assert ids.index(old["melding_id"]) < ids.index(crisis["melding_id"])
+    paged: list[str] = []
+    page = await desk.get("/api/v1/meldingen?order=deadline&limit=1")
+    while True:
+        paged += [r["melding_id"] for r in page["meldingen"]]
+        if page["next"] is None:
+            break
+        page = await desk.get(f"/api/v1/meldingen?order=deadline&limit=1&after={page['next']}")
+    assert paged == ids
+    await desk.get("/api/v1/meldingen?order=level", status=422)
+
     seen: list[str] = []
     page = await desk.get("/api/v1/meldingen?limit=1")
     while True:

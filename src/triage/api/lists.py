@@ -78,6 +78,10 @@ def filter_of(query: Mapping[str, str], gebieden: list[str]) -> Filter:
     review = query.get("review")
     if review not in (None, "", "true", "false"):
         raise invalid([FieldError("/review", "true (only those a review waits for) or false")])
+    order = query.get("order") or "urgency"
+    if order not in ("urgency", "deadline"):
+        raise invalid([FieldError("/order", "urgency (most urgent first, then nearest "
+                                  "deadline) or deadline (nearest deadline first)")])  # fmt: skip
     # A window that ends before it starts holds nothing (not an error: a list).
     received_from, received_until = moment(query, "received_from"), moment(query, "received_until")
     return Filter(
@@ -87,7 +91,7 @@ def filter_of(query: Mapping[str, str], gebieden: list[str]) -> Filter:
                     codes(query, "level", [x.value for x in Level if x != Level.advies])),
         sources=cast("tuple[Source, ...] | None", codes(query, "source", list(Source))),
         received_from=received_from, received_until=received_until,
-        review=review == "true",
+        review=review == "true", by_urgency=order == "urgency",
     )  # fmt: skip
 
 

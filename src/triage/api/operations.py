@@ -225,7 +225,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET", "/api/v1/meldingen", lists.get_meldingen,
         "The werkvoorraad: meldingen waiting for first contact, most urgent first (crisis, "
-        "acuut, hoog, regulier), then nearest deadline, one page at a time (ids, codes, "
+        "acuut, hoog, regulier), then nearest deadline (or by deadline alone: order), one "
+        "page at a time (ids, codes, "
         "times and staff ids: no personal data)",
         "meldingen", {200: WerkvoorraadOut}, policy=_LISTERS,
         errors=(401, 403, 422, 503),
@@ -239,6 +240,9 @@ OPERATIONS: tuple[Operation, ...] = (
                _moment("received_until", "Received before (RFC 3339, with offset)."),
                ("review", "Only those whose recognition waits for an operator's review.",
                 {"type": "boolean"}),
+               ("order", "urgency (default): most urgent first, then nearest deadline; "
+                "deadline: nearest deadline first, whatever the level.",
+                {"type": "string", "enum": ["urgency", "deadline"], "default": "urgency"}),
                (_AFTER[0], _AFTER[1], {"type": "string", "pattern": RANKED_CURSOR}),
                _limit(50, 200)),
         error_texts=((422, "A filter names an unknown code, a time without offset, or a "

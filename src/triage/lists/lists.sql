@@ -1,9 +1,12 @@
 -- name: werkvoorraad
 -- Meldingen waiting for first contact, most urgent first (urgency_rank, migration 0034),
--- then by deadline and id, after the cursor ($1 rank, $2 deadline, $3 id); the status list
--- literal lets the planner walk meldingen_werkvoorraad_urgent in order and stop at the
--- limit ($10), whatever the filters: statuses $4, gebieden $5, levels $6, sources $7
--- (NULL: any), received from $8 until $9. With a review still open ($11).
+-- then by deadline and id ($12 true), or by deadline and id alone ($12 false), after the
+-- cursor ($1 rank, $2 deadline, $3 id). Each order has its index
+-- (meldingen_werkvoorraad_urgent, meldingen_werkvoorraad): planned for the values, the
+-- CASE on $12 folds to one of them, and the status list literal lets the planner walk
+-- that index in order and stop at the limit ($10), whatever the filters: statuses $4,
+-- gebieden $5, levels $6, sources $7 (NULL: any), received from $8 until $9. With a
+-- review still open ($11).
 SELECT m.id, m.received_at, m.source, m.kind, m.category, m.urgency_level,
        urgency_rank(m.urgency_level) AS rank, m.urgency_score, m.gebied, m.status,
        m.respond_before, m.case_id, m.escalated_until,
@@ -13,9 +16,10 @@ SELECT m.id, m.received_at, m.source, m.kind, m.category, m.urgency_level,
   LEFT JOIN assignments a ON a.melding_id = m.id AND a.state IN ('offered', 'accepted')
  WHERE m.status IN ('queued', 'offered', 'assigned', 'escalated')
    AND m.status = ANY($4::text[])
-   AND ($1::smallint IS NULL
-        OR (urgency_rank(m.urgency_level), m.respond_before, m.id) > ($1, $2::timestamptz,
-                                                                    $3::uuid))
+   AND ($2::timestamptz IS NULL OR CASE
+        WHEN $12::boolean THEN (urgency_rank(m.urgency_level), m.respond_before, m.id)
+                               > ($1::smallint, $2, $3::uuid)
+        ELSE (m.respond_before, m.id) > ($2, $3::uuid) END)
    AND ($5::text[] IS NULL OR m.gebied = ANY($5))
    AND ($6::text[] IS NULL OR urgency_rank(m.urgency_level) = ANY(
             ARRAY(SELECT urgency_rank(level) FROM unnest($6::text[]) AS level)))
@@ -25,7 +29,9 @@ SELECT m.id, m.received_at, m.source, m.kind, m.category, m.urgency_level,
    AND ($8::timestamptz IS NULL OR (m.received_at >= $8 AND m.respond_before >= $8))
    AND ($9::timestamptz IS NULL OR m.received_at < $9)
    AND (NOT $11::boolean OR (m.dedup_decision = 'review' AND m.review_outcome IS NULL))
- ORDER BY urgency_rank(m.urgency_level), m.respond_before, m.id
+ ORDER BY CASE WHEN $12 THEN urgency_rank(m.urgency_level) ELSE 0::smallint END,
+          m.respond_before,
+          m.id
  LIMIT $10;
 
 -- name: cases

@@ -40,6 +40,9 @@ class Filter:
     received_from: datetime | None = None
     received_until: datetime | None = None
     review: bool = False
+    #: Most urgent first, then nearest deadline (the werkvoorraad's order); False:
+    #: nearest deadline first, whatever the level.
+    by_urgency: bool = True
 
 
 class WerkvoorraadRow(BaseModel):
@@ -87,7 +90,7 @@ def arguments(
         rank, at, last, list(wanted.statuses), None if gebieden is None else list(gebieden),
         None if wanted.levels is None else [str(x) for x in wanted.levels],
         None if wanted.sources is None else [str(x) for x in wanted.sources],
-        wanted.received_from, wanted.received_until, limit, wanted.review,
+        wanted.received_from, wanted.received_until, limit, wanted.review, wanted.by_urgency,
     ]  # fmt: skip
 
 
