@@ -13,6 +13,7 @@ synthetic set (``loadtests/dedup_eval.py``); see docs/design.md.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,16 @@ from triage.households.model import PERSON_FIELDS, Weights
 from triage.households.names import first_name, fold, is_initial, sound, surname_core, swapped
 
 Decision = Literal["linked", "review", "new_case"]
+
+
+@functools.lru_cache(maxsize=8192)
+def _normal_names(voornaam: str | None, achternaam: str | None) -> tuple[str, str, str, str]:
+    """First name and surname core with their sound keys. Kept for the names met most
+    (a region's people share a few thousand names; a list of a common surname's cases
+    would otherwise fold and sound the same name thousands of times). Only in this
+    process's memory, bounded, gone with it."""
+    first, core = first_name(voornaam), surname_core(achternaam)
+    return first, core, sound(first) if first else "", sound(core) if core else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +61,8 @@ class Person:
         achternaam: str | None,
         geboortedatum: date | None,
     ) -> Person:
-        return cls.normal(
-            bsn, first_name(voornaam), surname_core(achternaam, tussenvoegsel), geboortedatum
-        )
+        first, core, first_sound, core_sound = _normal_names(voornaam, achternaam)
+        return cls(bsn, first, core, geboortedatum, first_sound, core_sound)
 
     @classmethod
     def normal(cls, bsn: str | None, first: str, core: str, born: date | None) -> Person:
