@@ -4,7 +4,8 @@ Hypothesis drives the real service (PostgreSQL, Redis, the HTTP API, the worker'
 methods, a frozen clock) through random sequences of what happens to meldingen in life:
 intake at every level in every gebied (households new and known), worker rounds, accept,
 decline, offers left to expire, time passing, roster absences and extra shifts, reassign,
-move to another gebied, link, unlink, merge, close, warm handover, first contact, a slow
+move to another gebied, link, unlink, merge, close a case, close a melding before first
+contact, warm handover, first contact, a slow
 worker that the other steps overtake (stopped after its claim, or after its offers before
 it releases its leases), a worker killed there (its leases expire), and Redis losing its
 data followed by the reconciler. After every step, once what follows its commit has run
@@ -12,8 +13,9 @@ data followed by the reconciler. After every step, once what follows its commit 
 escalations; the whole timer pass when time passes), the invariants are read from
 PostgreSQL and Redis directly:
 
-(a) every dispatchable melding (kind melding, not contacted; closing a case needs every
-    melding contacted, so a waiting one must be in an open case) is in exactly one
+(a) every dispatchable melding (kind melding, not contacted or closed by hand; closing a
+    case needs every melding contacted or closed, so a waiting one must be in an open
+    case) is in exactly one
     state, with the evidence of that state: queued, on its gebied's Redis queue or leased
     there, no offer out; offered with one offer out, its answer time not past; assigned
     with one accepted assignment; escalated with no offer and a running deadline. (A
@@ -117,6 +119,7 @@ LEAVES = {
     "melding.first_contact": "contacted", "assignment.decline": "queued",
     "assignment.expire": "queued", "assignment.withdraw": "queued",
     "melding.new_round": "queued", "melding.gebied": "queued", "melding.repair": "queued",
+    "melding.close": "closed",
 }  # fmt: skip
 MAY_REQUEUE = {"case.link"}
 KEEPS = {"assignment.handover"}
@@ -607,6 +610,26 @@ class DispatchModel(RuleBasedStateMachine):
             assert status == 200, f"a {before['status']} melding moved by the desk: {found}"
 
     @precondition(lambda self: self.meldingen)
+    @rule(pick=st.integers(0, 100), outcome=st.sampled_from(["dubbel", "geen_vervolg"]))
+    def close_melding(self, pick: int, outcome: str) -> None:
+        """The desk closes a melding before first contact (a second report, ...)."""
+        self.step(self._close_melding(pick, outcome), "close_melding")
+
+    async def _close_melding(self, pick: int, outcome: str) -> None:
+        melding = self.pick(self.meldingen, pick)
+        if melding is None:
+            return
+        before = await self.melding_row(melding.id)
+        status, found = await self.call(
+            "close_melding", "POST", f"/api/v1/meldingen/{melding.id}/close", "operator",
+            {"outcome": outcome, "reason": "Zelfde voorval als een eerdere melding."},
+        )  # fmt: skip
+        if before["status"] in WAITING:
+            assert status == 200, f"a {before['status']} melding closed by the desk: {found}"
+        else:
+            assert status == 409, f"a {before['status']} melding closed: {found}"
+
+    @precondition(lambda self: self.meldingen)
     @rule(pick=st.integers(0, 100), case=st.integers(0, 100))
     def link(self, pick: int, case: int) -> None:
         self.step(self._link(pick, case), "link")
@@ -880,6 +903,10 @@ class DispatchModel(RuleBasedStateMachine):
         elif status == "escalated":
             assert active == [], f"(a) escalated with an assignment out: {what}"
             assert m["escalated_until"] > self.clock.now(), f"(a) an escalation not lapsed: {what}"
+        elif status == "closed":  # by hand, before first contact: waits for nothing
+            assert active == [], f"(a) closed with an assignment out: {what}"
+            where = redis[f"queue {m['gebied']}"]
+            assert key not in where, f"(a) closed and still on its queue: {what}"
         else:
             assert status == "contacted", f"(a) a melding in an unknown state: {what}"
             assert "offered" not in active, f"(a) contacted with an offer out: {what}"

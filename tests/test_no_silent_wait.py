@@ -468,7 +468,7 @@ async def test_a_melding_closed_by_hand_waits_nowhere_and_its_holder_is_told(
     told = await asyncio.wait_for(_next_event(stream, b"offer_withdrawn"), 5)
     assert offered.encode() in told
     await stream.aclose()
-    assert [a["state"] for a in await service.assignments(offered)] == ["closed"]
+    assert [a["state"] for a in await service.assignments(offered)] == ["withdrawn"]
 
     # One waiting on the queue again, then closed there.
     await rt.pool.execute("UPDATE assignments SET state = 'expired', answered_at = $2"
@@ -489,7 +489,7 @@ async def test_a_melding_closed_by_hand_waits_nowhere_and_its_holder_is_told(
         assert await service.status(melding_id) == "closed"
     assert await watchdog.check() == Counter()
     await service.drain()
-    assert [a["state"] for a in await service.assignments(offered)] == ["closed"]
+    assert [a["state"] for a in await service.assignments(offered)] == ["withdrawn"]
     clock.advance(timedelta(days=4))  # every deadline past: nothing waits to breach
     assert await watchdog.check() == Counter()
     listed = await service.client.get("/api/v1/meldingen", headers=service.headers["op"])

@@ -382,10 +382,12 @@ SELECT (SELECT specialist FROM withdrawn) AS withdrawn_from,
 
 -- name: close_melding
 -- A melding not contacted yet is closed by hand (outcome $3, reason $4, by $8): its open
--- offer or accepted assignment ends ('closed'), an escalation ends; audited as the actor's
--- ($5-$7) act. Returns who had it (to tell them) and whether they had accepted it.
+-- offer or accepted assignment is withdrawn (not 'closed': that is an assignment ended
+-- with its case, which comes back when its melding joins an open case), an escalation
+-- ends; audited as the actor's ($5-$7) act. Returns who had it (to tell them) and whether
+-- they had accepted it.
 WITH ended AS (
-    UPDATE assignments a SET state = 'closed', answered_at = $2
+    UPDATE assignments a SET state = 'withdrawn', answered_at = $2
       FROM assignments before
      WHERE a.melding_id = $1 AND a.state IN ('offered', 'accepted') AND before.id = a.id
  RETURNING a.id, a.specialist, before.state AS was

@@ -229,7 +229,8 @@ async def close_melding(
     request_id: str,
 ) -> Done[ClosedOut]:
     """Close a melding not contacted yet (queued, offered, accepted, escalated): it leaves
-    the queue and the werkvoorraad, its offer or assignment ends and its holder is told."""
+    the queue and the werkvoorraad, its offer or assignment is withdrawn and its holder is
+    told."""
     everything, gebied = _steering(principal)
     async with conn.transaction():
         await conn.execute(_Q["lock_active"], melding_id)
