@@ -262,3 +262,8 @@ async def test_the_werkvoorraad_filters_on_when_a_melding_came_in(
     assert 'value="24u" selected' in day
     week = await (await client.get("/werkvoorraad?ontvangen=7d&limit=200", headers=desk)).text()
     assert f'data-melding-id="{old_id}"' in week
+    # The form as a browser sends it, "alle" as empty fields: nothing filtered on them.
+    every = await client.get("/werkvoorraad?level=&gebied=&source=&status=&ontvangen="
+                             "&order=urgency&limit=200", headers=desk)  # fmt: skip
+    assert every.status == 200
+    assert f'data-melding-id="{old_id}"' in await every.text()

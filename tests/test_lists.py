@@ -133,6 +133,8 @@ async def test_the_werkvoorraad_pages_by_urgency_and_deadline_and_filters(desk: 
         page = await desk.get(f"/api/v1/meldingen?order=deadline&limit=1&after={page['next']}")
     assert paged == ids
     await desk.get("/api/v1/meldingen?order=level", status=422)
+    for empty in ("level", "status", "gebied", "source", "received_from", "review", "order"):
+        await desk.get(f"/api/v1/meldingen?{empty}=", status=422)  # given: with a value
 
     seen: list[str] = []
     page = await desk.get("/api/v1/meldingen?limit=1")

@@ -2,6 +2,8 @@
 
 The console's pages read the same parameters with the same functions (``filter_of``,
 ``cases_query``), so a filter in the address bar of a page works as it does on the API.
+A parameter given must have a value (the document's patterns say so); a page drops the
+empty fields its form sends ("alle") before reading them.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ PAGE, MOST = 50, 200
 def codes(query: Mapping[str, str], name: str, allowed: list[str]) -> tuple[str, ...] | None:
     """A comma-separated list of codes (``level=crisis,acuut``); None when not given."""
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     given = tuple(dict.fromkeys(x.strip() for x in raw.split(",")))
     unknown = [x for x in given if x not in allowed]
@@ -54,7 +56,7 @@ def codes(query: Mapping[str, str], name: str, allowed: list[str]) -> tuple[str,
 def moment(query: Mapping[str, str], name: str) -> datetime | None:
     """A time with its offset (RFC 3339), from 2000 to 2999; None when not given."""
     raw = query.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         at = datetime.fromisoformat(raw)
@@ -76,9 +78,9 @@ def limit_of(query: Mapping[str, str]) -> int:
 def filter_of(query: Mapping[str, str], gebieden: list[str]) -> Filter:
     """The werkvoorraad's filter from query parameters (API and console alike)."""
     review = query.get("review")
-    if review not in (None, "", "true", "false"):
+    if review not in (None, "true", "false"):
         raise invalid([FieldError("/review", "true (only those a review waits for) or false")])
-    order = query.get("order") or "urgency"
+    order = query.get("order", "urgency")
     if order not in ("urgency", "deadline"):
         raise invalid([FieldError("/order", "urgency (most urgent first, then nearest "
                                   "deadline) or deadline (nearest deadline first)")])  # fmt: skip
@@ -103,13 +105,13 @@ def cases_query(query: Mapping[str, str], gebieden: list[str]) -> dict[str, Any]
     status = codes(query, "status", ["open", "closed"])
     if status is not None and len(status) > 1:
         raise invalid([FieldError("/status", "open or closed")])
-    lead = query.get("lead") or None
+    lead = query.get("lead")
     if lead is not None and _STAFF_ID.fullmatch(lead) is None:
         raise invalid([FieldError("/lead", "a staff id of the network file, such as "
                                   "sp-tilburg-1")])  # fmt: skip
     return {
         "gebied": gebied[0] if gebied else None, "status": status[0] if status else None,
-        "lead": lead, "after": query.get("after") or None,
+        "lead": lead, "after": query.get("after"),
     }  # fmt: skip
 
 
@@ -118,7 +120,7 @@ async def get_meldingen(request: web.Request) -> web.Response:
     wanted = filter_of(request.query, runtime.region.gebied_codes)
     async with connection(request) as conn:
         found = await werkvoorraad.werkvoorraad(
-            conn, principal_of(request), wanted, after=request.query.get("after") or None,
+            conn, principal_of(request), wanted, after=request.query.get("after"),
             limit=limit_of(request.query),
         )  # fmt: skip
     return json_response(found)

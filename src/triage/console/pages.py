@@ -157,7 +157,8 @@ RECEIVED_WITHIN = {"1u": ("laatste uur", 1), "24u": ("laatste 24 uur", 24),
 
 async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:
     runtime = request.app[RUNTIME]
-    query: Mapping[str, str] = request.query
+    # A form sends every field, "alle" as an empty one: not given, for the API's reader.
+    query: Mapping[str, str] = {k: v for k, v in request.query.items() if v}
     within = RECEIVED_WITHIN.get(query.get("ontvangen", ""))
     if within is not None:
         since = runtime.clock.now() - timedelta(hours=within[1])
@@ -166,7 +167,7 @@ async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:
         wanted = api_lists.filter_of(query, runtime.region.gebied_codes)
         async with h.connection(request) as conn:
             found = await werkvoorraad(conn, request[PRINCIPAL], wanted,
-                                       after=query.get("after") or None,
+                                       after=query.get("after"),
                                        limit=api_lists.limit_of(query))  # fmt: skip
     except Problem as problem:
         if problem.status not in (403, 422):
