@@ -87,6 +87,17 @@ def _at(minutes_ago: float) -> str:
 _RANK = {"crisis": 0, "acuut": 1, "hoog": 2, "regulier": 3}
 
 
+async def _one_by_one(desk: Desk, query: str) -> list[str]:
+    """The werkvoorraad's ids read a page of one at a time, by each page's cursor."""
+    seen: list[str] = []
+    page = await desk.get(f"/api/v1/meldingen?{query}&limit=1")
+    while True:
+        seen += [r["melding_id"] for r in page["meldingen"]]
+        if page["next"] is None:
+            return seen
+        page = await desk.get(f"/api/v1/meldingen?{query}&limit=1&after={page['next']}")
+
+
 async def test_the_werkvoorraad_pages_by_urgency_and_deadline_and_filters(desk: Desk) -> None:
     """Most urgent first, then nearest deadline (a regulier whose deadline comes first
     still comes after a crisis), pages that neither skip nor repeat, filters that hold,
@@ -124,26 +135,14 @@ async def test_the_werkvoorraad_pages_by_urgency_and_deadline_and_filters(desk: 
     assert deadlines == sorted(deadlines)
     ids = [r["melding_id"] for r in by_deadline["meldingen"]]
     assert ids.index(old["melding_id"]) < ids.index(crisis["melding_id"])
-    paged: list[str] = []
-    page = await desk.get("/api/v1/meldingen?order=deadline&limit=1")
-    while True:
-        paged += [r["melding_id"] for r in page["meldingen"]]
-        if page["next"] is None:
-            break
-        page = await desk.get(f"/api/v1/meldingen?order=deadline&limit=1&after={page['next']}")
-    assert paged == ids
+    assert await _one_by_one(desk, "order=deadline") == ids
     await desk.get("/api/v1/meldingen?order=level", status=422)
     for empty in ("level", "status", "gebied", "source", "received_from", "review", "order"):
         await desk.get(f"/api/v1/meldingen?{empty}=", status=422)  # given: with a value
 
-    seen: list[str] = []
-    page = await desk.get("/api/v1/meldingen?limit=1")
-    while True:
-        seen += [r["melding_id"] for r in page["meldingen"]]
-        if page["next"] is None:
-            break
-        page = await desk.get(f"/api/v1/meldingen?limit=1&after={page['next']}")
-    assert seen == [r["melding_id"] for r in everything["meldingen"]]
+    assert await _one_by_one(desk, "order=urgency") == [
+        r["melding_id"] for r in everything["meldingen"]
+    ]
 
     level = crisis["urgency"]["level"]
     only = await desk.get(f"/api/v1/meldingen?level={level}&gebied={crisis['gebied']}")
