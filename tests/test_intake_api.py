@@ -248,8 +248,11 @@ async def test_case_read_lists_the_households_meldingen(client: Client, tokens: 
             }
         ]
     )
-    # The same woman as another source writes her: one person, two spellings.
-    second = melding_body(source="wijkteam", address=first["address"], signals=[], persons=[
+    # The same woman as another source writes her, a minute later: one person, two
+    # spellings.
+    later = (TEST_CLOCK.now() + timedelta(minutes=1)).replace(microsecond=0).isoformat()
+    second = melding_body(source="wijkteam", address=first["address"], signals=[],
+                          received_at=later, persons=[
         {"role": "slachtoffer", "voornaam": "F.", "achternaam": name.upper(),
          "geboortedatum": "1987-10-02"}])  # fmt: skip
     one = await (await post(client, tokens, first)).json()

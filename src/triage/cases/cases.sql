@@ -88,7 +88,9 @@ SELECT c.*,
                    'melding_id', m.id, 'source', m.source, 'received_at', m.received_at,
                    'kind', m.kind, 'category', m.category, 'level', m.urgency_level,
                    'status', m.status, 'respond_before', m.respond_before)
-                   ORDER BY m.received_at), '[]'::json)
+                   -- Meldingen received in one second (a source's batch): in the order
+                   -- they were stored, not as the plan happens to meet them.
+                   ORDER BY m.received_at, m.created_at, m.id), '[]'::json)
           FROM meldingen m
          WHERE m.case_id = c.id) AS meldingen,
        (SELECT coalesce(json_agg(json_build_object(
