@@ -56,6 +56,11 @@ class UserRole(StrEnum):
     admin = "admin"
 
 
+#: The statuses of a melding that waits for first contact: on the werkvoorraad, and what
+#: may be closed by hand.
+WAITING = ("queued", "offered", "assigned", "escalated")
+
+
 class Level(StrEnum):
     """Urgency levels, most urgent first; ``advies`` is for adviesvragen (not dispatched)."""
 

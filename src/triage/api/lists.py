@@ -26,10 +26,10 @@ from triage.api.handlers import (
 from triage.api.keys import REQUEST_ID, RUNTIME
 from triage.lists import cases as case_list
 from triage.lists import households, werkvoorraad
-from triage.lists.werkvoorraad import WAITING, Filter
+from triage.lists.werkvoorraad import Filter
 from triage.problems import FieldError, invalid
 from triage.region import REGIONAL_POOL
-from triage.vocabulary import Level, Source
+from triage.vocabulary import WAITING, Level, Source
 
 #: The earliest and latest time a window's bound takes.
 _TIMES = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2999, 12, 31, tzinfo=UTC))

@@ -49,7 +49,7 @@ from triage.lists.cases import CasesOut
 from triage.lists.cursor import PATTERN as CURSOR
 from triage.lists.cursor import RANKED_PATTERN as RANKED_CURSOR
 from triage.lists.households import HouseholdSearchIn, HouseholdSearchOut
-from triage.lists.werkvoorraad import WAITING, WerkvoorraadOut
+from triage.lists.werkvoorraad import WerkvoorraadOut
 from triage.notify import webhooks as w
 from triage.privacy.correction import CorrectionIn, PersonOut
 from triage.privacy.inzage import InzageIn, InzageOut
@@ -57,7 +57,7 @@ from triage.reporting.kpi import KpiOut
 from triage.request_body import ID_MAX, VOCABULARY
 from triage.routing import roster_changes as rc
 from triage.scoring.override import UrgencyOverrideIn, UrgencyOverrideOut
-from triage.vocabulary import Level, Source, UserRole
+from triage.vocabulary import WAITING, Level, Source, UserRole
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -226,8 +226,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET", "/api/v1/meldingen", lists.get_meldingen,
         "The werkvoorraad: meldingen waiting for first contact, most urgent first (crisis, "
         "acuut, hoog, regulier), then nearest deadline (or by deadline alone: order), one "
-        "page at a time (ids, codes, "
-        "times and staff ids: no personal data)",
+        "page at a time (ids, codes, times and staff ids: no personal data)",
         "meldingen", {200: WerkvoorraadOut}, policy=_LISTERS,
         errors=(401, 403, 422, 503),
         query=(_codes("status", "Statuses, comma-separated (default: all four).", WAITING),

@@ -32,7 +32,6 @@ from triage.routing.roster import on_duty
 from triage.vocabulary import UserRole
 
 U = UserRole
-#: How many weeks of indicators the page charts.
 #: The process indicators' periods on the page: the last six weeks or the last six
 #: months (a 7-day contact norm shows week to week; 100 and 180 days need months).
 PERIODS = {"week": "per week", "maand": "per maand"}
@@ -50,14 +49,14 @@ INDICATORS = (
 
 
 def charts(
-    found: list[tuple[date, Any]], period: str
+    found: list[tuple[date, Any]], labels: list[str]
 ) -> list[tuple[str, str, list[tuple[str, Any]]]]:
     """Per indicator, its share per period (label, kpi.Share), oldest first."""
-    label = "%d-%m" if period == "week" else "%m-%Y"
     return [
-        (key, title, [(start.strftime(label), getattr(k, name)) for start, k in found])
+        (key, title, [(label, getattr(k, name)) for label, (_, k) in zip(labels, found,
+                                                                        strict=True)])
         for key, title, name in INDICATORS
-    ]
+    ]  # fmt: skip
 
 
 def periods(kind: str, today: date) -> list[tuple[date, date]]:
@@ -164,6 +163,7 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
             found = await kpi.compute(conn, start, end, now, zone=runtime.network.zone,
                                       everything=everything, gebied=kpi_gebied)  # fmt: skip
             weeks.append((start, found.total))
+    labels = [start.strftime("%d-%m" if period == "week" else "%m-%Y") for start, _ in weeks]
     mine = [c for c in changes if c.network == gebied]
     network = runtime.network.network_of(gebied)
     staff = sorted({*(network.members if network else []),
@@ -176,7 +176,8 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
         changes=roster_changes.as_seen_by(mine, me, gebied), staff=staff,
         names={s.id: s.naam for s in runtime.network.specialists}, weeks=weeks,
         may_change=me.role == U.coordinator, gebieden=runtime.region.gebied_codes,
-        today=today, period=period, periods=PERIODS, charts=charts(weeks, period),
+        today=today, period=period, periods=PERIODS, labels=labels,
+        charts=charts(weeks, labels),
     )  # fmt: skip
 
 

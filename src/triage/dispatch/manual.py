@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.dispatch.offer import offer_notice
-from triage.effects import Changed, Done, Effect, Enqueue, Tell, Withdraw
+from triage.effects import Done, Effect, Enqueue, Tell, Withdraw
 from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
@@ -27,7 +27,7 @@ from triage.problems import FieldError, conflict, forbidden, invalid, not_found
 from triage.request_body import VOCABULARY, RequestBody
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
-from triage.vocabulary import Level
+from triage.vocabulary import WAITING, Level
 
 _Q = load_queries("triage.dispatch", "dispatch.sql")
 
@@ -237,7 +237,7 @@ async def close_melding(
         row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
         if row is None:
             raise not_found("no melding with this id that you may steer")
-        if row["kind"] != "melding" or row["status"] not in _OPEN:
+        if row["kind"] != "melding" or row["status"] not in WAITING:
             raise conflict(f"a melding that is {row['status']} is not closed by hand; only "
                            "one still waiting for first contact is")  # fmt: skip
         ended = await conn.fetchrow(
@@ -248,7 +248,7 @@ async def close_melding(
         melding_id=melding_id, status="closed", outcome=change.outcome, closed_at=now,
         closed_by=principal.name, ended_for=ended["specialist"],
     )  # fmt: skip
-    effects: list[Effect] = [Withdraw(row["gebied"], melding_id), Changed(melding_id)]
+    effects: list[Effect] = [Withdraw(row["gebied"], melding_id)]  # tells the pages too
     if ended["specialist"] is not None:
         event = "offer_withdrawn" if ended["was"] == "offered" else "reassigned"
         effects.append(Tell(ended["specialist"], event, {
@@ -256,7 +256,3 @@ async def close_melding(
             "link": "/api/v1/me/assignments",
         }))  # fmt: skip
     return Done(answer, tuple(effects))
-
-
-#: A melding waiting for first contact: what may be closed by hand.
-_OPEN = ("queued", "offered", "assigned", "escalated")

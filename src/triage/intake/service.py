@@ -569,7 +569,7 @@ class Intake:
                 outcome.decision,
                 best.candidate.case_id if best else None,
                 round(best.score, 2) if best else None,
-                detail,
+                detail if prepared.principal.kind != "client" else _without_evidence(detail),
             ),
             dedup_detail=detail,
         )
@@ -840,6 +840,13 @@ def _dedup_from(row: asyncpg.Record) -> DedupOut:
     score = None if row["dedup_score"] is None else round(row["dedup_score"], 2)
     return dedup_out(row["dedup_decision"], row["dedup_matched_case_id"], score,
                      row["dedup_detail"])  # fmt: skip
+
+
+def _without_evidence(detail: dict[str, Any]) -> dict[str, Any]:
+    """The decision's detail without its candidates, for an answer that becomes a source's
+    receipt (receipt.py: no recognition in it): their models cost about 50 us a melding on
+    the intake's path, for nothing. What is stored keeps them; a read answers them."""
+    return {k: detail[k] for k in ("method", "model", "reasons")}
 
 
 def dedup_out(

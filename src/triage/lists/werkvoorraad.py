@@ -20,12 +20,10 @@ from triage.auth.principal import Principal
 from triage.lists import cursor, planned
 from triage.problems import forbidden
 from triage.store.sql import load_queries
-from triage.vocabulary import Level, Source
+from triage.vocabulary import WAITING, Level, Source
 
 _Q = load_queries("triage.lists", "lists.sql")
 
-#: The statuses of a melding that waits for first contact: the werkvoorraad's.
-WAITING = ("queued", "offered", "assigned", "escalated")
 Waiting = Literal["queued", "offered", "assigned", "escalated"]
 
 

@@ -1,7 +1,7 @@
 -- A melding closed by hand before first contact (dispatch/manual.py, close): a second
 -- report of what a waiting melding already says, one that needs nothing after triage, or
 -- one that another organisation has taken on. It leaves the werkvoorraad, the queue and
--- the deadlines; its offer or assignment ends ('closed'); the outcome and who closed it
+-- the deadlines; its offer or assignment is withdrawn; the outcome and who closed it
 -- stay (the reason, written by a person, is erased with the case's other texts).
 ALTER TABLE meldingen DROP CONSTRAINT meldingen_status_check;
 ALTER TABLE meldingen ADD CONSTRAINT meldingen_status_check
