@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from helpers import TEST_CLOCK, count, melding_body, migrated_database, own_runtime
 from triage.app import create_app
@@ -97,45 +98,60 @@ async def test_past_the_bound_new_meldingen_are_refused_at_once_and_none_is_stor
     assert (await intake.post(melding_body())).status == 201
     shed_before = _shed()
 
-    # The database stops writing meldingen: whatever the intake takes in now waits.
-    blocker = await asyncpg.connect(intake.database_url)
-    lock = blocker.transaction()
-    await lock.start()
-    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")  # reads go on
-    try:
-        # More than a batch: fewer are never refused.
-        first = [asyncio.create_task(intake.post(melding_body())) for _ in range(60)]
-        for _ in range(100):  # until the intake's first write waits for the lock
-            await asyncio.sleep(0.05)
-            if await count(intake.runtime.pool, _WAITING_FOR_LOCK):
-                break
-        assert await count(intake.runtime.pool, _WAITING_FOR_LOCK)
-        # Until all of them are in, and what the intake holds has waited past the bound.
-        await asyncio.sleep(max(0.5, 2 * MAX_WAIT))
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        second = await asyncio.gather(*(intake.post(melding_body()) for _ in range(20)))
-        # Refused at once: not after the database came back.
-        assert loop.time() - started < 5
-        assert not any(task.done() and task.result().status != 503 for task in first)
-    finally:
-        await lock.rollback()
-        await blocker.close()
-    answers = [*await asyncio.gather(*first), *second]
+    with capture_logs() as logs:
+        # The database stops writing meldingen: whatever the intake takes in now waits.
+        blocker = await asyncpg.connect(intake.database_url)
+        lock = blocker.transaction()
+        await lock.start()
+        await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")  # reads go on
+        try:
+            # More than a batch: fewer are never refused.
+            first = [asyncio.create_task(intake.post(melding_body())) for _ in range(60)]
+            for _ in range(100):  # until the intake's first write waits for the lock
+                await asyncio.sleep(0.05)
+                if await count(intake.runtime.pool, _WAITING_FOR_LOCK):
+                    break
+            assert await count(intake.runtime.pool, _WAITING_FOR_LOCK)
+            # Until all of them are in, and what the intake holds has waited past the bound.
+            await asyncio.sleep(max(0.5, 2 * MAX_WAIT))
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            second = await asyncio.gather(*(intake.post(melding_body()) for _ in range(20)))
+            # Refused at once: not after the database came back.
+            assert loop.time() - started < 5
+            assert not any(task.done() and task.result().status != 503 for task in first)
+            # Refused before anything else costs: whoever sends it, whatever it holds.
+            unread = await _post_raw(intake, b"{", {"Authorization": "Bearer not-a-token"})
+        finally:
+            await lock.rollback()
+            await blocker.close()
+        answers = [*await asyncio.gather(*first), *second]
+        # A second later, the first melding taken in again says how many were refused.
+        await asyncio.sleep(1.0)
+        assert (await intake.post(melding_body())).status == 201
 
+    assert unread.status == 503
     assert {a.status for a in answers} <= {201, 503}
     assert all(a.status == 503 for a in second)
     assert any(a.status == 201 for a in answers)  # the first one in was never refused
     refused = [a for a in answers if a.status == 503]
-    for answer in refused:
+    for answer in [*refused, unread]:
         assert answer.headers["Retry-After"] == "5"
+        assert answer.headers["X-Request-ID"]
         assert answer.problem is not None
         assert answer.problem["status"] == 503
         assert answer.problem["type"].endswith("/overloaded")
         assert "not stored" in answer.problem["detail"]
-    assert _shed() - shed_before == len(refused)
+    assert _shed() - shed_before == len(refused) + 1
     for answer in answers:  # every 201 stored once; nothing of a 503
         assert await intake.stored(answer.body) == (1 if answer.status == 201 else 0)
+    # Refusals at the door are not a log line each: a line a second with their number.
+    lines = {e["request_id"] for e in logs if e["event"] == "request"}
+    assert not lines & {a.headers["X-Request-ID"] for a in [*second, unread]}
+    shed_lines = [e for e in logs if e["event"] == "intake_shed"]
+    assert 2 <= len(shed_lines) <= 4
+    late = sum(1 for e in logs if e["event"] == "request" and e["status"] == 503)
+    assert sum(e["refused"] for e in shed_lines) + late == len(refused) + 1
 
     # Once the overload has passed, meldingen are taken in again; a refused one sent
     # again is a plain new submission, and a stored one sent again a replay.
@@ -147,6 +163,14 @@ async def test_past_the_bound_new_meldingen_are_refused_at_once_and_none_is_stor
     assert (await intake.post(accepted.body)).status == 200
     new = await asyncio.gather(*(intake.post(melding_body()) for _ in range(10)))
     assert [a.status for a in new] == [201] * 10
+
+
+async def _post_raw(intake: Intake, body: bytes, headers: dict[str, str]) -> Answer:
+    async with intake.client.post(
+        PATH, data=body, headers={**headers, "Content-Type": "application/json"}
+    ) as resp:
+        problem = await resp.json(content_type=None)
+        return Answer({}, resp.status, dict(resp.headers), problem)
 
 
 async def test_fewer_than_a_batch_are_never_refused_however_long_they_wait(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 import uuid
@@ -29,7 +30,7 @@ from triage.console.routes import PAGES, error_page
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics
-from triage.problems import Problem, forbidden, unauthorized, unavailable
+from triage.problems import Problem, forbidden, overloaded, unauthorized, unavailable
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import Runtime
 from triage.store.db import is_unavailable
@@ -61,6 +62,9 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     request[REQUEST_ID] = request_id
     started = time.perf_counter()
     route = route_of(request)
+    intake = request.app[RUNTIME].intake
+    if route == _INTAKE_PATH and request.method == "POST" and not intake.admits():
+        return _shed(request, request_id, started)
     response: web.StreamResponse
     try:
         methods = allowed(request)
@@ -89,10 +93,33 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
     return response
 
 
+def _shed(request: web.Request, request_id: str, started: float) -> web.Response:
+    """Past capacity (``Intake.admits``) a melding is refused before anything else costs:
+    no authentication, no body, an answer made once. Whoever sends it learns only that
+    the service is past capacity, as from a load balancer. Counted like every answer;
+    logged by the intake as one line a second with the number refused, not a line each."""
+    retry_after = request.app[RUNTIME].settings.retry_after_seconds
+    response = web.Response(
+        body=_overloaded_body(retry_after), status=503,
+        content_type="application/problem+json",
+        headers={"Retry-After": str(retry_after), "X-Request-ID": request_id},
+    )  # fmt: skip
+    metrics.MELDINGEN_REJECTED.labels("unknown", "overloaded").inc()
+    metrics.observe_request(_INTAKE_PATH, "POST", 503, time.perf_counter() - started)
+    return response
+
+
+@functools.cache
+def _overloaded_body(retry_after: int) -> bytes:
+    return orjson.dumps(overloaded(retry_after).body(instance=_INTAKE_PATH))
+
+
 def _request_id(given: str) -> str:
     """A caller's request id is kept when it is a UUID or a hex trace id (as proxies make
     them); anything else is replaced, as it could be anything (a BSN was sent as one, and
     went into the log and the audit)."""
+    if not given:
+        return uuid.uuid4().hex
     if _REQUEST_ID.fullmatch(given):
         return given.lower()
     try:

@@ -157,8 +157,7 @@ async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:
 
 
 async def post_melding(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    runtime.intake.admit()  # past capacity: refused before the body costs anything
+    runtime = request.app[RUNTIME]  # past capacity the pipeline refused it (Intake.admits)
     melding = await json_body(request, runtime.intake.parse)
     request[SOURCE] = melding.source.value
     # Intake latency is triage_http_request_duration_seconds{route="/api/v1/meldingen"}.
