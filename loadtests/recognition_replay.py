@@ -209,7 +209,8 @@ def replay_dutch(
         f = replay.file(melding)
         mine[melding["external_id"]] = f
         rows.append({"external_id": melding["external_id"], "case_id": f.case_id,
-                     "dedup_decision": f.decision})  # fmt: skip
+                     "dedup_decision": f.decision,
+                     "dedup_matched_case_id": f.matched_case_id})  # fmt: skip
     truth = {m["external_id"]: house for house, _, m in labelled}
     groups = {m["external_id"]: group for _, group, m in labelled}
     dedup_eval.report(dedup_eval.figures(rows, truth, groups))
