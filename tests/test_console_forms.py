@@ -267,3 +267,48 @@ async def test_the_werkvoorraad_filters_on_when_a_melding_came_in(
                              "&order=urgency&limit=200", headers=desk)  # fmt: skip
     assert every.status == 200
     assert f'data-melding-id="{old_id}"' in await every.text()
+
+
+async def test_a_specialist_reads_what_is_not_their_work_by_stating_why(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """As the API's Triage-Access-Reason header: a melding or case of their gebied that is
+    not their work shows a form asking why, not the melding; the reason read is audited
+    with it. The reason travels in the form's body, never in the address."""
+    surname = household_name()
+    person = {"role": "slachtoffer", "voornaam": "Ilse", "achternaam": surname}
+    body = melding_body(summary="Testmelding buiten het eigen werk.", persons=[person])
+    made = await (await client.post("/api/v1/meldingen", json=body,
+                                    headers=tokens.user("operator"))).json()  # fmt: skip
+    assert made["gebied"] == "tilburg"  # the specialist's gebied (_session)
+    specialist = await _session(client, runtime, UserRole.specialist)
+    pages = ((f"/meldingen/{made['melding_id']}", "melding", "buiten het eigen werk"),
+             (f"/casussen/{made['case_id']}", "casus", surname))  # fmt: skip
+    for page, what, shown in pages:
+        asked = await client.get(page, headers=specialist)
+        form = await asked.text()
+        assert asked.status == 403, what
+        assert f'action="{page}/inzien"' in form
+        assert shown not in form  # nothing of it before a reason
+        token = _token(form)
+        said_nothing = await client.post(f"{page}/inzien", headers=specialist,
+                                         data={"csrf": token, "reason": "even kijken"})  # fmt: skip
+        assert said_nothing.status == 422
+        assert "minstens drie woorden" in await said_nothing.text()
+        reason = "Nachtdienst: de politie belt\nover dit adres"
+        read = await client.post(f"{page}/inzien", headers=specialist,
+                                 data={"csrf": token, "reason": reason})  # fmt: skip
+        assert read.status == 200, what
+        assert shown in await read.text(), what
+    rows = await runtime.pool.fetch(
+        "SELECT action, reason FROM audit_log WHERE (melding_id = $1 OR case_id = $2)"
+        " AND action LIKE '%.read.break_glass' ORDER BY id",
+        uuid.UUID(made["melding_id"]), uuid.UUID(made["case_id"]),
+    )  # fmt: skip
+    folded = "Nachtdienst: de politie belt over dit adres"
+    assert [(r["action"], r["reason"]) for r in rows] == [
+        ("melding.read.break_glass", folded), ("case.read.break_glass", folded),
+    ]  # fmt: skip
+    # Another role reads without a reason, and has no reason form to send.
+    desk = await _session(client, runtime, UserRole.operator)
+    assert (await client.get(f"/meldingen/{made['melding_id']}", headers=desk)).status == 200

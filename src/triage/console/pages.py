@@ -34,6 +34,7 @@ from triage.cases.read import (
     open_handover,
     read_case,
     read_melding,
+    reason_is_valid,
 )
 from triage.console.render import check_csrf, fragment, page
 from triage.dispatch import answers, manual
@@ -210,19 +211,27 @@ async def get_werkvoorraad_rows(request: web.Request) -> web.Response:
 
 async def _melding_page(
     request: web.Request, melding_id: UUID, *, status: int = 200, error: str | None = None,
-    hits: households.HouseholdSearchOut | None = None,
+    hits: households.HouseholdSearchOut | None = None, reason: str | None = None,
 ) -> web.Response:  # fmt: skip
+    """The melding; ``reason``: why a specialist reads one that is not their work (the
+    matched case is read with it too), stated on the page ``_reason_page`` shows them."""
     runtime = request.app[RUNTIME]
     me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        melding = await read_melding(conn, melding_id, me, **h.request_context(request))
+        try:
+            melding = await read_melding(conn, melding_id, me, reason=reason,
+                                         **h.request_context(request))  # fmt: skip
+        except Problem as refused:  # a specialist's, in their gebied: with a reason
+            if refused.status != 403 or reason is not None:
+                raise
+            return _reason_page(request, "melding", f"/meldingen/{melding_id}/inzien")
         if melding is None:
             raise not_found("no melding with this id that you may see")
         matched = None
         if melding.dedup.matched_case_id:  # the evidence beside what it was weighed against
             try:
                 matched = await read_case(conn, melding.dedup.matched_case_id, me,
-                                          **h.request_context(request))  # fmt: skip
+                                          reason=reason, **h.request_context(request))  # fmt: skip
             except Problem as refused:  # a specialist's: not theirs to read without reason
                 if refused.status != 403:
                     raise
@@ -280,6 +289,37 @@ def _staff_of(request: web.Request, gebied: str) -> list[tuple[str, str]]:
 
 async def get_melding(request: web.Request) -> web.Response:
     return await _melding_page(request, _melding_id(request))
+
+
+#: What a reason to read outside one's work must be (cases.read.reason_is_valid).
+_REASON_RULE = ("Schrijf in 10 tot 500 tekens, met minstens drie woorden, waarom je dit "
+                "moet lezen.")  # fmt: skip
+
+
+def _reason_page(request: web.Request, what: str, action: str, *, status: int = 403,
+                 reason: str = "", error: str | None = None) -> web.Response:  # fmt: skip
+    """A specialist asked for a melding or case of their gebied that is not their work:
+    to read it all the same they state why (break the glass, as the API's
+    Triage-Access-Reason header); the read is audited with the reason and listed for
+    their coordinator. The reason is sent in a form's body, never in the address (which
+    lands in the browser's history and in logs)."""
+    return page(request, "inzien.html", status, what=what, action=action, reason=reason,
+                error=error)  # fmt: skip
+
+
+async def _stated(request: web.Request) -> tuple[str, str]:
+    """The reason as sent, and as it is kept (white space folded, as the API's header)."""
+    given = (await form_fields(request)).get("reason", "")
+    return given, " ".join(given.split())
+
+
+async def post_read_melding(request: web.Request) -> web.Response:
+    melding_id = _melding_id(request)
+    given, reason = await _stated(request)
+    if not reason_is_valid(reason):
+        return _reason_page(request, "melding", f"/meldingen/{melding_id}/inzien", status=422,
+                            reason=given, error=_REASON_RULE)  # fmt: skip
+    return await _melding_page(request, melding_id, reason=reason)
 
 
 async def apply_change(
@@ -498,11 +538,19 @@ def _case_id(request: web.Request) -> UUID:
         raise not_found("no case with this id") from None
 
 
-async def _case_page(request: web.Request, case_id: UUID, *, status: int = 200,
-                     error: str | None = None) -> web.Response:  # fmt: skip
+async def _case_page(
+    request: web.Request, case_id: UUID, *, status: int = 200, error: str | None = None,
+    reason: str | None = None,
+) -> web.Response:  # fmt: skip
     me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        case = await read_case(conn, case_id, me, **h.request_context(request))
+        try:
+            case = await read_case(conn, case_id, me, reason=reason,
+                                   **h.request_context(request))  # fmt: skip
+        except Problem as refused:  # a specialist's, in their gebied: with a reason
+            if refused.status != 403 or reason is not None:
+                raise
+            return _reason_page(request, "casus", f"/casussen/{case_id}/inzien")
         if case is None:
             raise not_found("no case with this id that you may see")
         proposed = await open_handover(conn, case_id)
@@ -522,6 +570,15 @@ async def _case_page(request: web.Request, case_id: UUID, *, status: int = 200,
 
 async def get_case(request: web.Request) -> web.Response:
     return await _case_page(request, _case_id(request))
+
+
+async def post_read_case(request: web.Request) -> web.Response:
+    case_id = _case_id(request)
+    given, reason = await _stated(request)
+    if not reason_is_valid(reason):
+        return _reason_page(request, "casus", f"/casussen/{case_id}/inzien", status=422,
+                            reason=given, error=_REASON_RULE)  # fmt: skip
+    return await _case_page(request, case_id, reason=reason)
 
 
 async def _case_change(

@@ -27,6 +27,7 @@ _GEBIED = allow(U.operator, U.cit, U.coordinator, scope="A coordinator their own
 _INTAKE = allow(U.operator, U.cit, scope="As POST /api/v1/meldingen for a person.")
 _ADMIN = allow(U.admin, scope="Every account.")
 _ROSTER = allow(U.coordinator, scope="Their own gebied's roster.")
+_GLASS = allow(U.specialist, scope="Their own gebied, what is not their work, with a reason.")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ PAGES: tuple[Page, ...] = (
     Page("GET", "/werkvoorraad", p.get_werkvoorraad, _READERS),
     Page("GET", "/werkvoorraad/rijen", p.get_werkvoorraad_rows, _READERS),
     Page("GET", "/meldingen/{melding_id}", p.get_melding, _READERS),
+    Page("POST", "/meldingen/{melding_id}/inzien", p.post_read_melding, _GLASS),
     Page("POST", "/meldingen/{melding_id}/urgentie", p.post_urgency, EDITORS),
     Page("POST", "/meldingen/{melding_id}/koppelen", p.post_link, EDITORS),
     Page("POST", "/meldingen/{melding_id}/ontkoppelen", p.post_unlink, EDITORS),
@@ -56,6 +58,7 @@ PAGES: tuple[Page, ...] = (
     Page("GET", "/zoeken", p.get_search, _DESK),
     Page("POST", "/zoeken", p.post_search, _DESK),
     Page("GET", "/casussen/{case_id}", p.get_case, _READERS),
+    Page("POST", "/casussen/{case_id}/inzien", p.post_read_case, _GLASS),
     Page("POST", "/casussen/{case_id}/mijlpalen/{kind}", p.post_milestone, CASE_WORK),
     Page("POST", "/casussen/{case_id}/overdracht", p.post_handover, CASE_WORK),
     Page("POST", "/casussen/{case_id}/overnemen", p.post_take_over, CASE_WORK),
