@@ -65,6 +65,14 @@ def forbidden(detail: str) -> Problem:
     return Problem(403, "Forbidden", detail, _BASE + "forbidden")
 
 
+#: A specialist may read this only by stating why (break the glass): the console asks.
+REASON_REQUIRED = _BASE + "reason-required"
+
+
+def reason_required(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail, REASON_REQUIRED)
+
+
 def conflict(detail: str) -> Problem:
     """The request is valid but the state does not allow it; nothing was changed."""
     return Problem(409, "Conflict", detail, _BASE + "conflict")

@@ -16,7 +16,7 @@ from triage.intake.models import AddressOut, CaseOut, MeldingOut, OfferOut, Pers
 from triage.intake.service import accepted_from_row
 from triage.lists.people import group
 from triage.observability import metrics
-from triage.problems import forbidden
+from triage.problems import forbidden, reason_required
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
 
@@ -72,7 +72,7 @@ async def _not_their_work(
     if scope.worker is None:
         return
     if await conn.fetchval(_Q["in_gebied_not_their_work"], melding_id, case_id, scope.gebied):
-        raise forbidden(
+        raise reason_required(
             "this is not offered to you or accepted by you; to read it all the same, state "
             f"why in the {ACCESS_REASON_HEADER} header (10-500 characters, three words or "
             "more): the read is audited with your reason and listed for your coordinator"

@@ -214,17 +214,12 @@ async def _melding_page(
     hits: households.HouseholdSearchOut | None = None, reason: str | None = None,
 ) -> web.Response:  # fmt: skip
     """The melding; ``reason``: why a specialist reads one that is not their work (the
-    matched case is read with it too), stated on the page ``_reason_page`` shows them."""
+    matched case is read with it too), stated on the page ``reason_page`` shows them."""
     runtime = request.app[RUNTIME]
     me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        try:
-            melding = await read_melding(conn, melding_id, me, reason=reason,
-                                         **h.request_context(request))  # fmt: skip
-        except Problem as refused:  # a specialist's, in their gebied: with a reason
-            if refused.status != 403 or reason is not None:
-                raise
-            return _reason_page(request, "melding", f"/meldingen/{melding_id}/inzien")
+        melding = await read_melding(conn, melding_id, me, reason=reason,
+                                     **h.request_context(request))  # fmt: skip
         if melding is None:
             raise not_found("no melding with this id that you may see")
         matched = None
@@ -296,30 +291,39 @@ _REASON_RULE = ("Schrijf in 10 tot 500 tekens, met minstens drie woorden, waarom
                 "moet lezen.")  # fmt: skip
 
 
-def _reason_page(request: web.Request, what: str, action: str, *, status: int = 403,
-                 reason: str = "", error: str | None = None) -> web.Response:  # fmt: skip
-    """A specialist asked for a melding or case of their gebied that is not their work:
-    to read it all the same they state why (break the glass, as the API's
-    Triage-Access-Reason header); the read is audited with the reason and listed for
-    their coordinator. The reason is sent in a form's body, never in the address (which
-    lands in the browser's history and in logs)."""
+def reason_page(request: web.Request, *, status: int = 403, reason: str = "",
+                error: str | None = None) -> web.Response:  # fmt: skip
+    """A specialist asked for a melding or case of their gebied that is not their work
+    (the read's problem ``reason-required``, on its page or a form of it): to read it all
+    the same they state why (break the glass, as the API's Triage-Access-Reason header);
+    the read is audited with the reason and listed for their coordinator. The reason is
+    sent in a form's body, never in the address (which lands in the browser's history and
+    in logs)."""
+    if "melding_id" in request.match_info:
+        what, action = "melding", f"/meldingen/{request.match_info['melding_id']}/inzien"
+    else:
+        what, action = "casus", f"/casussen/{request.match_info['case_id']}/inzien"
     return page(request, "inzien.html", status, what=what, action=action, reason=reason,
                 error=error)  # fmt: skip
 
 
-async def _stated(request: web.Request) -> tuple[str, str]:
-    """The reason as sent, and as it is kept (white space folded, as the API's header)."""
+async def _read_stating(
+    request: web.Request, show: Callable[[str], Awaitable[web.Response]]
+) -> web.Response:
+    """``show`` the melding or case with the reason sent (white space folded, as the API's
+    header), or the form again when the reason is not one."""
     given = (await form_fields(request)).get("reason", "")
-    return given, " ".join(given.split())
+    reason = " ".join(given.split())
+    if not reason_is_valid(reason):
+        return reason_page(request, status=422, reason=given, error=_REASON_RULE)
+    return await show(reason)
 
 
 async def post_read_melding(request: web.Request) -> web.Response:
     melding_id = _melding_id(request)
-    given, reason = await _stated(request)
-    if not reason_is_valid(reason):
-        return _reason_page(request, "melding", f"/meldingen/{melding_id}/inzien", status=422,
-                            reason=given, error=_REASON_RULE)  # fmt: skip
-    return await _melding_page(request, melding_id, reason=reason)
+    return await _read_stating(
+        request, lambda reason: _melding_page(request, melding_id, reason=reason)
+    )
 
 
 async def apply_change(
@@ -544,13 +548,7 @@ async def _case_page(
 ) -> web.Response:  # fmt: skip
     me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        try:
-            case = await read_case(conn, case_id, me, reason=reason,
-                                   **h.request_context(request))  # fmt: skip
-        except Problem as refused:  # a specialist's, in their gebied: with a reason
-            if refused.status != 403 or reason is not None:
-                raise
-            return _reason_page(request, "casus", f"/casussen/{case_id}/inzien")
+        case = await read_case(conn, case_id, me, reason=reason, **h.request_context(request))
         if case is None:
             raise not_found("no case with this id that you may see")
         proposed = await open_handover(conn, case_id)
@@ -574,11 +572,7 @@ async def get_case(request: web.Request) -> web.Response:
 
 async def post_read_case(request: web.Request) -> web.Response:
     case_id = _case_id(request)
-    given, reason = await _stated(request)
-    if not reason_is_valid(reason):
-        return _reason_page(request, "casus", f"/casussen/{case_id}/inzien", status=422,
-                            reason=given, error=_REASON_RULE)  # fmt: skip
-    return await _case_page(request, case_id, reason=reason)
+    return await _read_stating(request, lambda reason: _case_page(request, case_id, reason=reason))
 
 
 async def _case_change(

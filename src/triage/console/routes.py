@@ -15,7 +15,7 @@ from triage.console import gebied as g
 from triage.console import intake as i
 from triage.console import pages as p
 from triage.console import render
-from triage.problems import Problem
+from triage.problems import REASON_REQUIRED, Problem
 from triage.vocabulary import UserRole
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -95,6 +95,8 @@ def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
         return p.see_other("/login?" + urlencode({"next": request.path_qs}))
     if problem.status == 401:
         return p.see_other("/login")
+    if problem.type == REASON_REQUIRED:  # a specialist, not their work: they may say why
+        return p.reason_page(request)
     response = render.page(request, "fout.html", problem.status, problem=problem)
     response.headers.update(problem.headers)
     return response
