@@ -95,8 +95,8 @@ def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
         return p.see_other("/login?" + urlencode({"next": request.path_qs}))
     if problem.status == 401:
         return p.see_other("/login")
-    if problem.type == REASON_REQUIRED:  # a specialist, not their work: they may say why
-        return p.reason_page(request)
+    if problem.type == REASON_REQUIRED and request.match_info.keys() & {"melding_id", "case_id"}:
+        return p.reason_page(request)  # a specialist, not their work: they may say why
     response = render.page(request, "fout.html", problem.status, problem=problem)
     response.headers.update(problem.headers)
     return response
