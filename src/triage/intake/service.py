@@ -335,23 +335,20 @@ class Intake:
 
     def admit(self) -> None:
         """Refuse a new melding at once (503 with Retry-After, nothing stored) when this
-        process is past capacity (``admits``). submit() asks; the API's pipeline asks
-        first, before authentication and the body, as refusing must cost far less than
-        taking in."""
-        if not self.admits():
+        process is past capacity (``past_capacity``). submit() asks, and so does the
+        console's form; such a refusal is answered, and logged, as its request is. The
+        API's pipeline asks ``admits`` first."""
+        if self.past_capacity():
+            metrics.INTAKE_SHED.inc()
             raise overloaded(self._retry_after)
 
     def admits(self) -> bool:
-        """False (and counted) when this process holds more than a batch and the oldest
-        it holds has waited longer than the bound: a new melding would wait at least as
-        long, behind all of it. Fewer than a batch are never refused: they go in one
-        statement, and a source's retry would cost it seconds where a stall costs it a
-        fraction of one.
-
-        Refusals are logged as one line a second with their number, not one line each:
-        past capacity a line per refusal is thousands a second, written by the process
-        that has no time to spare (about a fifth of a refusal's CPU went to its line)."""
-        if self.held() > _MAX_BATCH and self.waited() > self._max_wait:
+        """For the API's pipeline, before authentication and the body, as refusing must
+        cost far less than taking in: False (counted) past capacity. These refusals are
+        logged as one line a second with their number, not a line each: past capacity a
+        line per refusal is thousands a second, written by the process that has no time
+        to spare (about a fifth of a refusal's CPU went to its line)."""
+        if self.past_capacity():
             metrics.INTAKE_SHED.inc()
             self._shed_unlogged += 1
             self._log_shed()
@@ -359,6 +356,13 @@ class Intake:
         if self._shed_unlogged:
             self._log_shed()
         return True
+
+    def past_capacity(self) -> bool:
+        """This process holds more than a batch and the oldest it holds has waited longer
+        than the bound: a new melding would wait at least as long, behind all of it. Fewer
+        than a batch are never refused: they go in one statement, and a source's retry
+        would cost it seconds where a stall costs it a fraction of one."""
+        return self.held() > _MAX_BATCH and self.waited() > self._max_wait
 
     def _log_shed(self) -> None:
         now = time.monotonic()
