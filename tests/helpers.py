@@ -107,12 +107,14 @@ def born_of(name: str) -> str:
 
 
 def day_mistyped(iso: str) -> str:
-    """The date (ISO) with the last digit of its day typed wrong, still a date."""
-    for digit in "1234567890":
-        typed = iso[:-1] + digit
-        if typed != iso:
-            with contextlib.suppress(ValueError):
-                return date.fromisoformat(typed).isoformat()
+    """The date (ISO) with one digit of its day typed wrong, still a date: the last
+    digit, or for the 30th of a 30-day month (no 31st to make) the first."""
+    for position in (-1, -2):
+        for digit in "1234567890":
+            typed = iso[:position] + digit + (iso[position + 1 :] if position == -2 else "")
+            if typed != iso:
+                with contextlib.suppress(ValueError):
+                    return date.fromisoformat(typed).isoformat()
     raise AssertionError(f"no date one digit off {iso}")
 
 
