@@ -73,14 +73,15 @@ SELECT c.id, c.household_id, c.status, c.gebied, c.opened_at, c.closed_at, c.lea
 -- for a surname without a birth date and $6 a 'w:<sound>|%' one for the same among people
 -- without a fixed address, $5 an 'a:<postcode>|<number>|%' one for a dwelling without its
 -- addition), in gebied $3 if given: open ones first, then the newest; at most $4. Which
--- kinds of key matched is the search's evidence.
+-- kinds of key matched is the search's evidence. Every one is a probe of the primary
+-- key's index: the keys compare byte by byte (0037), so a prefix pattern is a range of it.
 WITH hits AS (
     SELECT case_id, array_agg(DISTINCT left(key, 1) ORDER BY left(key, 1)) AS kinds
       FROM match_keys
      WHERE key = ANY($1::text[])
-        OR ($2::text IS NOT NULL AND key LIKE 'n:%' AND key LIKE $2)
-        OR ($6::text IS NOT NULL AND key LIKE 'w:%' AND key LIKE $6)
-        OR ($5::text IS NOT NULL AND key LIKE 'a:%' AND key LIKE $5)
+        OR ($2::text IS NOT NULL AND key LIKE $2)
+        OR ($6::text IS NOT NULL AND key LIKE $6)
+        OR ($5::text IS NOT NULL AND key LIKE $5)
      GROUP BY case_id
 ), found AS (
     SELECT c.id, c.household_id, c.status, c.gebied, c.lead, c.opened_at, c.closed_at,
