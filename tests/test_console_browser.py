@@ -264,7 +264,7 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     other = await console.page_as("sp-oost-1")
     answer = await other.goto(f"{console.base}/meldingen/{made['melding_id']}")
     assert answer.status == 404
-    assert "no melding" in await other.inner_text("[role=alert]")
+    assert "Dit bestaat niet, of je mag het niet zien." in await other.inner_text("[role=alert]")
     await other.context.close()
     await page.context.close()
 

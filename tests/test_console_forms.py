@@ -54,7 +54,9 @@ async def test_pages_send_people_to_the_login_and_refuse_other_roles_as_a_page(
     refused = await client.get("/werkvoorraad", headers=ops)
     assert refused.status == 403
     assert refused.content_type == "text/html"
-    assert "this is for" in await refused.text()
+    assert "Dit is voor het meldpunt, het CIT, specialisten en coördinatoren; niet voor ops." in (
+        await refused.text()
+    )
     source = await client.get("/", headers=tokens.client(Source.politie))
     assert source.status == 403
 
@@ -241,7 +243,7 @@ async def test_no_form_of_the_console_acts_without_the_sessions_token(
         sent = await client.post(path, data={"reason": "zonder token verstuurd"},
                                  headers=sessions[role.value], allow_redirects=False)  # fmt: skip
         assert sent.status == 403, (route.path, sent.status)
-        assert "not sent from this service" in (await sent.text()).replace("&#39;", "'"), route.path
+        assert "herlaad de pagina en verstuur het opnieuw" in await sent.text(), route.path
 
 
 async def test_the_werkvoorraad_filters_on_when_a_melding_came_in(
@@ -312,3 +314,50 @@ async def test_a_specialist_reads_what_is_not_their_work_by_stating_why(
     # Another role reads without a reason, and has no reason form to send.
     desk = await _session(client, runtime, UserRole.operator)
     assert (await client.get(f"/meldingen/{made['melding_id']}", headers=desk)).status == 200
+
+
+async def test_a_refusal_on_a_page_is_said_in_dutch(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """The console's people read Dutch: a form's field errors, a change the state does not
+    allow and a page that does not exist are said in Dutch, with the field named as the
+    form names it; the API's English is not on the page, nor what was typed."""
+    desk = await _session(client, runtime, UserRole.operator)
+    origin = {**desk, "Origin": str(client.make_url(""))}
+    form_page = await client.get("/nieuwe-melding", headers=desk)
+    fields = {
+        "csrf": _token(await form_page.text()), "external_id": f"TEL-{uuid.uuid4().hex[:16]}",
+        "kind": "melding", "category": "huiselijk_geweld", "summary": "Buurvrouw belt. (Fictief.)",
+        "received_at": TEST_CLOCK.now().replace(tzinfo=None).isoformat(timespec="minutes"),
+        "postcode": "0123 AB", "huisnummer": "12", "p0_role": "slachtoffer",
+        "p0_achternaam": household_name(), "p0_bsn": "123456789",
+    }  # fmt: skip
+    refused = await client.post("/nieuwe-melding", data=fields, headers=origin)
+    html = await refused.text()
+    assert refused.status == 422
+    assert "persoon 1, bsn: geen geldig BSN: 9 cijfers die de elfproef doorstaan" in html
+    assert "postcode: geen Nederlandse postcode" in html
+    assert "11-check" not in html
+    assert "not a Dutch postcode" not in html
+    assert html.count("123456789") == 1  # in its field, to correct; not in the message
+
+    made = await client.post("/api/v1/meldingen", json=melding_body(),
+                             headers=tokens.user("operator"))  # fmt: skip
+    melding_id = (await made.json())["melding_id"]
+    close = {"csrf": _token(await (await client.get(f"/meldingen/{melding_id}",
+                                                    headers=desk)).text()),
+             "outcome": "dubbel", "reason": "Dezelfde melding kwam twee keer binnen."}  # fmt: skip
+    first = await client.post(f"/meldingen/{melding_id}/afsluiten", data=close,
+                              allow_redirects=False, headers=origin)  # fmt: skip
+    assert first.status == 303
+    again = await client.post(f"/meldingen/{melding_id}/afsluiten", data=close, headers=origin)
+    html = await again.text()
+    assert again.status == 409
+    assert "alleen een melding die nog op eerste contact wacht, sluit je met de hand af" in html
+    assert "is not closed by hand" not in html
+
+    missing = await client.get(f"/meldingen/{uuid.uuid4()}", headers=desk)
+    html = await missing.text()
+    assert missing.status == 404
+    assert "<h1>Niet gevonden</h1>" in html
+    assert "Not found" not in html

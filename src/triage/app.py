@@ -24,7 +24,7 @@ from triage.api.operations import OPERATIONS, Handler
 from triage.audit import denied
 from triage.audit.context import ON_BEHALF_HEADER, on_behalf_of
 from triage.auth import oidc, sessions
-from triage.auth.policy import caller_of
+from triage.auth.policy import WIE, caller_of
 from triage.auth.principal import Principal
 from triage.console.routes import PAGES, error_page
 from triage.dispatch.worker import worker_for
@@ -156,7 +156,10 @@ async def _authenticate(request: web.Request, route: str) -> None:
     # Every operation that is not public has a policy (Operation checks it): no policy
     # here means no operation, and the router answers 404.
     if policy is not None and not policy.permits(principal):  # before the body is read
-        raise forbidden(f"this is for {policy.who()}; you are {caller_of(principal)}")
+        raise forbidden(
+            f"this is for {policy.who()}; you are {caller_of(principal)}",
+            f"Dit is voor {policy.wie()}; niet voor {WIE[caller_of(principal)]}.",
+        )
     origin = await runtime.throttle.origin(runtime.throttle.address(request))
     if origin is not None:
         request[ORIGIN] = origin

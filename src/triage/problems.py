@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 class FieldError:
     pointer: str  # RFC 6901 JSON pointer into the request body, e.g. "/persons/0/bsn"
     detail: str
+    #: The same in Dutch, for a person in the console (problems_nl); not in the API's body.
+    tekst: str = ""
 
 
 @dataclass
@@ -23,6 +25,9 @@ class Problem(Exception):
     type: str = "about:blank"
     errors: list[FieldError] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+    #: What a person in the console reads (Dutch); None: the console says what kind of
+    #: refusal it is (problems_nl.by_status). Not in the API's body, which is English.
+    tekst: str | None = None
 
     def body(self, instance: str | None = None) -> dict[str, object]:
         doc: dict[str, object] = {
@@ -36,6 +41,15 @@ class Problem(Exception):
         if self.errors:
             doc["errors"] = [{"pointer": e.pointer, "detail": e.detail} for e in self.errors]
         return doc
+
+
+class Invalid(ValueError):
+    """A validator's refusal: the English the API returns and the Dutch the console shows
+    (pydantic keeps the exception in the error's context, problems_nl reads it there)."""
+
+    def __init__(self, detail: str, tekst: str) -> None:
+        super().__init__(detail)
+        self.tekst = tekst
 
 
 _BASE = "https://triage.invalid/problems/"
@@ -61,8 +75,8 @@ def unauthorized(detail: str) -> Problem:
     )
 
 
-def forbidden(detail: str) -> Problem:
-    return Problem(403, "Forbidden", detail, _BASE + "forbidden")
+def forbidden(detail: str, tekst: str | None = None) -> Problem:
+    return Problem(403, "Forbidden", detail, _BASE + "forbidden", tekst=tekst)
 
 
 #: A specialist may read this only by stating why (break the glass): the console asks.
@@ -73,13 +87,13 @@ def reason_required(detail: str) -> Problem:
     return Problem(403, "Forbidden", detail, REASON_REQUIRED)
 
 
-def conflict(detail: str) -> Problem:
+def conflict(detail: str, tekst: str | None = None) -> Problem:
     """The request is valid but the state does not allow it; nothing was changed."""
-    return Problem(409, "Conflict", detail, _BASE + "conflict")
+    return Problem(409, "Conflict", detail, _BASE + "conflict", tekst=tekst)
 
 
-def not_found(detail: str) -> Problem:
-    return Problem(404, "Not found", detail, _BASE + "not-found")
+def not_found(detail: str, tekst: str | None = None) -> Problem:
+    return Problem(404, "Not found", detail, _BASE + "not-found", tekst=tekst)
 
 
 def unavailable(dependency: str, retry_after: int) -> Problem:

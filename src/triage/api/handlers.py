@@ -14,6 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from triage import problems_nl
 from triage.api import strict_json
 from triage.api.headers import from_elsewhere, page_policy
 from triage.api.keys import (
@@ -124,15 +125,20 @@ def _message(error: ErrorDetails) -> str:
 
 
 def field_errors(exc: ValidationError) -> list[FieldError]:
-    merged: dict[str, list[str]] = {}
-    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+    """Each field's errors, in English and in Dutch (problems_nl), never with the input."""
+    merged: dict[str, tuple[list[str], list[str]]] = {}
+    for error in exc.errors(include_input=False, include_url=False):
         loc, detail = tuple(error["loc"]), _message(error)
         if error["type"] == "extra_forbidden":  # named by where it is, not by its name
             loc, detail = loc[:-1], _UNKNOWN_KEY
-        details = merged.setdefault(_pointer(loc), [])
+        details, teksten = merged.setdefault(_pointer(loc), ([], []))
         if detail not in details:
             details.append(detail)
-    return [FieldError(pointer, "; ".join(details)) for pointer, details in merged.items()]
+        tekst = problems_nl.field_text(error)
+        if tekst not in teksten:
+            teksten.append(tekst)
+    return [FieldError(pointer, "; ".join(details), "; ".join(teksten))
+            for pointer, (details, teksten) in merged.items()]  # fmt: skip
 
 
 async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:

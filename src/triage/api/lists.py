@@ -49,7 +49,8 @@ def codes(query: Mapping[str, str], name: str, allowed: list[str]) -> tuple[str,
     unknown = [x for x in given if x not in allowed]
     if unknown or len(given) > len(allowed):
         raise invalid([FieldError(f"/{name}", "one or more of " + ", ".join(allowed)
-                                  + ", separated by commas")])  # fmt: skip
+                                  + ", separated by commas",
+                                  "kies uit " + ", ".join(allowed))])  # fmt: skip
     return given
 
 
@@ -64,7 +65,8 @@ def moment(query: Mapping[str, str], name: str) -> datetime | None:
         at = None
     if at is None or at.tzinfo is None:
         raise invalid([FieldError(f"/{name}", "a time with its offset, such as "
-                                  "2026-11-28T09:00:00+01:00")])  # fmt: skip
+                                  "2026-11-28T09:00:00+01:00",
+                                  "geef een datum en tijd")])  # fmt: skip
     # Nothing lies outside these years: a bound beyond them is the same as them (and a
     # time near year 1 or 9999 would not survive the conversion to UTC).
     return min(max(at, _TIMES[0]), _TIMES[1])

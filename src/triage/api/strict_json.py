@@ -129,7 +129,15 @@ def _places(doc: Any) -> list[FieldError]:
                     found.setdefault(place, []).append(_TWICE)
                 children.append((place, child))
             stack.extend(reversed(children))
-    return [FieldError(pointer, "; ".join(details)) for pointer, details in found.items()]
+    return [FieldError(pointer, "; ".join(details),
+                       _TEXT_FAULT_NL if any(d.startswith("contains") for d in details) else "")
+            for pointer, details in found.items()]  # fmt: skip
+
+
+#: What the console says of text that cannot be stored (typed or pasted into a form).
+_TEXT_FAULT_NL = (
+    "bevat een teken dat niet kan worden opgeslagen (zoals een NUL-teken); haal het weg"
+)
 
 
 def _escape(key: str) -> str:

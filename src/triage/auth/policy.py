@@ -20,6 +20,10 @@ from triage.vocabulary import UserRole
 CLIENT = "client"
 #: Every kind of caller: API clients and each user role.
 CALLERS: tuple[str, ...] = (CLIENT, *(role.value for role in UserRole))
+#: The callers as the console names them to a person.
+WIE = {CLIENT: "bronsystemen", "operator": "het meldpunt", "cit": "het CIT",
+       "specialist": "specialisten", "coordinator": "coördinatoren", "ops": "ops",
+       "admin": "beheerders"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +44,11 @@ class Policy:
         names = [c for c in CALLERS if c in self.callers]
         words = ["API clients" if c == CLIENT else c for c in names]
         return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+    def wie(self) -> str:
+        """The callers in Dutch words, for a refusal on a page."""
+        words = [WIE[c] for c in CALLERS if c in self.callers]
+        return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " en " + words[-1]
 
     def describe(self) -> str:
         return f"{self.who()}. {self.scope}"

@@ -268,7 +268,10 @@ class _Change:
         """The melding again, locked now its case is: it must not have moved meanwhile."""
         row = await self.melding(melding_id, query="melding_locked")
         if row["case_id"] != case_id:
-            raise conflict("the melding was moved to another case meanwhile; look again")
+            raise conflict(
+                "the melding was moved to another case meanwhile; look again",
+                "de melding is intussen naar een andere casus verplaatst; kijk opnieuw",
+            )
         return row
 
     async def contents(self, case_ids: Sequence[UUID]) -> dict[UUID, list[_Stored]]:
@@ -417,12 +420,15 @@ async def link_melding(
         await conn.execute(_Q["lock_work"], [melding_id], [])
         source_id, target_id = before["case_id"], change.case_id
         if source_id == target_id:
-            raise conflict("the melding is in this case already")
+            raise conflict("the melding is in this case already", "de melding zit al in deze casus")
         cases = await c.lock(sorted({source_id, target_id}))
         await c.relock_melding(melding_id, source_id)
         target = cases[target_id]
         if target["status"] != "open":
-            raise conflict("that case is closed; link to an open case (or merge it first)")
+            raise conflict(
+                "that case is closed; link to an open case (or merge it first)",
+                "die casus is gesloten; koppel aan een open casus (of voeg eerst samen)",
+            )
         held = await c.contents([source_id, target_id])
         moving = [await c.reroute(m, target["gebied"]) for m in held[source_id]
                   if m.facts.id == melding_id]  # fmt: skip
@@ -454,7 +460,10 @@ async def unlink_melding(
         await c.relock_melding(melding_id, source_id)
         held = (await c.contents([source_id]))[source_id]
         if len(held) == 1:
-            raise conflict("this is the only melding of its case; it stands alone already")
+            raise conflict(
+                "this is the only melding of its case; it stands alone already",
+                "dit is de enige melding van de casus; hij staat al op zichzelf",
+            )
         new_id = uuid7()
         await conn.execute(_Q["new_case"], melding_id, uuid7(), new_id, ctx.now)
         new_case = (await c.lock([new_id]))[new_id]
@@ -472,12 +481,18 @@ async def unlink_melding(
 
 async def _merge(c: _Change, case_id: UUID, into_id: UUID) -> None:
     if case_id == into_id:
-        raise conflict("a case cannot be merged into itself")
+        raise conflict(
+            "a case cannot be merged into itself",
+            "een casus kan niet met zichzelf worden samengevoegd",
+        )
     await c.conn.execute(_Q["lock_work"], [], [case_id])
     cases = await c.lock(sorted({case_id, into_id}))
     for which, cid in (("this case", case_id), ("the case to merge into", into_id)):
         if cases[cid]["status"] != "open":
-            raise conflict(f"{which} is closed; only open cases are merged")
+            raise conflict(
+                f"{which} is closed; only open cases are merged",
+                "een van beide casussen is gesloten; alleen open casussen worden samengevoegd",
+            )
     held = await c.contents([case_id, into_id])
     # Meldingen not yet accepted follow the case they join to its gebied.
     moving = [await c.reroute(m, cases[into_id]["gebied"]) for m in held[case_id]]
@@ -511,12 +526,14 @@ async def close_case(
         c = _Change(conn, ctx)
         case = (await c.lock([case_id]))[case_id]
         if case["status"] != "open":
-            raise conflict("this case is closed already")
+            raise conflict("this case is closed already", "deze casus is al gesloten")
         waiting = await conn.fetchval(_Q["waiting_count"], case_id)
         if waiting:
             raise conflict(
                 f"{waiting} melding(en) of this case still wait for first contact; a case "
-                "closes after every melding has been taken up"
+                "closes after every melding has been taken up",
+                f"{waiting} melding(en) van deze casus wachten nog op eerste contact; een "
+                "casus sluit pas als elke melding is opgepakt",
             )
         await c.close(case_id, merged_into=None)
         await c.record("close", change.reason, melding_id=None, from_case=case_id, to_case=None)
@@ -538,7 +555,9 @@ async def settle_review(
             if live is None or live["status"] != "open":
                 raise conflict(
                     "the case to compare with has been closed since; link the melding by "
-                    "hand to the household's open case, or reject"
+                    "hand to the household's open case, or reject",
+                    "de casus om mee te vergelijken is intussen gesloten; koppel de melding "
+                    "zelf aan de open casus van het huishouden, of wijs af",
                 )
             into = live["id"]
             if into != own_case:  # else: merged by hand already
@@ -554,9 +573,14 @@ async def settle_review(
 
 def _check_review(row: asyncpg.Record) -> None:
     if row["dedup_decision"] != "review":
-        raise conflict("this melding was not sent to review")
+        raise conflict(
+            "this melding was not sent to review", "deze melding is niet ter beoordeling gestuurd"
+        )
     if row["review_outcome"] is not None:
-        raise conflict(f"this review was settled already ({row['review_outcome']})")
+        raise conflict(
+            f"this review was settled already ({row['review_outcome']})",
+            "deze beoordeling is al afgehandeld",
+        )
 
 
 async def pending_reviews(conn: asyncpg.Connection, principal: Principal, limit: int) -> ReviewsOut:

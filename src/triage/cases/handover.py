@@ -67,9 +67,25 @@ async def propose(
 ) -> HandoverOut:
     _staff(principal)
     if change.to not in config.by_id:
-        raise invalid([FieldError("/to", "not a specialist or coordinator of the networks")])
+        raise invalid(
+            [
+                FieldError(
+                    "/to",
+                    "not a specialist or coordinator of the networks",
+                    "geen specialist of coördinator van de netwerken",
+                )
+            ]
+        )
     if change.to == principal.name:
-        raise invalid([FieldError("/to", "propose a colleague, not yourself")])
+        raise invalid(
+            [
+                FieldError(
+                    "/to",
+                    "propose a colleague, not yourself",
+                    "draag over aan een collega, niet aan jezelf",
+                )
+            ]
+        )
     try:
         row = await conn.fetchrow(
             _Q["propose"], case_id, change.to, principal.name, now, change.reason,
@@ -78,11 +94,14 @@ async def propose(
         )  # fmt: skip
     except asyncpg.UniqueViolationError:
         raise conflict(
-            "a handover of this case is already proposed; it waits for an answer"
+            "a handover of this case is already proposed; it waits for an answer",
+            "er is al een overdracht van deze casus voorgesteld; die wacht op antwoord",
         ) from None
     if row is None:
         raise conflict("only the lead of an open case, or a coordinator of its gebied, "
-                       "proposes a handover")  # fmt: skip
+                       "proposes a handover",
+                       "alleen de regisseur van een open casus, of een coördinator van het "
+                       "gebied, stelt een overdracht voor")  # fmt: skip
     return _out(row, accepted=False)
 
 
@@ -101,7 +120,10 @@ async def accept(
         row = await conn.fetchrow(_Q["accept"], case_id, principal.name, now, principal.id,
                                   principal.role, endpoint, request_id)  # fmt: skip
         if row is None:
-            raise conflict("no handover of this case is proposed to you")
+            raise conflict(
+                "no handover of this case is proposed to you",
+                "er is jou geen overdracht van deze casus voorgesteld",
+            )
         former = row["from_lead"]
         work = [] if former is None else await conn.fetch(
             _Q["end_lead_work"], case_id, former, now, principal.id, principal.role,

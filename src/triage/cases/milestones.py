@@ -86,7 +86,9 @@ async def mark_done(
     if row is None:
         raise conflict(
             "no open milestone of this kind on a case you lead or coordinate (it starts "
-            "with the first contact, and is marked done once)"
+            "with the first contact, and is marked done once)",
+            "geen open mijlpaal van deze soort op een casus die je regisseert of coördineert "
+            "(hij begint bij het eerste contact en wordt één keer afgevinkt)",
         )
     metrics.MILESTONES_DONE.labels(kind, "true" if now <= row["due_at"] else "false").inc()
     return milestone_out(row, now)

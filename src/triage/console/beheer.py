@@ -16,10 +16,11 @@ from triage.api import handlers as h
 from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth import accounts
 from triage.auth.principal import Principal
-from triage.console.pages import form_fields, parsed, said, see_other
+from triage.console.pages import form_fields, parsed, see_other
 from triage.console.render import page
 from triage.notify import webhooks
 from triage.problems import FieldError, Problem, conflict, forbidden, invalid
+from triage.problems_nl import said
 from triage.vocabulary import Source, UserRole
 
 U = UserRole
@@ -96,7 +97,10 @@ async def post_add_user(request: web.Request) -> web.Response:
         else:
             gebied = None
         if await accounts.user_exists(conn, username):
-            raise conflict(f'a user named "{username}" exists; disable it, or choose another')
+            raise conflict(
+                f'a user named "{username}" exists; disable it, or choose another',
+                f'er is al een gebruiker "{username}"; schakel die uit of kies een andere naam',
+            )
         password = fields.get("password") or None
         issued = await accounts.add_user(
             conn, username, role, runtime.clock.now(), gebied=gebied, password=password,
@@ -194,6 +198,6 @@ async def post_replay(request: web.Request) -> web.Response:
             await webhooks.replay(conn, body, request[PRINCIPAL],
                                   **h.request_context(request))  # fmt: skip
     except (Problem, ValueError) as exc:
-        text = said(exc) if isinstance(exc, Problem) else "webhook: a whole number"
+        text = said(exc) if isinstance(exc, Problem) else "webhook: een heel getal"
         return await _page(request, status=422, error=text)
     return see_other("/beheer?gedaan=opnieuw+verstuurd")

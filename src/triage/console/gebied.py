@@ -19,11 +19,12 @@ from aiohttp import web
 from triage.api import handlers as h
 from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth.principal import Principal
-from triage.console.pages import apply_change, form_fields, parsed, said
+from triage.console.pages import apply_change, form_fields, parsed
 from triage.console.render import page
 from triage.dispatch import views
 from triage.effects import Done
 from triage.problems import forbidden
+from triage.problems_nl import said
 from triage.reporting import kpi
 from triage.request_body import ID_MAX
 from triage.routing import roster_changes
@@ -137,7 +138,7 @@ def _gebied(request: web.Request) -> str:
         return me.gebied or ""
     asked = request.query.get("gebied") or region.gebied_codes[0]
     if asked not in region.gebied_codes:
-        raise forbidden("not a gebied of the region")
+        raise forbidden("not a gebied of the region", "Dit is geen gebied van de regio.")
     return asked
 
 

@@ -9,6 +9,7 @@ errors come back beside the fields the API names.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import uuid4
@@ -25,6 +26,7 @@ from triage.console.pages import form_fields, see_other
 from triage.console.render import page
 from triage.households.normalise import normalise_postcode
 from triage.problems import FieldError, Problem
+from triage.problems_nl import said
 from triage.region import REGIONAL_POOL
 from triage.routing.gebied import OUTSIDE
 from triage.vocabulary import Category, Kind, PersonRole, Source, UserRole
@@ -51,7 +53,7 @@ def _form_page(
     rules = runtime.rules
     by_field: dict[str, str] = {}
     for error in errors:
-        by_field.setdefault(error.pointer.strip("/").replace("/", "."), error.detail)
+        by_field.setdefault(error.pointer.strip("/").replace("/", "."), error.tekst or error.detail)
     local = runtime.network.local(runtime.clock.now())
     return page(
         request, "nieuwe_melding.html", status, given=given, errors=by_field,
@@ -97,9 +99,9 @@ def _person_pointer(error: FieldError) -> FieldError:
     """``/persons/1/bsn`` is the field ``p1_bsn`` of the form; ``/address/x`` is ``x``."""
     parts = error.pointer.strip("/").split("/")
     if len(parts) >= 3 and parts[0] == "persons":
-        return FieldError(f"/p{parts[1]}_{parts[2]}", error.detail)
+        return replace(error, pointer=f"/p{parts[1]}_{parts[2]}")
     if len(parts) >= 2 and parts[0] == "address":
-        return FieldError(f"/{parts[1]}", error.detail)
+        return replace(error, pointer=f"/{parts[1]}")
     return error
 
 
@@ -120,9 +122,9 @@ async def post_new(request: web.Request) -> web.Response:
     except Problem as problem:
         if problem.status >= 500 and problem.status != 503:
             raise
-        errors = [_person_pointer(e) for e in getattr(problem, "errors", None) or []]
-        return _form_page(request, fields, errors or [FieldError("", problem.detail)],
-                          problem.status, signals)  # fmt: skip
+        errors = [_person_pointer(e) for e in problem.errors]
+        whole_form = FieldError("", problem.detail, said(problem))
+        return _form_page(request, fields, errors or [whole_form], problem.status, signals)
     submitted = await runtime.intake.submit(
         melding, request[PRINCIPAL], request_id=request[REQUEST_ID],
         endpoint=h.endpoint_of(request), origin=request.get(ORIGIN), on_behalf_of=None,

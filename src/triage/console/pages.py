@@ -45,6 +45,7 @@ from triage.lists import households
 from triage.lists.people import group
 from triage.lists.werkvoorraad import werkvoorraad
 from triage.problems import Problem, invalid, not_found
+from triage.problems_nl import said
 from triage.region import REGIONAL_POOL
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 from triage.vocabulary import Level, UserRole
@@ -358,12 +359,6 @@ async def _change(
         refused=lambda problem: _melding_page(request, melding_id, status=problem.status,
                                               error=said(problem)),
     )  # fmt: skip
-
-
-def said(problem: Problem) -> str:
-    errors = getattr(problem, "errors", None) or []
-    details = "; ".join(f"{e.pointer.strip('/') or 'formulier'}: {e.detail}" for e in errors)
-    return details or problem.detail
 
 
 def parsed(model: Any, data: dict[str, Any]) -> Any:

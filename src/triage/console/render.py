@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from aiohttp import web
 
+from triage import problems_nl
 from triage.api.keys import PRINCIPAL
 from triage.auth import sessions
 from triage.problems import forbidden
@@ -67,7 +68,9 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters["when"] = _when
 _ENV.globals.update(LEVEL_LABEL=LEVEL_LABEL, STATUS_LABEL=STATUS_LABEL, SOURCE_LABEL=SOURCE_LABEL,
-                    OFFER_LABEL=OFFER_LABEL, TIER_LABEL=TIER_LABEL)  # fmt: skip
+                    OFFER_LABEL=OFFER_LABEL, TIER_LABEL=TIER_LABEL, said=problems_nl.said,
+                    refusal_title=lambda p: problems_nl.by_status(p.status)[0],
+                    field_label=problems_nl.field_label)  # fmt: skip
 
 
 def csrf_token(request: web.Request) -> str:
@@ -79,7 +82,11 @@ def csrf_token(request: web.Request) -> str:
 def check_csrf(request: web.Request, fields: dict[str, str]) -> None:
     """A form posted without this session's token did not come from its pages."""
     if not hmac.compare_digest(fields.get(CSRF_FIELD, ""), csrf_token(request)):
-        raise forbidden("this form was not sent from this service's page: reload it and send again")
+        raise forbidden(
+            "this form was not sent from this service's page: reload it and send again",
+            "Dit formulier kwam niet van een pagina van deze dienst; herlaad de pagina en "
+            "verstuur het opnieuw.",
+        )
 
 
 #: What a form's answer may say was done (``?gedaan=``): these words only, so that a link

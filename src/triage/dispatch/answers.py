@@ -120,7 +120,10 @@ async def answer(
         if row is None or row["specialist"] != me:
             raise not_found("no offer with this id made to you")
         if row["state"] != "offered":
-            raise conflict(f"this offer is {row['state']} already; it cannot be answered now")
+            raise conflict(
+                f"this offer is {row['state']} already; it cannot be answered now",
+                "dit aanbod is al afgehandeld of verlopen; het kan niet meer beantwoord worden",
+            )
         if decline is None:
             await conn.execute(_Q["accept"], assignment_id, now, principal.id, endpoint,
                                request_id, principal.role)  # fmt: skip
@@ -161,7 +164,9 @@ async def first_contact(
                                contact.note)  # fmt: skip
     if done is None:
         raise conflict("first contact is recorded once, by the specialist who accepted the "
-                       "melding, and not before it was received")  # fmt: skip
+                       "melding, and not before it was received",
+                       "eerste contact wordt één keer vastgelegd, door wie de melding "
+                       "aannam, en niet voor de melding binnenkwam")  # fmt: skip
     in_time = "true" if at <= done["respond_before"] else "false"
     metrics.FIRST_CONTACTS.labels(done["gebied"], done["urgency_level"], in_time).inc()
     answer = ContactOut(melding_id=melding_id, status="contacted", first_contact_at=at,

@@ -91,9 +91,14 @@ async def reassign(
             "assigned",
             "escalated",
         ):
-            raise conflict(f"a melding that is {row['status']} is not dispatched any more")
+            raise conflict(
+                f"a melding that is {row['status']} is not dispatched any more",
+                "deze melding wordt niet meer toegewezen (al opgepakt of afgesloten)",
+            )
         if row["specialist"] == change.to:
-            raise conflict(f"{change.to} has this melding already")
+            raise conflict(
+                f"{change.to} has this melding already", "deze collega heeft de melding al"
+            )
         answer_before = now + timedelta(minutes=config.answer_within_minutes[row["urgency_level"]])
         assignment_id = uuid7()
         await conn.execute(_Q["end_active"], melding_id, now)
@@ -151,9 +156,13 @@ async def move_gebied(
             raise not_found("no melding with this id that you may steer")
         if row["kind"] != "melding" or row["status"] not in ("queued", "offered", "escalated"):
             raise conflict(f"a melding that is {row['status']} does not move to another "
-                           "gebied; once accepted, reassign it or hand the case over")  # fmt: skip
+                           "gebied; once accepted, reassign it or hand the case over",
+                           "een aangenomen of afgesloten melding gaat niet naar een ander "
+                           "gebied; wijs hem opnieuw toe of draag de casus over")  # fmt: skip
         if row["gebied"] == change.gebied:
-            raise conflict(f"the melding is in {change.gebied} already")
+            raise conflict(
+                f"the melding is in {change.gebied} already", f"de melding is al in {change.gebied}"
+            )
         effects = await move_to(conn, melding_id, row["gebied"], change.gebied, now=now,
                                 actor=principal, endpoint=endpoint,
                                 request_id=request_id)  # fmt: skip
@@ -239,7 +248,9 @@ async def close_melding(
             raise not_found("no melding with this id that you may steer")
         if row["kind"] != "melding" or row["status"] not in WAITING:
             raise conflict(f"a melding that is {row['status']} is not closed by hand; only "
-                           "one still waiting for first contact is")  # fmt: skip
+                           "one still waiting for first contact is",
+                           "alleen een melding die nog op eerste contact wacht, sluit je "
+                           "met de hand af")  # fmt: skip
         ended = await conn.fetchrow(
             _Q["close_melding"], melding_id, now, change.outcome, change.reason,
             principal.kind, principal.id, principal.role, principal.name, endpoint, request_id,

@@ -32,6 +32,7 @@ from triage.households.normalise import (
     normalise_toevoeging,
     split_huisnummer,
 )
+from triage.problems import Invalid
 from triage.request_body import VOCABULARY, RequestBody, shaped, whole
 from triage.vocabulary import Category, Kind, Level, PersonRole, Source
 
@@ -41,7 +42,10 @@ ShortText = Annotated[str, Field(min_length=1, max_length=100)]
 def _bsn(value: str) -> str:
     digits = value.replace(" ", "").replace(".", "")
     if not bsn_is_valid(digits):
-        raise ValueError("not a valid BSN: 9 digits that pass the elfproef (11-check)")
+        raise Invalid(
+            "not a valid BSN: 9 digits that pass the elfproef (11-check)",
+            "geen geldig BSN: 9 cijfers die de elfproef doorstaan",
+        )
     return digits.zfill(9)
 
 
@@ -79,12 +83,18 @@ def _context(info: ValidationInfo) -> IntakeContext | None:
 
 def _plausible_birth(value: date, info: ValidationInfo) -> date:
     if value.year < 1900:
-        raise ValueError("a birth date before 1900 is not plausible")
+        raise Invalid(
+            "a birth date before 1900 is not plausible",
+            "een geboortedatum voor 1900 is niet aannemelijk",
+        )
     # Today is the latest: from the intake's context, or a correction's ({"now": ...}).
     ctx = _context(info)
     now = ctx.now if ctx is not None else (info.context or {}).get("now")
     if now is not None and value > now.date():
-        raise ValueError("a birth date cannot lie in the future")
+        raise Invalid(
+            "a birth date cannot lie in the future",
+            "een geboortedatum kan niet in de toekomst liggen",
+        )
     return value
 
 
@@ -95,9 +105,10 @@ BirthDate = Annotated[date, AfterValidator(_plausible_birth)]
 def _known_signal(value: str, info: ValidationInfo) -> str:
     ctx = _context(info)
     if ctx is not None and value not in ctx.signals:
-        raise ValueError(
+        raise Invalid(
             "unknown signal code; see GET /api/v1/vocabulary/signals. Known: "
-            + ", ".join(sorted(ctx.signals))
+            + ", ".join(sorted(ctx.signals)),
+            "onbekend signaal; kies uit de lijst",
         )
     return value
 
@@ -114,6 +125,7 @@ _HOUSE_NUMBER = shaped(
     " ?[-/ ]? ?[A-Za-z0-9 -]{0,8}"
 )
 _HUISNUMMER = 'give a number, optionally with its addition, such as 12 or "12-a"'
+_HUISNUMMER_NL = 'geef een nummer, eventueel met toevoeging, zoals 12 of "12-a"'
 
 
 class AddressIn(RequestBody):
@@ -143,7 +155,10 @@ class AddressIn(RequestBody):
             return None
         normal = normalise_postcode(value)
         if normal is None:
-            raise ValueError("not a Dutch postcode: four digits (not starting with 0), two letters")
+            raise Invalid(
+                "not a Dutch postcode: four digits (not starting with 0), two letters",
+                "geen Nederlandse postcode: vier cijfers (niet beginnend met 0), twee letters",
+            )
         return normal
 
     @field_validator("huisnummer", mode="before")
@@ -153,7 +168,7 @@ class AddressIn(RequestBody):
         value = whole(value)
         if value is None or type(value) in (int, str):
             return value
-        raise ValueError(_HUISNUMMER)
+        raise Invalid(_HUISNUMMER, _HUISNUMMER_NL)
 
     @field_validator("huisnummer")
     @classmethod
@@ -162,10 +177,12 @@ class AddressIn(RequestBody):
             return None
         if isinstance(value, int):
             if not 1 <= value <= 99999:
-                raise ValueError("a house number is between 1 and 99999")
+                raise Invalid(
+                    "a house number is between 1 and 99999", "een huisnummer ligt tussen 1 en 99999"
+                )
             return value
         if split_huisnummer(value) is None:
-            raise ValueError(_HUISNUMMER)
+            raise Invalid(_HUISNUMMER, _HUISNUMMER_NL)
         return value
 
     def number_and_addition(self) -> tuple[int, str] | None:
@@ -236,8 +253,9 @@ class MeldingIn(RequestBody):
     @classmethod
     def _rfc3339(cls, value: object) -> object:
         if not isinstance(value, str):
-            raise ValueError(
-                "give an RFC 3339 timestamp with offset, e.g. 2026-11-22T21:15:00+01:00"
+            raise Invalid(
+                "give an RFC 3339 timestamp with offset, e.g. 2026-11-22T21:15:00+01:00",
+                "geef datum en tijd",
             )
         return value
 
@@ -247,11 +265,15 @@ class MeldingIn(RequestBody):
         # The window is around the injected clock (the context's now), never the system's.
         ctx = _context(info)
         if ctx is not None and value > ctx.now + CLOCK_SKEW:
-            raise ValueError("lies in the future; check the source system's clock")
+            raise Invalid(
+                "lies in the future; check the source system's clock",
+                "ligt in de toekomst; kijk datum en tijd na",
+            )
         if ctx is not None and value < ctx.now - ctx.received_at_max_age:
-            raise ValueError(
+            raise Invalid(
                 f"lies more than {ctx.received_at_max_age.days} days in the past; check the "
-                "date sent and the source system's clock"
+                "date sent and the source system's clock",
+                f"ligt meer dan {ctx.received_at_max_age.days} dagen terug; kijk de datum na",
             )
         return value.astimezone(UTC)
 
@@ -260,14 +282,17 @@ class MeldingIn(RequestBody):
     def _known_gebied(cls, value: str | None, info: ValidationInfo) -> str | None:
         ctx = _context(info)
         if value is not None and ctx is not None and value not in ctx.gebieden:
-            raise ValueError("unknown gebied; known: " + ", ".join(ctx.gebieden))
+            raise Invalid(
+                "unknown gebied; known: " + ", ".join(ctx.gebieden),
+                "onbekend gebied; kies uit " + ", ".join(ctx.gebieden),
+            )
         return value
 
     @field_validator("signals")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
-            raise ValueError("each signal code may appear once")
+            raise Invalid("each signal code may appear once", "elk signaal één keer")
         return value
 
 

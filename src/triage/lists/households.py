@@ -32,7 +32,7 @@ from triage.intake.models import (
 )
 from triage.lists import planned
 from triage.lists.people import group
-from triage.problems import forbidden
+from triage.problems import Invalid, forbidden
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries
 from triage.vocabulary import UserRole
@@ -104,14 +104,20 @@ class HouseholdSearchIn(RequestBody):
     @model_validator(mode="after")
     def _something_to_find(self) -> HouseholdSearchIn:
         if self.purpose is Purpose.overig and self.toelichting is None:
-            raise ValueError("toelichting: say in your words why you search (purpose overig)")
+            raise Invalid(
+                "toelichting: say in your words why you search (purpose overig)",
+                "toelichting: zeg in je eigen woorden waarom je zoekt (doel overig)",
+            )
         has_address = (
             self.adres is not None
             and self.adres.postcode is not None
             and self.adres.huisnummer is not None
         )
         if not (has_address or self.achternaam or self.bsn):
-            raise ValueError("give a postcode with a house number (adres), an achternaam, or a bsn")
+            raise Invalid(
+                "give a postcode with a house number (adres), an achternaam, or a bsn",
+                "geef een postcode met huisnummer, een achternaam of een BSN",
+            )
         return self
 
     def reason(self) -> str:

@@ -78,9 +78,25 @@ def period(start: date | None, until: date | None, today: date) -> tuple[date, d
     until = until or today + timedelta(days=1)
     start = start or until - timedelta(days=30)
     if start >= until:
-        raise invalid([FieldError("/from", "the period's start must be before its end")])
+        raise invalid(
+            [
+                FieldError(
+                    "/from",
+                    "the period's start must be before its end",
+                    "het begin van de periode moet voor het einde liggen",
+                )
+            ]
+        )
     if (until - start).days > MAX_DAYS:
-        raise invalid([FieldError("/from", f"a period of at most {MAX_DAYS} days")])
+        raise invalid(
+            [
+                FieldError(
+                    "/from",
+                    f"a period of at most {MAX_DAYS} days",
+                    f"een periode van hoogstens {MAX_DAYS} dagen",
+                )
+            ]
+        )
     return start, until
 
 

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from triage.problems import Invalid
 from triage.region import REGIONAL_POOL, Region
 from triage.vocabulary import Category
 from triage.yamlconfig import ConfigError, line_of, load_model, read_config_text
@@ -111,11 +112,17 @@ class Change(_Frozen):
     @model_validator(mode="after")
     def _fits_its_kind(self) -> Change:
         if self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise Invalid("end must be after start", "het einde moet na het begin liggen")
         if (self.kind == "extra") != (self.gebied is not None):
-            raise ValueError("an extra shift names its gebied; other changes do not")
+            raise Invalid(
+                "an extra shift names its gebied; other changes do not",
+                "een extra dienst noemt zijn gebied; andere wijzigingen niet",
+            )
         if (self.kind == "swap") != (self.replaced_by is not None):
-            raise ValueError("a swap names who replaces the specialist (replaced_by)")
+            raise Invalid(
+                "a swap names who replaces the specialist (replaced_by)",
+                "een ruil noemt wie de specialist vervangt",
+            )
         return self
 
 

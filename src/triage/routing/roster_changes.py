@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 from triage.auth.principal import Principal
 from triage.effects import Done, Effect, RostersChanged, Tell, enqueue
 from triage.problems import FieldError, conflict, forbidden, invalid
+from triage.problems_nl import field_text
 from triage.request_body import RequestBody
 from triage.routing.network import Change, NetworkConfig
 from triage.routing.roster import absent_at, on_duty
@@ -119,7 +120,7 @@ def _checked(config: NetworkConfig, network: str, body: RosterChangeIn, now: dat
             replaced_by=body.replaced_by,
         )
     except ValidationError as exc:
-        raise invalid([FieldError("", e["msg"].removeprefix("Value error, "))
+        raise invalid([FieldError("", e["msg"].removeprefix("Value error, "), field_text(e))
                        for e in exc.errors()]) from None  # fmt: skip
     members = config.network_of(network)
     own = {*members.members, *members.coordinators} if members else set()
@@ -132,13 +133,31 @@ def _checked(config: NetworkConfig, network: str, body: RosterChangeIn, now: dat
             raise invalid([FieldError(
                 "/specialist", f"not in the network of {network} nor the regional backup; "
                 "a colleague of another gebied is added by their own coordinator",
+                f"niet in het netwerk van {network} of de regionale achtervang; een collega "
+                "van een ander gebied voegt de eigen coördinator toe",
             )])  # fmt: skip
         if body.gebied != network:
-            raise invalid([FieldError("/gebied", "an extra shift is in your own gebied")])
+            raise invalid(
+                [
+                    FieldError(
+                        "/gebied",
+                        "an extra shift is in your own gebied",
+                        "een extra dienst is in je eigen gebied",
+                    )
+                ]
+            )
     elif body.specialist not in own:
-        raise invalid([FieldError("/specialist", f"not in the network of {network}")])
+        raise invalid(
+            [
+                FieldError(
+                    "/specialist",
+                    f"not in the network of {network}",
+                    f"niet in het netwerk van {network}",
+                )
+            ]
+        )
     if body.replaced_by is not None and body.replaced_by not in config.by_id:
-        raise invalid([FieldError("/replaced_by", "not in the networks")])
+        raise invalid([FieldError("/replaced_by", "not in the networks", "niet in de netwerken")])
     return change
 
 
@@ -193,7 +212,10 @@ async def withdraw(
         row = await conn.fetchrow(_Q["withdraw"], change_id, now, network, principal.id,
                                   endpoint, request_id)  # fmt: skip
         if row is None:
-            raise conflict("no current change with this id in your gebied's roster")
+            raise conflict(
+                "no current change with this id in your gebied's roster",
+                "deze wijziging staat niet (meer) in het rooster van je gebied",
+            )
         # An extra shift or a swap withdrawn: who worked it may be off duty now.
         people = [p for p in (row["specialist"], row["replaced_by"]) if p is not None]
         await _hold(conn, people)
