@@ -116,7 +116,7 @@ async def post_login(request: web.Request) -> web.Response:
     except Problem as problem:
         text = ("Gebruikersnaam of wachtwoord klopt niet." if problem.status == 401
                 else "Te veel pogingen; wacht even en probeer het opnieuw."
-                if problem.status == 429 else problem.detail)  # fmt: skip
+                if problem.status == 429 else said(problem))  # fmt: skip
         return page(request, "login.html", problem.status, next=target, username=username,
                     error=text)  # fmt: skip
     response = see_other(target)
