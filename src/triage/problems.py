@@ -110,7 +110,14 @@ def unavailable(dependency: str, retry_after: int) -> Problem:
 def idempotency_conflict(detail: str) -> Problem:
     """This source and external_id were stored before, by another sender or for another
     melding; the answer names no id."""
-    return Problem(409, "Conflict", detail, _BASE + "idempotency-conflict")
+    return Problem(
+        409,
+        "Conflict",
+        detail,
+        _BASE + "idempotency-conflict",
+        tekst="onder dit kenmerk is al een andere melding opgeslagen; deze is niet "
+        "opgeslagen. Begin een nieuwe melding (die krijgt een nieuw kenmerk).",
+    )
 
 
 def unstorable() -> Problem:
@@ -121,6 +128,8 @@ def unstorable() -> Problem:
         "nothing was stored. Sending it again unchanged will fail again: tell the service's "
         "operators, with this request's X-Request-ID",
         _BASE + "unstorable",
+        tekst="de database weigerde een waarde van deze melding; er is niets opgeslagen. "
+        "Opnieuw versturen helpt niet: meld het aan het beheer van de dienst.",
     )
 
 

@@ -13,7 +13,7 @@ the ``Invalid`` they raise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic_core import ErrorDetails
@@ -25,47 +25,38 @@ def _ctx(error: ErrorDetails) -> Mapping[str, Any]:
     return error.get("ctx") or {}
 
 
-def _expected(error: ErrorDetails) -> str:
-    return str(_ctx(error).get("expected", "")).replace(" or ", " of ")
+#: pydantic's error types as a person reads them, where the type says it all.
+_FIXED: dict[str, str] = {
+    "missing": "vul dit in",
+    "string_type": "moet tekst zijn",
+    "string_pattern_mismatch": "heeft niet de goede vorm",
+    **dict.fromkeys(("int_type", "int_parsing", "int_from_float"), "moet een heel getal zijn"),
+    **dict.fromkeys(("date_type", "date_parsing", "date_from_datetime_parsing"),
+                    "moet een datum zijn (jjjj-mm-dd)"),
+    **dict.fromkeys(("datetime_type", "datetime_parsing", "datetime_from_date_parsing"),
+                    "moet een datum met tijd zijn"),
+    "timezone_aware": "geef de tijd met de tijdzone",
+    **dict.fromkeys(("bool_type", "bool_parsing"), "moet ja of nee zijn"),
+    **dict.fromkeys(("uuid_type", "uuid_parsing"), "moet een geldige id zijn"),
+    "list_type": "moet een lijst zijn",
+    "extra_forbidden": "bevat een veld dat hier niet bestaat",
+}  # fmt: skip
 
-
-#: pydantic's error types as a person reads them. Constraints come from the model (a
-#: length, a bound, the values allowed), never from what was typed.
-_BY_TYPE: dict[str, Callable[[ErrorDetails], str]] = {
-    "missing": lambda e: "vul dit in",
-    "string_too_short": lambda e: (
-        "vul dit in"
-        if _ctx(e).get("min_length") == 1
-        else f"te kort: minstens {_ctx(e).get('min_length')} tekens"
-    ),
-    "string_too_long": lambda e: f"te lang: hoogstens {_ctx(e).get('max_length')} tekens",
-    "string_type": lambda e: "moet tekst zijn",
-    "string_pattern_mismatch": lambda e: "heeft niet de goede vorm",
-    "int_type": lambda e: "moet een heel getal zijn",
-    "int_parsing": lambda e: "moet een heel getal zijn",
-    "int_from_float": lambda e: "moet een heel getal zijn",
-    "greater_than_equal": lambda e: f"moet minstens {_ctx(e).get('ge')} zijn",
-    "greater_than": lambda e: f"moet groter zijn dan {_ctx(e).get('gt')}",
-    "less_than_equal": lambda e: f"mag hoogstens {_ctx(e).get('le')} zijn",
-    "less_than": lambda e: f"moet kleiner zijn dan {_ctx(e).get('lt')}",
-    "date_type": lambda e: "moet een datum zijn (jjjj-mm-dd)",
-    "date_parsing": lambda e: "moet een datum zijn (jjjj-mm-dd)",
-    "date_from_datetime_parsing": lambda e: "moet een datum zijn (jjjj-mm-dd)",
-    "datetime_type": lambda e: "moet een datum met tijd zijn",
-    "datetime_parsing": lambda e: "moet een datum met tijd zijn",
-    "datetime_from_date_parsing": lambda e: "moet een datum met tijd zijn",
-    "timezone_aware": lambda e: "geef de tijd met de tijdzone",
-    "literal_error": lambda e: f"kies uit {_expected(e)}",
-    "enum": lambda e: f"kies uit {_expected(e)}",
-    "bool_type": lambda e: "moet ja of nee zijn",
-    "bool_parsing": lambda e: "moet ja of nee zijn",
-    "uuid_type": lambda e: "moet een geldige id zijn",
-    "uuid_parsing": lambda e: "moet een geldige id zijn",
-    "too_short": lambda e: f"geef er minstens {_ctx(e).get('min_length')}",
-    "too_long": lambda e: f"hoogstens {_ctx(e).get('max_length')}",
-    "list_type": lambda e: "moet een lijst zijn",
-    "extra_forbidden": lambda e: "bevat een veld dat hier niet bestaat",
+#: Those that name a constraint of the model (a length, a bound, the values allowed),
+#: filled in from the error's context; never from what was typed.
+_BOUND: dict[str, str] = {
+    "string_too_short": "te kort: minstens {min_length} tekens",
+    "string_too_long": "te lang: hoogstens {max_length} tekens",
+    "greater_than_equal": "moet minstens {ge} zijn",
+    "greater_than": "moet groter zijn dan {gt}",
+    "less_than_equal": "mag hoogstens {le} zijn",
+    "less_than": "moet kleiner zijn dan {lt}",
+    "literal_error": "kies uit {expected}",
+    "enum": "kies uit {expected}",
+    "too_short": "geef er minstens {min_length} op",
+    "too_long": "geef er hoogstens {max_length} op",
 }
+
 
 #: What a refusal without a Dutch text of its own is, by its status.
 _STATUS: dict[int, tuple[str, str]] = {
@@ -93,13 +84,26 @@ _STATUS: dict[int, tuple[str, str]] = {
 }
 
 
+class _Given(dict[str, Any]):
+    """A constraint pydantic did not name is left blank rather than failing the refusal."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def field_text(error: ErrorDetails) -> str:
     """A field error in Dutch: this service's own check's text, else by pydantic's type."""
-    found = _ctx(error).get("error")
+    ctx = _ctx(error)
+    found = ctx.get("error")
     if isinstance(found, Invalid):
         return found.tekst
-    made = _BY_TYPE.get(error["type"])
-    return made(error) if made is not None else "is niet goed ingevuld"
+    kind = error["type"]
+    if kind == "string_too_short" and ctx.get("min_length") == 1:
+        return _FIXED["missing"]  # an empty field, as the form shows it
+    if kind in _BOUND:
+        expected = str(ctx.get("expected", "")).replace(" or ", " of ")
+        return _BOUND[kind].format_map(_Given({**ctx, "expected": expected}))
+    return _FIXED.get(kind, "is niet goed ingevuld")
 
 
 def by_status(status: int) -> tuple[str, str]:
@@ -115,6 +119,8 @@ _LABELS = {
     "source": "bron", "role": "rol", "address": "adres", "persons": "personen",
     "start": "begin", "end": "einde", "replaced_by": "vervangen door", "purpose": "doel",
     "into": "samenvoegen met", "case_id": "casus", "melding_id": "melding",
+    "at": "tijdstip", "channel": "manier", "username": "gebruikersnaam", "name": "naam",
+    "decision": "besluit",
 }  # fmt: skip
 
 

@@ -112,10 +112,14 @@ _UNKNOWN_KEY = ("holds a key that is not a field here (not repeated in this answ
                 "the API documentation at /api/docs lists the fields")  # fmt: skip
 
 
+_UNION_TAGS = frozenset({"int", "str", "constrained-str"})
+
+
 def _pointer(loc: tuple[int | str, ...]) -> str:
     # Union members ("int", "str") and validator names ("function-after[...]") are pydantic's
     # internals, not fields; the pointer stops at the field.
-    parts = [str(p) for p in loc if not (isinstance(p, str) and (p in {"int", "str"} or "[" in p))]
+    parts = [str(p) for p in loc
+             if not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]  # fmt: skip
     return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 

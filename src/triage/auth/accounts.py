@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 
 from triage.auth import sessions
-from triage.auth.passwords import WeakPassword, hash_password
+from triage.auth.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, hash_password
 from triage.auth.principal import Principal, person
 from triage.auth.tokens import hash_token, new_token
 from triage.ids import uuid7
@@ -25,8 +25,20 @@ log = structlog.get_logger(__name__)
 USER_TOKEN_DAYS = 30
 
 
+#: What the console says of a password the rules refuse (passwords.check).
+WEAK_PASSWORD = (
+    f"een wachtwoord heeft {MIN_LENGTH} tot {MAX_LENGTH} tekens; een zin van een "
+    "paar woorden is makkelijk te onthouden en moeilijk te raden"
+)
+
+
 class AccountError(Exception):
-    pass
+    """An account that cannot be made or changed: the English for the command line, the
+    Dutch (``tekst``) for the console's admin page."""
+
+    def __init__(self, detail: str, tekst: str = "") -> None:
+        super().__init__(detail)
+        self.tekst = tekst
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,8 @@ async def add_client(
     except asyncpg.UniqueViolationError as exc:
         raise AccountError(
             f'an API client named "{name}" exists; use "triage clients rotate {name}" '
-            "for a new token"
+            "for a new token",
+            "er is al een bronsysteem met deze naam; geef het daar een nieuw token",
         ) from exc
     return IssuedToken(client_id, name, token)
 
@@ -77,11 +90,14 @@ async def add_user(
     that (its token, if it has one, stays as it is); without, it gets a new token that
     expires after ``valid_for``."""
     if role in (UserRole.specialist, UserRole.coordinator) and gebied is None:
-        raise AccountError(f"a {role.value} works in one gebied: give --gebied")
+        raise AccountError(
+            f"a {role.value} works in one gebied: give --gebied",
+            "een specialist of coördinator werkt in één gebied: kies het gebied",
+        )
     try:
         password_hash = None if password is None else await hash_password(password)
     except WeakPassword as exc:
-        raise AccountError(str(exc)) from None
+        raise AccountError(str(exc), WEAK_PASSWORD) from None
     token = new_token() if password is None else None
     expires_at = now + valid_for
     user_id = await conn.fetchval(
@@ -108,7 +124,7 @@ async def renew_user(
     try:
         password_hash = None if password is None else await hash_password(password)
     except WeakPassword as exc:
-        raise AccountError(str(exc)) from None
+        raise AccountError(str(exc), WEAK_PASSWORD) from None
     token = new_token() if password is None else None
     expires_at = now + timedelta(days=USER_TOKEN_DAYS)
     user_id = await conn.fetchval(_Q["renew_user"], username,
@@ -116,19 +132,25 @@ async def renew_user(
                                   password_hash)  # fmt: skip
     if user_id is None:
         raise AccountError(f'no user named "{username}" that logs in here (one of the '
-                           "identity provider logs in there)")  # fmt: skip
+                           "identity provider logs in there)",
+                           "geen gebruiker met deze naam die hier inlogt (wie via de "
+                           "identiteitsprovider inlogt, doet dat daar)")  # fmt: skip
     await sessions.end_all(conn, user_id, now)
     return IssuedToken(user_id, username, token, expires_at if token else None)
 
 
 async def disable_client(conn: asyncpg.Connection, name: str, now: datetime) -> None:
     if await conn.fetchval(_Q["disable_client"], name, now) is None:
-        raise AccountError(f'no active API client named "{name}"')
+        raise AccountError(
+            f'no active API client named "{name}"', "geen actief bronsysteem met deze naam"
+        )
 
 
 async def disable_user(conn: asyncpg.Connection, username: str, now: datetime) -> None:
     if await conn.fetchval(_Q["disable_user"], username, now) is None:
-        raise AccountError(f'no active user named "{username}"')
+        raise AccountError(
+            f'no active user named "{username}"', "geen actieve gebruiker met deze naam"
+        )
 
 
 def check_network(network: NetworkConfig, username: str, role: UserRole, gebied: str) -> None:
@@ -139,7 +161,10 @@ def check_network(network: NetworkConfig, username: str, role: UserRole, gebied:
     provider's claims make (auth/oidc.py)."""
     known = [*network.networks, REGIONAL_POOL]
     if gebied not in known:
-        raise AccountError(f"unknown gebied; known: {', '.join(known)}")
+        raise AccountError(
+            f"unknown gebied; known: {', '.join(known)}",
+            f"onbekend gebied; kies uit {', '.join(known)}",
+        )
     if role not in (UserRole.specialist, UserRole.coordinator):
         return
     team = network.network_of(gebied)
@@ -147,7 +172,9 @@ def check_network(network: NetworkConfig, username: str, role: UserRole, gebied:
     if username not in people:
         raise AccountError(
             f'"{username}" is not in the network of {gebied} in the network file; add them '
-            "there (with their roster) first, then make their account with the same id"
+            "there (with their roster) first, then make their account with the same id",
+            f"deze persoon staat niet in het netwerk van {gebied} in het netwerkbestand; "
+            "zet hem of haar daar eerst in (met rooster), maak dan het account met dezelfde id",
         )
 
 
@@ -187,7 +214,9 @@ async def provider_person(
             except asyncpg.UniqueViolationError:
                 raise AccountError(
                     f'the username "{username}" belongs to another account of this '
-                    "service; an admin renames or disables that one first"
+                    "service; an admin renames or disables that one first",
+                    "deze gebruikersnaam hoort bij een ander account van deze dienst; een "
+                    "beheerder hernoemt of schakelt dat eerst uit",
                 ) from None
             if changed is None:  # older claims than the account's: it keeps the newer
                 row = await conn.fetchrow(_Q["provider_user"], subject)

@@ -462,7 +462,7 @@ async def unlink_melding(
         if len(held) == 1:
             raise conflict(
                 "this is the only melding of its case; it stands alone already",
-                "dit is de enige melding van de casus; hij staat al op zichzelf",
+                "dit is de enige melding van de casus; die staat al op zichzelf",
             )
         new_id = uuid7()
         await conn.execute(_Q["new_case"], melding_id, uuid7(), new_id, ctx.now)

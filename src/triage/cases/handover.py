@@ -122,7 +122,7 @@ async def accept(
         if row is None:
             raise conflict(
                 "no handover of this case is proposed to you",
-                "er is jou geen overdracht van deze casus voorgesteld",
+                "aan jou is geen overdracht van deze casus voorgesteld",
             )
         former = row["from_lead"]
         work = [] if former is None else await conn.fetch(

@@ -53,5 +53,8 @@ async def add_note(
                               principal.role, principal.id, everything, gebied, endpoint,
                               request_id)  # fmt: skip
     if row is None:
-        raise not_found("no open case with this id that you may write in")
+        raise not_found(
+            "no open case with this id that you may write in",
+            "deze casus is intussen gesloten of samengevoegd, of je mag er niet in schrijven",
+        )
     return NoteOut.model_validate(dict(row))

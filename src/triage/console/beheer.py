@@ -66,7 +66,7 @@ async def _account_change(request: web.Request, change: Any, done: str) -> web.R
         async with h.connection(request) as conn, conn.transaction():
             issued = await change(conn)
     except accounts.AccountError as exc:
-        return await _page(request, status=409, error=str(exc))
+        return await _page(request, status=409, error=exc.tekst or str(exc))
     except Problem as problem:
         if problem.status >= 500:
             raise
@@ -85,21 +85,37 @@ async def post_add_user(request: web.Request) -> web.Response:
         username = fields.get("username", "").strip()
         role_code = fields.get("role", "")
         if not username or len(username) > 64 or not username.isprintable():
-            raise invalid([FieldError("/username", "1 to 64 printable characters")])
+            raise invalid(
+                [
+                    FieldError(
+                        "/username", "1 to 64 printable characters", "1 tot 64 leesbare tekens"
+                    )
+                ]
+            )
         if role_code not in list(UserRole):
-            raise invalid([FieldError("/role", "one of " + ", ".join(UserRole))])
+            raise invalid(
+                [FieldError("/role", "one of " + ", ".join(UserRole), "kies een rol uit de lijst")]
+            )
         role = UserRole(role_code)
         gebied = fields.get("gebied") or None
         if role in (U.specialist, U.coordinator):
             if gebied is None:
-                raise invalid([FieldError("/gebied", f"a {role.value} works in one gebied")])
+                raise invalid(
+                    [
+                        FieldError(
+                            "/gebied",
+                            f"a {role.value} works in one gebied",
+                            "een specialist of coördinator werkt in één gebied",
+                        )
+                    ]
+                )
             accounts.check_network(runtime.network, username, role, gebied)
         else:
             gebied = None
         if await accounts.user_exists(conn, username):
             raise conflict(
                 f'a user named "{username}" exists; disable it, or choose another',
-                f'er is al een gebruiker "{username}"; schakel die uit of kies een andere naam',
+                "er is al een gebruiker met deze naam; schakel die uit of kies een andere naam",
             )
         password = fields.get("password") or None
         issued = await accounts.add_user(
@@ -152,9 +168,13 @@ async def post_add_client(request: web.Request) -> web.Response:
     async def change(conn: Any) -> dict[str, str]:
         name = fields.get("name", "").strip()
         if not name or len(name) > 64 or not name.isprintable():
-            raise invalid([FieldError("/name", "1 to 64 printable characters")])
+            raise invalid(
+                [FieldError("/name", "1 to 64 printable characters", "1 tot 64 leesbare tekens")]
+            )
         if fields.get("source") not in list(Source):
-            raise invalid([FieldError("/source", "one of " + ", ".join(Source))])
+            raise invalid(
+                [FieldError("/source", "one of " + ", ".join(Source), "kies een bron uit de lijst")]
+            )
         issued = await accounts.add_client(conn, name, Source(fields["source"]),
                                            request.app[RUNTIME].clock.now())  # fmt: skip
         await _audit(request, "client.create", {"client": name}, conn)

@@ -158,7 +158,15 @@ async def first_contact(
     contact = contact or FirstContactIn()
     at = contact.at or now
     if at > now + CLOCK_SKEW:
-        raise invalid([FieldError("/at", "contact cannot be recorded ahead of time")])
+        raise invalid(
+            [
+                FieldError(
+                    "/at",
+                    "contact cannot be recorded ahead of time",
+                    "eerste contact kan niet in de toekomst liggen",
+                )
+            ]
+        )
     done = await conn.fetchrow(_Q["first_contact"], melding_id, now, principal.id, endpoint,
                                request_id, me, principal.role, at, contact.channel,
                                contact.note)  # fmt: skip
@@ -166,7 +174,7 @@ async def first_contact(
         raise conflict("first contact is recorded once, by the specialist who accepted the "
                        "melding, and not before it was received",
                        "eerste contact wordt één keer vastgelegd, door wie de melding "
-                       "aannam, en niet voor de melding binnenkwam")  # fmt: skip
+                       "aannam, en niet vóórdat de melding binnenkwam")  # fmt: skip
     in_time = "true" if at <= done["respond_before"] else "false"
     metrics.FIRST_CONTACTS.labels(done["gebied"], done["urgency_level"], in_time).inc()
     answer = ContactOut(melding_id=melding_id, status="contacted", first_contact_at=at,

@@ -292,7 +292,7 @@ class MeldingIn(RequestBody):
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         if len(set(value)) != len(value):
-            raise Invalid("each signal code may appear once", "elk signaal één keer")
+            raise Invalid("each signal code may appear once", "kies elk signaal maar één keer")
         return value
 
 

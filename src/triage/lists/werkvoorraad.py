@@ -70,12 +70,18 @@ class WerkvoorraadOut(BaseModel):
 def _gebieden(principal: Principal, asked: tuple[str, ...] | None) -> tuple[str, ...] | None:
     scope = principal.read_scope()
     if scope is None or scope.client_id is not None:
-        raise forbidden("the werkvoorraad is for the desk, CIT and the gebied's network")
+        raise forbidden(
+            "the werkvoorraad is for the desk, CIT and the gebied's network",
+            "de werkvoorraad is voor het meldpunt, het CIT en het netwerk van het gebied",
+        )
     if scope.everything:
         return asked
     mine = scope.gebied or ""
     if asked is not None and set(asked) != {mine}:
-        raise forbidden(f"you see the werkvoorraad of your own gebied ({mine}) only")
+        raise forbidden(
+            f"you see the werkvoorraad of your own gebied ({mine}) only",
+            f"je ziet alleen de werkvoorraad van je eigen gebied ({mine})",
+        )
     return (mine,)
 
 

@@ -116,7 +116,7 @@ class Change(_Frozen):
         if (self.kind == "extra") != (self.gebied is not None):
             raise Invalid(
                 "an extra shift names its gebied; other changes do not",
-                "een extra dienst noemt zijn gebied; andere wijzigingen niet",
+                "bij een extra dienst hoort een gebied, bij andere wijzigingen niet",
             )
         if (self.kind == "swap") != (self.replaced_by is not None):
             raise Invalid(

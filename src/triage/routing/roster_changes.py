@@ -84,18 +84,31 @@ def as_seen_by(
 
 def _coordinator_of(principal: Principal, network: str) -> None:
     if principal.kind != "user" or principal.role != UserRole.coordinator:
-        raise forbidden("roster changes are made by the gebied's coordinator")
+        raise forbidden(
+            "roster changes are made by the gebied's coordinator",
+            "het rooster wijzigt de coördinator van het gebied",
+        )
     if principal.gebied != network:
-        raise forbidden("you change the roster of your own gebied")
+        raise forbidden(
+            "you change the roster of your own gebied",
+            "je wijzigt alleen het rooster van je eigen gebied",
+        )
 
 
 _TOO_EARLY = f"lies more than {BACK.days} days back; a change counts from now on: give a later time"
 _TOO_LATE = "lies more than a year ahead; check the year (record a change that far out later)"
+_TOO_EARLY_NL = (
+    f"ligt meer dan {BACK.days} dagen terug; een wijziging geldt vanaf nu: geef een latere tijd"
+)
+_TOO_LATE_NL = "ligt meer dan een jaar vooruit; kijk het jaar na (zo'n wijziging leg je later vast)"
 
 
 def _within_horizon(start: datetime, end: datetime, now: datetime) -> None:
     errors = [
-        FieldError(f"/{name}", _TOO_EARLY if moment < now else _TOO_LATE)
+        FieldError(
+            f"/{name}",
+            *((_TOO_EARLY, _TOO_EARLY_NL) if moment < now else (_TOO_LATE, _TOO_LATE_NL)),
+        )
         for name, moment in (("start", start), ("end", end))
         if not now - BACK <= moment <= now + AHEAD
     ]
@@ -134,7 +147,7 @@ def _checked(config: NetworkConfig, network: str, body: RosterChangeIn, now: dat
                 "/specialist", f"not in the network of {network} nor the regional backup; "
                 "a colleague of another gebied is added by their own coordinator",
                 f"niet in het netwerk van {network} of de regionale achtervang; een collega "
-                "van een ander gebied voegt de eigen coördinator toe",
+                "van een ander gebied wordt door de eigen coördinator toegevoegd",
             )])  # fmt: skip
         if body.gebied != network:
             raise invalid(
