@@ -361,3 +361,22 @@ async def test_a_refusal_on_a_page_is_said_in_dutch(
     assert missing.status == 404
     assert "<h1>Niet gevonden</h1>" in html
     assert "Not found" not in html
+
+
+async def test_the_werkvoorraad_offers_a_gebied_filter_only_to_who_sees_several(
+    client: Client, runtime: Runtime
+) -> None:
+    """A specialist or coordinator sees their own gebied's werkvoorraad: no filter offers
+    them another, and one asked for by hand is refused in Dutch with the reason."""
+    for role in (UserRole.specialist, UserRole.coordinator):
+        own = await _session(client, runtime, role)
+        page = await client.get("/werkvoorraad", headers=own)
+        assert page.status == 200
+        assert 'name="gebied"' not in await page.text()
+        other = await client.get("/werkvoorraad?gebied=oost", headers=own)
+        assert other.status == 403
+        assert "je ziet alleen de werkvoorraad van je eigen gebied (tilburg)" in (
+            await other.text()
+        )
+    desk = await _session(client, runtime, UserRole.operator)
+    assert 'name="gebied"' in await (await client.get("/werkvoorraad", headers=desk)).text()
