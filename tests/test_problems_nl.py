@@ -64,3 +64,13 @@ def test_a_refusal_is_said_with_its_own_dutch_else_by_its_kind() -> None:
     assert said(own) == "deze casus is al gesloten"
     assert said(conflict("an English detail only")) == by_status(409)[1]
     assert by_status(409)[0] == "Kan nu niet"
+
+
+def test_a_number_or_text_field_given_text_is_told_about_the_text_only() -> None:
+    """huisnummer takes 12 or "12-a": text that is too long is too long, in Dutch; that it
+    is no number as well (the union's other member) would only confuse."""
+    body = melding_body()
+    body["address"]["huisnummer"] = "1" * 25
+    (error,) = _refused(body)
+    assert error.pointer == "/address/huisnummer"
+    assert error.tekst == "te lang: hoogstens 20 tekens"

@@ -131,18 +131,30 @@ def _message(error: ErrorDetails) -> str:
 def field_errors(exc: ValidationError) -> list[FieldError]:
     """Each field's errors, in English and in Dutch (problems_nl), never with the input."""
     merged: dict[str, tuple[list[str], list[str]]] = {}
-    for error in exc.errors(include_input=False, include_url=False):
+    errors = exc.errors(include_input=False, include_url=False)
+    texted = {_pointer(tuple(e["loc"])) for e in errors if not _number_branch(e)}
+    for error in errors:
         loc, detail = tuple(error["loc"]), _message(error)
         if error["type"] == "extra_forbidden":  # named by where it is, not by its name
             loc, detail = loc[:-1], _UNKNOWN_KEY
-        details, teksten = merged.setdefault(_pointer(loc), ([], []))
+        pointer = _pointer(loc)
+        details, teksten = merged.setdefault(pointer, ([], []))
         if detail not in details:
             details.append(detail)
+        # A number or text field (huisnummer: 12 or "12-a") given text says in Dutch what
+        # is wrong with the text only, not also that it is no number.
+        if _number_branch(error) and pointer in texted:
+            continue
         tekst = problems_nl.field_text(error)
         if tekst not in teksten:
             teksten.append(tekst)
     return [FieldError(pointer, "; ".join(details), "; ".join(teksten))
             for pointer, (details, teksten) in merged.items()]  # fmt: skip
+
+
+def _number_branch(error: ErrorDetails) -> bool:
+    """The error of a union's number member (``loc`` ends in pydantic's "int" tag)."""
+    return error["loc"][-1:] == ("int",)
 
 
 async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:
