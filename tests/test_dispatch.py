@@ -237,6 +237,27 @@ async def test_a_worker_dying_mid_claim_loses_nothing_and_offers_nothing_twice(
     assert not await runtime.redis.hexists(leased, melding["melding_id"])
 
 
+async def test_a_melding_closed_while_a_worker_holds_its_lease_does_not_come_back(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """Closed (or moved, or offered by hand) while a worker that then died held its lease:
+    the lease ends with the withdrawal, so it does not expire into the queue again, where
+    a closed melding would wait for nobody (found by the dispatch model)."""
+    clock = FrozenClock(MONDAY_10)
+    melding = await _post(client, tokens, signals=["levensgevaar"])
+    await runtime.enqueuer.flush()
+    dying = Claimer(runtime.redis, runtime.keys, lease_seconds=30)
+    [claim] = await dying.claim([GEBIED], clock.now())
+    assert str(claim.melding_id) == melding["melding_id"]
+    closed = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/close",
+                               json={"outcome": "dubbel", "reason": "Dezelfde melding twee keer."},
+                               headers=tokens.user("operator"))  # fmt: skip
+    assert closed.status == 200, await closed.text()
+    clock.advance(timedelta(seconds=31))
+    assert await _worker(runtime, clock).requeue_expired_leases() == 0
+    assert await runtime.redis.zscore(runtime.keys.queue(GEBIED), melding["melding_id"]) is None
+
+
 async def test_two_offers_of_one_melding_at_once_make_one_assignment(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:

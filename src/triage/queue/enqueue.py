@@ -64,11 +64,20 @@ class Enqueuer:
         self._wake.set()
 
     async def withdraw(self, gebied: str, melding_id: UUID) -> None:
-        """Take a melding off its gebied's queue (it was offered or moved by hand). If
-        Redis is down it stays there, harmlessly: a worker that claims it finds it no
-        longer queued in PostgreSQL and does nothing."""
+        """Take a melding off its gebied's queue (offered by hand, moved or closed), and
+        end a worker's lease on it: a lease that expired later would put it back on the
+        queue (queue/claim.py, requeue_expired), a closed melding waiting there for
+        nobody. One transaction (the gebied's keys share a hash tag). If Redis is down it
+        stays there, harmlessly: a worker that claims it finds it no longer queued in
+        PostgreSQL and does nothing."""
+        member = str(melding_id)
+        leases, leased = self._keys.leases(gebied)
         with contextlib.suppress(Exception):
-            await self._client.zrem(self._keys.queue(gebied), str(melding_id))
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zrem(self._keys.queue(gebied), member)
+            pipe.zrem(leases, member)
+            pipe.hdel(leased, member)
+            await pipe.execute()
 
     async def flush(self) -> None:
         """Wait until everything submitted so far has been sent (or counted as failed)."""
