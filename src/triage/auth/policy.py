@@ -20,6 +20,8 @@ from triage.vocabulary import UserRole
 CLIENT = "client"
 #: Every kind of caller: API clients and each user role.
 CALLERS: tuple[str, ...] = (CLIENT, *(role.value for role in UserRole))
+#: The callers as the API's refusals name them (a role by its code).
+WHO = {c: "API clients" if c == CLIENT else c for c in CALLERS}
 #: The callers as the console names them to a person.
 WIE = {CLIENT: "bronsystemen", "operator": "het meldpunt", "cit": "het CIT",
        "specialist": "specialisten", "coordinator": "coördinatoren", "ops": "ops",
@@ -41,17 +43,20 @@ class Policy:
 
     def who(self) -> str:
         """The callers in words, in a fixed order."""
-        names = [c for c in CALLERS if c in self.callers]
-        words = ["API clients" if c == CLIENT else c for c in names]
-        return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+        return _listed([c for c in CALLERS if c in self.callers], WHO, "and")
 
     def wie(self) -> str:
         """The callers in Dutch words, for a refusal on a page."""
-        words = [WIE[c] for c in CALLERS if c in self.callers]
-        return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " en " + words[-1]
+        return _listed([c for c in CALLERS if c in self.callers], WIE, "en")
 
     def describe(self) -> str:
         return f"{self.who()}. {self.scope}"
+
+
+def _listed(callers: list[str], names: dict[str, str], last: str) -> str:
+    """``callers`` named by ``names``, in words: "a, b and c"."""
+    words = [names[c] for c in callers]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
 
 
 def caller_of(principal: Principal) -> str:
