@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from triage.console.gebied import week
 from triage.region import REGIONAL_POOL, load_region
 from triage.routing.choose import Choice, Need, choose
-from triage.routing.network import NetworkConfig, load_network
+from triage.routing.network import Change, NetworkConfig, load_network
 from triage.routing.roster import on_duty
 from triage.scoring import load_rules
 from triage.vocabulary import Category
@@ -48,6 +49,36 @@ def test_the_demo_network_covers_every_gebied_and_the_week() -> None:
         assert _here(DEMO, at, REGIONAL_POOL), at
     assert len(_here(DEMO, _local(2026, 11, 25, 3, 0), REGIONAL_POOL)) == 1
     assert not _here(DEMO, _local(2026, 11, 25, 3, 0), "tilburg")  # nobody at night
+
+
+def test_the_week_table_shows_every_absence_beside_the_hours_on_duty() -> None:
+    """An absence of a few hours shows on its day beside the shift that remains (it used to
+    show only when it took the whole day, so an absence at night vanished from the table);
+    hours partly away count; a whole day away shows as such."""
+    sunday = date(2026, 11, 29)  # Milou van Tours works Sundays 10-18 and Fridays 17-22
+    changes = [
+        Change(kind="absent", specialist="sp-tilburg-7", start=datetime(2026, 11, 29, 0, 17),
+               end=datetime(2026, 11, 29, 2, 22)),
+        Change(kind="absent", specialist="sp-tilburg-7", start=datetime(2026, 12, 4, 16, 0),
+               end=datetime(2026, 12, 4, 19, 0)),
+        Change(kind="absent", specialist="sp-tilburg-7", start=datetime(2026, 12, 1),
+               end=datetime(2026, 12, 2)),
+    ]  # fmt: skip
+    days, rows = week(DEMO, "tilburg", sunday, changes)
+    assert days[0] == sunday
+    assert len(days) == 7
+    milou = next(r for r in rows if r.specialist == "sp-tilburg-7")
+    assert [c.text for c in milou.days] == [
+        "10-18, afwezig 00-03", "", "afwezig", "", "", "19-22, afwezig 16-19", "",
+    ]  # fmt: skip
+    assert [bool(c.absent) for c in milou.days] == [True, False, True, False, False, True, False]
+    others = [r for r in rows if r.specialist != "sp-tilburg-7"]
+    assert others
+    assert not any(c.absent for r in others for c in r.days)
+    # without changes: the roster as it is
+    _, plain = week(DEMO, "tilburg", sunday, [])
+    milou = next(r for r in plain if r.specialist == "sp-tilburg-7")
+    assert [c.text for c in milou.days] == ["10-18", "", "", "", "", "17-22", ""]
 
 
 def test_a_bad_network_file_names_field_and_line(tmp_path: Path) -> None:

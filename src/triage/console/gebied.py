@@ -79,12 +79,27 @@ DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
 
 
 @dataclass(frozen=True, slots=True)
+class DayCell:
+    """One person's day in the week table: the hours on duty and the hours marked absent.
+    Both show: an absence of a few hours on a day with a shift is as much the coordinator's
+    business as one that takes the whole day."""
+
+    on: str  # "08-17", "08-12, 14-17" or "" (no duty)
+    absent: str  # "" (not absent), "hele dag" or the hours, "00-03"
+
+    @property
+    def text(self) -> str:
+        away = f"afwezig {self.absent}" if self.absent != "hele dag" else "afwezig"
+        return ", ".join([*([self.on] if self.on else []), *([away] if self.absent else [])])
+
+
+@dataclass(frozen=True, slots=True)
 class WeekRow:
     """One person's hours on duty in the gebied, per day of the coming week."""
 
     specialist: str
     naam: str
-    days: list[str]  # "08-17", "22-24", "" (free), "afwezig"
+    days: list[DayCell]
 
 
 def _hours(hours: list[int]) -> str:
@@ -105,26 +120,32 @@ def week(
     config: NetworkConfig, gebied: str, first: date, extra: list[Change]
 ) -> tuple[list[date], list[WeekRow]]:
     """Who is on duty in ``gebied`` each hour of the seven days from ``first`` (local),
-    sampled on the hour (shifts begin and end on the hour), with absences shown."""
+    sampled on the hour (shifts begin and end on the hour), and which hours an absence
+    touches (absences begin and end at any minute: an hour partly away counts)."""
     days = [first + timedelta(days=i) for i in range(7)]
     network = config.network_of(gebied)
     people = list(dict.fromkeys([*(network.members if network else []),
                                  *(network.coordinators if network else [])]))  # fmt: skip
     hours: dict[str, list[list[int]]] = {p: [[] for _ in days] for p in people}
-    absent: dict[str, set[int]] = {p: set() for p in people}
+    absent: dict[str, list[list[int]]] = {}
+    away = [(config.local(c.start), config.local(c.end), c.specialist)
+            for c in extra if c.kind == "absent"]  # fmt: skip
     for index, day in enumerate(days):
         for hour in range(24):
             at = config.day_start(day, datetime.min.time()) + timedelta(hours=hour)
             for duty in on_duty(config, at, extra):
                 if duty.gebied == gebied:
                     hours.setdefault(duty.specialist, [[] for _ in days])[index].append(hour)
-            for change in extra:
-                if change.kind == "absent" and change.start <= at < change.end:
-                    absent.setdefault(change.specialist, set()).add(index)
+            for start, end, specialist in away:
+                if start < at + timedelta(hours=1) and end > at:
+                    per_day = absent.setdefault(specialist, [[] for _ in days])
+                    if hour not in per_day[index]:
+                        per_day[index].append(hour)
     rows = []
     for specialist, per_day in hours.items():
-        cells = ["afwezig" if i in absent.get(specialist, set()) and not per_day[i]
-                 else _hours(per_day[i]) for i in range(len(days))]  # fmt: skip
+        away_hours = absent.get(specialist, [[] for _ in days])
+        cells = [DayCell(_hours(on), "hele dag" if len(off) == 24 else _hours(off))
+                 for on, off in zip(per_day, away_hours, strict=True)]  # fmt: skip
         naam = config.by_id[specialist].naam if specialist in config.by_id else specialist
         rows.append(WeekRow(specialist, naam, cells))
     return days, rows
