@@ -268,7 +268,6 @@ class Intake:
         received_at_max_age: timedelta = timedelta(days=RECEIVED_AT_MAX_AGE_DAYS),
         max_wait: float = INTAKE_MAX_WAIT_SECONDS,
         retry_after: int = 5,
-        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
         self._acquire_timeout = acquire_timeout
@@ -283,7 +282,7 @@ class Intake:
         self._retry_after = retry_after
         #: The clock of waits (seconds, monotonic): how long a melding has been held. A test
         #: stops it to take in more than a slow machine takes in within the bound.
-        self.timer = timer
+        self.timer: Callable[[], float] = time.monotonic
         # Refusals not yet in a log line, and when the last such line was written.
         self._shed_unlogged = 0
         self._shed_logged_at = float("-inf")
