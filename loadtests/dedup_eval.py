@@ -404,11 +404,11 @@ def figures(
                 c[3] += did
                 c[4] += asked
         seen.add(house)
-    households_split = sum(
-        1
-        for h in set(truth.values())
-        if len({c for c, counts in case_household.items() if counts[h]}) > 1
-    )
+    cases_of: dict[int, set[Any]] = {}
+    for case, in_case in case_household.items():
+        for household in in_case:
+            cases_of.setdefault(household, set()).add(case)
+    households_split = sum(1 for cases in cases_of.values() if len(cases) > 1)
     return {
         "meldingen": len(rows),
         "households": len(set(truth.values())),
