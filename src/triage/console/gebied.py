@@ -88,9 +88,15 @@ class DayCell:
     absent: str  # "" (not absent), "hele dag" or the hours, "00-03"
 
     @property
+    def away(self) -> str:
+        """The absence as the table says it: "afwezig 00-03", "afwezig" (all day) or ""."""
+        if not self.absent:
+            return ""
+        return "afwezig" if self.absent == "hele dag" else f"afwezig {self.absent}"
+
+    @property
     def text(self) -> str:
-        away = f"afwezig {self.absent}" if self.absent != "hele dag" else "afwezig"
-        return ", ".join([*([self.on] if self.on else []), *([away] if self.absent else [])])
+        return ", ".join(part for part in (self.on, self.away) if part)
 
 
 @dataclass(frozen=True, slots=True)
