@@ -362,6 +362,15 @@ async def test_a_refusal_on_a_page_is_said_in_dutch(
     assert "<h1>Niet gevonden</h1>" in html
     assert "Not found" not in html
 
+    admin = await _session(client, runtime, UserRole.admin)
+    csrf = _token(await (await client.get("/beheer", headers=admin)).text())
+    rotate = await client.post("/beheer/bronnen/vernieuwen", data={"csrf": csrf, "name": "geen"},
+                               headers={**admin, "Origin": origin["Origin"]})  # fmt: skip
+    html = await rotate.text()
+    assert rotate.status == 409
+    assert "geen bronsysteem met deze naam" in html
+    assert "no API client named" not in html
+
 
 async def test_the_werkvoorraad_offers_a_gebied_filter_only_to_who_sees_several(
     client: Client, runtime: Runtime

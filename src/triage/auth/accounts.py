@@ -71,7 +71,7 @@ async def rotate_client(conn: asyncpg.Connection, name: str) -> IssuedToken:
     token = new_token()
     client_id = await conn.fetchval(_Q["rotate_client_token"], name, hash_token(token))
     if client_id is None:
-        raise AccountError(f'no API client named "{name}"')
+        raise AccountError(f'no API client named "{name}"', "geen bronsysteem met deze naam")
     return IssuedToken(client_id, name, token)
 
 
