@@ -32,6 +32,10 @@ WEAK_PASSWORD = (
 )
 
 
+#: What the console says when a specialist or coordinator is given no gebied.
+ONE_GEBIED = "een specialist of coördinator werkt in één gebied"
+
+
 class AccountError(Exception):
     """An account that cannot be made or changed: the English for the command line, the
     Dutch (``tekst``) for the console's admin page."""
@@ -92,7 +96,7 @@ async def add_user(
     if role in (UserRole.specialist, UserRole.coordinator) and gebied is None:
         raise AccountError(
             f"a {role.value} works in one gebied: give --gebied",
-            "een specialist of coördinator werkt in één gebied: kies het gebied",
+            f"{ONE_GEBIED}: kies het gebied",
         )
     try:
         password_hash = None if password is None else await hash_password(password)

@@ -100,15 +100,9 @@ async def post_add_user(request: web.Request) -> web.Response:
         gebied = fields.get("gebied") or None
         if role in (U.specialist, U.coordinator):
             if gebied is None:
-                raise invalid(
-                    [
-                        FieldError(
-                            "/gebied",
-                            f"a {role.value} works in one gebied",
-                            "een specialist of coördinator werkt in één gebied",
-                        )
-                    ]
-                )
+                raise invalid([FieldError(
+                    "/gebied", f"a {role.value} works in one gebied", accounts.ONE_GEBIED
+                )])  # fmt: skip
             accounts.check_network(runtime.network, username, role, gebied)
         else:
             gebied = None
