@@ -19,9 +19,13 @@ train``'s estimate from what that formed (its ``train()``, on the meldingen newe
 with the cases they were filed under, as the command reads them from the database), and
 prints the second; ``--out`` keeps that model.
 
-It prints the figures its API run prints, then (``--show N``) up to N false links and N
-true links it missed, each with the decision, the best score and the fields compared, for
-reading.
+It prints the figures its API run prints; then why each melding that did not join its
+household's case (FEBRL4: its pair's) did not, scored against that case as it stood at the
+melding's turn (only the address in common, which goes to review by design; evidence below
+``review_at``; not found by blocking; found with evidence below ``link_at``; held back or
+another case better), with the highest recall that leaves in reach; then (``--show N``)
+up to N false links and N true links it missed, each with the decision, the best score
+and the fields compared, for reading.
 """
 
 from __future__ import annotations
@@ -42,7 +46,15 @@ import orjson
 import dedup_eval
 import febrl_eval
 from triage.households.keys import lookup_variants, stored_keys
-from triage.households.match import Address, Candidate, Outcome, Person, Scored, decide
+from triage.households.match import (
+    Address,
+    Candidate,
+    Outcome,
+    Person,
+    Scored,
+    decide,
+    score_candidate,
+)
 from triage.households.model import Model, Weights, dump_model, load_model
 from triage.households.train import Record, train
 from triage.intake.models import MeldingIn
@@ -66,6 +78,7 @@ class Filed:
     best: Scored | None
     lookup: int  # its lookup keys
     compared: tuple[tuple[Person, ...], Address]
+    found: frozenset[int]  # the cases blocking found
 
 
 class Replay:
@@ -107,7 +120,28 @@ class Replay:
             best=best,
             lookup=len(lookup),
             compared=(persons, address),
+            found=frozenset(ids),
         )
+
+    def why_not_linked(self, filed: Filed, cases: set[int]) -> str:
+        """Why a melding that belongs in one of ``cases`` (its household's) did not join
+        it: scored against each of them as if blocking had found them all."""
+        persons, address = filed.compared
+        best = max(
+            (score_candidate(persons, address, self._cases[c].candidate, self._weights)
+             for c in cases),
+            key=lambda s: s.score,
+        )  # fmt: skip
+        model = self._weights.model
+        if best.persons_disagree:
+            return ONLY_ADDRESS
+        if best.score < model.review_at:
+            return LITTLE
+        if not cases & filed.found:
+            return "not found by blocking"
+        if best.score < model.link_at:
+            return "found, evidence below link_at"
+        return "found, held back or another case scored higher"
 
     @staticmethod
     def _grow(
@@ -122,6 +156,24 @@ class Replay:
         if written not in case.written and len(case.written) < 12:
             case.written.append(written)
             case.candidate.addresses.append(address)
+
+
+#: Why a melding did not join its household's case, the two reasons no model could change
+#: without linking wrongly: no person in common, the address alone (point 2 of
+#: recognition sends it to review), and too little evidence to reach review at all.
+ONLY_ADDRESS = "only the address in common (review, by design)"
+LITTLE = "evidence below review_at"
+
+
+def print_not_linked(reasons: Counter[str], should: int) -> None:
+    """The reasons, and the highest recall any change of keys or thresholds could reach
+    while the address alone does not link (and without linking on little evidence)."""
+    said = ", ".join(f"{k} {v}" for k, v in reasons.most_common())
+    print(f"not linked to their household's case ({sum(reasons.values())} of {should}): {said}")
+    keeping = 1 - reasons[ONLY_ADDRESS] / should
+    print(f"recall at most {keeping:.4f} while the address alone does not link; at most "
+          f"{keeping - reasons[LITTLE] / should:.4f} without linking on evidence below "
+          "review_at")  # fmt: skip
 
 
 def _written(melding: MeldingIn) -> tuple[object, ...]:
@@ -166,7 +218,14 @@ def replay_febrl(model: Model, seed: int, show: int, *, learn: bool) -> Model:
         first = Replay(model)
         model = trained(model, [first.file(r.melding) for r in records], seed)
     replay = Replay(model)
-    mine = {r.rec_id: replay.file(r.melding) for r in records}
+    partner = dict(truth) | {b: a for a, b in truth}
+    mine: dict[str, Filed] = {}
+    reasons = Counter[str]()
+    for r in records:
+        mine[r.rec_id] = f = replay.file(r.melding)
+        other = mine.get(partner[r.rec_id])
+        if other and not (f.decision == "linked" and f.case_id == other.case_id):
+            reasons[replay.why_not_linked(f, {int(other.case_id)})] += 1
     filed = {k: febrl_eval.Filed(f.case_id, f.decision, f.matched_case_id) for k, f in mine.items()}
     predicted, sizes = febrl_eval.case_pairs(filed)
     a = febrl_eval.score(febrl_eval.org_dup(predicted), truth)
@@ -180,6 +239,7 @@ def replay_febrl(model: Model, seed: int, show: int, *, learn: bool) -> Model:
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(later.items()))
     print(f"later record of each true pair: {outcomes}")
     position = {r.rec_id: i for i, r in enumerate(records)}
+    print_not_linked(reasons, len(truth))
     by_id = {r.rec_id: r for r in records}
     wrong = sorted(febrl_eval.org_dup(predicted) - truth)
     missed = sorted(p for p in truth if filed[p[0]].case_id != filed[p[1]].case_id)
@@ -205,9 +265,14 @@ def replay_dutch(
     replay = Replay(model)
     rows = []
     mine = {}
-    for _, _, melding in labelled:
+    home: dict[int, set[int]] = {}  # household -> the cases its meldingen went into
+    reasons = Counter[str]()
+    for house, _, melding in labelled:
         f = replay.file(melding)
         mine[melding["external_id"]] = f
+        if house in home and not (f.decision == "linked" and int(f.case_id) in home[house]):
+            reasons[replay.why_not_linked(f, home[house])] += 1
+        home.setdefault(house, set()).add(int(f.case_id))
         rows.append({"external_id": melding["external_id"], "case_id": f.case_id,
                      "dedup_decision": f.decision,
                      "dedup_matched_case_id": f.matched_case_id})  # fmt: skip
@@ -215,6 +280,7 @@ def replay_dutch(
     groups = {m["external_id"]: group for _, group, m in labelled}
     dedup_eval.report(dedup_eval.figures(rows, truth, groups))
     owner = dedup_eval.owners(rows, truth)
+    print_not_linked(reasons, len(labelled) - len(home))
     first_case: dict[int, str] = {}
     shown = Counter[str]()
     for house, group, melding in labelled:
