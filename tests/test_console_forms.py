@@ -54,8 +54,9 @@ async def test_pages_send_people_to_the_login_and_refuse_other_roles_as_a_page(
     refused = await client.get("/werkvoorraad", headers=ops)
     assert refused.status == 403
     assert refused.content_type == "text/html"
-    assert "Dit is voor het meldpunt, het CIT, specialisten en coördinatoren; niet voor ops." in (
-        await refused.text()
+    assert (
+        "Dit is voor het meldpunt, het CIT, specialisten en coördinatoren; "
+        "niet voor technisch beheer." in await refused.text()
     )
     source = await client.get("/", headers=tokens.client(Source.politie))
     assert source.status == 403

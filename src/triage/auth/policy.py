@@ -24,7 +24,7 @@ CALLERS: tuple[str, ...] = (CLIENT, *(role.value for role in UserRole))
 WHO = {c: "API clients" if c == CLIENT else c for c in CALLERS}
 #: The callers as the console names them to a person.
 WIE = {CLIENT: "bronsystemen", "operator": "het meldpunt", "cit": "het CIT",
-       "specialist": "specialisten", "coordinator": "coördinatoren", "ops": "ops",
+       "specialist": "specialisten", "coordinator": "coördinatoren", "ops": "technisch beheer",
        "admin": "beheerders"}  # fmt: skip
 
 
