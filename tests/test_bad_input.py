@@ -357,3 +357,140 @@ async def test_the_contract_states_the_limits(client: Client) -> None:
     assert "year" in schemas["RosterChangeIn"]["properties"]["start"]["description"]
     huisnummer = schemas["AddressIn"]["properties"]["huisnummer"]["anyOf"]
     assert {"type": "integer", "minimum": 1, "maximum": 99999} in huisnummer
+
+
+# -- 9. What the HTTP parser, the body's encoding and the credentials cannot read ----------
+
+
+async def _raw_http(client: Client, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """``request`` as the bytes on the wire (a client library would refuse to send them):
+    the answer's status, headers and body."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(request)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
+async def test_what_the_http_parser_refuses_is_not_repeated(client: Client, tokens: Tokens) -> None:
+    """A header the parser refuses answers problem+json with the usual headers, and
+    neither the answer nor the log repeats the request (a BSN in a header, the token)."""
+    token = tokens.user("operator")["Authorization"]
+    for bad in (b"X-Melder: Sanne Jansen 111222333\x01", token.encode() + b"\x00",
+                b"Content-Encoding: br\r\nContent-Length: 2"):  # fmt: skip
+        status, headers, body = await _raw_http(client, (
+            b"POST /api/v1/meldingen HTTP/1.1\r\nHost: x\r\n" + bad +
+            b"\r\nConnection: close\r\n\r\n{}"
+        ))  # fmt: skip
+        assert status == 400, body
+        assert headers["Content-Type"].startswith("application/problem+json"), headers
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert headers["Server"] == "triage"
+        assert json.loads(body)["status"] == 400
+        for secret in (b"Sanne", b"111222333", token.removeprefix("Bearer ").encode(), b"br"):
+            assert secret not in body, (bad, body)
+
+
+async def test_credentials_that_are_not_utf8_are_unknown(client: Client) -> None:
+    for header in (b"Authorization: Bearer \xff\xfe", b"Cookie: __Host-triage_session=\xff\xfe"):
+        status, headers, body = await _raw_http(client, (
+            b"GET /api/v1/gebieden HTTP/1.1\r\nHost: x\r\n" + header +
+            b"\r\nConnection: close\r\n\r\n"
+        ))  # fmt: skip
+        assert status == 401, body
+        assert headers["Content-Type"].startswith("application/problem+json")
+
+
+async def test_a_body_whose_encoding_does_not_decode_is_a_400(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    body = melding_body()
+    resp = await client.post(URL, data=json.dumps(body).encode(), headers={
+        **tokens.client(Source.politie), "Content-Type": "application/json",
+        "Content-Encoding": "gzip",
+    })  # fmt: skip
+    problem = await _problem(resp, 400)
+    assert "Content-Encoding" in problem["detail"]
+    assert await _stored(runtime, body["external_id"]) == 0
+
+
+# -- 10. Form fields as strict as a JSON body -------------------------------------------
+
+
+async def test_a_form_is_utf8_with_each_field_once(client: Client, tokens: Tokens) -> None:
+    form = "application/x-www-form-urlencoded"
+    cases: list[tuple[bytes, str, int, set[str]]] = [
+        (b"username=a&password=%ff", form, 400, set()),  # not UTF-8
+        (b"username=a&password=\xff", form, 400, set()),
+        (b"username=a&password=b", form + "; charset=utf-7", 415, set()),
+        (b"username=a&password=b", form + "; charset=bogus", 415, set()),
+        (b"username=a&username=b&password=c", form, 422, {"/username"}),
+        (b"username=a%00b&password=c", form, 422, {"/username"}),
+    ]
+    for raw, content_type, status, pointers in cases:
+        resp = await client.post("/auth/login", data=raw, headers={"Content-Type": content_type})
+        problem = await _problem(resp, status)
+        assert {e["pointer"] for e in problem.get("errors", [])} == pointers, raw
+
+
+# -- 11. Query parameters, ids and dates as the contract names them ----------------------
+
+
+async def test_a_query_parameter_is_one_the_operation_takes_given_once(
+    client: Client, tokens: Tokens
+) -> None:
+    operator = tokens.user("operator")
+    resp = await client.get("/api/v1/reviews?limit=5&limit=6", headers=operator)
+    assert _pointers(await _problem(resp)) == {"/limit"}
+    resp = await client.get("/api/v1/cases?status=open&stauts=closed", headers=operator)
+    problem = await _problem(resp)
+    assert _pointers(problem) == {""}
+    assert "stauts" not in json.dumps(problem)  # an unknown name is input: not repeated
+    assert "takes:" in problem["errors"][0]["detail"]
+    resp = await client.get("/api/v1/cases?status=open", headers=operator)
+    assert resp.status == 200, await resp.text()
+
+
+async def test_an_id_has_one_spelling(client: Client, tokens: Tokens) -> None:
+    operator = tokens.user("operator")
+    melding = await client.post(URL, json=melding_body(), headers=tokens.client(Source.politie))
+    melding_id = (await melding.json())["melding_id"]
+    found = await client.get(f"{URL}/{melding_id.upper()}", headers=operator)
+    assert found.status == 200, await found.text()
+    plain = melding_id.replace("-", "")
+    for spelling in (plain, f"urn:uuid:{melding_id}", f"{{{melding_id}}}", "+" + plain[1:],
+                     "\u0661" * 32):  # fmt: skip
+        resp = await client.get(f"{URL}/{spelling}", headers=operator)
+        assert resp.status == 404, spelling
+
+
+async def test_dates_are_the_ones_they_can_be(client: Client, tokens: Tokens) -> None:
+    operator = tokens.user("operator")
+    for value in ("20260101", "2026-W01-1", "2026-001"):
+        resp = await client.get(f"/api/v1/kpi?from={value}", headers=operator)
+        assert _pointers(await _problem(resp)) == {"/from"}, value
+    search = {"purpose": "koppelen", "achternaam": "Jansen", "geboortedatum": "9999-01-01"}
+    resp = await client.post("/api/v1/households/search", json=search, headers=operator)
+    assert _pointers(await _problem(resp)) == {"/geboortedatum"}
+    whom = {"achternaam": "Jansen", "voornaam": "Piet", "geboortedatum": "9999-12-31",
+            "reason": "Verzoek om inzage van betrokkene."}  # fmt: skip
+    resp = await client.post("/api/v1/inzage", json=whom, headers=tokens.user("admin"))
+    assert "/geboortedatum" in _pointers(await _problem(resp))
+    url = f"/api/v1/meldingen/{uuid.uuid4()}/first-contact"
+    resp = await client.post(url, json={"at": "0001-01-01T00:00:00+05:00"},
+                             headers=tokens.user("specialist-zuid"))  # fmt: skip
+    assert _pointers(await _problem(resp)) == {"/at"}
+
+
+async def test_an_external_id_is_printable(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    for external_id in ("BVH-1\nBVH-2", "BVH-\x1b[31m1", "BVH\u200b-1"):
+        body = melding_body(external_id=external_id)
+        resp = await client.post(URL, json=body, headers=tokens.client(Source.politie))
+        assert _pointers(await _problem(resp)) == {"/external_id"}, external_id
+        assert await _stored(runtime, external_id) == 0

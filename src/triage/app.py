@@ -7,6 +7,7 @@ import functools
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ import redis.exceptions
 import structlog
 from aiohttp import web
 
-from triage.api import docs
+from triage.api import docs, unreadable
 from triage.api.handlers import MAX_BODY, endpoint_of, route_of
 from triage.api.headers import allowed, from_elsewhere, options, secure
 from triage.api.keys import ON_BEHALF_OF, ORIGIN, PRINCIPAL, REQUEST_ID, RUNTIME, SOURCE, STOPPING
@@ -30,7 +31,15 @@ from triage.console.routes import PAGES, error_page
 from triage.dispatch.worker import worker_for
 from triage.notify.deliver import deliverer_for
 from triage.observability import health, metrics
-from triage.problems import Problem, forbidden, overloaded, unauthorized, unavailable
+from triage.problems import (
+    FieldError,
+    Problem,
+    forbidden,
+    invalid,
+    overloaded,
+    unauthorized,
+    unavailable,
+)
 from triage.queue.reconcile import run_reconciler
 from triage.runtime import Runtime
 from triage.store.db import is_unavailable
@@ -160,12 +169,34 @@ async def _authenticate(request: web.Request, route: str) -> None:
             f"this is for {policy.who()}; you are {caller_of(principal)}",
             f"Dit is voor {policy.wie()}; niet voor {WIE[caller_of(principal)]}.",
         )
+    _check_query(request, route)
     origin = await runtime.throttle.origin(runtime.throttle.address(request))
     if origin is not None:
         request[ORIGIN] = origin
     behalf = request.headers.get(ON_BEHALF_HEADER)
     if behalf is not None:
         request[ON_BEHALF_OF] = on_behalf_of(behalf)
+
+
+def _check_query(request: web.Request, route: str) -> None:
+    """An operation's query parameters are the ones it declares, each given once, as a
+    JSON body's keys are (422): the handler reads the first of a parameter given twice,
+    and a misspelt one would be passed over in silence (a filter not applied). The names
+    of unknown ones are not repeated: they are input."""
+    taken = _QUERIES.get(("GET" if request.method == "HEAD" else request.method, route))
+    if taken is None or not request.query:
+        return
+    given = Counter(name for name, _ in request.query.items())
+    errors = [FieldError(f"/{name}", "given more than once; give it once",
+                         "staat meer dan eens in het adres; geef het één keer")
+              for name, times in given.items() if times > 1 and name in taken]  # fmt: skip
+    if any(name not in taken for name in given):
+        takes = ", ".join(sorted(taken)) or "none"
+        errors.append(FieldError("", f"a query parameter this operation does not take; it "
+                                 f"takes: {takes}",
+                                 "een zoekterm in het adres die hier niet bestaat"))  # fmt: skip
+    if errors:
+        raise invalid(errors)
 
 
 async def _bearer(request: web.Request, header: str) -> Principal:
@@ -286,6 +317,10 @@ _POLICIES = {
     **{(op.method, op.path): op.policy for op in OPERATIONS if op.policy is not None},
     **{(page.method, page.path): page.policy for page in PAGES if page.policy is not None},
 }
+#: The query parameters each operation takes, by method and route (public ones take what
+#: an identity provider adds to its callback, so they are not checked).
+_QUERIES = {(op.method, op.path): frozenset(name for name, _, _ in op.query)
+            for op in OPERATIONS if not op.public}  # fmt: skip
 #: The console's routes: their refusals are pages (or the way to the login), not JSON.
 _PAGE_ROUTES = frozenset(page.path for page in PAGES)
 
@@ -303,6 +338,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
         client_max_size=MAX_BODY,
     )
     app[RUNTIME] = runtime
+    unreadable.install()  # for requests the HTTP parser refuses, before any middleware
     # The document lists this configuration's signal codes and gebieden; its examples are
     # dated by the service's clock.
     app[_DOCUMENT] = orjson.dumps(build_openapi(

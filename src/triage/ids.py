@@ -10,6 +10,7 @@ id is a cost on every request.
 from __future__ import annotations
 
 import random
+import re
 import time
 import uuid
 
@@ -23,3 +24,15 @@ def uuid7() -> uuid.UUID:
     value |= 0b10 << 62  # variant
     value |= rand & 0x3FFF_FFFF_FFFF_FFFF
     return uuid.UUID(int=value)
+
+
+_CANONICAL = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def parse_id(text: str) -> uuid.UUID | None:
+    """An id as this service writes it (8-4-4-4-12 hexadecimal digits, either case), or
+    None. ``uuid.UUID`` also takes braces, "urn:uuid:", no dashes, a leading "+" and
+    digits of other scripts: one id under many spellings, in links and in the audit."""
+    return uuid.UUID(text) if _CANONICAL.fullmatch(text) else None

@@ -10,9 +10,12 @@ every body before its model reads it (``api/strict_json.py``).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict
+
+from triage.problems import Invalid
 
 #: Marks a string in the document whose values are the region's or the rules' codes
 #: (``signals``, ``gebieden``): the document built for a configuration lists them.
@@ -73,3 +76,19 @@ def whole(value: object) -> object:
 
 #: A whole number in a request body: 12 or 12.0, never true or 12.5.
 WholeNumber = Annotated[int, BeforeValidator(whole)]
+
+
+def _storable(value: datetime) -> datetime:
+    """A moment the database can hold: in UTC from 1900 on. An offset can move 0001-01-01
+    out of the years a timestamp holds, and the write failed (a 500)."""
+    try:
+        year = value.astimezone(UTC).year
+    except OverflowError:
+        year = 0
+    if year < 1900:
+        raise Invalid("lies before 1900; check the year", "ligt voor 1900; kijk het jaar na")
+    return value
+
+
+#: A moment in a request body (RFC 3339 with offset) that the database can store.
+Moment = Annotated[AwareDatetime, AfterValidator(_storable)]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import html
-from collections.abc import AsyncIterator, Awaitable, Callable
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import date, timedelta
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 from uuid import UUID
 
 import asyncpg
@@ -39,6 +41,7 @@ from triage.cases.read import (
 )
 from triage.dispatch import answers, manual, views
 from triage.effects import Done
+from triage.ids import parse_id
 from triage.intake.receipt import as_sent, receipt
 from triage.notify import events, webhooks
 from triage.observability import health, metrics
@@ -163,12 +166,7 @@ async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:
     given twice or text the database cannot store, see strict_json)."""
     if request.content_type not in _JSON_TYPES and not request.content_type.endswith("+json"):
         raise Problem(415, "Unsupported media type", "send the body as application/json")
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise _too_large()
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise _too_large() from None
+    body = await body_of(request)
     strict_json.check(body)  # 400, or 422 for a key given twice or text that cannot be stored
     try:
         return parse(body)
@@ -176,6 +174,30 @@ async def json_body(request: web.Request, parse: Callable[[bytes], M]) -> M:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise strict_json.malformed() from None
         raise invalid(field_errors(exc)) from None
+
+
+def dated(request: web.Request, model: type[M]) -> Callable[[bytes], M]:
+    """``model``'s parse with today in its context: a birth date is not after it."""
+    context = {"now": request.app[RUNTIME].clock.now()}
+    return lambda raw: model.model_validate_json(raw, context=context)
+
+
+async def body_of(request: web.Request) -> bytes:
+    """The request's body: 413 when larger than MAX_BODY, 400 when its Content-Encoding
+    does not decode (aiohttp raised it from the read, and the pipeline answered 500)."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise _too_large()
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large() from None
+    except web.RequestPayloadError:
+        raise Problem(
+            400, "Body not readable",
+            "the body could not be read: its Content-Encoding did not decode, or it ended "
+            "early; nothing was stored or changed. Send it without Content-Encoding, or "
+            "whole and gzip'd",
+        ) from None  # fmt: skip
 
 
 async def post_melding(request: web.Request) -> web.Response:
@@ -206,10 +228,16 @@ def _too_large() -> Problem:
 
 
 def _uuid_param(request: web.Request, name: str) -> UUID:
-    try:
-        return UUID(request.match_info[name])
-    except ValueError:
-        raise not_found(f"{name} is not a valid id") from None
+    return id_param(request, name, f"{name} is not a valid id")
+
+
+def id_param(request: web.Request, name: str, unknown: str) -> UUID:
+    """The path's id ``name`` in its one spelling (``ids.parse_id``), else 404 ``unknown``:
+    a malformed id is an id that names nothing."""
+    found = parse_id(request.match_info[name])
+    if found is None:
+        raise not_found(unknown)
+    return found
 
 
 def access_reason(request: web.Request) -> str | None:
@@ -344,7 +372,8 @@ def whole_number(raw: str, name: str, *, most: int, what: str = "") -> int:
     fits = ascii_digits and len(raw.lstrip("0")) <= len(str(most))  # int() takes <= 4300
     number = int(raw) if fits else 0
     if not 1 <= number <= most:
-        raise invalid([FieldError(f"/{name}", f"{what}a whole number from 1 to {most}")])
+        raise invalid([FieldError(f"/{name}", f"{what}a whole number from 1 to {most}",
+                                  f"een heel getal van 1 tot en met {most}")])  # fmt: skip
     return number
 
 
@@ -445,16 +474,84 @@ async def post_roster_withdraw(request: web.Request) -> web.Response:
     return await answered(request, done)
 
 
-async def form_of(request: web.Request, what: str) -> dict[str, str]:
-    """The fields of a posted form (application/x-www-form-urlencoded); 415 otherwise."""
+class FormFields(dict[str, str]):
+    """A posted form's fields; ``repeated`` holds the values of the fields the form may
+    give more than once (checkboxes of one name), and only those.
+
+    A field given twice (which was meant? the last one won: a role given twice made an
+    admin), or holding text the database cannot store, is refused (422, the field named,
+    never its value) when the handler reads it, or reads them all: fields the form does not
+    have are passed over, given once or twice, as a JSON body's unknown keys would be."""
+
+    def __init__(
+        self, fields: dict[str, str], repeated: dict[str, list[str]], bad: dict[str, FieldError]
+    ) -> None:
+        super().__init__(fields)
+        self.repeated = repeated
+        self._bad = bad
+
+    def _refuse(self, names: Iterable[str]) -> None:
+        errors = [self._bad[n] for n in names if n in self._bad]
+        if errors:
+            raise invalid(errors)
+
+    def __getitem__(self, name: str) -> str:
+        self._refuse((name,))
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        self._refuse((name,))
+        return super().get(name, default)
+
+    def items(self) -> Any:
+        self._refuse(self._bad)
+        return super().items()
+
+
+#: A form's refusals (the field is named by the error's pointer).
+_TWICE = ("given more than once in the form; give each field once",
+          "staat meer dan eens in het formulier; stuur het één keer")  # fmt: skip
+_NAME_UNSTORABLE = "a field's name contains a character that cannot be stored"
+
+
+async def form_of(
+    request: web.Request, what: str, *, repeated: frozenset[str] = frozenset()
+) -> FormFields:
+    """The fields of a posted form, application/x-www-form-urlencoded in UTF-8 (415
+    otherwise; 400 when its bytes are not that), each field once (except those in
+    ``repeated``) and storable, or refused when read (``FormFields``)."""
     if request.content_type != "application/x-www-form-urlencoded":
         raise Problem(
             415,
             "Unsupported media type",
             f"send {what} as form fields (application/x-www-form-urlencoded)",
         )
-    form = await request.post()
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    if (request.charset or "utf-8").lower() not in ("utf-8", "utf8"):
+        raise Problem(415, "Unsupported media type",
+                      f"send {what} in UTF-8 (charset=utf-8, or no charset)")  # fmt: skip
+    body = await body_of(request)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise Problem(400, "Form not readable",
+                      f"the form is not in UTF-8; send {what} as form fields in UTF-8, "
+                      "percent-encoded (application/x-www-form-urlencoded)") from None  # fmt: skip
+    fields: dict[str, str] = {}
+    lists: dict[str, list[str]] = {name: [] for name in repeated}
+    bad: dict[str, FieldError] = {}
+    for name, value in pairs:
+        pointer = "/" + strict_json.escape(name)
+        if strict_json.text_fault(name) is not None:  # its pointer would repeat it
+            bad[name] = FieldError("", _NAME_UNSTORABLE, strict_json.TEXT_FAULT_NL)
+        elif (fault := strict_json.text_fault(value)) is not None:
+            bad[name] = FieldError(pointer, fault, strict_json.TEXT_FAULT_NL)
+        elif name in lists:
+            lists[name].append(value)
+        elif name in fields:
+            bad[name] = FieldError(pointer, *_TWICE)
+        else:
+            fields[name] = value
+    return FormFields(fields, lists, bad)
 
 
 async def post_login(request: web.Request) -> web.Response:
@@ -602,7 +699,7 @@ async def post_logout(request: web.Request) -> web.Response:
 async def post_inzage(request: web.Request) -> web.Response:
     """Everything held about a person: JSON, or the page to read and print when the
     caller asks for ``text/html``."""
-    whom = await json_body(request, inzage.InzageIn.model_validate_json)
+    whom = await json_body(request, dated(request, inzage.InzageIn))
     async with connection(request) as conn:
         found = await inzage.export(conn, whom, principal_of(request), **request_context(request))
     if "text/html" in request.headers.get("Accept", ""):
@@ -614,10 +711,7 @@ async def post_inzage(request: web.Request) -> web.Response:
 
 async def patch_person(request: web.Request) -> web.Response:
     person_id = _uuid_param(request, "person_id")
-    context = {"now": request.app[RUNTIME].clock.now()}
-    body = await json_body(
-        request, lambda raw: correction.CorrectionIn.model_validate_json(raw, context=context)
-    )
+    body = await json_body(request, dated(request, correction.CorrectionIn))
     async with connection(request) as conn:
         corrected = await correction.correct(conn, person_id, body, principal_of(request),
                                              **request_context(request))  # fmt: skip
@@ -654,19 +748,21 @@ async def get_break_glass(request: web.Request) -> web.Response:
 
 #: The dates a period may name: year 1 overflowed the arithmetic on it (a 500).
 _DATES = (date(2000, 1, 1), date(2999, 12, 31))
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _date_param(request: web.Request, name: str) -> date | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    try:
-        day = date.fromisoformat(raw)
+    try:  # the form it says, not every one fromisoformat takes (20261001, 2026-W40-4)
+        day = date.fromisoformat(raw) if _ISO_DATE.fullmatch(raw) else None
     except ValueError:
         day = None
     if day is None or not _DATES[0] <= day <= _DATES[1]:
         raise invalid([FieldError(f"/{name}", "a date such as 2026-10-01, from 2000-01-01 "
-                                  "to 2999-12-31")])  # fmt: skip
+                                  "to 2999-12-31",
+                                  "een datum als 2026-10-01, van 2000 tot 2999")])  # fmt: skip
     return day
 
 

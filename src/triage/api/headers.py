@@ -43,6 +43,12 @@ def page_policy(html: str) -> str:
 
 async def secure(_request: web.Request, response: web.StreamResponse) -> None:
     """``on_response_prepare``: the headers above, on every response."""
+    fix_headers(response)
+
+
+def fix_headers(response: web.StreamResponse) -> None:
+    """The headers above, on ``response`` (also where no application answers: a request
+    that could not be read, ``api/unreadable.py``)."""
     headers = response.headers
     headers.update(_FIXED)
     headers.setdefault("Cache-Control", "no-store")

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from triage.api.handlers import (
     connection,
+    dated,
     endpoint_of,
     json_body,
     json_response,
@@ -139,7 +140,7 @@ async def get_cases(request: web.Request) -> web.Response:
 
 async def post_household_search(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    search = await json_body(request, households.HouseholdSearchIn.model_validate_json)
+    search = await json_body(request, dated(request, households.HouseholdSearchIn))
     async with connection(request) as conn:
         found = await households.search_households(
             conn, principal_of(request), search, now=runtime.clock.now(),

@@ -92,7 +92,8 @@ _KEY_FAULT = (
 _TWICE = "given more than once in its object; give each key once"
 
 
-def _text_fault(text: str) -> str | None:
+def text_fault(text: str) -> str | None:
+    """What makes ``text`` impossible to store (said for the API), or None."""
     faults = []
     if _NUL in text:
         faults.append("a NUL character (\\u0000)")
@@ -111,7 +112,7 @@ def _places(doc: Any) -> list[FieldError]:
     while stack:
         pointer, value = stack.pop()
         if isinstance(value, str):
-            fault = _text_fault(value)
+            fault = text_fault(value)
             if fault is not None:
                 found.setdefault(pointer, []).append(fault)
         elif isinstance(value, list):
@@ -120,25 +121,24 @@ def _places(doc: Any) -> list[FieldError]:
             children = []
             twice = getattr(value, "twice", ())
             for key, child in value.items():
-                if _text_fault(key) is not None:  # its pointer would repeat it
+                if text_fault(key) is not None:  # its pointer would repeat it
                     if _KEY_FAULT not in found.get(pointer, []):
                         found.setdefault(pointer, []).append(_KEY_FAULT)
                     continue
-                place = f"{pointer}/{_escape(key)}"
+                place = f"{pointer}/{escape(key)}"
                 if key in twice:
                     found.setdefault(place, []).append(_TWICE)
                 children.append((place, child))
             stack.extend(reversed(children))
     return [FieldError(pointer, "; ".join(details),
-                       _TEXT_FAULT_NL if any(d.startswith("contains") for d in details) else "")
+                       TEXT_FAULT_NL if any(d.startswith("contains") for d in details) else "")
             for pointer, details in found.items()]  # fmt: skip
 
 
 #: What the console says of text that cannot be stored (typed or pasted into a form).
-_TEXT_FAULT_NL = (
-    "bevat een teken dat niet kan worden opgeslagen (zoals een NUL-teken); haal het weg"
-)
+TEXT_FAULT_NL = "bevat een teken dat niet kan worden opgeslagen (zoals een NUL-teken); haal het weg"
 
 
-def _escape(key: str) -> str:
+def escape(key: str) -> str:
+    """``key`` as one step of a JSON pointer (RFC 6901)."""
     return key.replace("~", "~0").replace("/", "~1")

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from triage.auth.passwords import MAX_LENGTH, verify
 from triage.auth.principal import Principal, person
+from triage.auth.tokens import credential_bytes
 from triage.store.sql import load_queries
 
 #: ``__Host-``: only this host can set it, with Secure and Path=/ (not a sibling
@@ -66,7 +67,7 @@ class Started:
 
 
 def _digest(session_id: str) -> bytes:
-    return hashlib.sha256(session_id.encode()).digest()
+    return hashlib.sha256(credential_bytes(session_id)).digest()
 
 
 async def log_in(

@@ -39,8 +39,16 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def credential_bytes(text: str) -> bytes:
+    """A credential as sent (a token, a session cookie) in bytes, for its digest. A header
+    or cookie that was not UTF-8 arrives with those bytes as lone surrogates (aiohttp
+    decodes them so); such a credential is no one's and must come to "unknown" (401), not
+    fail to encode (a 500)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+    return hashlib.sha256(credential_bytes(token)).digest()
 
 
 class Authenticator(Protocol):

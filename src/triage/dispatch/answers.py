@@ -13,14 +13,14 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
-from pydantic import AwareDatetime, BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from triage.auth.principal import Principal
 from triage.effects import Changed, Done, Enqueue
 from triage.intake.models import CLOCK_SKEW
 from triage.observability import metrics
 from triage.problems import FieldError, conflict, forbidden, invalid, not_found
-from triage.request_body import RequestBody
+from triage.request_body import Moment, RequestBody
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
 
@@ -66,7 +66,7 @@ Channel = Literal["telefoon", "huisbezoek", "video", "op_locatie", "anders"]
 class FirstContactIn(RequestBody):
     """How first contact went; without a body it is by phone, now."""
 
-    at: AwareDatetime | None = Field(
+    at: Moment | None = Field(
         default=None, strict=False,
         description="When contact was made (RFC 3339 with offset), if earlier than now: "
         "not before the melding was received, not in the future. The milestones run from it.",

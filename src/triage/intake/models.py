@@ -7,6 +7,7 @@ in a source system's log where personal data must not go.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Literal
@@ -209,14 +210,32 @@ class PersonIn(RequestBody):
     geboortedatum: BirthDate | None = None
 
 
+#: What an id of a source's own cannot hold: control characters (a line break, an escape
+#: sequence) and invisible ones (zero width, direction marks). It is shown, searched and
+#: quoted as written; two ids that look alike must be alike.
+_NOT_IN_ID = "\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff"
+_ID_FAULT = re.compile(f"[{_NOT_IN_ID}]")
+
+
+def _one_line_id(value: str) -> str:
+    if _ID_FAULT.search(value):
+        raise Invalid(
+            "contains a control or invisible character; send the id as the source shows it",
+            "bevat een stuurteken of onzichtbaar teken; geef het kenmerk zoals de bron het toont",
+        )
+    return value
+
+
 class MeldingIn(RequestBody):
     """A melding or adviesvraag from a source system or a desk operator."""
 
     source: Source
-    external_id: str = Field(
+    external_id: Annotated[str, AfterValidator(_one_line_id)] = Field(
         min_length=1,
         max_length=128,
-        description="The source's own id; with `source` the idempotency key.",
+        json_schema_extra={"pattern": shaped(f"[^{_NOT_IN_ID}]{{1,128}}")},
+        description="The source's own id; with `source` the idempotency key. Printable: "
+        "no control or invisible characters.",
     )
     received_at: AwareDatetime = Field(
         # Lax here: _rfc3339 lets only strings through, and hands them on as Python data,
@@ -366,6 +385,12 @@ class DedupOut(BaseModel):
         default_factory=list,
         description="Every case weighed, best first (the matched one among them).",
     )
+    review: Literal["confirmed", "rejected"] | None = Field(
+        default=None,
+        description="How an operator settled a review: confirmed (the melding joined the "
+        "case) or rejected (kept apart); null while it waits, or without a review.",
+    )
+    review_at: datetime | None = Field(default=None, description="When it was settled.")
 
 
 MeldingStatus = Literal[

@@ -13,7 +13,7 @@ and case with the reason given.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,7 +23,7 @@ import jinja2
 from pydantic import BaseModel, Field, model_validator
 
 from triage.auth.principal import Principal
-from triage.intake.models import Bsn, ShortText
+from triage.intake.models import BirthDate, Bsn, ShortText
 from triage.privacy.correction import CorrectionOut, PersonOut
 from triage.request_body import RequestBody
 from triage.store.sql import load_queries
@@ -41,7 +41,7 @@ class InzageIn(RequestBody):
     bsn: Bsn | None = None
     achternaam: ShortText | None = None
     voornaam: ShortText | None = None
-    geboortedatum: date | None = None
+    geboortedatum: BirthDate | None = None
     reason: str = Field(
         min_length=10, max_length=500,
         description="The request's reference and who asked, e.g. 'Inzageverzoek IZ-2026-0042 "
