@@ -4,6 +4,7 @@ queue and later recognition follow. Real PostgreSQL and Redis."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -283,6 +284,12 @@ async def test_reviews_are_listed_then_confirmed_or_rejected(
         [vague["melding_id"], other_vague["melding_id"]]))  # fmt: skip
     assert outcomes == {vague["melding_id"]: "confirmed", other_vague["melding_id"]: "rejected"}
     assert (await _case(client, tokens, other_vague["case_id"]))["status"] == "open"
+    for melding, outcome in ((vague, "confirmed"), (other_vague, "rejected")):
+        read = await client.get(f"{MELDINGEN}/{melding['melding_id']}",
+                                headers=tokens.user("operator"))  # fmt: skip
+        dedup = (await read.json())["dedup"]
+        assert (dedup["decision"], dedup["review"]) == ("review", outcome)  # settled, shown
+        assert dedup["review_at"] is not None
 
 
 async def test_a_closed_case_is_history_for_the_next_one(
@@ -446,3 +453,75 @@ async def test_an_unlinked_melding_loses_what_the_history_of_the_case_gave_it(
     assert await _priority(runtime, joined["gebied"], joined["melding_id"]) == priority(
         Level(row["urgency_level"]), row["respond_before"]
     )
+
+
+async def test_a_link_raises_a_melding_already_offered(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """A melding is offered within seconds of intake: a link by hand that makes it a
+    herhaalmelding raises it where it is (its offer stands, its deadline comes sooner),
+    not only while it waits on the queue."""
+    earlier = await _post(client, tokens, melding_body(
+        received_at=_at(5), persons=[_person(_name())]))  # fmt: skip
+    later = await _post(client, tokens, melding_body(
+        received_at=_at(1), category="overlast", signals=[],
+        persons=[_person(_name(), voornaam="Kees")]))  # fmt: skip
+    assert later["urgency"]["level"] == "regulier"
+    offered = await client.post(f"{MELDINGEN}/{later['melding_id']}/reassign",
+                                json={"to": "sp-tilburg-1", "reason": "Kent het gezin al."},
+                                headers=tokens.user("operator"))  # fmt: skip
+    assert offered.status == 200, await offered.text()
+
+    resp = await _change(client, tokens, f"{MELDINGEN}/{later['melding_id']}/link",
+                         {"case_id": earlier["case_id"], "reason": REASON})  # fmt: skip
+    assert resp.status == 200, await resp.text()
+    [raised] = (await resp.json())["raised"]
+    assert raised["level"] == "acuut"
+    row = await runtime.pool.fetchrow(
+        "SELECT status, urgency_level, respond_before FROM meldingen WHERE id = $1",
+        uuid.UUID(later["melding_id"]),
+    )
+    assert (row["status"], row["urgency_level"]) == ("offered", "acuut")
+    assert row["respond_before"].isoformat() == raised["respond_before"].replace("Z", "+00:00")
+    assert await _priority(runtime, later["gebied"], later["melding_id"]) is None  # not queued
+
+
+async def test_a_coordinator_cannot_pull_another_gebieds_melding_into_theirs(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    """A case of tilburg holds a melding of zuid (the household moved): its coordinator
+    merging that case into another of tilburg would move the melding, its offer and a read
+    of all of it into tilburg. Refused; the desk may."""
+    name = _name()
+    home = await _post(client, tokens, melding_body(persons=[_person(name)]))
+    moved = await _post(client, tokens, melding_body(address={"woonplaats": "Esbeek"},
+                                                     persons=[_person(name)]))  # fmt: skip
+    assert moved["case_id"] == home["case_id"]
+    assert (home["gebied"], moved["gebied"]) == ("tilburg", "zuid")
+    other = await _post(client, tokens, melding_body())
+    url = f"{CASES}/{home['case_id']}/merge"
+    body = {"into_case_id": other["case_id"], "reason": REASON}
+    refused = await _change(client, tokens, url, body, "coordinator-tilburg")
+    assert refused.status == 403, await refused.text()
+    gebied = await runtime.pool.fetchval("SELECT gebied FROM meldingen WHERE id = $1",
+                                         uuid.UUID(moved["melding_id"]))  # fmt: skip
+    assert gebied == "zuid"  # nothing moved
+    done = await _change(client, tokens, url, body)  # the desk
+    assert done.status == 200, await done.text()
+    assert (await done.json())["rerouted"] == [moved["melding_id"]]
+
+
+async def test_a_melding_is_given_by_hand_only_within_its_gebied_or_the_backup(
+    client: Client, tokens: Tokens
+) -> None:
+    """Given to someone of another gebied, they would read all of a case that is not
+    theirs: refused, naming the field."""
+    melding = await _post(client, tokens, melding_body())
+    url = f"{MELDINGEN}/{melding['melding_id']}/reassign"
+    other = await client.post(url, json={"to": "sp-langstraat-1", "reason": "Kent het gezin."},
+                              headers=tokens.user("coordinator-tilburg"))  # fmt: skip
+    assert other.status == 422, await other.text()
+    assert [e["pointer"] for e in (await other.json())["errors"]] == ["/to"]
+    own = await client.post(url, json={"to": "sp-tilburg-1", "reason": "Kent het gezin."},
+                            headers=tokens.user("coordinator-tilburg"))  # fmt: skip
+    assert own.status == 200, await own.text()

@@ -9,10 +9,11 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from helpers import TEST_CLOCK, Tokens, born_of, household_name, melding_body
-from triage.auth.accounts import add_user
+from triage.auth.accounts import AccountError, add_user
 from triage.auth.sessions import COOKIE
 from triage.console.routes import PAGES
 from triage.runtime import Runtime
@@ -390,3 +391,42 @@ async def test_the_werkvoorraad_offers_a_gebied_filter_only_to_who_sees_several(
         )
     desk = await _session(client, runtime, UserRole.operator)
     assert 'name="gebied"' in await (await client.get("/werkvoorraad", headers=desk)).text()
+
+
+async def test_an_admin_form_is_as_strict_as_a_json_body(client: Client, runtime: Runtime) -> None:
+    """Each field once (a role given twice made an admin: the last one won), text that can
+    be stored, numbers in ASCII digits: refused in Dutch, nothing made or done."""
+    admin = await _session(client, runtime, UserRole.admin)
+    csrf = _token(await (await client.get("/beheer", headers=admin)).text())
+    headers = {**admin, "Origin": str(client.make_url("/")).rstrip("/")}
+    name = f"twice-{uuid.uuid4().hex[:6]}"
+    cases = [
+        ([("username", name), ("role", "operator"), ("role", "admin")], 422,
+         "staat meer dan eens in het formulier"),
+        ([("username", name), ("role", "operator"), ("display_name", "Bad\x00Name")], 422,
+         "bevat een teken dat niet kan worden opgeslagen"),
+        ([("username", f"{name} two"), ("role", "operator")], 422, "zonder spaties"),
+        ([("username", name), ("role", "operator"), ("display_name", "x" * 101)], 422,
+         "hoogstens 100 leesbare tekens"),
+        ([("username", name), ("role", "operator"), ("password", "p\x00assword-long-enough")],
+         422, "bevat een teken dat niet kan worden opgeslagen"),
+    ]  # fmt: skip
+    for fields, status, said in cases:
+        resp = await client.post("/beheer/gebruikers", data=[("csrf", csrf), *fields],
+                                 headers=headers)  # fmt: skip
+        html = await resp.text()
+        assert resp.status == status, (fields, html)
+        assert said in html, fields
+    async with runtime.pool.acquire() as conn:
+        # Nor from the command line: no login form could send that password.
+        with pytest.raises(AccountError, match="NUL") as refused:
+            await add_user(conn, name, UserRole.operator, TEST_CLOCK.now(),
+                           password="p\x00assword-long-enough")  # fmt: skip
+        assert refused.value.tekst.startswith("een wachtwoord kan geen NUL-teken bevatten")
+        made = await conn.fetchval("SELECT count(*) FROM users WHERE username LIKE $1", f"{name}%")
+    assert made == 0
+    for value in ("\u0661", "+1", " 1", "1_0", str(10**20)):
+        replay = {"csrf": csrf, "webhook_id": value}
+        resp = await client.post("/beheer/dode-brieven/opnieuw", data=replay, headers=headers)
+        assert resp.status == 422, value
+        assert "webhook_id: een heel getal van 1 tot en met" in await resp.text(), value

@@ -27,7 +27,7 @@ from triage.config import Settings
 from triage.privacy.retention import due, erase_due
 from triage.region import Retention
 from triage.runtime import Runtime
-from triage.vocabulary import UserRole
+from triage.vocabulary import Source, UserRole
 
 Client = TestClient[Any, Any]
 MELDINGEN = "/api/v1/meldingen"
@@ -240,3 +240,33 @@ async def test_an_admin_corrects_a_person_and_recognition_follows(
     operator = await client.patch(url, headers=tokens.user("operator"),
                                   json={"voornaam": "Anna", "reason": "Mag niet."})  # fmt: skip
     assert operator.status == 403
+
+
+async def test_a_source_reads_back_what_it_sent_not_a_correction(
+    client: Client, tokens: Tokens
+) -> None:
+    """A citizen's app sent a BSN and two letters; the desk corrects the person to their
+    real name and birth date (AVG art. 16). Reading its melding back, the source sees what
+    it sent: what the correction says is not the source's to learn. The desk reads the
+    corrected person."""
+    bsn = fresh_bsn()
+    sent = {"role": "betrokkene", "bsn": bsn, "voornaam": "X", "achternaam": "Y"}
+    posted = await _post(client, tokens.client(Source.politie), melding_body(persons=[sent]))
+    admin = tokens.user("admin")
+    found = await (await client.post("/api/v1/inzage", json={"bsn": bsn, "reason": REASON},
+                                     headers=admin)).json()  # fmt: skip
+    url = f"/api/v1/persons/{found['persons'][0]['person_id']}"
+    fixed = await client.patch(url, headers=admin, json={
+        "voornaam": "Xandra", "achternaam": "Ypma", "geboortedatum": "1970-01-01",
+        "reason": "IZ-2026-0043: naam aangevuld"})  # fmt: skip
+    assert fixed.status == 200, await fixed.text()
+    melding_url = f"/api/v1/meldingen/{posted['melding_id']}"
+    own = await (await client.get(melding_url, headers=tokens.client(Source.politie))).json()
+    [person] = own["persons"]
+    assert (person["voornaam"], person["achternaam"], person["geboortedatum"]) == ("X", "Y", None)
+    assert person["bsn"] == bsn
+    desk = await (await client.get(melding_url, headers=tokens.user("operator"))).json()
+    [person] = desk["persons"]
+    assert (person["voornaam"], person["achternaam"], person["geboortedatum"]) == (
+        "Xandra", "Ypma", "1970-01-01",
+    )  # fmt: skip

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from helpers import TEST_CLOCK, Tokens, melding_body, own_runtime
 from triage.app import create_app
-from triage.auth.accounts import AccountError, add_user, disable_user
+from triage.auth.accounts import AccountError, add_user, disable_user, renew_user
 from triage.auth.sessions import COOKIE
 from triage.config import Settings
 from triage.runtime import Runtime
@@ -204,3 +204,29 @@ async def test_an_origin_that_is_no_url_is_another_sites(client: Client, runtime
     for origin in ("http://[x", "null", "HTTP://elders.example"):
         answer = await client.post("/auth/login", data=form, headers={"Origin": origin})
         assert answer.status == 403, (origin, await answer.text())
+
+
+async def test_an_account_renewed_after_it_was_disabled_has_only_its_new_way_in(
+    client: Client, runtime: Runtime
+) -> None:
+    """Disabled (a token or a password exposed), then renewed: the new way in works, the
+    one from before the disable does not come back. Renewed while active, the other way
+    in stays (a person may use both)."""
+    username = f"desk-{uuid.uuid4().hex[:8]}"
+    async with runtime.pool.acquire() as conn:
+        issued = await add_user(conn, username, UserRole.operator, TEST_CLOCK.now())
+        old = {"Authorization": f"Bearer {issued.token}"}
+        await renew_user(conn, username, TEST_CLOCK.now(), password=PASSWORD)
+    assert (await client.get("/api/v1/escalations", headers=old)).status == 200  # active: kept
+    assert (await _login(client, username)).status == 200
+    async with runtime.pool.acquire() as conn:
+        await disable_user(conn, username, TEST_CLOCK.now())
+        await renew_user(conn, username, TEST_CLOCK.now(), password=PASSWORD + " nieuw")
+    assert (await client.get("/api/v1/escalations", headers=old)).status == 401
+    assert (await _login(client, username, PASSWORD + " nieuw")).status == 200
+    async with runtime.pool.acquire() as conn:
+        await disable_user(conn, username, TEST_CLOCK.now())
+        fresh = await renew_user(conn, username, TEST_CLOCK.now())
+    assert (await _login(client, username, PASSWORD + " nieuw")).status == 401
+    new = {"Authorization": f"Bearer {fresh.token}"}
+    assert (await client.get("/api/v1/escalations", headers=new)).status == 200

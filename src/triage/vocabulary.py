@@ -56,6 +56,13 @@ class UserRole(StrEnum):
     admin = "admin"
 
 
+#: The roles as people at the desk call them (the codes are the API's).
+ROLE_NL = {
+    "operator": "meldpunt", "cit": "CIT", "specialist": "specialist",
+    "coordinator": "coördinator", "ops": "technisch beheer", "admin": "functioneel beheer",
+}  # fmt: skip
+
+
 #: The statuses of a melding that waits for first contact: on the werkvoorraad, and what
 #: may be closed by hand.
 WAITING = ("queued", "offered", "assigned", "escalated")

@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 
 from triage.auth import sessions
-from triage.auth.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, hash_password
+from triage.auth.passwords import WeakPassword, hash_password
 from triage.auth.principal import Principal, person
 from triage.auth.tokens import hash_token, new_token
 from triage.ids import uuid7
@@ -25,15 +25,25 @@ log = structlog.get_logger(__name__)
 USER_TOKEN_DAYS = 30
 
 
-#: What the console says of a password the rules refuse (passwords.check).
-WEAK_PASSWORD = (
-    f"een wachtwoord heeft {MIN_LENGTH} tot {MAX_LENGTH} tekens; een zin van een "
-    "paar woorden is makkelijk te onthouden en moeilijk te raden"
-)
-
-
 #: What the console says when a specialist or coordinator is given no gebied.
 ONE_GEBIED = "een specialist of coördinator werkt in één gebied"
+
+
+#: A username is what a person types to log in and what the network file names them by:
+#: 1 to 64 printable characters without spaces (one with a space inside reads as two).
+USERNAME_RULE = ("1 to 64 printable characters, no spaces",
+                 "1 tot 64 leesbare tekens, zonder spaties")  # fmt: skip
+#: A display name is shown on every page that names the person.
+DISPLAY_NAME_RULE = ("at most 100 printable characters", "hoogstens 100 leesbare tekens")
+
+
+def valid_username(username: str) -> bool:
+    return (1 <= len(username) <= 64 and username.isprintable()
+            and not any(c.isspace() for c in username))  # fmt: skip
+
+
+def valid_display_name(display_name: str) -> bool:
+    return len(display_name) <= 100 and display_name.isprintable()
 
 
 class AccountError(Exception):
@@ -93,6 +103,12 @@ async def add_user(
     """Create the user, or update it when it exists. With ``password`` it logs in with
     that (its token, if it has one, stays as it is); without, it gets a new token that
     expires after ``valid_for``."""
+    if not valid_username(username):
+        raise AccountError(f"a username has {USERNAME_RULE[0]}",
+                           f"een gebruikersnaam heeft {USERNAME_RULE[1]}")  # fmt: skip
+    if display_name is not None and not valid_display_name(display_name):
+        raise AccountError(f"a display name has {DISPLAY_NAME_RULE[0]}",
+                           f"een weergavenaam heeft {DISPLAY_NAME_RULE[1]}")  # fmt: skip
     if role in (UserRole.specialist, UserRole.coordinator) and gebied is None:
         raise AccountError(
             f"a {role.value} works in one gebied: give --gebied",
@@ -101,7 +117,7 @@ async def add_user(
     try:
         password_hash = None if password is None else await hash_password(password)
     except WeakPassword as exc:
-        raise AccountError(str(exc), WEAK_PASSWORD) from None
+        raise AccountError(str(exc), exc.tekst) from None
     token = new_token() if password is None else None
     expires_at = now + valid_for
     user_id = await conn.fetchval(
@@ -128,7 +144,7 @@ async def renew_user(
     try:
         password_hash = None if password is None else await hash_password(password)
     except WeakPassword as exc:
-        raise AccountError(str(exc), WEAK_PASSWORD) from None
+        raise AccountError(str(exc), exc.tekst) from None
     token = new_token() if password is None else None
     expires_at = now + timedelta(days=USER_TOKEN_DAYS)
     user_id = await conn.fetchval(_Q["renew_user"], username,
@@ -172,13 +188,19 @@ def check_network(network: NetworkConfig, username: str, role: UserRole, gebied:
     if role not in (UserRole.specialist, UserRole.coordinator):
         return
     team = network.network_of(gebied)
-    people = {*team.members, *team.coordinators} if team is not None else set()
+    # A coordinator reads all of the gebied without a reason: only whom the file names so.
+    people = (set() if team is None else set(team.coordinators) if role == UserRole.coordinator
+              else {*team.members, *team.coordinators})  # fmt: skip
     if username not in people:
+        where = f"among the coordinators of {gebied}" if role == UserRole.coordinator else (
+            f"in the network of {gebied}")  # fmt: skip
+        waar = f"bij de coördinatoren van {gebied}" if role == UserRole.coordinator else (
+            f"in het netwerk van {gebied}")  # fmt: skip
         raise AccountError(
-            f'"{username}" is not in the network of {gebied} in the network file; add them '
-            "there (with their roster) first, then make their account with the same id",
-            f"deze persoon staat niet in het netwerk van {gebied} in het netwerkbestand; "
-            "zet hem of haar daar eerst in (met rooster), maak dan het account met dezelfde id",
+            f'"{username}" is not {where} in the network file; add them there (with their '
+            "roster) first, then make their account with the same id",
+            f"deze persoon staat niet {waar} in het netwerkbestand; zet hem of haar daar "
+            "eerst in (met rooster), maak dan het account met dezelfde id",
         )
 
 

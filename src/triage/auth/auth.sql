@@ -30,11 +30,18 @@ RETURNING id;
 -- A person's way in made new by an admin: a new token ($2, expiring $3) or a new password
 -- hash ($4), and enabled again. Not for a person who logs in through the identity provider
 -- (the provider decides their way in). Their sessions end in the same transaction.
+-- An account that was disabled comes back with the new way in only: its other one (a
+-- token or a password from before, perhaps the reason it was disabled) stays dead. (The
+-- right-hand side reads the row as it was.)
 UPDATE users
    SET disabled_at = NULL,
-       token_hash = COALESCE($2, token_hash),
-       token_expires_at = CASE WHEN $2::text IS NULL THEN token_expires_at ELSE $3 END,
-       password_hash = COALESCE($4, password_hash)
+       token_hash = CASE WHEN $2::bytea IS NOT NULL THEN $2::bytea
+                         WHEN disabled_at IS NOT NULL THEN NULL ELSE token_hash END,
+       token_expires_at = CASE WHEN $2::bytea IS NOT NULL THEN $3
+                               WHEN disabled_at IS NOT NULL THEN NULL
+                               ELSE token_expires_at END,
+       password_hash = CASE WHEN $4::text IS NOT NULL THEN $4::text
+                            WHEN disabled_at IS NOT NULL THEN NULL ELSE password_hash END
  WHERE username = $1 AND oidc_subject IS NULL
 RETURNING id;
 

@@ -25,15 +25,28 @@ def _nobody() -> str:
 
 
 class WeakPassword(ValueError):
-    pass
+    """A password the rules refuse: the English for the command line, the Dutch
+    (``tekst``) for the console's admin page."""
+
+    def __init__(self, detail: str, tekst: str) -> None:
+        super().__init__(detail)
+        self.tekst = tekst
 
 
 def check(password: str) -> None:
-    """Raise WeakPassword with what is wrong: too short, too long, only spaces."""
+    """Raise WeakPassword with what is wrong: too short, too long, only spaces, or a
+    character no login form can send (NUL: the login refuses it, as the database would)."""
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH or not password.strip():
         raise WeakPassword(
             f"a password has {MIN_LENGTH} to {MAX_LENGTH} characters; a sentence of a few "
-            "words is easy to remember and hard to guess"
+            "words is easy to remember and hard to guess",
+            f"een wachtwoord heeft {MIN_LENGTH} tot {MAX_LENGTH} tekens; een zin van een "
+            "paar woorden is makkelijk te onthouden en moeilijk te raden",
+        )
+    if "\x00" in password:
+        raise WeakPassword(
+            "a password cannot contain a NUL character: nobody could log in with it",
+            "een wachtwoord kan geen NUL-teken bevatten: niemand kan ermee inloggen",
         )
 
 

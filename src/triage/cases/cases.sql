@@ -34,11 +34,29 @@ WITH found AS (
       FROM m
 )
 SELECT m.*,
+       -- A source ($4, the client reading) reads back what it sent: a field corrected
+       -- since (AVG art. 16) shows as it came, the first correction's old value; the
+       -- correction is not the source's to learn.
        (SELECT coalesce(json_agg(json_build_object(
-                   'role', p.role, 'bsn', p.bsn, 'voornaam', p.voornaam,
-                   'tussenvoegsel', p.tussenvoegsel, 'achternaam', p.achternaam,
-                   'geboortedatum', p.geboortedatum) ORDER BY p.position), '[]'::json)
+                   'role', p.role,
+                   'bsn', CASE WHEN sent ? 'bsn' THEN sent->'bsn' ELSE to_jsonb(p.bsn) END,
+                   'voornaam', CASE WHEN sent ? 'voornaam' THEN sent->'voornaam'
+                                    ELSE to_jsonb(p.voornaam) END,
+                   'tussenvoegsel', CASE WHEN sent ? 'tussenvoegsel' THEN sent->'tussenvoegsel'
+                                         ELSE to_jsonb(p.tussenvoegsel) END,
+                   'achternaam', CASE WHEN sent ? 'achternaam' THEN sent->'achternaam'
+                                      ELSE to_jsonb(p.achternaam) END,
+                   'geboortedatum', CASE WHEN sent ? 'geboortedatum' THEN sent->'geboortedatum'
+                                         ELSE to_jsonb(p.geboortedatum) END)
+                   ORDER BY p.position), '[]'::json)
           FROM persons p
+         CROSS JOIN LATERAL (
+               SELECT coalesce(jsonb_object_agg(first.field, first.old_value), '{}') AS sent
+                 FROM (SELECT DISTINCT ON (c.field) c.field, c.old_value
+                         FROM person_corrections c
+                        WHERE c.person_id = p.id AND $4::uuid IS NOT NULL
+                        ORDER BY c.field, c.id) AS first
+         ) AS as_sent
          WHERE p.melding_id = m.id) AS persons,
        (SELECT coalesce(json_agg(json_build_object(
                    'assignment_id', a.id, 'specialist', a.specialist, 'tier', a.tier,

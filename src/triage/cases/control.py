@@ -8,7 +8,8 @@ transaction that:
    takes, so no intake decides against these cases meanwhile), then the case rows;
 2. moves meldingen and rebuilds the matching profile and keys of every case touched, so
    that recognition afterwards sees the households as corrected;
-3. re-scores the queued meldingen that joined a household's history: a melding that turns
+3. re-scores the meldingen that joined a household's history and still wait for first
+   contact (queued, offered, escalated or accepted): a melding that turns
    out to be a herhaalmelding is raised. A correction never lowers an urgency; lowering
    is an operator's explicit override with its own reason;
 4. records the change with its reason (``case_changes``) and audits it.
@@ -32,7 +33,7 @@ from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
 from triage.dispatch.manual import move_to
-from triage.effects import Done, Effect, Enqueue
+from triage.effects import Changed, Done, Effect, Enqueue
 from triage.households.keys import lock_keys
 from triage.households.profile import MeldingFacts, PersonFacts, build_profile, history_of
 from triage.ids import uuid7
@@ -92,7 +93,8 @@ class CaseChangeOut(BaseModel):
     moved_melding_ids: list[UUID]
     closed_case_ids: list[UUID]
     raised: list[RaisedOut] = Field(
-        description="Queued meldingen whose urgency rose because they joined a history."
+        description="Meldingen waiting for first contact whose urgency rose because they "
+        "joined a history."
     )
     rescored: list[RaisedOut] = Field(
         default_factory=list,
@@ -291,11 +293,13 @@ class _Change:
         self.closed.append(case_id)
 
     async def raise_urgency(self, members: Sequence[_Stored], subjects: set[UUID]) -> None:
-        """Re-score the queued ``subjects`` with the history of the case ``members`` form;
-        store what rose (level and score only go up)."""
+        """Re-score the ``subjects`` still waiting for first contact (queued, offered,
+        escalated or accepted) with the history of the case ``members`` form; store what
+        rose (level and score only go up). Only queued ones used to be: a melding is
+        offered within seconds of intake, so a link by hand raised next to none."""
         facts = [m.facts for m in members]
         for m in members:
-            if m.facts.id not in subjects or m.status != "queued":
+            if m.facts.id not in subjects or m.status not in _WAITING:
                 continue
             raised = _rescored(m, facts, self.ctx)
             if raised is None:
@@ -306,7 +310,7 @@ class _Change:
             )
             self.raised.append(RaisedOut(
                 melding_id=m.facts.id, gebied=m.gebied, level=level, score=score,
-                respond_before=respond_before, queued=True,
+                respond_before=respond_before, queued=m.status == "queued",
             ))  # fmt: skip
 
     async def record(
@@ -342,13 +346,25 @@ class _Change:
                  for r in [*self.raised, *self.rescored] if r.queued]  # fmt: skip
         queue += [Enqueue(m.gebied, m.facts.id, Level(m.facts.level), m.respond_before)
                   for m in self.rerouted if m.facts.id not in changed]  # fmt: skip
-        return Done(answer, (*self.effects, *queue))
+        # Not on a queue (offered, accepted): the pages that show it are told.
+        shown = [Changed(r.melding_id) for r in [*self.raised, *self.rescored] if not r.queued]
+        return Done(answer, (*self.effects, *queue, *shown))
 
     async def reroute(self, m: _Stored, gebied: str) -> _Stored:
         """A melding not yet accepted follows its new case to that case's gebied; as it is
         then (queued there), or unchanged."""
         if m.gebied == gebied or m.status not in ("queued", "offered", "escalated"):
             return m
+        if not self.in_scope(m.gebied):
+            # A coordinator changes their own gebied: merging a case of theirs must not
+            # pull another gebied's melding into it (and with it, its offer and a read
+            # of all of it). The desk and CIT, who change the region, can.
+            raise forbidden(
+                "this would move a melding of another gebied into yours; the desk or CIT "
+                "can make this change",
+                "hiermee zou een melding van een ander gebied naar jouw gebied gaan; het "
+                "meldpunt of het CIT kan dit doen",
+            )
         self.effects += await move_to(
             self.conn, m.facts.id, m.gebied, gebied, now=self.ctx.now,
             actor=self.ctx.principal, endpoint=self.ctx.endpoint,
@@ -362,7 +378,7 @@ class _Change:
         """Score ``m`` again from itself alone: taken out of its case, the history of the
         case it left no longer counts (its level may drop). An operator's override stands,
         and a melding that had its first contact keeps what it had."""
-        if m.status not in ("queued", "offered", "escalated", "assigned"):
+        if m.status not in _WAITING:
             return
         if await self.conn.fetchval(_Q["has_override"], m.facts.id):
             return
@@ -381,6 +397,10 @@ class _Change:
             melding_id=m.facts.id, gebied=m.gebied, level=urgency.level, score=urgency.score,
             respond_before=urgency.respond_before, queued=m.status == "queued",
         ))  # fmt: skip
+
+
+#: A melding waiting for first contact: its urgency still decides what happens to it.
+_WAITING = frozenset({"queued", "offered", "escalated", "assigned"})
 
 
 def _rescored(

@@ -21,6 +21,7 @@ from triage.console.render import page
 from triage.notify import webhooks
 from triage.problems import FieldError, Problem, conflict, forbidden, invalid
 from triage.problems_nl import said
+from triage.request_body import ID_MAX
 from triage.vocabulary import Source, UserRole
 
 U = UserRole
@@ -84,14 +85,11 @@ async def post_add_user(request: web.Request) -> web.Response:
     async def change(conn: Any) -> dict[str, str] | None:
         username = fields.get("username", "").strip()
         role_code = fields.get("role", "")
-        if not username or len(username) > 64 or not username.isprintable():
-            raise invalid(
-                [
-                    FieldError(
-                        "/username", "1 to 64 printable characters", "1 tot 64 leesbare tekens"
-                    )
-                ]
-            )
+        display_name = fields.get("display_name", "").strip() or None
+        if not accounts.valid_username(username):
+            raise invalid([FieldError("/username", *accounts.USERNAME_RULE)])
+        if display_name is not None and not accounts.valid_display_name(display_name):
+            raise invalid([FieldError("/display_name", *accounts.DISPLAY_NAME_RULE)])
         if role_code not in list(UserRole):
             raise invalid(
                 [FieldError("/role", "one of " + ", ".join(UserRole), "kies een rol uit de lijst")]
@@ -114,7 +112,7 @@ async def post_add_user(request: web.Request) -> web.Response:
         password = fields.get("password") or None
         issued = await accounts.add_user(
             conn, username, role, runtime.clock.now(), gebied=gebied, password=password,
-            display_name=fields.get("display_name", "").strip() or None,
+            display_name=display_name,
         )  # fmt: skip
         await _audit(request, "account.create", {"username": username, "role": role.value},
                      conn)  # fmt: skip
@@ -207,11 +205,11 @@ async def post_disable_client(request: web.Request) -> web.Response:
 async def post_replay(request: web.Request) -> web.Response:
     fields = await form_fields(request)
     try:
-        body = parsed(webhooks.ReplayIn, {"webhook_id": int(fields.get("webhook_id") or 0)})
+        webhook = h.whole_number(fields.get("webhook_id", ""), "webhook_id", most=ID_MAX)
+        body = parsed(webhooks.ReplayIn, {"webhook_id": webhook})
         async with h.connection(request) as conn:
             await webhooks.replay(conn, body, request[PRINCIPAL],
                                   **h.request_context(request))  # fmt: skip
-    except (Problem, ValueError) as exc:
-        text = said(exc) if isinstance(exc, Problem) else "webhook: een heel getal"
-        return await _page(request, status=422, error=text)
+    except Problem as problem:
+        return await _page(request, status=problem.status, error=said(problem))
     return see_other("/beheer?gedaan=opnieuw+verstuurd")

@@ -9,6 +9,7 @@ errors come back beside the fields the API names.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,6 @@ from triage.api.keys import ORIGIN, PRINCIPAL, REQUEST_ID, RUNTIME
 from triage.auth.principal import Principal
 from triage.console.pages import form_fields, see_other
 from triage.console.render import page
-from triage.households.normalise import normalise_postcode
 from triage.problems import FieldError, Problem
 from triage.problems_nl import said
 from triage.region import REGIONAL_POOL
@@ -107,9 +107,8 @@ def _person_pointer(error: FieldError) -> FieldError:
 
 async def post_new(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
-    fields = await form_fields(request)
-    form = await request.post()
-    signals = [v for v in form.getall("signals", []) if isinstance(v, str)]
+    fields = await form_fields(request, repeated=frozenset({"signals"}))
+    signals = fields.repeated["signals"]
     raw = orjson.dumps(_body(fields, signals, runtime.network.zone,
                              own_source(request[PRINCIPAL])))  # fmt: skip
     try:
@@ -133,14 +132,18 @@ async def post_new(request: web.Request) -> web.Response:
     return see_other(f"/meldingen/{submitted.accepted.melding_id}?gedaan={done.replace(' ', '+')}")
 
 
+_PC4 = re.compile(r"[1-9][0-9]{3}")
+
+
 async def get_gebied_hint(request: web.Request) -> web.Response:
-    """The gebied a postcode (else a woonplaats) puts a melding in, for the form as it is
-    typed: reference data, no personal data kept."""
+    """The gebied a postcode's four digits (else a woonplaats) put a melding in, for the
+    form as it is typed. Only the digits are sent: the query is in the address, which
+    proxies log, and the whole postcode with the number nearly names the household."""
     region = request.app[RUNTIME].region
-    postcode = normalise_postcode(request.query.get("postcode", ""))
+    pc4 = request.query.get("pc4", "")
     place = request.query.get("woonplaats", "").strip()
-    if postcode:
-        found = region.gebied_for_postcode(postcode)
+    if _PC4.fullmatch(pc4):
+        found = region.gebied_for_postcode(pc4)
         answer = {"gebied": found or REGIONAL_POOL, "note": None if found else OUTSIDE}
     elif place:
         found = region.gebied_for_place(place)

@@ -27,7 +27,7 @@ from triage.problems import FieldError, conflict, forbidden, invalid, not_found
 from triage.request_body import VOCABULARY, RequestBody
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
-from triage.vocabulary import WAITING, Level
+from triage.vocabulary import ROLE_NL, WAITING, Level
 
 _Q = load_queries("triage.dispatch", "dispatch.sql")
 
@@ -85,6 +85,13 @@ async def reassign(
         row = await conn.fetchrow(_Q["melding_for_reassign"], melding_id, everything, gebied)
         if row is None:
             raise not_found("no melding with this id that you may steer")
+        if change.to not in config.may_take(row["gebied"]):
+            raise invalid([FieldError(
+                "/to", f"works in another gebied; give someone of the network of "
+                f"{row['gebied']}, or of the regional backup",
+                "deze collega werkt in een ander gebied; kies iemand uit het netwerk van het "
+                "gebied of de regionale achtervang",
+            )])  # fmt: skip
         if row["kind"] != "melding" or row["status"] not in (
             "queued",
             "offered",
@@ -104,7 +111,7 @@ async def reassign(
         await conn.execute(_Q["end_active"], melding_id, now)
         await conn.execute(
             _Q["reassign"], melding_id, assignment_id, row["case_id"], now, change.to,
-            row["gebied"], [f"Toegewezen door {principal.role}: {change.reason}"],
+            row["gebied"], [f"Met de hand toegewezen ({ROLE_NL[principal.role]}): {change.reason}"],
             config.version, answer_before, principal.id, principal.role, endpoint, request_id,
         )  # fmt: skip
         notices = [offer_notice(

@@ -221,6 +221,15 @@ class NetworkConfig(_Frozen):
         assert network is not None  # every gebied has a network (check_against)
         return list(network.coordinators)
 
+    def may_take(self, gebied: str) -> list[str]:
+        """Who a melding of ``gebied`` may be given to by hand: its network (members, then
+        coordinators), then the regional backup's, then the escalation chain's last ones.
+        Not someone of another gebied: they would read all of a case not theirs."""
+        team = self.network_of(gebied)
+        people = [*(team.members if team else []), *(team.coordinators if team else []),
+                  *self.backup.members, *self.backup.coordinators, *self.last_resort]  # fmt: skip
+        return list(dict.fromkeys(people))
+
     def chain(self, gebied: str) -> list[str]:
         """Whom a melding of ``gebied`` is escalated to, in order, when nobody on duty is
         left: the gebied's coordinators, the backup's, then the last resort."""
@@ -259,8 +268,13 @@ class NetworkConfig(_Frozen):
         return {s.id: s for s in self.specialists}
 
     def local(self, moment: datetime) -> datetime:
-        """A change's time: local unless it carries an offset."""
-        return moment.replace(tzinfo=self.zone) if moment.tzinfo is None else moment
+        """``moment`` in the region's zone: without an offset it is taken as the time there
+        (a change's time as typed); with one it is converted (the clock's now, a stored
+        time), so that its date and hours are the region's. Only replacing the zone of an
+        aware time showed the console's forms UTC as local time, an hour early."""
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=self.zone)
+        return moment.astimezone(self.zone)
 
     def day_start(self, day: date, at: time) -> datetime:
         return datetime.combine(day, at, tzinfo=self.zone)

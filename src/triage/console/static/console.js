@@ -109,8 +109,10 @@
     let timer = null;
     const look = function () {
       const form = hint.closest("form");
+      // The postcode's four digits only: the query is in the address, which proxies log.
       const query = new URLSearchParams({
-        postcode: form.elements.postcode.value, woonplaats: form.elements.woonplaats.value,
+        pc4: form.elements.postcode.value.trim().slice(0, 4),
+        woonplaats: form.elements.woonplaats.value,
       });
       fetch("/nieuwe-melding/gebied?" + query.toString(), { credentials: "same-origin" })
         .then(function (r) { return r.json(); })
