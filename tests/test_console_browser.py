@@ -373,7 +373,7 @@ async def test_a_case_is_worked_in_the_console(console: Console) -> None:
     await desk.fill("#reassign-reason", "Zij kent het gezin van eerder.")
     await desk.click("form[aria-label='Toewijzen'] button")
     await desk.wait_for_url("**gedaan=toegewezen")
-    assert "Gerrit Uphus" in await desk.inner_text("#h-aanbod + table")
+    assert "Gerrit Uphus" in await desk.inner_text("#h-aanbod + .table-wrap table")
     moving = await console.post(melding_body(source="politie"), who="desk")
     await desk.goto(f"{console.base}/meldingen/{moving['melding_id']}")
     await desk.select_option("#move-gebied", "oost")

@@ -238,7 +238,8 @@ async def test_households_are_found_the_ways_recognition_knows(desk: Desk) -> No
         )
     )  # day and month swapped
     assert "naam en geboortedatum" in born["matched_on"]
-    found(await desk.search({"purpose": "beoordelen", "achternaam": "Berg, van der"}))
+    by_name = found(await desk.search({"purpose": "beoordelen", "achternaam": "Berg, van der"}))
+    assert by_name["matched_on"] == ["naam"]  # no birth date was searched on
     found(await desk.search({"purpose": "contact", "bsn": bsn}))
     with_postcode = found(await desk.search({"purpose": "koppelen", "achternaam": "Jansen",
                                              "adres": {"postcode": postcode}}))  # fmt: skip

@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from triage.auth.accounts import AccountError, check_network
 from triage.console.gebied import week
 from triage.region import REGIONAL_POOL, load_region
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import Change, NetworkConfig, load_network
 from triage.routing.roster import on_duty
 from triage.scoring import load_rules
-from triage.vocabulary import Category
+from triage.vocabulary import Category, UserRole
 from triage.yamlconfig import ConfigError
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -54,7 +55,8 @@ def test_the_demo_network_covers_every_gebied_and_the_week() -> None:
 def test_the_week_table_shows_every_absence_beside_the_hours_on_duty() -> None:
     """An absence of a few hours shows on its day beside the shift that remains (it used to
     show only when it took the whole day, so an absence at night vanished from the table);
-    hours partly away count; a whole day away shows as such."""
+    to the minute; a whole day away shows as such; a shift from 08:30 shows from 08:30
+    (the table sampled on the hour, and showed 09)."""
     sunday = date(2026, 11, 29)  # Milou van Tours works Sundays 10-18 and Fridays 17-22
     changes = [
         Change(kind="absent", specialist="sp-tilburg-7", start=datetime(2026, 11, 29, 0, 17),
@@ -69,7 +71,7 @@ def test_the_week_table_shows_every_absence_beside_the_hours_on_duty() -> None:
     assert len(days) == 7
     milou = next(r for r in rows if r.specialist == "sp-tilburg-7")
     assert [c.text for c in milou.days] == [
-        "10-18, afwezig 00-03", "", "afwezig", "", "", "19-22, afwezig 16-19", "",
+        "10-18, afwezig 00:17-02:22", "", "afwezig", "", "", "19-22, afwezig 16-19", "",
     ]  # fmt: skip
     assert [bool(c.absent) for c in milou.days] == [True, False, True, False, False, True, False]
     others = [r for r in rows if r.specialist != "sp-tilburg-7"]
@@ -79,6 +81,8 @@ def test_the_week_table_shows_every_absence_beside_the_hours_on_duty() -> None:
     _, plain = week(DEMO, "tilburg", sunday, [])
     milou = next(r for r in plain if r.specialist == "sp-tilburg-7")
     assert [c.text for c in milou.days] == ["10-18", "", "", "", "", "17-22", ""]
+    monday = next(r for r in plain if any(c.on.startswith("08:30") for c in r.days))
+    assert any(c.on == "08:30-17:00" for c in monday.days), [c.on for c in monday.days]
 
 
 def test_a_bad_network_file_names_field_and_line(tmp_path: Path) -> None:
@@ -229,6 +233,15 @@ def test_past_the_coordinators_the_chain_goes_on_and_then_nobody_is_left() -> No
         steps.append((chosen.specialist, chosen.reasons[-1]))
         passed.add(chosen.specialist)
     assert steps == [
-        ("co-regio", "Opgeschaald naar Xavi Oennen (coördinator van de achterwacht)."),
+        ("co-regio", "Opgeschaald naar Xavi Oennen (coördinator van de regionale achtervang)."),
         ("mvd-regio", "Opgeschaald naar Noortje Haverkamp (laatste schakel van de opschaling)."),
     ]
+
+
+def test_a_coordinators_account_is_for_whom_the_file_names_coordinator() -> None:
+    """A coordinator reads all of the gebied without a reason: a member of its network is
+    no coordinator by having an account made so."""
+    check_network(DEMO, "co-tilburg", UserRole.coordinator, "tilburg")
+    check_network(DEMO, "sp-tilburg-3", UserRole.specialist, "tilburg")
+    with pytest.raises(AccountError, match="among the coordinators of tilburg"):
+        check_network(DEMO, "sp-tilburg-3", UserRole.coordinator, "tilburg")

@@ -8,11 +8,13 @@ through the after-commit stage, as it does through the API.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -29,7 +31,7 @@ from triage.reporting import kpi
 from triage.request_body import ID_MAX
 from triage.routing import roster_changes
 from triage.routing.network import Change, NetworkConfig
-from triage.routing.roster import on_duty
+from triage.routing.roster import on_duty, turns
 from triage.vocabulary import UserRole
 
 U = UserRole
@@ -84,8 +86,8 @@ class DayCell:
     Both show: an absence of a few hours on a day with a shift is as much the coordinator's
     business as one that takes the whole day."""
 
-    on: str  # "08-17", "08-12, 14-17" or "" (no duty)
-    absent: str  # "" (not absent), "hele dag" or the hours, "00-03"
+    on: str  # "08:30-17:00", "08-12, 14-17" or "" (no duty)
+    absent: str  # "" (not absent), "hele dag" or the times, "00-03"
 
     @property
     def away(self) -> str:
@@ -108,50 +110,68 @@ class WeekRow:
     days: list[DayCell]
 
 
-def _hours(hours: list[int]) -> str:
-    """Consecutive hours as ranges: [8..16] -> "08-17"."""
-    ranges: list[str] = []
-    start = previous = None
-    for hour in [*hours, None]:
-        if hour is not None and previous is not None and hour == previous + 1:
-            previous = hour
-            continue
-        if start is not None and previous is not None:
-            ranges.append(f"{start:02d}-{previous + 1:02d}")
-        start = previous = hour
-    return ", ".join(ranges)
+Span = tuple[datetime, datetime]
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _within(spans: list[Span], day: Span) -> list[Span]:
+    """``spans`` cut to ``day`` (midnight to midnight), merged."""
+    return _merged([(max(s, day[0]), min(e, day[1])) for s, e in spans
+                    if s < day[1] and e > day[0]])  # fmt: skip
+
+
+def _said(spans: list[Span], midnight: datetime, zone: ZoneInfo) -> str:
+    """The day's spans as the table says them, in local time: "08:30-17:00"; on whole
+    hours as hours, "10-18"; the day's end as 24."""
+    said = []
+    for start, end in spans:
+        a, b = start.astimezone(zone), end.astimezone(zone)
+        end_hour = 24 if end >= midnight + timedelta(days=1) else b.hour
+        if a.minute == b.minute == 0:
+            said.append(f"{a.hour:02d}-{end_hour:02d}")
+        else:
+            said.append(f"{a.hour:02d}:{a.minute:02d}-{end_hour:02d}:{b.minute:02d}")
+    return ", ".join(said)
 
 
 def week(
     config: NetworkConfig, gebied: str, first: date, extra: list[Change]
 ) -> tuple[list[date], list[WeekRow]]:
-    """Who is on duty in ``gebied`` each hour of the seven days from ``first`` (local),
-    sampled on the hour (shifts begin and end on the hour), and which hours an absence
-    touches (absences begin and end at any minute: an hour partly away counts)."""
+    """Who is on duty in ``gebied`` in the seven days from ``first`` (local), to the
+    minute, and when an absence takes them away. ``on_duty`` is asked at each moment the
+    roster may turn (a shift or a change begins or ends), not sampled."""
     days = [first + timedelta(days=i) for i in range(7)]
+    midnights = [config.day_start(d, datetime.min.time())
+                 for d in [*days, days[-1] + timedelta(days=1)]]  # fmt: skip
     network = config.network_of(gebied)
     people = list(dict.fromkeys([*(network.members if network else []),
                                  *(network.coordinators if network else [])]))  # fmt: skip
-    hours: dict[str, list[list[int]]] = {p: [[] for _ in days] for p in people}
-    absent: dict[str, list[list[int]]] = {}
-    away = [(config.local(c.start), config.local(c.end), c.specialist)
-            for c in extra if c.kind == "absent"]  # fmt: skip
-    for index, day in enumerate(days):
-        for hour in range(24):
-            at = config.day_start(day, datetime.min.time()) + timedelta(hours=hour)
-            for duty in on_duty(config, at, extra):
-                if duty.gebied == gebied:
-                    hours.setdefault(duty.specialist, [[] for _ in days])[index].append(hour)
-            for start, end, specialist in away:
-                if start < at + timedelta(hours=1) and end > at:
-                    per_day = absent.setdefault(specialist, [[] for _ in days])
-                    if hour not in per_day[index]:
-                        per_day[index].append(hour)
+    on: dict[str, list[Span]] = {p: [] for p in people}
+    moments = turns(config, midnights[0], midnights[-1], extra)
+    for at, until in zip(moments, [*moments[1:], midnights[-1]], strict=True):
+        for duty in on_duty(config, at, extra):
+            if duty.gebied == gebied:
+                on.setdefault(duty.specialist, []).append((at, until))
+    away: dict[str, list[Span]] = {}
+    for c in extra:
+        if c.kind == "absent":
+            away.setdefault(c.specialist, []).append((config.local(c.start), config.local(c.end)))
     rows = []
-    for specialist, per_day in hours.items():
-        away_hours = absent.get(specialist, [[] for _ in days])
-        cells = [DayCell(_hours(on), "hele dag" if len(off) == 24 else _hours(off))
-                 for on, off in zip(per_day, away_hours, strict=True)]  # fmt: skip
+    for specialist, spans in on.items():
+        cells = []
+        for day in itertools.pairwise(midnights):
+            off = _within(away.get(specialist, []), day)
+            absent = "hele dag" if off == [day] else _said(off, day[0], config.zone)
+            cells.append(DayCell(_said(_within(spans, day), day[0], config.zone), absent))
         naam = config.by_id[specialist].naam if specialist in config.by_id else specialist
         rows.append(WeekRow(specialist, naam, cells))
     return days, rows

@@ -54,10 +54,7 @@ U = UserRole
 
 
 def _melding_id(request: web.Request) -> UUID:
-    try:
-        return UUID(request.match_info["melding_id"])
-    except ValueError:
-        raise not_found("no melding with this id") from None
+    return h.id_param(request, "melding_id", "no melding with this id")
 
 
 def _local(target: str | None) -> str:
@@ -80,8 +77,10 @@ def see_other(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-async def form_fields(request: web.Request) -> dict[str, str]:
-    fields = await h.form_of(request, "the form's fields")
+async def form_fields(
+    request: web.Request, *, repeated: frozenset[str] = frozenset()
+) -> h.FormFields:
+    fields = await h.form_of(request, "the form's fields", repeated=repeated)
     check_csrf(request, fields)
     return fields
 
@@ -274,13 +273,9 @@ def _evidence(dedup: DedupOut) -> tuple[list[CandidateOut], Evidence]:
 
 
 def _staff_of(request: web.Request, gebied: str) -> list[tuple[str, str]]:
-    """Who a melding of ``gebied`` can be given to by hand: its network, then the backup."""
-    network = request.app[RUNTIME].network
-    team = network.network_of(gebied)
-    ids = [*(team.members if team else []), *(team.coordinators if team else []),
-           *network.backup.members, *network.backup.coordinators]  # fmt: skip
+    """Who a melding of ``gebied`` can be given to by hand (NetworkConfig.may_take)."""
     names = _names(request)
-    return [(i, names.get(i, i)) for i in dict.fromkeys(ids)]
+    return [(i, names.get(i, i)) for i in request.app[RUNTIME].network.may_take(gebied)]
 
 
 async def get_melding(request: web.Request) -> web.Response:
@@ -361,13 +356,14 @@ async def _change(
     )  # fmt: skip
 
 
-def parsed(model: Any, data: dict[str, Any]) -> Any:
+def parsed(model: Any, data: dict[str, Any], context: dict[str, Any] | None = None) -> Any:
     """A form's fields read as the API reads the same body (JSON, strict; text the
-    database cannot store, such as NUL, refused with the field named)."""
+    database cannot store, such as NUL, refused with the field named); ``context`` as the
+    API gives it (``{"now": ...}`` where a birth date is read)."""
     raw = orjson.dumps(data)
     strict_json.check(raw)
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, context=context)
     except ValidationError as exc:
         raise invalid(h.field_errors(exc)) from None
 
@@ -490,14 +486,15 @@ async def post_find_case(request: web.Request) -> web.Response:
 
 async def _searched(request: web.Request, fields: dict[str, str]) -> households.HouseholdSearchOut:
     """The household search of a form (the search page's, or a melding's to link it)."""
-    search = _search_terms(fields)
+    search = _search_terms(fields, request.app[RUNTIME].clock.now())
     async with h.connection(request) as conn:
         return await households.search_households(conn, request[PRINCIPAL], search,
                                                   **h.request_context(request))  # fmt: skip
 
 
-def _search_terms(fields: dict[str, str]) -> households.HouseholdSearchIn:
-    """The search form's fields as the API's body (empty fields left out)."""
+def _search_terms(fields: dict[str, str], now: datetime) -> households.HouseholdSearchIn:
+    """The search form's fields as the API's body (empty fields left out), read as the
+    API reads it on ``now``."""
     given = {k: v.strip() for k, v in fields.items() if v.strip()}
     body: dict[str, Any] = {"purpose": given.get("purpose", "koppelen")}
     for name in ("toelichting", "achternaam", "tussenvoegsel", "geboortedatum", "bsn"):
@@ -505,7 +502,8 @@ def _search_terms(fields: dict[str, str]) -> households.HouseholdSearchIn:
             body[name] = given[name]
     if "postcode" in given or "huisnummer" in given:
         body["adres"] = {"postcode": given.get("postcode"), "huisnummer": given.get("huisnummer")}
-    search: households.HouseholdSearchIn = parsed(households.HouseholdSearchIn, body)
+    search: households.HouseholdSearchIn = parsed(households.HouseholdSearchIn, body,
+                                                  {"now": now})  # fmt: skip
     return search
 
 
@@ -531,10 +529,7 @@ async def post_search(request: web.Request) -> web.Response:
 
 
 def _case_id(request: web.Request) -> UUID:
-    try:
-        return UUID(request.match_info["case_id"])
-    except ValueError:
-        raise not_found("no case with this id") from None
+    return h.id_param(request, "case_id", "no case with this id")
 
 
 async def _case_page(
@@ -685,10 +680,7 @@ async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[A
 
 
 def _assignment_id(request: web.Request) -> UUID:
-    try:
-        return UUID(request.match_info["assignment_id"])
-    except ValueError:
-        raise not_found("no offer with this id") from None
+    return h.id_param(request, "assignment_id", "no offer with this id")
 
 
 async def post_accept(request: web.Request) -> web.Response:

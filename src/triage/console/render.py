@@ -19,9 +19,11 @@ import jinja2
 from aiohttp import web
 
 from triage import problems_nl
-from triage.api.keys import PRINCIPAL
+from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth import sessions
+from triage.auth.tokens import credential_bytes
 from triage.problems import forbidden
+from triage.vocabulary import ROLE_NL
 
 PAGE_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -48,7 +50,7 @@ OFFER_LABEL = {
 TIER_LABEL = {
     "continuity": "kent het huishouden", "network": "netwerk van het gebied",
     "backup": "regionale achtervang", "coordinator": "coördinator",
-    "operator": "door de desk toegewezen", "handover": "overdracht",
+    "operator": "met de hand toegewezen", "handover": "overdracht",
 }  # fmt: skip
 SOURCE_LABEL = {
     "politie": "Politie", "cit": "CIT", "veilig_thuis": "Veilig Thuis", "wijkteam": "Wijkteam",
@@ -68,6 +70,7 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters["when"] = _when
 _ENV.globals.update(LEVEL_LABEL=LEVEL_LABEL, STATUS_LABEL=STATUS_LABEL, SOURCE_LABEL=SOURCE_LABEL,
+                    ROLE_LABEL=ROLE_NL,
                     OFFER_LABEL=OFFER_LABEL, TIER_LABEL=TIER_LABEL, said=problems_nl.said,
                     refusal_title=lambda p: problems_nl.by_status(p.status)[0],
                     field_label=problems_nl.field_label)  # fmt: skip
@@ -76,7 +79,8 @@ _ENV.globals.update(LEVEL_LABEL=LEVEL_LABEL, STATUS_LABEL=STATUS_LABEL, SOURCE_L
 def csrf_token(request: web.Request) -> str:
     """The form token of this browser's session: a keyed digest of the session cookie."""
     session_id = request.cookies.get(sessions.COOKIE, "")
-    return hmac.new(b"triage-console-form", session_id.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(b"triage-console-form", credential_bytes(session_id),
+                    hashlib.sha256).hexdigest()  # fmt: skip
 
 
 def check_csrf(request: web.Request, fields: dict[str, str]) -> None:
@@ -106,7 +110,8 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
     said = request.query.get("gedaan")
     html = _ENV.get_template(template).render(
         me=request.get(PRINCIPAL), csrf=csrf_token(request), path=request.path,
-        done=said if said in DONE and status < 400 else None, **context,
+        done=said if said in DONE and status < 400 else None,
+        sso=request.app[RUNTIME].oidc is not None, **context,
     )  # fmt: skip
     return web.Response(text=html, status=status, content_type="text/html",
                         headers=PAGE_HEADERS)  # fmt: skip

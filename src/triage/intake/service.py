@@ -873,8 +873,11 @@ def _dedup_from(row: asyncpg.Record) -> DedupOut:
     """The decision as answered when it was made, from what was stored with it."""
     # Stored as a real: rounded as it was answered (22.99, not 22.989999771118164).
     score = None if row["dedup_score"] is None else round(row["dedup_score"], 2)
-    return dedup_out(row["dedup_decision"], row["dedup_matched_case_id"], score,
-                     row["dedup_detail"])  # fmt: skip
+    out = dedup_out(row["dedup_decision"], row["dedup_matched_case_id"], score,
+                    row["dedup_detail"])  # fmt: skip
+    if row.get("review_outcome") is not None:  # a read of the melding: how it was settled
+        out.review, out.review_at = row["review_outcome"], row["review_at"]
+    return out
 
 
 def _without_evidence(detail: dict[str, Any]) -> dict[str, Any]:

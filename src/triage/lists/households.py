@@ -207,10 +207,13 @@ async def search_households(
             _Q["audit_search"], now, principal.id, principal.role, endpoint,
             search.reason(), {"terms": _terms(search), "found": found}, request_id,
         )  # fmt: skip
-    return HouseholdSearchOut(households=[_hit(r) for r in rows[:MOST]], more=len(rows) > MOST)
+    # A name searched without a birth date finds its 'n:' keys by the name alone.
+    said = MATCHED_ON if search.geboortedatum is not None else {**MATCHED_ON, "n": "naam"}
+    hits = [_hit(r, said) for r in rows[:MOST]]
+    return HouseholdSearchOut(households=hits, more=len(rows) > MOST)
 
 
-def _hit(r: asyncpg.Record) -> HouseholdHit:
+def _hit(r: asyncpg.Record, said: dict[str, str]) -> HouseholdHit:
     return HouseholdHit(
         case_id=r["id"], household_id=r["household_id"], status=r["status"],
         gebied=r["gebied"], lead=r["lead"], opened_at=r["opened_at"],
@@ -219,6 +222,6 @@ def _hit(r: asyncpg.Record) -> HouseholdHit:
                            toevoeging=r["toevoeging"], straat=r["straat"],
                            woonplaats=r["woonplaats"]),
         waiting=r["waiting"],
-        matched_on=[MATCHED_ON.get(k, k) for k in r["kinds"]],
+        matched_on=[said.get(k, k) for k in r["kinds"]],
         persons=group(PersonOut.model_validate(p) for p in r["persons"]),
     )  # fmt: skip

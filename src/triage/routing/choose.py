@@ -76,8 +76,8 @@ def _best(people: list[Specialist], need: Need, load: Mapping[str, int]) -> Spec
 def _why(config: NetworkConfig, chosen: Specialist, need: Need, load: Mapping[str, int]) -> str:
     matched = need.preferred & set(chosen.expertise)
     text = f"{chosen.naam} ({chosen.organisatie}) heeft dienst"
-    if need.any_of:
-        text += f", met expertise {_labels(config, need.any_of & set(chosen.expertise))}"
+    if have := need.any_of & set(chosen.expertise):
+        text += f", met expertise {_labels(config, have)}"
     if matched:
         text += f"; gewenst vanwege de signalen: {_labels(config, matched)}"
     return text + f"; {load.get(chosen.id, 0)} van {chosen.max_caseload} casussen in behandeling."
@@ -121,10 +121,11 @@ def choose(
     if qualified:
         chosen = _best(qualified, need, load)
         if not need.met_by(chosen):
-            reasons.append("Niemand van de achterwacht heeft die expertise; wie dienst heeft.")
-        reasons.append("Regionale achterwacht (crisisdienst): " + _why(config, chosen, need, load))
+            reasons.append("Niemand met dienst bij de regionale achtervang heeft die expertise: "
+                           "het aanbod gaat naar wie dienst heeft.")  # fmt: skip
+        reasons.append("Regionale achtervang (crisisdienst): " + _why(config, chosen, need, load))
         return Choice(chosen.id, "backup", tuple(reasons))
-    reasons.append("Ook bij de regionale achterwacht heeft nu niemand dienst met ruimte.")
+    reasons.append("Ook bij de regionale achtervang heeft nu niemand dienst met ruimte.")
     for person in config.chain(gebied):
         if person not in declined and person not in absent:
             reasons.append(
@@ -138,5 +139,5 @@ def _role(config: NetworkConfig, gebied: str, person: str) -> str:
     if person in config.coordinators_of(gebied):
         return "coördinator"
     if person in config.backup.coordinators:
-        return "coördinator van de achterwacht"
+        return "coördinator van de regionale achtervang"
     return "laatste schakel van de opschaling"

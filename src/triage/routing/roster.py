@@ -42,6 +42,26 @@ def _active(
     return [(c, start, end) for c, start, end in spans if start <= at < end]
 
 
+def turns(config: NetworkConfig, start: datetime, end: datetime,
+          extra: Sequence[Change] = ()) -> list[datetime]:  # fmt: skip
+    """The moments from ``start`` to ``end`` (UTC) at which who is on duty may change: a
+    shift's or a change's start or end, and ``start`` itself. Between two of them
+    ``on_duty`` answers the same, so a table of a week asks it at these only."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    first, last = start.astimezone(config.zone).date(), end.astimezone(config.zone).date()
+    found = {start}
+    day = first - timedelta(days=1)  # a night shift of the day before may end within
+    while day <= last:
+        for roster in config.rosters:
+            for shift in roster.shifts:
+                if WEEKDAYS[day.weekday()] in shift.days:
+                    found.update(_shift_on(config, shift, day))
+        day += timedelta(days=1)
+    for change in [*config.changes, *extra]:
+        found.update(_span(config, change))
+    return sorted(t for t in found if start <= t < end)
+
+
 def absent_at(config: NetworkConfig, at: datetime, extra: Sequence[Change] = ()) -> set[str]:
     """Who is marked absent at ``at``: not offered anything, not even as a coordinator
     (who is otherwise reachable off roster)."""
