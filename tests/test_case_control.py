@@ -57,17 +57,25 @@ async def _priority(runtime: Runtime, gebied: str, melding_id: str) -> float | N
     return score
 
 
-async def test_linking_a_melding_makes_it_a_herhaalmelding_and_the_queue_follows(
-    client: Client, tokens: Tokens, runtime: Runtime
-) -> None:
+async def _unrecognised_pair(
+    client: Client, tokens: Tokens
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A melding, and a later one about the same household with nothing that recognition
+    could match on (a case of its own, regulier)."""
     earlier = await _post(client, tokens, melding_body(
         received_at=_at(5), persons=[_person(_name())]))  # fmt: skip
-    # The same household, reported with nothing that recognition could match on.
     later = await _post(client, tokens, melding_body(
         received_at=_at(1), category="overlast", signals=[],
         persons=[_person(_name(), voornaam="Kees")]))  # fmt: skip
     assert later["urgency"]["level"] == "regulier"
     assert later["case_id"] != earlier["case_id"]
+    return earlier, later
+
+
+async def test_linking_a_melding_makes_it_a_herhaalmelding_and_the_queue_follows(
+    client: Client, tokens: Tokens, runtime: Runtime
+) -> None:
+    earlier, later = await _unrecognised_pair(client, tokens)
     before = await _priority(runtime, later["gebied"], later["melding_id"])
 
     resp = await _change(client, tokens, f"{MELDINGEN}/{later['melding_id']}/link",
@@ -461,12 +469,7 @@ async def test_a_link_raises_a_melding_already_offered(
     """A melding is offered within seconds of intake: a link by hand that makes it a
     herhaalmelding raises it where it is (its offer stands, its deadline comes sooner),
     not only while it waits on the queue."""
-    earlier = await _post(client, tokens, melding_body(
-        received_at=_at(5), persons=[_person(_name())]))  # fmt: skip
-    later = await _post(client, tokens, melding_body(
-        received_at=_at(1), category="overlast", signals=[],
-        persons=[_person(_name(), voornaam="Kees")]))  # fmt: skip
-    assert later["urgency"]["level"] == "regulier"
+    earlier, later = await _unrecognised_pair(client, tokens)
     offered = await client.post(f"{MELDINGEN}/{later['melding_id']}/reassign",
                                 json={"to": "sp-tilburg-1", "reason": "Kent het gezin al."},
                                 headers=tokens.user("operator"))  # fmt: skip

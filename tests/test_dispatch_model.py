@@ -590,7 +590,10 @@ class DispatchModel(RuleBasedStateMachine):
             {"to": to, "reason": "Zij kent het gezin al."},
         )  # fmt: skip
         if before["status"] in WAITING and before["specialist"] != to:
-            assert status == 200, f"a {before['status']} melding reassigned by {who}: {found}"
+            if to in NETWORK.may_take(before["gebied"]):
+                assert status == 200, f"a {before['status']} melding reassigned by {who}: {found}"
+            else:  # someone of another gebied would read all of a case not theirs
+                assert status == 422, f"{to} given a melding of {before['gebied']}: {found}"
 
     @precondition(lambda self: self.meldingen)
     @rule(pick=st.integers(0, 100), gebied=st.sampled_from(GEBIEDEN))
