@@ -407,22 +407,26 @@ async def test_a_melding_linked_into_a_case_of_another_gebied_goes_there(
 ) -> None:
     there = await _post(client, tokens, melding_body(
         address={"woonplaats": "Rijen"}, persons=[_person(_name())]))  # fmt: skip
-    here = await _post(client, tokens, melding_body(
-        address={"woonplaats": "Riel"}, persons=[_person(_name(), voornaam="Kees")]))  # fmt: skip
-    assert (there["gebied"], here["gebied"]) == ("west", "zuid")
-    assert await _priority(runtime, "zuid", here["melding_id"]) is not None
+    # Without an address or a hint: the regional desk's, with a note saying why.
+    alone = melding_body(persons=[_person(_name(), voornaam="Kees")])
+    del alone["address"]
+    here = await _post(client, tokens, alone)
+    assert (there["gebied"], here["gebied"]) == ("west", "regio")
+    assert await _priority(runtime, "regio", here["melding_id"]) is not None
 
     resp = await _change(client, tokens, f"{MELDINGEN}/{here['melding_id']}/link",
                          {"case_id": there["case_id"], "reason": REASON})  # fmt: skip
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["rerouted"] == [here["melding_id"]]
     # Routed again to the gebied of the household's case, re-scored with its history.
-    assert await _priority(runtime, "zuid", here["melding_id"]) is None
+    assert await _priority(runtime, "regio", here["melding_id"]) is None
     assert await _priority(runtime, "west", here["melding_id"]) is not None
     row = await runtime.pool.fetchrow(
-        "SELECT gebied, status FROM meldingen WHERE id = $1", here["melding_id"]
+        "SELECT gebied, status, gebied_note FROM meldingen WHERE id = $1", here["melding_id"]
     )
     assert (row["gebied"], row["status"]) == ("west", "queued")
+    assert here["gebied_note"] is not None  # why intake put it there: no longer so
+    assert row["gebied_note"] is None
 
 
 async def test_an_unlinked_melding_loses_what_the_history_of_the_case_gave_it(

@@ -23,8 +23,10 @@ Client = TestClient[Any, Any]
 PASSWORD = "console forms password 12"
 
 
-async def _session(client: Client, runtime: Runtime, role: UserRole) -> dict[str, str]:
-    name = f"console-{role.value}-{uuid.uuid4().hex[:6]}"
+async def _session(
+    client: Client, runtime: Runtime, role: UserRole, name: str | None = None
+) -> dict[str, str]:
+    name = name or f"console-{role.value}-{uuid.uuid4().hex[:6]}"
     gebied = "tilburg" if role in (UserRole.specialist, UserRole.coordinator) else None
     async with runtime.pool.acquire() as conn:
         await add_user(conn, name, role, TEST_CLOCK.now(), gebied=gebied, password=PASSWORD)
@@ -396,9 +398,14 @@ async def test_the_werkvoorraad_offers_a_gebied_filter_only_to_who_sees_several(
 async def test_an_admin_form_is_as_strict_as_a_json_body(client: Client, runtime: Runtime) -> None:
     """Each field once (a role given twice made an admin: the last one won), text that can
     be stored, numbers in ASCII digits: refused in Dutch, nothing made or done."""
-    admin = await _session(client, runtime, UserRole.admin)
+    me = f"console-admin-{uuid.uuid4().hex[:6]}"
+    admin = await _session(client, runtime, UserRole.admin, me)
     csrf = _token(await (await client.get("/beheer", headers=admin)).text())
     headers = {**admin, "Origin": str(client.make_url("/")).rstrip("/")}
+    myself = await client.post("/beheer/gebruikers/uitschakelen",
+                               data={"csrf": csrf, "username": me}, headers=headers)  # fmt: skip
+    assert myself.status == 409
+    assert "eigen account niet uitschakelen" in await myself.text()
     name = f"twice-{uuid.uuid4().hex[:6]}"
     cases = [
         ([("username", name), ("role", "operator"), ("role", "admin")], 422,
@@ -417,6 +424,8 @@ async def test_an_admin_form_is_as_strict_as_a_json_body(client: Client, runtime
         html = await resp.text()
         assert resp.status == status, (fields, html)
         assert said in html, fields
+        if said in ("zonder spaties", "hoogstens 100 leesbare tekens"):  # the admin page
+            assert f'value="{fields[0][1]}"' in html, "the form keeps what was typed"
     async with runtime.pool.acquire() as conn:
         # Nor from the command line: no login form could send that password.
         with pytest.raises(AccountError, match="NUL") as refused:

@@ -28,7 +28,8 @@ U = UserRole
 
 
 async def _page(request: web.Request, *, status: int = 200, error: str | None = None,
-                issued: dict[str, str] | None = None) -> web.Response:  # fmt: skip
+                issued: dict[str, str] | None = None,
+                given: dict[str, str] | None = None) -> web.Response:  # fmt: skip
     runtime = request.app[RUNTIME]
     me: Principal = request[PRINCIPAL]
     admin = me.role == U.admin
@@ -39,7 +40,7 @@ async def _page(request: web.Request, *, status: int = 200, error: str | None = 
         dead = await webhooks.dead_letters(conn, me, None, 50)
     return page(
         request, "beheer.html", status, admin=admin, users=users, clients=clients,
-        hooks=hooks, dead=dead.dead_letters, error=error, issued=issued,
+        hooks=hooks, dead=dead.dead_letters, error=error, issued=issued, given=given or {},
         roles=list(UserRole), sources=list(Source),
         gebieden=[*runtime.region.gebied_codes, "regio"],
     )  # fmt: skip
@@ -61,17 +62,20 @@ async def _audit(request: web.Request, action: str, whom: dict[str, str], conn: 
                                 **h.request_context(request))  # fmt: skip
 
 
-async def _account_change(request: web.Request, change: Any, done: str) -> web.Response:
-    """Run an account change; its answer is a page (a token is shown once), or a refusal."""
+async def _account_change(
+    request: web.Request, change: Any, done: str, given: dict[str, str] | None = None
+) -> web.Response:
+    """Run an account change; its answer is a page (a token is shown once), or a refusal
+    with the form as it was filled in (``given``; never a password)."""
     try:
         async with h.connection(request) as conn, conn.transaction():
             issued = await change(conn)
     except accounts.AccountError as exc:
-        return await _page(request, status=409, error=exc.tekst or str(exc))
+        return await _page(request, status=409, error=exc.tekst or str(exc), given=given)
     except Problem as problem:
         if problem.status >= 500:
             raise
-        return await _page(request, status=problem.status, error=said(problem))
+        return await _page(request, status=problem.status, error=said(problem), given=given)
     if issued is not None:
         return await _page(request, issued=issued)
     return see_other(f"/beheer?gedaan={done}")
@@ -120,13 +124,17 @@ async def post_add_user(request: web.Request) -> web.Response:
             return None
         return {"what": f"token van {username}", "token": issued.token}
 
-    return await _account_change(request, change, "gebruiker+aangemaakt")
+    kept = {k: fields.get(k, "") for k in ("username", "display_name", "role", "gebied")}
+    return await _account_change(request, change, "gebruiker+aangemaakt", kept)
 
 
 async def post_disable_user(request: web.Request) -> web.Response:
-    _admin(request)
+    me = _admin(request)
     fields = await form_fields(request)
     username = fields.get("username", "")
+    if username == me.name:  # one click would lock the only admin at hand out
+        return await _page(request, status=409, error="Je kunt je eigen account niet "
+                           "uitschakelen; laat een andere beheerder dat doen.")  # fmt: skip
 
     async def change(conn: Any) -> None:
         await accounts.disable_user(conn, username, request.app[RUNTIME].clock.now())

@@ -47,6 +47,8 @@ from triage.lists.werkvoorraad import werkvoorraad
 from triage.problems import Problem, invalid, not_found
 from triage.problems_nl import said
 from triage.region import REGIONAL_POOL
+from triage.routing import roster_changes
+from triage.routing.roster import absent_at, on_duty
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
 from triage.vocabulary import Level, UserRole
 
@@ -243,7 +245,7 @@ async def _melding_page(
         category_labels={c.value: r.label for c, r in rules.categories.items()},
         names=_names(request), may_edit=me.change_scope() is not None,
         levels=[x.value for x in Level if x != Level.advies],
-        purposes=households.PURPOSES, trail=trail, staff=_staff_of(request, melding.gebied),
+        purposes=households.PURPOSES, trail=trail, staff=await _staff_of(request, melding.gebied),
         close_outcomes=manual.CLOSE_OUTCOMES,
         gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL],
     )  # fmt: skip
@@ -272,10 +274,19 @@ def _evidence(dedup: DedupOut) -> tuple[list[CandidateOut], Evidence]:
     ]  # fmt: skip
 
 
-def _staff_of(request: web.Request, gebied: str) -> list[tuple[str, str]]:
-    """Who a melding of ``gebied`` can be given to by hand (NetworkConfig.may_take)."""
+async def _staff_of(request: web.Request, gebied: str) -> list[tuple[str, str]]:
+    """Who a melding of ``gebied`` can be given to by hand (NetworkConfig.may_take), each
+    with whether they are on duty or marked absent now: given to someone off duty, it
+    waits with them."""
+    runtime = request.app[RUNTIME]
+    now, network = runtime.clock.now(), runtime.network
+    extra = roster_changes.as_changes(await roster_changes.current(runtime.pool, now))
+    on = {d.specialist for d in on_duty(network, now, extra)}
+    away = absent_at(network, now, extra)
     names = _names(request)
-    return [(i, names.get(i, i)) for i in request.app[RUNTIME].network.may_take(gebied)]
+    return [(i, names.get(i, i) + (" (afwezig)" if i in away else " (dienst)" if i in on
+                                   else " (geen dienst)"))
+            for i in network.may_take(gebied)]  # fmt: skip
 
 
 async def get_melding(request: web.Request) -> web.Response:
@@ -552,7 +563,7 @@ async def _case_page(
         may_take=proposed is not None and proposed.to_lead == me.name,
         may_close=me.change_scope() is not None and case.status == "open",
         may_note=case.status == "open" and (me.change_scope() is not None or case.lead == me.name),
-        colleagues=_staff_of(request, case.gebied), milestone_kinds=milestones.KINDS,
+        colleagues=await _staff_of(request, case.gebied), milestone_kinds=milestones.KINDS,
     )  # fmt: skip
 
 

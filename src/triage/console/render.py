@@ -52,6 +52,27 @@ TIER_LABEL = {
     "backup": "regionale achtervang", "coordinator": "coördinator",
     "operator": "met de hand toegewezen", "handover": "overdracht",
 }  # fmt: skip
+#: What the audit says was done to a melding, as the melding page says it.
+AUDIT_LABEL = {
+    "melding.create": "ontvangen", "melding.read": "gelezen",
+    "melding.read.break_glass": "gelezen met een reden (niet het eigen werk)",
+    "melding.replay": "nog eens gestuurd door de bron", "melding.offer": "aangeboden",
+    "melding.reassign": "met de hand toegewezen",
+    "melding.escalate": "opgeschaald: niemand meer om aan te bieden",
+    "melding.new_round": "nieuwe ronde van aanbod", "melding.gebied": "naar een ander gebied",
+    "melding.first_contact": "eerste contact vastgelegd", "melding.close": "afgesloten",
+    "melding.urgency_override": "urgentie met de hand aangepast",
+    "melding.repair": "hersteld door de bewaking", "assignment.accept": "aangenomen",
+    "assignment.decline": "afgewezen", "assignment.expire": "aanbod verlopen",
+    "assignment.withdraw": "aanbod ingetrokken", "assignment.handover": "overgedragen",
+    "assignment.close": "aanbod gesloten", "case.link": "gekoppeld aan een casus",
+    "case.unlink": "losgemaakt uit de casus", "case.merge": "casussen samengevoegd",
+    "case.review_confirm": "beoordeeld: zelfde huishouden",
+    "case.review_reject": "beoordeeld: ander huishouden", "case.close": "casus gesloten",
+    "person.correct": "persoon gecorrigeerd", "person.inzage": "inzage gegeven",
+}  # fmt: skip
+#: Who did it, when no person: the service itself, a source system.
+ACTOR_LABEL = {**ROLE_NL, "dispatcher": "dispatch", "system": "de dienst", "client": "bron"}
 SOURCE_LABEL = {
     "politie": "Politie", "cit": "CIT", "veilig_thuis": "Veilig Thuis", "wijkteam": "Wijkteam",
     "meldpunt": "Meldpunt", "ggz": "GGZ", "huisarts": "Huisarts", "burger": "Burger",
@@ -70,7 +91,7 @@ _ENV = jinja2.Environment(
 )
 _ENV.filters["when"] = _when
 _ENV.globals.update(LEVEL_LABEL=LEVEL_LABEL, STATUS_LABEL=STATUS_LABEL, SOURCE_LABEL=SOURCE_LABEL,
-                    ROLE_LABEL=ROLE_NL,
+                    ROLE_LABEL=ROLE_NL, AUDIT_LABEL=AUDIT_LABEL, ACTOR_LABEL=ACTOR_LABEL,
                     OFFER_LABEL=OFFER_LABEL, TIER_LABEL=TIER_LABEL, said=problems_nl.said,
                     refusal_title=lambda p: problems_nl.by_status(p.status)[0],
                     field_label=problems_nl.field_label)  # fmt: skip

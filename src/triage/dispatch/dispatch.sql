@@ -356,7 +356,9 @@ WITH withdrawn AS (
      WHERE melding_id = $1 AND state = 'offered'
  RETURNING id, specialist
 ), moved AS (
-    UPDATE meldingen SET gebied = $2, status = 'queued', escalated_until = NULL
+    -- The note on why intake put it in its gebied no longer holds (the trail says why).
+    UPDATE meldingen SET gebied = $2, status = 'queued', escalated_until = NULL,
+                         gebied_note = NULL
      WHERE id = $1 AND status IN ('queued', 'offered', 'escalated')
  RETURNING id, case_id
 ), case_moved AS (
