@@ -58,7 +58,8 @@ _ERROR_TEXT = {
     413: "Body larger than 64 KiB",
     415: "Body is not application/json",
     422: "Invalid fields, each named by JSON pointer (also a key given twice in its object, "
-    "or text with a NUL character or an unpaired surrogate); nothing was changed",
+    "or text with a NUL character or an unpaired surrogate), or a query parameter given "
+    "twice or not taken here; nothing was changed",
     429: "Too many requests, or too many failed logins or token checks; see Retry-After",
     503: "A dependency is unreachable; nothing was stored; see Retry-After",
 }
@@ -197,9 +198,10 @@ def build_openapi(
                 "description": " or ".join(m.__name__ for m in _models(answer)) or "OK",
                 **({} if status == 204 else {"content": content}),
             }
-        # Any caller may be told to slow down (throttle.py), public operations aside.
         texts = {**_ERROR_TEXT, **_shaped_texts(op), **dict(op.error_texts)}
-        for status in (*op.errors, *(() if op.public else (429,))):
+        # Any caller may be told to slow down (throttle.py), and that a query parameter is
+        # one the operation does not take or is given twice (app.py), public ones aside.
+        for status in (*op.errors, *(() if op.public else (422, 429))):
             responses.setdefault(
                 str(status),
                 {

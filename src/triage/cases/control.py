@@ -42,7 +42,7 @@ from triage.problems import conflict, forbidden, not_found
 from triage.request_body import RequestBody
 from triage.scoring import History, Rules, score_melding
 from triage.store.sql import load_queries
-from triage.vocabulary import LEVEL_ASCENDING, Category, Kind, Level
+from triage.vocabulary import LEVEL_ASCENDING, WAITING, Category, Kind, Level
 
 _Q = load_queries("triage.cases", "control.sql")
 
@@ -299,7 +299,7 @@ class _Change:
         offered within seconds of intake, so a link by hand raised next to none."""
         facts = [m.facts for m in members]
         for m in members:
-            if m.facts.id not in subjects or m.status not in _WAITING:
+            if m.facts.id not in subjects or m.status not in WAITING:
                 continue
             raised = _rescored(m, facts, self.ctx)
             if raised is None:
@@ -378,7 +378,7 @@ class _Change:
         """Score ``m`` again from itself alone: taken out of its case, the history of the
         case it left no longer counts (its level may drop). An operator's override stands,
         and a melding that had its first contact keeps what it had."""
-        if m.status not in _WAITING:
+        if m.status not in WAITING:
             return
         if await self.conn.fetchval(_Q["has_override"], m.facts.id):
             return
@@ -397,10 +397,6 @@ class _Change:
             melding_id=m.facts.id, gebied=m.gebied, level=urgency.level, score=urgency.score,
             respond_before=urgency.respond_before, queued=m.status == "queued",
         ))  # fmt: skip
-
-
-#: A melding waiting for first contact: its urgency still decides what happens to it.
-_WAITING = frozenset({"queued", "offered", "escalated", "assigned"})
 
 
 def _rescored(
