@@ -20,6 +20,7 @@ from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.clock import FrozenClock
 from triage.config import Settings
+from triage.dispatch import views
 from triage.dispatch.watchdog import Watchdog
 from triage.dispatch.worker import Worker, worker_for
 from triage.notify import events
@@ -138,6 +139,12 @@ async def test_when_everyone_passed_it_is_escalated_by_name_and_offered_again_la
         [offered] = [a for a in await service.assignments(melding["melding_id"])
                      if a["state"] == "offered"]  # fmt: skip
         passed.append((offered["specialist"], offered["tier"]))
+        async with rt.pool.acquire() as conn:  # what the gebied page lists as with the chain
+            lying = await views.chain_offers(conn, rt.network, GEBIED, 10)
+        assert [(str(o.melding_id), o.specialist, o.state) for o in lying] == (
+            [(melding["melding_id"], offered["specialist"], "offered")]
+            if offered["tier"] == "coordinator" else []
+        )  # fmt: skip
         clock.advance(answer_within + timedelta(seconds=1))
         assert await service.worker.expire_offers() == 1
     assert [tier for _, tier in passed] == ["backup", "coordinator", "coordinator", "coordinator"]

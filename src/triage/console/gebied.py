@@ -206,6 +206,7 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
     async with h.connection(request) as conn:
         queue = await views.gebied_queue(conn, gebied, 50)
         escalated = await views.escalations(conn, scope, now, 50)
+        with_chain = await views.chain_offers(conn, runtime.network, gebied, 50)
         weeks = []
         for start, end in periods(period, today):
             found = await kpi.compute(conn, start, end, now, zone=runtime.network.zone,
@@ -221,6 +222,7 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
         on_duty=views.on_duty_now(runtime.network, gebied, now, extra),
         days=days, day_names=DAYS, rows=rows, queue=queue.meldingen,
         escalations=escalated.escalations, overdue=escalated.milestones_overdue,
+        with_chain=with_chain,
         changes=roster_changes.as_seen_by(mine, me, gebied), staff=staff,
         names={s.id: s.naam for s in runtime.network.specialists}, weeks=weeks,
         may_change=me.role == U.coordinator, gebieden=runtime.region.gebied_codes,

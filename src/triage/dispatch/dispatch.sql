@@ -299,6 +299,19 @@ SELECT e.melding_id, e.kind, e.at, e.gebied, e.coordinator, e.told, e.until, e.s
  ORDER BY e.at DESC
  LIMIT $4;
 
+-- name: chain_offers
+-- What lies with the escalation chain now ($1, its people) for a gebied ($2): offers made
+-- to a coordinator because nobody on duty with room was left, still out or taken, on
+-- meldingen still waiting for first contact. By the index of a person's offers.
+SELECT a.melding_id, a.specialist, a.state, a.offered_at, m.urgency_level, m.respond_before
+  FROM assignments a
+  JOIN meldingen m ON m.id = a.melding_id
+ WHERE a.specialist = ANY ($1::text[]) AND a.state IN ('offered', 'accepted')
+   AND a.tier = 'coordinator' AND m.gebied = $2
+   AND m.status IN ('offered', 'assigned', 'escalated')
+ ORDER BY a.offered_at DESC
+ LIMIT $3;
+
 -- name: gebied_queue
 -- What waits in a gebied, in dispatch order (PostgreSQL's view, not Redis'): queued and
 -- offered meldingen with their current offer. Levels ranked as in queue/priority.py.

@@ -143,6 +143,33 @@ async def gebied_queue(conn: asyncpg.Connection, gebied: str, limit: int) -> Que
     )  # fmt: skip
 
 
+class ChainOffer(BaseModel):
+    """A melding that lies with someone of the escalation chain (a coordinator), because
+    nobody on duty with room was left to offer it to."""
+
+    melding_id: UUID
+    specialist: str
+    state: Literal["offered", "accepted"]
+    offered_at: datetime
+    level: Level
+    respond_before: datetime
+
+
+async def chain_offers(
+    conn: asyncpg.Connection, config: NetworkConfig, gebied: str, limit: int
+) -> list[ChainOffer]:
+    """What of ``gebied`` lies with its escalation chain now, newest first: escalated
+    along the chain, as the offer's reasons say ("Opgeschaald naar ..."), which the
+    escalations (deadlines, nobody left at all) do not list."""
+    rows = await conn.fetch(_Q["chain_offers"], config.chain(gebied), gebied, limit)
+    return [
+        ChainOffer(melding_id=r["melding_id"], specialist=r["specialist"], state=r["state"],
+                   offered_at=r["offered_at"], level=Level(r["urgency_level"]),
+                   respond_before=r["respond_before"])
+        for r in rows
+    ]  # fmt: skip
+
+
 async def escalations(
     conn: asyncpg.Connection, scope: ReadScope, now: datetime, limit: int
 ) -> EscalationsOut:
