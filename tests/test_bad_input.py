@@ -5,6 +5,7 @@ the real PostgreSQL and Redis."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from triage.api.operations import OPERATIONS, Operation
 from triage.app import create_app
 from triage.clock import FrozenClock
 from triage.config import Settings
+from triage.observability.logging import configure
 from triage.runtime import Runtime, open_runtime
 from triage.vocabulary import Source
 
@@ -380,19 +382,29 @@ async def test_what_the_http_parser_refuses_is_not_repeated(client: Client, toke
     """A header the parser refuses answers problem+json with the usual headers, and
     neither the answer nor the log repeats the request (a BSN in a header, the token)."""
     token = tokens.user("operator")["Authorization"]
-    for bad in (b"X-Melder: Sanne Jansen 111222333\x01", token.encode() + b"\x00",
-                b"Content-Encoding: br\r\nContent-Length: 2"):  # fmt: skip
-        status, headers, body = await _raw_http(client, (
+    logged = io.StringIO()
+    configure("json", "debug", stream=logged)
+    try:
+        answers = [await _raw_http(client, (
             b"POST /api/v1/meldingen HTTP/1.1\r\nHost: x\r\n" + bad +
             b"\r\nConnection: close\r\n\r\n{}"
-        ))  # fmt: skip
+        )) for bad in (b"X-Melder: Sanne Jansen 111222333\x01", token.encode() + b"\x00",
+                       b"Content-Encoding: br\r\nContent-Length: 2")]  # fmt: skip
+    finally:
+        configure("console", "warning")
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()]
+    assert [e["event"] for e in lines if e["event"] == "request_unreadable"] == [
+        "request_unreadable"] * 3  # fmt: skip
+    for secret in ("Sanne", "111222333", token.removeprefix("Bearer ")):
+        assert secret not in logged.getvalue()
+    for status, headers, body in answers:
         assert status == 400, body
         assert headers["Content-Type"].startswith("application/problem+json"), headers
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["Server"] == "triage"
         assert json.loads(body)["status"] == 400
         for secret in (b"Sanne", b"111222333", token.removeprefix("Bearer ").encode(), b"br"):
-            assert secret not in body, (bad, body)
+            assert secret not in body, body
 
 
 async def test_credentials_that_are_not_utf8_are_unknown(client: Client) -> None:

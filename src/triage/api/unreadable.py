@@ -8,10 +8,11 @@ stray byte, came back in the body, without the headers every answer carries, and
 into the log with the traceback.
 
 Here the same refusal is problem+json with a fixed text for its status, the headers every
-answer carries (``api/headers.py``), and one log line with the status and the kind of
-error only. aiohttp has no setting for this: its request handler's ``handle_error`` is
-replaced once per process (``install``), and ``tests/test_bad_input.py`` checks that
-the replacement is what answers, so that an aiohttp that renames it fails there.
+answer carries (``api/headers.py``), and one log line with the status and the error's type
+and frames, never its message. aiohttp has no setting for this: its request handler's
+``handle_error`` is replaced once per process (``install``), and
+``tests/test_bad_input.py`` checks that the replacement is what answers, so that an
+aiohttp that renames it fails there.
 """
 
 from __future__ import annotations
@@ -64,9 +65,8 @@ def handle_error(
     del message
     # Not HTTP at all (a TLS hello, a scanner) on a connection's first request: noise.
     first = self._request_count == 1 and isinstance(exc, BadHttpMethod)
-    (log.debug if first else log.warning)(
-        "request_unreadable", status=status, error=type(exc).__name__ if exc else None
-    )
+    # Its type and frames only: the log never takes an exception's message (logging.py).
+    (log.debug if first else log.warning)("request_unreadable", status=status, exc_info=exc)
     if request.writer.output_size > 0:  # part of an answer went out: the connection is lost
         raise ConnectionError("an answer was being sent; cannot send another")
     response = _answer(status)
