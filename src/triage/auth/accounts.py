@@ -188,14 +188,16 @@ def check_network(network: NetworkConfig, username: str, role: UserRole, gebied:
     if role not in (UserRole.specialist, UserRole.coordinator):
         return
     team = network.network_of(gebied)
+    members = list(team.members) if team is not None else []
+    coordinators = list(team.coordinators) if team is not None else []
     # A coordinator reads all of the gebied without a reason: only whom the file names so.
-    people = (set() if team is None else set(team.coordinators) if role == UserRole.coordinator
-              else {*team.members, *team.coordinators})  # fmt: skip
+    if role == UserRole.coordinator:
+        people = coordinators
+        where, waar = f"among the coordinators of {gebied}", f"bij de coördinatoren van {gebied}"
+    else:
+        people = [*members, *coordinators]
+        where, waar = f"in the network of {gebied}", f"in het netwerk van {gebied}"
     if username not in people:
-        where = f"among the coordinators of {gebied}" if role == UserRole.coordinator else (
-            f"in the network of {gebied}")  # fmt: skip
-        waar = f"bij de coördinatoren van {gebied}" if role == UserRole.coordinator else (
-            f"in het netwerk van {gebied}")  # fmt: skip
         raise AccountError(
             f'"{username}" is not {where} in the network file; add them there (with their '
             "roster) first, then make their account with the same id",
