@@ -28,7 +28,10 @@ async def _melding(
 ) -> dict[str, Any]:
     received = datetime(2026, 3, day, 10, 0, tzinfo=AMS)
     body = melding_body(
-        source="cit", address={"woonplaats": "Riel"}, received_at=received.isoformat()
+        source="cit",
+        address={"woonplaats": "Riel"},
+        received_at=received.isoformat(),
+        persons=[{"role": "slachtoffer", "voornaam": "Test", "achternaam": "Persoon"}],
     )
     with TEST_CLOCK.at(received + timedelta(minutes=1)):  # posted as it came in
         resp = await client.post("/api/v1/meldingen", json=body, headers=tokens.user("operator"))
