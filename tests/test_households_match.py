@@ -14,6 +14,7 @@ from triage.households.match import (
     Candidate,
     Outcome,
     Person,
+    address_level,
     decide,
     score_candidate,
 )
@@ -272,3 +273,20 @@ def test_birth_dates_compare_by_how_they_were_mistyped(other: date, level: str) 
     found = score_candidate([person(bsn=None, voornaam="", achternaam="", geboortedatum=other)],
                             address(postcode=None, number=None), known, WEIGHTS)  # fmt: skip
     assert ("born", level) in {(c.field, c.level) for c in found.contributions}
+
+
+@pytest.mark.parametrize(
+    ("postcode", "number", "street", "place", "level"),
+    [("5083AB", 12, "kerkstraat", "goirle", "postcode_typo"),  # two digits swapped
+     ("5039AB", 12, "kerkstraat", "goirle", "postcode_typo"),  # one digit wrong
+     ("6138XY", 12, "kerk straat", "tilburg", "postcode_typo"),  # the street, written apart
+     ("6138XY", 12, "kerkstraat", "goirle", "different"),  # the street in another place
+     ("5093AB", 12, "kerkstraat", "goirle", "different"),  # two digits wrong
+     ("5039AB", 12, "molenweg", "goirle", "different"),  # another street
+     ("5039AB", 13, "kerkstraat", "goirle", "different")],  # another number
+)  # fmt: skip
+def test_a_postcode_written_wrong_is_a_typo_at_one_number_and_street(
+    postcode: str, number: int, street: str, place: str, level: str
+) -> None:
+    home = address("5038AB", 12, street="kerkstraat")
+    assert address_level(home, address(postcode, number, place=place, street=street)) == level

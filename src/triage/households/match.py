@@ -348,6 +348,17 @@ def person_evidence(
     return score, [Contribution(*step) for step in found]
 
 
+def _one_typo(a: str, b: str) -> bool:
+    """``a`` and ``b`` are one string with one character written wrong, or two neighbours
+    swapped (5018 and 5081)."""
+    if len(a) != len(b):
+        return False
+    at = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    if len(at) == 1:
+        return True
+    return len(at) == 2 and at[1] == at[0] + 1 and a[at[0]] == b[at[1]] and a[at[1]] == b[at[0]]
+
+
 def address_level(a: Address, b: Address) -> str | None:
     """How two addresses compare, or None when they cannot be compared."""
     if a.postcode and b.postcode and a.huisnummer and b.huisnummer:
@@ -356,22 +367,26 @@ def address_level(a: Address, b: Address) -> str | None:
             return "neighbour"
         if a.postcode == b.postcode and a.toevoeging != b.toevoeging:
             return "other_unit"  # 12A is not 12B
-        # Both name a street, and not one street (a typo is "one street").
+        # Both name a street, and not one street (a typo is "one street"; so is a space
+        # left out: "Lelta place" and "Leltaplace").
+        a_street, b_street = a.street.replace(" ", ""), b.street.replace(" ", "")
+        one_street = bool(a_street) and a_street == b_street
         streets_differ = (
-            bool(a.street and b.street) and a.street != b.street and _jw(a.street, b.street) < 0.9
+            bool(a_street and b_street) and not one_street and _jw(a_street, b_street) < 0.9
         )
         if a.postcode == b.postcode:
             return "dwelling_other_street" if streets_differ else "dwelling"
-        # One number at a postcode that differs only in its letters, or on one street: a
-        # postcode written wrong (the letters follow the street). Not when the streets
-        # differ: number 12 of another street in the same neighbourhood is another
-        # dwelling.
+        # One number at a postcode that differs only in its letters, or in one character
+        # (or two neighbours swapped), or on one street in one place: a postcode written
+        # wrong (the letters follow the street). Not when the streets differ: number 12 of
+        # another street in the same neighbourhood is another dwelling.
         if (
             same_number
             and not streets_differ
             and (
                 a.postcode[:4] == b.postcode[:4]
-                or (a.street and a.street == b.street and a.place == b.place)
+                or _one_typo(a.postcode, b.postcode)
+                or (one_street and a.place == b.place)
             )
         ):
             return "postcode_typo"
