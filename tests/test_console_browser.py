@@ -269,6 +269,43 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     await page.context.close()
 
 
+async def test_an_offer_made_while_the_page_was_not_listening_shows_when_it_listens_again(
+    console: Console,
+) -> None:
+    """An event sent while a page's stream is down is not sent again (a phone that lost
+    its network, a page still loading): on every (re)connect the page asks whether what
+    it shows is still so. Here the stream is refused as the page loads, the offer is made
+    meanwhile, and then the stream is let through."""
+    page = await console.page_as("sp-tilburg-2", width=390)
+    await page.add_init_script(NOTIFICATIONS_SEEN)
+    await page.route("**/api/v1/me/events", lambda route: route.abort())
+    await page.goto(f"{console.base}/mijn-werk")
+    made = await console.post(melding_body(source="politie"), who="desk")
+    await console.give(made["melding_id"], "sp-tilburg-2", "Zij heeft dienst in de wijk.")
+    card = page.locator(f"#offers li[data-melding-id='{made['melding_id']}']")
+    assert await card.count() == 0  # its event went out while nobody listened
+    await page.unroute("**/api/v1/me/events")
+    await card.wait_for(timeout=10_000)  # the browser reconnects by itself, after ~3 s
+    shown = await page.evaluate("JSON.parse(sessionStorage.getItem('notified') || '[]')")
+    assert shown == ["Nieuw aanbod"]  # a new offer found so is announced as one
+    await page.context.close()
+
+
+async def test_a_melding_made_while_the_werkvoorraad_was_not_listening_shows_after(
+    console: Console,
+) -> None:
+    """The werkvoorraad reads its rows again on every (re)connect of its stream."""
+    page = await console.page_as("operator-1")
+    await page.route("**/api/v1/me/events", lambda route: route.abort())
+    await page.goto(f"{console.base}/werkvoorraad")
+    made = await console.post(melding_body(source="politie"))
+    row = page.locator(f"tr[data-melding-id='{made['melding_id']}']")
+    assert await row.count() == 0
+    await page.unroute("**/api/v1/me/events")
+    await row.wait_for(timeout=10_000)
+    await page.context.close()
+
+
 async def test_the_desk_takes_a_call_in_the_new_melding_form(console: Console) -> None:
     """The gebied follows the postcode as it is typed; a field the API refuses is marked
     beside the field; the melding stored is the desk's own source's."""

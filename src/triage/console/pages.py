@@ -9,6 +9,7 @@ posts twice; a refusal shows the page again with the reason, in the status the A
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from importlib import resources
@@ -29,6 +30,7 @@ from triage.auth import sessions
 from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones, notes
 from triage.cases.read import (
+    HandoverToMeOut,
     audit_trail,
     handovers_to,
     open_handover,
@@ -662,19 +664,42 @@ async def get_my_work(request: web.Request) -> web.Response:
     return await _my_work(request)
 
 
+async def get_my_work_version(request: web.Request) -> web.Response:
+    """The version of what "Mijn werk" would show now (``_work``). The page asks for it
+    whenever its event stream (re)connects: an event sent while it was not connected (the
+    page still loading, a phone that lost its network) is not sent again, so an offer
+    made then would wait unseen until its answer time ran out."""
+    async with h.connection(request) as conn:
+        mine, _, _, version = await _work(conn, request[PRINCIPAL])
+    offers = sum(a.state == "offered" for a in mine.assignments)  # more: a new one, notified
+    answer = {"version": version, "offers": offers}
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+
+async def _work(
+    conn: Any, me: Principal
+) -> tuple[answers.AssignmentsOut, case_list.CasesOut, list[HandoverToMeOut], str]:
+    """My offers and accepted meldingen, the cases I lead, the handovers proposed to me,
+    and a digest of all of them: the page's version. It holds only what the service
+    stored, nothing that changes with the clock alone, or a page would reload forever."""
+    mine = await answers.my_assignments(conn, me)
+    led = await case_list.cases(conn, me, status="open", lead=me.name, limit=50)
+    proposed = await handovers_to(conn, me.name)
+    shown = orjson.dumps([mine.model_dump(mode="json"), led.model_dump(mode="json"),
+                          [p.model_dump(mode="json") for p in proposed]])  # fmt: skip
+    return mine, led, proposed, hashlib.blake2b(shown, digest_size=12).hexdigest()
+
+
 async def _my_work(
     request: web.Request, status: int = 200, error: str | None = None
 ) -> web.Response:
     runtime = request.app[RUNTIME]
-    me: Principal = request[PRINCIPAL]
     async with h.connection(request) as conn:
-        mine = await answers.my_assignments(conn, me)
-        led = await case_list.cases(conn, me, status="open", lead=me.name, limit=50)
-        proposed = await handovers_to(conn, me.name)
+        mine, led, proposed, version = await _work(conn, request[PRINCIPAL])
     local = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT%H:%M")
     return page(request, "mijn_werk.html", status, work=mine.assignments,
                 now=runtime.clock.now(), cases=led.cases, proposed=proposed,
-                local_now=local, error=error)  # fmt: skip
+                local_now=local, error=error, version=version)  # fmt: skip
 
 
 async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]],

@@ -68,6 +68,7 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/meldingen/{melding_id}/gebied", p.post_move, EDITORS),
     Page("POST", "/meldingen/{melding_id}/afsluiten", p.post_close_melding, EDITORS),
     Page("GET", "/mijn-werk", p.get_my_work, ANSWERERS),
+    Page("GET", "/mijn-werk/versie", p.get_my_work_version, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/aannemen", p.post_accept, ANSWERERS),
     Page("POST", "/aanbod/{assignment_id}/afwijzen", p.post_decline, ANSWERERS),
     Page("GET", "/nieuwe-melding", i.get_new, _INTAKE),

@@ -23,9 +23,12 @@
     });
   }
 
-  function events(onEvent) {
+  // Events sent while the stream was not connected (the page still loading, a network
+  // lost and found again) are not sent again: on every (re)connect, onOpen reads again
+  // what the page shows.
+  function events(onEvent, onOpen) {
     const source = new EventSource("/api/v1/me/events");
-    source.onopen = function () { say("Live bijgewerkt."); };
+    source.onopen = function () { say("Live bijgewerkt."); onOpen(); };
     source.onerror = function () { say("Verbinding met live-updates wordt hersteld…"); };
     ["werkvoorraad", "offer", "offer_withdrawn", "offer_changed", "reassigned",
      "escalation", "handover"].forEach(function (name) {
@@ -55,9 +58,8 @@
         .catch(function () { say("Bijwerken mislukt; de pagina herladen helpt."); })
         .finally(function () { busy = false; });
     };
-    events(function (name) {
-      if (name === "werkvoorraad" && pending === null) pending = setTimeout(refresh, 150);
-    });
+    const soon = function () { if (pending === null) pending = setTimeout(refresh, 150); };
+    events(function (name) { if (name === "werkvoorraad") soon(); }, soon);
   }
 
   // My work: a change to my own offers, cases or handovers reloads the page, but never
@@ -70,7 +72,8 @@
     const el = document.activeElement;
     return !!el && ["INPUT", "TEXTAREA", "SELECT"].indexOf(el.tagName) >= 0;
   }
-  if (document.querySelector("[data-live-reload]")) {
+  const mine = document.querySelector("[data-live-reload]");
+  if (mine) {
     let stale = false;
     let timer = null;
     const reload = function () {
@@ -93,13 +96,32 @@
         Notification.requestPermission().then(function () { button.hidden = true; });
       });
     }
-    events(function (name) {
-      if (MINE.indexOf(name) < 0) return;
-      if (name === "offer" && "Notification" in window && Notification.permission === "granted") {
+    // Once for a burst: the event and a check after a reconnect can find one offer twice.
+    const notify = function () {
+      if (timer !== null) return;
+      if ("Notification" in window && Notification.permission === "granted") {
         new Notification("Nieuw aanbod", { body: "Er is een melding aan je aangeboden." });
       }
+    };
+    const changed = function () {
       if (timer === null) timer = setTimeout(reload, 200);  // one reload for a burst
-    });
+    };
+    // What the page shows, as the service sees it now: another version, another page.
+    const check = function () {
+      fetch(mine.getAttribute("data-live-reload"), { credentials: "same-origin" })
+        .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
+        .then(function (now) {
+          if (now.version === mine.getAttribute("data-version")) return;
+          if (now.offers > document.querySelectorAll("#offers [data-assignment-id]").length) notify();
+          changed();
+        })
+        .catch(function () { say("Bijwerken mislukt; de pagina herladen helpt."); });
+    };
+    events(function (name) {
+      if (MINE.indexOf(name) < 0) return;
+      if (name === "offer") notify();
+      changed();
+    }, check);
   }
 
   // The new melding's form: the gebied that the postcode (else the woonplaats) gives, as
