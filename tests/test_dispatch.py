@@ -737,6 +737,36 @@ async def test_offers_and_escalations_reach_the_person_as_server_sent_events(
     stream.close()
 
 
+async def test_a_coordinator_hears_of_their_own_gebieds_meldingen_only(
+    client: Client, tokens: Tokens, staff: dict[str, str]
+) -> None:
+    """The werkvoorraad's changes reach the desk for every gebied and a coordinator for
+    their own: the ids of another gebied's meldingen are not theirs to see."""
+    desk = await client.get("/api/v1/me/events", headers=tokens.user("operator"))
+    coordinator = await client.get("/api/v1/me/events", headers=_auth(staff["co-oost"]))
+    for stream in (desk, coordinator):
+        assert (await stream.content.readline()).startswith(b": connected")
+
+    async def seen_by(stream: Any, melding_id: str) -> list[str]:
+        """The werkvoorraad ids the stream carried up to and with ``melding_id``."""
+        ids: list[str] = []
+        while melding_id not in ids:
+            event, data = await next_event(stream)
+            ids += data["melding_ids"] if event == "werkvoorraad" else []
+        return ids
+
+    elsewhere = await client.post("/api/v1/meldingen", json=melding_body(),
+                                  headers=tokens.user("operator"))  # fmt: skip
+    elsewhere_id = (await elsewhere.json())["melding_id"]
+    assert (await elsewhere.json())["gebied"] != GEBIED
+    await seen_by(desk, elsewhere_id)  # published, before the next one
+    here = await _post(client, tokens)
+    assert here["melding_id"] in await seen_by(desk, here["melding_id"])
+    assert elsewhere_id not in await seen_by(coordinator, here["melding_id"])
+    desk.close()
+    coordinator.close()
+
+
 async def test_an_assignment_follows_its_melding_and_ends_with_the_case(
     client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
 ) -> None:

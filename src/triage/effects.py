@@ -64,10 +64,12 @@ class RostersChanged:
 
 @dataclass(frozen=True, slots=True)
 class Changed:
-    """The melding changed as the werkvoorraad shows it (accepted, first contact) with
-    nothing else to follow: the open werkvoorraad pages are told. Enqueues, withdrawals
-    and events about a melding tell them anyway."""
+    """The melding changed as the werkvoorraad shows it (offered, escalated, accepted,
+    first contact, its urgency) with nothing else to follow: the open werkvoorraad pages
+    of its gebied are told. Enqueues and withdrawals tell them anyway; events for a person
+    do not (they go to that person only)."""
 
+    gebied: str
     melding_id: UUID
 
 
@@ -108,7 +110,7 @@ class AfterCommit:
     async def apply(self, effects: Iterable[Effect]) -> None:
         now = self._clock.now()
         tells = []
-        changed: list[str] = []
+        changed: list[tuple[str, str]] = []
         rosters = False
         for effect in effects:
             if isinstance(effect, Enqueue):
@@ -117,9 +119,9 @@ class AfterCommit:
                 )
             elif isinstance(effect, Withdraw):
                 await self._enqueuer.withdraw(effect.gebied, effect.melding_id)
-                changed.append(str(effect.melding_id))
+                changed.append((effect.gebied, str(effect.melding_id)))
             elif isinstance(effect, Changed):
-                changed.append(str(effect.melding_id))
+                changed.append((effect.gebied, str(effect.melding_id)))
             elif isinstance(effect, Tell):
                 tells.append((effect.person, effect.event, dict(effect.data)))
             else:

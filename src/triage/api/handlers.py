@@ -887,8 +887,13 @@ async def get_my_events(request: web.Request) -> web.StreamResponse:
         "Content-Type": "text/event-stream", "Cache-Control": "no-store",
         "X-Request-ID": request[REQUEST_ID],
     })  # fmt: skip
-    # The desk, CIT and coordinators follow the werkvoorraad too (ids only).
-    board = principal.role in (UserRole.operator, UserRole.cit, UserRole.coordinator)
+    # The desk and CIT follow the werkvoorraad of every gebied too (ids only), a
+    # coordinator their own gebied's: they see no other gebied's meldingen.
+    board: list[str] = []
+    if principal.role in (UserRole.operator, UserRole.cit):
+        board = [*runtime.region.gebied_codes, REGIONAL_POOL]
+    elif principal.role == UserRole.coordinator and principal.gebied:
+        board = [principal.gebied]
     frames = events.stream(runtime.events, principal.name, request.app[STOPPING], board=board)
     try:
         first = await anext(frames)  # subscribed before the stream starts

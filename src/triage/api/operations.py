@@ -344,9 +344,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET", "/api/v1/me/events", h.get_my_events,
         "Server-sent events for me: offer, reassigned, escalation (ids and links only; "
-        "best effort: fetch /api/v1/me/assignments on (re)connect). The desk, CIT and "
-        "coordinators also get werkvoorraad: the ids of meldingen that arrived or changed "
-        "(read the list again)", "dispatch",
+        "best effort: fetch /api/v1/me/assignments on (re)connect). The desk and CIT also "
+        "get werkvoorraad: the ids of meldingen that arrived or changed (read the list "
+        "again); a coordinator, those of their own gebied", "dispatch",
         {200: None}, policy=PEOPLE, errors=(401, 403), stream=True,
     ),
     Operation(

@@ -347,7 +347,8 @@ class _Change:
         queue += [Enqueue(m.gebied, m.facts.id, Level(m.facts.level), m.respond_before)
                   for m in self.rerouted if m.facts.id not in changed]  # fmt: skip
         # Not on a queue (offered, accepted): the pages that show it are told.
-        shown = [Changed(r.melding_id) for r in [*self.raised, *self.rescored] if not r.queued]
+        shown = [Changed(r.gebied, r.melding_id)
+                 for r in [*self.raised, *self.rescored] if not r.queued]  # fmt: skip
         return Done(answer, (*self.effects, *queue, *shown))
 
     async def reroute(self, m: _Stored, gebied: str) -> _Stored:

@@ -139,7 +139,7 @@ async def answer(
         level=Level(row["urgency_level"]), respond_before=row["respond_before"],
     )  # fmt: skip
     if decline is None:
-        return Done(answer, (Changed(answer.melding_id),))
+        return Done(answer, (Changed(answer.gebied, answer.melding_id),))
     return Done(answer, (Enqueue(answer.gebied, answer.melding_id, answer.level,
                                  answer.respond_before),))  # fmt: skip
 
@@ -179,7 +179,7 @@ async def first_contact(
     metrics.FIRST_CONTACTS.labels(done["gebied"], done["urgency_level"], in_time).inc()
     answer = ContactOut(melding_id=melding_id, status="contacted", first_contact_at=at,
                         channel=contact.channel)  # fmt: skip
-    return Done(answer, (Changed(melding_id),))
+    return Done(answer, (Changed(done["gebied"], melding_id),))
 
 
 async def my_assignments(conn: asyncpg.Connection, principal: Principal) -> AssignmentsOut:

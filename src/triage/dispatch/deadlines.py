@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from triage.effects import Done, Tell
+from triage.effects import Changed, Done, Effect, Tell
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
 from triage.observability import metrics
@@ -49,9 +49,11 @@ async def escalate(
         metrics.ESCALATIONS.labels(row["kind"], row["gebied"]).inc()
     if rows:
         log.warning("meldingen_escalated", count=len(rows))
-    return Done(len(rows), tuple(Tell(person, "escalation", {
+    effects: list[Effect] = [Tell(person, "escalation", {
         "melding_id": row["melding_id"], "kind": row["kind"], "link": "/api/v1/escalations",
-    }) for row in rows for person in row["told"]))  # fmt: skip
+    }) for row in rows for person in row["told"]]  # fmt: skip
+    effects += [Changed(row["gebied"], row["melding_id"]) for row in rows]
+    return Done(len(rows), tuple(effects))
 
 
 def _notices(config: NetworkConfig, row: asyncpg.Record) -> list[Notice]:

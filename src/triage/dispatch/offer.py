@@ -30,7 +30,7 @@ import asyncpg
 import structlog
 
 from triage.dispatch.deadlines import escalation_notices
-from triage.effects import Effect, Enqueue, Tell, enqueue
+from triage.effects import Changed, Effect, Enqueue, Tell, enqueue
 from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
@@ -70,21 +70,25 @@ class Round:
     @property
     def effects(self) -> list[Effect]:
         """After the commit: each person offered something, and everyone an escalation
-        names, is told; what was left out goes back on its queue."""
+        names, is told, and so are the werkvoorraad pages of their gebieden; what was left
+        out goes back on its queue."""
         offers = [Tell(m.choice.specialist, "offer", {
             "assignment_id": m.assignment_id, "melding_id": m.melding_id,
             "tier": m.choice.tier, "link": "/api/v1/me/assignments",
         }) for m in self.offered]  # fmt: skip
+        shown = [*(Changed(m.gebied, m.melding_id) for m in self.offered),
+                 *(Changed(e.gebied, e.melding_id) for e in self.escalated)]  # fmt: skip
         return [*self.left, *offers, *(Tell(person, "escalation", {
             "melding_id": e.melding_id, "kind": "no_candidate", "until": e.until,
             "link": f"/api/v1/meldingen/{e.melding_id}",
-        }) for e in self.escalated for person in e.told)]  # fmt: skip
+        }) for e in self.escalated for person in e.told), *shown]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class Offered:
     assignment_id: UUID
     melding_id: UUID
+    gebied: str
     choice: Choice
     level: str
     created_at: datetime
@@ -239,7 +243,8 @@ async def _make_all(
             continue
         metrics.OFFERS.labels(choice.tier).inc()
         log.debug("melding_offered", melding_id=str(row["id"]), tier=choice.tier)
-        result.append(Offered(aid, row["id"], choice, row["urgency_level"], row["created_at"]))
+        result.append(Offered(aid, row["id"], row["gebied"], choice, row["urgency_level"],
+                              row["created_at"]))  # fmt: skip
     return result, set(made["left_queued"])
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import orjson
 import redis.asyncio as aioredis
 import structlog
 
-from triage.queue.enqueue import board_message
+from triage.queue.enqueue import board_messages
 from triage.queue.keys import Keys
 from triage.tasks import cancel_and_wait, stop_if_asked
 
@@ -42,10 +42,12 @@ class Publisher:
     keys: Keys
 
     async def publish_many(
-        self, notices: Sequence[tuple[str, str, dict[str, Any]]], changed: Sequence[str] = ()
+        self,
+        notices: Sequence[tuple[str, str, dict[str, Any]]],
+        changed: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Several (user, event, data) in one round trip, and the meldingen they are about
-        with those of ``changed`` on the werkvoorraad channel. Best effort: a Redis failure
+        """Several (user, event, data) in one round trip, and the (gebied, melding id) of
+        ``changed`` on their gebieden's werkvoorraad channels. Best effort: a Redis failure
         loses the events, not the change (clients read their assignments on reconnect)."""
         if not notices and not changed:
             return
@@ -54,9 +56,8 @@ class Publisher:
             pipe.publish(
                 self.keys.events(user), orjson.dumps({"event": event, **data}, default=str)
             )
-        about = [*changed, *(str(d["melding_id"]) for _, _, d in notices if "melding_id" in d)]
-        if about:  # the open werkvoorraad pages
-            pipe.publish(self.keys.board(), board_message(dict.fromkeys(about)))
+        for gebied, ids in board_messages(changed).items():  # the open werkvoorraad pages
+            pipe.publish(self.keys.board(gebied), ids)
         try:
             await pipe.execute()
         except Exception as exc:
@@ -105,13 +106,13 @@ class EventHub:
 
     @contextlib.asynccontextmanager
     async def listen(
-        self, user: str, *, board: bool = False
+        self, user: str, *, board: Collection[str] = ()
     ) -> AsyncIterator[asyncio.Queue[bytes | None]]:
-        """A queue of ``user``'s events (payloads), and with ``board`` those of the
-        werkvoorraad channel, subscribed when this returns; None in it means the stream
-        must end and its client reconnect."""
+        """A queue of ``user``'s events (payloads), and those of the werkvoorraad channels
+        of the gebieden in ``board``, subscribed when this returns; None in it means the
+        stream must end and its client reconnect."""
         await self._subscribe()
-        channels = [self._keys.events(user), *([self._keys.board()] if board else [])]
+        channels = [self._keys.events(user), *(self._keys.board(g) for g in board)]
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(self.BACKLOG)
         for channel in channels:
             self._queues.setdefault(channel, set()).add(queue)
@@ -177,7 +178,11 @@ def _end(queue: asyncio.Queue[bytes | None]) -> None:
 
 
 async def stream(
-    hub: EventHub, user: str, stopping: asyncio.Event | None = None, *, board: bool = False
+    hub: EventHub,
+    user: str,
+    stopping: asyncio.Event | None = None,
+    *,
+    board: Collection[str] = (),
 ) -> AsyncGenerator[bytes, None]:
     """Server-sent event frames for ``user``, with keep-alive comments, until cancelled or
     ``stopping`` is set (this process is stopping): then a last frame asks the client to

@@ -29,15 +29,24 @@ log = structlog.get_logger(__name__)
 _MAX_BATCH = 1000
 
 
-def board_message(melding_ids: Iterable[str]) -> bytes:
-    """What the werkvoorraad channel carries: which meldingen changed (ids only)."""
-    return orjson.dumps({"event": "werkvoorraad", "melding_ids": list(melding_ids)})
+def board_messages(changed: Iterable[tuple[str, str]]) -> dict[str, bytes]:
+    """What each gebied's werkvoorraad channel carries of ``changed`` (gebied, melding id):
+    which of its meldingen changed (ids only, each once). A channel per gebied: a
+    coordinator's stream hears of their own gebied's meldingen, not of the region's."""
+    by_gebied: dict[str, dict[str, None]] = {}
+    for gebied, melding_id in changed:
+        by_gebied.setdefault(gebied, {})[melding_id] = None
+    return {
+        gebied: orjson.dumps({"event": "werkvoorraad", "melding_ids": list(ids)})
+        for gebied, ids in by_gebied.items()
+    }
 
 
 class Enqueuer:
     def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
         self._client = client
         self._keys = keys
+        # (gebied, melding id, priority, committed at)
         self._pending: list[tuple[str, str, float, datetime]] = []
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -58,7 +67,7 @@ class Enqueuer:
         respond_before: datetime,
         committed_at: datetime,
     ) -> None:
-        member = (self._keys.queue(gebied), str(melding_id), priority(level, respond_before))
+        member = (gebied, str(melding_id), priority(level, respond_before))
         self._pending.append((*member, committed_at))
         self._idle.clear()
         self._wake.set()
@@ -102,16 +111,17 @@ class Enqueuer:
 
     async def _send(self, batch: list[tuple[str, str, float, datetime]]) -> None:
         # One ZADD per gebied with all its members: fewer commands to build and send.
-        by_key: dict[str, dict[str, float]] = {}
-        for key, member, score, _committed in batch:
-            by_key.setdefault(key, {})[member] = score
+        by_gebied: dict[str, dict[str, float]] = {}
+        for gebied, member, score, _committed in batch:
+            by_gebied.setdefault(gebied, {})[member] = score
         pipe = self._client.pipeline(transaction=False)
-        for key, members in by_key.items():
-            pipe.zadd(key, members)
+        for gebied, members in by_gebied.items():
+            pipe.zadd(self._keys.queue(gebied), members)
         pipe.lpush(self._keys.wake, *["1"] * min(WAKE_TOKENS, len(batch)))
         pipe.ltrim(self._keys.wake, 0, WAKE_TOKENS - 1)
         # The open werkvoorraad pages learn of them in the same round trip.
-        pipe.publish(self._keys.board(), board_message(member for _, member, _, _ in batch))
+        for gebied, ids in board_messages((g, member) for g, member, _, _ in batch).items():
+            pipe.publish(self._keys.board(gebied), ids)
         try:
             await pipe.execute()
         except Exception as exc:  # Redis down: the reconciler restores these from PostgreSQL

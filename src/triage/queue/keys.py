@@ -63,12 +63,12 @@ class Keys:
         """A user's event channel, named by a digest: Redis holds no usernames."""
         return f"{self.prefix}:events:{hashlib.sha256(user.encode()).hexdigest()[:32]}"
 
-    def board(self) -> str:
-        """The channel on which every change to a waiting melding is announced (ids only),
-        for the werkvoorraad pages that are open. Under the events pattern, so one
-        subscription per process carries it; no user's channel (32 hex digits) is named
-        so."""
-        return f"{self.prefix}:events:werkvoorraad"
+    def board(self, gebied: str) -> str:
+        """The channel on which every change to a waiting melding of ``gebied`` is
+        announced (ids only), for the werkvoorraad pages that are open. Under the events
+        pattern, so one subscription per process carries it; no user's channel (32 hex
+        digits) is named so."""
+        return f"{self.prefix}:events:werkvoorraad:{gebied}"
 
     def events_pattern(self) -> str:
         """Every user's event channel of this deployment, as a PSUBSCRIBE pattern. The

@@ -15,7 +15,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
-from triage.effects import Done, Effect, Enqueue, Tell
+from triage.effects import Changed, Done, Effect, Enqueue, Tell
 from triage.problems import forbidden
 from triage.request_body import RequestBody
 from triage.scoring.rules import Rules
@@ -95,6 +95,8 @@ async def override_urgency(
     if answer.status == "queued":  # the queue order follows the operator
         effects.append(Enqueue(answer.gebied, answer.melding_id, answer.level,
                                answer.respond_before))  # fmt: skip
+    else:  # not on a queue: the werkvoorraad pages that show its level are told
+        effects.append(Changed(answer.gebied, answer.melding_id))
     if answer.offer is not None:  # less time to answer: the specialist must know
         effects.append(Tell(answer.offer.specialist, "offer_changed", {
             "assignment_id": answer.offer.assignment_id, "melding_id": answer.melding_id,
