@@ -43,6 +43,20 @@ def _token(html: str) -> str:
     return found.group(1)
 
 
+async def test_a_page_answers_head_as_it_answers_get(client: Client, runtime: Runtime) -> None:
+    """A link checker or a proxy's probe asks HEAD: the same status and headers, no body."""
+    login = await client.head("/login")
+    assert login.status == 200
+    assert login.content_type == "text/html"
+    assert await login.read() == b""
+    assert (await client.head("/werkvoorraad", allow_redirects=False)).status == 303
+    specialist = await _session(client, runtime, UserRole.specialist, "sp-tilburg-3")
+    mine = await client.head("/mijn-werk", headers=specialist)
+    assert mine.status == 200
+    assert "Content-Security-Policy" in mine.headers
+    assert (await client.head("/gebied", headers=specialist)).status == 403
+
+
 async def test_pages_send_people_to_the_login_and_refuse_other_roles_as_a_page(
     client: Client, runtime: Runtime, tokens: Tokens
 ) -> None:

@@ -354,6 +354,8 @@ def create_app(runtime: Runtime, *, background: bool = True) -> web.Application:
             app.router.add_route("HEAD", op.path, op.handler)
     for page in PAGES:
         app.router.add_route(page.method, page.path, page.handler)
+        if page.method == "GET":  # a link checker or a proxy's health probe asks HEAD
+            app.router.add_route("HEAD", page.path, page.handler)
     app.router.add_get("/api/openapi.json", _openapi)
     docs.add_routes(app.router)
 
