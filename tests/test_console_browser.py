@@ -155,6 +155,8 @@ async def test_login_refuses_a_wrong_password_and_is_accessible(console: Console
     await page.fill("#password", "not the password")
     await page.click("form.stack button[type=submit]")
     assert "klopt niet" in await page.inner_text("[role=alert]")
+    # The refusal has the focus: a screen reader reads it first, the keyboard starts there.
+    assert await page.evaluate("document.activeElement.id") == "login-error"
     await context.close()
 
 
