@@ -868,6 +868,8 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
     me = _auth(staff[made.choice.specialist])
     stream = await client.get("/api/v1/me/events", headers=me)
     assert (await stream.content.readline()).startswith(b": connected")
+    desk = await client.get("/api/v1/me/events", headers=tokens.user("operator"))
+    assert (await desk.content.readline()).startswith(b": connected")
     url = f"/api/v1/meldingen/{melding['melding_id']}/urgency"
     before = runtime.clock.now()
     raised = await client.post(url, json={"level": "crisis", "reason": "Belde terug: wapen."},
@@ -886,6 +888,11 @@ async def test_an_offer_is_held_to_the_answer_time_of_a_level_raised_meanwhile(
         line = (await asyncio.wait_for(stream.content.readline(), timeout=5)).decode()
         lines += [line] if line.strip() else []
     stream.close()
+    # The werkvoorraad pages of its gebied are told too: it shows the level.
+    event, data = await next_event(desk)
+    while event != "werkvoorraad" or melding["melding_id"] not in data["melding_ids"]:
+        event, data = await next_event(desk)
+    desk.close()
     assert lines[-2] == "event: offer_changed\n"
     event = json.loads(lines[-1].removeprefix("data: "))
     assert (event["assignment_id"], datetime.fromisoformat(event["answer_before"])) == (

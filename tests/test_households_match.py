@@ -277,13 +277,15 @@ def test_birth_dates_compare_by_how_they_were_mistyped(other: date, level: str) 
 
 @pytest.mark.parametrize(
     ("postcode", "number", "street", "place", "level"),
-    [("5083AB", 12, "kerkstraat", "goirle", "postcode_typo"),  # two digits swapped
-     ("5039AB", 12, "kerkstraat", "goirle", "postcode_typo"),  # one digit wrong
+    [("5083AB", 12, "kerkstraat", "tilbrug", "postcode_typo"),  # two digits swapped
+     ("5039AB", 12, "kerkstraat", "tilbrug", "postcode_typo"),  # one digit wrong
+     ("5039AB", 12, "kerkstraat", "", "postcode_typo"),  # one digit wrong, no place
      ("6138XY", 12, "kerk straat", "tilburg", "postcode_typo"),  # the street, written apart
-     ("6138XY", 12, "kerkstraat", "goirle", "different"),  # the street in another place
-     ("5093AB", 12, "kerkstraat", "goirle", "different"),  # two digits wrong
-     ("5039AB", 12, "molenweg", "goirle", "different"),  # another street
-     ("5039AB", 13, "kerkstraat", "goirle", "different")],  # another number
+     ("5039AB", 12, "kerkstraat", "goirle", "different"),  # the street in another place
+     ("5039AB", 12, "", "tilbrug", "different"),  # no street: not enough
+     ("5093AB", 12, "kerkstraat", "tilbrug", "different"),  # two digits wrong
+     ("5039AB", 12, "molenweg", "tilbrug", "different"),  # another street
+     ("5039AB", 13, "kerkstraat", "tilbrug", "different")],  # another number
 )  # fmt: skip
 def test_a_postcode_written_wrong_is_a_typo_at_one_number_and_street(
     postcode: str, number: int, street: str, place: str, level: str

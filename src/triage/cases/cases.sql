@@ -179,4 +179,4 @@ SELECT to_lead, from_lead, requested_by, requested_at, reason
 SELECT h.case_id, h.from_lead, h.requested_by, h.requested_at, h.reason, c.gebied
   FROM case_handovers h JOIN cases c ON c.id = h.case_id
  WHERE h.to_lead = $1 AND h.state = 'open'
- ORDER BY h.requested_at;
+ ORDER BY h.requested_at, h.case_id;

@@ -671,7 +671,8 @@ async def get_my_work_version(request: web.Request) -> web.Response:
     made then would wait unseen until its answer time ran out."""
     async with h.connection(request) as conn:
         mine, _, _, version = await _work(conn, request[PRINCIPAL])
-    offers = sum(a.state == "offered" for a in mine.assignments)  # more: a new one, notified
+    # The offers open now: one the page does not show is announced as new.
+    offers = [str(a.assignment_id) for a in mine.assignments if a.state == "offered"]
     answer = {"version": version, "offers": offers}
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 

@@ -92,7 +92,7 @@ PAGES: tuple[Page, ...] = (
 
 def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
     """A refusal on a page, as a page: to the login when there is no session."""
-    if problem.status == 401 and request.method == "GET":
+    if problem.status == 401 and request.method in ("GET", "HEAD"):
         return p.see_other("/login?" + urlencode({"next": request.path_qs}))
     if problem.status == 401:
         return p.see_other("/login")

@@ -253,14 +253,15 @@ WITH due AS (
 SELECT id, gebied, urgency_level, respond_before FROM requeued;
 
 -- name: my_assignments
--- A specialist's open offers and accepted meldingen, newest deadline first.
+-- A specialist's open offers and accepted meldingen, nearest deadline first (then by id:
+-- the console's "Mijn werk" hashes this list, which must not change order by itself).
 SELECT a.id, a.melding_id, a.case_id, a.state, a.tier, a.reasons, a.offered_at,
        a.answer_before, m.urgency_level, m.respond_before, m.status, m.gebied
   FROM assignments a
   JOIN meldingen m ON m.id = a.melding_id
  WHERE a.specialist = $1 AND a.state IN ('offered', 'accepted')
    AND m.status <> 'contacted'
- ORDER BY m.respond_before;
+ ORDER BY m.respond_before, a.id;
 
 -- name: escalate
 -- Meldingen without first contact whose window is used up to the fraction $2 (at_risk)

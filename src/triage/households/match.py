@@ -376,17 +376,20 @@ def address_level(a: Address, b: Address) -> str | None:
         )
         if a.postcode == b.postcode:
             return "dwelling_other_street" if streets_differ else "dwelling"
-        # One number at a postcode that differs only in its letters, or in one character
-        # (or two neighbours swapped), or on one street in one place: a postcode written
-        # wrong (the letters follow the street). Not when the streets differ: number 12 of
-        # another street in the same neighbourhood is another dwelling.
+        # One number at a postcode that differs only in its letters, or on one street in
+        # one place, or on one street with one character of the postcode wrong (or two
+        # neighbours swapped) in a place not another: a postcode written wrong (the
+        # letters follow the street). Not when the streets differ: number 12 of another
+        # street in the same neighbourhood is another dwelling. Not on the postcode alone
+        # when its digits differ: number 12 one digit away is another neighbourhood's.
+        places_agree = not (a.place and b.place) or _jw(a.place, b.place) >= 0.9
         if (
             same_number
             and not streets_differ
             and (
                 a.postcode[:4] == b.postcode[:4]
-                or _one_typo(a.postcode, b.postcode)
                 or (one_street and a.place == b.place)
+                or (one_street and places_agree and _one_typo(a.postcode, b.postcode))
             )
         ):
             return "postcode_typo"

@@ -26,6 +26,16 @@
   // Events sent while the stream was not connected (the page still loading, a network
   // lost and found again) are not sent again: on every (re)connect, onOpen reads again
   // what the page shows.
+  // A read that failed (a busy or stopping instance, the network just back) is tried
+  // again, less often each time: until it succeeds the page may show what is no longer so.
+  function retrying(run) {
+    let wait = 2000;
+    return {
+      failed: function () { setTimeout(run, wait); wait = Math.min(wait * 2, 60000); },
+      worked: function () { wait = 2000; },
+    };
+  }
+
   function events(onEvent, onOpen) {
     const source = new EventSource("/api/v1/me/events");
     source.onopen = function () { say("Live bijgewerkt."); onOpen(); };
@@ -42,6 +52,7 @@
   if (table) {
     let pending = null;
     let busy = false;
+    const again = retrying(function () { soon(); });
     const refresh = function () {
       pending = null;
       if (busy) { pending = setTimeout(refresh, 100); return; }
@@ -54,8 +65,9 @@
           const old = document.getElementById("work-rows");
           if (rows && old) { old.replaceWith(document.adoptNode(rows)); countdown(); }
           say("Live bijgewerkt om " + new Date().toLocaleTimeString("nl-NL") + ".");
+          again.worked();
         })
-        .catch(function () { say("Bijwerken mislukt; de pagina herladen helpt."); })
+        .catch(function () { say("Bijwerken mislukt; het wordt opnieuw geprobeerd."); again.failed(); })
         .finally(function () { busy = false; });
     };
     const soon = function () { if (pending === null) pending = setTimeout(refresh, 150); };
@@ -76,18 +88,20 @@
   if (mine) {
     let stale = false;
     let timer = null;
+    // Read anew, not reloaded: a page that answered a refused form would post it again.
+    const home = function () { window.location.assign(mine.getAttribute("data-page")); };
     const reload = function () {
       timer = null;
       if (filling()) {
         stale = true;
         say("Er is iets veranderd: de pagina wordt bijgewerkt zodra je dit veld verlaat.");
       } else {
-        window.location.reload();
+        home();
       }
     };
     document.addEventListener("focusout", function () {
       // After the focus has moved: into another field is still filling in.
-      setTimeout(function () { if (stale && !filling()) window.location.reload(); }, 0);
+      setTimeout(function () { if (stale && !filling()) home(); }, 0);
     });
     const button = document.querySelector("button.notify");
     if (button && "Notification" in window && Notification.permission === "default") {
@@ -96,13 +110,20 @@
         Notification.requestPermission().then(function () { button.hidden = true; });
       });
     }
-    // Once for a burst: the event and a check after a reconnect can find one offer twice.
-    const notify = function () {
-      if (timer !== null) return;
+    // Each offer announced once in this tab: its event and a check after a reconnect can
+    // both find it, and the page reloads in between.
+    const notify = function (offers) {
+      const seen = JSON.parse(sessionStorage.getItem("announced") || "[]");
+      const fresh = offers.filter(function (id) { return seen.indexOf(id) < 0; });
+      if (!fresh.length) return;
+      sessionStorage.setItem("announced", JSON.stringify(seen.concat(fresh).slice(-200)));
       if ("Notification" in window && Notification.permission === "granted") {
         new Notification("Nieuw aanbod", { body: "Er is een melding aan je aangeboden." });
       }
     };
+    const shown = Array.prototype.map.call(
+      document.querySelectorAll("#offers [data-assignment-id]"),
+      function (el) { return el.getAttribute("data-assignment-id"); });
     const changed = function () {
       if (timer === null) timer = setTimeout(reload, 200);  // one reload for a burst
     };
@@ -111,15 +132,17 @@
       fetch(mine.getAttribute("data-live-reload"), { credentials: "same-origin" })
         .then(function (r) { if (!r.ok) throw new Error(String(r.status)); return r.json(); })
         .then(function (now) {
+          again.worked();
           if (now.version === mine.getAttribute("data-version")) return;
-          if (now.offers > document.querySelectorAll("#offers [data-assignment-id]").length) notify();
+          notify(now.offers.filter(function (id) { return shown.indexOf(id) < 0; }));
           changed();
         })
-        .catch(function () { say("Bijwerken mislukt; de pagina herladen helpt."); });
+        .catch(function () { say("Bijwerken mislukt; het wordt opnieuw geprobeerd."); again.failed(); });
     };
-    events(function (name) {
+    const again = retrying(check);
+    events(function (name, data) {
       if (MINE.indexOf(name) < 0) return;
-      if (name === "offer") notify();
+      if (name === "offer") notify([String(data.assignment_id)]);
       changed();
     }, check);
   }
