@@ -10,7 +10,15 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from helpers import TEST_CLOCK, Tokens, born_of, day_mistyped, fresh_bsn, melding_body
+from helpers import (
+    TEST_CLOCK,
+    Tokens,
+    born_of,
+    day_mistyped,
+    fresh_bsn,
+    melding_body,
+    next_event,
+)
 from helpers import household_name as _name
 from triage.queue.priority import priority
 from triage.runtime import Runtime
@@ -276,9 +284,16 @@ async def test_reviews_are_listed_then_confirmed_or_rejected(
     assert (await confirmed.json())["case_id"] == known["case_id"]
     twice = await _change(client, tokens, url, {"decision": "reject", "reason": REASON})
     assert twice.status == 409
+    desk = await client.get("/api/v1/me/events", headers=tokens.user("operator"))
+    assert (await desk.content.readline()).startswith(b": connected")
     rejected = await _change(client, tokens, f"{MELDINGEN}/{other_vague['melding_id']}/review",
                              {"decision": "reject", "reason": "Andere Marloes."})  # fmt: skip
     assert rejected.status == 200
+    # Its review mark leaves the werkvoorraad: the open pages are told.
+    event, data = await next_event(desk)
+    while event != "werkvoorraad" or other_vague["melding_id"] not in data["melding_ids"]:
+        event, data = await next_event(desk)
+    desk.close()
     assert (await rejected.json())["case_id"] == other_vague["case_id"]
     not_review = await _change(client, tokens, f"{MELDINGEN}/{known['melding_id']}/review",
                                {"decision": "reject", "reason": REASON})  # fmt: skip

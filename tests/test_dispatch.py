@@ -548,6 +548,8 @@ async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
     assert (await client.post(f"{url}/accept", headers=_auth(staff[bystander]))).status == 409
     stream = await client.get("/api/v1/me/events", headers=_auth(staff[colleague]))
     assert (await stream.content.readline()).startswith(b": connected")
+    desk = await client.get("/api/v1/me/events", headers=tokens.user("operator"))
+    assert (await desk.content.readline()).startswith(b": connected")
     taken = await client.post(f"{url}/accept", headers=_auth(staff[colleague]))
     assert taken.status == 200
     assert await case_lead() == colleague
@@ -565,6 +567,11 @@ async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
         line = await stream.content.readline()
     assert line == b"event: handover\n"
     stream.close()
+    # The werkvoorraad shows who has it: its open pages are told.
+    event, data = await next_event(desk)
+    while event != "werkvoorraad" or melding["melding_id"] not in data["melding_ids"]:
+        event, data = await next_event(desk)
+    desk.close()
     contact = f"/api/v1/meldingen/{melding['melding_id']}/first-contact"
     assert (await client.post(contact, json={}, headers=lead)).status == 409
     assert (await client.post(contact, json={}, headers=_auth(staff[colleague]))).status == 200

@@ -579,7 +579,9 @@ async def settle_review(
             into = live["id"]
             if into != own_case:  # else: merged by hand already
                 await _merge(c, own_case, into)
-        _check_review(await c.relock_melding(melding_id, own_case if into is None else into))
+        settled = await c.relock_melding(melding_id, own_case if into is None else into)
+        _check_review(settled)
+        c.effects.append(Changed(settled["gebied"], melding_id))  # its review mark goes
         action: Action = "review_confirm" if into is not None else "review_reject"
         outcome = "confirmed" if into is not None else "rejected"
         await conn.execute(_Q["settle_review"], melding_id, outcome, ctx.now)

@@ -19,7 +19,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
-from triage.effects import Done, Effect, Tell, enqueue
+from triage.effects import Changed, Done, Effect, Tell, enqueue
 from triage.ids import uuid7
 from triage.problems import FieldError, conflict, forbidden, invalid
 from triage.request_body import RequestBody
@@ -130,14 +130,16 @@ async def accept(
             endpoint, request_id,
         )  # fmt: skip
         accepted = [w["melding_id"] for w in work if w["state"] == "accepted"]
+        taken = []
         if accepted:
             named = config.by_id[former].naam if former in config.by_id else former
             reasons = [f"Warme overdracht van {named}."]
-            await conn.execute(
+            taken = await conn.fetch(
                 _Q["take_over"], accepted, principal.name, reasons, config.version, now,
                 [uuid7() for _ in accepted], principal.id, principal.role, endpoint, request_id,
             )  # fmt: skip
     effects: list[Effect] = [enqueue(w) for w in work if w["id"] is not None]
+    effects += [Changed(t["gebied"], t["melding_id"]) for t in taken]  # who has it
     moved = {"case_id": case_id, "melding_ids": accepted, "link": f"/api/v1/cases/{case_id}"}
     effects.append(Tell(principal.name, "handover", moved))
     if former is not None:

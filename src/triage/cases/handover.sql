@@ -61,7 +61,8 @@ SELECT o.melding_id, o.state, r.id, r.gebied, r.urgency_level, r.respond_before
 
 -- name: take_over
 -- The new lead ($2) holds the former lead's accepted meldingen ($1, with new assignment
--- ids $6) as accepted assignments of their own, tier 'handover'; audited.
+-- ids $6) as accepted assignments of their own, tier 'handover'; audited. Returns them
+-- with their gebied, whose werkvoorraad shows who has them.
 WITH made AS (
     INSERT INTO assignments (id, melding_id, case_id, specialist, gebied, tier, reasons,
                              network_version, state, offered_at, answer_before, answered_at)
@@ -69,8 +70,10 @@ WITH made AS (
            $5, $5, $5
       FROM unnest($1::uuid[], $6::uuid[]) AS p (melding_id, id)
       JOIN meldingen m ON m.id = p.melding_id
- RETURNING melding_id, case_id
+ RETURNING melding_id, case_id, gebied
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id,
+                           case_id, endpoint, request_id)
+    SELECT $5, 'user', $7, $8, 'assignment.handover', melding_id, case_id, $9, $10 FROM made
 )
-INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id, case_id,
-                       endpoint, request_id)
-SELECT $5, 'user', $7, $8, 'assignment.handover', melding_id, case_id, $9, $10 FROM made;
+SELECT melding_id, gebied FROM made;
