@@ -453,3 +453,58 @@ async def test_an_admin_form_is_as_strict_as_a_json_body(client: Client, runtime
         resp = await client.post("/beheer/dode-brieven/opnieuw", data=replay, headers=headers)
         assert resp.status == 422, value
         assert "webhook_id: een heel getal van 1 tot en met" in await resp.text(), value
+
+
+async def test_one_household_in_two_cases_is_shown_and_merged_from_the_melding(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """A melding recognised as strongly in a second open case says so, and the desk
+    merges the two from its page: the household's history in one case again."""
+    name = household_name()
+    person = {"role": "slachtoffer", "voornaam": "Fenna", "achternaam": name,
+              "geboortedatum": born_of(name)}  # fmt: skip
+    first = melding_body(persons=[person])
+    desk_api = tokens.user("operator")
+
+    async def post(body: dict[str, Any]) -> dict[str, Any]:
+        made = await client.post("/api/v1/meldingen", json=body, headers=desk_api)
+        assert made.status == 201, await made.text()
+        answer: dict[str, Any] = await made.json()
+        return answer
+
+    one = await post(first)
+    two = await post(melding_body(address=first["address"], persons=[person]))
+    assert two["case_id"] == one["case_id"]
+    # Taken out by hand (wrongly): the household now has a second open case.
+    apart = await client.post(
+        f"/api/v1/meldingen/{two['melding_id']}/unlink",
+        json={"reason": "Leek een ander gezin."},
+        headers=desk_api,
+    )
+    assert apart.status == 200, await apart.text()
+    second_case = (await apart.json())["case_id"]
+    three = await post(melding_body(address=first["address"], persons=[person]))
+    assert three["dedup"]["decision"] == "linked"
+    other = ({one["case_id"], second_case} - {three["case_id"]}).pop()
+
+    desk = await _session(client, runtime, UserRole.operator)
+    page = await client.get(f"/meldingen/{three['melding_id']}", headers=desk)
+    html = await page.text()
+    assert f'id="split-{other}"' in html
+    merged = await client.post(
+        f"/casussen/{other}/samenvoegen",
+        data={"csrf": _token(html), "into_case_id": three["case_id"],
+              "reason": "Zelfde gezin, twee casussen."},
+        headers=desk, allow_redirects=False,
+    )  # fmt: skip
+    assert merged.status == 303, await merged.text()
+    assert merged.headers["Location"] == f"/casussen/{three['case_id']}?gedaan=samengevoegd"
+    status = await runtime.pool.fetchval("SELECT status FROM cases WHERE id = $1", uuid.UUID(other))
+    assert status != "open"
+    again = await client.get(f"/meldingen/{three['melding_id']}", headers=desk)
+    assert 'id="split-' not in await again.text()
+    # A case to merge into that is not an id is refused on the case's page.
+    bad = await client.post(f"/casussen/{three['case_id']}/samenvoegen",
+                            data={"csrf": _token(html), "into_case_id": "nee",
+                                  "reason": "Zelfde gezin."}, headers=desk)  # fmt: skip
+    assert bad.status == 422

@@ -180,3 +180,8 @@ SELECT h.case_id, h.from_lead, h.requested_by, h.requested_at, h.reason, c.gebie
   FROM case_handovers h JOIN cases c ON c.id = h.case_id
  WHERE h.to_lead = $1 AND h.state = 'open'
  ORDER BY h.requested_at, h.case_id;
+
+-- name: still_open
+-- Which of these cases are open now (a page shows what a decision found, which may have
+-- been merged or closed since).
+SELECT id FROM cases WHERE id = ANY($1::uuid[]) AND status = 'open';

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -283,3 +284,8 @@ async def handovers_to(conn: asyncpg.Connection, person: str) -> list[HandoverTo
     """The cases proposed to ``person`` to lead, oldest proposal first."""
     rows = await conn.fetch(_Q["handovers_to"], person)
     return [HandoverToMeOut.model_validate(dict(r)) for r in rows]
+
+
+async def still_open(conn: asyncpg.Connection, case_ids: Sequence[UUID]) -> set[UUID]:
+    """Those of ``case_ids`` that are open now."""
+    return {r["id"] for r in await conn.fetch(_Q["still_open"], list(case_ids))}

@@ -37,6 +37,7 @@ from triage.cases.read import (
     read_case,
     read_melding,
     reason_is_valid,
+    still_open,
 )
 from triage.console.render import check_csrf, fragment, page
 from triage.dispatch import answers, manual
@@ -235,6 +236,7 @@ async def _melding_page(
                 if refused.status != 403:
                     raise
         trail = await audit_trail(conn, melding_id)
+        split = await _also_open(conn, melding, runtime.intake.link_at)
     rules = runtime.rules
     weighed, evidence = _evidence(melding.dedup)
     return page(
@@ -249,8 +251,22 @@ async def _melding_page(
         levels=[x.value for x in Level if x != Level.advies],
         purposes=households.PURPOSES, trail=trail, staff=await _staff_of(request, melding.gebied),
         close_outcomes=manual.CLOSE_OUTCOMES,
-        gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL],
+        gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL], split=split,
     )  # fmt: skip
+
+
+async def _also_open(conn: Any, melding: Any, link_at: float) -> list[CandidateOut]:
+    """Other cases, open now, that recognition found as strongly as the one the melding
+    is in: one household in two cases (one melding not recognised once, another case
+    opened for it). Its history is split and two people may be working it; the desk can
+    merge them from the melding's page."""
+    others = [c for c in melding.dedup.candidates
+              if c.open and c.case_id != melding.case_id
+              and c.score is not None and c.score >= link_at]  # fmt: skip
+    if not others:
+        return []
+    live = await still_open(conn, [melding.case_id, *(c.case_id for c in others)])
+    return [c for c in others if c.case_id in live] if melding.case_id in live else []
 
 
 #: The compared fields' names on the page, in the order they are shown.
@@ -644,6 +660,30 @@ async def post_note(request: web.Request) -> web.Response:
                                          **h.request_context(request)))  # fmt: skip
 
     return await _case_change(request, run, "notitie")
+
+
+async def post_merge(request: web.Request) -> web.Response:
+    """This case joins the one named (``into_case_id``): from the melding page's notice of
+    one household in two cases. To the case that stays."""
+    case_id = _case_id(request)
+    fields = await form_fields(request)
+
+    async def refused(problem: Problem) -> web.Response:
+        return await _case_page(request, case_id, status=problem.status, error=said(problem))
+
+    try:
+        change = parsed(control.MergeIn, {"into_case_id": fields.get("into_case_id", ""),
+                                          "reason": _reason(fields)})  # fmt: skip
+    except Problem as problem:
+        return await refused(problem)
+
+    async def run(conn: Any) -> Done[Any]:
+        return await control.merge_cases(conn, case_id, change, _context(request))
+
+    return await apply_change(
+        request, run, then=f"/casussen/{change.into_case_id}?gedaan=samengevoegd",
+        refused=refused,
+    )  # fmt: skip
 
 
 async def post_close(request: web.Request) -> web.Response:

@@ -295,6 +295,11 @@ class Intake:
         self._signals = frozenset(rules.signals)
         self._gebieden = tuple(region.gebied_codes)
 
+    @property
+    def link_at(self) -> float:
+        """The evidence from which a melding joins a case by itself (the model's)."""
+        return self._recognition.link_at
+
     def parse(self, body: bytes) -> MeldingIn:
         """Validate a request body against the schema and the configuration, in one pass."""
         context = IntakeContext(
