@@ -460,10 +460,11 @@ async def test_one_household_in_two_cases_is_shown_and_merged_from_the_melding(
 ) -> None:
     """A melding recognised as strongly in a second open case says so, and the desk
     merges the two from its page: the household's history in one case again."""
-    name = household_name()
-    person = {"role": "slachtoffer", "voornaam": "Fenna", "achternaam": name,
-              "geboortedatum": born_of(name)}  # fmt: skip
-    first = melding_body(persons=[person])
+    first, second = household_name(), household_name()
+    mother = {"role": "slachtoffer", "voornaam": "Fenna", "achternaam": first,
+              "geboortedatum": born_of(first)}  # fmt: skip
+    partner = {"role": "pleger", "voornaam": "Joost", "achternaam": second,
+               "geboortedatum": born_of(second)}  # fmt: skip
     desk_api = tokens.user("operator")
 
     async def post(body: dict[str, Any]) -> dict[str, Any]:
@@ -472,39 +473,79 @@ async def test_one_household_in_two_cases_is_shown_and_merged_from_the_melding(
         answer: dict[str, Any] = await made.json()
         return answer
 
-    one = await post(first)
-    two = await post(melding_body(address=first["address"], persons=[person]))
+    one = await post(melding_body(persons=[mother]))
+    address = (await (await client.get(f"/api/v1/meldingen/{one['melding_id']}",
+                                       headers=desk_api)).json())["address"]  # fmt: skip
+    # Someone else at the dwelling: reviewed, and kept apart as another household.
+    two = await post(melding_body(address=address, persons=[partner]))
+    assert two["dedup"]["decision"] == "review"
+    kept = await client.post(
+        f"/api/v1/meldingen/{two['melding_id']}/review",
+        json={"decision": "reject", "reason": "Onderhuurder, ander gezin."},
+        headers=desk_api,
+    )
+    assert kept.status == 200, await kept.text()
+    # Then a call names them both: one household after all, now in two cases.
+    three = await post(melding_body(address=address, persons=[mother, partner]))
+    assert three["dedup"]["decision"] == "linked"
+    other = ({one["case_id"], two["case_id"]} - {three["case_id"]}).pop()
+
+    desk = await _session(client, runtime, UserRole.operator)
+    page = await client.get(f"/meldingen/{three['melding_id']}", headers=desk)
+    html = await page.text()
+    assert f'id="split-{other}"' in html
+    for elsewhere in (one, two):  # a new case, and a review: no notice
+        shown = await client.get(f"/meldingen/{elsewhere['melding_id']}", headers=desk)
+        assert shown.status == 200
+        assert 'id="split-' not in await shown.text()
+
+    url = f"/meldingen/{three['melding_id']}/samenvoegen"
+    short = await client.post(url, data={"csrf": _token(html), "case_id": other,
+                                         "reason": "Ja"}, headers=desk)  # fmt: skip
+    assert short.status == 422  # on the melding's page again, nothing changed
+    assert f'id="split-{other}"' in await short.text()
+    merged = await client.post(
+        url,
+        data={"csrf": _token(html), "case_id": other, "reason": "Zelfde gezin, twee casussen."},
+        headers=desk,
+    )
+    assert merged.status == 200
+    assert str(merged.url).endswith(f"/meldingen/{three['melding_id']}?gedaan=samengevoegd")
+    after = await merged.text()
+    assert "Gedaan: samengevoegd." in after
+    assert 'id="split-' not in after
+    row = await runtime.pool.fetchrow(
+        "SELECT status, merged_into FROM cases WHERE id = $1", uuid.UUID(other)
+    )
+    assert (row["status"], str(row["merged_into"])) == ("closed", three["case_id"])
+
+
+async def test_two_cases_a_person_kept_apart_raise_no_notice(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """A melding taken out of a case into a case of its own was said to be another
+    household: a later melding matching both does not ask to merge them again."""
+    name = household_name()
+    person = {"role": "slachtoffer", "voornaam": "Fenna", "achternaam": name,
+              "geboortedatum": born_of(name)}  # fmt: skip
+    first = melding_body(persons=[person])
+    desk_api = tokens.user("operator")
+    made = [await client.post("/api/v1/meldingen", json=first, headers=desk_api)]
+    again = melding_body(address=first["address"], persons=[person])
+    made.append(await client.post("/api/v1/meldingen", json=again, headers=desk_api))
+    one, two = [await m.json() for m in made]
     assert two["case_id"] == one["case_id"]
-    # Taken out by hand (wrongly): the household now has a second open case.
     apart = await client.post(
         f"/api/v1/meldingen/{two['melding_id']}/unlink",
         json={"reason": "Leek een ander gezin."},
         headers=desk_api,
     )
     assert apart.status == 200, await apart.text()
-    second_case = (await apart.json())["case_id"]
-    three = await post(melding_body(address=first["address"], persons=[person]))
+    later = melding_body(address=first["address"], persons=[person])
+    three = await (await client.post("/api/v1/meldingen", json=later, headers=desk_api)).json()
     assert three["dedup"]["decision"] == "linked"
-    other = ({one["case_id"], second_case} - {three["case_id"]}).pop()
-
+    assert len([c for c in three["dedup"]["candidates"] if c["open"]]) == 2  # both found
     desk = await _session(client, runtime, UserRole.operator)
     page = await client.get(f"/meldingen/{three['melding_id']}", headers=desk)
-    html = await page.text()
-    assert f'id="split-{other}"' in html
-    merged = await client.post(
-        f"/casussen/{other}/samenvoegen",
-        data={"csrf": _token(html), "into_case_id": three["case_id"],
-              "reason": "Zelfde gezin, twee casussen."},
-        headers=desk, allow_redirects=False,
-    )  # fmt: skip
-    assert merged.status == 303, await merged.text()
-    assert merged.headers["Location"] == f"/casussen/{three['case_id']}?gedaan=samengevoegd"
-    status = await runtime.pool.fetchval("SELECT status FROM cases WHERE id = $1", uuid.UUID(other))
-    assert status != "open"
-    again = await client.get(f"/meldingen/{three['melding_id']}", headers=desk)
-    assert 'id="split-' not in await again.text()
-    # A case to merge into that is not an id is refused on the case's page.
-    bad = await client.post(f"/casussen/{three['case_id']}/samenvoegen",
-                            data={"csrf": _token(html), "into_case_id": "nee",
-                                  "reason": "Zelfde gezin."}, headers=desk)  # fmt: skip
-    assert bad.status == 422
+    assert page.status == 200
+    assert 'id="split-' not in await page.text()

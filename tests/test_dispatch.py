@@ -557,6 +557,9 @@ async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
         "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE case_id = $1"
         " AND action LIKE 'case.handover%'", UUID(melding["case_id"]))  # fmt: skip
     assert audited == ["case.handover_proposed", "case.handover_accepted"]
+    assert await runtime.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'assignment.handover'"
+        " AND melding_id = $1", UUID(melding["melding_id"]))  == 1  # fmt: skip
     # The work moves with the lead: the accepted melding is the colleague's now, who is
     # told, and who records the first contact (the former lead no longer can).
     history = {a["specialist"]: (a["state"], a["tier"])

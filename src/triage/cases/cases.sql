@@ -181,7 +181,15 @@ SELECT h.case_id, h.from_lead, h.requested_by, h.requested_at, h.reason, c.gebie
  WHERE h.to_lead = $1 AND h.state = 'open'
  ORDER BY h.requested_at, h.case_id;
 
--- name: still_open
--- Which of these cases are open now (a page shows what a decision found, which may have
--- been merged or closed since).
-SELECT id FROM cases WHERE id = ANY($1::uuid[]) AND status = 'open';
+-- name: also_open
+-- Of the cases $2, those open now and not kept apart from case $1 by a person (an unlink
+-- that took a melding out of one into the other), with their gebied. A page shows what a
+-- decision found, which may have been merged, closed or corrected since.
+SELECT c.id, c.gebied
+  FROM cases c
+ WHERE c.id = ANY($2::uuid[]) AND c.status = 'open'
+   AND NOT EXISTS (
+       SELECT 1 FROM case_changes x
+        WHERE x.action = 'unlink'
+          AND ((x.from_case = $1 AND x.to_case = c.id)
+               OR (x.from_case = c.id AND x.to_case = $1)));

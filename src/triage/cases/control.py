@@ -67,6 +67,10 @@ class MergeIn(_Reasoned):
     into_case_id: UUID = Field(description="The open case that stays; this one joins it.")
 
 
+class MergeHereIn(_Reasoned):
+    case_id: UUID = Field(description="The open case that joins the melding's case.")
+
+
 class CloseIn(_Reasoned):
     pass
 
@@ -532,6 +536,20 @@ async def merge_cases(
             to_case=change.into_case_id,
         )  # fmt: skip
         return c.out("merge", change.into_case_id)
+
+
+async def merge_into_case_of(
+    conn: asyncpg.Connection, melding_id: UUID, change: MergeHereIn, ctx: ChangeContext
+) -> Done[CaseChangeOut]:
+    """The case ``change.case_id`` joins the case the melding is in now (the console's
+    notice of one household in two cases): the case is read here, not taken from a page
+    that may be older than a move of the melding. merge_cases checks the scope of both."""
+    into = await conn.fetchval(_Q["case_of"], melding_id)
+    if into is None:
+        raise not_found("no melding with this id")
+    return await merge_cases(
+        conn, change.case_id, MergeIn(into_case_id=into, reason=change.reason), ctx
+    )
 
 
 async def close_case(

@@ -185,3 +185,7 @@ SELECT EXISTS (SELECT 1 FROM urgency_overrides WHERE melding_id = $1);
 UPDATE meldingen
    SET urgency_level = $2, urgency_score = $3, urgency_reasons = $4, respond_before = $5
  WHERE id = $1;
+
+-- name: case_of
+-- The case a melding is in now.
+SELECT case_id FROM meldingen WHERE id = $1;

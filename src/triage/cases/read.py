@@ -286,6 +286,10 @@ async def handovers_to(conn: asyncpg.Connection, person: str) -> list[HandoverTo
     return [HandoverToMeOut.model_validate(dict(r)) for r in rows]
 
 
-async def still_open(conn: asyncpg.Connection, case_ids: Sequence[UUID]) -> set[UUID]:
-    """Those of ``case_ids`` that are open now."""
-    return {r["id"] for r in await conn.fetch(_Q["still_open"], list(case_ids))}
+async def also_open(
+    conn: asyncpg.Connection, case_id: UUID, others: Sequence[UUID]
+) -> dict[UUID, str]:
+    """Those of ``others`` open now that no person kept apart from ``case_id``, with their
+    gebied; ``case_id`` itself among them when it is open."""
+    rows = await conn.fetch(_Q["also_open"], case_id, [case_id, *others])
+    return {r["id"]: r["gebied"] for r in rows}

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
+import asyncpg
 import orjson
 from aiohttp import web
 from pydantic import ValidationError
@@ -31,18 +32,18 @@ from triage.auth.principal import Principal
 from triage.cases import control, handover, milestones, notes
 from triage.cases.read import (
     HandoverToMeOut,
+    also_open,
     audit_trail,
     handovers_to,
     open_handover,
     read_case,
     read_melding,
     reason_is_valid,
-    still_open,
 )
 from triage.console.render import check_csrf, fragment, page
 from triage.dispatch import answers, manual
 from triage.effects import Done
-from triage.intake.models import CandidateOut, ContributionOut, DedupOut
+from triage.intake.models import CandidateOut, ContributionOut, DedupOut, MeldingOut
 from triage.lists import cases as case_list
 from triage.lists import households
 from triage.lists.people import group
@@ -236,7 +237,7 @@ async def _melding_page(
                 if refused.status != 403:
                     raise
         trail = await audit_trail(conn, melding_id)
-        split = await _also_open(conn, melding, runtime.intake.link_at)
+        split = await _also_open(conn, melding, runtime.intake.link_at, me)
     rules = runtime.rules
     weighed, evidence = _evidence(melding.dedup)
     return page(
@@ -252,21 +253,35 @@ async def _melding_page(
         purposes=households.PURPOSES, trail=trail, staff=await _staff_of(request, melding.gebied),
         close_outcomes=manual.CLOSE_OUTCOMES,
         gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL], split=split,
+        link_at=runtime.intake.link_at,
     )  # fmt: skip
 
 
-async def _also_open(conn: Any, melding: Any, link_at: float) -> list[CandidateOut]:
+async def _also_open(
+    conn: asyncpg.Connection, melding: MeldingOut, link_at: float, me: Principal
+) -> list[tuple[CandidateOut, bool]]:
     """Other cases, open now, that recognition found as strongly as the one the melding
-    is in: one household in two cases (one melding not recognised once, another case
+    linked to: one household in two cases (one melding not recognised once, another case
     opened for it). Its history is split and two people may be working it; the desk can
-    merge them from the melding's page."""
+    merge them from the melding's page (True: this reader may). Only for a melding still
+    in the case it linked to, and for those who may correct (the others see the
+    candidates, not whether they are open now); not for a case a person took a melding
+    out of into this one, or the other way round: they said it was another household."""
+    scope = me.change_scope()
+    if (scope is None or melding.dedup.decision != "linked"
+            or melding.case_id != melding.dedup.matched_case_id):  # fmt: skip
+        return []
     others = [c for c in melding.dedup.candidates
               if c.open and c.case_id != melding.case_id
               and c.score is not None and c.score >= link_at]  # fmt: skip
     if not others:
         return []
-    live = await still_open(conn, [melding.case_id, *(c.case_id for c in others)])
-    return [c for c in others if c.case_id in live] if melding.case_id in live else []
+    live = await also_open(conn, melding.case_id, [c.case_id for c in others])
+    if melding.case_id not in live:
+        return []
+    mine = scope.everything or live[melding.case_id] == scope.gebied
+    return [(c, mine and (scope.everything or live[c.case_id] == scope.gebied))
+            for c in others if c.case_id in live]  # fmt: skip
 
 
 #: The compared fields' names on the page, in the order they are shown.
@@ -447,6 +462,15 @@ async def post_link(request: web.Request) -> web.Response:
 async def post_unlink(request: web.Request) -> web.Response:
     return await _correction(request, control.UnlinkIn, lambda f: {"reason": _reason(f)},
                              control.unlink_melding, "ontkoppeld")  # fmt: skip
+
+
+async def post_merge(request: web.Request) -> web.Response:
+    """Another open case joins the melding's (the notice of one household in two cases)."""
+    return await _correction(
+        request, control.MergeHereIn,
+        lambda f: {"case_id": f.get("case_id", ""), "reason": _reason(f)},
+        control.merge_into_case_of, "samengevoegd",
+    )  # fmt: skip
 
 
 async def post_review(request: web.Request) -> web.Response:
@@ -660,30 +684,6 @@ async def post_note(request: web.Request) -> web.Response:
                                          **h.request_context(request)))  # fmt: skip
 
     return await _case_change(request, run, "notitie")
-
-
-async def post_merge(request: web.Request) -> web.Response:
-    """This case joins the one named (``into_case_id``): from the melding page's notice of
-    one household in two cases. To the case that stays."""
-    case_id = _case_id(request)
-    fields = await form_fields(request)
-
-    async def refused(problem: Problem) -> web.Response:
-        return await _case_page(request, case_id, status=problem.status, error=said(problem))
-
-    try:
-        change = parsed(control.MergeIn, {"into_case_id": fields.get("into_case_id", ""),
-                                          "reason": _reason(fields)})  # fmt: skip
-    except Problem as problem:
-        return await refused(problem)
-
-    async def run(conn: Any) -> Done[Any]:
-        return await control.merge_cases(conn, case_id, change, _context(request))
-
-    return await apply_change(
-        request, run, then=f"/casussen/{change.into_case_id}?gedaan=samengevoegd",
-        refused=refused,
-    )  # fmt: skip
 
 
 async def post_close(request: web.Request) -> web.Response:

@@ -117,7 +117,8 @@ def check_csrf(request: web.Request, fields: dict[str, str]) -> None:
 #: What a form's answer may say was done (``?gedaan=``): these words only, so that a link
 #: cannot make a page say something of its own.
 DONE = frozenset({
-    "urgentie", "gekoppeld", "ontkoppeld", "beoordeeld", "toegewezen", "naar ander gebied",
+    "urgentie", "gekoppeld", "ontkoppeld", "beoordeeld", "samengevoegd", "toegewezen",
+    "naar ander gebied",
     "afgesloten",
     "opgeslagen", "al eerder opgeslagen", "mijlpaal", "overdracht voorgesteld",
     "casusregie overgenomen", "gesloten", "aangenomen", "afgewezen", "contact",
