@@ -451,12 +451,14 @@ async def _correction(
     return await _change(request, melding_id, run, done)
 
 
+def _case_and_reason(fields: dict[str, str]) -> dict[str, Any]:
+    """The fields of a form that names a case (to link to, to merge) with a reason."""
+    return {"case_id": fields.get("case_id", ""), "reason": _reason(fields)}
+
+
 async def post_link(request: web.Request) -> web.Response:
-    return await _correction(
-        request, control.LinkIn,
-        lambda f: {"case_id": f.get("case_id", ""), "reason": _reason(f)},
-        control.link_melding, "gekoppeld",
-    )  # fmt: skip
+    return await _correction(request, control.LinkIn, _case_and_reason, control.link_melding,
+                             "gekoppeld")  # fmt: skip
 
 
 async def post_unlink(request: web.Request) -> web.Response:
@@ -466,11 +468,8 @@ async def post_unlink(request: web.Request) -> web.Response:
 
 async def post_merge(request: web.Request) -> web.Response:
     """Another open case joins the melding's (the notice of one household in two cases)."""
-    return await _correction(
-        request, control.MergeHereIn,
-        lambda f: {"case_id": f.get("case_id", ""), "reason": _reason(f)},
-        control.merge_into_case_of, "samengevoegd",
-    )  # fmt: skip
+    return await _correction(request, control.MergeHereIn, _case_and_reason,
+                             control.merge_into_case_of, "samengevoegd")  # fmt: skip
 
 
 async def post_review(request: web.Request) -> web.Response:
