@@ -23,9 +23,6 @@
     });
   }
 
-  // Events sent while the stream was not connected (the page still loading, a network
-  // lost and found again) are not sent again: on every (re)connect, onOpen reads again
-  // what the page shows.
   // A read that failed (a busy or stopping instance, the network just back) is tried
   // again, less often each time: until it succeeds the page may show what is no longer so.
   function retrying(run) {
@@ -36,6 +33,9 @@
     };
   }
 
+  // Events sent while the stream was not connected (the page still loading, a network
+  // lost and found again) are not sent again: on every (re)connect, onOpen reads again
+  // what the page shows.
   function events(onEvent, onOpen) {
     const source = new EventSource("/api/v1/me/events");
     source.onopen = function () { say("Live bijgewerkt."); onOpen(); };
