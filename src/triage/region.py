@@ -129,6 +129,11 @@ class Region(BaseModel):
     def gebied_codes(self) -> list[str]:
         return [g.code for g in self.gebieden]
 
+    @property
+    def with_pool(self) -> list[str]:
+        """Every gebied a melding can lie in: the region's, and the regional pool."""
+        return [*self.gebied_codes, REGIONAL_POOL]
+
     def gebied_for_postcode(self, postcode: str) -> str | None:
         """``postcode`` in normal form (``5038AB``)."""
         return self._by_pc4.get(int(postcode[:4]))

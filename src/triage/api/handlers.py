@@ -425,7 +425,7 @@ async def post_first_contact(request: web.Request) -> web.Response:
 
 def _gebied_param(request: web.Request) -> str:
     gebied = request.match_info["gebied"]
-    if gebied not in [*request.app[RUNTIME].region.gebied_codes, REGIONAL_POOL]:
+    if gebied not in request.app[RUNTIME].region.with_pool:
         raise not_found(f"no gebied with this code; see GET /api/v1/gebieden (or {REGIONAL_POOL})")
     return gebied
 
@@ -769,7 +769,7 @@ def _date_param(request: web.Request, name: str) -> date | None:
 async def get_kpi(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     gebied = request.query.get("gebied")
-    if gebied is not None and gebied not in [*runtime.region.gebied_codes, REGIONAL_POOL]:
+    if gebied is not None and gebied not in runtime.region.with_pool:
         raise invalid([FieldError("/gebied", "not a gebied of the region, or the regio pool")])
     everything, gebied = kpi.scope_of(principal_of(request), gebied)
     now = runtime.clock.now()
@@ -864,7 +864,7 @@ async def post_move_gebied(request: web.Request) -> web.Response:
     change = await json_body(request, manual.GebiedIn.model_validate_json)
     async with connection(request) as conn:
         done = await manual.move_gebied(
-            conn, [*runtime.region.gebied_codes, REGIONAL_POOL], melding_id, change,
+            conn, runtime.region.with_pool, melding_id, change,
             principal_of(request),
             **request_context(request),
         )  # fmt: skip
@@ -891,7 +891,7 @@ async def get_my_events(request: web.Request) -> web.StreamResponse:
     # coordinator their own gebied's: they see no other gebied's meldingen.
     board: list[str] = []
     if principal.role in (UserRole.operator, UserRole.cit):
-        board = [*runtime.region.gebied_codes, REGIONAL_POOL]
+        board = runtime.region.with_pool
     elif principal.role == UserRole.coordinator and principal.gebied:
         board = [principal.gebied]
     frames = events.stream(runtime.events, principal.name, request.app[STOPPING], board=board)

@@ -50,7 +50,6 @@ from triage.lists.people import group
 from triage.lists.werkvoorraad import werkvoorraad
 from triage.problems import Problem, invalid, not_found
 from triage.problems_nl import said
-from triage.region import REGIONAL_POOL
 from triage.routing import roster_changes
 from triage.routing.roster import absent_at, on_duty
 from triage.scoring.override import UrgencyOverrideIn, override_urgency
@@ -252,7 +251,7 @@ async def _melding_page(
         levels=[x.value for x in Level if x != Level.advies],
         purposes=households.PURPOSES, trail=trail, staff=await _staff_of(request, melding.gebied),
         close_outcomes=manual.CLOSE_OUTCOMES,
-        gebieden=[*runtime.region.gebied_codes, REGIONAL_POOL], split=split,
+        gebieden=runtime.region.with_pool, split=split,
         link_at=runtime.intake.link_at,
     )  # fmt: skip
 
@@ -502,7 +501,7 @@ async def post_move(request: web.Request) -> web.Response:
     async def run(conn: Any) -> Done[Any]:
         change = parsed(manual.GebiedIn, {"gebied": fields.get("gebied", ""),
                                           "reason": _reason(fields)})  # fmt: skip
-        return await manual.move_gebied(conn, [*runtime.region.gebied_codes, REGIONAL_POOL],
+        return await manual.move_gebied(conn, runtime.region.with_pool,
                                         melding_id, change, request[PRINCIPAL],
                                         **h.request_context(request))  # fmt: skip
 

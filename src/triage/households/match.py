@@ -359,6 +359,11 @@ def _one_typo(a: str, b: str) -> bool:
     return len(at) == 2 and at[1] == at[0] + 1 and a[at[0]] == b[at[1]] and a[at[1]] == b[at[0]]
 
 
+def _near(a: str, b: str) -> bool:
+    """Not another place: the same one, one mistyped, or one of them not known."""
+    return not (a and b) or _jw(a, b) >= 0.9
+
+
 def address_level(a: Address, b: Address) -> str | None:
     """How two addresses compare, or None when they cannot be compared."""
     if a.postcode and b.postcode and a.huisnummer and b.huisnummer:
@@ -382,14 +387,13 @@ def address_level(a: Address, b: Address) -> str | None:
         # letters follow the street). Not when the streets differ: number 12 of another
         # street in the same neighbourhood is another dwelling. Not on the postcode alone
         # when its digits differ: number 12 one digit away is another neighbourhood's.
-        places_agree = not (a.place and b.place) or _jw(a.place, b.place) >= 0.9
         if (
             same_number
             and not streets_differ
             and (
                 a.postcode[:4] == b.postcode[:4]
                 or (one_street and a.place == b.place)
-                or (one_street and places_agree and _one_typo(a.postcode, b.postcode))
+                or (one_street and _one_typo(a.postcode, b.postcode) and _near(a.place, b.place))
             )
         ):
             return "postcode_typo"
