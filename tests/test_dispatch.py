@@ -514,6 +514,38 @@ async def test_first_contact_starts_the_case_milestones(
     assert all(m.gebied == "zuid" for m in elsewhere)
 
 
+async def test_a_case_is_not_proposed_to_someone_of_another_gebied(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    """The colleague proposed reads all of the case (to decide whether to take it), so only
+    someone who may be given a melding of its gebied by hand is proposed: not a specialist
+    of another gebied's network, who could then read it without any glass broken."""
+    melding = await _post(client, tokens)
+    await _drain(runtime, _worker(runtime, FrozenClock(MONDAY_10)))
+    [offered] = await _assignments(runtime, melding["melding_id"])
+    lead = _auth(staff[offered["specialist"]])
+    assert (await client.post(f"/api/v1/assignments/{offered['id']}/accept",
+                              headers=lead)).status == 200  # fmt: skip
+    elsewhere = next(g for g in runtime.network.networks if g != GEBIED)
+    stranger = runtime.network.networks[elsewhere].members[0]
+    assert stranger not in runtime.network.may_take(GEBIED)
+    async with runtime.pool.acquire() as conn:
+        theirs = _auth((await add_user(conn, stranger, UserRole.specialist, TEST_CLOCK.now(),
+                                       gebied=elsewhere)).token)  # fmt: skip
+    case_url = f"/api/v1/cases/{melding['case_id']}"
+    proposal = {"to": stranger, "reason": "Zij kent het gezin goed."}
+    refused = await client.post(f"{case_url}/handover", headers=lead, json=proposal)
+    assert refused.status == 422, await refused.text()
+    assert [e["pointer"] for e in (await refused.json())["errors"]] == ["/to"]
+    assert (await client.get(case_url, headers=theirs)).status == 404
+    assert (
+        await runtime.pool.fetchval(
+            "SELECT count(*) FROM case_handovers WHERE case_id = $1", UUID(melding["case_id"])
+        )
+        == 0
+    )
+
+
 async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
     client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
 ) -> None:

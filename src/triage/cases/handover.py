@@ -1,8 +1,10 @@
 """Warm handover of a case's lead: proposed, then accepted; never dropped in between.
 
 The lead (casusregie) is whoever first accepted a melding of the case. They, or a
-coordinator of the case's gebied, propose a colleague; the case stays theirs until the
-colleague accepts ("ik laat niet los voordat een ander overneemt"). Both steps audited.
+coordinator of the case's gebied, propose a colleague who may be given a melding of the
+gebied by hand (its network, the regional backup: the colleague reads the case from the
+proposal on); the case stays theirs until the colleague accepts ("ik laat niet los
+voordat een ander overneemt"). Both steps audited.
 
 The acceptance moves the work with the lead, in its transaction: the former lead's
 accepted meldingen of the case become the new lead's (assignments of tier 'handover'),
@@ -21,7 +23,7 @@ from pydantic import BaseModel, Field
 from triage.auth.principal import Principal
 from triage.effects import Changed, Done, Effect, Tell, enqueue
 from triage.ids import uuid7
-from triage.problems import FieldError, conflict, forbidden, invalid
+from triage.problems import FieldError, Problem, conflict, forbidden, invalid
 from triage.request_body import RequestBody
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
@@ -86,23 +88,41 @@ async def propose(
                 )
             ]
         )
+    coordinator = principal.role == UserRole.coordinator
+    gebied = await conn.fetchval(_Q["proposable"], case_id, principal.name, coordinator,
+                                 principal.gebied)  # fmt: skip
+    if gebied is None:
+        raise _not_yours()
+    # The colleague reads all of the case once it is proposed to them (to decide whether
+    # to take it): only someone who may be given a melding of its gebied by hand.
+    if change.to not in config.may_take(gebied):
+        raise invalid([FieldError(
+            "/to", f"works in another gebied; propose someone of the network of {gebied}, "
+            "or of the regional backup",
+            "deze collega werkt in een ander gebied; kies iemand uit het netwerk van het "
+            "gebied of de regionale achtervang",
+        )])  # fmt: skip
     try:
         row = await conn.fetchrow(
             _Q["propose"], case_id, change.to, principal.name, now, change.reason,
-            principal.role == UserRole.coordinator, principal.gebied, principal.id,
-            principal.role, endpoint, request_id,
+            coordinator, principal.gebied, principal.id, principal.role, endpoint,
+            request_id, gebied,
         )  # fmt: skip
     except asyncpg.UniqueViolationError:
         raise conflict(
             "a handover of this case is already proposed; it waits for an answer",
             "er is al een overdracht van deze casus voorgesteld; die wacht op antwoord",
         ) from None
-    if row is None:
-        raise conflict("only the lead of an open case, or a coordinator of its gebied, "
-                       "proposes a handover",
-                       "alleen de regisseur van een open casus, of een coördinator van het "
-                       "gebied, stelt een overdracht voor")  # fmt: skip
+    if row is None:  # changed since it was read: no longer theirs, or in another gebied
+        raise _not_yours()
     return _out(row, accepted=False)
+
+
+def _not_yours() -> Problem:
+    return conflict("only the lead of an open case, or a coordinator of its gebied, "
+                    "proposes a handover",
+                    "alleen de regisseur van een open casus, of een coördinator van het "
+                    "gebied, stelt een overdracht voor")  # fmt: skip
 
 
 async def accept(

@@ -1,9 +1,17 @@
+-- name: proposable
+-- The gebied of an open case whose handover the caller may propose: its lead ($2), or a
+-- coordinator ($3) of its gebied ($4). None otherwise.
+SELECT gebied FROM cases
+ WHERE id = $1 AND status = 'open' AND (lead = $2 OR ($3 AND gebied = $4));
+
 -- name: propose
 -- By the case's lead or a coordinator of its gebied ($6 may act for gebied $7), for an
--- open case; the unique index refuses a second open proposal.
+-- open case still in gebied $12 (the one whose people the colleague was checked against);
+-- the unique index refuses a second open proposal.
 WITH c AS (
     SELECT id, lead FROM cases
      WHERE id = $1 AND status = 'open' AND (lead = $3 OR ($6 AND gebied = $7))
+       AND gebied = $12
 ), made AS (
     INSERT INTO case_handovers (case_id, from_lead, to_lead, requested_by, requested_at,
                                 reason, state)
