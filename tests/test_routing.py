@@ -12,6 +12,7 @@ import yaml
 
 from triage.auth.accounts import AccountError, check_network
 from triage.console.gebied import week
+from triage.dispatch.views import on_duty_now
 from triage.region import REGIONAL_POOL, load_region
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import Change, NetworkConfig, load_network
@@ -143,6 +144,22 @@ def test_absence_extra_shifts_and_swaps() -> None:
     assert swapped.via == "ruil met sp-tilburg-2"
     assert "sp-oost-1" in _here(config, monday, "oost")  # an extra shift adds, removes nothing
     assert "sp-tilburg-1" in _here(config, _local(2026, 11, 24, 10, 0), "tilburg")
+
+
+def test_an_extra_shift_over_ones_own_lists_the_person_once() -> None:
+    """The on-duty view shows a person once, until the later end, by both reasons."""
+    sunday = _local(2026, 11, 29, 11, 0)  # sp-tilburg-7's own shift: Sundays 10-18
+    config = _with(changes=[
+        {"kind": "extra", "specialist": "sp-tilburg-7", "gebied": "tilburg",
+         "start": "2026-11-29T10:55", "end": "2026-11-29T20:00"},
+    ])  # fmt: skip
+    assert [d.via for d in on_duty(config, sunday) if d.specialist == "sp-tilburg-7"] == [
+        "rooster",
+        "extra dienst",
+    ]
+    [listed] = [p for p in on_duty_now(config, "tilburg", sunday).on_duty
+                if p.id == "sp-tilburg-7"]  # fmt: skip
+    assert (listed.until, listed.via) == (_local(2026, 11, 29, 20, 0), "rooster, extra dienst")
 
 
 def test_a_change_must_say_what_it_needs() -> None:

@@ -19,7 +19,7 @@ from triage.cases.milestones import MilestoneOverdueOut, overdue_in_scope
 from triage.problems import forbidden
 from triage.region import REGIONAL_POOL
 from triage.routing.network import Change, NetworkConfig
-from triage.routing.roster import on_duty
+from triage.routing.roster import Duty, on_duty
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
 
@@ -108,14 +108,19 @@ def on_duty_now(
     duties = on_duty(config, now, extra)
 
     def people(where: str) -> list[PersonOnDuty]:
+        # One line a person: an extra shift over their own is one stretch on duty, until
+        # the later end (both hold now, so nothing lies between), by both.
+        by_person: dict[str, list[Duty]] = {}
+        for d in duties:
+            if d.gebied == where:
+                by_person.setdefault(d.specialist, []).append(d)
         return [
             PersonOnDuty(
-                id=d.specialist, naam=config.by_id[d.specialist].naam,
-                organisatie=config.by_id[d.specialist].organisatie,
-                expertise=config.by_id[d.specialist].expertise, until=d.end, via=d.via,
+                id=who, naam=config.by_id[who].naam, organisatie=config.by_id[who].organisatie,
+                expertise=config.by_id[who].expertise, until=max(d.end for d in theirs),
+                via=", ".join(dict.fromkeys(d.via for d in theirs)),
             )
-            for d in sorted(duties, key=lambda d: d.specialist)
-            if d.gebied == where
+            for who, theirs in sorted(by_person.items())
         ]  # fmt: skip
 
     network = config.network_of(gebied)
