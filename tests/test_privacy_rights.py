@@ -135,6 +135,81 @@ async def test_a_closed_case_past_the_term_loses_its_personal_data_and_keeps_its
                                        uuid.UUID(back["case_id"])) is None  # fmt: skip
 
 
+#: Every table that holds rows of a case or its meldingen, by the column that ties them.
+_CASE_ROWS = {
+    "meldingen": "case_id", "assignments": "case_id", "case_changes": "from_case",
+    "case_handovers": "case_id", "case_milestones": "case_id", "case_notes": "case_id",
+    "urgency_overrides": "melding_id", "cases": "id", "match_keys": "case_id",
+    "escalations": "melding_id", "persons": "melding_id",
+}  # fmt: skip
+
+
+async def test_what_people_wrote_about_a_case_is_erased_wherever_it_was_copied(
+    servers: dict[str, str], settings: Settings
+) -> None:
+    """The reason of an urgency set by hand and of a melding given by hand is copied into
+    the melding's reasons and the assignment's reasons, for reading beside the rest:
+    erasure finds them there too. Every row about the case is searched, whole."""
+    async with (
+        own_servers(servers, "retention-text") as own,
+        own_runtime(settings, own.database_url, own.redis_url, "retention-text") as rt,
+    ):
+        app = create_app(rt, background=False)
+        app.cleanup_ctx.clear()  # the runtime is closed by own_runtime
+        async with TestClient(TestServer(app)) as client, rt.pool.acquire() as conn:
+            issued = await add_user(conn, "op-retention", UserRole.operator, TEST_CLOCK.now())
+            auth = {"Authorization": f"Bearer {issued.token}"}
+            made = await _post(client, auth, melding_body(persons=[_person(_name())]))
+            url = f"{MELDINGEN}/{made['melding_id']}"
+            specialist = rt.network.may_take(made["gebied"])[0]
+            for path, change in (
+                ("urgency", {"level": "crisis", "reason": "Buurman MARKER-ERASE heeft een mes."}),
+                ("reassign", {"to": specialist, "reason": "Buurvrouw MARKER-ERASE belde."}),
+            ):  # fmt: skip
+                done = await client.post(f"{url}/{path}", json=change, headers=auth)
+                assert done.status == 200, await done.text()
+            # Taken up, so that the case can close: accepted, first contact made.
+            theirs = await add_user(conn, specialist, UserRole.specialist, TEST_CLOCK.now(),
+                                    gebied=made["gebied"])  # fmt: skip
+            them = {"Authorization": f"Bearer {theirs.token}"}
+            case_id, melding_id = uuid.UUID(made["case_id"]), uuid.UUID(made["melding_id"])
+            offer = await conn.fetchval(
+                "SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered'",
+                melding_id,
+            )
+            for step in (f"/api/v1/assignments/{offer}/accept", f"{url}/first-contact"):
+                done = await client.post(step, json={}, headers=them)
+                assert done.status == 200, await done.text()
+            closed = await client.post(f"/api/v1/cases/{made['case_id']}/close",
+                                       json={"reason": "Afgerond, MARKER-ERASE."},
+                                       headers=auth)  # fmt: skip
+            assert closed.status == 200, await closed.text()
+
+            async def marked() -> list[str]:
+                found = []
+                for table, column in _CASE_ROWS.items():
+                    key = melding_id if column == "melding_id" else case_id
+                    sql = (f"SELECT count(*) FROM {table} t WHERE t.{column} = $1"
+                           " AND row_to_json(t)::text LIKE '%MARKER-ERASE%'")  # fmt: skip
+                    if await conn.fetchval(sql, key):
+                        found.append(table)
+                return found
+
+            assert set(await marked()) >= {"meldingen", "assignments", "urgency_overrides"}
+            later = TEST_CLOCK.now() + timedelta(days=181)
+            erased = await erase_due(conn, Retention(closed_case_days=180, batch=10), later)
+            assert erased is not None
+            assert erased.cases == 1
+            assert await marked() == []
+            # What it said without the reason stays readable: set by hand, by whom.
+            reasons = await conn.fetchval(
+                "SELECT urgency_reasons FROM meldingen WHERE id = $1", melding_id
+            )
+            manual = [r["text"] for r in reasons if r["rule"].startswith("handmatig.")]
+            assert manual == ["Urgentie handmatig op crisis gezet (operator): gewist "
+                              "(bewaartermijn)"]  # fmt: skip
+
+
 async def test_an_admin_exports_everything_held_about_a_person(
     client: Client, tokens: Tokens, runtime: Runtime
 ) -> None:

@@ -34,14 +34,36 @@ WITH m AS (
            postcode = NULL, huisnummer = NULL, toevoeging = '', straat = NULL,
            woonplaats = NULL, gebied_note = NULL, first_contact_note = NULL, close_reason = NULL,
            dedup_detail = jsonb_build_object('method', dedup_detail->'method'),
+           -- An urgency set by hand carries its reason in the melding's reasons too
+           -- ("... gezet (operator): <reason>"): what it says up to the reason stays.
+           urgency_reasons = (
+               SELECT coalesce(jsonb_agg(CASE WHEN r->>'rule' LIKE 'handmatig.%'
+                                              THEN jsonb_set(r, '{text}', to_jsonb(
+                                                   split_part(r->>'text', '): ', 1)
+                                                   || '): gewist (bewaartermijn)'))
+                                              ELSE r END ORDER BY i), '[]'::jsonb)
+                 FROM jsonb_array_elements(urgency_reasons) WITH ORDINALITY AS e (r, i)),
            erased_at = $2
      WHERE case_id = ANY ($1::uuid[])
     RETURNING id
 ), p AS (
     DELETE FROM persons WHERE melding_id IN (SELECT id FROM m) RETURNING 1
 ), a AS (
-    UPDATE assignments SET decline_reason = NULL
-     WHERE melding_id IN (SELECT id FROM m) AND decline_reason IS NOT NULL RETURNING 1
+    -- A melding given by hand carries the reason in the assignment's reasons
+    -- ("Met de hand toegewezen (meldpunt): <reason>"); the others' reasons are the
+    -- routing's own words.
+    UPDATE assignments
+       SET decline_reason = NULL,
+           reasons = CASE WHEN tier = 'operator'
+                          THEN (SELECT coalesce(jsonb_agg(to_jsonb(
+                                           split_part(r #>> '{}', '): ', 1)
+                                           || '): gewist (bewaartermijn)') ORDER BY i),
+                                       '[]'::jsonb)
+                                  FROM jsonb_array_elements(reasons) WITH ORDINALITY
+                                       AS e (r, i))
+                          ELSE reasons END
+     WHERE melding_id IN (SELECT id FROM m)
+       AND (decline_reason IS NOT NULL OR tier = 'operator') RETURNING 1
 ), o AS (
     UPDATE urgency_overrides SET reason = 'gewist (bewaartermijn)'
      WHERE melding_id IN (SELECT id FROM m) RETURNING 1
