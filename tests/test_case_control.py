@@ -533,6 +533,36 @@ async def test_a_coordinator_cannot_pull_another_gebieds_melding_into_theirs(
     assert (await done.json())["rerouted"] == [moved["melding_id"]]
 
 
+async def test_a_coordinator_is_not_shown_the_cases_of_another_gebied_recognition_weighed(
+    client: Client, tokens: Tokens
+) -> None:
+    """The same BSN as a case of zuid, under another name in tilburg: the desk sees that
+    case among what recognition weighed, with its evidence; tilburg's coordinator reads
+    the melding without it (its id and "BSN gelijk" would tell them of that household)."""
+    bsn = fresh_bsn()
+    esbeek = {"woonplaats": "Esbeek"}
+    there = await _post(
+        client, tokens, melding_body(address=esbeek, persons=[_person(_name(), bsn=bsn)])
+    )
+    here = await _post(client, tokens, melding_body(persons=[_person(_name(), bsn=bsn)]))
+    assert (there["gebied"], here["gebied"]) == ("zuid", "tilburg")
+    url = f"{MELDINGEN}/{here['melding_id']}"
+    desk = await (await client.get(url, headers=tokens.user("operator"))).json()
+    weighed = {c["case_id"] for c in desk["dedup"]["candidates"]}
+    assert there["case_id"] in weighed | {desk["dedup"]["matched_case_id"]}
+    seen = await client.get(url, headers=tokens.user("coordinator-tilburg"))
+    assert seen.status == 200
+    assert there["case_id"] not in await seen.text()
+    dedup = (await seen.json())["dedup"]
+    assert dedup["decision"] == desk["dedup"]["decision"]
+    assert all(c["case_id"] == here["case_id"] for c in dedup["candidates"])
+    # The desk is to settle a review against that case: the coordinator is told so.
+    assert desk["dedup"]["decision"] == "review"
+    assert desk["dedup"]["matched_case_id"] == there["case_id"]
+    assert (dedup["matched_case_id"], dedup["score"], dedup["contributions"]) == (None, None, [])
+    assert "buiten uw gebied" in dedup["reasons"][0]
+
+
 async def test_a_melding_is_given_by_hand_only_within_its_gebied_or_the_backup(
     client: Client, tokens: Tokens
 ) -> None:

@@ -138,6 +138,15 @@ SELECT c.*,
   FROM c;
 
 
+-- name: cases_in_gebied
+-- Which of the cases $1 lie in gebied $2, as read_case counts it: a melding of the case
+-- there, or, for a case without meldingen, the case's own gebied.
+SELECT c.id FROM cases c
+ WHERE c.id = ANY ($1::uuid[])
+   AND CASE WHEN EXISTS (SELECT 1 FROM meldingen o WHERE o.case_id = c.id)
+            THEN EXISTS (SELECT 1 FROM meldingen o WHERE o.case_id = c.id AND o.gebied = $2)
+            ELSE c.gebied = $2 END;
+
 -- name: in_gebied_not_their_work
 -- Whether a melding ($1, else a case $2) a specialist could not read lies in their gebied
 -- ($3): then they are told how to read it (a reason), else it is as if there were none.

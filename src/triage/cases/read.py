@@ -13,7 +13,14 @@ from pydantic import BaseModel, Field
 from triage.auth.principal import Principal, ReadScope
 from triage.cases.milestones import milestone_out
 from triage.cases.notes import NoteOut
-from triage.intake.models import AddressOut, CaseOut, MeldingOut, OfferOut, PersonOut
+from triage.intake.models import (
+    AddressOut,
+    CaseOut,
+    DedupOut,
+    MeldingOut,
+    OfferOut,
+    PersonOut,
+)
 from triage.intake.service import accepted_from_row
 from triage.lists.people import group
 from triage.observability import metrics
@@ -119,6 +126,7 @@ async def read_melding(
         return None
     _count_glass(scope, row)
     accepted = accepted_from_row(row)
+    accepted.dedup = await _dedup_in_scope(conn, scope, row["case_id"], accepted.dedup)
     return MeldingOut(
         **accepted.model_dump(),
         source=row["source"],
@@ -141,6 +149,33 @@ async def read_melding(
         close_reason=row["close_reason"],
         offers=[OfferOut.model_validate(o) for o in row["offers"]],
     )
+
+
+async def _dedup_in_scope(
+    conn: asyncpg.Connection, scope: ReadScope, own_case: UUID, dedup: DedupOut
+) -> DedupOut:
+    """Recognition's candidates as far as the reader may see them. The desk and CIT see
+    all; a coordinator the cases of their gebied; a specialist none but the melding's own.
+    A case elsewhere stays out with its id and its evidence: "the same BSN as an open case
+    of another gebied" tells of that household what its case would not show. When the
+    case weighed most is such a case, the decision stays and says who settles it."""
+    if scope.everything:
+        return dedup
+    ids = {c.case_id for c in dedup.candidates} - {own_case}
+    if dedup.matched_case_id is not None and dedup.matched_case_id != own_case:
+        ids.add(dedup.matched_case_id)
+    visible = {own_case}
+    if ids and scope.worker is None and scope.gebied is not None:
+        rows = await conn.fetch(_Q["cases_in_gebied"], sorted(ids), scope.gebied)
+        visible |= {r["id"] for r in rows}
+    candidates = [c for c in dedup.candidates if c.case_id in visible]
+    if dedup.matched_case_id is None or dedup.matched_case_id in visible:
+        return dedup.model_copy(update={"candidates": candidates})
+    return dedup.model_copy(update={
+        "matched_case_id": None, "score": None, "contributions": [], "candidates": candidates,
+        "reasons": ["Mogelijk een huishouden met een casus buiten uw gebied; het meldpunt "
+                    "beoordeelt dit."],
+    })  # fmt: skip
 
 
 async def read_case(
