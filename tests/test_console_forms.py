@@ -4,6 +4,7 @@ the form token and the Origin check on every form, the pages' security headers.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -549,3 +550,31 @@ async def test_two_cases_a_person_kept_apart_raise_no_notice(
     page = await client.get(f"/meldingen/{three['melding_id']}", headers=desk)
     assert page.status == 200
     assert 'id="split-' not in await page.text()
+
+
+async def test_a_refusal_does_not_repeat_what_was_typed_where_a_field_or_id_belongs(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """A name and a BSN typed as a field's name given twice, or where an id belongs, are
+    not repeated: the refusal names the form, the object or the operation instead."""
+    secret = "Zwaantje Krokodilstra 111222333"
+    coordinator = await _session(client, runtime, UserRole.coordinator)
+    csrf = _token(await (await client.get("/zoeken", headers=coordinator)).text())
+    form = [("csrf", csrf), ("achternaam", "Krokodilstra"), (secret, "a"), (secret, "b")]
+    page = await client.post("/zoeken", data=form, headers=coordinator)
+    assert page.status == 422
+    assert "meer dan eens" in (html := await page.text())
+    assert "Zwaantje" not in html
+    assert "111222333" not in html
+    raw = f'{{"source": "politie", "{secret}": 1, "{secret}": 2}}'
+    answer = await client.post("/api/v1/meldingen", data=raw, headers={
+        **tokens.client(Source.politie), "Content-Type": "application/json"})  # fmt: skip
+    assert answer.status == 422
+    assert "given more than once" in (said := await answer.text())
+    for text in ("Zwaantje", "111222333"):
+        assert text not in said
+    missing = await client.get("/api/v1/meldingen/Krokodilstra%20111222333",
+                               headers=tokens.user("operator"))  # fmt: skip
+    problem = await missing.json()
+    assert problem["instance"] == "/api/v1/meldingen/{melding_id}"
+    assert "111222333" not in json.dumps(problem)

@@ -53,9 +53,17 @@ _BACKGROUND = web.AppKey("background", list[asyncio.Task[None]])
 _DOCUMENT = web.AppKey("openapi", bytes)
 
 
+def _instance(request: web.Request) -> str | None:
+    """The operation a problem happened at, as its route names it
+    (``/api/v1/meldingen/{melding_id}``), or none for a path no route has: never the path
+    as sent, which may hold anything (a name, a BSN) typed where an id belongs."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else None
+
+
 def problem_response(problem: Problem, request: web.Request) -> web.Response:
     response = web.Response(
-        body=orjson.dumps(problem.body(instance=request.path)),
+        body=orjson.dumps(problem.body(instance=_instance(request))),
         status=problem.status,
         content_type="application/problem+json",
     )

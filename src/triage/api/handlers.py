@@ -511,6 +511,10 @@ class FormFields(dict[str, str]):
 #: A form's refusals (the field is named by the error's pointer).
 _TWICE = ("given more than once in the form; give each field once",
           "staat meer dan eens in het formulier; stuur het één keer")  # fmt: skip
+_TWICE_UNNAMED = (
+    "holds a field given more than once (not repeated in this answer); give each field once",
+    "bevat een veld dat meer dan eens is gestuurd; stuur elk veld één keer",
+)
 _NAME_UNSTORABLE = "a field's name contains a character that cannot be stored"
 
 
@@ -540,7 +544,7 @@ async def form_of(
     lists: dict[str, list[str]] = {name: [] for name in repeated}
     bad: dict[str, FieldError] = {}
     for name, value in pairs:
-        pointer = "/" + strict_json.escape(name)
+        pointer = strict_json.place("", name)  # "" (the form) for a name of no field's shape
         if strict_json.text_fault(name) is not None:  # its pointer would repeat it
             bad[name] = FieldError("", _NAME_UNSTORABLE, strict_json.TEXT_FAULT_NL)
         elif (fault := strict_json.text_fault(value)) is not None:
@@ -548,7 +552,7 @@ async def form_of(
         elif name in lists:
             lists[name].append(value)
         elif name in fields:
-            bad[name] = FieldError(pointer, *_TWICE)
+            bad[name] = FieldError(pointer, *(_TWICE if pointer else _TWICE_UNNAMED))
         else:
             fields[name] = value
     return FormFields(fields, lists, bad)

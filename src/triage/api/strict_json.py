@@ -90,6 +90,9 @@ _KEY_FAULT = (
     "are the contract's field names"
 )
 _TWICE = "given more than once in its object; give each key once"
+_TWICE_UNNAMED = (
+    "holds a key given more than once (not repeated in this answer); give each key once"
+)
 
 
 def text_fault(text: str) -> str | None:
@@ -125,10 +128,12 @@ def _places(doc: Any) -> list[FieldError]:
                     if _KEY_FAULT not in found.get(pointer, []):
                         found.setdefault(pointer, []).append(_KEY_FAULT)
                     continue
-                place = f"{pointer}/{escape(key)}"
+                where = place(pointer, key)
                 if key in twice:
-                    found.setdefault(place, []).append(_TWICE)
-                children.append((place, child))
+                    said = _TWICE if where != pointer else _TWICE_UNNAMED
+                    if said not in found.get(where, []):
+                        found.setdefault(where, []).append(said)
+                children.append((where, child))
             stack.extend(reversed(children))
     return [FieldError(pointer, "; ".join(details),
                        TEXT_FAULT_NL if any(d.startswith("contains") for d in details) else "")
@@ -142,3 +147,16 @@ TEXT_FAULT_NL = "bevat een teken dat niet kan worden opgeslagen (zoals een NUL-t
 def escape(key: str) -> str:
     """``key`` as one step of a JSON pointer (RFC 6901)."""
     return key.replace("~", "~0").replace("/", "~1")
+
+
+#: What a field's name looks like here, in every body and form (lowercase ASCII, digits,
+#: ``_`` and ``-``, starting with a letter): a key of another shape is no field, and
+#: whatever it holds (a name, a BSN) is not repeated in an answer.
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+
+def place(parent: str, key: str) -> str:
+    """The pointer that names ``key`` under ``parent`` in a refusal: the key's own for a
+    field's name, else ``parent`` (the object or form that holds it, as for unknown
+    keys: named by where it is, not by what it says)."""
+    return f"{parent}/{escape(key)}" if _FIELD_NAME.fullmatch(key) else parent
