@@ -69,6 +69,12 @@ def test_users_add_requires_a_gebied_for_specialists(database_url: str) -> None:
                    "--gebied", "langstraat", "--expires", "0")  # fmt: skip
     assert never.returncode == 2
     assert "from 1 to 365" in never.stderr
+    # Nor does a desk or ops account take the id of someone of the network file: their
+    # offers and events go to that name.
+    for role in ("operator", "ops"):
+        taken = triage(database_url, "users", "add", "co-west", "--role", role)
+        assert taken.returncode == 2
+        assert "someone of the network file" in taken.stderr
 
 
 def test_migrate_twice_is_a_no_op(database_url: str) -> None:

@@ -432,6 +432,7 @@ async def test_an_admin_form_is_as_strict_as_a_json_body(client: Client, runtime
          "hoogstens 100 leesbare tekens"),
         ([("username", name), ("role", "operator"), ("password", "p\x00assword-long-enough")],
          422, "bevat een teken dat niet kan worden opgeslagen"),
+        ([("username", "sp-tilburg-3"), ("role", "operator")], 409, "netwerkbestand"),
     ]  # fmt: skip
     for fields, status, said in cases:
         resp = await client.post("/beheer/gebruikers", data=[("csrf", csrf), *fields],

@@ -123,7 +123,7 @@ async def _users(args: argparse.Namespace, settings: Settings) -> int:
     from triage.clock import SystemClock
 
     now = SystemClock().now()
-    if args.action == "add" and args.gebied is not None:
+    if args.action == "add":
         _in_network(settings, args.username, UserRole(args.role), args.gebied)
     # Read before anything else: a password on the command line would be in the shell's
     # history and in every process listing.
@@ -161,7 +161,7 @@ def _token_days(given: str) -> int:
     return days
 
 
-def _in_network(settings: Settings, username: str, role: UserRole, gebied: str) -> None:
+def _in_network(settings: Settings, username: str, role: UserRole, gebied: str | None) -> None:
     from triage.auth.accounts import check_network
 
     check_network(_network(settings, None), username, role, gebied)

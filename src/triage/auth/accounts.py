@@ -173,19 +173,32 @@ async def disable_user(conn: asyncpg.Connection, username: str, now: datetime) -
         )
 
 
-def check_network(network: NetworkConfig, username: str, role: UserRole, gebied: str) -> None:
+def check_network(
+    network: NetworkConfig, username: str, role: UserRole, gebied: str | None
+) -> None:
     """A gebied's specialist or coordinator works there by the network file: routing
     offers to them by its rosters, and need-to-know follows it. An account for someone
-    who is not in it would read the gebied's cases and never be offered one. The same
-    rule holds for an account made on the command line and one that the identity
+    who is not in it would read the gebied's cases and never be offered one. Nor does
+    an account of another role that an admin makes take the id of someone the file
+    names: offers, events and "their work" go to that name. The same rules hold for an
+    account made on the command line and, for a network role, one that the identity
     provider's claims make (auth/oidc.py)."""
     known = [*network.networks, REGIONAL_POOL]
-    if gebied not in known:
+    if gebied is not None and gebied not in known:
         raise AccountError(
             f"unknown gebied; known: {', '.join(known)}",
             f"onbekend gebied; kies uit {', '.join(known)}",
         )
     if role not in (UserRole.specialist, UserRole.coordinator):
+        if username in network.by_id:
+            raise AccountError(
+                f'"{username}" is someone of the network file, whose offers and events go '
+                f"to this name; give the {role.value} account another name",
+                "deze naam is die van iemand uit het netwerkbestand (diens aanbod en "
+                "meldingen gaan naar deze naam); kies een andere naam",
+            )
+        return
+    if gebied is None:  # refused by the caller's own check, which says how to give it
         return
     team = network.network_of(gebied)
     members = list(team.members) if team is not None else []
@@ -230,6 +243,8 @@ async def provider_person(
     if row is not None and row["username"] != username:
         log.warning("oidc_username_differs", user_id=str(row["id"]))
     known = username if row is None else row["username"]
+    # Only a network role's gebied is checked: the provider vouches for who someone is,
+    # and a coordinator it moves to the desk keeps their name.
     if gebied is not None:
         check_network(network, known, role, gebied)
     if row is None or (row["role"], row["gebied"]) != (role.value, gebied):

@@ -105,9 +105,9 @@ async def post_add_user(request: web.Request) -> web.Response:
                 raise invalid([FieldError(
                     "/gebied", f"a {role.value} works in one gebied", accounts.ONE_GEBIED
                 )])  # fmt: skip
-            accounts.check_network(runtime.network, username, role, gebied)
         else:
             gebied = None
+        accounts.check_network(runtime.network, username, role, gebied)
         if await accounts.user_exists(conn, username):
             raise conflict(
                 f'a user named "{username}" exists; disable it, or choose another',
