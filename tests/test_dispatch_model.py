@@ -737,8 +737,11 @@ class DispatchModel(RuleBasedStateMachine):
             "handover", "POST", f"/api/v1/cases/{case_id}/handover", who,
             {"to": to, "reason": "Past beter bij haar expertise."},
         )  # fmt: skip
-        if row["status"] == "open" and not row["proposed"] and to != who:
-            assert status == 200, f"a handover proposed by {who}: {found}"
+        if row["status"] == "open" and to != who:
+            if to not in NETWORK.may_take(row["gebied"]):  # would read a case not theirs
+                assert status == 422, f"a handover to someone of another gebied: {found}"
+            elif not row["proposed"]:
+                assert status == 200, f"a handover proposed by {who}: {found}"
 
     @precondition(lambda self: self.found["handover"])
     @rule(case=st.integers(0, 100))
