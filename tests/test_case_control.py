@@ -561,6 +561,16 @@ async def test_a_coordinator_is_not_shown_the_cases_of_another_gebied_recognitio
     assert desk["dedup"]["matched_case_id"] == there["case_id"]
     assert (dedup["matched_case_id"], dedup["score"], dedup["contributions"]) == (None, None, [])
     assert "buiten uw gebied" in dedup["reasons"][0]
+    # Nor does their list of reviews to settle name it.
+    listed = await client.get("/api/v1/reviews?limit=500",
+                              headers=tokens.user("coordinator-tilburg"))  # fmt: skip
+    assert listed.status == 200
+    assert there["case_id"] not in await listed.text()
+    [mine] = [r for r in (await listed.json())["reviews"] if r["melding_id"] == here["melding_id"]]
+    assert (mine["candidate_case_id"], mine["score"]) == (None, None)
+    desks = await (await client.get("/api/v1/reviews?limit=500",
+                                    headers=tokens.user("operator"))).json()  # fmt: skip
+    assert {r["candidate_case_id"] for r in desks["reviews"]} >= {there["case_id"]}
 
 
 async def test_a_melding_is_given_by_hand_only_within_its_gebied_or_the_backup(

@@ -32,6 +32,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal, ReadScope
+from triage.cases.read import ELSEWHERE, cases_in_gebied
 from triage.dispatch.manual import move_to
 from triage.effects import Changed, Done, Effect, Enqueue
 from triage.households.keys import lock_keys
@@ -624,15 +625,22 @@ async def pending_reviews(conn: asyncpg.Connection, principal: Principal, limit:
     """Possible duplicates to settle, oldest first (no personal data: ids and reasons)."""
     scope = _scope(principal)
     rows = await conn.fetch(_Q["pending_reviews"], scope.everything, scope.gebied, limit)
-    return ReviewsOut(
-        reviews=[
-            ReviewOut(
-                melding_id=r["melding_id"], case_id=r["case_id"],
-                candidate_case_id=r["candidate_case_id"], received_at=r["received_at"],
-                gebied=r["gebied"], level=Level(r["urgency_level"]),
-                score=None if r["dedup_score"] is None else round(r["dedup_score"], 2),
-                reasons=r["reasons"] or [],
-            )
-            for r in rows
-        ]
+    # A coordinator's list keeps out which case elsewhere a review is against, and why,
+    # as their read of the melding does (read.py, _dedup_in_scope).
+    others = {r["candidate_case_id"] for r in rows} - {None}
+    hidden = set()
+    if others and not scope.everything and scope.gebied is not None:
+        hidden = others - await cases_in_gebied(conn, others, scope.gebied)
+    return ReviewsOut(reviews=[_review(r, elsewhere=r["candidate_case_id"] in hidden)
+                               for r in rows])  # fmt: skip
+
+
+def _review(row: asyncpg.Record, *, elsewhere: bool) -> ReviewOut:
+    score = row["dedup_score"]
+    return ReviewOut(
+        melding_id=row["melding_id"], case_id=row["case_id"], received_at=row["received_at"],
+        gebied=row["gebied"], level=Level(row["urgency_level"]),
+        candidate_case_id=None if elsewhere else row["candidate_case_id"],
+        score=None if elsewhere or score is None else round(score, 2),
+        reasons=[ELSEWHERE] if elsewhere else row["reasons"] or [],
     )  # fmt: skip

@@ -166,16 +166,24 @@ async def _dedup_in_scope(
         ids.add(dedup.matched_case_id)
     visible = {own_case}
     if ids and scope.worker is None and scope.gebied is not None:
-        rows = await conn.fetch(_Q["cases_in_gebied"], sorted(ids), scope.gebied)
-        visible |= {r["id"] for r in rows}
+        visible |= await cases_in_gebied(conn, ids, scope.gebied)
     candidates = [c for c in dedup.candidates if c.case_id in visible]
     if dedup.matched_case_id is None or dedup.matched_case_id in visible:
         return dedup.model_copy(update={"candidates": candidates})
     return dedup.model_copy(update={
         "matched_case_id": None, "score": None, "contributions": [], "candidates": candidates,
-        "reasons": ["Mogelijk een huishouden met een casus buiten uw gebied; het meldpunt "
-                    "beoordeelt dit."],
+        "reasons": [ELSEWHERE],
     })  # fmt: skip
+
+
+#: Said of a review against a case the reader may not see: which case, and why, stay out.
+ELSEWHERE = "Mogelijk een huishouden met een casus buiten uw gebied; het meldpunt beoordeelt dit."
+
+
+async def cases_in_gebied(conn: asyncpg.Connection, ids: set[UUID], gebied: str) -> set[UUID]:
+    """Which of the cases ``ids`` lie in ``gebied``, as read_case counts it."""
+    rows = await conn.fetch(_Q["cases_in_gebied"], sorted(ids), gebied)
+    return {r["id"] for r in rows}
 
 
 async def read_case(
