@@ -203,10 +203,19 @@ async def test_a_decline_and_an_unanswered_offer_go_to_the_next(
     second = (await _assignments(runtime, melding["melding_id"]))[-1]
     assert second["specialist"] != first["specialist"]
     assert second["state"] == "offered"
-    # Nobody answers: after the level's answer time it goes to the next again.
+    # Nobody answers: after the level's answer time it goes to the next again, and the
+    # one it was offered to is told (an open "Mijn werk" no longer offers it to accept).
     assert await worker.expire_offers() == 0
+    stream = await client.get("/api/v1/me/events", headers=_auth(staff[second["specialist"]]))
+    assert (await stream.content.readline()).startswith(b": connected")
     clock.advance(timedelta(hours=5))
     assert await worker.expire_offers() >= 1
+    event, data = await next_event(stream)
+    while event != "offer_withdrawn":
+        event, data = await next_event(stream)
+    assert str(second["id"]) in data["assignment_ids"]
+    assert data["expired"] is True
+    stream.close()
     await _drain(runtime, worker)
     history = await _assignments(runtime, melding["melding_id"])
     assert [a["state"] for a in history] == ["declined", "expired", "offered"]

@@ -229,7 +229,8 @@ SELECT m.gebied, m.urgency_level, m.respond_before
 
 -- name: expire_offers
 -- Offers not answered in time, each taken by one timer (SKIP LOCKED: several instances
--- run this loop); their meldingen go back on the queue for the next candidate.
+-- run this loop); their meldingen go back on the queue for the next candidate. A row per
+-- expired offer, with whose it was (they are told) and its melding when queued again.
 WITH due AS (
     SELECT id FROM assignments
      WHERE state = 'offered' AND answer_before <= $1
@@ -239,7 +240,7 @@ WITH due AS (
 ), expired AS (
     UPDATE assignments a SET state = 'expired', answered_at = $1
       FROM due WHERE a.id = due.id
- RETURNING a.melding_id, a.case_id
+ RETURNING a.id AS assignment_id, a.specialist, a.melding_id, a.case_id
 ), requeued AS (
     UPDATE meldingen m SET status = 'queued'
       FROM expired e WHERE m.id = e.melding_id AND m.status = 'offered'
@@ -250,7 +251,9 @@ WITH due AS (
            'triage worker'
       FROM expired
 )
-SELECT id, gebied, urgency_level, respond_before FROM requeued;
+SELECT e.assignment_id, e.specialist, r.id, r.gebied, r.urgency_level, r.respond_before
+  FROM expired e LEFT JOIN requeued r ON r.id = e.melding_id
+ ORDER BY e.assignment_id;
 
 -- name: my_assignments
 -- A specialist's open offers and accepted meldingen, nearest deadline first (then by id:

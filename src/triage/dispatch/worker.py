@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -40,7 +41,7 @@ from triage.dispatch import gauges
 from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.watchdog import Watchdog
-from triage.effects import AfterCommit, enqueue
+from triage.effects import AfterCommit, Tell, enqueue
 from triage.observability import health, metrics
 from triage.privacy.retention import RetentionJob
 from triage.queue.claim import Claimer
@@ -225,9 +226,18 @@ class Worker:
         return await self._claimer.requeue_expired(self._gebieden, self._clock.now())
 
     async def expire_offers(self) -> int:
-        """Offers past their answer time go to the next candidate."""
+        """Offers past their answer time go to the next candidate; whose they were is told,
+        so that no open page still offers them to accept."""
         rows = await self._pool.fetch(_Q["expire_offers"], self._clock.now())
-        await self._after_commit.apply(enqueue(row) for row in rows)
+        lost: dict[str, list[UUID]] = {}
+        for row in rows:
+            lost.setdefault(row["specialist"], []).append(row["assignment_id"])
+        await self._after_commit.apply([
+            *(enqueue(row) for row in rows if row["id"] is not None),
+            *(Tell(person, "offer_withdrawn", {"assignment_ids": ids, "expired": True,
+                                               "link": "/api/v1/me/assignments"})
+              for person, ids in lost.items()),
+        ])  # fmt: skip
         if rows:
             metrics.OFFERS_EXPIRED.inc(len(rows))
             log.info("offers_expired", count=len(rows))
