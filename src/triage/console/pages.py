@@ -735,10 +735,13 @@ async def _my_work(
     runtime = request.app[RUNTIME]
     async with h.connection(request) as conn:
         mine, led, proposed, version = await _work(conn, request[PRINCIPAL])
-    local = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT%H:%M")
+    # The picker's latest time: the end of today, not the minute the page was made, which
+    # an open page would keep and so refuse the time of a visit just made (the service
+    # refuses a time ahead of its own clock, and says so).
+    today_ends = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT23:59")
     return page(request, "mijn_werk.html", status, work=mine.assignments,
                 now=runtime.clock.now(), cases=led.cases, proposed=proposed,
-                local_now=local, error=error, version=version)  # fmt: skip
+                latest=today_ends, error=error, version=version)  # fmt: skip
 
 
 async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]],
