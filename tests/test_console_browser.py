@@ -349,6 +349,7 @@ async def test_the_desk_takes_a_call_in_the_new_melding_form(console: Console) -
 async def test_a_form_sent_twice_stores_one_melding(console: Console) -> None:
     page = await console.page_as("operator-1")
     await page.goto(f"{console.base}/nieuwe-melding")
+    await page.select_option("#f-category", "overlast")
     await page.fill("#f-summary", "Tweemaal verstuurd. (Fictief.)")
     await page.fill("#f-woonplaats", "Tilburg")
     statuses = await page.evaluate("""async () => {

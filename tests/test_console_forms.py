@@ -203,6 +203,34 @@ async def test_a_call_taken_at_the_desk_is_the_desks_own_melding(
     assert stored == "meldpunt"
 
 
+async def test_the_desks_form_asks_what_was_said_and_names_the_row_of_a_person(
+    client: Client, runtime: Runtime
+) -> None:
+    """An untouched form stores nothing: a category is chosen, not given by the first
+    option, and what was reported is written down. A person typed in the second row with
+    the first left empty is refused at the second row, not the first."""
+    desk = await _session(client, runtime, UserRole.operator)
+    html = await (await client.get("/nieuwe-melding", headers=desk)).text()
+    assert '<option value="" selected>Kies een categorie</option>' in html
+    external_id = f"TEL-{uuid.uuid4().hex[:16]}"
+    untouched = {
+        "csrf": _token(html), "external_id": external_id, "kind": "melding", "category": "",
+        "summary": "", "received_at": TEST_CLOCK.now().replace(tzinfo=None).isoformat(
+            timespec="minutes"),
+        "p1_role": "slachtoffer", "p1_achternaam": household_name(), "p1_bsn": "123456789",
+    }  # fmt: skip
+    sent = await client.post("/nieuwe-melding", data=untouched, headers=desk)
+    assert sent.status == 422
+    page = await sent.text()
+    for said in ("categorie:", "samenvatting: beschrijf wat er gemeld is", "persoon 2, bsn"):
+        assert said in page, said
+    assert "persoon 1" not in page
+    assert 'id="e-p1_bsn"' in page  # the error beside the row it was typed in
+    assert 'id="e-p0_bsn"' not in page
+    assert await runtime.pool.fetchval(
+        "SELECT count(*) FROM meldingen WHERE external_id = $1", external_id) == 0  # fmt: skip
+
+
 async def test_the_desk_closes_a_melding_from_its_page(
     client: Client, runtime: Runtime, tokens: Tokens
 ) -> None:

@@ -70,10 +70,13 @@ async def get_new(request: web.Request) -> web.Response:
     return _form_page(request, {}, [])
 
 
-def _body(fields: dict[str, str], signals: list[str], zone: Any, source: Source) -> dict[str, Any]:
+def _body(
+    fields: dict[str, str], signals: list[str], zone: Any, source: Source
+) -> tuple[dict[str, Any], list[int]]:
     """The API's body from the form's fields (empty ones left out), as ``source``: the
     desk's own, whatever the form sent (a call taken here is the desk's melding, and
-    another source's external ids are that source's to give)."""
+    another source's external ids are that source's to give); with the form's row of
+    each person sent (an empty row is left out, so the n-th person need not be row n)."""
     given = {k: v.strip() for k, v in fields.items()}
     received = given.get("received_at", "")
     try:  # the form's local time (datetime-local) with the region's offset
@@ -82,48 +85,60 @@ def _body(fields: dict[str, str], signals: list[str], zone: Any, source: Source)
     except ValueError:
         pass  # the parse names the field
     address = {k: given[k] for k in _ADDRESS_FIELDS if given.get(k)}
-    persons = []
+    persons, rows = [], []
     for row in range(PERSON_ROWS):
         person = {k: given.get(f"p{row}_{k}", "") for k in _PERSON_FIELDS}
         if any(person[k] for k in _PERSON_FIELDS if k != "role"):
             persons.append({k: v for k, v in person.items() if v})
+            rows.append(row)
     return {
         "source": source.value, "external_id": given.get("external_id", ""),
         "received_at": received, "kind": given.get("kind", ""),
         "category": given.get("category", ""), "signals": signals,
         "summary": given.get("summary", ""), "address": address or None, "persons": persons,
-    }  # fmt: skip
+    }, rows  # fmt: skip
 
 
-def _person_pointer(error: FieldError) -> FieldError:
-    """``/persons/1/bsn`` is the field ``p1_bsn`` of the form; ``/address/x`` is ``x``."""
+def _form_pointer(error: FieldError, rows: list[int]) -> FieldError:
+    """``/persons/1/bsn`` is the field ``p{row}_bsn`` of the form row the second person
+    sent was typed in; ``/address/x`` is ``x``."""
     parts = error.pointer.strip("/").split("/")
-    if len(parts) >= 3 and parts[0] == "persons":
-        return replace(error, pointer=f"/p{parts[1]}_{parts[2]}")
+    if len(parts) >= 3 and parts[0] == "persons" and parts[1].isdigit():
+        index = int(parts[1])
+        row = rows[index] if index < len(rows) else index
+        return replace(error, pointer=f"/p{row}_{parts[2]}")
     if len(parts) >= 2 and parts[0] == "address":
         return replace(error, pointer=f"/{parts[1]}")
     return error
+
+
+#: What the desk's form asks beyond the API: the call's own words. A source system may
+#: send signals alone; a call taken here without a word of what was said is a mistake.
+_NO_SUMMARY = FieldError("/summary", "say what was reported", "beschrijf wat er gemeld is")
 
 
 async def post_new(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     fields = await form_fields(request, repeated=frozenset({"signals"}))
     signals = fields.repeated["signals"]
-    raw = orjson.dumps(_body(fields, signals, runtime.network.zone,
-                             own_source(request[PRINCIPAL])))  # fmt: skip
+    body, rows = _body(fields, signals, runtime.network.zone, own_source(request[PRINCIPAL]))
+    asked = [] if body["summary"] else [_NO_SUMMARY]
+    raw = orjson.dumps(body)
     try:
         strict_json.check(raw)
         runtime.intake.admit()
         melding = runtime.intake.parse(raw)
     except ValidationError as exc:
-        errors = [_person_pointer(e) for e in h.field_errors(exc)]
-        return _form_page(request, fields, errors, 422, signals)
+        errors = [_form_pointer(e, rows) for e in h.field_errors(exc)]
+        return _form_page(request, fields, [*errors, *asked], 422, signals)
     except Problem as problem:
         if problem.status >= 500 and problem.status != 503:
             raise
-        errors = [_person_pointer(e) for e in problem.errors]
+        errors = [_form_pointer(e, rows) for e in problem.errors]
         whole_form = FieldError("", problem.detail, said(problem))
         return _form_page(request, fields, errors or [whole_form], problem.status, signals)
+    if asked:
+        return _form_page(request, fields, asked, 422, signals)
     submitted = await runtime.intake.submit(
         melding, request[PRINCIPAL], request_id=request[REQUEST_ID],
         endpoint=h.endpoint_of(request), origin=request.get(ORIGIN), on_behalf_of=None,
