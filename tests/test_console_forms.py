@@ -607,3 +607,29 @@ async def test_a_refusal_does_not_repeat_what_was_typed_where_a_field_or_id_belo
     problem = await missing.json()
     assert problem["instance"] == "/api/v1/meldingen/{melding_id}"
     assert "111222333" not in json.dumps(problem)
+
+
+async def test_a_form_sent_after_the_session_ended_says_so_and_leads_back(
+    client: Client, runtime: Runtime
+) -> None:
+    """Typing keeps a session alive (the page asks /sessie); one that ended all the same
+    sends the form's sender to the login with a word on what happened, then back to the
+    page the form was on."""
+    desk = await _session(client, runtime, UserRole.operator)
+    assert (await client.get("/sessie", headers=desk)).status == 204
+    sent = await client.post(
+        "/nieuwe-melding", data={"summary": "Lang gesprek."}, allow_redirects=False,
+        headers={"Referer": str(client.make_url("/nieuwe-melding")),
+                 "Origin": str(client.make_url(""))},
+    )  # fmt: skip
+    assert sent.status == 303
+    assert sent.headers["Location"] == "/login?next=%2Fnieuwe-melding&verlopen=1"
+    login = await client.get(sent.headers["Location"])
+    assert "sessie was verlopen" in (html := await login.text())
+    assert 'name="next" value="/nieuwe-melding"' in html
+    gone = await client.get("/sessie", allow_redirects=False)
+    assert gone.status == 303
+    other_site = {"Referer": "https://elders.example/nieuwe-melding"}
+    elsewhere = await client.post("/nieuwe-melding", data={}, allow_redirects=False,
+                                  headers=other_site)  # fmt: skip
+    assert elsewhere.headers["Location"] == "/login?next=%2F&verlopen=1"

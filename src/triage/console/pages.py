@@ -97,9 +97,22 @@ def _reason(fields: dict[str, str]) -> str:
 # -- login and logout ---------------------------------------------------------------
 
 
+#: Said on the login page when a form was sent after the session had ended.
+ENDED = ("Je sessie was verlopen: wat je net verstuurde is niet opgeslagen. Log opnieuw in "
+         "en verstuur het nog eens.")  # fmt: skip
+
+
 async def get_login(request: web.Request) -> web.Response:
-    return page(request, "login.html", next=_local(request.query.get("next")), error=None,
-                username="")  # fmt: skip
+    ended = request.query.get("verlopen") == "1"
+    return page(request, "login.html", next=_local(request.query.get("next")),
+                error=ENDED if ended else None, username="")  # fmt: skip
+
+
+async def get_session_alive(request: web.Request) -> web.Response:
+    """204 while the session lasts: asked by a page while someone types in one of its
+    forms (console.js), which counts as use of the session, so that a long call typed in
+    does not find it ended when it is sent. A page nobody types in still ends."""
+    return web.Response(status=204)
 
 
 async def post_login(request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
@@ -44,6 +44,7 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/login", p.post_login, None),
     Page("GET", "/static/{name}", p.get_static, None),
     Page("POST", "/logout", p.post_logout, PEOPLE),
+    Page("GET", "/sessie", p.get_session_alive, PEOPLE),
     Page("GET", "/", p.get_start, PEOPLE),
     Page("GET", "/werkvoorraad", p.get_werkvoorraad, _READERS),
     Page("GET", "/werkvoorraad/rijen", p.get_werkvoorraad_rows, _READERS),
@@ -95,8 +96,11 @@ def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
     """A refusal on a page, as a page: to the login when there is no session."""
     if problem.status == 401 and request.method in ("GET", "HEAD"):
         return p.see_other("/login?" + urlencode({"next": request.path_qs}))
-    if problem.status == 401:
-        return p.see_other("/login")
+    if problem.status == 401:  # a form sent after the session ended: back to its page
+        back = urlsplit(request.headers.get("Referer", ""))
+        here = back.netloc == request.host and back.scheme in ("http", "https")
+        page = back.path + (f"?{back.query}" if back.query else "") if here else "/"
+        return p.see_other("/login?" + urlencode({"next": page, "verlopen": "1"}))
     if problem.type == REASON_REQUIRED and request.match_info.keys() & {"melding_id", "case_id"}:
         return p.reason_page(request)  # a specialist, not their work: they may say why
     response = render.page(request, "fout.html", problem.status, problem=problem)

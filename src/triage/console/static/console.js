@@ -176,6 +176,31 @@
     });
   }
 
+  // Someone typing in a form is using the session: it is kept alive while they type (at
+  // most one request in five minutes), so that a long call typed in does not find it ended
+  // when it is sent. A page nobody types in still ends after the idle time. When the
+  // session has ended all the same (its day's limit, a logout elsewhere), they are told
+  // at once, before they type on.
+  let kept = Date.now();
+  let warned = false;
+  document.addEventListener("input", function (e) {
+    if (!e.target.form || warned || Date.now() - kept < 300000) return;
+    kept = Date.now();
+    fetch("/sessie", { credentials: "same-origin", redirect: "manual" })
+      .then(function (r) {
+        if (r.status === 204) return;
+        warned = true;
+        const alert = document.createElement("p");
+        alert.className = "alert";
+        alert.setAttribute("role", "alert");
+        alert.textContent = "Je sessie is verlopen: wat je hier typt kan niet meer worden " +
+          "verstuurd. Kopieer het, log opnieuw in en vul het daarna opnieuw in.";
+        const main = document.querySelector("main");
+        if (main) main.insertBefore(alert, main.firstChild);
+      })
+      .catch(function () { kept = Date.now() - 240000; /* offline: again in a minute */ });
+  });
+
   countdown();
   setInterval(countdown, 15000);
 })();
