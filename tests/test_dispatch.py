@@ -580,8 +580,16 @@ async def test_a_case_stays_with_its_lead_until_a_colleague_accepts(
                               headers=_auth(staff[bystander]))).status == 409  # fmt: skip
     unknown = await client.post(url, json={"to": "niemand", "reason": reason}, headers=lead)
     assert unknown.status == 422
+    told = await client.get("/api/v1/me/events", headers=_auth(staff[colleague]))
+    assert (await told.content.readline()).startswith(b": connected")
     proposed = await client.post(url, json={"to": colleague, "reason": reason}, headers=lead)
     assert proposed.status == 200, await proposed.text()
+    # The colleague hears of it at once (an open "Mijn werk" shows it to take).
+    event, data = await next_event(told)
+    while event != "handover_proposed":
+        event, data = await next_event(told)
+    assert data["case_id"] == melding["case_id"]
+    told.close()
     assert (await proposed.json())["accepted"] is False
     assert await case_lead() == lead_id  # not dropped before the colleague takes it
     again = await client.post(url, json={"to": bystander, "reason": reason}, headers=lead)

@@ -832,11 +832,11 @@ async def post_handover(request: web.Request) -> web.Response:
     case_id = _uuid_param(request, "case_id")
     change = await json_body(request, handover.HandoverIn.model_validate_json)
     async with connection(request) as conn:
-        found = await handover.propose(
+        done = await handover.propose(
             conn, runtime.network, case_id, change, principal_of(request),
             **request_context(request),
         )  # fmt: skip
-    return json_response(found)
+    return await answered(request, done)
 
 
 async def post_handover_accept(request: web.Request) -> web.Response:

@@ -66,7 +66,7 @@ async def propose(
     now: datetime,
     endpoint: str,
     request_id: str,
-) -> HandoverOut:
+) -> Done[HandoverOut]:
     _staff(principal)
     if change.to not in config.by_id:
         raise invalid(
@@ -115,7 +115,10 @@ async def propose(
         ) from None
     if row is None:  # changed since it was read: no longer theirs, or in another gebied
         raise _not_yours()
-    return _out(row, accepted=False)
+    # The colleague hears of it at once: an open "Mijn werk" shows the proposal to take.
+    told = Tell(change.to, "handover_proposed",
+                {"case_id": case_id, "link": f"/api/v1/cases/{case_id}"})  # fmt: skip
+    return Done(_out(row, accepted=False), (told,))
 
 
 def _not_yours() -> Problem:

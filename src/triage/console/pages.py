@@ -665,10 +665,9 @@ async def post_handover(request: web.Request) -> web.Response:
     async def run(conn: Any) -> Done[Any]:
         body = parsed(handover.HandoverIn, {"to": fields.get("to", ""),
                                             "reason": _reason(fields)})  # fmt: skip
-        proposed = await handover.propose(
+        return await handover.propose(
             conn, runtime.network, case_id, body, request[PRINCIPAL], **h.request_context(request)
         )
-        return Done(proposed)
 
     return await _case_change(request, run, "overdracht voorgesteld")
 
@@ -754,7 +753,8 @@ async def _my_work(
     today_ends = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT23:59")
     return page(request, "mijn_werk.html", status, work=mine.assignments,
                 now=runtime.clock.now(), cases=led.cases, proposed=proposed,
-                latest=today_ends, error=error, version=version)  # fmt: skip
+                latest=today_ends, error=error, version=version,
+                names=_names(request))  # fmt: skip
 
 
 async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]],

@@ -41,7 +41,7 @@
     source.onopen = function () { say("Live bijgewerkt."); onOpen(); };
     source.onerror = function () { say("Verbinding met live-updates wordt hersteld…"); };
     ["werkvoorraad", "offer", "offer_withdrawn", "offer_changed", "reassigned",
-     "escalation", "handover"].forEach(function (name) {
+     "escalation", "handover", "handover_proposed"].forEach(function (name) {
       source.addEventListener(name, function (e) { onEvent(name, JSON.parse(e.data)); });
     });
     return source;
@@ -79,7 +79,7 @@
   // choice in a list): then once they leave it. The werkvoorraad's events (a coordinator
   // also receives the gebied's) are not about this page.
   const MINE = ["offer", "offer_withdrawn", "offer_changed", "reassigned", "escalation",
-                "handover"];
+                "handover", "handover_proposed"];
   function filling() {
     const el = document.activeElement;
     return !!el && ["INPUT", "TEXTAREA", "SELECT"].indexOf(el.tagName) >= 0;
