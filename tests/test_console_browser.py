@@ -641,6 +641,11 @@ async def test_every_page_at_phone_and_desktop_width(
                 await page.goto(f"{console.base}{path}")
                 assert page.url == f"{console.base}{path}", name  # not sent to the login
                 await console.accessible(page, f"{name} ({kind})")
+                # Nothing wider than the screen but inside a scrolling region of its own.
+                wide = await page.evaluate(
+                    "document.documentElement.scrollWidth - window.innerWidth"
+                )
+                assert wide <= 0, (name, kind, wide)
                 await page.screenshot(path=f"{folder}/{name}-{kind}.png", full_page=True)
             if user == "operator-1":  # a refusal is a page too
                 answer = await page.goto(f"{console.base}/meldingen/{uuid.uuid4()}")
