@@ -265,6 +265,11 @@ async def test_a_melding_closed_while_a_worker_holds_its_lease_does_not_come_bac
     clock.advance(timedelta(seconds=31))
     assert await _worker(runtime, clock).requeue_expired_leases() == 0
     assert await runtime.redis.zscore(runtime.keys.queue(GEBIED), melding["melding_id"]) is None
+    # Nor does its urgency change afterwards (the desk saw "done" for a closed melding).
+    raised = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/urgency",
+                               json={"level": "regulier", "reason": "Toch minder ernstig."},
+                               headers=tokens.user("operator"))  # fmt: skip
+    assert raised.status == 409, await raised.text()
 
 
 async def test_two_offers_of_one_melding_at_once_make_one_assignment(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
 from triage.effects import Changed, Done, Effect, Enqueue, Tell
-from triage.problems import forbidden
+from triage.problems import conflict, forbidden
 from triage.request_body import RequestBody
 from triage.scoring.rules import Rules
 from triage.store.sql import load_queries
@@ -79,6 +79,10 @@ async def override_urgency(
             endpoint, request_id, answer_within_minutes[change.level] * 60,
         )  # fmt: skip
     if row is None:
+        if await conn.fetchval(_Q["closed"], melding_id, scope.everything, scope.gebied):
+            raise conflict("a closed melding keeps the urgency it was closed with",
+                           "een afgesloten melding houdt de urgentie waarmee zij werd "
+                           "afgesloten")  # fmt: skip
         return None
     answer = UrgencyOverrideOut(
         melding_id=row["id"],

@@ -14,7 +14,7 @@ SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered' FOR UPDAT
 WITH target AS (
     SELECT id, case_id, gebied, status, urgency_level, respond_before, received_at
       FROM meldingen
-     WHERE id = $1 AND kind = 'melding' AND ($9 OR gebied = $10)
+     WHERE id = $1 AND kind = 'melding' AND ($9 OR gebied = $10) AND status <> 'closed'
        FOR UPDATE
 ), changed AS (
     UPDATE meldingen m
@@ -55,3 +55,8 @@ WITH target AS (
 SELECT c.id, c.gebied, c.status, c.urgency_level, c.respond_before,
        a.id AS offer_id, a.specialist AS offer_specialist, a.answer_before AS offer_answer_before
   FROM changed c LEFT JOIN answer a ON true;
+
+-- name: closed
+-- Whether the melding $1, in the caller's scope ($2 everything, $3 gebied), is closed.
+SELECT status = 'closed' FROM meldingen
+ WHERE id = $1 AND kind = 'melding' AND ($2 OR gebied = $3);
