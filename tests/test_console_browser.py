@@ -210,7 +210,7 @@ async def test_a_new_melding_appears_live_and_the_operator_works_it(console: Con
 
     await page.click("a[href^='/casussen/']")
     await page.wait_for_url("**/casussen/*")
-    assert await page.locator("#h-meldingen + table tbody tr").count() == 2
+    assert await page.locator("#h-meldingen + .table-wrap table tbody tr").count() == 2
     await console.accessible(page, "casus")
     await page.goto(f"{console.base}/zoeken")
     await console.accessible(page, "zoeken")
