@@ -48,6 +48,12 @@ async def test_a_page_answers_head_as_it_answers_get(client: Client, runtime: Ru
     """A link checker or a proxy's probe asks HEAD: the same status and headers, no body."""
     login = await client.head("/login")
     assert login.status == 200
+    # The icon every page links to is there before a login (no 401 on every page).
+    icon = await client.get("/static/favicon.svg")
+    assert (icon.status, icon.content_type) == (200, "image/svg+xml")
+    assert (
+        '<link rel="icon" href="/static/favicon.svg"' in await (await client.get("/login")).text()
+    )
     assert login.content_type == "text/html"
     assert await login.read() == b""
     assert (await client.head("/werkvoorraad", allow_redirects=False)).status == 303

@@ -825,6 +825,8 @@ _STATIC = resources.files("triage.console").joinpath("static")
 _FILES = {
     "console.css": ("text/css", _STATIC.joinpath("console.css").read_bytes()),
     "console.js": ("text/javascript", _STATIC.joinpath("console.js").read_bytes()),
+    # Linked from every page: without it a browser asks /favicon.ico, which needs a login.
+    "favicon.svg": ("image/svg+xml", _STATIC.joinpath("favicon.svg").read_bytes()),
 }
 
 
