@@ -31,8 +31,9 @@ from triage.region import REGIONAL_POOL
 from triage.routing.gebied import OUTSIDE
 from triage.vocabulary import Category, Kind, PersonRole, Source, UserRole
 
-#: Person rows on the form; an empty row is left out.
-PERSON_ROWS = 4
+#: Person rows on the form; an empty row is left out. Six: both parents and four
+#: children, the households a desk most often types in whole (four left out a fifth).
+PERSON_ROWS = 6
 _PERSON_FIELDS = ("role", "voornaam", "tussenvoegsel", "achternaam", "geboortedatum", "bsn")
 _ADDRESS_FIELDS = ("postcode", "huisnummer", "toevoeging", "straat", "woonplaats")
 
