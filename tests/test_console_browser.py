@@ -346,6 +346,28 @@ async def test_the_desk_takes_a_call_in_the_new_melding_form(console: Console) -
     await page.context.close()
 
 
+async def test_a_refused_form_leaves_the_page_at_its_own_address(console: Console) -> None:
+    """A form refused is answered with its page, which puts its own address in the
+    history: a reload reads the page instead of sending the form again, and back works."""
+    made = await console.post(melding_body(source="politie"), who="desk")
+    page = await console.page_as("operator-1")
+    url = f"{console.base}/meldingen/{made['melding_id']}"
+    await page.goto(url)
+    await page.select_option("#override-level", "crisis")
+    # The browser's own check would stop a short reason; the service's is the one tried.
+    await page.evaluate("document.getElementById('override-reason').removeAttribute('minlength')")
+    await page.fill("#override-reason", "kort")
+    await page.click("form[aria-label='Urgentie aanpassen'] button")
+    await page.locator(".alert").wait_for()
+    assert page.url == url
+    await page.reload()  # a GET of the page: no question about sending the form again
+    assert await page.locator(".alert").count() == 0
+    assert await console.runtime.pool.fetchval(
+        "SELECT count(*) FROM urgency_overrides WHERE melding_id = $1",
+        uuid.UUID(made["melding_id"])) == 0  # fmt: skip
+    await page.context.close()
+
+
 async def test_a_form_sent_twice_stores_one_melding(console: Console) -> None:
     page = await console.page_as("operator-1")
     await page.goto(f"{console.base}/nieuwe-melding")

@@ -132,6 +132,7 @@ def page(request: web.Request, template: str, status: int = 200, **context: Any)
     said = request.query.get("gedaan")
     html = _ENV.get_template(template).render(
         me=request.get(PRINCIPAL), csrf=csrf_token(request), path=request.path,
+        posted=request.method == "POST",
         done=said if said in DONE and status < 400 else None,
         sso=request.app[RUNTIME].oidc is not None, **context,
     )  # fmt: skip

@@ -6,6 +6,13 @@
 (function () {
   const status = document.getElementById("live-status");
 
+  // A form refused is answered with its page, at the address it was sent to: the
+  // history gets the page's own address instead, so that a reload reads the page (not
+  // the form sent again) and the back button does not meet a page that cannot be shown
+  // again without sending the form once more.
+  const own = document.body.dataset.page;
+  if (own) history.replaceState(null, "", own);
+
   function say(text) {
     if (status) status.textContent = text;
   }
