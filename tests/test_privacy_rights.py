@@ -6,9 +6,12 @@ kept, recognition follows the corrected data)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 
 from helpers import (
@@ -46,93 +49,102 @@ async def _post(client: Client, auth: dict[str, str], body: dict[str, Any]) -> d
     return data
 
 
-async def test_a_closed_case_past_the_term_loses_its_personal_data_and_keeps_its_counts(
-    servers: dict[str, str], settings: Settings
-) -> None:
+@asynccontextmanager
+async def _desk(
+    servers: dict[str, str], settings: Settings, name: str
+) -> AsyncIterator[tuple[Runtime, Client, asyncpg.Connection, dict[str, str]]]:
+    """A service of its own (database, Redis prefix ``name``) without its background
+    loops, a client of it, a connection, and a desk operator's credentials."""
     async with (
-        own_servers(servers, "retention") as own,
-        own_runtime(settings, own.database_url, own.redis_url, "retention") as rt,
+        own_servers(servers, name) as own,
+        own_runtime(settings, own.database_url, own.redis_url, name) as rt,
     ):
         app = create_app(rt, background=False)
         app.cleanup_ctx.clear()  # the runtime is closed by own_runtime
         async with TestClient(TestServer(app)) as client, rt.pool.acquire() as conn:
             issued = await add_user(conn, "op-retention", UserRole.operator, TEST_CLOCK.now())
-            auth = {"Authorization": f"Bearer {issued.token}"}
-            bsn = fresh_bsn()
-            old = await _post(client, auth, melding_body(
-                kind="adviesvraag", summary="Buurvrouw MARKER-ERASE belde.",
-                persons=[_person(_name(), bsn=bsn)]))  # fmt: skip
-            kept = await _post(client, auth, melding_body(
-                kind="adviesvraag", persons=[_person(_name(), bsn=fresh_bsn())]))  # fmt: skip
-            noted = await client.post(f"/api/v1/cases/{old['case_id']}/notes",
-                                      json={"text": "Buurvrouw MARKER-ERASE teruggebeld."},
-                                      headers=auth)  # fmt: skip
-            assert noted.status == 201, await noted.text()
-            closed = await client.post(f"/api/v1/cases/{old['case_id']}/close",
-                                       json={"reason": "Advies gegeven, afgerond."},
-                                       headers=auth)  # fmt: skip
-            assert closed.status == 200, await closed.text()
+            yield rt, client, conn, {"Authorization": f"Bearer {issued.token}"}
 
-            term = Retention(closed_case_days=180, batch=1)
-            now = TEST_CLOCK.now()
-            assert await due(conn, term, now, 10) == []  # closed today: kept
-            later = now + timedelta(days=181)
-            listed = await due(conn, term, later, 10)
-            assert [(str(d.case_id), d.meldingen, d.persons) for d in listed] == [
-                (old["case_id"], 1, 1)
-            ]
 
-            # Another process erasing holds the pass: this one does nothing.
-            async with rt.pool.acquire() as other, other.transaction():
-                assert await other.fetchval("SELECT pg_try_advisory_xact_lock("
-                                            "hashtextextended('triage.retention', 0))")  # fmt: skip
-                assert await erase_due(conn, term, later) is None
+async def test_a_closed_case_past_the_term_loses_its_personal_data_and_keeps_its_counts(
+    servers: dict[str, str], settings: Settings
+) -> None:
+    async with _desk(servers, settings, "retention") as (rt, client, conn, auth):
+        bsn = fresh_bsn()
+        old = await _post(client, auth, melding_body(
+            kind="adviesvraag", summary="Buurvrouw MARKER-ERASE belde.",
+            persons=[_person(_name(), bsn=bsn)]))  # fmt: skip
+        kept = await _post(client, auth, melding_body(
+            kind="adviesvraag", persons=[_person(_name(), bsn=fresh_bsn())]))  # fmt: skip
+        noted = await client.post(f"/api/v1/cases/{old['case_id']}/notes",
+                                  json={"text": "Buurvrouw MARKER-ERASE teruggebeld."},
+                                  headers=auth)  # fmt: skip
+        assert noted.status == 201, await noted.text()
+        closed = await client.post(f"/api/v1/cases/{old['case_id']}/close",
+                                   json={"reason": "Advies gegeven, afgerond."},
+                                   headers=auth)  # fmt: skip
+        assert closed.status == 200, await closed.text()
 
-            erased = await erase_due(conn, term, later)
-            assert erased is not None
-            assert (erased.cases, erased.meldingen, erased.persons) == (1, 1, 1)
-            assert await erase_due(conn, term, later) == type(erased)()  # nothing left
+        term = Retention(closed_case_days=180, batch=1)
+        now = TEST_CLOCK.now()
+        assert await due(conn, term, now, 10) == []  # closed today: kept
+        later = now + timedelta(days=181)
+        listed = await due(conn, term, later, 10)
+        assert [(str(d.case_id), d.meldingen, d.persons) for d in listed] == [
+            (old["case_id"], 1, 1)
+        ]
 
-            gone = await conn.fetchrow(
-                "SELECT summary, postcode, huisnummer, woonplaats, external_id, erased_at, "
-                "       urgency_level, gebied, received_at "
-                "  FROM meldingen WHERE id = $1", uuid.UUID(old["melding_id"]))  # fmt: skip
-            assert gone["summary"] == ""
-            assert gone["postcode"] is None
-            assert gone["huisnummer"] is None
-            assert gone["woonplaats"] is None
-            assert "MARKER" not in gone["external_id"]
-            assert gone["erased_at"] == later
-            # What the process indicators count stays.
-            assert gone["urgency_level"] == "advies"
-            assert gone["gebied"]
-            assert gone["received_at"]
-            assert await conn.fetchval("SELECT count(*) FROM case_notes WHERE case_id = $1",
-                                       uuid.UUID(old["case_id"])) == 0  # fmt: skip
-            for sql in (
-                "SELECT count(*) FROM persons WHERE melding_id = $1",
-                "SELECT count(*) FROM meldingen WHERE id = $1 AND summary LIKE '%MARKER%'",
-            ):
-                assert await conn.fetchval(sql, uuid.UUID(old["melding_id"])) == 0
-            case = await conn.fetchrow(
-                "SELECT match_persons, match_addresses, erased_at, "
-                "       (SELECT count(*) FROM match_keys k WHERE k.case_id = c.id) AS keys "
-                "  FROM cases c WHERE id = $1", uuid.UUID(old["case_id"]))  # fmt: skip
-            assert (case["match_persons"], case["match_addresses"], case["keys"]) == ([], [], 0)
-            assert await conn.fetchval(
-                "SELECT count(*) FROM audit_log WHERE action = 'case.erased' AND case_id = $1 "
-                "   AND actor_kind = 'system' AND actor_role = 'retention'",
-                uuid.UUID(old["case_id"])) == 1  # fmt: skip
-            # The other household is untouched.
-            assert await conn.fetchval("SELECT count(*) FROM persons WHERE melding_id = $1",
-                                       uuid.UUID(kept["melding_id"])) == 1  # fmt: skip
+        # Another process erasing holds the pass: this one does nothing.
+        async with rt.pool.acquire() as other, other.transaction():
+            assert await other.fetchval("SELECT pg_try_advisory_xact_lock("
+                                        "hashtextextended('triage.retention', 0))")  # fmt: skip
+            assert await erase_due(conn, term, later) is None
 
-            # The erased household is no longer found: the same BSN opens a case of its own,
-            # with no history of the erased one.
-            back = await _post(client, auth, melding_body(persons=[_person(_name(), bsn=bsn)]))
-            assert back["dedup"]["decision"] == "new_case"
-            assert await conn.fetchval("SELECT previous_case_id FROM cases WHERE id = $1",
-                                       uuid.UUID(back["case_id"])) is None  # fmt: skip
+        erased = await erase_due(conn, term, later)
+        assert erased is not None
+        assert (erased.cases, erased.meldingen, erased.persons) == (1, 1, 1)
+        assert await erase_due(conn, term, later) == type(erased)()  # nothing left
+
+        gone = await conn.fetchrow(
+            "SELECT summary, postcode, huisnummer, woonplaats, external_id, erased_at, "
+            "       urgency_level, gebied, received_at "
+            "  FROM meldingen WHERE id = $1", uuid.UUID(old["melding_id"]))  # fmt: skip
+        assert gone["summary"] == ""
+        assert gone["postcode"] is None
+        assert gone["huisnummer"] is None
+        assert gone["woonplaats"] is None
+        assert "MARKER" not in gone["external_id"]
+        assert gone["erased_at"] == later
+        # What the process indicators count stays.
+        assert gone["urgency_level"] == "advies"
+        assert gone["gebied"]
+        assert gone["received_at"]
+        assert await conn.fetchval("SELECT count(*) FROM case_notes WHERE case_id = $1",
+                                   uuid.UUID(old["case_id"])) == 0  # fmt: skip
+        for sql in (
+            "SELECT count(*) FROM persons WHERE melding_id = $1",
+            "SELECT count(*) FROM meldingen WHERE id = $1 AND summary LIKE '%MARKER%'",
+        ):
+            assert await conn.fetchval(sql, uuid.UUID(old["melding_id"])) == 0
+        case = await conn.fetchrow(
+            "SELECT match_persons, match_addresses, erased_at, "
+            "       (SELECT count(*) FROM match_keys k WHERE k.case_id = c.id) AS keys "
+            "  FROM cases c WHERE id = $1", uuid.UUID(old["case_id"]))  # fmt: skip
+        assert (case["match_persons"], case["match_addresses"], case["keys"]) == ([], [], 0)
+        assert await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'case.erased' AND case_id = $1 "
+            "   AND actor_kind = 'system' AND actor_role = 'retention'",
+            uuid.UUID(old["case_id"])) == 1  # fmt: skip
+        # The other household is untouched.
+        assert await conn.fetchval("SELECT count(*) FROM persons WHERE melding_id = $1",
+                                   uuid.UUID(kept["melding_id"])) == 1  # fmt: skip
+
+        # The erased household is no longer found: the same BSN opens a case of its own,
+        # with no history of the erased one.
+        back = await _post(client, auth, melding_body(persons=[_person(_name(), bsn=bsn)]))
+        assert back["dedup"]["decision"] == "new_case"
+        assert await conn.fetchval("SELECT previous_case_id FROM cases WHERE id = $1",
+                                   uuid.UUID(back["case_id"])) is None  # fmt: skip
 
 
 #: Every table that holds rows of a case or its meldingen, by the column that ties them.
@@ -150,64 +162,56 @@ async def test_what_people_wrote_about_a_case_is_erased_wherever_it_was_copied(
     """The reason of an urgency set by hand and of a melding given by hand is copied into
     the melding's reasons and the assignment's reasons, for reading beside the rest:
     erasure finds them there too. Every row about the case is searched, whole."""
-    async with (
-        own_servers(servers, "retention-text") as own,
-        own_runtime(settings, own.database_url, own.redis_url, "retention-text") as rt,
-    ):
-        app = create_app(rt, background=False)
-        app.cleanup_ctx.clear()  # the runtime is closed by own_runtime
-        async with TestClient(TestServer(app)) as client, rt.pool.acquire() as conn:
-            issued = await add_user(conn, "op-retention", UserRole.operator, TEST_CLOCK.now())
-            auth = {"Authorization": f"Bearer {issued.token}"}
-            made = await _post(client, auth, melding_body(persons=[_person(_name())]))
-            url = f"{MELDINGEN}/{made['melding_id']}"
-            specialist = rt.network.may_take(made["gebied"])[0]
-            for path, change in (
-                ("urgency", {"level": "crisis", "reason": "Buurman MARKER-ERASE heeft een mes."}),
-                ("reassign", {"to": specialist, "reason": "Buurvrouw MARKER-ERASE belde."}),
-            ):  # fmt: skip
-                done = await client.post(f"{url}/{path}", json=change, headers=auth)
-                assert done.status == 200, await done.text()
-            # Taken up, so that the case can close: accepted, first contact made.
-            theirs = await add_user(conn, specialist, UserRole.specialist, TEST_CLOCK.now(),
-                                    gebied=made["gebied"])  # fmt: skip
-            them = {"Authorization": f"Bearer {theirs.token}"}
-            case_id, melding_id = uuid.UUID(made["case_id"]), uuid.UUID(made["melding_id"])
-            offer = await conn.fetchval(
-                "SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered'",
-                melding_id,
-            )
-            for step in (f"/api/v1/assignments/{offer}/accept", f"{url}/first-contact"):
-                done = await client.post(step, json={}, headers=them)
-                assert done.status == 200, await done.text()
-            closed = await client.post(f"/api/v1/cases/{made['case_id']}/close",
-                                       json={"reason": "Afgerond, MARKER-ERASE."},
-                                       headers=auth)  # fmt: skip
-            assert closed.status == 200, await closed.text()
+    async with _desk(servers, settings, "retention-text") as (rt, client, conn, auth):
+        made = await _post(client, auth, melding_body(persons=[_person(_name())]))
+        url = f"{MELDINGEN}/{made['melding_id']}"
+        specialist = rt.network.may_take(made["gebied"])[0]
+        for path, change in (
+            ("urgency", {"level": "crisis", "reason": "Buurman MARKER-ERASE heeft een mes."}),
+            ("reassign", {"to": specialist, "reason": "Buurvrouw MARKER-ERASE belde."}),
+        ):  # fmt: skip
+            done = await client.post(f"{url}/{path}", json=change, headers=auth)
+            assert done.status == 200, await done.text()
+        # Taken up, so that the case can close: accepted, first contact made.
+        theirs = await add_user(conn, specialist, UserRole.specialist, TEST_CLOCK.now(),
+                                gebied=made["gebied"])  # fmt: skip
+        them = {"Authorization": f"Bearer {theirs.token}"}
+        case_id, melding_id = uuid.UUID(made["case_id"]), uuid.UUID(made["melding_id"])
+        offer = await conn.fetchval(
+            "SELECT id FROM assignments WHERE melding_id = $1 AND state = 'offered'",
+            melding_id,
+        )
+        for step in (f"/api/v1/assignments/{offer}/accept", f"{url}/first-contact"):
+            done = await client.post(step, json={}, headers=them)
+            assert done.status == 200, await done.text()
+        closed = await client.post(f"/api/v1/cases/{made['case_id']}/close",
+                                   json={"reason": "Afgerond, MARKER-ERASE."},
+                                   headers=auth)  # fmt: skip
+        assert closed.status == 200, await closed.text()
 
-            async def marked() -> list[str]:
-                found = []
-                for table, column in _CASE_ROWS.items():
-                    key = melding_id if column == "melding_id" else case_id
-                    sql = (f"SELECT count(*) FROM {table} t WHERE t.{column} = $1"
-                           " AND row_to_json(t)::text LIKE '%MARKER-ERASE%'")  # fmt: skip
-                    if await conn.fetchval(sql, key):
-                        found.append(table)
-                return found
+        async def marked() -> list[str]:
+            found = []
+            for table, column in _CASE_ROWS.items():
+                key = melding_id if column == "melding_id" else case_id
+                sql = (f"SELECT count(*) FROM {table} t WHERE t.{column} = $1"
+                       " AND row_to_json(t)::text LIKE '%MARKER-ERASE%'")  # fmt: skip
+                if await conn.fetchval(sql, key):
+                    found.append(table)
+            return found
 
-            assert set(await marked()) >= {"meldingen", "assignments", "urgency_overrides"}
-            later = TEST_CLOCK.now() + timedelta(days=181)
-            erased = await erase_due(conn, Retention(closed_case_days=180, batch=10), later)
-            assert erased is not None
-            assert erased.cases == 1
-            assert await marked() == []
-            # What it said without the reason stays readable: set by hand, by whom.
-            reasons = await conn.fetchval(
-                "SELECT urgency_reasons FROM meldingen WHERE id = $1", melding_id
-            )
-            manual = [r["text"] for r in reasons if r["rule"].startswith("handmatig.")]
-            assert manual == ["Urgentie handmatig op crisis gezet (operator): gewist "
-                              "(bewaartermijn)"]  # fmt: skip
+        assert set(await marked()) >= {"meldingen", "assignments", "urgency_overrides"}
+        later = TEST_CLOCK.now() + timedelta(days=181)
+        erased = await erase_due(conn, Retention(closed_case_days=180, batch=10), later)
+        assert erased is not None
+        assert erased.cases == 1
+        assert await marked() == []
+        # What it said without the reason stays readable: set by hand, by whom.
+        reasons = await conn.fetchval(
+            "SELECT urgency_reasons FROM meldingen WHERE id = $1", melding_id
+        )
+        manual = [r["text"] for r in reasons if r["rule"].startswith("handmatig.")]
+        assert manual == ["Urgentie handmatig op crisis gezet (operator): gewist "
+                          "(bewaartermijn)"]  # fmt: skip
 
 
 async def test_an_admin_exports_everything_held_about_a_person(
