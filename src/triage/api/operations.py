@@ -285,7 +285,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST", "/api/v1/meldingen/{melding_id}/urgency", h.post_urgency,
         "Set a melding's urgency level by hand, with a reason (audited; the queue follows)",
         "meldingen", {200: UrgencyOverrideOut}, request=UrgencyOverrideIn,
-        policy=EDITORS, errors=(400, 401, 403, 404, 413, 415, 422, 503),
+        policy=EDITORS, errors=_CHANGE_ERRORS,
+        error_texts=_conflict("The melding is closed: it keeps the urgency it was closed with"),
     ),
     Operation(
         "POST", "/api/v1/meldingen/{melding_id}/link", h.post_link,

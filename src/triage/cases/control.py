@@ -117,7 +117,8 @@ class ReviewOut(BaseModel):
     melding_id: UUID
     case_id: UUID = Field(description="The case the melding was queued under.")
     candidate_case_id: UUID | None = Field(
-        description="The case it may belong to (followed through any merge since)."
+        description="The case it may belong to (followed through any merge since); none "
+        "for a coordinator when that case lies outside their gebied (the desk settles it)."
     )
     received_at: datetime
     gebied: str

@@ -366,7 +366,10 @@ class DedupOut(BaseModel):
         description="linked: joined the open case; review: possibly that case, queued under "
         "a case of its own until an operator decides; new_case: a household not seen open."
     )
-    matched_case_id: UUID | None = Field(description="The case linked to, or to review against.")
+    matched_case_id: UUID | None = Field(
+        description="The case linked to, or to review against; none for a reader who may "
+        "not read that case (a coordinator: a case of another gebied; the desk settles it)."
+    )
     score: float | None = Field(
         description="The evidence for that case: log2 of how much likelier the comparisons "
         "are for one household than for two, the sum of the contributions. The model says "
@@ -383,7 +386,9 @@ class DedupOut(BaseModel):
     )
     candidates: list[CandidateOut] = Field(
         default_factory=list,
-        description="Every case weighed, best first (the matched one among them).",
+        description="Every case weighed that the reader may read, best first (the matched "
+        "one among them): all for the desk and CIT, a coordinator's gebied's, a "
+        "specialist's none but the melding's own case.",
     )
     review: Literal["confirmed", "rejected"] | None = Field(
         default=None,
