@@ -560,7 +560,7 @@ async def test_a_coordinator_is_not_shown_the_cases_of_another_gebied_recognitio
     assert desk["dedup"]["decision"] == "review"
     assert desk["dedup"]["matched_case_id"] == there["case_id"]
     assert (dedup["matched_case_id"], dedup["score"], dedup["contributions"]) == (None, None, [])
-    assert "buiten uw gebied" in dedup["reasons"][0]
+    assert "buiten je gebied" in dedup["reasons"][0]
     # Nor does their list of reviews to settle name it.
     listed = await client.get("/api/v1/reviews?limit=500",
                               headers=tokens.user("coordinator-tilburg"))  # fmt: skip

@@ -177,7 +177,7 @@ async def _dedup_in_scope(
 
 
 #: Said of a review against a case the reader may not see: which case, and why, stay out.
-ELSEWHERE = "Mogelijk een huishouden met een casus buiten uw gebied; het meldpunt beoordeelt dit."
+ELSEWHERE = "Mogelijk een huishouden met een casus buiten je gebied; het meldpunt beoordeelt dit."
 
 
 async def cases_in_gebied(conn: asyncpg.Connection, ids: set[UUID], gebied: str) -> set[UUID]:
