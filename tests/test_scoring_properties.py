@@ -152,6 +152,27 @@ def test_children_and_elderly_count_from_birth_dates() -> None:
     ]
 
 
+def test_a_count_is_said_as_the_language_says_it() -> None:
+    """One child is "één minderjarige", two are "2 minderjarigen"; not "1 minderjarige(n)"."""
+    child = RECEIVED.date() - timedelta(days=365 * 8)
+
+    def said(children: int, earlier: int) -> list[str]:
+        urgency = score_melding(
+            RULES, kind=Kind.melding, category=Category.overig, signals=[],
+            birth_dates=[child] * children, received_at=RECEIVED,
+            history=History(meldingen_30d=earlier, meldingen_180d=earlier),
+        )  # fmt: skip
+        return [r.text for r in urgency.reasons if r.rule != "categorie.overig"]
+
+    one = said(1, 1)
+    assert "Er is één minderjarige in het huishouden." in one
+    assert "Eén eerdere melding over dit huishouden in het afgelopen halfjaar." in one
+    two = said(2, 2)
+    assert "Er zijn 2 minderjarigen in het huishouden." in two
+    assert "2 eerdere meldingen over dit huishouden in het afgelopen halfjaar." in two
+    assert not [text for text in one + two if "(n)" in text or "(en)" in text]
+
+
 def test_weak_information_asks_for_a_call_back_without_lowering() -> None:
     base = {
         "kind": Kind.melding,

@@ -41,18 +41,34 @@ class FlatRule(_Strict):
     reason: str = Field(min_length=1)
 
 
-class RepeatRule(FlatRule):
+class Counted(_Strict):
+    """A reason that says how many: ``reason`` with ``{count}``, and ``reason_one`` for
+    exactly one, where the language says it otherwise ("1 eerdere melding", not "1
+    eerdere meldingen")."""
+
+    reason: str = Field(min_length=1, description="May use {count}.")
+    reason_one: str | None = Field(
+        default=None, min_length=1, description="For a count of one; else ``reason``."
+    )
+
+    def said(self, count: int) -> str:
+        if count == 1 and self.reason_one is not None:
+            return self.reason_one
+        return self.reason.format(count=count)
+
+
+class RepeatRule(Counted):
     """A herhaalmelding: weight, and the level raised this many steps."""
 
+    weight: int = Field(ge=0, le=100)
     raise_levels: int = Field(ge=0, le=3)
 
 
-class CountRule(_Strict):
+class CountRule(Counted):
     """``weight_each`` per earlier melding, at most ``max_weight``."""
 
     weight_each: int = Field(ge=0, le=100)
     max_weight: int = Field(ge=0, le=100)
-    reason: str = Field(min_length=1, description="May use {count}.")
 
 
 class HistoryRules(_Strict):
@@ -63,12 +79,11 @@ class HistoryRules(_Strict):
     closed_case_180d: FlatRule
 
 
-class ChildrenRule(_Strict):
+class ChildrenRule(Counted):
     max_age: int = Field(ge=0, le=25)
     weight_first: int = Field(ge=0, le=100)
     weight_each_more: int = Field(ge=0, le=100)
     max_weight: int = Field(ge=0, le=100)
-    reason: str = Field(min_length=1, description="May use {count}.")
 
 
 class YoungChildRule(FlatRule):

@@ -64,9 +64,7 @@ def _person_reasons(rules: Rules, birth_dates: Sequence[date | None], on: date) 
             p.children.max_weight,
             p.children.weight_first + p.children.weight_each_more * (children - 1),
         )
-        reasons.append(
-            Reason("personen.kinderen", p.children.reason.format(count=children), weight)
-        )
+        reasons.append(Reason("personen.kinderen", p.children.said(children), weight))
     if any(a <= p.young_child.max_age for a in ages):
         reasons.append(Reason("personen.jong_kind", p.young_child.reason, p.young_child.weight))
     if any(a >= p.elderly.min_age for a in ages):
@@ -80,11 +78,11 @@ def _history_reasons(rules: Rules, history: History) -> list[Reason]:
     if history.open_case:
         reasons.append(Reason("historie.open_casus", h.open_case.reason, h.open_case.weight))
     if history.meldingen_30d:
-        text = h.repeat_30d.reason.format(count=history.meldingen_30d)
+        text = h.repeat_30d.said(history.meldingen_30d)
         reasons.append(Reason("historie.herhaalmelding_30d", text, h.repeat_30d.weight))
     if history.meldingen_180d:
         weight = min(h.earlier_180d.max_weight, h.earlier_180d.weight_each * history.meldingen_180d)
-        text = h.earlier_180d.reason.format(count=history.meldingen_180d)
+        text = h.earlier_180d.said(history.meldingen_180d)
         reasons.append(Reason("historie.meldingen_180d", text, weight))
     if history.earlier_crisis:
         reasons.append(
