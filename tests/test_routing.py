@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from helpers import TEST_CLOCK
 from triage.auth.accounts import AccountError, check_network
 from triage.console.gebied import week
 from triage.dispatch.views import on_duty_now
@@ -148,10 +149,12 @@ def test_absence_extra_shifts_and_swaps() -> None:
 
 def test_an_extra_shift_over_ones_own_lists_the_person_once() -> None:
     """The on-duty view shows a person once, until the later end, by both reasons."""
-    sunday = _local(2026, 11, 29, 11, 0)  # sp-tilburg-7's own shift: Sundays 10-18
+    today = DEMO.local(TEST_CLOCK.now()).date()
+    day = today + timedelta(days=(6 - today.weekday()) % 7)  # the coming Sunday
+    sunday = _local(day.year, day.month, day.day, 11, 0)  # sp-tilburg-7's own: Sun 10-18
     config = _with(changes=[
         {"kind": "extra", "specialist": "sp-tilburg-7", "gebied": "tilburg",
-         "start": "2026-11-29T10:55", "end": "2026-11-29T20:00"},
+         "start": f"{day}T10:55", "end": f"{day}T20:00"},
     ])  # fmt: skip
     assert [d.via for d in on_duty(config, sunday) if d.specialist == "sp-tilburg-7"] == [
         "rooster",
@@ -159,7 +162,8 @@ def test_an_extra_shift_over_ones_own_lists_the_person_once() -> None:
     ]
     [listed] = [p for p in on_duty_now(config, "tilburg", sunday).on_duty
                 if p.id == "sp-tilburg-7"]  # fmt: skip
-    assert (listed.until, listed.via) == (_local(2026, 11, 29, 20, 0), "rooster, extra dienst")
+    ends = _local(day.year, day.month, day.day, 20, 0)
+    assert (listed.until, listed.via) == (ends, "rooster, extra dienst")
 
 
 def test_a_change_must_say_what_it_needs() -> None:
