@@ -202,6 +202,10 @@ async def test_a_new_melding_appears_live_and_the_operator_works_it(console: Con
     await hit.locator("input[name=reason]").fill("Zelfde gezin, moeder belde vanaf werk.")
     await hit.locator("button").click()
     await page.wait_for_url("**gedaan=gekoppeld")
+    # The decision at intake stands as it was made, and the page says what came after.
+    assert "Besluit bij binnenkomst: nieuwe casus" in await page.inner_text("#h-herkenning + p")
+    moved = await page.inner_text("#moved-by-hand")
+    assert moved.startswith("Daarna gekoppeld aan een casus door operator-1")
     async with console.http.get(f"{console.base}/api/v1/meldingen/{call['melding_id']}",
                                 headers=console.api["desk"]) as resp:  # fmt: skip
         linked = await resp.json()
@@ -234,6 +238,8 @@ async def test_the_specialist_sees_an_offer_live_accepts_and_records_contact(
     shown = await page.evaluate("JSON.parse(sessionStorage.getItem('notified') || '[]')")
     assert shown == ["Nieuw aanbod"]
     await console.accessible(page, "mijn werk met aanbod")
+    # What is offered, in words, and where: enough to weigh it before reading it all.
+    assert "Huiselijk geweld · Tilburg" in await card.inner_text()
 
     # Someone typing a decline's reason is not reloaded under: a second offer waits
     # until they leave the field.
@@ -358,10 +364,22 @@ async def test_a_refused_form_leaves_the_page_at_its_own_address(console: Consol
     await page.evaluate("document.getElementById('override-reason').removeAttribute('minlength')")
     await page.fill("#override-reason", "kort")
     await page.click("form[aria-label='Urgentie aanpassen'] button")
-    await page.locator(".alert").wait_for()
+    await page.locator("[role=alert]").wait_for()
     assert page.url == url
+    # What was typed is back in the form, which says what was refused; the alert read
+    # first leads to it.
+    assert await page.input_value("#override-level") == "crisis"
+    assert await page.input_value("#override-reason") == "kort"
+    said = await page.inner_text("[role=alert]")
+    assert await page.inner_text(".refused-here + form") != ""
+    assert said.startswith(await page.inner_text(".refused-here"))
+    link = page.locator("[role=alert] a", has_text="Urgentie aanpassen")
+    assert await link.get_attribute("href") == "#" + await page.get_attribute(
+        ".refused-here + form", "id"
+    )
     await page.reload()  # a GET of the page: no question about sending the form again
     assert await page.locator(".alert").count() == 0
+    assert await page.input_value("#override-reason") == ""
     assert await console.runtime.pool.fetchval(
         "SELECT count(*) FROM urgency_overrides WHERE melding_id = $1",
         uuid.UUID(made["melding_id"])) == 0  # fmt: skip
@@ -409,6 +427,19 @@ async def test_the_coordinator_marks_an_absence_and_the_on_duty_view_follows(
         await page.click("form[aria-label='Roosterwijziging'] button")
         await page.wait_for_url("**gedaan=roosterwijziging")
 
+    # A change refused (it ends before it starts) comes back as it was typed.
+    await page.select_option("#rc-kind", "absent")
+    await page.select_option("#rc-who", "sp-tilburg-7")
+    await page.fill("#rc-start", end.isoformat(timespec="minutes"))
+    await page.fill("#rc-end", start.isoformat(timespec="minutes"))
+    await page.fill("#rc-reason", "Verkeerd om ingevuld door de coordinator.")
+    await page.click("form[aria-label='Roosterwijziging'] button")
+    await page.locator("[role=alert]").wait_for()
+    fields = ("kind", "who", "start", "end", "reason")
+    assert [await page.input_value(f"#rc-{f}") for f in fields] == [
+        "absent", "sp-tilburg-7", end.isoformat(timespec="minutes"),
+        start.isoformat(timespec="minutes"), "Verkeerd om ingevuld door de coordinator.",
+    ]  # fmt: skip
     await change("extra", "Extra dienst wegens drukte in de wijk.")
     assert await duty.count() == 1
     await change("absent", "Ziek gemeld bij de coordinator.")

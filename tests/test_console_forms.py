@@ -639,3 +639,69 @@ async def test_a_form_sent_after_the_session_ended_says_so_and_leads_back(
     elsewhere = await client.post("/nieuwe-melding", data={}, allow_redirects=False,
                                   headers=other_site)  # fmt: skip
     assert elsewhere.headers["Location"] == "/login?next=%2F&verlopen=1"
+
+
+async def test_a_refused_form_comes_back_with_what_was_typed_and_nothing_else(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """The page answering a refused form carries the form's fields as typed (for the
+    script to put back), as JSON that cannot end its script element; never a password,
+    a field the form does not have a name of, or text that cannot be stored."""
+    made = await client.post("/api/v1/meldingen", json=melding_body(),
+                             headers=tokens.user("operator"))  # fmt: skip
+    melding_id = (await made.json())["melding_id"]
+    desk = await _session(client, runtime, UserRole.operator)
+    origin = {**desk, "Origin": str(client.make_url(""))}
+    csrf = _token(await (await client.get(f"/meldingen/{melding_id}", headers=desk)).text())
+    typed = "Partner </script><script>alert(1)</script> is terug"
+    form = {"csrf": csrf, "level": "geen-niveau", "reason": typed, "password": "geheim-123",
+            "Naam Met Spaties": "x"}  # fmt: skip
+    refused = await client.post(f"/meldingen/{melding_id}/urgentie", data=form, headers=origin)
+    assert refused.status == 422
+    html = await refused.text()
+    found = re.search(r'<script type="application/json" id="sent-form" '
+                      r'data-action="([^"]+)">(.*?)</script>', html, re.S)  # fmt: skip
+    assert found is not None
+    assert found.group(1) == f"/meldingen/{melding_id}/urgentie"
+    assert json.loads(found.group(2)) == {"level": "geen-niveau", "reason": typed}
+    assert "<script>alert" not in html
+    assert "geheim-123" not in html
+    # What was typed is not kept anywhere: the page read again has none of it.
+    again = await (await client.get(f"/meldingen/{melding_id}", headers=desk)).text()
+    assert "sent-form" not in again
+    assert "Partner" not in again
+
+
+async def test_an_address_that_is_none_is_a_dutch_page_for_a_browser(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """A mistyped link or an old bookmark, in a browser: a page in Dutch, with the menu.
+    The API and a program asking for JSON keep their problem document."""
+    desk = await _session(client, runtime, UserRole.operator)
+    browser = {**desk, "Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = await client.get("/meldingen-oud/12", headers=browser)
+    assert page.status == 404
+    assert page.content_type == "text/html"
+    html = await page.text()
+    assert "<h1>Niet gevonden</h1>" in html
+    assert 'href="/werkvoorraad"' in html  # the menu: a way on
+    program = await client.get("/meldingen-oud/12", headers={**desk, "Accept": "*/*"})
+    assert program.status == 404
+    assert program.content_type == "application/problem+json"
+    api = await client.get("/api/v1/bestaat-niet", headers={**browser, **tokens.user("operator")})
+    assert api.status == 404
+    assert api.content_type == "application/problem+json"
+
+
+async def test_the_desk_reads_the_regional_pools_roster_and_gebieden_by_name(
+    client: Client, runtime: Runtime
+) -> None:
+    """The regional pool (the backup at night) is on the gebied page like every gebied,
+    and gebieden are shown by the names people use, not by their codes."""
+    desk = await _session(client, runtime, UserRole.operator)
+    page = await client.get("/gebied?gebied=regio", headers=desk)
+    assert page.status == 200, await page.text()
+    html = await page.text()
+    assert "<h1>Gebied Regio (achterwacht)</h1>" in html
+    assert '<option value="regio" selected>Regio</option>' in html
+    assert '<option value="langstraat" >Langstraat</option>' in html

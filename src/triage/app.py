@@ -292,7 +292,7 @@ def _problem_response(request: web.Request, exc: Exception, request_id: str) -> 
     else:
         log.error("unhandled_error", request_id=request_id, exc_info=exc)
         problem = Problem(500, "Internal error", "an unexpected error; nothing was stored")
-    if route_of(request) in _PAGE_ROUTES:
+    if _wants_page(request):
         # A person's browser gets a page, a failing dependency too (with Retry-After);
         # should the page itself fail, the problem document still answers.
         try:
@@ -331,6 +331,17 @@ _QUERIES = {(op.method, op.path): frozenset(name for name, _, _ in op.query)
             for op in OPERATIONS if not op.public}  # fmt: skip
 #: The console's routes: their refusals are pages (or the way to the login), not JSON.
 _PAGE_ROUTES = frozenset(page.path for page in PAGES)
+
+
+def _wants_page(request: web.Request) -> bool:
+    """A console route, or an address that is none (a link mistyped, an old bookmark)
+    asked for by a browser outside the API: a person reads the answer, in Dutch."""
+    route = route_of(request)
+    return route in _PAGE_ROUTES or (
+        route == "unmatched"
+        and not request.path.startswith("/api/")
+        and "text/html" in request.headers.get("Accept", "")
+    )
 
 
 async def _openapi(request: web.Request) -> web.Response:

@@ -16,6 +16,8 @@ from triage.yamlconfig import load_model, load_model_file
 
 #: Meldingen that cannot be placed in a gebied go to the regional pool.
 REGIONAL_POOL = "regio"
+#: What the console calls the regional pool: the regional crisis service, the backup.
+POOL_NAME = "Regio (achterwacht)"
 
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
 _PC4_RANGE = re.compile(r"^(\d{4})(?:-(\d{4}))?$")
@@ -128,6 +130,11 @@ class Region(BaseModel):
     @property
     def gebied_codes(self) -> list[str]:
         return [g.code for g in self.gebieden]
+
+    @property
+    def names(self) -> dict[str, str]:
+        """What people call each gebied (``naam``), the regional pool included."""
+        return {**{g.code: g.naam for g in self.gebieden}, REGIONAL_POOL: POOL_NAME}
 
     @property
     def with_pool(self) -> list[str]:

@@ -507,6 +507,21 @@ class FormFields(dict[str, str]):
         self._refuse(self._bad)
         return super().items()
 
+    def as_sent(self) -> dict[str, str | list[str]]:
+        """What the person typed, to put back in their form when it is refused: the
+        fields of a field's name and storable text, the repeated ones as lists, never a
+        password."""
+        sent: dict[str, str | list[str]] = {
+            name: value for name, value in super().items()
+            if name not in self._bad and _ECHOED.fullmatch(name) and "password" not in name
+        }  # fmt: skip
+        sent.update((name, values) for name, values in self.repeated.items() if values)
+        return sent
+
+
+#: The names of a form's own fields (an invented name is not echoed back).
+_ECHOED = re.compile(r"[a-z][a-z0-9_]{0,40}")
+
 
 #: A form's refusals (the field is named by the error's pointer).
 _TWICE = ("given more than once in the form; give each field once",

@@ -178,13 +178,14 @@ def week(
 
 
 def _gebied(request: web.Request) -> str:
-    """The coordinator's own gebied; the desk and CIT pick one (?gebied=)."""
+    """The coordinator's own gebied; the desk and CIT pick one (?gebied=), the regional
+    pool (its backup's roster) too."""
     me: Principal = request[PRINCIPAL]
     region = request.app[RUNTIME].region
     if me.role == U.coordinator:
         return me.gebied or ""
     asked = request.query.get("gebied") or region.gebied_codes[0]
-    if asked not in region.gebied_codes:
+    if asked not in region.with_pool:
         raise forbidden("not a gebied of the region", "Dit is geen gebied van de regio.")
     return asked
 
@@ -225,7 +226,7 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
         with_chain=with_chain,
         changes=roster_changes.as_seen_by(mine, me, gebied), staff=staff,
         names={s.id: s.naam for s in runtime.network.specialists}, weeks=weeks,
-        may_change=me.role == U.coordinator, gebieden=runtime.region.gebied_codes,
+        may_change=me.role == U.coordinator, gebieden=runtime.region.with_pool,
         today=today, period=period, periods=PERIODS, labels=labels,
         charts=charts(weeks, labels),
     )  # fmt: skip

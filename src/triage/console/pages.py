@@ -40,7 +40,7 @@ from triage.cases.read import (
     read_melding,
     reason_is_valid,
 )
-from triage.console.render import check_csrf, fragment, page
+from triage.console.render import SENT, check_csrf, fragment, page
 from triage.dispatch import answers, manual
 from triage.effects import Done
 from triage.intake.models import CandidateOut, ContributionOut, DedupOut, MeldingOut
@@ -87,6 +87,7 @@ async def form_fields(
 ) -> h.FormFields:
     fields = await h.form_of(request, "the form's fields", repeated=repeated)
     check_csrf(request, fields)
+    request[SENT] = fields
     return fields
 
 
@@ -201,6 +202,10 @@ async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:
             "names": _names(request), "now": runtime.clock.now()}, None  # fmt: skip
 
 
+def _category_labels(request: web.Request) -> dict[str, str]:
+    return {c.value: r.label for c, r in request.app[RUNTIME].rules.categories.items()}
+
+
 def _names(request: web.Request) -> dict[str, str]:
     network = request.app[RUNTIME].network
     return {s.id: s.naam for s in network.specialists}
@@ -221,7 +226,7 @@ async def get_werkvoorraad_rows(request: web.Request) -> web.Response:
     listed, problem = await _rows(request)
     if problem is not None:
         raise problem
-    return fragment("rows.html", **listed)
+    return fragment(request, "rows.html", **listed)
 
 
 # -- a melding ---------------------------------------------------------------------
@@ -259,14 +264,20 @@ async def _melding_page(
         matched_people=group(matched.persons) if matched else [],
         people=group(melding.persons), error=error, hits=hits,
         signal_labels={code: s.label for code, s in rules.signals.items()},
-        category_labels={c.value: r.label for c, r in rules.categories.items()},
+        category_labels=_category_labels(request),
         names=_names(request), may_edit=me.change_scope() is not None,
         levels=[x.value for x in Level if x != Level.advies],
         purposes=households.PURPOSES, trail=trail, staff=await _staff_of(request, melding.gebied),
         close_outcomes=manual.CLOSE_OUTCOMES,
         gebieden=runtime.region.with_pool, split=split,
         link_at=runtime.intake.link_at,
+        moved=next((e for e in reversed(trail) if e.action in _MOVED_BY_HAND), None),
     )  # fmt: skip
+
+
+#: Corrections that put the melding in another case than recognition chose: the page says
+#: so beside the decision at intake, which they do not change.
+_MOVED_BY_HAND = frozenset({"case.link", "case.unlink"})
 
 
 async def _also_open(
@@ -753,8 +764,8 @@ async def _my_work(
     today_ends = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT23:59")
     return page(request, "mijn_werk.html", status, work=mine.assignments,
                 now=runtime.clock.now(), cases=led.cases, proposed=proposed,
-                latest=today_ends, error=error, version=version,
-                names=_names(request))  # fmt: skip
+                latest=today_ends, error=error, version=version, names=_names(request),
+                category_labels=_category_labels(request))  # fmt: skip
 
 
 async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]],

@@ -19,6 +19,7 @@ import jinja2
 from aiohttp import web
 
 from triage import problems_nl
+from triage.api.handlers import FormFields
 from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth import sessions
 from triage.auth.tokens import credential_bytes
@@ -90,6 +91,19 @@ _ENV = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
 )
 _ENV.filters["when"] = _when
+
+
+@jinja2.pass_context
+def _gebied(context: jinja2.runtime.Context, code: str | None, full: bool = False) -> str:
+    """A gebied's name as people say it (``Langstraat``; ``full``: with its places),
+    not its code; a code the region does not know (one since renamed) as it is."""
+    if not code:
+        return ""
+    name = context["GEBIED_NAMES"].get(code, code)
+    return str(name if full else name.split(" (")[0])
+
+
+_ENV.filters["gebied"] = _gebied
 _ENV.globals.update(LEVEL_LABEL=LEVEL_LABEL, STATUS_LABEL=STATUS_LABEL, SOURCE_LABEL=SOURCE_LABEL,
                     ROLE_LABEL=ROLE_NL, AUDIT_LABEL=AUDIT_LABEL, ACTOR_LABEL=ACTOR_LABEL,
                     OFFER_LABEL=OFFER_LABEL, TIER_LABEL=TIER_LABEL, said=problems_nl.said,
@@ -127,20 +141,38 @@ DONE = frozenset({
 })  # fmt: skip
 
 
+#: The form a request posted, read by ``page``.
+SENT = web.RequestKey("sent_form", FormFields)
+
+
 def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
-    """A page, rendered with the person's menu, the form token and what was done."""
+    """A page, rendered with the person's menu, the form token and what was done. A page
+    that answers a refused form carries what was typed in it (``sent``), for the script
+    to put back in the form sent to this address: the page is made again from what is
+    stored, and retyping a reason or a visit's note after a refusal is how work is lost.
+    A page that puts back what was given itself (``given``) carries no second copy."""
     said = request.query.get("gedaan")
+    form = request.get(SENT) if "given" not in context else None
     html = _ENV.get_template(template).render(
         me=request.get(PRINCIPAL), csrf=csrf_token(request), path=request.path,
         posted=request.method == "POST",
         done=said if said in DONE and status < 400 else None,
-        sso=request.app[RUNTIME].oidc is not None, **context,
+        sent=_typed(form) if form is not None and status >= 400 else None,
+        sso=request.app[RUNTIME].oidc is not None,
+        GEBIED_NAMES=request.app[RUNTIME].region.names, **context,
     )  # fmt: skip
     return web.Response(text=html, status=status, content_type="text/html",
                         headers=PAGE_HEADERS)  # fmt: skip
 
 
-def fragment(template: str, **context: Any) -> web.Response:
+def _typed(form: FormFields) -> dict[str, str | list[str]]:
+    """What the person typed in ``form``: not its token, which the page has anew."""
+    return {name: value for name, value in form.as_sent().items() if name != CSRF_FIELD}
+
+
+def fragment(request: web.Request, template: str, **context: Any) -> web.Response:
     """Part of a page, for the script to put in place (the werkvoorraad's rows)."""
-    html = _ENV.get_template(template).render(**context)
+    html = _ENV.get_template(template).render(
+        GEBIED_NAMES=request.app[RUNTIME].region.names, **context
+    )
     return web.Response(text=html, content_type="text/html", headers=PAGE_HEADERS)

@@ -54,6 +54,11 @@ class AssignmentOut(BaseModel):
     respond_before: datetime
     melding_status: str
     gebied: str
+    category: str = Field(description="The melding's category (a code of the scoring rules).")
+    woonplaats: str | None = Field(
+        description="Where the household lives, as reported: enough to weigh an offer "
+        "(the way there, the wijk) before reading the melding."
+    )
 
 
 class AssignmentsOut(BaseModel):
@@ -191,7 +196,8 @@ async def my_assignments(conn: asyncpg.Connection, principal: Principal) -> Assi
                 state=r["state"], tier=r["tier"], reasons=r["reasons"],
                 offered_at=r["offered_at"], answer_before=r["answer_before"],
                 level=Level(r["urgency_level"]), respond_before=r["respond_before"],
-                melding_status=r["status"], gebied=r["gebied"],
+                melding_status=r["status"], gebied=r["gebied"], category=r["category"],
+                woonplaats=r["woonplaats"],
             )
             for r in rows
         ]

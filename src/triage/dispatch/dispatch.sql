@@ -259,7 +259,8 @@ SELECT e.assignment_id, e.specialist, r.id, r.gebied, r.urgency_level, r.respond
 -- A specialist's open offers and accepted meldingen, nearest deadline first (then by id:
 -- the console's "Mijn werk" hashes this list, which must not change order by itself).
 SELECT a.id, a.melding_id, a.case_id, a.state, a.tier, a.reasons, a.offered_at,
-       a.answer_before, m.urgency_level, m.respond_before, m.status, m.gebied
+       a.answer_before, m.urgency_level, m.respond_before, m.status, m.gebied,
+       m.category, m.woonplaats
   FROM assignments a
   JOIN meldingen m ON m.id = a.melding_id
  WHERE a.specialist = $1 AND a.state IN ('offered', 'accepted')

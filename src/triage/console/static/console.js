@@ -13,6 +13,46 @@
   const own = document.body.dataset.page;
   if (own) history.replaceState(null, "", own);
 
+  // A refused form's page is made again from what is stored; what was typed in the form
+  // comes with it (never a password) and is put back, and the form says what was refused,
+  // so that nobody types a reason or a visit's note twice. The form is the one sent to
+  // this address whose hidden fields (the case it names) are those sent.
+  const sentForm = document.getElementById("sent-form");
+  if (sentForm) restore(JSON.parse(sentForm.textContent), sentForm.dataset.action);
+
+  function restore(sent, action) {
+    const forms = Array.from(document.querySelectorAll("form[action]")).filter(function (form) {
+      return form.getAttribute("action") === action &&
+        Array.from(form.querySelectorAll("input[type=hidden]")).every(function (field) {
+          return field.name === "csrf" || !(field.name in sent) || sent[field.name] === field.value;
+        });
+    });
+    if (forms.length !== 1) return;
+    const form = forms[0];
+    form.querySelectorAll("input, select, textarea").forEach(function (field) {
+      if (!field.name || !(field.name in sent) || ["hidden", "password", "submit"].includes(field.type)) return;
+      const value = sent[field.name];
+      if (field.type === "checkbox" || field.type === "radio") {
+        field.checked = Array.isArray(value) ? value.includes(field.value) : value === field.value;
+      } else if (!Array.isArray(value)) {
+        field.value = value;
+      }
+    });
+    const alert = document.querySelector("main .alert[role=alert]");
+    if (!alert) return;
+    const here = document.createElement("p");
+    here.className = "alert refused-here";
+    here.textContent = alert.textContent;
+    form.insertAdjacentElement("beforebegin", here);
+    if (!form.id) form.id = "geweigerd-formulier";
+    const name = form.getAttribute("aria-label") ||
+      (form.querySelector("button[type=submit]") || {}).textContent || "het formulier";
+    const link = document.createElement("a");
+    link.href = "#" + form.id;
+    link.textContent = "Naar het formulier (" + name.trim() + "), ingevuld zoals verstuurd";
+    alert.append(" ", link);
+  }
+
   function say(text) {
     if (status) status.textContent = text;
   }
