@@ -675,6 +675,15 @@ async def test_an_operator_reassigns_and_hands_a_melding_to_another_gebied(
     again = await client.post(move, json={"gebied": "west", "reason": "Nog een keer."},
                               headers=tokens.user("operator"))  # fmt: skip
     assert again.status == 409  # there already
+    closed = await client.post(f"/api/v1/meldingen/{queued['melding_id']}/close",
+                               json={"outcome": "dubbel", "reason": "Kwam twee keer binnen."},
+                               headers=tokens.user("operator"))  # fmt: skip
+    assert closed.status == 200, await closed.text()
+    after = await client.post(move, json={"gebied": "oost", "reason": "Toch in Oisterwijk."},
+                              headers=tokens.user("operator"))  # fmt: skip
+    assert after.status == 409
+    said = (await after.json())["detail"]
+    assert said == "a melding that is closed does not move to another gebied"  # nothing to do
 
     # Offered (here to the reassigned person): the offer is withdrawn, it moves on.
     offered_one = await client.post(

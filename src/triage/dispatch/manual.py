@@ -23,7 +23,7 @@ from triage.effects import Done, Effect, Enqueue, Tell, Withdraw
 from triage.ids import uuid7
 from triage.notify import webhooks
 from triage.notify.webhooks import Notice
-from triage.problems import FieldError, conflict, forbidden, invalid, not_found
+from triage.problems import FieldError, Problem, conflict, forbidden, invalid, not_found
 from triage.request_body import VOCABULARY, RequestBody
 from triage.routing.network import NetworkConfig
 from triage.store.sql import load_queries
@@ -141,6 +141,28 @@ async def reassign(
     return Done(answer, tuple(effects))
 
 
+def _stays(kind: str, status: str) -> Problem:
+    """Why a melding does not move to another gebied, with what to do instead: what helps
+    depends on where it is (a closed one cannot be given to anyone any more)."""
+    if kind != "melding":
+        return conflict("an adviesvraag is not dispatched, so it has no gebied to move to; "
+                        "it is answered at the desk",
+                        "een adviesvraag wordt niet uitgezet en gaat dus niet naar een ander "
+                        "gebied; de vraag wordt bij het meldpunt beantwoord")  # fmt: skip
+    if status == "assigned":
+        return conflict("an accepted melding does not move to another gebied; reassign it "
+                        "to someone of the other gebied, or hand the case over",
+                        "een aangenomen melding gaat niet naar een ander gebied; wijs hem "
+                        "toe aan iemand van dat gebied of draag de casus over")  # fmt: skip
+    if status == "contacted":
+        return conflict("first contact was made: the melding stays where it was worked; "
+                        "hand the case over to the other gebied",
+                        "er is al eerste contact geweest: de melding blijft waar hij is "
+                        "opgepakt; draag de casus over aan het andere gebied")  # fmt: skip
+    return conflict(f"a melding that is {status} does not move to another gebied",
+                    "een afgesloten melding gaat niet meer naar een ander gebied")  # fmt: skip
+
+
 async def move_gebied(
     conn: asyncpg.Connection,
     gebieden: list[str],
@@ -162,10 +184,7 @@ async def move_gebied(
         if row is None:
             raise not_found("no melding with this id that you may steer")
         if row["kind"] != "melding" or row["status"] not in ("queued", "offered", "escalated"):
-            raise conflict(f"a melding that is {row['status']} does not move to another "
-                           "gebied; once accepted, reassign it or hand the case over",
-                           "een aangenomen of afgesloten melding gaat niet naar een ander "
-                           "gebied; wijs hem opnieuw toe of draag de casus over")  # fmt: skip
+            raise _stays(row["kind"], row["status"])
         if row["gebied"] == change.gebied:
             raise conflict(
                 f"the melding is in {change.gebied} already", f"de melding is al in {change.gebied}"
