@@ -670,6 +670,16 @@ async def test_a_refused_form_comes_back_with_what_was_typed_and_nothing_else(
     again = await (await client.get(f"/meldingen/{melding_id}", headers=desk)).text()
     assert "sent-form" not in again
     assert "Partner" not in again
+    # A page with no form to put it in (an error page), or one that puts it back itself
+    # (the reason to read, the new melding), carries no copy.
+    new_form = await (await client.get("/nieuwe-melding", headers=desk)).text()
+    twice = [("csrf", _token(new_form)), ("summary", "x"), ("summary", "y"),
+             ("p0_bsn", "111222333")]  # fmt: skip
+    error_page = await client.post("/nieuwe-melding", data=twice, headers=origin)
+    assert error_page.status == 422
+    html = await error_page.text()
+    assert "sent-form" not in html
+    assert "111222333" not in html
 
 
 async def test_an_address_that_is_none_is_a_dutch_page_for_a_browser(
@@ -705,3 +715,31 @@ async def test_the_desk_reads_the_regional_pools_roster_and_gebieden_by_name(
     assert "<h1>Gebied Regio (achterwacht)</h1>" in html
     assert '<option value="regio" selected>Regio</option>' in html
     assert '<option value="langstraat" >Langstraat</option>' in html
+
+
+async def test_a_melding_linked_by_hand_says_so_however_often_it_was_read(
+    client: Client, runtime: Runtime, tokens: Tokens
+) -> None:
+    """Each read is an audit entry; the page says which case the melding is in by hand
+    after any number of them, and shows the newest entries of its trail."""
+    desk_api = tokens.user("operator")
+    first = await (await client.post("/api/v1/meldingen", json=melding_body(),
+                                     headers=desk_api)).json()  # fmt: skip
+    second = await (await client.post("/api/v1/meldingen", json=melding_body(),
+                                      headers=desk_api)).json()  # fmt: skip
+    assert second["case_id"] != first["case_id"]
+    for _ in range(201):  # reads enough to fill the page's trail
+        read = await client.get(f"/api/v1/meldingen/{second['melding_id']}", headers=desk_api)
+        assert read.status == 200
+    linked = await client.post(
+        f"/api/v1/meldingen/{second['melding_id']}/link", headers=desk_api,
+        json={"case_id": first["case_id"], "reason": "Zelfde gezin, andere beller."},
+    )  # fmt: skip
+    assert linked.status == 200, await linked.text()
+    desk = await _session(client, runtime, UserRole.operator)
+    html = await (await client.get(f"/meldingen/{second['melding_id']}", headers=desk)).text()
+    assert "Besluit bij binnenkomst: <strong>nieuwe casus" in html
+    assert 'id="moved-by-hand">Daarna gekoppeld aan een casus' in html
+    assert "De laatste 200 vermeldingen in de audit" in html
+    # the link itself is among the entries shown, though 200 reads came before it
+    assert "<td>gekoppeld aan een casus</td>" in html

@@ -340,7 +340,8 @@ def _wants_page(request: web.Request) -> bool:
     return route in _PAGE_ROUTES or (
         route == "unmatched"
         and not request.path.startswith("/api/")
-        and "text/html" in request.headers.get("Accept", "")
+        and "text/html" in (accept := request.headers.get("Accept", ""))
+        and "json" not in accept
     )
 
 

@@ -519,7 +519,8 @@ class FormFields(dict[str, str]):
         return sent
 
 
-#: The names of a form's own fields (an invented name is not echoed back).
+#: Names of a field's shape: another (a name with a BSN in it, typed where a field's name
+#: belongs) is not echoed back.
 _ECHOED = re.compile(r"[a-z][a-z0-9_]{0,40}")
 
 

@@ -168,16 +168,29 @@ SELECT a.id, a.at, a.action, a.melding_id, a.case_id, a.reason, a.actor_role,
  LIMIT $3;
 
 -- name: audit_trail
--- Who read or changed melding $1, oldest first (at most $2): for the people working it,
--- after their own read of the melding was allowed (and audited).
+-- Who read or changed melding $1, oldest first: the newest $2 entries (every read is one,
+-- and what was changed last is what the people working it look for), after their own
+-- read of the melding was allowed (and audited).
+SELECT t.at, t.action, t.actor_role, t.reason, t.actor
+  FROM (SELECT a.id, a.at, a.action, a.actor_role, a.reason,
+               coalesce(u.username, c.name, a.actor_kind) AS actor
+          FROM audit_log a
+          LEFT JOIN users u ON a.actor_kind = 'user' AND u.id = a.actor_id
+          LEFT JOIN api_clients c ON a.actor_kind = 'client' AND c.id = a.actor_id
+         WHERE a.melding_id = $1
+         ORDER BY a.id DESC
+         LIMIT $2) t
+ ORDER BY t.id;
+
+-- name: moved_by_hand
+-- The last time melding $1 was put in another case by hand (linked or unlinked), if ever.
 SELECT a.at, a.action, a.actor_role, a.reason,
-       coalesce(u.username, c.name, a.actor_kind) AS actor
+       coalesce(u.username, a.actor_kind) AS actor
   FROM audit_log a
   LEFT JOIN users u ON a.actor_kind = 'user' AND u.id = a.actor_id
-  LEFT JOIN api_clients c ON a.actor_kind = 'client' AND c.id = a.actor_id
- WHERE a.melding_id = $1
- ORDER BY a.id
- LIMIT $2;
+ WHERE a.melding_id = $1 AND a.action IN ('case.link', 'case.unlink')
+ ORDER BY a.id DESC
+ LIMIT 1;
 
 -- name: open_handover
 SELECT to_lead, from_lead, requested_by, requested_at, reason

@@ -300,6 +300,14 @@ async def audit_trail(
     return [AuditEntryOut.model_validate(dict(r)) for r in rows]
 
 
+async def moved_by_hand(conn: asyncpg.Connection, melding_id: UUID) -> AuditEntryOut | None:
+    """The melding's last link or unlink by hand, which put it in the case it is in now
+    (recognition's decision at intake is kept as it was made). Checks no scope, as
+    ``audit_trail``."""
+    row = await conn.fetchrow(_Q["moved_by_hand"], melding_id)
+    return None if row is None else AuditEntryOut.model_validate(dict(row))
+
+
 class OpenHandoverOut(BaseModel):
     to_lead: str
     from_lead: str | None

@@ -39,9 +39,9 @@ async def _page(request: web.Request, *, status: int = 200, error: str | None = 
         hooks = await webhooks.listed(conn)
         dead = await webhooks.dead_letters(conn, me, None, 50)
     return page(
-        request, "beheer.html", status, admin=admin, users=users, clients=clients,
-        hooks=hooks, dead=dead.dead_letters, error=error, issued=issued, given=given or {},
-        roles=list(UserRole), sources=list(Source),
+        request, "beheer.html", status, echo=given is None, admin=admin, users=users,
+        clients=clients, hooks=hooks, dead=dead.dead_letters, error=error, issued=issued,
+        given=given or {}, roles=list(UserRole), sources=list(Source),
         gebieden=[*runtime.region.gebied_codes, "regio"],
     )  # fmt: skip
 

@@ -57,7 +57,7 @@ def _form_page(
         by_field.setdefault(error.pointer.strip("/").replace("/", "."), error.tekst or error.detail)
     local = runtime.network.local(runtime.clock.now())
     return page(
-        request, "nieuwe_melding.html", status, given=given, errors=by_field,
+        request, "nieuwe_melding.html", status, echo=False, given=given, errors=by_field,
         problems=errors, external_id=given.get("external_id") or f"TEL-{uuid4().hex[:16]}",
         received_at=given.get("received_at") or local.strftime("%Y-%m-%dT%H:%M"),
         own=own_source(request[PRINCIPAL]).value,

@@ -35,6 +35,7 @@ from triage.cases.read import (
     also_open,
     audit_trail,
     handovers_to,
+    moved_by_hand,
     open_handover,
     read_case,
     read_melding,
@@ -253,7 +254,8 @@ async def _melding_page(
             except Problem as refused:  # a specialist's: not theirs to read without reason
                 if refused.status != 403:
                     raise
-        trail = await audit_trail(conn, melding_id)
+        trail = await audit_trail(conn, melding_id, TRAIL_SHOWN)
+        moved = await moved_by_hand(conn, melding_id)
         split = await _also_open(conn, melding, runtime.intake.link_at, me)
     rules = runtime.rules
     weighed, evidence = _evidence(melding.dedup)
@@ -271,13 +273,12 @@ async def _melding_page(
         close_outcomes=manual.CLOSE_OUTCOMES,
         gebieden=runtime.region.with_pool, split=split,
         link_at=runtime.intake.link_at,
-        moved=next((e for e in reversed(trail) if e.action in _MOVED_BY_HAND), None),
+        moved=moved, trail_shown=TRAIL_SHOWN,
     )  # fmt: skip
 
 
-#: Corrections that put the melding in another case than recognition chose: the page says
-#: so beside the decision at intake, which they do not change.
-_MOVED_BY_HAND = frozenset({"case.link", "case.unlink"})
+#: The audit entries a melding's page shows: the newest (each read is one).
+TRAIL_SHOWN = 200
 
 
 async def _also_open(
@@ -366,7 +367,7 @@ def reason_page(request: web.Request, *, status: int = 403, reason: str = "",
         what, action = "melding", f"/meldingen/{request.match_info['melding_id']}/inzien"
     else:
         what, action = "casus", f"/casussen/{request.match_info['case_id']}/inzien"
-    return page(request, "inzien.html", status, what=what, action=action, reason=reason,
+    return page(request, "inzien.html", status, echo=False, what=what, action=action, reason=reason,
                 error=error)  # fmt: skip
 
 

@@ -145,14 +145,17 @@ DONE = frozenset({
 SENT = web.RequestKey("sent_form", FormFields)
 
 
-def page(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+def page(
+    request: web.Request, template: str, status: int = 200, *, echo: bool = True, **context: Any
+) -> web.Response:
     """A page, rendered with the person's menu, the form token and what was done. A page
     that answers a refused form carries what was typed in it (``sent``), for the script
     to put back in the form sent to this address: the page is made again from what is
     stored, and retyping a reason or a visit's note after a refusal is how work is lost.
-    A page that puts back what was given itself (``given``) carries no second copy."""
+    Not ``echo``: a page that puts back what was given itself, or has no form to put it
+    in (an error page), carries no copy."""
     said = request.query.get("gedaan")
-    form = request.get(SENT) if "given" not in context else None
+    form = request.get(SENT) if echo else None
     html = _ENV.get_template(template).render(
         me=request.get(PRINCIPAL), csrf=csrf_token(request), path=request.path,
         posted=request.method == "POST",

@@ -103,6 +103,6 @@ def error_page(request: web.Request, problem: Problem) -> web.StreamResponse:
         return p.see_other("/login?" + urlencode({"next": page, "verlopen": "1"}))
     if problem.type == REASON_REQUIRED and request.match_info.keys() & {"melding_id", "case_id"}:
         return p.reason_page(request)  # a specialist, not their work: they may say why
-    response = render.page(request, "fout.html", problem.status, problem=problem)
+    response = render.page(request, "fout.html", problem.status, echo=False, problem=problem)
     response.headers.update(problem.headers)
     return response

@@ -34,23 +34,32 @@
       const value = sent[field.name];
       if (field.type === "checkbox" || field.type === "radio") {
         field.checked = Array.isArray(value) ? value.includes(field.value) : value === field.value;
+      } else if (field.tagName === "SELECT") {
+        // A choice no longer offered (someone left the roster) keeps the page's own: a
+        // list with nothing chosen would send nothing.
+        if (Array.from(field.options).some(function (o) { return o.value === value; })) field.value = value;
       } else if (!Array.isArray(value)) {
         field.value = value;
       }
     });
     const alert = document.querySelector("main .alert[role=alert]");
     if (!alert) return;
+    // The refusal again where the form is, and a way there from the alert read first
+    // (beside it, not in it: an alert changed is read out again).
     const here = document.createElement("p");
     here.className = "alert refused-here";
+    here.id = "geweigerd-hier";
+    here.tabIndex = -1;
     here.textContent = alert.textContent;
     form.insertAdjacentElement("beforebegin", here);
-    if (!form.id) form.id = "geweigerd-formulier";
     const name = form.getAttribute("aria-label") ||
       (form.querySelector("button[type=submit]") || {}).textContent || "het formulier";
+    const way = document.createElement("p");
     const link = document.createElement("a");
-    link.href = "#" + form.id;
+    link.href = "#geweigerd-hier";
     link.textContent = "Naar het formulier (" + name.trim() + "), ingevuld zoals verstuurd";
-    alert.append(" ", link);
+    way.append(link);
+    alert.insertAdjacentElement("afterend", way);
   }
 
   function say(text) {
@@ -127,9 +136,12 @@
   // also receives the gebied's) are not about this page.
   const MINE = ["offer", "offer_withdrawn", "offer_changed", "reassigned", "escalation",
                 "handover", "handover_proposed"];
+  // Someone is filling in a field, or has a refused form back to send again: a reload
+  // would take what they typed.
   function filling() {
     const el = document.activeElement;
-    return !!el && ["INPUT", "TEXTAREA", "SELECT"].indexOf(el.tagName) >= 0;
+    return !!document.querySelector(".refused-here") ||
+      (!!el && ["INPUT", "TEXTAREA", "SELECT"].indexOf(el.tagName) >= 0);
   }
   const mine = document.querySelector("[data-live-reload]");
   if (mine) {
@@ -141,7 +153,9 @@
       timer = null;
       if (filling()) {
         stale = true;
-        say("Er is iets veranderd: de pagina wordt bijgewerkt zodra je dit veld verlaat.");
+        say(document.querySelector(".refused-here")
+          ? "Er is iets veranderd: verstuur je formulier, of herlaad de pagina om het te zien."
+          : "Er is iets veranderd: de pagina wordt bijgewerkt zodra je dit veld verlaat.");
       } else {
         home();
       }
