@@ -150,13 +150,17 @@ async def test_offered_to_someone_on_duty_accepted_then_first_contact(
     assert lead == offered["specialist"]  # casusregie
 
     contact = f"/api/v1/meldingen/{melding['melding_id']}/first-contact"
-    assert (await client.post(contact, headers=_auth(staff[someone_else]))).status == 409
+    not_theirs = await client.post(contact, headers=_auth(staff[someone_else]))
+    assert not_theirs.status == 409
+    assert (await not_theirs.json())["detail"] == (
+        "first contact is recorded by the specialist who accepted the melding"
+    )
     received = await runtime.pool.fetchval(
         "SELECT received_at FROM meldingen WHERE id = $1", UUID(melding["melding_id"])
     )
     for bad, status in (({"at": 1764000000}, 422), ({"channel": "duif"}, 422),
                         ({"at": (TEST_CLOCK.now() + timedelta(hours=1)).isoformat()}, 422),
-                        ({"at": (received - timedelta(minutes=1)).isoformat()}, 409)):  # fmt: skip
+                        ({"at": (received - timedelta(minutes=1)).isoformat()}, 422)):  # fmt: skip
         refused = await client.post(contact, json=bad, headers=me)
         assert refused.status == status, (bad, await refused.text())
     at = received + timedelta(minutes=3)
@@ -165,6 +169,11 @@ async def test_offered_to_someone_on_duty_accepted_then_first_contact(
     })  # fmt: skip
     assert done.status == 200, await done.text()
     assert (await done.json())["channel"] == "huisbezoek"
+    twice = await client.post(contact, headers=me)
+    assert twice.status == 409
+    assert (await twice.json())[
+        "detail"
+    ] == "first contact was recorded already; it is recorded once"
     assert await _status(runtime, melding["melding_id"]) == "contacted"
     stored = await runtime.pool.fetchrow(
         "SELECT first_contact_at, first_contact_channel, first_contact_note FROM meldingen "

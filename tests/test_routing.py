@@ -232,7 +232,7 @@ def test_nobody_qualified_goes_to_the_backup_then_the_coordinator() -> None:
     night = _local(2026, 11, 25, 3, 0)
     backup = _choose("west", Category.verslaving, ["middelengebruik"], at=night)
     assert backup.tier == "backup"
-    assert any("gebied west" in r for r in backup.reasons)
+    assert any("In het gebied van de melding heeft nu niemand dienst" in r for r in backup.reasons)
     [on_call] = _here(DEMO, night, REGIONAL_POOL)
     busy = _choose("west", Category.verslaving, [], at=night, load={on_call: 99})
     assert (busy.specialist, busy.tier) == ("co-west", "coordinator")

@@ -279,3 +279,30 @@ def _banner(logs: Path, proc: subprocess.Popen[bytes]) -> str:
         assert proc.poll() is None, (logs / "stderr").read_text()
         time.sleep(0.1)
     raise AssertionError("no banner")
+
+
+async def test_a_database_without_the_schema_is_refused_at_start_with_what_to_run(
+    servers: dict[str, str], redis_url: str, data_dir: Path
+) -> None:
+    """Started on an empty database without ``--migrate``, serve says what to run and
+    ends, instead of serving requests that fail on a missing table."""
+    admin = await asyncpg.connect(servers["admin_url"])
+    name = f"triage_unmigrated_{os.getpid()}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        base, _, query = servers["admin_url"].partition("?")
+        url = f"{base.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+        env = _env(TRIAGE_DATABASE_URL=url, TRIAGE_REDIS_URL=redis_url,
+                   TRIAGE_REDIS_PREFIX=f"unmigrated{os.getpid()}",
+                   TRIAGE_PORT=str(free_port()), TRIAGE_DATA_DIR=str(data_dir))  # fmt: skip
+        result = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "triage", "serve"], cwd=REPO, env=env,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    assert result.returncode == 1, result.stderr
+    assert "run `triage migrate` first, or start with `triage serve --migrate`" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "serving" not in result.stdout

@@ -68,6 +68,8 @@ def serve(settings: Settings, *, migrate: bool, demo: bool) -> int:
         credentials = None
         if migrate or demo:
             credentials = asyncio.run(_prepare(settings, servers, demo=demo))
+        else:
+            asyncio.run(check_schema(servers.database_url))
         banner = _banner(settings, credentials, servers)
 
         def listening() -> None:
@@ -119,6 +121,31 @@ def port_problem(host: str, port: int, exc: OSError) -> str:
     if exc.errno == errno.EACCES:
         return f"port {port} on {host} needs privileges this user lacks; {choose}"
     return f"cannot listen on port {port} on {host} ({exc.strerror}); {choose}"
+
+
+async def check_schema(database_url: str) -> None:
+    """Refuse to start on a database without this version's schema, with what to run:
+    otherwise the first request fails on a missing table, and the worker with it."""
+    from triage.store.migrate import available_migrations
+
+    needed = available_migrations()[-1].version
+    conn = await asyncpg.connect(database_url)
+    try:
+        has_table = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        at = (
+            await conn.fetchval("SELECT max(version) FROM schema_migrations") if has_table else None
+        )
+    finally:
+        await conn.close()
+    if at is None:
+        raise ServeError(
+            "the database holds none of this service's tables yet: run `triage migrate` "
+            "first, or start with `triage serve --migrate`"
+        )
+    if at < needed:
+        raise ServeError(f"the database's schema is at migration {at} and this version needs "
+                         f"{needed}: run `triage migrate`, or start with `triage serve "
+                         "--migrate`")  # fmt: skip
 
 
 async def _prepare(

@@ -199,12 +199,12 @@ async def _rows(request: web.Request) -> tuple[dict[str, Any], Problem | None]:
         asked = request.query
         more = "?" + urlencode({**{k: v for k, v in asked.items() if k != "after"},
                                 "after": found.next})  # fmt: skip
-    return {"rows": found.meldingen, "next": more,
-            "names": _names(request), "now": runtime.clock.now()}, None  # fmt: skip
-
-
-def _category_labels(request: web.Request) -> dict[str, str]:
-    return {c.value: r.label for c, r in request.app[RUNTIME].rules.categories.items()}
+    return {
+        "rows": found.meldingen,
+        "next": more,
+        "names": _names(request),
+        "now": runtime.clock.now(),
+    }, None
 
 
 def _names(request: web.Request) -> dict[str, str]:
@@ -266,7 +266,6 @@ async def _melding_page(
         matched_people=group(matched.persons) if matched else [],
         people=group(melding.persons), error=error, hits=hits,
         signal_labels={code: s.label for code, s in rules.signals.items()},
-        category_labels=_category_labels(request),
         names=_names(request), may_edit=me.change_scope() is not None,
         levels=[x.value for x in Level if x != Level.advies],
         purposes=households.PURPOSES, trail=trail, staff=await _staff_of(request, melding.gebied),
@@ -765,8 +764,7 @@ async def _my_work(
     today_ends = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT23:59")
     return page(request, "mijn_werk.html", status, work=mine.assignments,
                 now=runtime.clock.now(), cases=led.cases, proposed=proposed,
-                latest=today_ends, error=error, version=version, names=_names(request),
-                category_labels=_category_labels(request))  # fmt: skip
+                latest=today_ends, error=error, version=version, names=_names(request))  # fmt: skip
 
 
 async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]],

@@ -71,6 +71,14 @@ AUDIT_LABEL = {
     "case.review_confirm": "beoordeeld: zelfde huishouden",
     "case.review_reject": "beoordeeld: ander huishouden", "case.close": "casus gesloten",
     "person.correct": "persoon gecorrigeerd", "person.inzage": "inzage gegeven",
+    "case.read": "casus gelezen", "case.read.break_glass": "casus gelezen met een reden",
+    "case.note": "notitie bij de casus", "case.milestone_done": "mijlpaal gehaald",
+    "case.handover_proposed": "overdracht voorgesteld",
+    "case.handover_accepted": "casusregie overgenomen", "case.erased": "gewist (bewaartermijn)",
+    "household.search": "huishouden gezocht",
+    "access.denied.401": "geweigerd: niet ingelogd",
+    "access.denied.403": "geweigerd: geen toegang",
+    "access.denied.404": "geweigerd: niet te zien voor wie het vroeg",
 }  # fmt: skip
 #: Who did it, when no person: the service itself, a source system.
 ACTOR_LABEL = {**ROLE_NL, "dispatcher": "dispatch", "system": "de dienst", "client": "bron"}
@@ -162,10 +170,19 @@ def page(
         done=said if said in DONE and status < 400 else None,
         sent=_typed(form) if form is not None and status >= 400 else None,
         sso=request.app[RUNTIME].oidc is not None,
-        GEBIED_NAMES=request.app[RUNTIME].region.names, **context,
+        **_labels(request), **context,
     )  # fmt: skip
     return web.Response(text=html, status=status, content_type="text/html",
                         headers=PAGE_HEADERS)  # fmt: skip
+
+
+def _labels(request: web.Request) -> dict[str, Any]:
+    """The region's and the rules' words for their codes: gebieden and categories."""
+    runtime = request.app[RUNTIME]
+    return {
+        "GEBIED_NAMES": runtime.region.names,
+        "CATEGORY_LABEL": {c.value: r.label for c, r in runtime.rules.categories.items()},
+    }
 
 
 def _typed(form: FormFields) -> dict[str, str | list[str]]:
@@ -175,7 +192,5 @@ def _typed(form: FormFields) -> dict[str, str | list[str]]:
 
 def fragment(request: web.Request, template: str, **context: Any) -> web.Response:
     """Part of a page, for the script to put in place (the werkvoorraad's rows)."""
-    html = _ENV.get_template(template).render(
-        GEBIED_NAMES=request.app[RUNTIME].region.names, **context
-    )
+    html = _ENV.get_template(template).render(**_labels(request), **context)
     return web.Response(text=html, content_type="text/html", headers=PAGE_HEADERS)

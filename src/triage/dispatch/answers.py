@@ -19,7 +19,7 @@ from triage.auth.principal import Principal
 from triage.effects import Changed, Done, Enqueue
 from triage.intake.models import CLOCK_SKEW
 from triage.observability import metrics
-from triage.problems import FieldError, conflict, forbidden, invalid, not_found
+from triage.problems import FieldError, Problem, conflict, forbidden, invalid, not_found
 from triage.request_body import Moment, RequestBody
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
@@ -176,15 +176,34 @@ async def first_contact(
                                request_id, me, principal.role, at, contact.channel,
                                contact.note)  # fmt: skip
     if done is None:
-        raise conflict("first contact is recorded once, by the specialist who accepted the "
-                       "melding, and not before it was received",
-                       "eerste contact wordt één keer vastgelegd, door wie de melding "
-                       "aannam, en niet vóórdat de melding binnenkwam")  # fmt: skip
+        raise _why_no_contact(await conn.fetchrow(_Q["first_contact_refused"], melding_id, me),
+                              at)  # fmt: skip
     in_time = "true" if at <= done["respond_before"] else "false"
     metrics.FIRST_CONTACTS.labels(done["gebied"], done["urgency_level"], in_time).inc()
     answer = ContactOut(melding_id=melding_id, status="contacted", first_contact_at=at,
                         channel=contact.channel)  # fmt: skip
     return Done(answer, (Changed(done["gebied"], melding_id),))
+
+
+def _why_no_contact(row: asyncpg.Record | None, at: datetime) -> Problem:
+    """Which of first contact's rules the request broke (the update says only that one
+    did), so that the specialist knows what to change."""
+    if row is None or not row["mine"]:
+        return conflict("first contact is recorded by the specialist who accepted the melding",
+                        "eerste contact legt vast wie de melding aannam")  # fmt: skip
+    if row["status"] == "contacted":
+        return conflict("first contact was recorded already; it is recorded once",
+                        "eerste contact is al vastgelegd; dat gebeurt één keer")  # fmt: skip
+    if row["status"] != "assigned":
+        return conflict(f"the melding is {row['status']}: no first contact is recorded for it",
+                        "deze melding wacht niet (meer) op eerste contact")  # fmt: skip
+    if at < row["received_at"]:
+        return invalid([FieldError("/at", "contact cannot be before the melding was received",
+                                   "eerste contact kan niet vóór de melding liggen: die kwam "
+                                   "later binnen")])  # fmt: skip
+    return conflict("first contact was not recorded; read the melding again and retry",
+                    "eerste contact is niet vastgelegd; lees de melding opnieuw en probeer "
+                    "het nog eens")  # fmt: skip
 
 
 async def my_assignments(conn: asyncpg.Connection, principal: Principal) -> AssignmentsOut:

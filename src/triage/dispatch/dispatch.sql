@@ -198,6 +198,15 @@ INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, melding_id,
 SELECT $2, 'user', $3, $7, 'assignment.decline', melding_id, case_id, $4, $5
   FROM answered;
 
+-- name: first_contact_refused
+-- Why first contact with melding $1 by specialist $2 was not recorded: its state, when it
+-- was received, and whether they accepted it.
+SELECT m.status, m.received_at,
+       EXISTS (SELECT 1 FROM assignments a
+                WHERE a.melding_id = m.id AND a.state = 'accepted' AND a.specialist = $2) AS mine
+  FROM meldingen m
+ WHERE m.id = $1;
+
 -- name: first_contact
 -- At $2 (now, the audit's time) the specialist $6 records contact made at $8 (not before
 -- the melding was received), by channel $9, with note $10; the trajectory's milestones

@@ -80,7 +80,7 @@ def _gebieden(principal: Principal, asked: tuple[str, ...] | None) -> tuple[str,
     if asked is not None and set(asked) != {mine}:
         raise forbidden(
             f"you see the werkvoorraad of your own gebied ({mine}) only",
-            f"je ziet alleen de werkvoorraad van je eigen gebied ({mine})",
+            "je ziet alleen de werkvoorraad van je eigen gebied",
         )
     return (mine,)
 

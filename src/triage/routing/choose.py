@@ -79,7 +79,7 @@ def _why(config: NetworkConfig, chosen: Specialist, need: Need, load: Mapping[st
     if have := need.any_of & set(chosen.expertise):
         text += f", met expertise {_labels(config, have)}"
     if matched:
-        text += f"; gewenst vanwege de signalen: {_labels(config, matched)}"
+        text += f"; de signalen van de melding vragen om {_labels(config, matched)}"
     return text + f"; {load.get(chosen.id, 0)} van {chosen.max_caseload} casussen in behandeling."
 
 
@@ -112,7 +112,7 @@ def choose(
             chosen = _best(qualified, need, load)
             return Choice(chosen.id, "network", (_why(config, chosen, need, load),))
         reasons.append(
-            f"In gebied {gebied} heeft nu niemand dienst met ruimte"
+            "In het gebied van de melding heeft nu niemand dienst met ruimte"
             + (f" en expertise {_labels(config, need.any_of)}." if need.any_of else ".")
         )
     backup_here = {d.specialist for d in duties if d.gebied == REGIONAL_POOL}
