@@ -107,6 +107,12 @@ def test_every_point_is_explained(m: dict[str, object]) -> None:
     assert all(r.text and r.rule for r in urgency.reasons)
     window = RULES.levels[urgency.level].respond_within_hours
     assert urgency.respond_before == RECEIVED + timedelta(hours=window)
+    # A level above what the score gives is explained too: a signal's minimum level (at
+    # no points), or a herhaalmelding's step up.
+    by_score = [lv for lv in LEVEL_ASCENDING if urgency.score >= RULES.levels[lv].min_score][-1]
+    if urgency.level is not by_score:
+        said = {r.rule for r in urgency.reasons}
+        assert said & {"niveau.minimum", "historie.herhaalmelding_30d"}, urgency.reasons
 
 
 def test_a_herhaalmelding_within_30_days_raises_the_level_a_step() -> None:

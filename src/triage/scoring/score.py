@@ -109,14 +109,14 @@ def score_melding(
 ) -> Urgency:
     cat = rules.categories[category]
     reasons = [Reason(f"categorie.{category.value}", f"Categorie: {cat.label}.", cat.weight)]
-    floor = Level.regulier
+    floor, floor_by = Level.regulier, ""
     callback = False
     for code in signals:
         rule = rules.signals[code]
         reasons.append(Reason(f"signaal.{code}", rule.reason, rule.weight))
         callback = callback or rule.callback
         if rule.min_level is not None and _rank(rule.min_level) > _rank(floor):
-            floor = rule.min_level
+            floor, floor_by = rule.min_level, rule.label
     reasons += _person_reasons(rules, birth_dates, received_at.date())
     reasons += _history_reasons(rules, history)
     score = min(100, sum(r.contribution for r in reasons))
@@ -125,6 +125,9 @@ def score_melding(
         window = rules.advies_respond_within_hours
     else:
         by_score = [lv for lv in LEVEL_ASCENDING if score >= rules.levels[lv].min_score][-1]
+        if _rank(floor) > _rank(by_score):  # the level is not the score's: say why
+            reasons.append(Reason("niveau.minimum", f"Het signaal '{floor_by}' maakt de "
+                                  f"urgentie minstens {floor.value}.", 0))  # fmt: skip
         rank = max(_rank(by_score), _rank(floor))
         if history.meldingen_30d:
             rank = min(rank + rules.history.repeat_30d.raise_levels, len(LEVEL_ASCENDING) - 1)
