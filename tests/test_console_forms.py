@@ -367,6 +367,17 @@ async def test_a_specialist_reads_what_is_not_their_work_by_stating_why(
     # Another role reads without a reason, and has no reason form to send.
     desk = await _session(client, runtime, UserRole.operator)
     assert (await client.get(f"/meldingen/{made['melding_id']}", headers=desk)).status == 200
+    # The gebied's coordinator finds both reads, with the reason, on the gebied page; the
+    # desk's gebied page does not list them (a reason may name people).
+    coordinator = await _session(client, runtime, UserRole.coordinator)
+    html = await (await client.get("/gebied", headers=coordinator)).text()
+    listed = html[html.index('id="h-inzien"') :]
+    assert listed.count(folded) == 2
+    assert f'href="/meldingen/{made["melding_id"]}"' in listed
+    assert f'href="/casussen/{made["case_id"]}"' in listed
+    desk_page = await (await client.get("/gebied?gebied=tilburg", headers=desk)).text()
+    assert 'id="h-inzien"' not in desk_page
+    assert folded not in desk_page
 
 
 async def test_a_refusal_on_a_page_is_said_in_dutch(

@@ -21,6 +21,7 @@ from aiohttp import web
 from triage.api import handlers as h
 from triage.api.keys import PRINCIPAL, RUNTIME
 from triage.auth.principal import Principal
+from triage.cases.read import BREAK_GLASS_DAYS, break_glass
 from triage.console.pages import apply_change, form_fields, parsed
 from triage.console.render import page
 from triage.dispatch import views
@@ -204,10 +205,14 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
     period = request.query.get("periode", "week")
     if period not in PERIODS:
         period = "week"
+    may_see_glass = me.role == U.coordinator and me.gebied == gebied
     async with h.connection(request) as conn:
         queue = await views.gebied_queue(conn, gebied, 50)
         escalated = await views.escalations(conn, scope, now, 50)
         with_chain = await views.chain_offers(conn, runtime.network, gebied, 50)
+        # Who read what of the gebied outside their own work, and why: the coordinator's
+        # to look at (not the desk's: a reason may name people).
+        glass = (await break_glass(conn, me, now=now, limit=50)).reads if may_see_glass else []
         weeks = []
         for start, end in periods(period, today):
             found = await kpi.compute(conn, start, end, now, zone=runtime.network.zone,
@@ -228,7 +233,8 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
         names={s.id: s.naam for s in runtime.network.specialists}, weeks=weeks,
         may_change=me.role == U.coordinator, gebieden=runtime.region.with_pool,
         today=today, period=period, periods=PERIODS, labels=labels,
-        charts=charts(weeks, labels),
+        charts=charts(weeks, labels), glass=glass, may_see_glass=may_see_glass,
+        glass_days=BREAK_GLASS_DAYS,
     )  # fmt: skip
 
 
