@@ -486,7 +486,11 @@ async def test_a_case_is_worked_in_the_console(console: Console) -> None:
     await lead.wait_for_url("**gedaan=aangenomen")
     await lead.locator(f"#accepted li[data-melding-id='{made['melding_id']}'] button").click()
     await lead.wait_for_url("**gedaan=contact")
-    await lead.click(f"#my-cases li[data-case-id='{made['case_id']}'] a")
+    mine = lead.locator(f"#my-cases li[data-case-id='{made['case_id']}'] a")
+    address = await _address_of(console, made["melding_id"])
+    number = f"{address['huisnummer']}{address.get('toevoeging', '')}"
+    assert f"{number}, {address['postcode']}" in await mine.inner_text()  # whose case it is
+    await mine.click()
     await lead.wait_for_url(f"**/casussen/{made['case_id']}")
     await console.accessible(lead, "casus van de regie")
     await lead.fill("#ms-note-plan", "Plan met moeder opgesteld.")

@@ -752,3 +752,27 @@ async def test_a_melding_linked_by_hand_says_so_however_often_it_was_read(
     assert "De laatste 200 vermeldingen in de audit" in html
     # the link itself is among the entries shown, though 200 reads came before it
     assert "<td>gekoppeld aan een casus</td>" in html
+
+
+async def test_the_gebied_page_marks_whom_an_offer_would_not_reach(
+    client: Client, runtime: Runtime
+) -> None:
+    """Someone in the network without an account, whose organisation has no system of its
+    own hearing of offers, is offered meldingen all the same: their coordinator sees it,
+    and the mark goes once they have a way in."""
+    coordinator = await _session(client, runtime, UserRole.coordinator)
+    who = "sp-tilburg-7"
+    row = re.compile(rf'<tr data-specialist="{who}"><th scope="row">[^<]*'
+                     r'(<strong class="unreachable">)?')  # fmt: skip
+
+    async def marked() -> bool:
+        html = await (await client.get("/gebied", headers=coordinator)).text()
+        found = row.search(html)
+        assert found is not None, who
+        return found.group(1) is not None
+
+    assert await marked()
+    async with runtime.pool.acquire() as conn:
+        await add_user(conn, who, UserRole.specialist, TEST_CLOCK.now(), gebied="tilburg",
+                       password=PASSWORD)  # fmt: skip
+    assert not await marked()

@@ -215,3 +215,13 @@ SELECT c.id, c.gebied
         WHERE x.action = 'unlink'
           AND ((x.from_case = $1 AND x.to_case = c.id)
                OR (x.from_case = c.id AND x.to_case = $1)));
+
+-- name: led_addresses
+-- Where the households of the cases $2 that $1 leads were last reported (a melding with
+-- an address before one without): for the lead's own list.
+SELECT DISTINCT ON (m.case_id)
+       m.case_id, m.postcode, m.huisnummer, m.toevoeging, m.straat, m.woonplaats
+  FROM meldingen m
+  JOIN cases c ON c.id = m.case_id
+ WHERE c.lead = $1 AND m.case_id = ANY ($2::uuid[])
+ ORDER BY m.case_id, (m.postcode IS NULL AND m.woonplaats IS NULL), m.received_at DESC;

@@ -308,6 +308,15 @@ async def moved_by_hand(conn: asyncpg.Connection, melding_id: UUID) -> AuditEntr
     return None if row is None else AuditEntryOut.model_validate(dict(row))
 
 
+async def led_addresses(
+    conn: asyncpg.Connection, lead: str, case_ids: list[UUID]
+) -> dict[UUID, AddressOut]:
+    """Where the households of the cases ``lead`` leads (of ``case_ids``) were last
+    reported: for the lead's own list, whose cases otherwise read alike."""
+    rows = await conn.fetch(_Q["led_addresses"], lead, case_ids)
+    return {r["case_id"]: AddressOut.model_validate(dict(r)) for r in rows}
+
+
 class OpenHandoverOut(BaseModel):
     to_lead: str
     from_lead: str | None

@@ -210,6 +210,11 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
         queue = await views.gebied_queue(conn, gebied, 50)
         escalated = await views.escalations(conn, scope, now, 50)
         with_chain = await views.chain_offers(conn, runtime.network, gebied, 50)
+        duty = views.on_duty_now(runtime.network, gebied, now, extra)
+        unreachable = await views.unreachable(conn, runtime.network, [
+            *(d.id for d in [*duty.on_duty, *duty.backup]), *(c.id for c in duty.coordinators),
+            *(r.specialist for r in rows),
+        ])  # fmt: skip
         # Who read what of the gebied outside their own work, and why: the coordinator's
         # to look at (not the desk's: a reason may name people).
         glass = (await break_glass(conn, me, now=now, limit=50)).reads if may_see_glass else []
@@ -225,7 +230,7 @@ async def _page(request: web.Request, gebied: str, *, status: int = 200,
                     *(network.coordinators if network else [])})  # fmt: skip
     return page(
         request, "gebied.html", status, gebied=gebied, error=error,
-        on_duty=views.on_duty_now(runtime.network, gebied, now, extra),
+        on_duty=duty, unreachable=unreachable,
         days=days, day_names=DAYS, rows=rows, queue=queue.meldingen,
         escalations=escalated.escalations, overdue=escalated.milestones_overdue,
         with_chain=with_chain,

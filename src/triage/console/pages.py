@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -35,6 +36,7 @@ from triage.cases.read import (
     also_open,
     audit_trail,
     handovers_to,
+    led_addresses,
     moved_by_hand,
     open_handover,
     read_case,
@@ -44,7 +46,7 @@ from triage.cases.read import (
 from triage.console.render import SENT, check_csrf, fragment, page
 from triage.dispatch import answers, manual
 from triage.effects import Done
-from triage.intake.models import CandidateOut, ContributionOut, DedupOut, MeldingOut
+from triage.intake.models import AddressOut, CandidateOut, ContributionOut, DedupOut, MeldingOut
 from triage.lists import cases as case_list
 from triage.lists import households
 from triage.lists.people import group
@@ -731,25 +733,36 @@ async def get_my_work_version(request: web.Request) -> web.Response:
     page still loading, a phone that lost its network) is not sent again, so an offer
     made then would wait unseen until its answer time ran out."""
     async with h.connection(request) as conn:
-        mine, _, _, version = await _work(conn, request[PRINCIPAL])
+        work = await _work(conn, request[PRINCIPAL])
     # The offers open now: one the page does not show is announced as new.
-    offers = [str(a.assignment_id) for a in mine.assignments if a.state == "offered"]
-    answer = {"version": version, "offers": offers}
+    offers = [str(a.assignment_id) for a in work.mine.assignments if a.state == "offered"]
+    answer = {"version": work.version, "offers": offers}
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
-async def _work(
-    conn: Any, me: Principal
-) -> tuple[answers.AssignmentsOut, case_list.CasesOut, list[HandoverToMeOut], str]:
+@dataclass(frozen=True)
+class _Work:
+    mine: answers.AssignmentsOut
+    led: case_list.CasesOut
+    #: Where the households of the cases I lead were last reported, to tell them apart.
+    addresses: dict[UUID, AddressOut]
+    proposed: list[HandoverToMeOut]
+    version: str  # a digest of all of it
+
+
+async def _work(conn: Any, me: Principal) -> _Work:
     """My offers and accepted meldingen, the cases I lead, the handovers proposed to me,
-    and a digest of all of them: the page's version. It holds only what the service
-    stored, nothing that changes with the clock alone, or a page would reload forever."""
+    and the page's version. It holds only what the service stored, nothing that changes
+    with the clock alone, or a page would reload forever."""
     mine = await answers.my_assignments(conn, me)
     led = await case_list.cases(conn, me, status="open", lead=me.name, limit=50)
+    addresses = await led_addresses(conn, me.name, [c.case_id for c in led.cases])
     proposed = await handovers_to(conn, me.name)
     shown = orjson.dumps([mine.model_dump(mode="json"), led.model_dump(mode="json"),
+                          {str(k): a.model_dump(mode="json") for k, a in addresses.items()},
                           [p.model_dump(mode="json") for p in proposed]])  # fmt: skip
-    return mine, led, proposed, hashlib.blake2b(shown, digest_size=12).hexdigest()
+    version = hashlib.blake2b(shown, digest_size=12).hexdigest()
+    return _Work(mine, led, addresses, proposed, version)
 
 
 async def _my_work(
@@ -757,14 +770,15 @@ async def _my_work(
 ) -> web.Response:
     runtime = request.app[RUNTIME]
     async with h.connection(request) as conn:
-        mine, led, proposed, version = await _work(conn, request[PRINCIPAL])
+        work = await _work(conn, request[PRINCIPAL])
     # The picker's latest time: the end of today, not the minute the page was made, which
     # an open page would keep and so refuse the time of a visit just made (the service
     # refuses a time ahead of its own clock, and says so).
     today_ends = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT23:59")
-    return page(request, "mijn_werk.html", status, work=mine.assignments,
-                now=runtime.clock.now(), cases=led.cases, proposed=proposed,
-                latest=today_ends, error=error, version=version, names=_names(request))  # fmt: skip
+    return page(request, "mijn_werk.html", status, work=work.mine.assignments,
+                now=runtime.clock.now(), cases=work.led.cases, addresses=work.addresses,
+                proposed=work.proposed, latest=today_ends, error=error, version=work.version,
+                names=_names(request))  # fmt: skip
 
 
 async def _my_change(request: web.Request, run: Callable[[Any], Awaitable[Done[Any]]],

@@ -462,3 +462,14 @@ SELECT gebied, urgency_level,
 SELECT count(*) AS waiting, min(received_at) AS oldest
   FROM meldingen
  WHERE dedup_decision = 'review' AND review_outcome IS NULL;
+
+-- name: unreachable
+-- Of the people $1 (ids in the network file, each of organisation $2), those whom an offer
+-- reaches neither in the console (no enabled account under their id) nor through their
+-- organisation's own system (no active webhook that hears of offers).
+SELECT p.id
+  FROM unnest($1::text[], $2::text[]) AS p (id, organisation)
+ WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.username = p.id AND u.disabled_at IS NULL)
+   AND NOT EXISTS (SELECT 1 FROM webhooks w
+                    WHERE w.organisation = p.organisation AND w.disabled_at IS NULL
+                      AND 'offer' = ANY (w.events));

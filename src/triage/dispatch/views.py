@@ -6,7 +6,7 @@ melding and case endpoints, which audit every read.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 from uuid import UUID
@@ -130,6 +130,18 @@ def on_duty_now(
         backup=[] if gebied == REGIONAL_POOL else people(REGIONAL_POOL),
         coordinators=[Coordinator(id=c, naam=config.by_id[c].naam) for c in network.coordinators],
     )  # fmt: skip
+
+
+async def unreachable(
+    conn: asyncpg.Connection, config: NetworkConfig, people: Iterable[str]
+) -> set[str]:
+    """Who of ``people`` an offer would not reach: no account to see it in the console
+    and no system of their organisation to hear of it. Dispatch still offers to them (a
+    person signing in through the identity provider has an account from their first
+    login on), so their coordinator is shown whom to give a way in."""
+    ids = sorted(set(people))
+    rows = await conn.fetch(_Q["unreachable"], ids, [config.by_id[i].organisatie for i in ids])
+    return {r["id"] for r in rows}
 
 
 async def gebied_queue(conn: asyncpg.Connection, gebied: str, limit: int) -> QueueOut:
