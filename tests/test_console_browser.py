@@ -739,3 +739,27 @@ async def test_a_refused_decline_is_not_reloaded_away_by_a_new_offer(console: Co
     assert await page.evaluate("window.kept === true")
     assert await card.locator("input[name=reason]").input_value() == "    x"
     await page.context.close()
+
+
+async def test_an_offer_taken_away_says_why_on_mijn_werk(console: Console) -> None:
+    """An offer that leaves "Mijn werk" (moved to another gebied here) leaves a word on
+    the page read anew: the card alone would just be gone."""
+    made = await console.post(melding_body(source="politie"), who="desk")
+    await console.give(made["melding_id"], "sp-tilburg-2", "Zij heeft nu dienst.")
+    page = await console.page_as("sp-tilburg-2")
+    await page.goto(f"{console.base}/mijn-werk")
+    await page.locator(f"#offers li[data-melding-id='{made['melding_id']}']").wait_for()
+    await page.locator("#live-status", has_text="Live").wait_for()
+    async with console.http.post(f"{console.base}/api/v1/meldingen/{made['melding_id']}/gebied",
+                                 json={"gebied": "oost", "reason": "Woont in Oisterwijk."},
+                                 headers=console.api["desk"]) as resp:  # fmt: skip
+        assert resp.status == 200, await resp.text()
+    note = page.locator("#gone")
+    await note.wait_for(timeout=3000)
+    assert await note.inner_text() == (
+        "Een aanbod is ingetrokken: de melding is naar een ander gebied gegaan."
+    )
+    assert await page.locator(f"#offers li[data-melding-id='{made['melding_id']}']").count() == 0
+    await page.reload()  # said once
+    assert await page.locator("#gone").count() == 0
+    await page.context.close()

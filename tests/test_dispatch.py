@@ -224,6 +224,7 @@ async def test_a_decline_and_an_unanswered_offer_go_to_the_next(
         event, data = await next_event(stream)
     assert str(second["id"]) in data["assignment_ids"]
     assert data["expired"] is True
+    assert data["why"] == "expired"
     stream.close()
     await _drain(runtime, worker)
     history = await _assignments(runtime, melding["melding_id"])

@@ -223,7 +223,8 @@ async def move_to(
     effects: list[Effect] = [Withdraw(left, melding_id)]
     if row["withdrawn_from"] is not None:
         effects.append(Tell(row["withdrawn_from"], "offer_withdrawn", {
-            "assignment_ids": [row["assignment_id"]], "link": "/api/v1/me/assignments",
+            "assignment_ids": [row["assignment_id"]], "why": "moved",
+            "link": "/api/v1/me/assignments",
         }))  # fmt: skip
     return effects
 
@@ -290,6 +291,6 @@ async def close_melding(
         event = "offer_withdrawn" if ended["was"] == "offered" else "reassigned"
         effects.append(Tell(ended["specialist"], event, {
             "assignment_ids": [ended["assignment_id"]], "melding_id": melding_id,
-            "link": "/api/v1/me/assignments",
+            "why": "closed", "link": "/api/v1/me/assignments",
         }))  # fmt: skip
     return Done(answer, tuple(effects))

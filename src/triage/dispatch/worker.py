@@ -235,6 +235,7 @@ class Worker:
         await self._after_commit.apply([
             *(enqueue(row) for row in rows if row["id"] is not None),
             *(Tell(person, "offer_withdrawn", {"assignment_ids": ids, "expired": True,
+                                               "why": "expired",
                                                "link": "/api/v1/me/assignments"})
               for person, ids in lost.items()),
         ])  # fmt: skip

@@ -275,7 +275,7 @@ async def _take_effect(
         effects += [enqueue(r) for r in rows]
         if rows:
             effects.append(Tell(person, "offer_withdrawn", {
-                "assignment_ids": [r["assignment_id"] for r in rows],
+                "assignment_ids": [r["assignment_id"] for r in rows], "why": "roster",
                 "link": "/api/v1/me/assignments",
             }))  # fmt: skip
     return tuple(effects)

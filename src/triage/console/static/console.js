@@ -97,7 +97,7 @@
     source.onopen = function () { say("Live bijgewerkt."); onOpen(); };
     source.onerror = function () { say("Verbinding met live-updates wordt hersteld…"); };
     ["werkvoorraad", "offer", "offer_withdrawn", "offer_changed", "reassigned",
-     "escalation", "handover", "handover_proposed"].forEach(function (name) {
+     "escalation", "handover", "handover_proposed", "handed_over"].forEach(function (name) {
       source.addEventListener(name, function (e) { onEvent(name, JSON.parse(e.data)); });
     });
     return source;
@@ -135,7 +135,21 @@
   // choice in a list): then once they leave it. The werkvoorraad's events (a coordinator
   // also receives the gebied's) are not about this page.
   const MINE = ["offer", "offer_withdrawn", "offer_changed", "reassigned", "escalation",
-                "handover", "handover_proposed"];
+                "handover", "handover_proposed", "handed_over"];
+  // What went from the page and why, said on the page read anew (what is gone leaves no
+  // trace on it otherwise).
+  const GONE = {
+    expired: "Een aanbod is verlopen en naar de volgende gegaan.",
+    roster: "Je aanbod is ingetrokken: je rooster is gewijzigd (afwezig gemeld of een dienst minder).",
+    moved: "Een aanbod is ingetrokken: de melding is naar een ander gebied gegaan.",
+    closed: "Een aanbod is ingetrokken: de melding is afgesloten.",
+  };
+  function gone(name, data) {
+    if (name === "offer_withdrawn") return GONE[data.why] || "Een aanbod is ingetrokken.";
+    if (name === "reassigned") return "Een melding van je is aan een collega gegeven.";
+    if (name === "handed_over") return "Een collega heeft de casusregie van een van je casussen overgenomen.";
+    return null;
+  }
   // Someone is filling in a field, or has a refused form back to send again: a reload
   // would take what they typed.
   function filling() {
@@ -201,9 +215,24 @@
         .catch(function () { say("Bijwerken mislukt; het wordt opnieuw geprobeerd."); again.failed(); });
     };
     const again = retrying(check);
+    const told = sessionStorage.getItem("gone");
+    if (told) {
+      sessionStorage.removeItem("gone");
+      const note = document.createElement("p");
+      note.className = "ok";
+      note.setAttribute("role", "status");
+      note.id = "gone";
+      note.textContent = told;
+      mine.insertAdjacentElement("beforebegin", note);
+    }
     events(function (name, data) {
       if (MINE.indexOf(name) < 0) return;
       if (name === "offer") notify([String(data.assignment_id)]);
+      const said = gone(name, data);
+      if (said) {
+        const before = sessionStorage.getItem("gone");
+        sessionStorage.setItem("gone", before && before !== said ? before + " " + said : said);
+      }
       changed();
     }, check);
   }
