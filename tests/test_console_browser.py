@@ -329,7 +329,7 @@ async def test_the_desk_takes_a_call_in_the_new_melding_form(console: Console) -
     await page.fill("#f-summary", "Buurvrouw belt: geschreeuw, kinderen huilen. (Fictief.)")
     await page.check("input[name=signals][value=geweld_nu]")
     await page.fill("#f-postcode", "5038 AB")
-    await page.locator("#gebied-hint", has_text="tilburg").wait_for(timeout=3000)
+    await page.locator("#gebied-hint", has_text="Gebied: Tilburg").wait_for(timeout=3000)
     await page.fill("#f-huisnummer", "12")
     await page.fill("#f-p0_voornaam", "Sanne")
     await page.fill("#f-p0_achternaam", "Verbeek")

@@ -228,8 +228,10 @@ async def test_the_desks_form_asks_what_was_said_and_names_the_row_of_a_person(
     sent = await client.post("/nieuwe-melding", data=untouched, headers=desk)
     assert sent.status == 422
     page = await sent.text()
-    for said in ("categorie:", "samenvatting: beschrijf wat er gemeld is", "persoon 2, bsn"):
+    for said in ("categorie: kies er een uit de lijst",
+                 "samenvatting: beschrijf wat er gemeld is", "persoon 2, bsn"):  # fmt: skip
         assert said in page, said
+    assert "huiselijk_geweld" not in page.split("<form")[0]  # codes in the refusal
     assert "persoon 1" not in page
     assert 'id="e-p1_bsn"' in page  # the error beside the row it was typed in
     assert 'id="e-p0_bsn"' not in page

@@ -100,6 +100,10 @@ def field_text(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind == "string_too_short" and ctx.get("min_length") == 1:
         return _FIXED["missing"]  # an empty field, as the form shows it
+    if kind in ("enum", "literal_error") and error.get("input") == "":
+        # A list of the form left at its first line: the form shows the choices in words,
+        # the codes would only confuse.
+        return "kies er een uit de lijst"
     if kind in _BOUND:
         expected = str(ctx.get("expected", "")).replace(" or ", " of ")
         return _BOUND[kind].format_map(_Given({**ctx, "expected": expected}))

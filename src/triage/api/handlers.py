@@ -135,6 +135,11 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
     """Each field's errors, in English and in Dutch (problems_nl), never with the input."""
     merged: dict[str, tuple[list[str], list[str]]] = {}
     errors = exc.errors(include_input=False, include_url=False)
+    # Of what was typed, only whether a field was left empty (a list at its first line,
+    # which the Dutch text says as such) goes on.
+    left_empty = [e.get("input") == "" for e in exc.errors(include_url=False)]
+    errors = [{**e, "input": ""} if empty else e
+              for e, empty in zip(errors, left_empty, strict=True)]  # fmt: skip
     texted = {_pointer(tuple(e["loc"])) for e in errors if not _number_branch(e)}
     for error in errors:
         loc, detail = tuple(error["loc"]), _message(error)

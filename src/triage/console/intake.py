@@ -161,9 +161,14 @@ async def get_gebied_hint(request: web.Request) -> web.Response:
     if _PC4.fullmatch(pc4):
         found = region.gebied_for_postcode(pc4)
         answer = {"gebied": found or REGIONAL_POOL, "note": None if found else OUTSIDE}
+        answer["naam"] = region.names[answer["gebied"] or REGIONAL_POOL]
     elif place:
         found = region.gebied_for_place(place)
-        answer = {"gebied": found, "note": None if found else "Woonplaats niet bekend in de regio."}
+        answer = {
+            "gebied": found,
+            "note": None if found else "Woonplaats niet bekend in de regio.",
+            "naam": region.names[found] if found else None,
+        }
     else:
-        answer = {"gebied": None, "note": None}
+        answer = {"gebied": None, "note": None, "naam": None}
     return web.Response(body=orjson.dumps(answer), content_type="application/json")

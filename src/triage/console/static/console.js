@@ -253,7 +253,7 @@
         .then(function (r) { return r.json(); })
         .then(function (found) {
           hint.textContent = found.gebied
-            ? "Gebied: " + found.gebied + (found.note ? ". " + found.note : "")
+            ? "Gebied: " + (found.naam || found.gebied) + (found.note ? ". " + found.note : "")
             : (found.note || "Het gebied volgt uit de postcode.");
         })
         .catch(function () { /* the service decides on submit anyway */ });
