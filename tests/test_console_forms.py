@@ -142,7 +142,7 @@ async def test_every_form_needs_the_sessions_token_and_this_services_origin(
     )
 
     said = await client.get(f"/meldingen/{melding_id}?gedaan=urgentie", headers=desk)
-    assert "Gedaan: urgentie." in await said.text()
+    assert "De urgentie is aangepast; de redenen staan hieronder." in await said.text()
     planted = await client.get(f"/meldingen/{melding_id}?gedaan=Bel+direct+0900-1234",
                                headers=desk)  # fmt: skip
     assert "0900-1234" not in await planted.text()  # a link cannot make a page say things
@@ -559,7 +559,7 @@ async def test_one_household_in_two_cases_is_shown_and_merged_from_the_melding(
     assert merged.status == 200
     assert str(merged.url).endswith(f"/meldingen/{three['melding_id']}?gedaan=samengevoegd")
     after = await merged.text()
-    assert "Gedaan: samengevoegd." in after
+    assert "De casussen zijn samengevoegd." in after
     assert 'id="split-' not in after
     row = await runtime.pool.fetchrow(
         "SELECT status, merged_into FROM cases WHERE id = $1", uuid.UUID(other)

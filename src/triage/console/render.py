@@ -136,17 +136,36 @@ def check_csrf(request: web.Request, fields: dict[str, str]) -> None:
         )
 
 
-#: What a form's answer may say was done (``?gedaan=``): these words only, so that a link
-#: cannot make a page say something of its own.
-DONE = frozenset({
-    "urgentie", "gekoppeld", "ontkoppeld", "beoordeeld", "samengevoegd", "toegewezen",
-    "naar ander gebied",
-    "afgesloten",
-    "opgeslagen", "al eerder opgeslagen", "mijlpaal", "overdracht voorgesteld",
-    "casusregie overgenomen", "gesloten", "aangenomen", "afgewezen", "contact",
-    "roosterwijziging", "ingetrokken", "gebruiker aangemaakt", "gebruiker uitgeschakeld",
-    "toegang vernieuwd", "token vernieuwd", "bron uitgeschakeld", "opnieuw verstuurd", "notitie",
-})  # fmt: skip
+#: What a form's answer may say was done (``?gedaan=``), and how the page says it: these
+#: words only, so that a link cannot make a page say something of its own.
+DONE = {
+    "urgentie": "De urgentie is aangepast; de redenen staan hieronder.",
+    "gekoppeld": "De melding is gekoppeld aan de casus.",
+    "ontkoppeld": "De melding is losgemaakt en heeft een eigen casus.",
+    "beoordeeld": "De beoordeling is vastgelegd.",
+    "samengevoegd": "De casussen zijn samengevoegd.",
+    "toegewezen": "De melding is aangeboden aan wie je koos.",
+    "naar ander gebied": "De melding is naar het andere gebied gegaan en wordt daar aangeboden.",
+    "afgesloten": "De melding is afgesloten.",
+    "opgeslagen": "De melding is opgeslagen.",
+    "al eerder opgeslagen": "Deze melding was al eerder opgeslagen; er is niets dubbel.",
+    "mijlpaal": "De mijlpaal is vastgelegd.",
+    "overdracht voorgesteld": "De overdracht is voorgesteld; de collega krijgt bericht.",
+    "casusregie overgenomen": "Je hebt de casusregie overgenomen.",
+    "gesloten": "De casus is gesloten.",
+    "aangenomen": "Aangenomen: de melding staat nu bij jou, eerste contact nog te doen.",
+    "afgewezen": "Afgewezen: de melding gaat naar de volgende.",
+    "contact": "Het eerste contact is vastgelegd.",
+    "roosterwijziging": "De roosterwijziging is vastgelegd en geldt meteen.",
+    "ingetrokken": "De roosterwijziging is ingetrokken.",
+    "gebruiker aangemaakt": "De gebruiker is aangemaakt.",
+    "gebruiker uitgeschakeld": "De gebruiker is uitgeschakeld.",
+    "toegang vernieuwd": "De toegang is vernieuwd.",
+    "token vernieuwd": "Het token is vernieuwd.",
+    "bron uitgeschakeld": "De bron is uitgeschakeld.",
+    "opnieuw verstuurd": "De webhook wordt opnieuw verstuurd.",
+    "notitie": "De notitie is toegevoegd.",
+}
 
 
 #: The form a request posted, read by ``page``.
@@ -167,7 +186,7 @@ def page(
     html = _ENV.get_template(template).render(
         me=request.get(PRINCIPAL), csrf=csrf_token(request), path=request.path,
         posted=request.method == "POST",
-        done=said if said in DONE and status < 400 else None,
+        done=DONE[said] if said in DONE and status < 400 else None,
         sent=_typed(form) if form is not None and status >= 400 else None,
         sso=request.app[RUNTIME].oidc is not None,
         **_labels(request), **context,
