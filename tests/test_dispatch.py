@@ -538,6 +538,38 @@ async def test_first_contact_starts_the_case_milestones(
     assert all(m.gebied == "zuid" for m in elsewhere)
 
 
+async def test_the_lead_hears_when_a_coordinator_proposes_to_hand_their_case_over(
+    client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
+) -> None:
+    """A coordinator proposes a lead's case to a colleague: both hear of it at once, the
+    lead as the one whose case is to go (until the colleague takes it, it stays theirs)."""
+    melding = await _post(client, tokens)
+    await _drain(runtime, _worker(runtime, FrozenClock(MONDAY_10)))
+    lead_id, colleague = [s for s in staff if s.startswith("sp-")][:2]
+    given = await client.post(f"/api/v1/meldingen/{melding['melding_id']}/reassign",
+                              json={"to": lead_id, "reason": "Kent het gezin al."},
+                              headers=tokens.user("operator"))  # fmt: skip
+    assert given.status == 200, await given.text()
+    offered = next(a for a in await _assignments(runtime, melding["melding_id"])
+                   if a["specialist"] == lead_id and a["state"] == "offered")  # fmt: skip
+    assert (await client.post(f"/api/v1/assignments/{offered['id']}/accept",
+                              headers=_auth(staff[lead_id]))).status == 200  # fmt: skip
+    streams = {}
+    for who in (lead_id, colleague):
+        streams[who] = await client.get("/api/v1/me/events", headers=_auth(staff[who]))
+        assert (await streams[who].content.readline()).startswith(b": connected")
+    proposed = await client.post(f"/api/v1/cases/{melding['case_id']}/handover",
+                                 json={"to": colleague, "reason": "Regie loopt vast; verlof."},
+                                 headers=_auth(staff[f"co-{GEBIED}"]))  # fmt: skip
+    assert proposed.status == 200, await proposed.text()
+    for who, role in ((lead_id, "lead"), (colleague, "to")):
+        event, data = await next_event(streams[who])
+        while event != "handover_proposed":
+            event, data = await next_event(streams[who])
+        assert (data["case_id"], data["as"]) == (melding["case_id"], role)
+        streams[who].close()
+
+
 async def test_a_case_is_not_proposed_to_someone_of_another_gebied(
     client: Client, tokens: Tokens, runtime: Runtime, staff: dict[str, str]
 ) -> None:

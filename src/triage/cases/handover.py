@@ -116,9 +116,14 @@ async def propose(
     if row is None:  # changed since it was read: no longer theirs, or in another gebied
         raise _not_yours()
     # The colleague hears of it at once: an open "Mijn werk" shows the proposal to take.
-    told = Tell(change.to, "handover_proposed",
-                {"case_id": case_id, "link": f"/api/v1/cases/{case_id}"})  # fmt: skip
-    return Done(_out(row, accepted=False), (told,))
+    # So does the lead, when a coordinator proposed it: their case is to go to another.
+    link = f"/api/v1/cases/{case_id}"
+    told = [Tell(change.to, "handover_proposed", {"case_id": case_id, "as": "to", "link": link})]
+    lead = row["from_lead"]
+    if lead is not None and lead not in (principal.name, change.to):
+        told.append(Tell(lead, "handover_proposed",
+                         {"case_id": case_id, "as": "lead", "link": link}))  # fmt: skip
+    return Done(_out(row, accepted=False), tuple(told))
 
 
 def _not_yours() -> Problem:

@@ -148,6 +148,9 @@
     if (name === "offer_withdrawn") return GONE[data.why] || "Een aanbod is ingetrokken.";
     if (name === "reassigned") return "Een melding van je is aan een collega gegeven.";
     if (name === "handed_over") return "Een collega heeft de casusregie van een van je casussen overgenomen.";
+    if (name === "handover_proposed" && data.as === "lead") {
+      return "De coördinator heeft voorgesteld een van je casussen aan een collega over te dragen; tot die overneemt, blijft hij bij jou.";
+    }
     return null;
   }
   // Someone is filling in a field, or has a refused form back to send again: a reload
