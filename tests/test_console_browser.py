@@ -763,3 +763,21 @@ async def test_an_offer_taken_away_says_why_on_mijn_werk(console: Console) -> No
     await page.reload()  # said once
     assert await page.locator("#gone").count() == 0
     await page.context.close()
+
+
+async def test_a_specialist_accepts_an_offer_from_the_meldings_own_page(console: Console) -> None:
+    """Read first, then answer where it was read: the melding's page carries the offer's
+    answer time and its two answers for the one it is offered to."""
+    made = await console.post(melding_body(source="politie"), who="desk")
+    await console.give(made["melding_id"], "sp-tilburg-2", "Zij kent de school.")
+    page = await console.page_as("sp-tilburg-2")
+    await page.goto(f"{console.base}/meldingen/{made['melding_id']}")
+    offer = page.locator("#mijn-aanbod")
+    assert "Antwoord binnen" in await offer.inner_text()
+    await console.accessible(page, "melding met aanbod")
+    await offer.locator("button", has_text="Aannemen").click()
+    await page.wait_for_url("**/mijn-werk?gedaan=aangenomen")
+    assert await page.locator(f"#accepted li[data-melding-id='{made['melding_id']}']").count() == 1
+    await page.goto(f"{console.base}/meldingen/{made['melding_id']}")
+    assert await page.locator("#mijn-aanbod").count() == 0  # answered: nothing left to answer
+    await page.context.close()
