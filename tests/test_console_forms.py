@@ -751,6 +751,7 @@ async def test_a_melding_linked_by_hand_says_so_however_often_it_was_read(
     html = await (await client.get(f"/meldingen/{second['melding_id']}", headers=desk)).text()
     assert "Besluit bij binnenkomst: <strong>nieuwe casus" in html
     assert 'id="moved-by-hand">Daarna gekoppeld aan een casus' in html
+    assert "Reden: Zelfde gezin, andere beller." in html
     assert "De laatste 200 vermeldingen in de audit" in html
     # the link itself is among the entries shown, though 200 reads came before it
     assert "<td>gekoppeld aan een casus</td>" in html

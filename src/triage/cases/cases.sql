@@ -183,13 +183,14 @@ SELECT t.at, t.action, t.actor_role, t.reason, t.actor
  ORDER BY t.id;
 
 -- name: moved_by_hand
--- The last time melding $1 was put in another case by hand (linked or unlinked), if ever.
-SELECT a.at, a.action, a.actor_role, a.reason,
-       coalesce(u.username, a.actor_kind) AS actor
-  FROM audit_log a
-  LEFT JOIN users u ON a.actor_kind = 'user' AND u.id = a.actor_id
- WHERE a.melding_id = $1 AND a.action IN ('case.link', 'case.unlink')
- ORDER BY a.id DESC
+-- The last time melding $1 was put in another case by hand (linked or unlinked), if ever,
+-- with the reason given.
+SELECT x.at, 'case.' || x.action AS action, x.actor_role, x.reason,
+       coalesce(u.username, x.actor_kind) AS actor
+  FROM case_changes x
+  LEFT JOIN users u ON x.actor_kind = 'user' AND u.id = x.actor_id
+ WHERE x.melding_id = $1 AND x.action IN ('link', 'unlink')
+ ORDER BY x.id DESC
  LIMIT 1;
 
 -- name: open_handover
