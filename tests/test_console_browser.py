@@ -501,12 +501,24 @@ async def test_a_case_is_worked_in_the_console(console: Console) -> None:
     await lead.click("form[aria-label='Notitie toevoegen'] button")
     await lead.wait_for_url("**gedaan=notitie")
     assert "Afspraak met moeder" in await lead.inner_text("ul.notes")
-    await lead.select_option("#handover-to", "sp-tilburg-2")
-    await lead.fill("#handover-reason", "Ik ga met verlof; Amelia neemt het over.")
-    await lead.click("form[aria-label='Overdracht voorstellen'] button")
-    await lead.wait_for_url("**gedaan=overdracht*")
 
+    async def propose() -> None:
+        await lead.select_option("#handover-to", "sp-tilburg-2")
+        await lead.fill("#handover-reason", "Ik ga met verlof; Amelia neemt het over.")
+        await lead.click("form[aria-label='Overdracht voorstellen'] button")
+        await lead.wait_for_url("**gedaan=overdracht*")
+
+    await propose()
     colleague = await console.page_as("sp-tilburg-2")
+    # Not now: the colleague declines it from their work; the lead may propose again.
+    await colleague.goto(f"{console.base}/mijn-werk")
+    card = colleague.locator(f"#handovers li[data-case-id='{made['case_id']}']")
+    await card.locator("input[name=reason]").fill("Deze week niet; morgen wel.")
+    await card.locator("button", has_text="Niet overnemen").click()
+    await colleague.wait_for_url("**/mijn-werk?gedaan=overdracht*")
+    assert await colleague.locator(f"#handovers li[data-case-id='{made['case_id']}']").count() == 0
+    await lead.goto(f"{console.base}/casussen/{made['case_id']}")
+    await propose()
     await colleague.goto(
         f"{console.base}/casussen/{made['case_id']}",
     )

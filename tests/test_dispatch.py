@@ -567,7 +567,30 @@ async def test_the_lead_hears_when_a_coordinator_proposes_to_hand_their_case_ove
         while event != "handover_proposed":
             event, data = await next_event(streams[who])
         assert (data["case_id"], data["as"]) == (melding["case_id"], role)
-        streams[who].close()
+    streams[colleague].close()
+
+    # The colleague will not take it: the proposal ends, the lead stays and hears it, and
+    # the case can be proposed to someone else. Nobody else ends it.
+    case_url = f"/api/v1/cases/{melding['case_id']}/handover"
+    bystander = next(s for s in staff if s.startswith("sp-") and s not in (lead_id, colleague))
+    decline = {"reason": "Mijn caseload is vol deze maand."}
+    assert (await client.post(f"{case_url}/withdraw", json=decline,
+                              headers=_auth(staff[bystander]))).status == 409  # fmt: skip
+    ended = await client.post(f"{case_url}/withdraw", json=decline,
+                              headers=_auth(staff[colleague]))  # fmt: skip
+    assert ended.status == 200, await ended.text()
+    event, data = await next_event(streams[lead_id])
+    while event != "handover_withdrawn":
+        event, data = await next_event(streams[lead_id])
+    assert (data["case_id"], data["by"]) == (melding["case_id"], colleague)
+    streams[lead_id].close()
+    case = await (await client.get(f"/api/v1/cases/{melding['case_id']}",
+                                   headers=tokens.user("operator"))).json()  # fmt: skip
+    assert case["lead"] == lead_id
+    assert (await client.post(f"{case_url}/accept", headers=_auth(staff[colleague]))).status == 409
+    again = await client.post(case_url, json={"to": bystander, "reason": "Dan zij, graag."},
+                              headers=_auth(staff[lead_id]))  # fmt: skip
+    assert again.status == 200, await again.text()
 
 
 async def test_a_case_is_not_proposed_to_someone_of_another_gebied(

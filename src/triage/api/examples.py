@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from triage.auth.sessions import LoginIn
 from triage.cases import control as c
-from triage.cases.handover import HandoverIn
+from triage.cases.handover import HandoverEndIn, HandoverIn
 from triage.cases.milestones import MilestoneDoneIn
 from triage.cases.notes import NoteIn
 from triage.dispatch import answers as a
@@ -147,4 +147,5 @@ def request_examples(
         ReplayIn: {"ids": [_DEAD_LETTER]},
         MilestoneDoneIn: {"note": "Plan van aanpak met het gezin besproken en vastgelegd."},
         HandoverIn: {"to": _COLLEAGUE, "reason": "Ik ben drie weken met verlof."},
+        HandoverEndIn: {"reason": "Mijn caseload is deze maand vol; vraag een collega."},
     }

@@ -860,6 +860,15 @@ async def post_handover(request: web.Request) -> web.Response:
     return await answered(request, done)
 
 
+async def post_handover_withdraw(request: web.Request) -> web.Response:
+    case_id = _uuid_param(request, "case_id")
+    end = await json_body(request, handover.HandoverEndIn.model_validate_json)
+    async with connection(request) as conn:
+        done = await handover.withdraw(conn, case_id, end, principal_of(request),
+                                       **request_context(request))  # fmt: skip
+    return await answered(request, done)
+
+
 async def post_handover_accept(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     case_id = _uuid_param(request, "case_id")

@@ -30,7 +30,7 @@ from triage.auth.policy import (
 )
 from triage.auth.sessions import LoginIn, SessionOut
 from triage.cases import control as c
-from triage.cases.handover import HandoverIn, HandoverOut
+from triage.cases.handover import HandoverEndIn, HandoverIn, HandoverOut
 from triage.cases.milestones import MilestoneDoneIn, MilestoneOut
 from triage.cases.notes import NoteIn, NoteOut
 from triage.cases.read import ACCESS_REASON_HEADER, ACCESS_REASON_PATTERN, BreakGlassListOut
@@ -524,6 +524,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "Accept the lead of a case proposed to me (warm handover; audited)", "cases",
         {200: HandoverOut}, policy=_TAKING_OVER, errors=(401, 403, 404, 409, 503),
         error_texts=_conflict("No handover of this case is proposed to the caller"),
+    ),
+    Operation(
+        "POST", "/api/v1/cases/{case_id}/handover/withdraw", h.post_handover_withdraw,
+        "End the case's proposed handover without a takeover: the colleague proposed "
+        "declines it, or the lead, whoever proposed it or a coordinator of the gebied "
+        "withdraws it; the lead stays, the others are told (audited)",
+        "cases", {200: HandoverOut}, request=HandoverEndIn, policy=CASE_WORK,
+        errors=(400, 401, 403, 404, 409, 413, 415, 422, 503),
+        error_texts=_conflict("No open handover of this case that the caller may end"),
     ),
     Operation(
         "POST", "/api/v1/cases/{case_id}/notes", h.post_note,

@@ -173,3 +173,41 @@ async def accept(
     if former is not None:
         effects.append(Tell(former, "handed_over", moved))
     return Done(_out(row, accepted=True), tuple(effects))
+
+
+class HandoverEndIn(RequestBody):
+    reason: str = Field(min_length=5, max_length=1000, description="Why; the others read it.")
+
+
+async def withdraw(
+    conn: asyncpg.Connection,
+    case_id: UUID,
+    end: HandoverEndIn,
+    principal: Principal,
+    *,
+    now: datetime,
+    endpoint: str,
+    request_id: str,
+) -> Done[HandoverOut]:
+    """The case's open proposal ends without a takeover: declined by the colleague it was
+    proposed to, or withdrawn by the lead, whoever proposed it or a coordinator of the
+    gebied. The lead stays; the others involved are told, and the case can be proposed
+    to someone else."""
+    _staff(principal)
+    coordinator = principal.role == UserRole.coordinator
+    row = await conn.fetchrow(
+        _Q["withdraw"], case_id, principal.name, coordinator, principal.gebied, now,
+        end.reason, principal.id, principal.role, endpoint, request_id,
+    )  # fmt: skip
+    if row is None:
+        raise conflict(
+            "no open handover of this case that you may end: the colleague it was proposed "
+            "to, the lead, whoever proposed it or a coordinator of the gebied ends it",
+            "geen open overdracht van deze casus die jij kunt beëindigen: dat doen de "
+            "collega aan wie hij is voorgesteld, de regisseur, wie hem voorstelde of een "
+            "coördinator van het gebied",
+        )  # fmt: skip
+    ended = {"case_id": case_id, "by": principal.name, "link": f"/api/v1/cases/{case_id}"}
+    told = {row["to_lead"], row["from_lead"], row["requested_by"]} - {principal.name, None}
+    effects = tuple(Tell(person, "handover_withdrawn", ended) for person in sorted(told))
+    return Done(_out(row, accepted=False), effects)

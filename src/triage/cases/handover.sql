@@ -85,3 +85,22 @@ WITH made AS (
     SELECT $5, 'user', $7, $8, 'assignment.handover', melding_id, case_id, $9, $10 FROM made
 )
 SELECT melding_id, gebied FROM made;
+
+-- name: withdraw
+-- The open proposal of case $1 ends without a takeover, by $2: the colleague it was
+-- proposed to (declining it), the case's lead, whoever proposed it, or a coordinator ($3)
+-- of the case's gebied ($4). The lead stays.
+WITH ended AS (
+    UPDATE case_handovers h SET state = 'withdrawn', ended_by = $2, ended_at = $5,
+                                end_reason = $6
+      FROM cases c
+     WHERE h.case_id = $1 AND h.state = 'open' AND c.id = h.case_id
+       AND (h.to_lead = $2 OR h.from_lead = $2 OR h.requested_by = $2
+            OR ($3 AND c.gebied = $4))
+ RETURNING h.case_id, h.from_lead, h.to_lead, h.requested_by, h.requested_at
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_id, actor_role, action, case_id, endpoint,
+                           request_id)
+    SELECT $5, 'user', $7, $8, 'case.handover_withdrawn', case_id, $9, $10 FROM ended
+)
+SELECT case_id, from_lead, to_lead, requested_by, requested_at FROM ended;

@@ -627,6 +627,11 @@ async def _case_page(
         may_mark=in_network and leads,
         may_hand_over=in_network and leads and case.status == "open",
         may_take=proposed is not None and proposed.to_lead == me.name,
+        # Whom the service lets end it (handover.withdraw): the colleague, the lead, who
+        # proposed it, a coordinator (of the gebied: the case's read already checked that).
+        may_end=proposed is not None and in_network and (
+            me.name in (proposed.to_lead, proposed.from_lead, proposed.requested_by)
+            or me.role == U.coordinator),
         may_close=me.change_scope() is not None and case.status == "open",
         may_note=case.status == "open" and (me.change_scope() is not None or case.lead == me.name),
         colleagues=await _staff_of(request, case.gebied), milestone_kinds=milestones.KINDS,
@@ -695,6 +700,25 @@ async def post_take_over(request: web.Request) -> web.Response:
                                      **h.request_context(request))  # fmt: skip
 
     return await _case_change(request, run, "casusregie overgenomen")
+
+
+async def post_handover_withdraw(request: web.Request) -> web.Response:
+    """The proposal ends without a takeover: declined from "Mijn werk" by the colleague
+    (back there: the case is not theirs to read any more), or withdrawn on the case."""
+    case_id = _case_id(request)
+    fields = await form_fields(request)
+
+    async def run(conn: Any) -> Done[Any]:
+        body = parsed(handover.HandoverEndIn, {"reason": _reason(fields)})
+        return await handover.withdraw(conn, case_id, body, request[PRINCIPAL],
+                                       **h.request_context(request))  # fmt: skip
+
+    if fields.get("terug") == "mijn-werk":
+        return await apply_change(
+            request, run, then="/mijn-werk?" + urlencode({"gedaan": "overdracht beeindigd"}),
+            refused=lambda problem: _my_work(request, problem.status, said(problem)),
+        )  # fmt: skip
+    return await _case_change(request, run, "overdracht beeindigd")
 
 
 async def post_note(request: web.Request) -> web.Response:

@@ -64,6 +64,7 @@ PAGES: tuple[Page, ...] = (
     Page("POST", "/casussen/{case_id}/mijlpalen/{kind}", p.post_milestone, CASE_WORK),
     Page("POST", "/casussen/{case_id}/overdracht", p.post_handover, CASE_WORK),
     Page("POST", "/casussen/{case_id}/overnemen", p.post_take_over, CASE_WORK),
+    Page("POST", "/casussen/{case_id}/overdracht/beeindigen", p.post_handover_withdraw, CASE_WORK),
     Page("POST", "/casussen/{case_id}/sluiten", p.post_close, EDITORS),
     Page("POST", "/casussen/{case_id}/notities", p.post_note, _READERS),
     Page("POST", "/meldingen/{melding_id}/toewijzen", p.post_reassign, EDITORS),

@@ -73,7 +73,9 @@ WITH m AS (
         OR melding_id IN (SELECT id FROM m)
     RETURNING 1
 ), h AS (
-    UPDATE case_handovers SET reason = 'gewist (bewaartermijn)'
+    UPDATE case_handovers SET reason = 'gewist (bewaartermijn)',
+                              end_reason = CASE WHEN end_reason IS NULL THEN NULL
+                                                ELSE 'gewist (bewaartermijn)' END
      WHERE case_id = ANY ($1::uuid[]) RETURNING 1
 ), ms AS (
     UPDATE case_milestones SET note = NULL WHERE case_id = ANY ($1::uuid[]) RETURNING 1

@@ -97,7 +97,7 @@
     source.onopen = function () { say("Live bijgewerkt."); onOpen(); };
     source.onerror = function () { say("Verbinding met live-updates wordt hersteld…"); };
     ["werkvoorraad", "offer", "offer_withdrawn", "offer_changed", "reassigned",
-     "escalation", "handover", "handover_proposed", "handed_over"].forEach(function (name) {
+     "escalation", "handover", "handover_proposed", "handed_over", "handover_withdrawn"].forEach(function (name) {
       source.addEventListener(name, function (e) { onEvent(name, JSON.parse(e.data)); });
     });
     return source;
@@ -135,7 +135,7 @@
   // choice in a list): then once they leave it. The werkvoorraad's events (a coordinator
   // also receives the gebied's) are not about this page.
   const MINE = ["offer", "offer_withdrawn", "offer_changed", "reassigned", "escalation",
-                "handover", "handover_proposed", "handed_over"];
+                "handover", "handover_proposed", "handed_over", "handover_withdrawn"];
   // What went from the page and why, said on the page read anew (what is gone leaves no
   // trace on it otherwise).
   const GONE = {
@@ -147,6 +147,7 @@
   function gone(name, data) {
     if (name === "offer_withdrawn") return GONE[data.why] || "Een aanbod is ingetrokken.";
     if (name === "reassigned") return "Een melding van je is aan een collega gegeven.";
+    if (name === "handover_withdrawn") return "Een voorgestelde overdracht gaat niet door; de casusregie blijft waar die was.";
     if (name === "handed_over") return "Een collega heeft de casusregie van een van je casussen overgenomen.";
     if (name === "handover_proposed" && data.as === "lead") {
       return "De coördinator heeft voorgesteld een van je casussen aan een collega over te dragen; tot die overneemt, blijft hij bij jou.";
