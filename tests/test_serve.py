@@ -306,3 +306,24 @@ async def test_a_database_without_the_schema_is_refused_at_start_with_what_to_ru
     assert "run `triage migrate` first, or start with `triage serve --migrate`" in result.stderr
     assert "Traceback" not in result.stderr
     assert "serving" not in result.stdout
+
+
+async def test_serve_starts_while_postgres_cannot_be_reached_and_says_so_at_readyz(
+    redis_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    """The schema is checked at start only when PostgreSQL answers: an orchestrator may
+    start the service first, which then answers 503 at /readyz until it does."""
+    port, nowhere = free_port(), free_port()
+    env = _env(TRIAGE_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{nowhere}/triage",
+               TRIAGE_REDIS_URL=redis_url, TRIAGE_REDIS_PREFIX=f"nodb{os.getpid()}",
+               TRIAGE_PORT=str(port), TRIAGE_DATA_DIR=str(data_dir))  # fmt: skip
+    proc = _serve(env=env, logs=tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            await until_up(http, f"http://127.0.0.1:{port}/healthz")
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                assert resp.status == 503
+        assert "schema_not_checked" in (tmp_path / "stderr").read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -125,11 +125,20 @@ def port_problem(host: str, port: int, exc: OSError) -> str:
 
 async def check_schema(database_url: str) -> None:
     """Refuse to start on a database without this version's schema, with what to run:
-    otherwise the first request fails on a missing table, and the worker with it."""
+    otherwise the first request fails on a missing table, and the worker with it. A
+    database not reachable now is not refused: the service starts as before and answers
+    503 until it is (an orchestrator may start it first)."""
+    from triage.store.db import is_unavailable
     from triage.store.migrate import available_migrations
 
     needed = available_migrations()[-1].version
-    conn = await asyncpg.connect(database_url)
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(database_url), timeout=10)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        log.warning("schema_not_checked", reason="database not reachable at start")
+        return
     try:
         has_table = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
         at = (
