@@ -17,6 +17,7 @@ from helpers import TEST_CLOCK, Tokens, born_of, household_name, melding_body
 from triage.auth.accounts import AccountError, add_user
 from triage.auth.sessions import COOKIE
 from triage.console.routes import PAGES
+from triage.dispatch.views import duty_of
 from triage.runtime import Runtime
 from triage.vocabulary import Source, UserRole
 
@@ -779,3 +780,25 @@ async def test_the_gebied_page_marks_whom_an_offer_would_not_reach(
         await add_user(conn, who, UserRole.specialist, TEST_CLOCK.now(), gebied="tilburg",
                        password=PASSWORD)  # fmt: skip
     assert not await marked()
+
+
+async def test_mijn_werk_says_whether_its_person_is_on_duty(
+    client: Client, runtime: Runtime
+) -> None:
+    """Someone of the network reads on their own page until when they are on duty, or
+    when their next duty begins (no offer comes before it)."""
+    who = "sp-tilburg-3"
+    async with runtime.pool.acquire() as conn:
+        await add_user(conn, who, UserRole.specialist, TEST_CLOCK.now(), gebied="tilburg",
+                       password=PASSWORD)  # fmt: skip
+    resp = await client.post("/login", data={"username": who, "password": PASSWORD},
+                             allow_redirects=False)  # fmt: skip
+    client.session.cookie_jar.clear()
+    own = {"Cookie": f"{COOKIE}={resp.cookies[COOKIE].value}"}
+    html = await (await client.get("/mijn-werk", headers=own)).text()
+    found = re.search(r'<p class="hint" id="my-duty">([^<]*)</p>', html)
+    assert found is not None
+    until, next_duty = duty_of(runtime.network, who, runtime.clock.now())
+    expected = ("Je hebt dienst tot" if until else "Je hebt nu geen dienst" if next_duty
+                else "Je staat de komende week niet op het rooster")  # fmt: skip
+    assert found.group(1).startswith(expected), found.group(1)

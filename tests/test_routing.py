@@ -13,7 +13,7 @@ import yaml
 from helpers import TEST_CLOCK
 from triage.auth.accounts import AccountError, check_network
 from triage.console.gebied import week
-from triage.dispatch.views import on_duty_now
+from triage.dispatch.views import duty_of, on_duty_now
 from triage.region import REGIONAL_POOL, load_region
 from triage.routing.choose import Choice, Need, choose
 from triage.routing.network import Change, NetworkConfig, load_network
@@ -266,3 +266,16 @@ def test_a_coordinators_account_is_for_whom_the_file_names_coordinator() -> None
     check_network(DEMO, "sp-tilburg-3", UserRole.specialist, "tilburg")
     with pytest.raises(AccountError, match="among the coordinators of tilburg"):
         check_network(DEMO, "sp-tilburg-3", UserRole.coordinator, "tilburg")
+
+
+def test_a_persons_own_duty_now_or_when_it_next_begins() -> None:
+    """Mijn werk says until when its person is on duty, or when their next duty begins:
+    without it, an empty page does not say that no offer comes while they are off."""
+    sunday_night, monday = _local(2026, 11, 22, 3, 0), _local(2026, 11, 23, 10, 0)
+    assert duty_of(DEMO, "sp-tilburg-1", sunday_night) == (None, _local(2026, 11, 23, 8, 30))
+    assert duty_of(DEMO, "sp-tilburg-1", monday) == (_local(2026, 11, 23, 17, 0), None)
+    # An absence over the whole of Monday: the next duty is Tuesday's.
+    away = Change(kind="absent", specialist="sp-tilburg-1", start=_local(2026, 11, 23, 0, 0),
+                  end=_local(2026, 11, 24, 0, 0))  # fmt: skip
+    assert duty_of(DEMO, "sp-tilburg-1", sunday_night, [away]) == (
+        None, _local(2026, 11, 24, 8, 30))  # fmt: skip

@@ -44,7 +44,7 @@ from triage.cases.read import (
     reason_is_valid,
 )
 from triage.console.render import SENT, check_csrf, fragment, page
-from triage.dispatch import answers, manual
+from triage.dispatch import answers, manual, views
 from triage.effects import Done
 from triage.intake.models import AddressOut, CandidateOut, ContributionOut, DedupOut, MeldingOut
 from triage.lists import cases as case_list
@@ -799,7 +799,14 @@ async def _my_work(
     # an open page would keep and so refuse the time of a visit just made (the service
     # refuses a time ahead of its own clock, and says so).
     today_ends = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT23:59")
+    now = runtime.clock.now()
+    me: Principal = request[PRINCIPAL]
+    extra = roster_changes.as_changes(await roster_changes.current(runtime.pool, now))
+    on_until, next_duty = (views.duty_of(runtime.network, me.name, now, extra)
+                           if me.name in runtime.network.by_id else (None, None))  # fmt: skip
     return page(request, "mijn_werk.html", status, work=work.mine.assignments,
+                on_until=on_until, next_duty=next_duty,
+                in_network=me.name in runtime.network.by_id,
                 now=runtime.clock.now(), cases=work.led.cases, addresses=work.addresses,
                 proposed=work.proposed, latest=today_ends, error=error, version=work.version,
                 names=_names(request))  # fmt: skip

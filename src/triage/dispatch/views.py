@@ -19,7 +19,7 @@ from triage.cases.milestones import MilestoneOverdueOut, overdue_in_scope
 from triage.problems import forbidden
 from triage.region import REGIONAL_POOL
 from triage.routing.network import Change, NetworkConfig
-from triage.routing.roster import Duty, on_duty
+from triage.routing.roster import Duty, on_duty, turns
 from triage.store.sql import load_queries
 from triage.vocabulary import Level
 
@@ -130,6 +130,21 @@ def on_duty_now(
         backup=[] if gebied == REGIONAL_POOL else people(REGIONAL_POOL),
         coordinators=[Coordinator(id=c, naam=config.by_id[c].naam) for c in network.coordinators],
     )  # fmt: skip
+
+
+def duty_of(
+    config: NetworkConfig, who: str, now: datetime, extra: Sequence[Change] = ()
+) -> tuple[datetime | None, datetime | None]:
+    """(until when ``who`` is on duty, or None; else when their next duty begins within a
+    week, or None): for their own page, which otherwise shows no offers without saying
+    that none come while they are off duty."""
+    current = [d.end for d in on_duty(config, now, extra) if d.specialist == who]
+    if current:
+        return max(current), None
+    for at in turns(config, now, now + timedelta(days=7), extra):
+        if at > now and any(d.specialist == who for d in on_duty(config, at, extra)):
+            return None, at
+    return None, None
 
 
 async def unreachable(
