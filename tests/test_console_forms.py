@@ -566,6 +566,14 @@ async def test_one_household_in_two_cases_is_shown_and_merged_from_the_melding(
         "SELECT status, merged_into FROM cases WHERE id = $1", uuid.UUID(other)
     )
     assert (row["status"], str(row["merged_into"])) == ("closed", three["case_id"])
+    # Both cases say what happened, why, and where the merged one went.
+    gone = await (await client.get(f"/casussen/{other}", headers=desk)).text()
+    assert f'(opgegaan in <a href="/casussen/{three["case_id"]}">een andere casus</a>)' in gone
+    kept = await (await client.get(f"/casussen/{three['case_id']}", headers=desk)).text()
+    for html in (gone, kept):
+        listed = html[html.index('id="h-correcties"') :]
+        assert "casussen samengevoegd" in listed
+        assert "Zelfde gezin, twee casussen." in listed
 
 
 async def test_two_cases_a_person_kept_apart_raise_no_notice(
