@@ -532,6 +532,11 @@ async def test_a_case_is_worked_in_the_console(console: Console) -> None:
     )
 
     await desk.goto(f"{console.base}/casussen/{made['case_id']}")
+    # The case keeps who led it when: the declined proposal and the one taken over.
+    handed = await desk.inner_text("ul.handovers")
+    assert "niet doorgegaan (Amelia van de Wal" in handed
+    assert "Deze week niet; morgen wel." in handed
+    assert "naar Amelia van de Wal, overgenomen" in handed
     await desk.fill("#close-reason", "Hulp loopt via het wijkteam; crisis voorbij.")
     await desk.click("form[aria-label='Casus sluiten'] button")
     await desk.wait_for_url("**gedaan=gesloten")

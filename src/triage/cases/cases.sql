@@ -197,6 +197,13 @@ SELECT x.at, 'case.' || x.action AS action, x.actor_role, x.reason,
 SELECT to_lead, from_lead, requested_by, requested_at, reason
   FROM case_handovers WHERE case_id = $1 AND state = 'open';
 
+-- name: past_handovers
+-- The case's handovers that ended (taken over, or not), oldest first.
+SELECT to_lead, from_lead, requested_by, requested_at, reason, state, accepted_at,
+       ended_by, ended_at, end_reason
+  FROM case_handovers WHERE case_id = $1 AND state <> 'open'
+ ORDER BY requested_at;
+
 -- name: handovers_to
 -- Cases whose lead is proposed to $1 (a warm handover waits for them to take it over).
 SELECT h.case_id, h.from_lead, h.requested_by, h.requested_at, h.reason, c.gebied

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Literal
 from uuid import UUID
 
 import asyncpg
@@ -329,6 +330,21 @@ async def open_handover(conn: asyncpg.Connection, case_id: UUID) -> OpenHandover
     """The case's proposed handover, if one waits (call after the case's read)."""
     row = await conn.fetchrow(_Q["open_handover"], case_id)
     return None if row is None else OpenHandoverOut.model_validate(dict(row))
+
+
+class PastHandoverOut(OpenHandoverOut):
+    state: Literal["accepted", "withdrawn"]
+    accepted_at: datetime | None
+    ended_by: str | None
+    ended_at: datetime | None
+    end_reason: str | None
+
+
+async def past_handovers(conn: asyncpg.Connection, case_id: UUID) -> list[PastHandoverOut]:
+    """The case's handovers that ended, taken over or not (call after the case's read):
+    who led it when, and why it changed hands."""
+    rows = await conn.fetch(_Q["past_handovers"], case_id)
+    return [PastHandoverOut.model_validate(dict(r)) for r in rows]
 
 
 class HandoverToMeOut(BaseModel):

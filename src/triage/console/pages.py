@@ -39,6 +39,7 @@ from triage.cases.read import (
     led_addresses,
     moved_by_hand,
     open_handover,
+    past_handovers,
     read_case,
     read_melding,
     reason_is_valid,
@@ -619,11 +620,12 @@ async def _case_page(
         if case is None:
             raise not_found("no case with this id that you may see")
         proposed = await open_handover(conn, case_id)
+        handed = await past_handovers(conn, case_id)
     in_network = me.role in (U.specialist, U.coordinator)
     leads = case.lead == me.name or me.role == U.coordinator
     return page(
         request, "casus.html", status, c=case, people=group(case.persons),
-        names=_names(request), handover=proposed, error=error,
+        names=_names(request), handover=proposed, handed=handed, error=error,
         may_mark=in_network and leads,
         may_hand_over=in_network and leads and case.status == "open",
         may_take=proposed is not None and proposed.to_lead == me.name,
