@@ -154,7 +154,7 @@ async def unreachable(
     and no system of their organisation to hear of it. Dispatch still offers to them (a
     person signing in through the identity provider has an account from their first
     login on), so their coordinator is shown whom to give a way in."""
-    ids = sorted(set(people))
+    ids = sorted(set(people) & config.by_id.keys())
     rows = await conn.fetch(_Q["unreachable"], ids, [config.by_id[i].organisatie for i in ids])
     return {r["id"] for r in rows}
 
