@@ -131,7 +131,7 @@ class Region(BaseModel):
     def gebied_codes(self) -> list[str]:
         return [g.code for g in self.gebieden]
 
-    @property
+    @cached_property
     def names(self) -> dict[str, str]:
         """What people call each gebied (``naam``), the regional pool included."""
         return {**{g.code: g.naam for g in self.gebieden}, REGIONAL_POOL: POOL_NAME}

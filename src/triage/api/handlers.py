@@ -134,12 +134,7 @@ def _message(error: ErrorDetails) -> str:
 def field_errors(exc: ValidationError) -> list[FieldError]:
     """Each field's errors, in English and in Dutch (problems_nl), never with the input."""
     merged: dict[str, tuple[list[str], list[str]]] = {}
-    errors = exc.errors(include_input=False, include_url=False)
-    # Of what was typed, only whether a field was left empty (a list at its first line,
-    # which the Dutch text says as such) goes on.
-    left_empty = [e.get("input") == "" for e in exc.errors(include_url=False)]
-    errors = [{**e, "input": ""} if empty else e
-              for e, empty in zip(errors, left_empty, strict=True)]  # fmt: skip
+    errors = [_without_input(e) for e in exc.errors(include_url=False)]
     texted = {_pointer(tuple(e["loc"])) for e in errors if not _number_branch(e)}
     for error in errors:
         loc, detail = tuple(error["loc"]), _message(error)
@@ -158,6 +153,15 @@ def field_errors(exc: ValidationError) -> list[FieldError]:
             teksten.append(tekst)
     return [FieldError(pointer, "; ".join(details), "; ".join(teksten))
             for pointer, (details, teksten) in merged.items()]  # fmt: skip
+
+
+def _without_input(error: ErrorDetails) -> ErrorDetails:
+    """``error`` without what was typed: only whether the field was left empty (a list at
+    its first line, which the Dutch text says as such) goes on."""
+    kept: ErrorDetails = {k: v for k, v in error.items() if k != "input"}  # type: ignore[assignment]
+    if error.get("input") == "":
+        kept["input"] = ""
+    return kept
 
 
 def _number_branch(error: ErrorDetails) -> bool:
@@ -518,15 +522,11 @@ class FormFields(dict[str, str]):
         password."""
         sent: dict[str, str | list[str]] = {
             name: value for name, value in super().items()
-            if name not in self._bad and _ECHOED.fullmatch(name) and "password" not in name
+            if name not in self._bad and strict_json.is_field_name(name)
+            and "password" not in name
         }  # fmt: skip
         sent.update((name, values) for name, values in self.repeated.items() if values)
         return sent
-
-
-#: Names of a field's shape: another (a name with a BSN in it, typed where a field's name
-#: belongs) is not echoed back.
-_ECHOED = re.compile(r"[a-z][a-z0-9_]{0,40}")
 
 
 #: A form's refusals (the field is named by the error's pointer).

@@ -155,8 +155,13 @@ def escape(key: str) -> str:
 _FIELD_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
+def is_field_name(key: str) -> bool:
+    """``key`` has a field's name's shape (and so may be repeated in an answer)."""
+    return _FIELD_NAME.fullmatch(key) is not None
+
+
 def place(parent: str, key: str) -> str:
     """The pointer that names ``key`` under ``parent`` in a refusal: the key's own for a
     field's name, else ``parent`` (the object or form that holds it, as for unknown
     keys: named by where it is, not by what it says)."""
-    return f"{parent}/{escape(key)}" if _FIELD_NAME.fullmatch(key) else parent
+    return f"{parent}/{escape(key)}" if is_field_name(key) else parent

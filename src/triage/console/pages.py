@@ -800,16 +800,17 @@ async def _my_work(
     # The picker's latest time: the end of today, not the minute the page was made, which
     # an open page would keep and so refuse the time of a visit just made (the service
     # refuses a time ahead of its own clock, and says so).
-    today_ends = runtime.network.local(runtime.clock.now()).strftime("%Y-%m-%dT23:59")
     now = runtime.clock.now()
+    today_ends = runtime.network.local(now).strftime("%Y-%m-%dT23:59")
     me: Principal = request[PRINCIPAL]
-    extra = roster_changes.as_changes(await roster_changes.current(runtime.pool, now))
-    on_until, next_duty = (views.duty_of(runtime.network, me.name, now, extra)
-                           if me.name in runtime.network.by_id else (None, None))  # fmt: skip
+    in_network = me.name in runtime.network.by_id
+    on_until, next_duty = None, None
+    if in_network:
+        extra = roster_changes.as_changes(await roster_changes.current(runtime.pool, now))
+        on_until, next_duty = views.duty_of(runtime.network, me.name, now, extra)
     return page(request, "mijn_werk.html", status, work=work.mine.assignments,
-                on_until=on_until, next_duty=next_duty,
-                in_network=me.name in runtime.network.by_id,
-                now=runtime.clock.now(), cases=work.led.cases, addresses=work.addresses,
+                on_until=on_until, next_duty=next_duty, in_network=in_network,
+                now=now, cases=work.led.cases, addresses=work.addresses,
                 proposed=work.proposed, latest=today_ends, error=error, version=work.version,
                 names=_names(request))  # fmt: skip
 
