@@ -243,6 +243,56 @@ def test_both_names_mistyped_the_birth_date_in_the_neighbourhood_finds_them() ->
     assert not stored & set(lookup_keys(other, address(postcode="5017KL", number=3)))
 
 
+def test_the_names_with_the_woonplaats_find_a_household_without_birth_date_or_postcode() -> None:
+    # A report from the street, or a postcode mistyped: the names and the town, no birth
+    # date, no BSN. Without the town, names alone are too common to look up.
+    stored = set(stored_keys([person()], address()))
+    named = [person(geboortedatum=None, bsn=None)]
+    assert stored & set(lookup_keys(named, address(postcode=None, number=None)))
+    assert stored & set(lookup_keys(named, address(postcode="5017KL", number=3)))
+    assert not stored & set(lookup_keys(named, NOWHERE))
+    assert not stored & set(lookup_keys(named, address(postcode=None, number=None, place="breda")))
+
+
+def test_names_alone_at_another_dwelling_are_not_linked_on_their_own() -> None:
+    # The names agree and nothing else of the person can be compared (no birth date, no
+    # BSN), and the melding gives a dwelling the case does not know: in the town that is
+    # a namesake as often as a move. A person decides.
+    rare = {"achternaam": "Oudenallen", "tussenvoegsel": None, "bsn": None}
+    household = case([person(**rare)], [address()])
+    named = person(geboortedatum=None, **rare)
+    outcome = decide_([named], address(postcode="5017KL", number=3), [household])
+    assert outcome.best_open is not None
+    assert outcome.best_open.score >= WEIGHTS.model.link_at  # the evidence alone would link
+    assert outcome.decision == "review"
+    assert outcome.best_open.reasons[-1] == NOT_ALONE["names_elsewhere"]
+    # Without a dwelling of its own (a report from the street, in the case's town) the
+    # names decide; with the birth date too, so does the evidence at another address.
+    from_street = decide_([named], address(postcode=None, number=None), [household])
+    assert from_street.decision == "linked"
+    born = person(**rare)
+    assert decide_([born], address(postcode="5017KL", number=3), [household]).decision == "linked"
+
+
+@pytest.mark.parametrize(
+    ("other", "level"),
+    [("kaatsheuvel", "place"), ("kaatsheuvl", "place"), ("kaats heuvel", "place"),
+     ("katsheuvel", "place"), ("kaatshuevel", "place"), ("waalwijk", "different"),
+     ("rijen", "different")],
+)  # fmt: skip
+def test_a_woonplaats_written_with_one_mistake_is_the_same_place(other: str, level: str) -> None:
+    here = address(postcode=None, number=None, place="kaatsheuvel")
+    assert address_level(here, address(postcode=None, number=None, place=other)) == level
+
+
+@pytest.mark.parametrize(("one", "other"), [("drunen", "druten"), ("rijen", "rijsen")])
+def test_towns_one_letter_apart_in_a_short_name_are_not_one_place(one: str, other: str) -> None:
+    # In a short name one letter is another town: Drunen is in Brabant, Druten in
+    # Gelderland.
+    here = address(postcode=None, number=None, place=one)
+    assert address_level(here, address(postcode=None, number=None, place=other)) == "different"
+
+
 def test_the_surname_with_the_woonplaats_is_a_key_only_without_an_address() -> None:
     # With postcode and number the dwelling and the postcode with the surname find the
     # household; a surname in a town would only bring namesakes from other addresses.
@@ -282,10 +332,11 @@ def test_birth_dates_compare_by_how_they_were_mistyped(other: date, level: str) 
      ("5039AB", 12, "kerkstraat", "", "postcode_typo"),  # one digit wrong, no place
      ("6138XY", 12, "kerk straat", "tilburg", "postcode_typo"),  # the street, written apart
      ("5039AB", 12, "kerkstraat", "goirle", "different"),  # the street in another place
-     ("5039AB", 12, "", "tilbrug", "different"),  # no street: not enough
-     ("5093AB", 12, "kerkstraat", "tilbrug", "different"),  # two digits wrong
-     ("5039AB", 12, "molenweg", "tilbrug", "different"),  # another street
-     ("5039AB", 13, "kerkstraat", "tilbrug", "different")],  # another number
+     # Not a postcode typo, in the same place (mistyped):
+     ("5039AB", 12, "", "tilbrug", "place"),  # no street: not enough
+     ("5093AB", 12, "kerkstraat", "tilbrug", "place"),  # two digits wrong
+     ("5039AB", 12, "molenweg", "tilbrug", "place"),  # another street
+     ("5039AB", 13, "kerkstraat", "tilbrug", "place")],  # another number
 )  # fmt: skip
 def test_a_postcode_written_wrong_is_a_typo_at_one_number_and_street(
     postcode: str, number: int, street: str, place: str, level: str

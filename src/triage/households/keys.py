@@ -13,28 +13,42 @@ stay small while lookups tolerate mistakes:
   with the first name's sound in the surname's place (names swapped by the source: the
   swapped melding's first name is the case's surname);
 - ``f:`` first-name sound with birth date (the surname mistyped, or changed by marriage);
-- ``p:`` postcode with surname sound (a birth date missing or mistyped);
+- ``p:`` postcode with surname sound (a birth date missing or mistyped, the number
+  too: an initial next door);
 - ``g:`` birth date with the postcode's digits (both names mistyped or changed, the
   birth date right, the same neighbourhood);
+- ``m:`` first-name and surname sound with the woonplaats (a birth date missing or
+  mistyped, with no postcode, a mistyped one or another one in the town). A name
+  without the town is not a key: across the region it brings namesakes (on the Dutch
+  set the first false links). In the town the address weighs in, and where the melding
+  gives a dwelling the case does not know, names alone do not link on their own
+  (``match.py``, ``names_elsewhere``);
 - ``w:`` surname sound with the woonplaats, written and looked up only for a melding
   without postcode and number (people without a fixed address, a report from the
   street). Looked up by meldingen with an address it tripled the false links (namesakes
   in one town); written for them too, so that a report from the street finds a household
   known at its address when its birth date is mistyped and it has no BSN, it cost 5-8% of
   intake capacity (a key per surname per town is a long list of cases in a common name's
-  index entry) for no recall on the benchmarks. Such a report is found by a BSN, or a name
-  with the birth date (also day and month swapped, also the names swapped).
+  index entry) for no recall on the benchmarks. Such a report is found by a BSN, a name
+  with the birth date (also day and month swapped, also the names swapped), or the
+  names with the town (``m:``).
 
 Keys measured and left out (``loadtests/``): the surname sound with the birth year (0.04
 points of recall on both benchmarks, one stored key in six, most of the candidates that
 only cost time); the postcode's digits with the number (a postcode letter mistyped:
 number 12 of every street in the area, which is a candidate per street; the street with
-the number finds the same households); the birth date with the woonplaats (on FEBRL4 0.2
-points of recall more than with the postcode's digits, for half again as many
-candidates); the surname sound with the postcode's digits in place of the whole postcode
-(FEBRL4 blocking recall 0.9558 -> 0.9664 but F1 0.9539 -> 0.9564: the pairs it finds
-differ in birth date and street as well, and nearly all go to review; on the Dutch set
-recall 0.9693 -> 0.9701 for its first false link).
+the number finds the same households); the surname sound with the postcode's digits in
+place of the whole postcode (FEBRL4 blocking recall 0.9558 -> 0.9664 but F1 0.9539 ->
+0.9564: the pairs it finds differ in birth date and street as well, and nearly all go to
+review; on the Dutch set recall 0.9693 -> 0.9701 for its first false link). Measured on
+2026-11-29 with the replay, beside ``m:`` (FEBRL4 F1 retrained / Dutch recall; precision
+1.0000 on both; 0.9702 / 0.9693 before ``m:``, 0.9758 / 0.9700 with it): the birth
+date with the woonplaats (0.9792 / 0.9701, but with 1,000,000 meldingen loaded about a
+candidate more per person: recognition p99 4.5 -> 7.1 ms); the names without the town
+(0.9768, Dutch precision 0.9949; 0.9993 with names alone held back at another
+dwelling); the names also looked up swapped (0.9762 / 0.9701, a lookup key per person
+more). ``m:`` in place of ``p:`` gives the same figures on both sets, for a key per
+person less, but an initial next door with the birth date mistyped is then not found.
 
 How many true pairs these find (blocking recall) is measured by the benchmarks
 (``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
@@ -84,6 +98,8 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
             keys.add(f"p:{address.postcode}|{person.core_sound}")
         if person.born is not None and address.postcode:
             keys.add(f"g:{person.born.isoformat()}|{address.postcode[:4]}")
+        if person.core and len(person.first) > 1 and place:
+            keys.add(f"m:{person.first_sound}|{person.core_sound}|{place}")
         if person.core and place and not dwelling:
             keys.add(f"w:{person.core_sound}|{place}")
     return sorted(keys)

@@ -21,7 +21,7 @@ from datetime import date
 from typing import Literal
 from uuid import UUID
 
-from rapidfuzz.distance import JaroWinkler
+from rapidfuzz.distance import OSA, JaroWinkler
 
 from triage.households.model import PERSON_FIELDS, Weights
 from triage.households.names import first_name, fold, is_initial, sound, surname_core, swapped
@@ -179,7 +179,10 @@ NOT_ALONE = {
     "persons_disagree": "geen automatische koppeling: geen persoon komt overeen, alleen het adres",
     "namesake_elsewhere": "geen automatische koppeling: alleen achternaam en geboortedatum "
     "gelijk, andere voornaam, andere woonplaats (een naamgenoot?)",
+    "names_elsewhere": "geen automatische koppeling: alleen de namen gelijk, geen "
+    "geboortedatum of BSN om te vergelijken, op een ander adres (een naamgenoot?)",
 }
+NotAlone = Literal["namesake_elsewhere", "names_elsewhere"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,15 +195,19 @@ class Scored:
     #: No person of the melding agrees with any of the case's on any field both have:
     #: the address would decide alone, which is not enough to link.
     persons_disagree: bool = False
-    #: The best-matching person agrees on surname and birth date only, with another first
-    #: name, in another town: a namesake born the same day as often as the same person
-    #: (on the benchmarks' data every such link was wrong but for FEBRL's), so a person
-    #: decides.
-    namesake_elsewhere: bool = False
+    #: The best-matching person may be a namesake, so a person decides (a key of
+    #: ``NOT_ALONE``): ``namesake_elsewhere``, they agree on surname and birth date only,
+    #: with another first name, in another town (a namesake born the same day as often as
+    #: the same person; on the benchmarks' data every such link was wrong but for
+    #: FEBRL's); ``names_elsewhere``, they agree on the names and nothing else of theirs
+    #: can be compared (no birth date or BSN on one side), and the melding gives a
+    #: dwelling whose comparison with the case's counts against (another address in the
+    #: town: as often a namesake as a move; on the Dutch set every such link was wrong).
+    namesake: NotAlone | None = None
 
     @property
     def may_link(self) -> bool:
-        return not (self.persons_disagree or self.namesake_elsewhere)
+        return not (self.persons_disagree or self.namesake)
 
     @property
     def at_dwelling(self) -> bool:
@@ -215,8 +222,8 @@ class Scored:
         )
         if self.persons_disagree:
             return (*found, NOT_ALONE["persons_disagree"])
-        if self.namesake_elsewhere:
-            return (*found, NOT_ALONE["namesake_elsewhere"])
+        if self.namesake:
+            return (*found, NOT_ALONE[self.namesake])
         return found
 
 
@@ -364,6 +371,19 @@ def _near(a: str, b: str) -> bool:
     return not (a and b) or _jw(a, b) >= 0.9
 
 
+def _one_place(a: str, b: str) -> bool:
+    """One woonplaats, also when written with one mistake (a letter wrong, left out or
+    added, two neighbours swapped, a space): not in a short name, where one letter is
+    another town (Drunen and Druten, Rijen and Rijsen). Jaro-Winkler, as for names, is too
+    lenient here: Udenhout and Uden, Haaren and Haarlem are each two places."""
+    a, b = a.replace(" ", ""), b.replace(" ", "")
+    return a == b or (min(len(a), len(b)) >= _PLACE_TYPO_FROM and OSA.distance(a, b) <= 1)
+
+
+#: The shortest woonplaats in which one mistake is a typo and not another town.
+_PLACE_TYPO_FROM = 7
+
+
 def address_level(a: Address, b: Address) -> str | None:
     """How two addresses compare, or None when they cannot be compared."""
     if a.postcode and b.postcode and a.huisnummer and b.huisnummer:
@@ -400,7 +420,7 @@ def address_level(a: Address, b: Address) -> str | None:
         if a.postcode[:4] == b.postcode[:4]:
             return "pc4"
     if a.place and b.place:
-        return "place" if a.place == b.place else "different"
+        return "place" if _one_place(a.place, b.place) else "different"
     if a.postcode and b.postcode:
         return "pc4" if a.postcode[:4] == b.postcode[:4] else "different"
     return None
@@ -470,18 +490,27 @@ def score_candidate(
             contributions.append(Contribution("other_persons", "found", share))
     score = sum(c.weight for c in contributions)
     disagree = people.compared and not people.agreed
-    elsewhere = bool(levels) and contributions[0].level == "different"
-    namesake = elsewhere and bool(best) and _namesake(best[0][1])
+    # The address compared counts against: a dwelling the case does not know, in the
+    # town or elsewhere (the model's weight of that level is below zero).
+    against = bool(levels) and contributions[0].weight < 0
+    namesake = _namesake(
+        best[0][1] if best else [],
+        elsewhere=bool(levels) and contributions[0].level == "different",
+        other_dwelling=against and bool(address.postcode and address.huisnummer),
+    )
     return Scored(candidate, score, tuple(contributions), disagree, namesake)
 
 
-def _namesake(steps: Sequence[Step]) -> bool:
-    """The comparison agrees on the surname and the birth date, the first names differ,
-    and nothing else was compared (no BSN)."""
+def _namesake(steps: Sequence[Step], *, elsewhere: bool, other_dwelling: bool) -> NotAlone | None:
+    """Whether the best-matching person may be a namesake (``Scored.namesake``)."""
     levels = {f: level for f, level, _ in steps if f in _PERSON_FIELDS}
-    return levels.pop("surname", "different") != "different" and levels == {
-        "born": "exact", "first": "different"
-    }  # fmt: skip
+    if levels.pop("surname", "different") == "different":
+        return None
+    if elsewhere and levels == {"born": "exact", "first": "different"}:
+        return "namesake_elsewhere"
+    if other_dwelling and set(levels) == {"first"} and levels["first"] != "different":
+        return "names_elsewhere"
+    return None
 
 
 def decide(
