@@ -371,6 +371,10 @@ def _near(a: str, b: str) -> bool:
     return not (a and b) or _jw(a, b) >= 0.9
 
 
+#: The shortest woonplaats in which one mistake is a typo and not another town.
+_PLACE_TYPO_FROM = 7
+
+
 def _one_place(a: str, b: str) -> bool:
     """One woonplaats, also when written with one mistake (a letter wrong, left out or
     added, two neighbours swapped, a space): not in a short name, where one letter is
@@ -378,10 +382,6 @@ def _one_place(a: str, b: str) -> bool:
     lenient here: Udenhout and Uden, Haaren and Haarlem are each two places."""
     a, b = a.replace(" ", ""), b.replace(" ", "")
     return a == b or (min(len(a), len(b)) >= _PLACE_TYPO_FROM and OSA.distance(a, b) <= 1)
-
-
-#: The shortest woonplaats in which one mistake is a typo and not another town.
-_PLACE_TYPO_FROM = 7
 
 
 def address_level(a: Address, b: Address) -> str | None:
