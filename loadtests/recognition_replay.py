@@ -94,7 +94,7 @@ class Replay:
         valid = MeldingIn.model_validate_json(orjson.dumps(melding))
         persons, address = as_compared(valid)
         keys = stored_keys(persons, address)
-        lookup = {*keys, *lookup_variants(persons)}
+        lookup = {*keys, *lookup_variants(persons, address)}
         found = {k: cases for k in lookup if (cases := self._by_key.get(k))}
         found = {k: cases for k, cases in found.items() if len(cases) <= self._cap}
         ids = sorted({c for cases in found.values() for c in cases})

@@ -236,11 +236,39 @@ def test_keys_find_a_surname_typo_and_a_birth_date_typo() -> None:
     assert stored & set(lookup_keys(mistyped, nowhere_known))
 
 
-def test_both_names_mistyped_the_birth_date_in_the_neighbourhood_finds_them() -> None:
+def test_both_names_mistyped_the_birth_date_in_the_town_finds_them() -> None:
     stored = set(stored_keys([person()], address()))
     other = [person(voornaam="Sanna", achternaam="Burgh", bsn=None)]
+    # In the neighbourhood (the postcode's digits), and anywhere in the town with the
+    # surname's first letter.
     assert stored & set(lookup_keys(other, address(postcode="5038KL", number=3)))
-    assert not stored & set(lookup_keys(other, address(postcode="5017KL", number=3)))
+    assert stored & set(lookup_keys(other, address(postcode="5017KL", number=3)))
+    # Another town, or another first letter in another neighbourhood: not a candidate.
+    assert not stored & set(lookup_keys(other, address("5017KL", number=3, place="breda")))
+    another_letter = [person(voornaam="Sanna", achternaam="Vurgh", bsn=None)]
+    assert not stored & set(lookup_keys(another_letter, address("5017KL", number=3)))
+
+
+def test_a_surname_mistyped_after_its_first_letters_at_the_postcode_finds_them() -> None:
+    # No birth date, no BSN, another number at the postcode (or the number mistyped).
+    known = {"achternaam": "Oudenallen", "tussenvoegsel": None, "bsn": None}
+    stored = set(stored_keys([person(**known)], address()))
+    mistyped = [person(**{**known, "achternaam": "Oudemallen"}, geboortedatum=None)]
+    assert stored & set(lookup_keys(mistyped, address(number=14)))
+    # Names swapped by a source: the first name is looked up as the surname.
+    swapped_names = [person(voornaam="Oudenallen", achternaam="Sanne", tussenvoegsel=None,
+                            geboortedatum=None, bsn=None)]  # fmt: skip
+    assert stored & set(lookup_keys(swapped_names, address(number=14)))
+    assert not stored & set(lookup_keys(swapped_names, address("5038KL", number=14)))
+
+
+def test_the_postcode_letters_and_the_street_mistyped_still_find_the_dwelling() -> None:
+    # The postcode's letters wrong, the street too (its sound is another): the postcode's
+    # digits, the number and the street's first letters find the dwelling.
+    stored = set(stored_keys([], address(street="kerkstraat")))
+    assert stored & set(lookup_keys([], address("5038KL", street="kerkstaat")))
+    assert not stored & set(lookup_keys([], address("5038KL", street="markt")))
+    assert not stored & set(lookup_keys([], address("5038KL", number=14, street="kerkstaat")))
 
 
 def test_the_names_with_the_woonplaats_find_a_household_without_birth_date_or_postcode() -> None:

@@ -175,8 +175,9 @@ async def test_the_command_refuses_too_few_meldingen_and_audits_its_read(
 async def test_cases_that_exist_get_the_new_keys_from_the_migrations_and_rekey(
     servers: dict[str, str], settings: Settings, redis_url: str
 ) -> None:
-    """0032, 0033 and 0039 give existing cases the keys SQL can make (0033 also takes away
-    the kinds no longer used); ``rekey`` makes every key again from the meldingen, the
+    """0032, 0033, 0039 and 0040 give existing cases the keys SQL can make (0033 also
+    takes away the kinds no longer used, 0040 rewrites the p:, m: and w: of before); ``rekey``
+    makes every key again from the meldingen, the
     street's sound too. In a database of its own: rekey rebuilds every case there is."""
     async with migrated_database(servers["admin_url"], "triage_rekey") as url:
         conn = await asyncpg.connect(url)
@@ -209,22 +210,36 @@ async def _migrated_and_rekeyed(client: Any, runtime: Runtime, token: str) -> No
     keys = "SELECT key FROM match_keys ORDER BY key"
     written = [r["key"] for r in await runtime.pool.fetch(keys)]
     kinds = [k[0] for k in written]
-    # a (dwelling), s (street), b none, n, f and m (the names in the town) per person, p
-    # (postcode), g (birth date with the postcode's digits), w once (the surname in the
-    # town, without an address).
-    assert sorted(kinds) == ["a", "f", "f", "g", "m", "m", "n", "n", "p", "s", "w"], written
-    assert any(k.endswith("|'s hertogenbosch") for k in written if k.startswith("w:"))
-    assert any(k.endswith("|'s hertogenbosch") for k in written if k.startswith("m:"))
+    # a (dwelling), s and t (street), b none, n, f, m (the names in the town) and d (the
+    # birth date in the town) per person, p (postcode), g (birth date with the postcode's
+    # digits), w once (the surname in the town, without an address).
+    assert sorted(kinds) == ["a", "d", "d", "f", "f", "g", "m", "m", "n", "n", "p", "s", "t",
+                             "w"], written  # fmt: skip
+    town = "|'shertogenbosch"  # without its space: "Den Haag" and "Denhaag" are one place
+    assert any(k.endswith(town) for k in written if k.startswith("w:"))
+    assert any(k.endswith(town) for k in written if k.startswith("m:"))
+    assert any(k.endswith(f"{town}|{person['achternaam'][0].lower()}")
+               for k in written if k.startswith("d:"))  # fmt: skip
+    home = at_home["address"]
+    assert [k for k in written if k.startswith("t:")] == [
+        f"t:{home['postcode'][:4]}|{home['huisnummer']}|ke"  # the Kerkstraat's first letters
+    ]
     # Cases from before the migrations: the keys of the kinds they added missing (f, g
-    # by 0032; w by 0033; m by 0039; s by rekey), and a kind since taken away present.
-    await runtime.pool.execute("DELETE FROM match_keys WHERE key ~ '^[fgswm]:'")
+    # by 0032; w by 0033; m by 0039; d and t by 0040; s by rekey), p: with all of the
+    # surname's sound as before 0040, and a kind since taken away present.
+    await runtime.pool.execute("DELETE FROM match_keys WHERE key ~ '^[fgswmdt]:'")
+    await runtime.pool.execute("UPDATE match_keys SET key = key || 'sen' WHERE key LIKE 'p:%'")
     await runtime.pool.execute(
         "INSERT INTO match_keys (key, case_id, household_id, open) "
         "SELECT 'y:' || substr(key, 3, length(key) - 8), case_id, household_id, open "
         "FROM match_keys WHERE key LIKE 'n:%'"
     )
-    for migration in ("0032_recognition_keys.sql", "0033_recognition_place_key.sql",
-                      "0039_recognition_name_keys.sql"):  # fmt: skip
+    for migration in (
+        "0032_recognition_keys.sql",
+        "0033_recognition_place_key.sql",
+        "0039_recognition_name_keys.sql",
+        "0040_recognition_typo_keys.sql",
+    ):
         sql = resources.files("triage.store.migrations").joinpath(migration)
         await runtime.pool.execute(sql.read_text("utf-8"))
     migrated = [r["key"] for r in await runtime.pool.fetch(keys)]

@@ -8,15 +8,23 @@ stay small while lookups tolerate mistakes:
 - ``a:`` the dwelling (normalised postcode, number, addition);
 - ``s:`` the street's sound with number and addition (a postcode mistyped, the street
   right);
+- ``t:`` the postcode's digits, the number and the street's first two letters (the
+  postcode's letters mistyped and the street after its first letters too: the street
+  with the number alone is number 12 of every street in the area);
 - ``b:`` a BSN;
 - ``n:`` surname sound with birth date; looked up also with day and month swapped, and
   with the first name's sound in the surname's place (names swapped by the source: the
   swapped melding's first name is the case's surname);
 - ``f:`` first-name sound with birth date (the surname mistyped, or changed by marriage);
-- ``p:`` postcode with surname sound (a birth date missing or mistyped, the number
-  too: an initial next door);
+- ``p:`` postcode with the first three letters of the surname's sound (a birth date
+  missing or mistyped, the number too: an initial next door; a typo late in the
+  surname); looked up also with the first name's (names swapped);
 - ``g:`` birth date with the postcode's digits (both names mistyped or changed, the
   birth date right, the same neighbourhood);
+- ``d:`` birth date with the woonplaats and the surname's first letter (the first
+  name's for someone without a surname; looked up also with the first name's): both
+  names mistyped, the birth date right, in the town without a postcode or at another
+  one. Without the letter it is about a candidate more per person in a large town;
 - ``m:`` first-name and surname sound with the woonplaats (a birth date missing or
   mistyped, with no postcode, a mistyped one or another one in the town). A name
   without the town is not a key: across the region it brings namesakes (on the Dutch
@@ -33,22 +41,31 @@ stay small while lookups tolerate mistakes:
   with the birth date (also day and month swapped, also the names swapped), or the
   names with the town (``m:``).
 
+The woonplaats in a key is written without spaces: "Greenac res" and "Greenacres", "Den
+Haag" and "Denhaag" are one place, as ``match.py`` compares them.
+
 Keys measured and left out (``loadtests/``): the surname sound with the birth year (0.04
 points of recall on both benchmarks, one stored key in six, most of the candidates that
 only cost time); the postcode's digits with the number (a postcode letter mistyped:
-number 12 of every street in the area, which is a candidate per street; the street with
-the number finds the same households); the surname sound with the postcode's digits in
+number 12 of every street in the area, which is a candidate per street; ``t:`` adds the
+street's first letters); the surname sound with the postcode's digits in
 place of the whole postcode (FEBRL4 blocking recall 0.9558 -> 0.9664 but F1 0.9539 ->
 0.9564: the pairs it finds differ in birth date and street as well, and nearly all go to
 review; on the Dutch set recall 0.9693 -> 0.9701 for its first false link). Measured on
 2026-11-29 with the replay, beside ``m:`` (FEBRL4 F1 retrained / Dutch recall; precision
 1.0000 on both; 0.9702 / 0.9693 before ``m:``, 0.9758 / 0.9700 with it): the birth
-date with the woonplaats (0.9792 / 0.9701, but with 1,000,000 meldingen loaded about a
-candidate more per person: recognition p99 4.5 -> 7.1 ms); the names without the town
-(0.9768, Dutch precision 0.9949; 0.9993 with names alone held back at another
-dwelling); the names also looked up swapped (0.9762 / 0.9701, a lookup key per person
-more). ``m:`` in place of ``p:`` gives the same figures on both sets, for a key per
-person less, but an initial next door with the birth date mistyped is then not found.
+date with the woonplaats without a letter (0.9792 / 0.9701, but with 1,000,000
+meldingen loaded about a candidate more per person: recognition p99 4.5 -> 7.1 ms); the
+names without the town (0.9768, Dutch precision 0.9949; 0.9993 with names alone held
+back at another dwelling); the names also looked up swapped (0.9762 / 0.9701, a lookup
+key per person more). ``m:`` in place of ``p:`` gives the same figures on both sets,
+for a key per person less, but an initial next door with the birth date mistyped is then
+not found. Measured later that day beside ``d:``, ``t:`` and the shorter ``p:`` (FEBRL4
+F1 retrained 0.9879 with them; the candidates a melding about a new household brings
+beyond these keys, on the scale benchmark's 150,000 households): the postcode's digits
+and the number with a name's first letter (+0.0009 F1, 3.8 candidates more: a
+four-digit postcode of the benchmark holds thousands of households); the names with the
+town, one of them cut to its first three letters (+0.0017 F1, 1.8 candidates more).
 
 How many true pairs these find (blocking recall) is measured by the benchmarks
 (``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
@@ -78,6 +95,26 @@ def dwelling_key(address: Address) -> str | None:
     return None
 
 
+#: Letters of a surname's sound in the ``p:`` key: a typo after them is the same key.
+_NAME_PREFIX = 3
+
+
+def postcode_name_key(postcode: str, name_sound: str) -> str:
+    """The ``p:`` key: the postcode with the first three letters of a surname's sound."""
+    return f"p:{postcode}|{name_sound[:_NAME_PREFIX]}"
+
+
+def _key_place(address: Address) -> str:
+    """The woonplaats as keys hold it: folded, without spaces (a space put in or left out
+    is one place, as ``match.py`` compares them)."""
+    return address.place.replace(" ", "")
+
+
+def _initial(person: Person) -> str:
+    """The ``d:`` key's letter: the surname's first, or the first name's without one."""
+    return (person.core or person.first)[:1]
+
+
 def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The keys written for a case, one canonical form per fact."""
     keys: set[str] = set()
@@ -86,18 +123,24 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
         keys.add(f"a:{dwelling}")
     if address.street and address.huisnummer:
         keys.add(f"s:{sound(address.street)}|{address.huisnummer}|{address.toevoeging}")
-    place = address.place
+        if address.postcode:
+            street = address.street.replace(" ", "")[:2]
+            keys.add(f"t:{address.postcode[:4]}|{address.huisnummer}|{street}")
+    place = _key_place(address)
     for person in persons:
+        born = person.born.isoformat() if person.born is not None else None
         if person.bsn:
             keys.add(f"b:{person.bsn}")
-        if person.core and person.born is not None:
-            keys.add(f"n:{person.core_sound}|{person.born.isoformat()}")
-        if len(person.first) > 1 and person.born is not None:
-            keys.add(f"f:{person.first_sound}|{person.born.isoformat()}")
+        if person.core and born:
+            keys.add(f"n:{person.core_sound}|{born}")
+        if len(person.first) > 1 and born:
+            keys.add(f"f:{person.first_sound}|{born}")
         if person.core and address.postcode:
-            keys.add(f"p:{address.postcode}|{person.core_sound}")
-        if person.born is not None and address.postcode:
-            keys.add(f"g:{person.born.isoformat()}|{address.postcode[:4]}")
+            keys.add(postcode_name_key(address.postcode, person.core_sound))
+        if born and address.postcode:
+            keys.add(f"g:{born}|{address.postcode[:4]}")
+        if born and place and _initial(person):
+            keys.add(f"d:{born}|{place}|{_initial(person)}")
         if person.core and len(person.first) > 1 and place:
             keys.add(f"m:{person.first_sound}|{person.core_sound}|{place}")
         if person.core and place and not dwelling:
@@ -107,21 +150,28 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
 
 def lookup_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The stored keys plus the variants a mistake elsewhere would have produced."""
-    return sorted({*stored_keys(persons, address), *lookup_variants(persons)})
+    return sorted({*stored_keys(persons, address), *lookup_variants(persons, address)})
 
 
-def lookup_variants(persons: Sequence[Person]) -> set[str]:
+def lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
     """The keys a mistake elsewhere would have produced: a case written with day and month
-    swapped, or with first name and surname swapped."""
+    swapped, or with first name and surname swapped (the swapped melding's first name is
+    the case's surname: in ``n:``, ``p:`` and the ``d:`` letter)."""
     keys: set[str] = set()
+    place = _key_place(address)
     for person in persons:
+        if len(person.first) > 1 and address.postcode:
+            keys.add(postcode_name_key(address.postcode, person.first_sound))
         if person.born is None:
             continue
+        born = person.born.isoformat()
         other = swapped(person.born)
         if person.core and other is not None:
             keys.add(f"n:{person.core_sound}|{other.isoformat()}")
         if len(person.first) > 1:
-            keys.add(f"n:{person.first_sound}|{person.born.isoformat()}")
+            keys.add(f"n:{person.first_sound}|{born}")
+        if person.core and person.first and place:
+            keys.add(f"d:{born}|{place}|{person.first[0]}")
     return keys
 
 

@@ -442,7 +442,7 @@ class Intake:
             persons=persons,
             address=compared,
             keys=tuple(keys),
-            lookup=tuple(sorted({*keys, *lookup_variants(persons)})),
+            lookup=tuple(sorted({*keys, *lookup_variants(persons, compared)})),
             locks=lock_keys(keys),
             request_id=request_id,
             endpoint=endpoint,

@@ -18,7 +18,7 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from triage.auth.principal import Principal
-from triage.households.keys import lookup_keys
+from triage.households.keys import lookup_keys, postcode_name_key
 from triage.households.match import NO_ADDRESS, Person
 from triage.households.normalise import address_key
 from triage.intake.models import (
@@ -169,7 +169,7 @@ def _keys(search: HouseholdSearchIn) -> tuple[list[str], str | None, str | None]
             if search.geboortedatum is not None:
                 exact += [k for k in lookup_keys([person], NO_ADDRESS) if k.startswith("n:")]
             if postcode is not None:
-                exact.append(f"p:{postcode}|{person.core_sound}")
+                exact.append(postcode_name_key(postcode, person.core_sound))
             if search.geboortedatum is None and postcode is None:
                 name_prefix = f"{person.core_sound}|%"
     return exact, name_prefix, address_prefix
