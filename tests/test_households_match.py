@@ -18,7 +18,7 @@ from triage.households.match import (
     decide,
     score_candidate,
 )
-from triage.households.model import load_model
+from triage.households.model import LevelProbabilities, Weights, load_model
 from triage.households.names import first_name, sound, surname_core, swapped
 
 SANNE = {"voornaam": "Sanne", "tussenvoegsel": "van der", "achternaam": "Berg",
@@ -80,6 +80,26 @@ def test_neighbours_with_one_surname_stay_apart() -> None:
     at_12 = case([person()], [address()])
     neighbour = person(voornaam="Kees", geboortedatum=date(1960, 2, 2), bsn=None)
     assert decide_([neighbour], address(number=14), [at_12]).decision == "new_case"
+
+
+def test_a_family_next_door_is_not_linked_however_a_model_weighs_a_neighbour() -> None:
+    # A region whose sources mistype house numbers teaches that another number in the
+    # street counts for the case (FEBRL4's records taught +15): a son at 14 with his
+    # parents' surname is still another household.
+    model = load_model()
+    learned = {**model.fields["address"], "neighbour": LevelProbabilities(m=0.5, u=0.5 / 2**15)}
+    weights = Weights(model.model_copy(update={"fields": {**model.fields, "address": learned}}))
+    parents = case([person(voornaam="Jan", geboortedatum=date(1960, 2, 2), bsn=None)],
+                   [address()])  # fmt: skip
+    son = person(voornaam="Kees", geboortedatum=date(1990, 5, 6), bsn=None)
+    outcome = decide([son], address(number=14), [parents], weights)
+    assert outcome.best_open is not None
+    assert outcome.best_open.score >= weights.model.link_at  # the evidence alone would link
+    assert outcome.decision == "review"
+    assert outcome.best_open.reasons[-1] == NOT_ALONE["relative_next_door"]
+    # The same person at 14 (first name and birth date agree): the number mistyped.
+    same = person(voornaam="Jan", geboortedatum=date(1960, 2, 2), bsn=None)
+    assert decide([same], address(number=14), [parents], weights).decision == "linked"
 
 
 def test_a_matching_bsn_at_a_new_address_links() -> None:

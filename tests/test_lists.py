@@ -243,7 +243,7 @@ async def test_households_are_found_the_ways_recognition_knows(desk: Desk) -> No
     found(await desk.search({"purpose": "contact", "bsn": bsn}))
     with_postcode = found(await desk.search({"purpose": "koppelen", "achternaam": "Jansen",
                                              "adres": {"postcode": postcode}}))  # fmt: skip
-    assert with_postcode["matched_on"] == ["postcode en naam"]
+    assert with_postcode["matched_on"] == ["postcode en begin van de achternaam"]
 
     nothing = await desk.search({"purpose": "koppelen", "bsn": fresh_bsn()})
     assert nothing == {"households": [], "more": False}

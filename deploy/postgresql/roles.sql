@@ -7,7 +7,9 @@
 -- read it; not owning the tables, it cannot disable the triggers that refuse changes.
 CREATE ROLE triage_owner LOGIN PASSWORD 'CHANGE-ME';
 CREATE ROLE triage LOGIN PASSWORD 'CHANGE-ME';
-CREATE DATABASE triage OWNER triage_owner;
+-- UTF8: names and places are stored as written, and the migrations fold them with
+-- normalize(), which only a UTF8 database has (0040).
+CREATE DATABASE triage OWNER triage_owner ENCODING 'UTF8';
 \connect triage
 -- Only the owner creates objects in the schema (the default since PostgreSQL 15).
 ALTER SCHEMA public OWNER TO triage_owner;

@@ -9,8 +9,8 @@ stay small while lookups tolerate mistakes:
 - ``s:`` the street's sound with number and addition (a postcode mistyped, the street
   right);
 - ``t:`` the postcode's digits, the number and the street's first two letters (the
-  postcode's letters mistyped and the street after its first letters too: the street
-  with the number alone is number 12 of every street in the area);
+  postcode's letters mistyped and the street after its first letters too: the
+  postcode's digits with the number alone are number 12 of every street in the area);
 - ``b:`` a BSN;
 - ``n:`` surname sound with birth date; looked up also with day and month swapped, and
   with the first name's sound in the surname's place (names swapped by the source: the
@@ -41,8 +41,9 @@ stay small while lookups tolerate mistakes:
   with the birth date (also day and month swapped, also the names swapped), or the
   names with the town (``m:``).
 
-The woonplaats in a key is written without spaces: "Greenac res" and "Greenacres", "Den
-Haag" and "Denhaag" are one place, as ``match.py`` compares them.
+The woonplaats in a key, and the street in ``t:``, are written in letters only: "Greenac
+res" and "Greenacres", "Den Haag" and "Denhaag", "'s-Hertogenbosch" and "s-Hertogenbosch"
+are one place, as ``match.py`` compares them.
 
 Keys measured and left out (``loadtests/``): the surname sound with the birth year (0.04
 points of recall on both benchmarks, one stored key in six, most of the candidates that
@@ -100,14 +101,16 @@ _NAME_PREFIX = 3
 
 
 def postcode_name_key(postcode: str, name_sound: str) -> str:
-    """The ``p:`` key: the postcode with the first three letters of a surname's sound."""
+    """The ``p:`` key: the postcode with the first three letters of a name's sound (the
+    surname's; the first name's when looked up for names swapped)."""
     return f"p:{postcode}|{name_sound[:_NAME_PREFIX]}"
 
 
-def _key_place(address: Address) -> str:
-    """The woonplaats as keys hold it: folded, without spaces (a space put in or left out
-    is one place, as ``match.py`` compares them)."""
-    return address.place.replace(" ", "")
+def _letters(folded: str) -> str:
+    """A folded place or street as keys hold it: letters only. A space or an apostrophe
+    put in or left out is one place ("Den Haag" and "Denhaag", "'s-Hertogenbosch" and
+    "s-Hertogenbosch"), as ``match.py`` compares them."""
+    return folded.replace(" ", "").replace("'", "")
 
 
 def _initial(person: Person) -> str:
@@ -123,10 +126,10 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
         keys.add(f"a:{dwelling}")
     if address.street and address.huisnummer:
         keys.add(f"s:{sound(address.street)}|{address.huisnummer}|{address.toevoeging}")
-        if address.postcode:
-            street = address.street.replace(" ", "")[:2]
+        street = _letters(address.street)[:2]
+        if address.postcode and street:
             keys.add(f"t:{address.postcode[:4]}|{address.huisnummer}|{street}")
-    place = _key_place(address)
+    place = _letters(address.place)
     for person in persons:
         born = person.born.isoformat() if person.born is not None else None
         if person.bsn:
@@ -158,7 +161,7 @@ def lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
     swapped, or with first name and surname swapped (the swapped melding's first name is
     the case's surname: in ``n:``, ``p:`` and the ``d:`` letter)."""
     keys: set[str] = set()
-    place = _key_place(address)
+    place = _letters(address.place)
     for person in persons:
         if len(person.first) > 1 and address.postcode:
             keys.add(postcode_name_key(address.postcode, person.first_sound))

@@ -181,8 +181,10 @@ NOT_ALONE = {
     "gelijk, andere voornaam, andere woonplaats (een naamgenoot?)",
     "names_elsewhere": "geen automatische koppeling: alleen de namen gelijk, geen "
     "geboortedatum of BSN om te vergelijken, op een ander adres (een naamgenoot?)",
+    "relative_next_door": "geen automatische koppeling: alleen de achternaam gelijk, een "
+    "ander huisnummer in de straat (familie van de buren?)",
 }
-NotAlone = Literal["namesake_elsewhere", "names_elsewhere"]
+NotAlone = Literal["namesake_elsewhere", "names_elsewhere", "relative_next_door"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +204,10 @@ class Scored:
     #: FEBRL's); ``names_elsewhere``, they agree on the names and nothing else of theirs
     #: can be compared (no birth date or BSN on one side), and the melding gives a
     #: dwelling whose comparison with the case's counts against (another address in the
-    #: town: as often a namesake as a move; on the Dutch set every such link was wrong).
+    #: town: as often a namesake as a move; on the Dutch set every such link was wrong);
+    #: ``relative_next_door``, they agree on the surname and on nothing of their own (first
+    #: name, birth date, BSN) at another number in the street: a family next door, however
+    #: much a region's model learned that a neighbour's number is a typo of the case's.
     namesake: NotAlone | None = None
 
     @property
@@ -497,12 +502,23 @@ def score_candidate(
         best[0][1] if best else [],
         elsewhere=bool(levels) and contributions[0].level == "different",
         other_dwelling=against and bool(address.postcode and address.huisnummer),
+        next_door=bool(levels) and contributions[0].level == "neighbour",
     )
     return Scored(candidate, score, tuple(contributions), disagree, namesake)
 
 
-def _namesake(steps: Sequence[Step], *, elsewhere: bool, other_dwelling: bool) -> NotAlone | None:
-    """Whether the best-matching person may be a namesake (``Scored.namesake``)."""
+#: The levels at which a person's own fields agree (not a family's surname).
+_OWN_AGREES = frozenset({
+    ("bsn", "exact"), ("born", "exact"), ("born", "swapped"), ("born", "one_digit"),
+    ("first", "exact"), ("first", "sound"), ("first", "close"),
+})  # fmt: skip
+
+
+def _namesake(
+    steps: Sequence[Step], *, elsewhere: bool, other_dwelling: bool, next_door: bool
+) -> NotAlone | None:
+    """Whether the best-matching person may be a namesake or a relative
+    (``Scored.namesake``)."""
     levels = {f: level for f, level, _ in steps if f in _PERSON_FIELDS}
     if levels.pop("surname", "different") == "different":
         return None
@@ -510,6 +526,8 @@ def _namesake(steps: Sequence[Step], *, elsewhere: bool, other_dwelling: bool) -
         return "namesake_elsewhere"
     if other_dwelling and set(levels) == {"first"} and levels["first"] != "different":
         return "names_elsewhere"
+    if next_door and not _OWN_AGREES & set(levels.items()):
+        return "relative_next_door"
     return None
 
 

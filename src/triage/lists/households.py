@@ -62,7 +62,7 @@ MATCHED_ON = {
     "a": "adres",
     "b": "BSN",
     "n": "naam en geboortedatum",
-    "p": "postcode en naam",
+    "p": "postcode en begin van de achternaam",
     "w": "naam en woonplaats (zonder vast adres)",
 }
 
