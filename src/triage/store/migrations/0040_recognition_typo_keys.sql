@@ -16,38 +16,6 @@
 -- profile, with the place folded as households/names.fold folds it (0033 and 0039 dropped
 -- an accented letter where fold takes the accent off: "Wâlterswâld"; normalize needs a
 -- UTF8 database), letters only. A merged case holds no keys and gets none.
-CREATE TEMP TABLE keyed_cases ON COMMIT DROP AS SELECT DISTINCT case_id FROM match_keys;
-
-DELETE FROM match_keys WHERE key LIKE 'm:%' OR key LIKE 'w:%';
-
-INSERT INTO match_keys (key, case_id, household_id, open)
-SELECT DISTINCT 'm:' || (p->>'fs') || '|' || (p->>'cs') || '|' || place.folded, c.id,
-       c.household_id, c.status = 'open'
-  FROM cases c
-  JOIN keyed_cases k ON k.case_id = c.id
- CROSS JOIN LATERAL jsonb_array_elements(c.match_persons) AS p
- CROSS JOIN LATERAL jsonb_array_elements(c.match_addresses) AS a
- CROSS JOIN LATERAL (SELECT regexp_replace(
-                                lower(normalize(coalesce(a->>'woonplaats', ''), NFKD)),
-                                '[^a-z]+', '', 'g') AS folded) AS place
- WHERE length(p->>'first') > 1 AND coalesce(p->>'core', '') <> '' AND place.folded <> ''
-ON CONFLICT (key, case_id) DO NOTHING;
-
-INSERT INTO match_keys (key, case_id, household_id, open)
-SELECT DISTINCT 'w:' || (p->>'cs') || '|' || place.folded, c.id, c.household_id,
-       c.status = 'open'
-  FROM cases c
-  JOIN keyed_cases k ON k.case_id = c.id
- CROSS JOIN LATERAL jsonb_array_elements(c.match_persons) AS p
- CROSS JOIN LATERAL jsonb_array_elements(c.match_addresses) AS a
- CROSS JOIN LATERAL (SELECT regexp_replace(
-                                lower(normalize(coalesce(a->>'woonplaats', ''), NFKD)),
-                                '[^a-z]+', '', 'g') AS folded) AS place
- WHERE coalesce(p->>'core', '') <> ''
-   AND (a->>'postcode' IS NULL OR a->>'huisnummer' IS NULL)
-   AND place.folded <> ''
-ON CONFLICT (key, case_id) DO NOTHING;
-
 INSERT INTO match_keys (key, case_id, household_id, open)
 SELECT 'p:' || split_part(substr(key, 3), '|', 1) || '|' || left(split_part(key, '|', 2), 3),
        case_id, household_id, open
@@ -57,19 +25,41 @@ ON CONFLICT (key, case_id) DO NOTHING;
 
 DELETE FROM match_keys WHERE key LIKE 'p:%' AND length(split_part(key, '|', 2)) > 3;
 
-INSERT INTO match_keys (key, case_id, household_id, open)
-SELECT DISTINCT 'd:' || (p->>'born') || '|' || place.folded || '|' || person.initial, c.id,
-       c.household_id, c.status = 'open'
+CREATE TEMP TABLE keyed_cases ON COMMIT DROP AS SELECT DISTINCT case_id FROM match_keys;
+
+-- Each person of each case that holds keys, with each woonplaats it was known at.
+CREATE TEMP TABLE people_in_places ON COMMIT DROP AS
+SELECT c.id AS case_id, c.household_id, c.status = 'open' AS open, p AS person,
+       a->>'postcode' IS NOT NULL AND a->>'huisnummer' IS NOT NULL AS dwelling,
+       regexp_replace(lower(normalize(coalesce(a->>'woonplaats', ''), NFKD)), '[^a-z]+', '',
+                      'g') AS place
   FROM cases c
- JOIN keyed_cases k ON k.case_id = c.id
+  JOIN keyed_cases k ON k.case_id = c.id
  CROSS JOIN LATERAL jsonb_array_elements(c.match_persons) AS p
- CROSS JOIN LATERAL jsonb_array_elements(c.match_addresses) AS a
- CROSS JOIN LATERAL (SELECT regexp_replace(
-                                lower(normalize(coalesce(a->>'woonplaats', ''), NFKD)),
-                                '[^a-z]+', '', 'g') AS folded) AS place
- CROSS JOIN LATERAL (SELECT left(coalesce(nullif(p->>'core', ''), p->>'first', ''), 1)
-                            AS initial) AS person
- WHERE p->>'born' IS NOT NULL AND place.folded <> '' AND person.initial <> ''
+ CROSS JOIN LATERAL jsonb_array_elements(c.match_addresses) AS a;
+
+DELETE FROM match_keys WHERE key LIKE 'm:%' OR key LIKE 'w:%';
+
+INSERT INTO match_keys (key, case_id, household_id, open)
+SELECT DISTINCT 'm:' || (person->>'fs') || '|' || (person->>'cs') || '|' || place, case_id,
+       household_id, open
+  FROM people_in_places
+ WHERE length(person->>'first') > 1 AND coalesce(person->>'core', '') <> '' AND place <> ''
+ON CONFLICT (key, case_id) DO NOTHING;
+
+INSERT INTO match_keys (key, case_id, household_id, open)
+SELECT DISTINCT 'w:' || (person->>'cs') || '|' || place, case_id, household_id, open
+  FROM people_in_places
+ WHERE coalesce(person->>'core', '') <> '' AND NOT dwelling AND place <> ''
+ON CONFLICT (key, case_id) DO NOTHING;
+
+INSERT INTO match_keys (key, case_id, household_id, open)
+SELECT DISTINCT 'd:' || (person->>'born') || '|' || place || '|' || initial, case_id,
+       household_id, open
+  FROM people_in_places
+ CROSS JOIN LATERAL (SELECT left(coalesce(nullif(person->>'core', ''), person->>'first', ''),
+                                 1) AS initial) AS letter
+ WHERE person->>'born' IS NOT NULL AND place <> '' AND initial <> ''
 ON CONFLICT (key, case_id) DO NOTHING;
 
 INSERT INTO match_keys (key, case_id, household_id, open)
