@@ -474,8 +474,8 @@ def score_candidate(
     share of the other people of the melding that the case also knows."""
     contributions: list[Contribution] = []
     levels = [lv for other in candidate.addresses if (lv := address_level(address, other))]
-    if levels:
-        level = max(levels, key=lambda lv: w.level["address"][lv])
+    level = max(levels, key=lambda lv: w.level["address"][lv]) if levels else None
+    if level is not None:
         contributions.append(Contribution("address", level, w.level["address"][level]))
         if households_here > 1 and level in ("dwelling", "dwelling_other_street"):
             # Several open cases at one dwelling (rooms, a care home): the dwelling says
@@ -497,12 +497,12 @@ def score_candidate(
     disagree = people.compared and not people.agreed
     # The address compared counts against: a dwelling the case does not know, in the
     # town or elsewhere (the model's weight of that level is below zero).
-    against = bool(levels) and contributions[0].weight < 0
+    against = level is not None and w.level["address"][level] < 0
     namesake = _namesake(
         best[0][1] if best else [],
-        elsewhere=bool(levels) and contributions[0].level == "different",
+        elsewhere=level == "different",
         other_dwelling=against and bool(address.postcode and address.huisnummer),
-        next_door=bool(levels) and contributions[0].level == "neighbour",
+        next_door=level == "neighbour",
     )
     return Scored(candidate, score, tuple(contributions), disagree, namesake)
 
