@@ -6,7 +6,7 @@
 The API runs (``febrl_eval.py``, ``dedup_eval.py``) are what the bars are measured with;
 they take minutes each. To try a blocking key, a level or a threshold, this replays the
 same meldingen through the intake's own functions: ``as_compared`` (validated through
-``MeldingIn`` as a request is), ``stored_keys`` and ``lookup_variants``, the model's key cap,
+``MeldingIn`` as a request is), ``stored_keys`` and ``lookup_keys``, the model's key cap,
 and ``decide`` with the model's weights; each case's profile grows as
 ``intake_store_one`` grows it (people and addresses not in it yet, at most 40 and 12).
 Each melding is decided against all before it, as when each waits for its answer
@@ -45,7 +45,7 @@ import orjson
 
 import dedup_eval
 import febrl_eval
-from triage.households.keys import lookup_variants, stored_keys
+from triage.households.keys import lookup_keys, stored_keys
 from triage.households.match import (
     Address,
     Candidate,
@@ -94,7 +94,7 @@ class Replay:
         valid = MeldingIn.model_validate_json(orjson.dumps(melding))
         persons, address = as_compared(valid)
         keys = stored_keys(persons, address)
-        lookup = {*keys, *lookup_variants(persons, address)}
+        lookup = lookup_keys(persons, address, keys)
         found = {k: cases for k in lookup if (cases := self._by_key.get(k))}
         found = {k: cases for k, cases in found.items() if len(cases) <= self._cap}
         ids = sorted({c for cases in found.values() for c in cases})

@@ -258,15 +258,45 @@ def test_keys_find_a_surname_typo_and_a_birth_date_typo() -> None:
 
 def test_both_names_mistyped_the_birth_date_in_the_town_finds_them() -> None:
     stored = set(stored_keys([person()], address()))
-    other = [person(voornaam="Sanna", achternaam="Burgh", bsn=None)]
-    # In the neighbourhood (the postcode's digits), and anywhere in the town with the
-    # surname's first letter.
+    # Sanne Berg as Tanne Burgh: both names mistyped, the first from its first letter.
+    other = [person(voornaam="Tanne", achternaam="Burgh", bsn=None)]
+    # In the neighbourhood (the postcode's digits with a name's first letter), and
+    # anywhere in the town with the surname's first letter.
     assert stored & set(lookup_keys(other, address(postcode="5038KL", number=3)))
     assert stored & set(lookup_keys(other, address(postcode="5017KL", number=3)))
-    # Another town, or another first letter in another neighbourhood: not a candidate.
+    # Another town, or other first letters in another neighbourhood: not a candidate.
     assert not stored & set(lookup_keys(other, address("5017KL", number=3, place="breda")))
-    another_letter = [person(voornaam="Sanna", achternaam="Vurgh", bsn=None)]
-    assert not stored & set(lookup_keys(another_letter, address("5017KL", number=3)))
+    other_letters = [person(voornaam="Tanne", achternaam="Vurgh", bsn=None)]
+    assert not stored & set(lookup_keys(other_letters, address("5017KL", number=3)))
+    # The first name mistyped after its first letters: found with the birth date
+    # anywhere.
+    typo = [person(voornaam="Sanna", achternaam="Vurgh", bsn=None)]
+    assert stored & set(lookup_keys(typo, address("5017KL", number=3, place="breda")))
+
+
+def test_the_birth_date_in_the_neighbourhood_needs_a_name_s_first_letter() -> None:
+    # Everyone of the same age in the area is no candidate: the postcode's digits with
+    # the birth date find a person whose surname or first name starts alike.
+    stored = set(stored_keys([person()], address()))
+    both_other = [person(voornaam="Tanne", achternaam="Vurgh", bsn=None)]
+    assert not stored & set(lookup_keys(both_other, address("5038KL", number=3)))
+    first_kept = [person(voornaam="Senna", achternaam="Vurgh", bsn=None)]
+    assert stored & set(lookup_keys(first_kept, address("5038KL", number=3)))
+
+
+def test_names_with_a_typo_in_the_neighbourhood_or_the_town_find_them() -> None:
+    # No birth date on one side: the first three letters of both names' sounds with the
+    # postcode's digits, or with the town's first four letters (a typo after them).
+    stored = set(stored_keys([person()], address()))
+    typo = [person(voornaam="Sanneke", achternaam="Bergen", geboortedatum=None, bsn=None)]
+    assert stored & set(lookup_keys(typo, address("5038KL", number=3, place="breda")))
+    assert stored & set(lookup_keys(typo, address(postcode=None, number=None, place="tilbrug")))
+    assert not stored & set(lookup_keys(typo, address(postcode=None, number=None, place="breda")))
+    # Both sides with a birth date, another one: the names in the town are not looked up
+    # cut short (the birth-date keys find a name's typo; these would find namesakes).
+    dated = [person(voornaam="Sanneke", achternaam="Bergen", geboortedatum=date(1970, 1, 1),
+                    bsn=None)]  # fmt: skip
+    assert not stored & set(lookup_keys(dated, address(postcode=None, number=None)))
 
 
 def test_a_surname_mistyped_after_its_first_letters_at_the_postcode_finds_them() -> None:
@@ -279,7 +309,10 @@ def test_a_surname_mistyped_after_its_first_letters_at_the_postcode_finds_them()
     swapped_names = [person(voornaam="Oudenallen", achternaam="Sanne", tussenvoegsel=None,
                             geboortedatum=None, bsn=None)]  # fmt: skip
     assert stored & set(lookup_keys(swapped_names, address(number=14)))
-    assert not stored & set(lookup_keys(swapped_names, address("5038KL", number=14)))
+    # At another postcode the names swapped are found in the town (m:), not elsewhere.
+    assert stored & set(lookup_keys(swapped_names, address("5038KL", number=14)))
+    elsewhere = address("5038KL", number=14, place="breda")
+    assert not stored & set(lookup_keys(swapped_names, elsewhere))
 
 
 def test_the_postcode_letters_and_the_street_mistyped_still_find_the_dwelling() -> None:

@@ -175,8 +175,9 @@ async def test_the_command_refuses_too_few_meldingen_and_audits_its_read(
 async def test_cases_that_exist_get_the_new_keys_from_the_migrations_and_rekey(
     servers: dict[str, str], settings: Settings, redis_url: str
 ) -> None:
-    """0032, 0033, 0039 and 0040 give existing cases the keys SQL can make (0033 also
-    takes away the kinds no longer used; 0040 shortens p: and makes m: and w: again);
+    """0032, 0033, 0039, 0040 and 0041 give existing cases the keys SQL can make (0033
+    also takes away the kinds no longer used; 0040 shortens p: and makes m: and w: again;
+    0041 makes f:, g:, m: and d: again);
     ``rekey`` makes every key again from the meldingen, the street's sound too. In a
     database of its own: rekey rebuilds every case there is."""
     async with migrated_database(servers["admin_url"], "triage_rekey") as url:
@@ -211,25 +212,30 @@ async def _migrated_and_rekeyed(client: Any, runtime: Runtime, token: str) -> No
     keys = "SELECT key FROM match_keys ORDER BY key"
     written = [r["key"] for r in await runtime.pool.fetch(keys)]
     kinds = [k[0] for k in written]
-    # a (dwelling), s and t (street), b none, n, f, m (the names in the town) and d (the
-    # birth date in the town) per person, p (postcode), g (birth date with the postcode's
-    # digits), w once (the surname in the town, without an address).
-    assert sorted(kinds) == ["a", "d", "d", "f", "f", "g", "m", "m", "n", "n", "p", "s", "t",
-                             "w"], written  # fmt: skip
-    town = "|shertogenbosch"  # letters only: "Den Haag" and "Denhaag" are one place
-    assert any(k.endswith(town) for k in written if k.startswith("w:"))
-    assert any(k.endswith(town) for k in written if k.startswith("m:"))
-    assert any(k.endswith(f"{town}|{person['achternaam'][0].lower()}")
-               for k in written if k.startswith("d:"))  # fmt: skip
-    assert any(k.endswith("|walterswald") for k in written if k.startswith("m:"))
+    # a (dwelling), s and t (street), b none, n, f, m and u (the names in the town) and d
+    # (the birth date in the town) per person, p and q (names at the postcode), g (birth
+    # date with the postcode's digits and each name's first letter), w once (the surname
+    # in the town, without an address). Nobody without a birth date: no v.
+    assert sorted(k for k in kinds if k != "g") == [
+        "a", "d", "d", "f", "f", "m", "m", "n", "n", "p", "q", "s", "t", "u", "u", "w"
+    ], written  # fmt: skip
+    surname = person["achternaam"][0].lower()
+    assert {k.rsplit("|", 1)[1] for k in written if k.startswith("g:")} == {surname, "f"}
+    # Letters only ("Den Haag" and "Denhaag" are one place); the first four in m:, d: and
+    # u: (a typo later in the town's name is the same key).
+    assert any(k.endswith("|shertogenbosch") for k in written if k.startswith("w:"))
+    assert any(k.endswith("|sher") for k in written if k.startswith("m:"))
+    assert any(k.endswith("|sher") for k in written if k.startswith("u:"))
+    assert any(k.endswith(f"|sher|{surname}") for k in written if k.startswith("d:"))
+    assert any(k.endswith("|walt") for k in written if k.startswith("m:"))
     home = at_home["address"]
     assert [k for k in written if k.startswith("t:")] == [
         f"t:{home['postcode'][:4]}|{home['huisnummer']}|el"  # the street's first letters
     ]
     # Cases from before the migrations: the keys of the kinds they added missing (f, g
-    # by 0032; w by 0033; m by 0039; d and t by 0040; s by rekey), p: with all of the
-    # surname's sound as before 0040, and a kind since taken away present.
-    await runtime.pool.execute("DELETE FROM match_keys WHERE key ~ '^[fgswmdt]:'")
+    # by 0032; w by 0033; m by 0039; d and t by 0040; q, u by 0041; s by rekey), p: with
+    # all of the surname's sound as before 0040, and a kind since taken away present.
+    await runtime.pool.execute("DELETE FROM match_keys WHERE key ~ '^[fgswmdtquv]:'")
     await runtime.pool.execute("UPDATE match_keys SET key = key || 'sen' WHERE key LIKE 'p:%'")
     await runtime.pool.execute(
         "INSERT INTO match_keys (key, case_id, household_id, open) "
@@ -241,6 +247,7 @@ async def _migrated_and_rekeyed(client: Any, runtime: Runtime, token: str) -> No
         "0033_recognition_place_key.sql",
         "0039_recognition_name_keys.sql",
         "0040_recognition_typo_keys.sql",
+        "0041_recognition_prefix_keys.sql",
     ):
         sql = resources.files("triage.store.migrations").joinpath(migration)
         await runtime.pool.execute(sql.read_text("utf-8"))

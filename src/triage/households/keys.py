@@ -97,8 +97,13 @@ def dwelling_key(address: Address) -> str | None:
     return None
 
 
-#: Letters of a surname's sound in the ``p:`` key: a typo after them is the same key.
+#: Letters of a name's sound in the ``p:``, ``f:``, ``q:``, ``u:`` and ``v:`` keys: a
+#: typo after them is the same key.
 _NAME_PREFIX = 3
+
+#: Letters of the woonplaats in the ``m:``, ``d:``, ``u:`` and ``v:`` keys ("Oisterwijk"
+#: and "Oisterwjik" are one key); enough to keep the towns of a region apart.
+_PLACE_PREFIX = 4
 
 
 def postcode_name_key(postcode: str, name_sound: str) -> str:
@@ -119,8 +124,28 @@ def _initial(person: Person) -> str:
     return (person.core or person.first)[:1]
 
 
+def _initials(person: Person) -> set[str]:
+    """The ``g:`` key's letters: the surname's first and the first name's."""
+    return {name[:1] for name in (person.core, person.first) if name}
+
+
+def _name_prefixes(person: Person) -> str:
+    """The first three letters of the first name's sound and of the surname's (``q:``,
+    ``u:``, ``v:``): a typo after them in either name is the same key."""
+    return f"{person.first_sound[:_NAME_PREFIX]}|{person.core_sound[:_NAME_PREFIX]}"
+
+
 def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
-    """The keys written for a case, one canonical form per fact."""
+    """The keys written for a case, one canonical form per fact (``u:`` too, which only a
+    melding without a birth date looks up: ``lookup_keys``)."""
+    keys = _address_keys(address)
+    for person in persons:
+        keys |= _person_keys(person, address)
+    return sorted(keys)
+
+
+def _address_keys(address: Address) -> set[str]:
+    """The dwelling's keys: ``a:``, and ``s:`` and ``t:`` with the street."""
     keys: set[str] = set()
     dwelling = dwelling_key(address)
     if dwelling:
@@ -130,42 +155,65 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
         street = _letters(address.street)[:2]
         if address.postcode and street:
             keys.add(f"t:{address.postcode[:4]}|{address.huisnummer}|{street}")
-    place = _letters(address.place)
-    for person in persons:
-        born = person.born.isoformat() if person.born is not None else None
-        if person.bsn:
-            keys.add(f"b:{person.bsn}")
-        if person.core and born:
-            keys.add(f"n:{person.core_sound}|{born}")
-        if len(person.first) > 1 and born:
-            keys.add(f"f:{person.first_sound}|{born}")
-        if person.core and address.postcode:
-            keys.add(postcode_name_key(address.postcode, person.core_sound))
-        if born and address.postcode:
-            keys.add(f"g:{born}|{address.postcode[:4]}")
-        if born and place and (initial := _initial(person)):
-            keys.add(f"d:{born}|{place}|{initial}")
-        if person.core and len(person.first) > 1 and place:
-            keys.add(f"m:{person.first_sound}|{person.core_sound}|{place}")
-        if person.core and place and not dwelling:
-            keys.add(f"w:{person.core_sound}|{place}")
-    return sorted(keys)
+    return keys
 
 
-def lookup_keys(persons: Sequence[Person], address: Address) -> list[str]:
-    """The stored keys plus the variants a mistake elsewhere would have produced."""
-    return sorted({*stored_keys(persons, address), *lookup_variants(persons, address)})
-
-
-def lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
-    """The keys a mistake elsewhere would have produced: a case written with day and month
-    swapped, or with first name and surname swapped (the swapped melding's first name is
-    the case's surname: in ``n:``, ``p:`` and the ``d:`` letter)."""
+def _person_keys(person: Person, address: Address) -> set[str]:
+    """A person's keys, alone and with the address."""
     keys: set[str] = set()
     place = _letters(address.place)
+    town = place[:_PLACE_PREFIX]
+    born = person.born.isoformat() if person.born is not None else None
+    if person.bsn:
+        keys.add(f"b:{person.bsn}")
+    if person.core and born:
+        keys.add(f"n:{person.core_sound}|{born}")
+    if len(person.first) > 1 and born:
+        keys.add(f"f:{person.first_sound[:_NAME_PREFIX]}|{born}")
+    if person.core and address.postcode:
+        keys.add(postcode_name_key(address.postcode, person.core_sound))
+    if born and address.postcode:
+        keys.update(f"g:{born}|{address.postcode[:4]}|{i}" for i in _initials(person))
+    if born and town and (initial := _initial(person)):
+        keys.add(f"d:{born}|{town}|{initial}")
+    named = bool(person.core and len(person.first) > 1)
+    if named and town:
+        keys.add(f"m:{person.first_sound}|{person.core_sound}|{town}")
+        keys.add(f"u:{_name_prefixes(person)}|{town}")
+        if born is None:
+            keys.add(f"v:{_name_prefixes(person)}|{town}")
+    if named and address.postcode:
+        keys.add(f"q:{address.postcode[:4]}|{_name_prefixes(person)}")
+    if person.core and place and not dwelling_key(address):
+        keys.add(f"w:{person.core_sound}|{place}")
+    return keys
+
+
+def lookup_keys(
+    persons: Sequence[Person], address: Address, stored: Sequence[str] | None = None
+) -> list[str]:
+    """The keys a melding looks up: its stored keys (``stored``, made here when not
+    given) but ``u:``, plus the variants a mistake elsewhere would have produced."""
+    own = stored_keys(persons, address) if stored is None else stored
+    return sorted({*(k for k in own if not k.startswith("u:")),
+                   *_lookup_variants(persons, address)})  # fmt: skip
+
+
+def _lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
+    """The keys a mistake elsewhere would have produced: a case written with day and month
+    swapped, or with first name and surname swapped (the swapped melding's first name is
+    the case's surname: in ``n:``, ``p:``, ``m:`` and the ``d:`` letter); and ``u:`` and
+    ``v:`` as a person without a birth date and one with it look them up."""
+    keys: set[str] = set()
+    town = _letters(address.place)[:_PLACE_PREFIX]
     for person in persons:
         if len(person.first) > 1 and address.postcode:
             keys.add(postcode_name_key(address.postcode, person.first_sound))
+        if person.core and len(person.first) > 1 and town:
+            keys.add(f"m:{person.core_sound}|{person.first_sound}|{town}")
+            keys.add(f"v:{_name_prefixes(person)}|{town}")
+            if person.born is None:
+                keys.add(f"u:{_name_prefixes(person)}|{town}")
         if person.born is None:
             continue
         born = person.born.isoformat()
@@ -174,8 +222,8 @@ def lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
             keys.add(f"n:{person.core_sound}|{other.isoformat()}")
         if len(person.first) > 1:
             keys.add(f"n:{person.first_sound}|{born}")
-        if person.core and person.first and place:
-            keys.add(f"d:{born}|{place}|{person.first[0]}")
+        if person.core and person.first and town:
+            keys.add(f"d:{born}|{town}|{person.first[0]}")
     return keys
 
 

@@ -44,7 +44,7 @@ from triage.households.keys import (
     dwelling_key,
     identifying,
     lock_keys,
-    lookup_variants,
+    lookup_keys,
     stored_keys,
 )
 from triage.households.match import (
@@ -442,7 +442,7 @@ class Intake:
             persons=persons,
             address=compared,
             keys=tuple(keys),
-            lookup=tuple(sorted({*keys, *lookup_variants(persons, compared)})),
+            lookup=tuple(lookup_keys(persons, compared, keys)),
             locks=lock_keys(keys),
             request_id=request_id,
             endpoint=endpoint,
