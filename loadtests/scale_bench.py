@@ -60,6 +60,7 @@ from openloop import run_open_loop
 from triage.auth.accounts import rotate_client
 from triage.households.keys import lookup_keys, stored_keys
 from triage.households.match import Address, Person
+from triage.households.model import load_model
 from triage.households.normalise import address_key
 from triage.queue.keys import forget
 from triage.queue.reconcile import reconcile_queues
@@ -345,6 +346,42 @@ async def plans(db_url: str, households: list[Household]) -> str:
     return "\n".join(out)
 
 
+def count_candidates(args: argparse.Namespace, new: int) -> None:
+    """Counted in memory, without a database: the keys the loaded households' cases hold,
+    and how many of those cases a melding about a household not loaded finds (its lookup
+    keys, a key shared by more cases than the model's cap left out, as the intake
+    leaves it out), on average over ``new`` such households; by kind of key, the cases
+    each kind finds (a case found by two kinds counts in both)."""
+    cap = load_model().key_cap
+    index: dict[str, list[int]] = {}
+    stored = 0
+    houses = (house for chunk in _houses(args) for house in chunk)
+    for number, house in enumerate(houses):
+        for key in stored_keys(house.normal, _address(house.household)):
+            index.setdefault(key, []).append(number)
+            stored += 1
+    factory = MeldingFactory(seed=args.seed + 1)
+    found = 0
+    by_kind: dict[str, int] = {}
+    for _ in range(new):
+        h = factory.household()
+        normal = [Person.of(bsn=p.get("bsn"), voornaam=p["voornaam"], tussenvoegsel=None,
+                            achternaam=p["achternaam"],
+                            geboortedatum=date.fromisoformat(p["geboortedatum"]))
+                  for p in h.persons]  # fmt: skip
+        cases: set[int] = set()
+        for key in lookup_keys(normal, _address(h)):
+            hits = index.get(key, [])
+            if len(hits) <= cap:
+                cases.update(hits)
+                by_kind[key[0]] = by_kind.get(key[0], 0) + len(hits)
+        found += len(cases)
+    kinds = ", ".join(f"{k}: {n / new:.2f}" for k, n in sorted(by_kind.items()))
+    print(f"[candidates] {stored:,} keys for {args.open_cases + args.closed_cases:,} "
+          f"households; a melding about a new household finds {found / new:.2f} cases "
+          f"(over {new:,}); by kind {kinds}")  # fmt: skip
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -362,9 +399,17 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", action="store_true", help="keep a loaded triage_scale")
+    parser.add_argument(
+        "--candidates", type=int, metavar="N",
+        help="only count in memory (no database) the candidates a melding about a new "
+        "household brings, over N such households, and the keys stored",
+    )  # fmt: skip
     add_server_options(parser)
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
+    if args.candidates:
+        count_candidates(args, args.candidates)
+        return
 
     loaded_url = _db_url(args.admin_url, LOADED_DB)
     if args.reuse:

@@ -15,22 +15,35 @@ stay small while lookups tolerate mistakes:
 - ``n:`` surname sound with birth date; looked up also with day and month swapped, and
   with the first name's sound in the surname's place (names swapped by the source: the
   swapped melding's first name is the case's surname);
-- ``f:`` first-name sound with birth date (the surname mistyped, or changed by marriage);
+- ``f:`` the first three letters of the first name's sound with the birth date (the
+  surname mistyped or changed by marriage, a typo late in the first name);
 - ``p:`` postcode with the first three letters of the surname's sound (a birth date
   missing or mistyped, the number too: an initial next door; a typo late in the
   surname); looked up also with the first name's (names swapped);
-- ``g:`` birth date with the postcode's digits (both names mistyped or changed, the
-  birth date right, the same neighbourhood);
+- ``g:`` birth date with the postcode's digits and a name's first letter, in one key the
+  surname's and in another the first name's (both names mistyped after their first
+  letter, or one of them changed, the birth date right, the same neighbourhood). Without
+  the letter everyone of the same age in the area was a candidate: on the scale
+  benchmark's households half of all candidates came from it, for eleven FEBRL4 pairs;
 - ``d:`` birth date with the woonplaats and the surname's first letter (the first
   name's for someone without a surname; looked up also with the first name's): both
   names mistyped, the birth date right, in the town without a postcode or at another
   one. Without the letter it is about a candidate more per person in a large town;
 - ``m:`` first-name and surname sound with the woonplaats (a birth date missing or
-  mistyped, with no postcode, a mistyped one or another one in the town). A name
-  without the town is not a key: across the region it brings namesakes (on the Dutch
-  set the first false links). In the town the address weighs in, and where the melding
-  gives a dwelling the case does not know, names alone do not link on their own
-  (``match.py``, ``names_elsewhere``);
+  mistyped, with no postcode, a mistyped one or another one in the town); looked up
+  also with the names swapped. A name without the town is not a key: across the region
+  it brings namesakes (on the Dutch set the first false links). In the town the address
+  weighs in, and where the melding gives a dwelling the case does not know, names alone
+  do not link on their own (``match.py``, ``names_elsewhere``);
+- ``q:`` the postcode's digits with the first three letters of both names' sounds (a
+  move or a mistyped postcode in the neighbourhood, a typo late in a name, the birth
+  date missing or mistyped);
+- ``u:`` and ``v:`` the first three letters of both names' sounds with the woonplaats,
+  where one side has no birth date: ``u:`` is written for everyone and looked up by a
+  person without a birth date, ``v:`` written for a person without one and looked up by
+  everyone. Where both have a birth date, the keys with it find a name's typo and the
+  names cut short in a town would only bring namesakes; looked up by everyone they were
+  3.8 candidates a melding on the scale benchmark instead of none there;
 - ``w:`` surname sound with the woonplaats, written and looked up only for a melding
   without postcode and number (people without a fixed address, a report from the
   street). Looked up by meldingen with an address it tripled the false links (namesakes
@@ -39,12 +52,14 @@ stay small while lookups tolerate mistakes:
   intake capacity (a key per surname per town is a long list of cases in a common name's
   index entry) for no recall on the benchmarks. Such a report is found by a BSN, a name
   with the birth date (also day and month swapped, also the names swapped), or the
-  names with the town (``m:``).
+  names with the town (``m:``, ``u:``, ``v:``).
 
 The woonplaats in a key, and the street in ``t:``, are written in letters only: "Greenac
 res" and "Greenacres", "Den Haag" and "Denhaag", "'s-Hertogenbosch" and "s-Hertogenbosch"
-give one key. (``match.py`` compares places without their spaces, and counts one
-mistake, such as an apostrophe, as the same place in a name of seven letters or more.)
+give one key. In ``m:``, ``d:``, ``u:`` and ``v:`` only its first four letters count
+("Tilburg" and "Tilbrug"): the names or the birth date keep the towns apart that share
+them. (``match.py`` compares places without their spaces, and counts one mistake, such
+as an apostrophe, as the same place in a name of seven letters or more.)
 
 Keys measured and left out (``loadtests/``): the surname sound with the birth year (0.04
 points of recall on both benchmarks, one stored key in six, most of the candidates that
@@ -68,6 +83,14 @@ beyond these keys, on the scale benchmark's 150,000 households): the postcode's 
 and the number with a name's first letter (+0.0009 F1, 3.8 candidates more: a
 four-digit postcode of the benchmark holds thousands of households); the names with the
 town, one of them cut to its first three letters (+0.0017 F1, 1.8 candidates more).
+Measured that evening beside ``q:``, ``u:``, ``v:`` and the shorter ``f:``, ``g:``, ``m:``
+and ``d:`` (FEBRL4 F1 retrained 0.9905, precision 0.9992; 3.44 candidates): ``n:`` with
+the surname sound's first three letters as ``f:`` (+0.0002 F1, 0.3 candidates more, and
+the household search by surname and birth date would show every surname that starts
+alike); the names cut short with the town looked up by everyone (``u:`` for all: F1
+0.9913, 6.0 candidates); ``q:`` looked up with the names swapped (one pair, 0.2
+candidates more); the birth date with the whole postcode and no letter (a key per person
+more, two pairs).
 
 How many true pairs these find (blocking recall) is measured by the benchmarks
 (``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
