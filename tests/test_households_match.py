@@ -260,9 +260,9 @@ def test_both_names_mistyped_the_birth_date_in_the_town_finds_them() -> None:
     stored = set(stored_keys([person()], address()))
     # Sanne Berg as Tanne Burgh: both names mistyped, the first from its first letter.
     other = [person(voornaam="Tanne", achternaam="Burgh", bsn=None)]
-    # In the neighbourhood (the postcode's digits with a name's first letter), and
-    # anywhere in the town with the surname's first letter.
-    assert stored & set(lookup_keys(other, address(postcode="5038KL", number=3)))
+    # In the neighbourhood (the postcode's digits with a name's first letter, whatever
+    # the town is written as), and anywhere in the town with the surname's first letter.
+    assert stored & set(lookup_keys(other, address("5038KL", number=3, place="breda")))
     assert stored & set(lookup_keys(other, address(postcode="5017KL", number=3)))
     # Another town, or other first letters in another neighbourhood: not a candidate.
     assert not stored & set(lookup_keys(other, address("5017KL", number=3, place="breda")))
@@ -297,6 +297,11 @@ def test_names_with_a_typo_in_the_neighbourhood_or_the_town_find_them() -> None:
     dated = [person(voornaam="Sanneke", achternaam="Bergen", geboortedatum=date(1970, 1, 1),
                     bsn=None)]  # fmt: skip
     assert not stored & set(lookup_keys(dated, address(postcode=None, number=None)))
+    # A case that knows the person without a birth date: a melding with one finds it.
+    undated = set(stored_keys([person(geboortedatum=None, bsn=None)], address()))
+    assert undated & set(lookup_keys(dated, address(postcode=None, number=None)))
+    assert not undated & set(lookup_keys(dated, address(postcode=None, number=None,
+                                                        place="breda")))  # fmt: skip
 
 
 def test_a_surname_mistyped_after_its_first_letters_at_the_postcode_finds_them() -> None:

@@ -42,8 +42,8 @@ stay small while lookups tolerate mistakes:
   where one side has no birth date: ``u:`` is written for everyone and looked up by a
   person without a birth date, ``v:`` written for a person without one and looked up by
   everyone. Where both have a birth date, the keys with it find a name's typo and the
-  names cut short in a town would only bring namesakes; looked up by everyone they were
-  3.8 candidates a melding on the scale benchmark instead of none there;
+  names cut short in a town would only bring namesakes (looked up by everyone, on the
+  scale benchmark's households, which all have a birth date, 2.2 cases more a melding);
 - ``w:`` surname sound with the woonplaats, written and looked up only for a melding
   without postcode and number (people without a fixed address, a report from the
   street). Looked up by meldingen with an address it tripled the false links (namesakes
@@ -65,32 +65,34 @@ Keys measured and left out (``loadtests/``): the surname sound with the birth ye
 points of recall on both benchmarks, one stored key in six, most of the candidates that
 only cost time); the postcode's digits with the number (a postcode letter mistyped:
 number 12 of every street in the area, which is a candidate per street; ``t:`` adds the
-street's first letters); the surname sound with the postcode's digits in
-place of the whole postcode (FEBRL4 blocking recall 0.9558 -> 0.9664 but F1 0.9539 ->
-0.9564: the pairs it finds differ in birth date and street as well, and nearly all go to
-review; on the Dutch set recall 0.9693 -> 0.9701 for its first false link). Measured on
-2026-11-29 with the replay, beside ``m:`` (FEBRL4 F1 retrained / Dutch recall; precision
-1.0000 on both; 0.9702 / 0.9693 before ``m:``, 0.9758 / 0.9700 with it): the birth
-date with the woonplaats without a letter (0.9792 / 0.9701, but with 1,000,000
-meldingen loaded about a candidate more per person: recognition p99 4.5 -> 7.1 ms); the
-names without the town (0.9768, Dutch precision 0.9949; 0.9993 with names alone held
-back at another dwelling); the names also looked up swapped (0.9762 / 0.9701, a lookup
-key per person more). ``m:`` in place of ``p:`` gives the same figures on both sets,
-for a key per person less, but an initial next door with the birth date mistyped is then
-not found. Measured later that day beside ``d:``, ``t:`` and the shorter ``p:`` (FEBRL4
-F1 retrained 0.9879 with them; the candidates a melding about a new household brings
-beyond these keys, on the scale benchmark's 150,000 households): the postcode's digits
-and the number with a name's first letter (+0.0009 F1, 3.8 candidates more: a
-four-digit postcode of the benchmark holds thousands of households); the names with the
-town, one of them cut to its first three letters (+0.0017 F1, 1.8 candidates more).
-Measured that evening beside ``q:``, ``u:``, ``v:`` and the shorter ``f:``, ``g:``, ``m:``
-and ``d:`` (FEBRL4 F1 retrained 0.9905, precision 0.9992; 3.44 candidates): ``n:`` with
-the surname sound's first three letters as ``f:`` (+0.0002 F1, 0.3 candidates more, and
-the household search by surname and birth date would show every surname that starts
-alike); the names cut short with the town looked up by everyone (``u:`` for all: F1
-0.9913, 6.0 candidates); ``q:`` looked up with the names swapped (one pair, 0.2
-candidates more); the birth date with the whole postcode and no letter (a key per person
-more, two pairs).
+street's first letters); the surname sound with the postcode's digits in place of the
+whole postcode (FEBRL4 blocking recall 0.9558 -> 0.9664 but F1 0.9539 -> 0.9564: the
+pairs it finds differ in birth date and street as well, and nearly all go to review; on
+the Dutch set recall 0.9693 -> 0.9701 for its first false link). Measured on 2026-11-29
+with the replay, beside ``m:`` (FEBRL4 F1 retrained / Dutch recall; precision 1.0000 on
+both; 0.9702 / 0.9693 before ``m:``, 0.9758 / 0.9700 with it): the birth date with the
+woonplaats without a letter (0.9792 / 0.9701, but with 1,000,000 meldingen loaded about
+a candidate more per person: recognition p99 4.5 -> 7.1 ms); the names without the town
+(0.9768, Dutch precision 0.9949; 0.9993 with names alone held back at another dwelling);
+the names also looked up swapped (0.9762 / 0.9701, a lookup key per person more; kept
+since the evening, beside the town's first four letters). ``m:`` in place of ``p:``
+gives the same figures on both sets, for a key per person less, but an initial next door
+with the birth date mistyped is then not found. Measured later that day beside ``d:``,
+``t:`` and the shorter ``p:`` (FEBRL4 F1 retrained 0.9879 with them; the candidates a
+melding about a new household brings beyond these keys, on the scale benchmark's 150,000
+households): the postcode's digits and the number with a name's first letter (+0.0009
+F1, 3.8 candidates more: a four-digit postcode of the benchmark holds thousands of
+households); the names with the town, one of them cut to its first three letters
+(+0.0017 F1, 1.8 candidates more, looked up by everyone: ``u:`` and ``v:`` cut both and
+are looked up only where a birth date is missing). Measured that evening beside ``q:``,
+``u:``, ``v:`` and the shorter ``f:``, ``g:``, ``m:`` and ``d:`` (FEBRL4 F1 retrained
+0.9905, precision 0.9992; 3.44 candidates): ``n:`` with the surname sound's first three
+letters as ``f:`` (+0.0002 F1, 0.3 candidates more, and the household search by surname
+and birth date would show every surname that starts alike); the names cut short with the
+town looked up by everyone, also where both sides have a birth date (measured with
+``n:`` cut short too: F1 0.9910 against 0.9903 with ``u:`` and ``v:``, 6.0 candidates
+against 3.8); ``q:`` looked up with the names swapped (one pair, 0.2 candidates more);
+the birth date with the whole postcode and no letter (a key per person more, two pairs).
 
 How many true pairs these find (blocking recall) is measured by the benchmarks
 (``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
@@ -125,7 +127,8 @@ def dwelling_key(address: Address) -> str | None:
 _NAME_PREFIX = 3
 
 #: Letters of the woonplaats in the ``m:``, ``d:``, ``u:`` and ``v:`` keys ("Oisterwijk"
-#: and "Oisterwjik" are one key); enough to keep the towns of a region apart.
+#: and "Oisterwjik" are one key). Towns that share them (Haaren and Haarsteeg) are kept
+#: apart by the names or the birth date beside them, and by the address when weighed.
 _PLACE_PREFIX = 4
 
 
@@ -162,8 +165,9 @@ def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The keys written for a case, one canonical form per fact (``u:`` too, which only a
     melding without a birth date looks up: ``lookup_keys``)."""
     keys = _address_keys(address)
+    at_dwelling = dwelling_key(address) is not None
     for person in persons:
-        keys |= _person_keys(person, address)
+        keys |= _person_keys(person, address, at_dwelling=at_dwelling)
     return sorted(keys)
 
 
@@ -181,8 +185,9 @@ def _address_keys(address: Address) -> set[str]:
     return keys
 
 
-def _person_keys(person: Person, address: Address) -> set[str]:
-    """A person's keys, alone and with the address."""
+def _person_keys(person: Person, address: Address, *, at_dwelling: bool) -> set[str]:
+    """A person's keys, alone and with the address (``at_dwelling``: it has a postcode
+    and a number)."""
     keys: set[str] = set()
     place = _letters(address.place)
     town = place[:_PLACE_PREFIX]
@@ -207,7 +212,7 @@ def _person_keys(person: Person, address: Address) -> set[str]:
             keys.add(f"v:{_name_prefixes(person)}|{town}")
     if named and address.postcode:
         keys.add(f"q:{address.postcode[:4]}|{_name_prefixes(person)}")
-    if person.core and place and not dwelling_key(address):
+    if person.core and place and not at_dwelling:
         keys.add(f"w:{person.core_sound}|{place}")
     return keys
 
@@ -225,8 +230,9 @@ def lookup_keys(
 def _lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
     """The keys a mistake elsewhere would have produced: a case written with day and month
     swapped, or with first name and surname swapped (the swapped melding's first name is
-    the case's surname: in ``n:``, ``p:``, ``m:`` and the ``d:`` letter); and ``u:`` and
-    ``v:`` as a person without a birth date and one with it look them up."""
+    the case's surname: in ``n:``, ``p:``, ``m:`` and the ``d:`` letter). And the keys
+    looked up but not written as they are: ``v:`` by everyone, ``u:`` by a person without
+    a birth date."""
     keys: set[str] = set()
     town = _letters(address.place)[:_PLACE_PREFIX]
     for person in persons:
