@@ -177,7 +177,8 @@ async def test_cases_that_exist_get_the_new_keys_from_the_migrations_and_rekey(
 ) -> None:
     """0032, 0033, 0039, 0040 and 0041 give existing cases the keys SQL can make (0033
     also takes away the kinds no longer used; 0040 shortens p: and makes m: and w: again;
-    0041 makes f:, g:, m: and d: again and adds q:, u: and v:);
+    0041 shortens f:, m: and d:, adds d: with the first name's letter, q: and u:, and
+    takes g: away);
     ``rekey`` makes every key again from the meldingen, the street's sound too. In a
     database of its own: rekey rebuilds every case there is."""
     async with migrated_database(servers["admin_url"], "triage_rekey") as url:
@@ -205,7 +206,7 @@ async def _migrated_and_rekeyed(client: Any, runtime: Runtime, token: str) -> No
     bodies = [at_home,
               melding_body(persons=[{**person, "voornaam": "Jet", "geboortedatum": "1986-07-08"}],
                            address={"woonplaats": " \u2019s-Hertogenbosch"})]  # fmt: skip
-    # Someone without a birth date (v:), someone known by an initial, someone without a
+    # Someone without a birth date (u:), someone known by an initial, someone without a
     # surname: what SQL and Python make of them is compared below, not counted here.
     other = household_name()
     undated = melding_body(persons=[
@@ -226,34 +227,34 @@ async def _migrated_and_rekeyed(client: Any, runtime: Runtime, token: str) -> No
     theirs = {r["key"] for r in await runtime.pool.fetch(
         "SELECT key FROM match_keys WHERE case_id = $1", undated_case
     )}  # fmt: skip
-    assert "v" in {k[0] for k in theirs}
-    assert not any(k.startswith("v:") for k in written if k not in theirs)
+    assert "u" in {k[0] for k in theirs}
     ours = [k for k in written if k not in theirs]  # the two meldingen about Fenna's
     kinds = [k[0] for k in ours]
-    # a (dwelling), s and t (street), b none, n, f, m and u (the names in the town) and d
-    # (the birth date in the town) per person, p and q (names at the postcode), g (birth
-    # date with the postcode's digits and each name's first letter), w once (the surname
-    # in the town, without an address). Nobody without a birth date: no v.
-    assert sorted(k for k in kinds if k != "g") == [
-        "a", "d", "d", "f", "f", "m", "m", "n", "n", "p", "q", "s", "t", "u", "u", "w"
-    ], written  # fmt: skip
+    # a (dwelling), s and t (street), b none, n, f, m (the names in the town) and d (the
+    # birth date in the town, with each name's first letter) per person, p and q (names
+    # at the postcode), w once (the surname in the town, without an address). Nobody
+    # without a birth date: no u.
+    assert sorted(kinds) == ["a", "d", "d", "d", "d", "f", "f", "m", "m", "n", "n", "p", "q",
+                             "s", "t", "w"], ours  # fmt: skip
     surname = person["achternaam"][0].lower()
-    assert {k.rsplit("|", 1)[1] for k in ours if k.startswith("g:")} == {surname, "f"}
-    # Letters only ("Den Haag" and "Denhaag" are one place); the first four in m:, d: and
-    # u: (a typo later in the town's name is the same key).
-    assert any(k.endswith("|shertogenbosch") for k in written if k.startswith("w:"))
-    assert any(k.endswith("|sher") for k in written if k.startswith("m:"))
-    assert any(k.endswith("|sher") for k in written if k.startswith("u:"))
-    assert any(k.endswith(f"|sher|{surname}") for k in written if k.startswith("d:"))
-    assert any(k.endswith("|walt") for k in written if k.startswith("m:"))
+    # Letters only ("Den Haag" and "Denhaag" are one place); the first four in m: and d:
+    # (a typo later in the town's name is the same key).
+    assert any(k.endswith("|shertogenbosch") for k in ours if k.startswith("w:"))
+    assert any(k.endswith("|sher") for k in ours if k.startswith("m:"))
+    assert {k for k in ours if k.startswith("d:") and "|sher|" in k} == {
+        f"d:1986-07-08|sher|{surname}",
+        "d:1986-07-08|sher|j",
+    }
+    assert any(k.endswith("|walt") for k in ours if k.startswith("m:"))
     home = at_home["address"]
     assert [k for k in written if k.startswith("t:")] == [
         f"t:{home['postcode'][:4]}|{home['huisnummer']}|el"  # the street's first letters
     ]
     # Cases from before the migrations: the keys of the kinds they added missing (f, g
     # by 0032; w by 0033; m by 0039; d and t by 0040; q, u by 0041; s by rekey), p: with
-    # all of the surname's sound as before 0040, and a kind since taken away present.
-    await runtime.pool.execute("DELETE FROM match_keys WHERE key ~ '^[fgswmdtquv]:'")
+    # all of the surname's sound as before 0040, and kinds since taken away present (y:,
+    # and g: which 0041 takes away).
+    await runtime.pool.execute("DELETE FROM match_keys WHERE key ~ '^[fgswmdtqu]:'")
     await runtime.pool.execute("UPDATE match_keys SET key = key || 'sen' WHERE key LIKE 'p:%'")
     await runtime.pool.execute(
         "INSERT INTO match_keys (key, case_id, household_id, open) "

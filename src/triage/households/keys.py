@@ -20,15 +20,13 @@ stay small while lookups tolerate mistakes:
 - ``p:`` postcode with the first three letters of the surname's sound (a birth date
   missing or mistyped, the number too: an initial next door; a typo late in the
   surname); looked up also with the first name's (names swapped);
-- ``g:`` birth date with the postcode's digits and a name's first letter, in one key the
-  surname's and in another the first name's (both names mistyped after their first
-  letter, or one of them changed, the birth date right, the same neighbourhood). Without
-  the letter everyone of the same age in the area was a candidate: on the scale
-  benchmark's households half of all candidates came from it, for eleven FEBRL4 pairs;
-- ``d:`` birth date with the woonplaats and the surname's first letter (the first
-  name's for someone without a surname; looked up also with the first name's): both
-  names mistyped, the birth date right, in the town without a postcode or at another
-  one. Without the letter it is about a candidate more per person in a large town;
+- ``d:`` birth date with the woonplaats and a name's first letter, in one key the
+  surname's and in another the first name's: both names mistyped after their first
+  letter, or one of them changed, the birth date right, in the town (at another
+  postcode, or none). Without a letter it is about a candidate more per person in a
+  large town. The birth date with the postcode's digits (``g:`` until 2026-11-29)
+  brought everyone of the same age in the area: half of all candidates on the scale
+  benchmark's households; ``d:`` with both letters finds what it found;
 - ``m:`` first-name and surname sound with the woonplaats (a birth date missing or
   mistyped, with no postcode, a mistyped one or another one in the town); looked up
   also with the names swapped. A name without the town is not a key: across the region
@@ -38,12 +36,10 @@ stay small while lookups tolerate mistakes:
 - ``q:`` the postcode's digits with the first three letters of both names' sounds (a
   move or a mistyped postcode in the neighbourhood, a typo late in a name, the birth
   date missing or mistyped);
-- ``u:`` and ``v:`` the first three letters of both names' sounds with the woonplaats,
-  where one side has no birth date: ``u:`` is written for everyone and looked up by a
-  person without a birth date, ``v:`` written for a person without one and looked up by
-  everyone. Where both have a birth date, the keys with it find a name's typo and the
-  names cut short in a town would only bring namesakes (looked up by everyone, on the
-  scale benchmark's households, which all have a birth date, 2.2 cases more a melding);
+- ``u:`` the first three letters of both names' sounds with the woonplaats, written and
+  looked up only for a person without a birth date (names mistyped late, on both sides
+  no birth date to find them by). For everyone it would bring namesakes where the keys
+  with the birth date find a name's typo;
 - ``w:`` surname sound with the woonplaats, written and looked up only for a melding
   without postcode and number (people without a fixed address, a report from the
   street). Looked up by meldingen with an address it tripled the false links (namesakes
@@ -52,11 +48,11 @@ stay small while lookups tolerate mistakes:
   intake capacity (a key per surname per town is a long list of cases in a common name's
   index entry) for no recall on the benchmarks. Such a report is found by a BSN, a name
   with the birth date (also day and month swapped, also the names swapped), or the
-  names with the town (``m:``, ``u:``, ``v:``).
+  names with the town (``m:``, ``u:``).
 
 The woonplaats in a key, and the street in ``t:``, are written in letters only: "Greenac
 res" and "Greenacres", "Den Haag" and "Denhaag", "'s-Hertogenbosch" and "s-Hertogenbosch"
-give one key. In ``m:``, ``d:``, ``u:`` and ``v:`` only its first four letters count
+give one key. In ``m:``, ``d:`` and ``u:`` only its first four letters count
 ("Tilburg" and "Tilbrug"): the names or the birth date keep the towns apart that share
 them. (``match.py`` compares places without their spaces, and counts one mistake, such
 as an apostrophe, as the same place in a name of seven letters or more.)
@@ -83,16 +79,20 @@ melding about a new household brings beyond these keys, on the scale benchmark's
 households): the postcode's digits and the number with a name's first letter (+0.0009
 F1, 3.8 candidates more: a four-digit postcode of the benchmark holds thousands of
 households); the names with the town, one of them cut to its first three letters
-(+0.0017 F1, 1.8 candidates more, looked up by everyone: ``u:`` and ``v:`` cut both and
-are looked up only where a birth date is missing). Measured that evening beside ``q:``,
-``u:``, ``v:`` and the shorter ``f:``, ``g:``, ``m:`` and ``d:`` (FEBRL4 F1 retrained
-0.9905, precision 0.9992; 3.44 candidates): ``n:`` with the surname sound's first three
-letters as ``f:`` (+0.0002 F1, 0.3 candidates more, and the household search by surname
-and birth date would show every surname that starts alike); the names cut short with the
-town looked up by everyone, also where both sides have a birth date (measured with
-``n:`` cut short too: F1 0.9910 against 0.9903 with ``u:`` and ``v:``, 6.0 candidates
-against 3.8); ``q:`` looked up with the names swapped (one pair, 0.2 candidates more);
-the birth date with the whole postcode and no letter (a key per person more, two pairs).
+(+0.0017 F1, 1.8 candidates more). Measured that evening beside ``q:``, ``u:``, the
+shorter ``f:``, ``m:`` and ``d:`` and ``d:`` with both letters in place of ``g:``
+(FEBRL4 F1 retrained 0.9903, precision 0.9992; 3.8 candidates; 13% more keys stored than
+before them): ``u:`` also where only one side has a birth date, written for everyone and
+looked up by a person without one, and written for a person without one and looked up by
+everyone (three pairs, a key per person more); with that and ``g:`` kept beside ``d:``,
+F1 0.9905 for 41% more keys stored and 32% more looked up than before, and intake at
+1,000/s offered served 790 / 812 / 801 a second against 872 / 894 / 911 (three
+alternating pairs); ``n:`` with the surname sound's first three letters as ``f:`` (two
+pairs, 0.3 candidates more, and the household search by surname and birth date would
+show every surname that starts alike); the names cut short with the town looked up by
+everyone (F1 0.9910, 6.0 candidates); ``q:`` looked up with the names swapped (one pair,
+0.2 candidates more); the birth date with the whole postcode and no letter (two pairs, a
+key per person more).
 
 How many true pairs these find (blocking recall) is measured by the benchmarks
 (``loadtests/dedup_eval.py``, ``loadtests/febrl_eval.py``). A key shared by more cases
@@ -122,11 +122,11 @@ def dwelling_key(address: Address) -> str | None:
     return None
 
 
-#: Letters of a name's sound in the ``p:``, ``f:``, ``q:``, ``u:`` and ``v:`` keys: a
-#: typo after them is the same key.
+#: Letters of a name's sound in the ``p:``, ``f:``, ``q:`` and ``u:`` keys: a typo after
+#: them is the same key.
 _NAME_PREFIX = 3
 
-#: Letters of the woonplaats in the ``m:``, ``d:``, ``u:`` and ``v:`` keys ("Oisterwijk"
+#: Letters of the woonplaats in the ``m:``, ``d:`` and ``u:`` keys ("Oisterwijk"
 #: and "Oisterwjik" are one key). Towns that share them (Haaren and Haarsteeg) are kept
 #: apart by the names or the birth date beside them, and by the address when weighed.
 _PLACE_PREFIX = 4
@@ -145,25 +145,19 @@ def _letters(folded: str) -> str:
     return folded.replace(" ", "").replace("'", "")
 
 
-def _initial(person: Person) -> str:
-    """The ``d:`` key's letter: the surname's first, or the first name's without one."""
-    return (person.core or person.first)[:1]
-
-
 def _initials(person: Person) -> set[str]:
-    """The ``g:`` key's letters: the surname's first and the first name's."""
+    """The ``d:`` key's letters: the surname's first and the first name's."""
     return {name[:1] for name in (person.core, person.first) if name}
 
 
 def _name_prefixes(person: Person) -> str:
     """The first three letters of the first name's sound and of the surname's (``q:``,
-    ``u:``, ``v:``): a typo after them in either name is the same key."""
+    ``u:``): a typo after them in either name is the same key."""
     return f"{person.first_sound[:_NAME_PREFIX]}|{person.core_sound[:_NAME_PREFIX]}"
 
 
 def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
-    """The keys written for a case, one canonical form per fact (``u:`` too, which only a
-    melding without a birth date looks up: ``lookup_keys``)."""
+    """The keys written for a case, one canonical form per fact."""
     keys = _address_keys(address)
     at_dwelling = dwelling_key(address) is not None
     for person in persons:
@@ -200,16 +194,13 @@ def _person_keys(person: Person, address: Address, *, at_dwelling: bool) -> set[
         keys.add(f"f:{person.first_sound[:_NAME_PREFIX]}|{born}")
     if person.core and address.postcode:
         keys.add(postcode_name_key(address.postcode, person.core_sound))
-    if born and address.postcode:
-        keys.update(f"g:{born}|{address.postcode[:4]}|{i}" for i in _initials(person))
-    if born and town and (initial := _initial(person)):
-        keys.add(f"d:{born}|{town}|{initial}")
+    if born and town:
+        keys.update(f"d:{born}|{town}|{i}" for i in _initials(person))
     named = bool(person.core and len(person.first) > 1)
     if named and town:
         keys.add(f"m:{person.first_sound}|{person.core_sound}|{town}")
-        keys.add(f"u:{_name_prefixes(person)}|{town}")
         if born is None:
-            keys.add(f"v:{_name_prefixes(person)}|{town}")
+            keys.add(f"u:{_name_prefixes(person)}|{town}")
     if named and address.postcode:
         keys.add(f"q:{address.postcode[:4]}|{_name_prefixes(person)}")
     if person.core and place and not at_dwelling:
@@ -221,18 +212,16 @@ def lookup_keys(
     persons: Sequence[Person], address: Address, stored: Sequence[str] | None = None
 ) -> list[str]:
     """The keys a melding looks up: its stored keys (``stored``, made here when not
-    given) but ``u:``, plus the variants a mistake elsewhere would have produced."""
+    given) plus the variants a mistake elsewhere would have produced."""
     own = stored_keys(persons, address) if stored is None else stored
-    return sorted({*(k for k in own if not k.startswith("u:")),
-                   *_lookup_variants(persons, address)})  # fmt: skip
+    return sorted({*own, *_lookup_variants(persons, address)})
 
 
 def _lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
     """The keys a mistake elsewhere would have produced: a case written with day and month
     swapped, or with first name and surname swapped (the swapped melding's first name is
-    the case's surname: in ``n:``, ``p:``, ``m:`` and the ``d:`` letter). And the keys
-    looked up but not written as they are: ``v:`` by everyone, ``u:`` by a person without
-    a birth date."""
+    the case's surname: in ``n:``, ``p:`` and ``m:``; ``d:`` is written with both names'
+    letters)."""
     keys: set[str] = set()
     town = _letters(address.place)[:_PLACE_PREFIX]
     for person in persons:
@@ -240,9 +229,6 @@ def _lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
             keys.add(postcode_name_key(address.postcode, person.first_sound))
         if person.core and len(person.first) > 1 and town:
             keys.add(f"m:{person.core_sound}|{person.first_sound}|{town}")
-            keys.add(f"v:{_name_prefixes(person)}|{town}")
-            if person.born is None:
-                keys.add(f"u:{_name_prefixes(person)}|{town}")
         if person.born is None:
             continue
         born = person.born.isoformat()
@@ -251,8 +237,6 @@ def _lookup_variants(persons: Sequence[Person], address: Address) -> set[str]:
             keys.add(f"n:{person.core_sound}|{other.isoformat()}")
         if len(person.first) > 1:
             keys.add(f"n:{person.first_sound}|{born}")
-        if person.core and person.first and town:
-            keys.add(f"d:{born}|{town}|{person.first[0]}")
     return keys
 
 

@@ -94,9 +94,7 @@ BEGIN
                                 geboortedatum, position);
 
     -- Every spelling seen for the case is a way to find it next time (Python sends the
-    -- keys the case did not have when it decided, as far as its lookup saw: a u: key it
-    -- does not look up comes again and is skipped here, as is one a concurrent writer
-    -- added).
+    -- keys the case did not have when it decided; a concurrent writer may have added one).
     INSERT INTO match_keys (key, case_id, household_id)
     SELECT jsonb_array_elements_text(m->'new_keys'), v_case, v_house
     ON CONFLICT (key, case_id) DO NOTHING;
