@@ -96,12 +96,7 @@ def _houses(args: argparse.Namespace) -> Iterator[list[_House]]:
     chunk: list[_House] = []
     for i in range(total):
         h = factory.household()
-        normal = [
-            Person.of(bsn=p.get("bsn"), voornaam=p["voornaam"], tussenvoegsel=None,
-                      achternaam=p["achternaam"],
-                      geboortedatum=date.fromisoformat(p["geboortedatum"]))
-            for p in h.persons
-        ]  # fmt: skip
+        normal = _persons(h)
         chunk.append(_House(
             household=h, id=uuid.uuid4(), case_id=uuid.uuid4(), open=i < args.open_cases,
             gebied=region.gebied_for_postcode(h.postcode) or "regio",
@@ -303,13 +298,18 @@ def _keys(households: list[Household]) -> tuple[list[str], list[str]]:
     lookup: set[str] = set()
     stored: set[str] = set()
     for h in households:
-        normal = [Person.of(bsn=p.get("bsn"), voornaam=p["voornaam"], tussenvoegsel=None,
-                            achternaam=p["achternaam"],
-                            geboortedatum=date.fromisoformat(p["geboortedatum"]))
-                  for p in h.persons]  # fmt: skip
+        normal = _persons(h)
         lookup.update(lookup_keys(normal, _address(h)))
         stored.update(stored_keys(normal, _address(h)))
     return sorted(lookup), sorted(stored)
+
+
+def _persons(h: Household) -> list[Person]:
+    """The household's people as the intake compares them."""
+    return [Person.of(bsn=p.get("bsn"), voornaam=p["voornaam"], tussenvoegsel=None,
+                      achternaam=p["achternaam"],
+                      geboortedatum=date.fromisoformat(p["geboortedatum"]))
+            for p in h.persons]  # fmt: skip
 
 
 def _address(h: Household) -> Address:
@@ -365,10 +365,7 @@ def count_candidates(args: argparse.Namespace, new: int) -> None:
     by_kind: dict[str, int] = {}
     for _ in range(new):
         h = factory.household()
-        normal = [Person.of(bsn=p.get("bsn"), voornaam=p["voornaam"], tussenvoegsel=None,
-                            achternaam=p["achternaam"],
-                            geboortedatum=date.fromisoformat(p["geboortedatum"]))
-                  for p in h.persons]  # fmt: skip
+        normal = _persons(h)
         cases: set[int] = set()
         for key in lookup_keys(normal, _address(h)):
             hits = index.get(key, [])

@@ -158,17 +158,18 @@ def _name_prefixes(person: Person) -> str:
 
 def stored_keys(persons: Sequence[Person], address: Address) -> list[str]:
     """The keys written for a case, one canonical form per fact."""
-    keys = _address_keys(address)
-    at_dwelling = dwelling_key(address) is not None
+    dwelling = dwelling_key(address)
+    keys = _address_keys(address, dwelling)
+    place = _letters(address.place)  # once per melding, not per person
     for person in persons:
-        keys |= _person_keys(person, address, at_dwelling=at_dwelling)
+        keys |= _person_keys(person, address, place, at_dwelling=dwelling is not None)
     return sorted(keys)
 
 
-def _address_keys(address: Address) -> set[str]:
-    """The dwelling's keys: ``a:``, and ``s:`` and ``t:`` with the street."""
+def _address_keys(address: Address, dwelling: str | None) -> set[str]:
+    """The dwelling's keys (``dwelling``: ``dwelling_key``): ``a:``, and ``s:`` and ``t:``
+    with the street."""
     keys: set[str] = set()
-    dwelling = dwelling_key(address)
     if dwelling:
         keys.add(f"a:{dwelling}")
     if address.street and address.huisnummer:
@@ -179,11 +180,10 @@ def _address_keys(address: Address) -> set[str]:
     return keys
 
 
-def _person_keys(person: Person, address: Address, *, at_dwelling: bool) -> set[str]:
-    """A person's keys, alone and with the address (``at_dwelling``: it has a postcode
-    and a number)."""
+def _person_keys(person: Person, address: Address, place: str, *, at_dwelling: bool) -> set[str]:
+    """A person's keys, alone and with the address (``place``: its woonplaats as keys
+    hold it; ``at_dwelling``: it has a postcode and a number)."""
     keys: set[str] = set()
-    place = _letters(address.place)
     town = place[:_PLACE_PREFIX]
     born = person.born.isoformat() if person.born is not None else None
     if person.bsn:
