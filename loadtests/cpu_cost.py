@@ -2,6 +2,7 @@
 load generator's, each per request.
 
     python loadtests/cpu_cost.py [--rate 300] [--duration 20] [--processes 2] [--repeat 3]
+                                 [--generator python|wrk]
 
 On a shared machine latency and throughput swing with the neighbours; the CPU seconds a
 melding takes move far less, so this is the figure to compare two versions by (run it
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import statistics
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from intake_bench import (
     start_service,
 )
 from openloop import run_open_loop
+from wrkloop import add_generator_option, offer
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -64,6 +67,13 @@ def cpu_seconds(root: int) -> tuple[float, float]:
     return service, postgres
 
 
+def _own_cpu() -> float:
+    """CPU seconds of this process and of its children that ended (wrk, when it sends;
+    not the service, which runs on)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 async def one_run(args: argparse.Namespace, seed: int) -> tuple[float, float, float]:
     db_url, tokens = await prepare_database(args.admin_url, "triage_cpu_cost")
     await forget_bench_keys(args.redis_url)
@@ -75,10 +85,10 @@ async def one_run(args: argparse.Namespace, seed: int) -> tuple[float, float, fl
         await run_open_loop("127.0.0.1", port, warmup, 250)
         requests, _ = payloads(factory, int(args.rate * args.duration), tokens, 1000, port)
         service_before, postgres_before = cpu_seconds(service.pid)
-        own_before = time.process_time()
-        result = await run_open_loop("127.0.0.1", port, requests, args.rate)
+        own_before = _own_cpu()
+        result = await offer(args.generator, "127.0.0.1", port, requests, args.rate)
         service_after, postgres_after = cpu_seconds(service.pid)
-        own = time.process_time() - own_before
+        own = _own_cpu() - own_before
     finally:
         service.terminate()
         service.wait(timeout=20)
@@ -105,10 +115,12 @@ async def main() -> None:
     parser.add_argument("--duration", type=int, default=20, help="seconds")
     parser.add_argument("--processes", type=int, default=2, help="API processes")
     parser.add_argument("--repeat", type=int, default=3, help="runs, each on a fresh database")
+    add_generator_option(parser)
     args = parser.parse_args()
     runs = [await one_run(args, seed=11) for _ in range(args.repeat)]
     medians = [statistics.median(r[i] for r in runs) for i in range(3)]
-    print(f"== medians over {len(runs)} run(s) at {args.rate:.0f}/s: CPU per melding "
+    print(f"== medians over {len(runs)} run(s) at {args.rate:.0f}/s, sent by {args.generator}: "
+          f"CPU per melding "
           f"service {medians[0]:.0f} us, PostgreSQL {medians[1]:.0f} us, generator "
           f"{medians[2]:.0f} us")  # fmt: skip
 

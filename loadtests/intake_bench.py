@@ -1,9 +1,11 @@
 """Intake benchmark: the service, PostgreSQL, Redis and this generator on one machine.
 
     python loadtests/intake_bench.py [--rates 500,1000,1200] [--duration 20] [--processes 2]
+                                     [--generator python|wrk]
 
 It creates a fresh database, starts ``triage serve`` as a separate process, offers each
-rate open-loop (see openloop.py) with realistic meldingen (dataset.py, ~30% on known
+rate open-loop (see openloop.py; ``--generator wrk`` sends the same schedule through
+wrk, wrkloop.py) with realistic meldingen (dataset.py, ~30% on known
 households), then runs pgbench with the intake's own SQL (pgbench_intake.py) for the same
 duration and prints the service's throughput as a ratio of that database-only figure.
 
@@ -42,6 +44,7 @@ from triage.auth.accounts import IssuedToken, add_client
 from triage.queue.keys import Keys, forget
 from triage.store.migrate import migrate
 from triage.vocabulary import Source
+from wrkloop import add_generator_option, offer, wrk_path
 
 HERE = Path(__file__).parent
 PATH = "/api/v1/meldingen"
@@ -260,8 +263,8 @@ async def one_run(args: argparse.Namespace, rates: list[float], seed: int) -> di
             count = int(rate * args.duration)
             requests, keys = payloads(factory, count, tokens, offset, port)
             offset += count
-            result = await run_open_loop(
-                "127.0.0.1", port, requests, rate, connections=args.connections
+            result = await offer(
+                args.generator, "127.0.0.1", port, requests, rate, connections=args.connections
             )
             tally(result, keys)
             results.append(result)
@@ -322,9 +325,12 @@ async def main() -> None:
         "waits for one, and that wait counts in its latency",
     )  # fmt: skip
     add_server_options(parser)
+    add_generator_option(parser)
     parser.add_argument("--pgbench-clients", type=int, default=16)
     parser.add_argument("--no-pgbench", action="store_true")
     args = parser.parse_args()
+    if args.generator == "wrk":
+        wrk_path()  # before any database is made: say at once that it is missing
     rates = [float(r) for r in args.rates.split(",")]
 
     runs = []
@@ -334,7 +340,7 @@ async def main() -> None:
 
     print(
         f"== medians over {len(runs)} run(s), {args.processes} API process(es), "
-        f"{args.duration}s per rate"
+        f"{args.duration}s per rate, sent by {args.generator}"
     )
     for i, rate in enumerate(rates):
         rows: list[dict[str, float]] = [run["http"][i] for run in runs]  # type: ignore[index]
@@ -362,6 +368,7 @@ async def main() -> None:
             {
                 "processes": args.processes,
                 "duration_s": args.duration,
+                "generator": args.generator,
                 "intake_max_wait_s": os.environ.get("TRIAGE_INTAKE_MAX_WAIT_SECONDS"),
                 "runs": runs,
             },
