@@ -3,15 +3,15 @@
 Hypothesis drives the real service (PostgreSQL, Redis, the HTTP API, the worker's
 methods, a frozen clock) through random sequences of what happens to meldingen in life:
 intake at every level in every gebied (households new and known), worker rounds, accept,
-decline, offers left to expire, time passing, roster absences and extra shifts, reassign,
-move to another gebied, link, unlink, merge, close a case, close a melding before first
-contact, warm handover, first contact, a slow
-worker that the other steps overtake (stopped after its claim, or after its offers before
-it releases its leases), a worker killed there (its leases expire), and Redis losing its
-data followed by the reconciler. After every step, once what follows its commit has run
-(the enqueues; the timers that move meldingen on: expired leases, offers and
-escalations; the whole timer pass when time passes), the invariants are read from
-PostgreSQL and Redis directly:
+decline, offers left to expire, time passing, roster absences and extra shifts,
+reassign, move to another gebied, link, unlink, merge, close a case, close a melding
+before first contact, warm handover (proposed, accepted, or declined, withdrawn or ended
+by a coordinator), first contact, a slow worker that the other steps overtake (stopped
+after its claim, or after its offers before it releases its leases), a worker killed
+there (its leases expire), and Redis losing its data followed by the reconciler. After
+every step, once what follows its commit has run (the enqueues; the timers that move
+meldingen on: expired leases, offers and escalations; the whole timer pass when time
+passes), the invariants are read from PostgreSQL and Redis directly:
 
 (a) every dispatchable melding (kind melding, not contacted or closed by hand; closing a
     case needs every melding contacted or closed, so a waiting one must be in an open
@@ -29,7 +29,7 @@ And no request is ever answered 5xx. A 4xx to what the state does not allow is p
 the model, but where the model knows an action is allowed (answering an offer as the one
 it went to, first contact by the one who accepted, reassigning or moving a melding not
 yet contacted, linking to another open case, merging two open cases, unlinking from a
-case of several, closing a case with nothing waiting, proposing and accepting a
+case of several, closing a case with nothing waiting, proposing, accepting and ending a
 handover), it must succeed.
 
 Isolation: one database (migrated once), one Redis key prefix, one runtime and one app
@@ -760,6 +760,33 @@ class DispatchModel(RuleBasedStateMachine):
                 row["to_lead"],
             )  # fmt: skip
             assert status == 200, f"an open handover accepted by the one proposed: {found}"
+
+    @precondition(lambda self: self.found["handover"])
+    @rule(case=st.integers(0, 100), who=st.sampled_from(["to", "from", "coordinator"]))
+    def handover_withdraw(self, case: int, who: str) -> None:
+        """An open proposal ends without a takeover: declined by the colleague, withdrawn
+        by the lead or ended by a coordinator of the gebied. The lead stays, and the case
+        can be proposed again."""
+        self.step(self._handover_withdraw(case, who), "handover_withdraw")
+
+    async def _handover_withdraw(self, case: int, who: str) -> None:
+        rows = await self.rt.pool.fetch(
+            "SELECT h.case_id, h.to_lead, h.from_lead, c.lead, c.gebied FROM case_handovers h"
+            " JOIN cases c ON c.id = h.case_id WHERE h.state = 'open'"
+        )
+        proposed = sorted(rows, key=lambda r: self.cases.index(r["case_id"]))
+        row = self.pick(proposed, case)
+        if row is None:
+            return
+        actor = {"to": row["to_lead"], "from": row["from_lead"]}.get(who)
+        actor = actor or NETWORK.coordinators_of(row["gebied"])[0]
+        status, found = await self.call(
+            "handover_withdraw", "POST", f"/api/v1/cases/{row['case_id']}/handover/withdraw",
+            actor, {"reason": "Toch niet, ik houd de casus."},
+        )  # fmt: skip
+        assert status == 200, f"an open handover ended by {who} ({actor}): {found}"
+        lead = await self.rt.pool.fetchval("SELECT lead FROM cases WHERE id = $1", row["case_id"])
+        assert lead == row["lead"], f"a handover withdrawn changed the lead: {found}"
 
     @precondition(lambda self: self.found["assigned"])
     @rule(pick=st.integers(0, 100))
