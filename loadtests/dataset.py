@@ -62,8 +62,13 @@ class Household:
 
 
 class MeldingFactory:
-    def __init__(self, seed: int = 2026, known_share: float = 0.3) -> None:
+    def __init__(
+        self, seed: int = 2026, known_share: float = 0.3, undated_share: float = 0.0
+    ) -> None:
         self.rng = random.Random(seed)
+        # People without a birth date, as a source often names a partner or a child. 0 (the
+        # default) draws nothing for it, so a seed gives the meldingen it always gave.
+        self.undated_share = undated_share
         self.fake = Faker("nl_NL")
         self.fake.seed_instance(seed)
         self.known_share = known_share
@@ -77,6 +82,8 @@ class MeldingFactory:
             "achternaam": achternaam,
             "geboortedatum": born.isoformat(),
         }
+        if self.undated_share and self.rng.random() < self.undated_share:
+            del person["geboortedatum"]
         if self.rng.random() < 0.6:
             person["bsn"] = valid_bsn(self.rng)
         return person
