@@ -127,6 +127,8 @@ def run_wrk_open_loop(
             result.refused_latencies.append(latency)
         result.send_delays.append(float(delay_s))
         last = max(last, index / rate + latency)
+    # How late a request went out, a wait for a free connection included (openloop.py
+    # counts that wait apart; with 1,024 connections it is rare).
     result.max_lag = max(result.send_delays, default=0.0)
     result.elapsed = last
     result.connections = connections
