@@ -245,6 +245,67 @@ async def test_what_waited_past_the_bound_for_a_writer_is_refused_when_one_comes
         assert await intake.stored(body) == (1 if isinstance(outcome, Submitted) else 0)
 
 
+async def test_one_batch_is_written_at_a_time_and_another_only_for_a_full_batch(
+    intake: Intake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What arrives while a batch is written waits for the next one, so batches grow with
+    the load instead of each melding starting a transaction of its own; a second batch
+    is started only while a full one waits besides. Seen from PostgreSQL: the intake's
+    transactions waiting for the locked table are its batches being written. The clock
+    of waits is stopped so that nothing is refused while the table is locked."""
+    runtime = intake.runtime
+    principal = await runtime.authenticator.authenticate(
+        intake.headers["Authorization"].removeprefix("Bearer ")
+    )
+    assert principal is not None
+    stopped = runtime.intake.timer()
+    monkeypatch.setattr(runtime.intake, "timer", lambda: stopped)
+    watcher = await asyncpg.connect(intake.database_url)
+    blocker = await asyncpg.connect(intake.database_url)
+    lock = blocker.transaction()
+    await lock.start()
+    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")
+
+    async def writing(expected: int) -> int:
+        """The intake's transactions waiting for the lock, once ``expected`` are (or
+        after 2 s), and again a little later: none more come."""
+        query = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        for _ in range(40):
+            if await watcher.fetchval(query) >= expected:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        return int(await watcher.fetchval(query))
+
+    bodies = [melding_body() for _ in range(10 + 48 + 5)]
+
+    def submit(body: dict[str, Any]) -> asyncio.Task[Submitted]:
+        melding = runtime.intake.parse(orjson.dumps(body))
+        return asyncio.create_task(runtime.intake.submit(
+            melding, principal, request_id="writer-test", endpoint="POST /api/v1/meldingen",
+        ))  # fmt: skip
+
+    try:
+        first = [submit(body) for body in bodies[:1]]
+        assert await writing(1) == 1  # the first is written at once, alone
+        more = [submit(body) for body in bodies[1:10]]
+        assert await writing(2) == 1  # 9 wait for the next batch: no writer of their own
+        rest = [submit(body) for body in bodies[10:]]
+        assert await writing(2) == 2  # 57 wait: a full batch besides gets a second writer
+        assert runtime.intake.held() == len(bodies)
+    finally:
+        await lock.rollback()
+        await blocker.close()
+        await watcher.close()
+    answers = await asyncio.gather(*first, *more, *rest)
+    assert all(a.created for a in answers)
+    for body in bodies:
+        assert await intake.stored(body) == 1
+
+
 def test_the_bound_is_a_positive_number_of_seconds() -> None:
     assert Settings().intake_max_wait_seconds == 0.05
     assert Settings(intake_max_wait_seconds="0.25").intake_max_wait_seconds == 0.25

@@ -85,7 +85,8 @@ _MAX_ATTEMPTS = 5
 #: Meldingen per batch. intake_store_batch() writes them in one transaction; more than
 #: this gains little and makes one slow batch delay many answers.
 _MAX_BATCH = 48
-#: Batches in flight at once, each on its own pooled connection.
+#: Batches in flight at once, each on its own pooled connection: one, and another only for
+#: a full batch waiting besides (``_start_writers``).
 _MAX_WRITERS = 4
 #: Past capacity, at most one log line per this many seconds says how many were refused.
 _SHED_LOG_SECONDS = 1.0
@@ -288,6 +289,9 @@ class Intake:
         self._shed_logged_at = float("-inf")
         self._pending: deque[_Pending] = deque()
         self._writers: set[asyncio.Task[None]] = set()
+        # Writers started that have not taken their first batch yet: each will take up to
+        # a batch of what is pending now.
+        self._starting: set[asyncio.Task[None]] = set()
         # Per writer busy with a batch: when its oldest melding was taken in, and how many.
         self._writing: dict[object, tuple[float, int]] = {}
         # Configuration does not change while the process runs: build this once, not per
@@ -453,13 +457,32 @@ class Intake:
     # -- the batch writer ----------------------------------------------------------------
 
     def _start_writers(self) -> None:
-        while self._pending and len(self._writers) < _MAX_WRITERS:
+        """A writer when none is writing; another only while a full batch waits besides.
+        What arrives while a batch is written goes into the next one, so the batches grow
+        with the load. A writer for every arrival (as up to 2026-11-30) kept them at a few
+        meldingen each past capacity, each paying a statement's fixed cost, with eight
+        transactions contending for the cores (docs/design.md, "Write coalescing").
+        A writer whose loop has ended is done() at once, before its callback drops it:
+        it is not counted, so a melding taken in just then gets a writer. A writer started
+        but not yet run (requests taken in within one turn of the loop) will take a batch
+        of what is pending: only what is pending beyond that calls for another."""
+        while self._pending:
+            running = sum(1 for task in self._writers if not task.done())
+            unclaimed = len(self._pending) - _MAX_BATCH * len(self._starting)
+            if running >= _MAX_WRITERS or (running and unclaimed < _MAX_BATCH):
+                return
             task = asyncio.create_task(self._write_while_pending())
             self._writers.add(task)
-            task.add_done_callback(self._writers.discard)
+            self._starting.add(task)
+            task.add_done_callback(self._writer_done)
+
+    def _writer_done(self, task: asyncio.Task[None]) -> None:
+        self._writers.discard(task)
+        self._starting.discard(task)  # cancelled before it ran (a stop)
 
     async def _write_while_pending(self) -> None:
         writer = object()
+        self._starting.discard(asyncio.current_task())
         while self._pending:
             batch = [self._pending.popleft() for _ in range(min(_MAX_BATCH, len(self._pending)))]
             batch = [p for p in batch if not p.future.done()]  # the caller went away
