@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -18,6 +19,7 @@ from structlog.testing import capture_logs
 from helpers import TEST_CLOCK, count, melding_body, migrated_database, own_runtime
 from triage.app import create_app
 from triage.auth.accounts import add_client
+from triage.auth.principal import Principal
 from triage.config import Settings
 from triage.intake.models import MeldingIn
 from triage.intake.service import Submitted
@@ -88,6 +90,29 @@ _WAITING_FOR_LOCK = """
 """
 
 
+@asynccontextmanager
+async def meldingen_locked(intake: Intake) -> AsyncIterator[None]:
+    """The database stops writing meldingen (reads go on) until the block ends."""
+    blocker = await asyncpg.connect(intake.database_url)
+    lock = blocker.transaction()
+    await lock.start()
+    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        await lock.rollback()
+        await blocker.close()
+
+
+async def principal_of(intake: Intake) -> Principal:
+    """Who the test's client is, to submit to the intake itself rather than over HTTP."""
+    principal = await intake.runtime.authenticator.authenticate(
+        intake.headers["Authorization"].removeprefix("Bearer ")
+    )
+    assert principal is not None
+    return principal
+
+
 def _shed() -> float:
     return REGISTRY.get_sample_value("triage_intake_shed_total") or 0.0
 
@@ -100,11 +125,7 @@ async def test_past_the_bound_new_meldingen_are_refused_at_once_and_none_is_stor
 
     with capture_logs() as logs:
         # The database stops writing meldingen: whatever the intake takes in now waits.
-        blocker = await asyncpg.connect(intake.database_url)
-        lock = blocker.transaction()
-        await lock.start()
-        await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")  # reads go on
-        try:
+        async with meldingen_locked(intake):
             # More than a batch: fewer are never refused.
             first = [asyncio.create_task(intake.post(melding_body())) for _ in range(60)]
             for _ in range(100):  # until the intake's first write waits for the lock
@@ -122,9 +143,6 @@ async def test_past_the_bound_new_meldingen_are_refused_at_once_and_none_is_stor
             assert not any(task.done() and task.result().status != 503 for task in first)
             # Refused before anything else costs: whoever sends it, whatever it holds.
             unread = await _post_raw(intake, b"{", {"Authorization": "Bearer not-a-token"})
-        finally:
-            await lock.rollback()
-            await blocker.close()
         answers = [*await asyncio.gather(*first), *second]
         # A second later, the first melding taken in again says how many were refused.
         await asyncio.sleep(1.0)
@@ -176,19 +194,12 @@ async def _post_raw(intake: Intake, body: bytes, headers: dict[str, str]) -> Ans
 async def test_fewer_than_a_batch_are_never_refused_however_long_they_wait(
     intake: Intake,
 ) -> None:
-    blocker = await asyncpg.connect(intake.database_url)
-    lock = blocker.transaction()
-    await lock.start()
-    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")
-    try:
+    async with meldingen_locked(intake):
         first = [asyncio.create_task(intake.post(melding_body())) for _ in range(40)]
         await asyncio.sleep(max(0.5, 2 * MAX_WAIT))  # all in, waiting past the bound
         second = [asyncio.create_task(intake.post(melding_body())) for _ in range(5)]
         await asyncio.sleep(0.2)
         assert not any(task.done() for task in [*first, *second])
-    finally:
-        await lock.rollback()
-        await blocker.close()
     answers = await asyncio.gather(*first, *second)
     assert [a.status for a in answers] == [201] * 45
 
@@ -205,15 +216,8 @@ async def test_what_waited_past_the_bound_for_a_writer_is_refused_when_one_comes
     passed, and a slow machine took in fewer than 250 of the 400 in 200 ms (admit()
     refused the rest, rightly). The clock then moves past the bound."""
     runtime = intake.runtime
-    principal = await runtime.authenticator.authenticate(
-        intake.headers["Authorization"].removeprefix("Bearer ")
-    )
-    assert principal is not None
+    principal = await principal_of(intake)
     shed_before = _shed()
-    blocker = await asyncpg.connect(intake.database_url)
-    lock = blocker.transaction()
-    await lock.start()
-    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")
     bodies = [melding_body() for _ in range(400)]
     parsed = [runtime.intake.parse(orjson.dumps(body)) for body in bodies]
     stopped = runtime.intake.timer()
@@ -224,16 +228,13 @@ async def test_what_waited_past_the_bound_for_a_writer_is_refused_when_one_comes
             melding, principal, request_id="overload-test", endpoint="POST /api/v1/meldingen"
         )
 
-    try:
+    async with meldingen_locked(intake):
         answers = [asyncio.create_task(submit(melding)) for melding in parsed]
         await asyncio.sleep(0)
         assert runtime.intake.held() == len(bodies)  # all taken in at once
         await asyncio.sleep(MAX_WAIT)  # the writers take their batches and wait for the lock
         assert runtime.intake.held() == len(bodies)
         monkeypatch.setattr(runtime.intake, "timer", lambda: stopped + 2 * MAX_WAIT)
-    finally:
-        await lock.rollback()
-        await blocker.close()
     outcomes = await asyncio.gather(*answers, return_exceptions=True)
     refused = [o for o in outcomes if isinstance(o, Problem)]
     assert refused
@@ -254,31 +255,19 @@ async def test_one_batch_is_written_at_a_time_and_another_only_for_a_full_batch(
     transactions waiting for the locked table are its batches being written. The clock
     of waits is stopped so that nothing is refused while the table is locked."""
     runtime = intake.runtime
-    principal = await runtime.authenticator.authenticate(
-        intake.headers["Authorization"].removeprefix("Bearer ")
-    )
-    assert principal is not None
+    principal = await principal_of(intake)
     stopped = runtime.intake.timer()
     monkeypatch.setattr(runtime.intake, "timer", lambda: stopped)
-    watcher = await asyncpg.connect(intake.database_url)
-    blocker = await asyncpg.connect(intake.database_url)
-    lock = blocker.transaction()
-    await lock.start()
-    await blocker.execute("LOCK TABLE meldingen IN EXCLUSIVE MODE")
 
     async def writing(expected: int) -> int:
         """The intake's transactions waiting for the lock, once ``expected`` are (or
         after 2 s), and again a little later: none more come."""
-        query = (
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-        )
         for _ in range(40):
-            if await watcher.fetchval(query) >= expected:
+            if await count(runtime.pool, _WAITING_FOR_LOCK) >= expected:
                 break
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)
-        return int(await watcher.fetchval(query))
+        return await count(runtime.pool, _WAITING_FOR_LOCK)
 
     bodies = [melding_body() for _ in range(10 + 48 + 5)]
 
@@ -288,18 +277,14 @@ async def test_one_batch_is_written_at_a_time_and_another_only_for_a_full_batch(
             melding, principal, request_id="writer-test", endpoint="POST /api/v1/meldingen",
         ))  # fmt: skip
 
-    try:
+    async with meldingen_locked(intake):
         first = [submit(body) for body in bodies[:1]]
         assert await writing(1) == 1  # the first is written at once, alone
         more = [submit(body) for body in bodies[1:10]]
         assert await writing(2) == 1  # 9 wait for the next batch: no writer of their own
         rest = [submit(body) for body in bodies[10:]]
-        assert await writing(2) == 2  # 57 wait: a full batch besides gets a second writer
+        assert await writing(2) == 2  # 62 wait: a full batch besides gets a second writer
         assert runtime.intake.held() == len(bodies)
-    finally:
-        await lock.rollback()
-        await blocker.close()
-        await watcher.close()
     answers = await asyncio.gather(*first, *more, *rest)
     assert all(a.created for a in answers)
     for body in bodies:
