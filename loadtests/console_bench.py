@@ -180,17 +180,19 @@ def start(db_url: str, redis_url: str, processes: int, extra: dict[str, str]) ->
     raise SystemExit(f"service did not become ready; its log ({log}):\n{log.read_text()[-4000:]}")
 
 
-def scrape(port: int) -> dict[str, dict[float, float]]:
-    """Cumulative buckets of the request-duration histogram by route (all processes)."""
+def scrape(port: int) -> dict[tuple[str, str], dict[float, float]]:
+    """Cumulative buckets of the request-duration histogram by route and method (all
+    processes): the werkvoorraad's GET and the search's POST each their own."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    routes: dict[str, dict[float, float]] = {}
+    routes: dict[tuple[str, str], dict[float, float]] = {}
     for line in text.splitlines():
         match = _DURATION.match(line)
         if match is None:
             continue
         labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group("labels")))
-        routes.setdefault(labels["route"], {})[float(labels["le"])] = float(match.group("value"))
+        route = (labels["route"], labels["method"])
+        routes.setdefault(route, {})[float(labels["le"])] = float(match.group("value"))
     return routes
 
 
@@ -363,7 +365,8 @@ async def run_series(
     """``n`` requests of ``s``, ``concurrency`` at a time, or fewer when they take longer
     than ``budget`` seconds (a slow series would take the run's hour); the histogram
     before and after."""
-    before = scrape(service.port).get(s.route, {})
+    measured = (s.route, s.specs[0][0])  # one method per series
+    before = scrape(service.port).get(measured, {})
     done: list[tuple[str, float, int]] = []
     position = 0
     stop_at = time.monotonic() + budget
@@ -376,7 +379,7 @@ async def run_series(
             done.append(await ask(http, service.base, spec))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    after = scrape(service.port).get(s.route, {})
+    after = scrape(service.port).get(measured, {})
     return done, before, after
 
 

@@ -70,6 +70,7 @@ def test_config_check_command_exits_2_and_names_the_line(tmp_path: Path) -> None
     assert result.returncode == 2
     assert "levels.crisis.min_score" in result.stderr
     assert f"line {_line_of(bad, 'min_score: 180')}:" in result.stderr
+    assert "read as a rules file" in result.stderr  # a file of another kind says so
     good = subprocess.run(
         [sys.executable, "-m", "triage", "config", "check", "--kind", "region",
          str(Path(str(resources.files("triage.regions").joinpath("hart-van-brabant.yaml"))))],

@@ -134,3 +134,31 @@ def test_the_dockerfile_passes_hadolint() -> None:
     done = subprocess.run([hadolint, str(DEPLOY / "Dockerfile")], capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_cluster_scrape_jobs_find_every_deployment_on_a_port_it_has() -> None:
+    """Debian's promtool has no Kubernetes discovery, so it cannot read this file: each
+    job keeps the pods of one component on a named port; both must exist, and the jobs
+    carry the names the alert rules and the dashboard expect (TriageDown: triage.*)."""
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus-kubernetes.yml").read_text())
+    namespace = yaml.safe_load((K8S / "kustomization.yaml").read_text("utf-8"))["namespace"]
+    ports = {}
+    for d in _of("Deployment"):
+        template = d["spec"]["template"]
+        component = template["metadata"]["labels"]["app.kubernetes.io/component"]
+        ports[component] = {p["name"] for c in template["spec"]["containers"]
+                            for p in c.get("ports", [])}  # fmt: skip
+    jobs = {}
+    for job in config["scrape_configs"]:
+        [sd] = job["kubernetes_sd_configs"]
+        assert sd["role"] == "pod", job
+        assert sd["namespaces"]["names"] == [namespace], job
+        keep = {r["source_labels"][0]: r["regex"] for r in job["relabel_configs"]
+                if r.get("action") == "keep"}  # fmt: skip
+        assert keep["__meta_kubernetes_pod_phase"] == "Running", job
+        component = keep["__meta_kubernetes_pod_label_app_kubernetes_io_component"]
+        assert keep["__meta_kubernetes_pod_container_port_name"] in ports[component], job
+        jobs[job["job_name"]] = component
+    assert jobs == {"triage-api": "api", "triage-worker": "worker", "triage-deliver": "deliver"}
+    assert config["rule_files"] == ["alerts.yml"]
+    assert config["alerting"]["alertmanagers"], "rules evaluated, alerts sent nowhere"

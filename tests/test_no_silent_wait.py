@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from prometheus_client import REGISTRY
 
 from helpers import melding_body, migrated_database, own_runtime
 from triage.app import create_app
@@ -273,6 +275,38 @@ async def test_the_watchdog_puts_back_in_line_what_waits_silently(service: Servi
     assert await service.status(fine) == "queued"
     assert offer["specialist"] in {a["specialist"] for a in await service.assignments(fine)
                                    if a["state"] == "expired"}  # fmt: skip
+    audited = await rt.pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE action = 'melding.repair' AND melding_id = $1",
+        UUID(fine),
+    )  # fmt: skip
+    assert audited == 1  # the repair of the overdue offer, as every other repair
+
+
+async def test_every_kind_of_repair_is_counted_from_zero_and_each_pass_is_stamped(
+    service: Service,
+) -> None:
+    """The alert on repairs takes the increase of the count: a kind's series that first
+    appears at 1 is no increase, and the first repair of that kind would page nobody.
+    The alerts on a watchdog or a timer that stopped read when each last passed."""
+    rt, clock = service.runtime, service.clock
+    metrics.INVARIANT_REPAIRS.clear()  # as in a process that has not made one yet
+    watchdog = Watchdog(rt.pool, rt.redis, rt.keys, rt.after_commit, clock, interval=0)
+    for kind in ("not_queued", "offered_without_offer", "assigned_without_assignment",
+                 "escalation_lapsed", "offer_overdue"):  # fmt: skip
+        assert REGISTRY.get_sample_value("triage_invariant_repairs_total", {"kind": kind}) == 0
+
+    metrics.WATCHDOG_LAST_PASS.set(0)
+    started = time.time()
+    assert await watchdog.check() is not None
+    assert metrics.WATCHDOG_LAST_PASS._value.get() >= started
+
+    metrics.TIMER_LAST_PASS.clear()
+    await service.worker.timers()
+    for step in ("leases", "offers", "escalations", "deadlines", "milestones", "gauges"):
+        passed = REGISTRY.get_sample_value("triage_timer_last_pass_timestamp_seconds",
+                                           {"step": step})  # fmt: skip
+        assert passed is not None, step
+        assert passed >= started, step
 
 
 async def test_one_watchdog_takes_each_pass_and_the_next_one_remembers(

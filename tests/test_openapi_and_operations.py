@@ -254,7 +254,14 @@ async def test_metrics_need_the_ops_role_and_count_intake(client: Client, tokens
     # What recognition and scoring add to each melding's intake is measured, per melding.
     assert _count(text, "triage_intake_recognition_seconds_count") >= recognised + 3
     assert (
-        'triage_http_request_duration_seconds_bucket{le="0.01",route="/api/v1/meldingen"}' in text
+        'triage_http_request_duration_seconds_bucket{le="0.01",method="POST",'
+        'route="/api/v1/meldingen"}' in text
     )
     for body in bodies:  # metrics carry codes and counts, never personal data
         assert body["persons"][0]["achternaam"] not in text
+    # The other methods HTTP knows (WebDAV's, some thirty) count under one label.
+    webdav = await client.request("PROPFIND", "/api/v1/meldingen")
+    assert webdav.status == 405
+    text = await (await client.get("/metrics", headers=tokens.user("ops"))).text()
+    assert 'method="other"' in text
+    assert "PROPFIND" not in text

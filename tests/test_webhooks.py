@@ -297,6 +297,45 @@ async def test_a_silent_or_absent_receiver_is_a_failure_that_says_which(
         await webhooks.disable(conn, hook.id, clock.now())
 
 
+async def test_a_receiver_that_moved_gets_what_waits_and_its_dead_letters_there(
+    client: Client, tokens: Tokens, runtime: Runtime, receiver: Receiver
+) -> None:
+    """Changing the URL in place keeps the webhook's deliveries its own: disabling it
+    would make dead letters of what waits, and those could not be replayed."""
+    clock = FrozenClock(MONDAY_10)
+    old = receiver.url.replace("/hook", "").rsplit(":", 1)[0] + ":9/hook"  # discard port
+    waiting, dead = str(UUID(int=time.time_ns())), str(UUID(int=time.time_ns() + 1))
+    async with runtime.pool.acquire() as conn:
+        hook = await webhooks.add(conn, "MEE", old, events=["offer"], organisations={"MEE"},
+                                  now=clock.now())  # fmt: skip
+        await webhooks.record(conn, [Notice("MEE", "offer", {"m": dead})], clock.now())
+        await _deliver_once(runtime, clock, max_attempts=1)  # its only attempt fails: dead
+        await webhooks.record(conn, [Notice("MEE", "offer", {"m": waiting})], clock.now())
+        with pytest.raises(WebhookError, match="use https"):
+            await webhooks.move(conn, hook.id, "http://ontvanger.example.nl/hook", clock.now())
+        await webhooks.move(conn, hook.id, receiver.url, clock.now())
+        try:
+            replay = await client.post(
+                "/api/v1/webhooks/dead-letters/replay", json={"webhook_id": hook.id},
+                headers=tokens.user("ops"),
+            )  # fmt: skip
+            assert len((await replay.json())["replayed"]) == 1
+            # Replayed at the service's time: due by then.
+            await _deliver_once(runtime, FrozenClock(max(runtime.clock.now(), clock.now())))
+            mine = [r for r in await _deliveries(runtime, m=waiting)
+                    + await _deliveries(runtime, m=dead) if r["webhook_id"] == hook.id]  # fmt: skip
+            assert sorted(r["state"] for r in mine) == ["delivered", "delivered"]
+            moved = await conn.fetchval(
+                "SELECT detail FROM audit_log WHERE action = 'webhook.move' AND at = $1"
+                " AND (detail->>'webhook_id')::bigint = $2", clock.now(), hook.id,
+            )  # fmt: skip
+            assert moved == {"webhook_id": hook.id, "from": "127.0.0.1", "to": "127.0.0.1"}
+        finally:
+            await webhooks.disable(conn, hook.id, clock.now())
+        with pytest.raises(WebhookError, match="no active webhook"):
+            await webhooks.move(conn, hook.id, receiver.url, clock.now())
+
+
 async def test_registration_is_checked_and_disabling_stops_what_waits(
     client: Client, tokens: Tokens, runtime: Runtime, hooks: dict[str, tuple[int, str]]
 ) -> None:

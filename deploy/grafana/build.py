@@ -74,7 +74,7 @@ PANELS = [
                     "0.5",
                     "triage_http_request_duration_seconds",
                     "route",
-                    'route="/api/v1/meldingen"',
+                    'route="/api/v1/meldingen",method="POST"',
                 ),
                 "p50",
             ),
@@ -83,12 +83,18 @@ PANELS = [
                     "0.99",
                     "triage_http_request_duration_seconds",
                     "route",
-                    'route="/api/v1/meldingen"',
+                    'route="/api/v1/meldingen",method="POST"',
                 ),
                 "p99",
             ),
         ],
         unit="s",
+    ),
+    panel(
+        "Refused past capacity / s (503, nothing stored)",
+        [("sum(rate(triage_intake_shed_total[5m]))", "refused")],
+        description="Sources retry after Retry-After; if it lasts, add capacity "
+        "(docs/deploy.md, 'What saturates first').",
     ),
     panel(
         "Urgency levels / s",
@@ -141,6 +147,21 @@ PANELS = [
             ("sum by (tier) (rate(triage_offers_total[5m]))", "{{tier}}"),
             ("sum(rate(triage_offers_expired_total[5m]))", "not answered in time"),
         ],
+    ),
+    panel(
+        "Meldingen that waited silently, repaired by the watchdog (per hour, by kind)",
+        [("sum by (kind) (increase(triage_invariant_repairs_total[1h]))", "{{kind}}")],
+        description="Any repair is a fault to look into: docs/runbooks/invariant-repair.md.",
+    ),
+    panel(
+        "Since the last watchdog pass and timer steps",
+        [
+            ("time() - max(triage_watchdog_last_pass_timestamp_seconds)", "watchdog"),
+            ("time() - max by (step) (triage_timer_last_pass_timestamp_seconds)", "{{step}}"),
+        ],
+        unit="s",
+        description="Every 5 s normally; over two minutes pages "
+        "(docs/runbooks/dispatch-stopped.md).",
     ),
     panel(
         "Queue repairs and enqueue failures / s",
@@ -210,7 +231,7 @@ PANELS = [
         description="Plan 7 days, outreach 30, warm handover 100, evaluation 180.",
     ),
     panel(
-        "Herhaalmeldingen and escalated, share of meldingen",
+        "Escalated at risk and past the deadline, share of meldingen",
         [
             (
                 'sum(increase(triage_escalations_total{kind="breached"}[$__range])) / '
@@ -264,7 +285,7 @@ def layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def dashboard() -> dict[str, Any]:
-    gebied_values = "label_values(triage_gebied_coverage, gebied)"
+    gebied_values = "label_values(triage_queue_depth, gebied)"
     return {
         "title": "triage",
         "uid": "triage-overview",

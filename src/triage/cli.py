@@ -190,7 +190,13 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     loaders: dict[str, Callable[[Path], object]] = {
         "region": load_region, "rules": load_rules, "network": network, "oidc": load_oidc,
     }  # fmt: skip
-    loaders[args.kind](Path(args.file))
+    try:
+        loaders[args.kind](Path(args.file))
+    except ConfigError as exc:  # the kind it was read as: a network file read as a
+        print(str(exc), file=sys.stderr)  # region file has nothing but problems
+        print(f"(read as a {args.kind} file; for another kind give --kind region, rules, "
+              "network or oidc)", file=sys.stderr)  # fmt: skip
+        return 2
     print(f"{args.file}: valid {args.kind} file")
     return 0
 
@@ -207,11 +213,20 @@ async def _webhooks(args: argparse.Namespace, settings: Settings) -> int:
                                       organisations=organisations, now=now)  # fmt: skip
             print(f"webhook {made.id} for {args.organisation}: {args.url}")
             print(f"signing secret (shown once, store it now): {made.secret}")
+        elif args.action == "url":
+            await webhooks.move(conn, args.id, args.url, now)
+            print(
+                f"webhook {args.id} now delivers to {args.url}: what waits at its next "
+                "attempt, dead letters when replayed"
+            )
         elif args.action == "disable":
             await webhooks.disable(conn, args.id, now)
             print(f"webhook {args.id} is disabled; its waiting deliveries are dead letters")
         else:
-            for w in await webhooks.listed(conn):
+            listed = await webhooks.listed(conn)
+            if not listed:
+                print("no webhooks: `triage webhooks add ORGANISATIE URL` registers one")
+            for w in listed:
                 state = "disabled" if w["disabled_at"] else "active"
                 last = w["last_delivered_at"] or "-"
                 print(f"{w['id']:>4}  {state:<8}  {w['organisation']}  {w['url']}  "
@@ -464,10 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = sub.add_parser("config", help="configuration files")
     csub2 = config.add_subparsers(dest="action", required=True)
-    check = csub2.add_parser("check", help="validate a region, rules or network file")
+    check = csub2.add_parser("check", help="validate a region, rules, network or oidc file")
     check.add_argument("file")
     check.add_argument("--kind", choices=["region", "rules", "network", "oidc"],
-                       default="region")  # fmt: skip
+                       default="region", help="what the file is (default: region)")  # fmt: skip
 
     _add_recognition_parsers(sub)
     sub.add_parser("reconcile", help="restore the Redis queues from PostgreSQL once")
@@ -482,7 +497,11 @@ def build_parser() -> argparse.ArgumentParser:
     hadd.add_argument("--events", nargs="+", help="offer, reassigned, escalation, "
                       "milestone_overdue (default: all)")  # fmt: skip
     hsub.add_parser("list", help="webhooks with their pending and dead deliveries")
-    hsub.add_parser("disable", help="stop a webhook").add_argument("id", type=int)
+    hurl = hsub.add_parser("url", help="give a webhook a new URL; what waits goes there")
+    hurl.add_argument("id", type=int)
+    hurl.add_argument("url", help="https URL (plain http only to this machine)")
+    hsub.add_parser("disable", help="stop a webhook; what waits becomes dead letters"
+                    ).add_argument("id", type=int)  # fmt: skip
 
     _add_record_parsers(sub)
     return parser

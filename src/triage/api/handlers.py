@@ -213,7 +213,8 @@ async def post_melding(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]  # past capacity the pipeline refused it (Intake.admits)
     melding = await json_body(request, runtime.intake.parse)
     request[SOURCE] = melding.source.value
-    # Intake latency is triage_http_request_duration_seconds{route="/api/v1/meldingen"}.
+    # Intake latency: triage_http_request_duration_seconds{route="/api/v1/meldingen",
+    # method="POST"}.
     submitted = await runtime.intake.submit(
         melding,
         principal_of(request),
@@ -1018,14 +1019,18 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready while PostgreSQL answers: it is what a melding is stored in. Without Redis a
+    melding is still stored (the reconciler queues it when Redis is back), so a process
+    stays in the load balancer and says ``degraded``; taken out, it would turn away the
+    meldingen it can keep."""
     runtime = request.app[RUNTIME]
     pg_ok, redis_ok = await health.dependencies(runtime.pool, runtime.redis)
     body = Readiness(
-        status="ready" if pg_ok and redis_ok else "unavailable",
+        status="unavailable" if not pg_ok else "ready" if redis_ok else "degraded",
         postgres="ok" if pg_ok else "unreachable",
         redis="ok" if redis_ok else "unreachable",
     )
-    if pg_ok and redis_ok:
+    if pg_ok:
         return json_response(body)
     return json_response(
         body, status=503, **{"Retry-After": str(runtime.settings.retry_after_seconds)}

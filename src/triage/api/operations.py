@@ -562,7 +562,7 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation("GET", "/healthz", h.healthz, "The process is alive", "operations",
               {200: h.Health}, public=True, errors=()),
-    Operation("GET", "/readyz", h.readyz, "PostgreSQL and Redis are reachable", "operations",
+    Operation("GET", "/readyz", h.readyz, "PostgreSQL is reachable (Redis: degraded)", "operations",
               {200: h.Readiness, 503: h.Readiness}, public=True, errors=()),
     Operation("GET", "/metrics", h.get_metrics, "Prometheus metrics", "operations",
               {200: None}, policy=_METRICS),

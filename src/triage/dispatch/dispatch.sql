@@ -260,7 +260,8 @@ WITH due AS (
            'triage worker'
       FROM expired
 )
-SELECT e.assignment_id, e.specialist, r.id, r.gebied, r.urgency_level, r.respond_before
+SELECT e.assignment_id, e.specialist, r.id, r.gebied, r.urgency_level, r.respond_before,
+       e.melding_id AS expired_melding
   FROM expired e LEFT JOIN requeued r ON r.id = e.melding_id
  ORDER BY e.assignment_id;
 

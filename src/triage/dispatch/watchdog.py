@@ -20,7 +20,8 @@ invariant-repair.md). The kinds:
 - ``offer_overdue``: an offer past its answer time by more than the grace, with no timer
   that expired it: expired, and its melding queued for the next candidate.
 
-A repair is the system's act, audited (``melding.repair``). Nothing here decides whom
+A repair is the system's act, audited (``melding.repair``, actor ``watchdog``; an offer
+it expired also as the expiry, ``assignment.expire``). Nothing here decides whom
 to offer to: the worker does, from the queue.
 """
 
@@ -52,6 +53,9 @@ _REQUEUED_KIND = {
     "escalated": "escalation_lapsed",
 }
 _STATUS_OF = {kind: status for status, kind in _REQUEUED_KIND.items()}
+#: Every kind of repair: each is counted from 0 in a process that runs a watchdog, so
+#: that the alert sees a first repair (a series that appears at 1 is no increase).
+REPAIR_KINDS = ("not_queued", *_REQUEUED_KIND.values(), "offer_overdue")
 
 
 @dataclass
@@ -65,6 +69,10 @@ class Watchdog:
     grace: timedelta = timedelta(seconds=60)
     #: Seconds between passes of the deployment (whichever process takes each).
     interval: float = 5.0
+
+    def __post_init__(self) -> None:
+        for kind in REPAIR_KINDS:
+            metrics.INVARIANT_REPAIRS.labels(kind)
 
     async def run(self) -> None:
         while True:
@@ -99,17 +107,23 @@ class Watchdog:
                 )  # fmt: skip
                 repaired.update(_REQUEUED_KIND[r["status"]] for r in rows)
                 requeued += rows
-            overdue = sum(1 for r in suspects if r["kind"] == "offer_overdue")
+            overdue = [r["id"] for r in suspects if r["kind"] == "offer_overdue"]
             if overdue:  # the timers' own statement, which takes every offer due
-                requeued += await conn.fetch(_DISPATCH["expire_offers"], now)
-                repaired["offer_overdue"] += overdue
+                expired = await conn.fetch(_DISPATCH["expire_offers"], now)
+                requeued += expired
+                # A repair only what this pass expired: a timer may hold one (SKIP LOCKED)
+                # and the statement takes at most a batch; the rest are the next pass's.
+                done = {r["expired_melding"] for r in expired}
+                fixed = [melding_id for melding_id in overdue if melding_id in done]
+                await conn.execute(_Q["audit_repaired"], fixed, now)
+                repaired["offer_overdue"] += len(fixed)
             queued = [r for r in suspects if r["kind"] == "queued"]
             missing = await self._not_on_a_queue(queued, now)
             # The same spell in the queue (the same row version) on no queue twice.
             seen_before = set(taken["missing"])
             confirmed = [row for row in missing if row["spell"] in seen_before]
             if confirmed:
-                await conn.execute(_Q["audit_not_queued"], [r["id"] for r in confirmed], now)
+                await conn.execute(_Q["audit_repaired"], [r["id"] for r in confirmed], now)
             first_seen = [r["spell"] for r in missing if r["spell"] not in seen_before]
             await conn.execute(_Q["keep_missing"], first_seen)
         repaired["not_queued"] += len(confirmed)
@@ -118,6 +132,8 @@ class Watchdog:
                 metrics.INVARIANT_REPAIRS.labels(kind).inc(count)
                 log.warning("invariant_repaired", kind=kind, count=count)
         await self.after_commit.apply(enqueue(row) for row in [*requeued, *confirmed])
+        # The wall clock, not the service's: Prometheus compares it with its own time().
+        metrics.WATCHDOG_LAST_PASS.set_to_current_time()
         return repaired
 
     async def _not_on_a_queue(

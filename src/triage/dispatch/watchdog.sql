@@ -9,8 +9,10 @@ RETURNING missing;
 -- name: keep_missing
 UPDATE watchdog_state SET missing = $1;
 
--- name: audit_not_queued
--- Queued meldingen found on no queue on two passes, put back: audited with each.
+-- name: audit_repaired
+-- Meldingen repaired outside the requeue statement, audited with each: queued ones found
+-- on no queue on two passes (put back), and those with an offer no timer expired (the
+-- timers' statement expires it, and audits the expiry as its own).
 INSERT INTO audit_log (at, actor_kind, actor_role, action, melding_id, case_id, endpoint)
 SELECT $2, 'system', 'watchdog', 'melding.repair', m.id, m.case_id, 'triage watchdog'
   FROM meldingen m WHERE m.id = ANY ($1::uuid[]);

@@ -97,6 +97,14 @@ async def add(
     return Registered(webhook_id, secret)
 
 
+async def move(conn: asyncpg.Connection, webhook_id: int, url: str, now: datetime) -> None:
+    """A receiver's new URL, in place: its pending deliveries and dead letters stay its
+    own, to be delivered and replayed there (disabling it would make dead letters of what
+    waits, and a disabled webhook's cannot be replayed)."""
+    if await conn.fetchval(_Q["move"], webhook_id, _checked_url(url), now) is None:
+        raise WebhookError(f"no active webhook with id {webhook_id}")
+
+
 async def disable(conn: asyncpg.Connection, webhook_id: int, now: datetime) -> None:
     if await conn.fetchval(_Q["disable"], webhook_id, now) is None:
         raise WebhookError(f"no active webhook with id {webhook_id}")

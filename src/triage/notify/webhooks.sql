@@ -9,6 +9,26 @@ WITH made AS (
 )
 SELECT id FROM made;
 
+-- name: move
+-- An active webhook's new URL: what waits goes there at its next attempt, and dead
+-- letters when replayed (the secret stays, so the receiver's check of signatures does
+-- not change). Audited with the webhook and the hosts it went from and to: not the whole
+-- URLs, which may carry a receiver's own key.
+WITH old AS (
+    SELECT id, url FROM webhooks WHERE id = $1 AND disabled_at IS NULL FOR UPDATE
+), moved AS (
+    UPDATE webhooks w SET url = $2 FROM old WHERE w.id = old.id
+ RETURNING w.id, old.url AS was
+), audit AS (
+    INSERT INTO audit_log (at, actor_kind, actor_role, action, endpoint, detail)
+    SELECT $3, 'system', 'admin', 'webhook.move', 'triage webhooks url',
+           jsonb_build_object('webhook_id', id,
+                              'from', substring(was from '^[a-z]+://([^/:?#@]+)'),
+                              'to', substring($2::text from '^[a-z]+://([^/:?#@]+)'))
+      FROM moved
+)
+SELECT id FROM moved;
+
 -- name: disable
 -- Its deliveries still waiting become dead letters: nobody would deliver them (nor one
 -- recorded while this commits: the deliverers claim only an active webhook's).

@@ -179,6 +179,21 @@ INVARIANT_REPAIRS = Counter(
     "offer_overdue). Any repair is a fault to look into: docs/runbooks/invariant-repair.md.",
     ["kind"],
 )
+WATCHDOG_LAST_PASS = Gauge(
+    "triage_watchdog_last_pass_timestamp_seconds",
+    "When a process of this job last checked that every melding is being worked on (the "
+    "watchdog, every few seconds, one process of the deployment per pass); 0 in a process "
+    "that runs none. Stale: nobody finds a melding that waits silently.",
+    multiprocess_mode="max",
+)
+TIMER_LAST_PASS = Gauge(
+    "triage_timer_last_pass_timestamp_seconds",
+    "When a worker's timers last completed a step (offers, escalations, deadlines, "
+    "milestones, the gauges, ...), by step; 0 until the step first succeeds. Stale: that "
+    "step's work is not done, and the gauges it sets no longer move.",
+    ["step"],
+    multiprocess_mode="max",
+)
 RECONCILER_REPAIRS = Counter(
     "triage_reconciler_repairs_total", "Queue entries restored from PostgreSQL by the reconciler."
 )
@@ -189,8 +204,9 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_DURATION = Histogram(
     "triage_http_request_duration_seconds",
-    "HTTP request duration by route.",
-    ["route"],
+    "HTTP request duration by route and method (the werkvoorraad's GET and the intake's "
+    "POST share a route).",
+    ["route", "method"],
     buckets=_LATENCY_BUCKETS,
 )
 RECOGNITION_DURATION = Histogram(
@@ -241,15 +257,22 @@ DEPENDENCY_UP = Gauge(
 
 
 _REQUEST_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+#: The methods a label may name; the others HTTP's parser takes (WebDAV's, some thirty)
+#: count as "other": a client's PROPFIND or PURGE is no series of its own.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count and time one HTTP request. The labelled children are looked up once per
     (route, method, status), not on every request: this runs on every request."""
+    method = method if method in _METHODS else "other"
     key = (route, method, status)
     children = _REQUEST_CHILDREN.get(key)
     if children is None:
-        children = (HTTP_REQUESTS.labels(route, method, str(status)), HTTP_DURATION.labels(route))
+        children = (
+            HTTP_REQUESTS.labels(route, method, str(status)),
+            HTTP_DURATION.labels(route, method),
+        )
         _REQUEST_CHILDREN[key] = children
     children[0].inc()
     children[1].observe(seconds)
