@@ -339,6 +339,8 @@ async def test_the_desk_takes_a_call_in_the_new_melding_form(console: Console) -
     assert "elfproef" in await error.inner_text()
     assert await page.get_attribute("#f-p0_bsn", "aria-invalid") == "true"
     assert await page.is_checked("input[name=signals][value=geweld_nu]")  # kept
+    # and the gebied the postcode gives, as before the form was sent
+    await page.locator("#gebied-hint", has_text="Gebied: Tilburg").wait_for(timeout=3000)
     await console.accessible(page, "nieuwe melding met fouten")
     await page.fill("#f-p0_bsn", "")
     await page.click("form[aria-label='Nieuwe melding'] button[type=submit]")

@@ -434,7 +434,7 @@ async def test_a_refusal_on_a_page_is_said_in_dutch(
     rotate = await client.post("/beheer/bronnen/vernieuwen", data={"csrf": csrf, "name": "geen"},
                                headers={**admin, "Origin": origin["Origin"]})  # fmt: skip
     html = await rotate.text()
-    assert rotate.status == 409
+    assert rotate.status == 404
     assert "geen bronsysteem met deze naam" in html
     assert "no API client named" not in html
 
@@ -449,9 +449,14 @@ async def test_the_werkvoorraad_offers_a_gebied_filter_only_to_who_sees_several(
         page = await client.get("/werkvoorraad", headers=own)
         assert page.status == 200
         assert 'name="gebied"' not in await page.text()
+        assert "data-live-rows" in await page.text()
         other = await client.get("/werkvoorraad?gebied=oost", headers=own)
         assert other.status == 403
-        assert "je ziet alleen de werkvoorraad van je eigen gebied" in (await other.text())
+        refused = await other.text()
+        assert "je ziet alleen de werkvoorraad van je eigen gebied" in refused
+        # Not kept live: every update would be refused the same, and said so for ever.
+        assert "data-live-rows" not in refused
+        assert "Live bijgewerkt" not in refused
     desk = await _session(client, runtime, UserRole.operator)
     assert 'name="gebied"' in await (await client.get("/werkvoorraad", headers=desk)).text()
 
@@ -478,6 +483,8 @@ async def test_an_admin_form_is_as_strict_as_a_json_body(client: Client, runtime
          "hoogstens 100 leesbare tekens"),
         ([("username", name), ("role", "operator"), ("password", "p\x00assword-long-enough")],
          422, "bevat een teken dat niet kan worden opgeslagen"),
+        ([("username", name), ("role", "operator"), ("password", "te-kort")], 422,
+         "wachtwoord"),
         ([("username", "sp-tilburg-3"), ("role", "operator")], 409, "netwerkbestand"),
     ]  # fmt: skip
     for fields, status, said in cases:

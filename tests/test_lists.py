@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,8 @@ from helpers import (
 from triage.app import create_app
 from triage.auth.accounts import add_client, add_user
 from triage.config import Settings
+from triage.intake.models import PersonOut
+from triage.lists.people import group
 from triage.runtime import Runtime
 from triage.vocabulary import Source, UserRole
 
@@ -293,3 +295,44 @@ async def test_a_search_states_its_purpose_and_is_audited_with_its_terms(desk: D
     coordinator = await desk.search({"purpose": "koppelen", "adres": {"postcode": postcode,
                                      "huisnummer": number}}, who="co-tilburg")  # fmt: skip
     assert {h["gebied"] for h in coordinator["households"]} <= {"tilburg"}
+
+
+def _person(voornaam: str, achternaam: str, born: str | None = None,
+            bsn: str | None = None) -> PersonOut:  # fmt: skip
+    return PersonOut(role="pleger", bsn=bsn, voornaam=voornaam, tussenvoegsel=None,
+                     achternaam=achternaam,
+                     geboortedatum=date.fromisoformat(born) if born else None)  # fmt: skip
+
+
+def test_a_person_written_without_a_birth_date_is_one_person_by_every_given_name() -> None:
+    """The same name reported twice without a birth date is one person, and joins the one
+    dated person of that name; an initial alone, or a name two dated people share (a
+    father and a son), is not enough to say which one."""
+    people = group([
+        _person("Mark", "van der Berg"),
+        _person("Sanne", "Jansen", "1990-04-02"),
+        _person("MARK", "Berg, van der"),
+        _person("Mark", "van der Berg", "1981-06-30"),
+        _person("M.", "van der Berg"),
+        _person("Sanne", "Janssen"),
+        _person("Kees", "Bakker", "1950-01-01"),
+        _person("Kees", "Bakker", "1979-03-03"),
+        _person("Kees", "Bakker"),
+        _person("Kees", "Bakker"),
+        _person("Jan", "de Wit", "1970-02-02"),
+        _person("Jan-Willem", "de Wit"),  # the son: another given name, not Jan
+        _person("J.W.", "de Wit"),  # initials say nothing of which one
+    ])  # fmt: skip
+    assert [(p.naam, p.times) for p in people] == [
+        ("Mark van der Berg", 3),  # first seen undated; the dated one and the same again
+        ("Sanne Jansen", 2),
+        ("M. van der Berg", 1),
+        ("Kees Bakker", 1),
+        ("Kees Bakker", 1),
+        ("Kees Bakker", 2),  # the undated two: which of the dated ones, nobody can say
+        ("Jan de Wit", 1),
+        ("Jan-Willem de Wit", 1),
+        ("J.W. de Wit", 1),
+    ]
+    assert people[0].geboortedatum == date(1981, 6, 30)
+    assert people[0].variants == ["MARK Berg, van der"]

@@ -210,7 +210,7 @@ async def test_what_people_wrote_about_a_case_is_erased_wherever_it_was_copied(
             "SELECT urgency_reasons FROM meldingen WHERE id = $1", melding_id
         )
         manual = [r["text"] for r in reasons if r["rule"].startswith("handmatig.")]
-        assert manual == ["Urgentie handmatig op crisis gezet (operator): gewist "
+        assert manual == ["Urgentie handmatig op crisis gezet (meldpunt): gewist "
                           "(bewaartermijn)"]  # fmt: skip
 
 

@@ -48,11 +48,14 @@ def valid_display_name(display_name: str) -> bool:
 
 class AccountError(Exception):
     """An account that cannot be made or changed: the English for the command line, the
-    Dutch (``tekst``) for the console's admin page."""
+    Dutch (``tekst``) for the console's admin page, and the HTTP status it is there: 422
+    for what was typed wrong, 404 for nobody of that name, 409 for a clash with what
+    exists (a name taken, the network file)."""
 
-    def __init__(self, detail: str, tekst: str = "") -> None:
+    def __init__(self, detail: str, tekst: str = "", *, status: int = 409) -> None:
         super().__init__(detail)
         self.tekst = tekst
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ async def rotate_client(conn: asyncpg.Connection, name: str) -> IssuedToken:
     token = new_token()
     client_id = await conn.fetchval(_Q["rotate_client_token"], name, hash_token(token))
     if client_id is None:
-        raise AccountError(f'no API client named "{name}"', "geen bronsysteem met deze naam")
+        raise AccountError(f'no API client named "{name}"', "geen bronsysteem met deze naam",
+                           status=404)  # fmt: skip
     return IssuedToken(client_id, name, token)
 
 
@@ -105,19 +109,22 @@ async def add_user(
     expires after ``valid_for``."""
     if not valid_username(username):
         raise AccountError(f"a username has {USERNAME_RULE[0]}",
-                           f"een gebruikersnaam heeft {USERNAME_RULE[1]}")  # fmt: skip
+                           f"een gebruikersnaam heeft {USERNAME_RULE[1]}",
+                           status=422)  # fmt: skip
     if display_name is not None and not valid_display_name(display_name):
         raise AccountError(f"a display name has {DISPLAY_NAME_RULE[0]}",
-                           f"een weergavenaam heeft {DISPLAY_NAME_RULE[1]}")  # fmt: skip
+                           f"een weergavenaam heeft {DISPLAY_NAME_RULE[1]}",
+                           status=422)  # fmt: skip
     if role in (UserRole.specialist, UserRole.coordinator) and gebied is None:
         raise AccountError(
             f"a {role.value} works in one gebied: give --gebied",
             f"{ONE_GEBIED}: kies het gebied",
+            status=422,
         )
     try:
         password_hash = None if password is None else await hash_password(password)
     except WeakPassword as exc:
-        raise AccountError(str(exc), exc.tekst) from None
+        raise AccountError(str(exc), exc.tekst, status=422) from None
     token = new_token() if password is None else None
     expires_at = now + valid_for
     user_id = await conn.fetchval(
@@ -144,7 +151,7 @@ async def renew_user(
     try:
         password_hash = None if password is None else await hash_password(password)
     except WeakPassword as exc:
-        raise AccountError(str(exc), exc.tekst) from None
+        raise AccountError(str(exc), exc.tekst, status=422) from None
     token = new_token() if password is None else None
     expires_at = now + timedelta(days=USER_TOKEN_DAYS)
     user_id = await conn.fetchval(_Q["renew_user"], username,
@@ -154,7 +161,7 @@ async def renew_user(
         raise AccountError(f'no user named "{username}" that logs in here (one of the '
                            "identity provider logs in there)",
                            "geen gebruiker met deze naam die hier inlogt (wie via de "
-                           "identiteitsprovider inlogt, doet dat daar)")  # fmt: skip
+                           "identiteitsprovider inlogt, doet dat daar)", status=404)  # fmt: skip
     await sessions.end_all(conn, user_id, now)
     return IssuedToken(user_id, username, token, expires_at if token else None)
 
@@ -162,14 +169,18 @@ async def renew_user(
 async def disable_client(conn: asyncpg.Connection, name: str, now: datetime) -> None:
     if await conn.fetchval(_Q["disable_client"], name, now) is None:
         raise AccountError(
-            f'no active API client named "{name}"', "geen actief bronsysteem met deze naam"
+            f'no active API client named "{name}"',
+            "geen actief bronsysteem met deze naam",
+            status=404,
         )
 
 
 async def disable_user(conn: asyncpg.Connection, username: str, now: datetime) -> None:
     if await conn.fetchval(_Q["disable_user"], username, now) is None:
         raise AccountError(
-            f'no active user named "{username}"', "geen actieve gebruiker met deze naam"
+            f'no active user named "{username}"',
+            "geen actieve gebruiker met deze naam",
+            status=404,
         )
 
 
@@ -188,6 +199,7 @@ def check_network(
         raise AccountError(
             f"unknown gebied; known: {', '.join(known)}",
             f"onbekend gebied; kies uit {', '.join(known)}",
+            status=422,
         )
     if role not in (UserRole.specialist, UserRole.coordinator):
         if username in network.by_id:

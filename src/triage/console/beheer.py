@@ -71,7 +71,7 @@ async def _account_change(
         async with h.connection(request) as conn, conn.transaction():
             issued = await change(conn)
     except accounts.AccountError as exc:
-        return await _page(request, status=409, error=exc.tekst or str(exc), given=given)
+        return await _page(request, status=exc.status, error=exc.tekst or str(exc), given=given)
     except Problem as problem:
         if problem.status >= 500:
             raise

@@ -35,7 +35,7 @@ WITH m AS (
            woonplaats = NULL, gebied_note = NULL, first_contact_note = NULL, close_reason = NULL,
            dedup_detail = jsonb_build_object('method', dedup_detail->'method'),
            -- An urgency set by hand carries its reason in the melding's reasons too
-           -- ("... gezet (operator): <reason>"): what it says up to the reason stays.
+           -- ("... gezet (meldpunt): <reason>"): what it says up to the reason stays.
            urgency_reasons = (
                SELECT coalesce(jsonb_agg(CASE WHEN r->>'rule' LIKE 'handmatig.%'
                                               THEN jsonb_set(r, '{text}', to_jsonb(

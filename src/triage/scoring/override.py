@@ -20,7 +20,7 @@ from triage.problems import conflict, forbidden
 from triage.request_body import RequestBody
 from triage.scoring.rules import Rules
 from triage.store.sql import load_queries
-from triage.vocabulary import Level
+from triage.vocabulary import ROLE_NL, Level
 
 _Q = load_queries("triage.scoring", "override.sql")
 
@@ -77,6 +77,7 @@ async def override_urgency(
             _Q["override_urgency"], melding_id, change.level.value, window, change.reason, now,
             principal.role, principal.kind, principal.id, scope.everything, scope.gebied,
             endpoint, request_id, answer_within_minutes[change.level] * 60,
+            ROLE_NL.get(principal.role, principal.role),  # read at the desk: its word
         )  # fmt: skip
     if row is None:
         if await conn.fetchval(_Q["closed"], melding_id, scope.everything, scope.gebied):

@@ -22,7 +22,7 @@ WITH target AS (
            respond_before = t.received_at + make_interval(secs => $3),
            urgency_reasons = m.urgency_reasons || jsonb_build_array(jsonb_build_object(
                'rule', 'handmatig.' || $2, 'contribution', 0,
-               'text', 'Urgentie handmatig op ' || $2 || ' gezet (' || $6 || '): ' || $4)),
+               'text', 'Urgentie handmatig op ' || $2 || ' gezet (' || $14 || '): ' || $4)),
            -- Escalated for want of candidates: the next round comes no later than the
            -- new level's answer time allows, as for an offer out on it (below).
            escalated_until = CASE WHEN m.status = 'escalated'

@@ -268,6 +268,9 @@
         timer = setTimeout(look, 250);
       });
     });
+    // A refused form comes back with what was typed (restore, above): its gebied too.
+    const typed = hint.closest("form").elements;
+    if (typed.postcode.value.trim() || typed.woonplaats.value.trim()) look();
   }
 
   // Someone typing in a form is using the session: it is kept alive while they type (at
