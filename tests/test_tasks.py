@@ -15,7 +15,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from triage.tasks import cancel_and_wait, stop_if_asked
+from triage.tasks import cancel_and_wait, stop_if_asked, until_stopped
 
 
 async def _loses_one_cancel(started: asyncio.Event) -> None:
@@ -120,3 +120,26 @@ async def test_outside_a_stop_a_failed_step_is_left_to_the_loop() -> None:
     except asyncio.CancelledError:
         stopped = True
     assert not stopped
+
+
+async def test_a_process_whose_task_ends_by_itself_says_so_and_a_stop_does_not() -> None:
+    """A worker whose loop died must not go on looking alive: ``until_stopped`` returns
+    when the task ends by itself (the process then exits non-zero and is restarted) as
+    it does when asked to stop."""
+
+    async def fails() -> None:
+        await asyncio.sleep(0.01)
+        raise RuntimeError("a bug in a loop")
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(fails(), name="worker")
+    with capture_logs() as logs:
+        assert await asyncio.wait_for(until_stopped(task, stop), 5) is True
+    assert [(e["event"], e["task"], e["error"]) for e in logs] == [
+        ("task_ended", "worker", "RuntimeError")
+    ]
+
+    running = asyncio.create_task(asyncio.sleep(30), name="worker")
+    asyncio.get_running_loop().call_later(0.01, stop.set)
+    assert await asyncio.wait_for(until_stopped(running, stop), 5) is False
+    await cancel_and_wait([running], within=1)

@@ -27,6 +27,7 @@ from triage.dispatch.worker import Worker
 from triage.notify import webhooks
 from triage.notify.deliver import Deliverer, Policy
 from triage.notify.webhooks import Notice, WebhookError
+from triage.observability import metrics
 from triage.queue.claim import Claimer
 from triage.runtime import Runtime
 
@@ -363,3 +364,22 @@ async def test_registration_is_checked_and_disabling_stops_what_waits(
         headers=tokens.user("ops"),
     )  # fmt: skip
     assert (await replay.json())["replayed"] == []  # nobody would deliver it
+
+
+async def test_a_delivery_no_deliverer_takes_shows_how_long_it_has_waited(
+    runtime: Runtime, hooks: dict[str, tuple[int, str]]
+) -> None:
+    """The deliverers cannot report that none of them runs: the workers read from
+    PostgreSQL how long the oldest due delivery has waited for one."""
+    before = MONDAY_10 - timedelta(days=3650)  # nothing is due yet then
+    await webhooks.refresh_overdue(runtime.pool, before)
+    assert metrics.WEBHOOK_OVERDUE._value.get() == 0
+    async with runtime.pool.acquire() as conn:
+        await webhooks.record(conn, [Notice(CRISIS_SERVICE, "offer", {"m": "x"})], MONDAY_10)
+    await webhooks.refresh_overdue(runtime.pool, MONDAY_10 + timedelta(minutes=10))
+    assert metrics.WEBHOOK_OVERDUE._value.get() >= 600
+    async with Deliverer(runtime.pool, FrozenClock(MONDAY_10), Policy()) as deliverer:
+        while await deliverer.round():  # a deliverer takes what waits, others' too
+            pass
+    await webhooks.refresh_overdue(runtime.pool, MONDAY_10 + timedelta(seconds=1))
+    assert metrics.WEBHOOK_OVERDUE._value.get() == 0

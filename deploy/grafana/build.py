@@ -263,6 +263,12 @@ PANELS = [
         [("sum by (outcome) (rate(triage_webhook_deliveries_total[5m]))", "{{outcome}}")],
     ),
     panel(
+        "Webhook delivery waiting longest for a deliverer",
+        [("max(triage_webhook_delivery_overdue_seconds)", "waited")],
+        unit="s",
+        description="Seconds normally; minutes: no deliverer is sending.",
+    ),
+    panel(
         "Webhook dead letters, by organisation",
         [("max by (organisation) (triage_webhook_dead_letters)", "{{organisation}}")],
     ),

@@ -46,6 +46,23 @@ async def cancel_and_wait(tasks: Collection[asyncio.Task[object]], *, within: fl
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def until_stopped(task: asyncio.Task[object], stop: asyncio.Event) -> bool:
+    """Wait until ``stop`` is set or ``task`` ends by itself; whether it ended by itself.
+    A process whose only task has ended must not go on looking alive (its health check
+    answering, its unit running) while it does nothing: it exits and is restarted."""
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not task.done():
+        return False
+    error = None if task.cancelled() else task.exception()
+    log.error("task_ended", task=task.get_name(),
+              error=type(error).__name__ if error else None)  # fmt: skip
+    return True
+
+
 def stop_if_asked(exc: Exception) -> None:
     """In a loop's handler of a failed step: when the task is being stopped, stop
     (raise CancelledError) instead of logging the failure and trying again. A library

@@ -42,6 +42,7 @@ from triage.dispatch.deadlines import escalate
 from triage.dispatch.offer import offer
 from triage.dispatch.watchdog import Watchdog
 from triage.effects import AfterCommit, Tell, enqueue
+from triage.notify import webhooks
 from triage.observability import health, metrics
 from triage.privacy.retention import RetentionJob
 from triage.queue.claim import Claimer
@@ -152,8 +153,9 @@ class Worker:
 
     async def timers(self) -> None:
         """One pass of the timers: dependencies, leases, unanswered offers, deadlines,
-        milestones, the gauges. Each step on its own: with Redis down, the steps that
-        need only PostgreSQL (expiry, escalation, the gauges) still run."""
+        milestones, the gauges (webhook deliveries waiting for a deliverer too). Each step
+        on its own: with Redis down, the steps that need only PostgreSQL (expiry,
+        escalation, the gauges) still run."""
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("dependencies", lambda: health.dependencies(self._pool, self._redis)),
             ("leases", self.requeue_expired_leases),
@@ -166,6 +168,7 @@ class Worker:
                                                      self._clock.now(), self._longest_window)),
             ("rosters", lambda: self.duties(self._clock.now())),
             ("audit", lambda: audit_seal.seal(self._pool)),  # one sealer per deployment
+            ("webhooks", lambda: webhooks.refresh_overdue(self._pool, self._clock.now())),
         ]  # fmt: skip
         for name, step in steps:
             # At 0 until it first succeeds; then the wall clock, not the service's:

@@ -24,6 +24,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from triage.auth.principal import Principal
+from triage.observability import metrics
 from triage.problems import FieldError, forbidden, invalid
 from triage.request_body import ID_MAX, RequestBody, WholeNumber
 from triage.store.sql import load_queries
@@ -120,6 +121,14 @@ async def record(conn: asyncpg.Connection, notices: list[Notice], now: datetime)
         return
     await conn.execute(_Q["record"], [n.organisation for n in notices],
                        [n.event for n in notices], [n.data for n in notices], now)  # fmt: skip
+
+
+async def refresh_overdue(pool: asyncpg.Pool, now: datetime) -> None:
+    """How long the oldest due delivery has waited for a deliverer (0 when none waits),
+    set by the workers' timers: the deliverers cannot report that none of them runs."""
+    oldest = await pool.fetchval(_Q["oldest_due"], now)
+    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
+    metrics.WEBHOOK_OVERDUE.set(max(waited, 0.0))
 
 
 # -- dead letters, for ops ------------------------------------------------------------

@@ -60,6 +60,14 @@ SELECT w.id, w.organisation, w.url, w.events, w.created_at, w.disabled_at,
 -- $1 organisations, $2 events, $3 payloads, $4 now (webhook_functions.sql).
 SELECT webhook_record($1::text[], $2::text[], $3::jsonb[], $4);
 
+-- name: oldest_due
+-- The delivery that has waited longest for its attempt ($1 now): deliverers take a due
+-- one within seconds (and push its next attempt past the attempt's time limit), so one
+-- left waiting says that none is running. The partial index on next_attempt_at.
+SELECT min(next_attempt_at) AS oldest
+  FROM webhook_deliveries
+ WHERE state = 'pending' AND next_attempt_at <= $1;
+
 -- name: claim
 -- Due deliveries, leased: their next attempt moves past the attempt's time limit, so a
 -- deliverer that dies mid-attempt leaves them to be tried again (SKIP LOCKED: several

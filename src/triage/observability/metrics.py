@@ -235,6 +235,13 @@ WEBHOOK_DEAD_LETTERS = Gauge(
     ["organisation"],
     multiprocess_mode="mostrecent",
 )
+WEBHOOK_OVERDUE = Gauge(
+    "triage_webhook_delivery_overdue_seconds",
+    "How long the oldest webhook delivery due for an attempt has waited for a deliverer "
+    "(0 when none waits), read from PostgreSQL by the workers' timers. Minutes: no "
+    "deliverer is sending.",
+    multiprocess_mode="mostrecent",
+)
 BREAK_GLASS_READS = Counter(
     "triage_break_glass_reads_total",
     "Reads by a specialist of a melding or case of their gebied that is not their work, "
