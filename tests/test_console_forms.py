@@ -230,7 +230,7 @@ async def test_the_desks_form_asks_what_was_said_and_names_the_row_of_a_person(
     assert sent.status == 422
     page = await sent.text()
     for said in ("categorie: kies er een uit de lijst",
-                 "samenvatting: beschrijf wat er gemeld is", "persoon 2, bsn"):  # fmt: skip
+                 "samenvatting: beschrijf wat er gemeld is", "persoon 2, BSN"):  # fmt: skip
         assert said in page, said
     assert "huiselijk_geweld" not in page.split("<form")[0]  # codes in the refusal
     assert "persoon 1" not in page
@@ -402,7 +402,7 @@ async def test_a_refusal_on_a_page_is_said_in_dutch(
     refused = await client.post("/nieuwe-melding", data=fields, headers=origin)
     html = await refused.text()
     assert refused.status == 422
-    assert "persoon 1, bsn: geen geldig BSN: 9 cijfers die de elfproef doorstaan" in html
+    assert "persoon 1, BSN: geen geldig BSN: 9 cijfers die de elfproef doorstaan" in html
     assert "postcode: geen Nederlandse postcode" in html
     assert "11-check" not in html
     assert "not a Dutch postcode" not in html
@@ -742,6 +742,9 @@ async def test_the_desk_reads_the_regional_pools_roster_and_gebieden_by_name(
     assert "<h1>Gebied Regio (achterwacht)</h1>" in html
     assert '<option value="regio" selected>Regio</option>' in html
     assert '<option value="langstraat" >Langstraat</option>' in html
+    nowhere = await client.get("/gebied?gebied=nergens", headers=desk)
+    assert nowhere.status == 404  # no such gebied, not a refusal of who asks
+    assert "Dit is geen gebied van de regio." in await nowhere.text()
 
 
 async def test_a_melding_linked_by_hand_says_so_however_often_it_was_read(

@@ -586,3 +586,29 @@ def test_a_decision_stored_before_candidates_had_scores_still_reads() -> None:
         (case_id, True, None, [])
     ]
     assert read.contributions == []
+
+
+async def test_a_crisis_received_after_a_melding_is_no_earlier_crisis_of_it(
+    client: Client, tokens: Tokens
+) -> None:
+    """A source that sends late: a melding received two days before its household's
+    crisis, arriving after it, is not told of an "earlier" crisis; one received after
+    the crisis is. Scoring it again (a link, an unlink) says the same (history_of)."""
+    name = household_name()
+    person = [_person(achternaam=name, bsn=None)]
+    now = TEST_CLOCK.now().replace(microsecond=0)
+
+    def received(at: datetime) -> dict[str, Any]:
+        return melding_body(signals=[], category="overlast", persons=person,
+                            address=crisis["address"], received_at=at.isoformat())  # fmt: skip
+
+    crisis = melding_body(signals=["levensgevaar"], persons=person,
+                          received_at=(now - timedelta(hours=1)).isoformat())  # fmt: skip
+    first = await (await post(client, tokens, crisis)).json()
+    assert first["urgency"]["level"] == "crisis"
+    late = await (await post(client, tokens, received(now - timedelta(days=2)))).json()
+    later = await (await post(client, tokens, received(now))).json()
+    for answer in (late, later):
+        assert answer["case_id"] == first["case_id"], answer["dedup"]
+    assert "historie.eerdere_crisis" not in [r["rule"] for r in late["urgency"]["reasons"]]
+    assert "historie.eerdere_crisis" in [r["rule"] for r in later["urgency"]["reasons"]]

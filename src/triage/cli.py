@@ -366,7 +366,7 @@ async def _background(settings: Settings, job: str) -> int:
     from triage.dispatch.worker import worker_for
     from triage.notify.deliver import deliverer_for
     from triage.runtime import open_runtime
-    from triage.tasks import cancel_and_wait
+    from triage.tasks import cancel_and_wait, until_stopped
 
     servers = start_missing(settings.data_dir, settings.database_url, settings.redis_url,
                             migration_database_url=settings.migration_database_url)  # fmt: skip
@@ -380,14 +380,14 @@ async def _background(settings: Settings, job: str) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        ended = await until_stopped(task, stop)
         await cancel_and_wait([task], within=_STOP_SECONDS)
         if exporter is not None:
             await exporter.cleanup()
         await runtime.close()
     finally:
         servers.stop()
-    return 0
+    return 1 if ended else 0  # ended by itself: a failure, for the unit or pod to restart
 
 
 async def _metrics_server(settings: Settings) -> web.AppRunner:

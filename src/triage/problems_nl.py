@@ -124,7 +124,7 @@ _LABELS = {
     "start": "begin", "end": "einde", "replaced_by": "vervangen door", "purpose": "doel",
     "into": "samenvoegen met", "case_id": "casus", "melding_id": "melding",
     "at": "tijdstip", "channel": "manier", "username": "gebruikersnaam", "name": "naam",
-    "decision": "besluit",
+    "decision": "besluit", "bsn": "BSN",
 }  # fmt: skip
 
 
@@ -142,6 +142,12 @@ def field_label(pointer: str) -> str:
 
 
 def said(problem: Problem) -> str:
-    """A refusal as the console says it: in Dutch, each field named."""
-    fields = "; ".join(f"{field_label(e.pointer)}: {e.tekst or e.detail}" for e in problem.errors)
+    """A refusal as the console says it: in Dutch, each field named (a refusal of the
+    form as a whole names no field: its text says what is missing)."""
+    fields = "; ".join(
+        f"{field_label(e.pointer)}: {e.tekst or e.detail}"
+        if e.pointer.strip("/")
+        else e.tekst or e.detail
+        for e in problem.errors
+    )
     return fields or problem.tekst or by_status(problem.status)[1]

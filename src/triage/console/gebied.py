@@ -26,7 +26,7 @@ from triage.console.pages import apply_change, form_fields, parsed
 from triage.console.render import page
 from triage.dispatch import views
 from triage.effects import Done
-from triage.problems import forbidden
+from triage.problems import not_found
 from triage.problems_nl import said
 from triage.reporting import kpi
 from triage.request_body import ID_MAX
@@ -187,7 +187,7 @@ def _gebied(request: web.Request) -> str:
         return me.gebied or ""
     asked = request.query.get("gebied") or region.gebied_codes[0]
     if asked not in region.with_pool:
-        raise forbidden("not a gebied of the region", "Dit is geen gebied van de regio.")
+        raise not_found("not a gebied of the region", "Dit is geen gebied van de regio.")
     return asked
 
 
