@@ -521,6 +521,9 @@ async def test_a_case_is_worked_in_the_console(console: Console) -> None:
     assert await colleague.locator(f"#handovers li[data-case-id='{made['case_id']}']").count() == 0
     await lead.goto(f"{console.base}/casussen/{made['case_id']}")
     await propose()
+    # Mijn werk, still open, reads itself anew when the proposal comes: wait for that,
+    # or its reload aborts the navigation below (net::ERR_ABORTED on a slow machine).
+    await colleague.locator(f"#handovers li[data-case-id='{made['case_id']}']").wait_for()
     await colleague.goto(
         f"{console.base}/casussen/{made['case_id']}",
     )

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from helpers import TEST_CLOCK, melding_body
 from triage.api.handlers import field_errors
 from triage.intake.models import IntakeContext, MeldingIn
-from triage.problems import FieldError, conflict, invalid
+from triage.problems import FieldError, conflict
 from triage.problems_nl import by_status, field_label, said
 
 #: Typed values that must not come back in a message (they could be personal data).
@@ -60,10 +60,6 @@ def test_a_refusal_is_said_with_its_own_dutch_else_by_its_kind() -> None:
     assert field_label("/p0_bsn") == "persoon 1, BSN"
     assert field_label("/reason") == "reden"
     assert field_label("") == "formulier"
-    # A refusal of the form as a whole says what is missing without "formulier:" first.
-    whole = invalid([FieldError("", "purpose overig needs words", "vul de toelichting in"),
-                     FieldError("/p0_bsn", "not a BSN", "geen geldig BSN")])  # fmt: skip
-    assert said(whole) == "vul de toelichting in; persoon 1, BSN: geen geldig BSN"
     own = conflict("this case is closed already", "deze casus is al gesloten")
     assert said(own) == "deze casus is al gesloten"
     assert said(conflict("an English detail only")) == by_status(409)[1]

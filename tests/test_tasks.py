@@ -138,6 +138,8 @@ async def test_a_process_whose_task_ends_by_itself_says_so_and_a_stop_does_not()
     assert [(e["event"], e["task"], e["error"]) for e in logs] == [
         ("task_ended", "worker", "RuntimeError")
     ]
+    assert logs[0]["at"].startswith("test_tasks.py:")  # where, not what it said
+    assert "a bug in a loop" not in str(logs)
 
     running = asyncio.create_task(asyncio.sleep(30), name="worker")
     asyncio.get_running_loop().call_later(0.01, stop.set)

@@ -383,3 +383,12 @@ async def test_a_delivery_no_deliverer_takes_shows_how_long_it_has_waited(
             pass
     await webhooks.refresh_overdue(runtime.pool, MONDAY_10 + timedelta(seconds=1))
     assert metrics.WEBHOOK_OVERDUE._value.get() == 0
+    # One written while its webhook was being disabled (a race the disable cannot close)
+    # is nobody's to send: it does not count as waiting for a deliverer.
+    hook_id, _ = hooks[CRISIS_SERVICE]
+    async with runtime.pool.acquire() as conn:
+        await webhooks.record(conn, [Notice(CRISIS_SERVICE, "offer", {"m": "y"})], MONDAY_10)
+        await conn.execute("UPDATE webhooks SET disabled_at = $2 WHERE id = $1",
+                           hook_id, MONDAY_10)  # fmt: skip
+    await webhooks.refresh_overdue(runtime.pool, MONDAY_10 + timedelta(minutes=10))
+    assert metrics.WEBHOOK_OVERDUE._value.get() == 0

@@ -142,12 +142,6 @@ def field_label(pointer: str) -> str:
 
 
 def said(problem: Problem) -> str:
-    """A refusal as the console says it: in Dutch, each field named (a refusal of the
-    form as a whole names no field: its text says what is missing)."""
-    fields = "; ".join(
-        f"{field_label(e.pointer)}: {e.tekst or e.detail}"
-        if e.pointer.strip("/")
-        else e.tekst or e.detail
-        for e in problem.errors
-    )
+    """A refusal as the console says it: in Dutch, each field named."""
+    fields = "; ".join(f"{field_label(e.pointer)}: {e.tekst or e.detail}" for e in problem.errors)
     return fields or problem.tekst or by_status(problem.status)[1]

@@ -11,6 +11,7 @@ still running after a cancel is cancelled again, until it ends or time runs out.
 from __future__ import annotations
 
 import asyncio
+import traceback
 from collections.abc import Collection
 
 import structlog
@@ -55,12 +56,25 @@ async def until_stopped(task: asyncio.Task[object], stop: asyncio.Event) -> bool
         await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
-    if not task.done():
+    if stop.is_set() or not task.done():  # asked to stop, even as the task ended
         return False
-    error = None if task.cancelled() else task.exception()
-    log.error("task_ended", task=task.get_name(),
-              error=type(error).__name__ if error else None)  # fmt: skip
+    log.error("task_ended", task=task.get_name(), **_how_it_ended(task))
     return True
+
+
+def _how_it_ended(task: asyncio.Task[object]) -> dict[str, str | None]:
+    """The error's type and where it was raised (file and line), never its message,
+    which may hold what a melding said. A loop group's error is its first loop's."""
+    if task.cancelled():
+        return {"error": "cancelled", "at": None}
+    error = task.exception()
+    while isinstance(error, BaseExceptionGroup) and error.exceptions:
+        error = error.exceptions[0]
+    if error is None:
+        return {"error": None, "at": None}
+    frames = traceback.extract_tb(error.__traceback__)
+    at = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else None
+    return {"error": type(error).__name__, "at": at}
 
 
 def stop_if_asked(exc: Exception) -> None:

@@ -108,7 +108,11 @@ class Worker:
             loops.append(self._retention.run())
         if self._keys is not None:
             loops.append(self.follow_rosters(self._keys))
-        await asyncio.gather(*loops)
+        # One loop that ends by a fault ends them all (and the task, and a worker
+        # process with it, to be restarted): none goes on alone, half a worker.
+        async with asyncio.TaskGroup() as group:
+            for loop in loops:
+                group.create_task(loop)
 
     async def follow_rosters(self, keys: Keys) -> None:
         """A roster change made through the API takes effect at once: its announcement

@@ -20,8 +20,7 @@ from triage.scoring import HISTORY_WINDOW, History
 
 _MAX_PERSONS = 40
 _MAX_ADDRESSES = 12
-#: A case's recent meldingen kept in its row (as intake_functions.sql keeps them).
-MAX_RECENT = 60
+_MAX_RECENT = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +90,7 @@ def build_profile(meldingen: Sequence[MeldingFacts]) -> Profile:
         profile.recent.append({"received_at": m.received_at.isoformat(), "level": m.level})
         profile.earlier_crisis |= m.level == "crisis"
         profile.keys.update(stored_keys(persons, m.address()))
-    profile.recent = profile.recent[-MAX_RECENT:]
+    profile.recent = profile.recent[-_MAX_RECENT:]
     return profile
 
 

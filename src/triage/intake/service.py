@@ -56,7 +56,6 @@ from triage.households.match import (
     decide,
 )
 from triage.households.model import Model
-from triage.households.profile import MAX_RECENT
 from triage.ids import uuid7
 from triage.intake.models import (
     CandidateOut,
@@ -107,15 +106,15 @@ class _CandidateCase:
 
     def history(self, at: datetime) -> History:
         before = [(t, lv) for t, lv in self.recent if t < at]
-        # The case's crisis flag only where older meldingen fell out of ``recent``: a
-        # crisis received after this melding (one that reached us late) was no "earlier"
-        # crisis, as history_of says when the melding is scored again.
-        dropped = len(self.recent) >= MAX_RECENT
+        # The case's crisis flag only for a crisis no longer in ``recent`` (older ones
+        # fall out of it): a crisis in it received after this melding (which reached us
+        # late) was no "earlier" crisis.
+        only_flagged = not any(lv == "crisis" for _, lv in self.recent)
         return History(
             open_case=self.match.open,
             meldingen_30d=sum(1 for t, _ in before if t >= at - timedelta(days=30)),
             meldingen_180d=sum(1 for t, _ in before if t >= at - HISTORY_WINDOW),
-            earlier_crisis=(dropped and self.earlier_crisis)
+            earlier_crisis=(only_flagged and self.earlier_crisis)
             or any(lv == "crisis" for _, lv in before),
             closed_case_180d=self.closed_at is not None and self.closed_at >= at - HISTORY_WINDOW,
         )

@@ -106,7 +106,7 @@ class HouseholdSearchIn(RequestBody):
         if self.purpose is Purpose.overig and self.toelichting is None:
             raise Invalid(
                 "toelichting: say in your words why you search (purpose overig)",
-                "toelichting: zeg in je eigen woorden waarom je zoekt (doel overig)",
+                "vul bij toelichting in je eigen woorden in waarom je zoekt (doel overig)",
             )
         has_address = (
             self.adres is not None

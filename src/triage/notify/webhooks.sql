@@ -63,21 +63,24 @@ SELECT webhook_record($1::text[], $2::text[], $3::jsonb[], $4);
 -- name: oldest_due
 -- The delivery that has waited longest for its attempt ($1 now): deliverers take a due
 -- one within seconds (and push its next attempt past the attempt's time limit), so one
--- left waiting says that none is running. The partial index on next_attempt_at.
-SELECT min(next_attempt_at) AS oldest
-  FROM webhook_deliveries
- WHERE state = 'pending' AND next_attempt_at <= $1;
+-- left waiting says that none is running. Of an active webhook: one written while its
+-- webhook was being disabled is nobody's to send. The partial index on next_attempt_at.
+SELECT min(d.next_attempt_at) AS oldest
+  FROM webhook_deliveries d
+  JOIN webhooks w ON w.id = d.webhook_id AND w.disabled_at IS NULL
+ WHERE d.state = 'pending' AND d.next_attempt_at <= $1;
 
 -- name: claim
 -- Due deliveries, leased: their next attempt moves past the attempt's time limit, so a
 -- deliverer that dies mid-attempt leaves them to be tried again (SKIP LOCKED: several
 -- deliverers never take the same one). $1 limit, $2 now, $3 lease seconds.
 WITH due AS (
-    SELECT id FROM webhook_deliveries
-     WHERE state = 'pending' AND next_attempt_at <= $2
-     ORDER BY next_attempt_at
+    SELECT d.id FROM webhook_deliveries d
+      JOIN webhooks w ON w.id = d.webhook_id AND w.disabled_at IS NULL
+     WHERE d.state = 'pending' AND d.next_attempt_at <= $2
+     ORDER BY d.next_attempt_at
      LIMIT $1
-       FOR UPDATE SKIP LOCKED
+       FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE webhook_deliveries d
    SET next_attempt_at = $2 + make_interval(secs => $3)
