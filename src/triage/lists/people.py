@@ -52,6 +52,7 @@ def group(persons: Iterable[PersonOut]) -> list[PersonSeen]:
     """The people of ``persons`` (in the order first seen), each once."""
     entries = list(persons)
     normals = [_normal(p) for p in entries]
+    wholes = [_whole_name(p, normal) for p, normal in zip(entries, normals, strict=True)]
     groups: list[list[int]] = []
     by_bsn: dict[str, int] = {}
     by_identity: dict[tuple[str, ...], int] = {}
@@ -59,7 +60,7 @@ def group(persons: Iterable[PersonOut]) -> list[PersonSeen]:
     for i, p in enumerate(entries):
         identity = _identity(normals[i])
         index = by_bsn.get(p.bsn) if p.bsn else None
-        whole = _whole_name(p, normals[i])
+        whole = wholes[i]
         if index is None and identity is None and not p.bsn and whole is not None:
             undated.append((i, whole))  # placed once every dated person is known
             continue
@@ -82,7 +83,7 @@ def group(persons: Iterable[PersonOut]) -> list[PersonSeen]:
     named: dict[tuple[str, str], set[int]] = {}
     for index, members in enumerate(groups):
         for i in members:
-            if (name := _whole_name(entries[i], normals[i])) is not None:
+            if (name := wholes[i]) is not None:
                 named.setdefault(name, set()).add(index)
     by_name: dict[tuple[str, str], int] = {}
     for i, name in undated:

@@ -13,7 +13,8 @@ SELECT id FROM made;
 -- An active webhook's new URL: what waits goes there at its next attempt, and dead
 -- letters when replayed (the secret stays, so the receiver's check of signatures does
 -- not change). Audited with the webhook and the hosts it went from and to: not the whole
--- URLs, which may carry a receiver's own key.
+-- URLs, which may carry a receiver's own key (in the path, the query or a user part
+-- before the host, which the pattern passes over).
 WITH old AS (
     SELECT id, url FROM webhooks WHERE id = $1 AND disabled_at IS NULL FOR UPDATE
 ), moved AS (
@@ -23,8 +24,8 @@ WITH old AS (
     INSERT INTO audit_log (at, actor_kind, actor_role, action, endpoint, detail)
     SELECT $3, 'system', 'admin', 'webhook.move', 'triage webhooks url',
            jsonb_build_object('webhook_id', id,
-                              'from', substring(was from '^[a-z]+://([^/:?#@]+)'),
-                              'to', substring($2::text from '^[a-z]+://([^/:?#@]+)'))
+                              'from', substring(was from '^[a-z]+://(?:[^/?#@]*@)?([^/:?#]+)'),
+                              'to', substring($2::text from '^[a-z]+://(?:[^/?#@]*@)?([^/:?#]+)'))
       FROM moved
 )
 SELECT id FROM moved;
